@@ -1,0 +1,92 @@
+"""How a redemption hands over the file: stream it in the response, or redirect to S3.
+
+The trap is API Gateway's binary handling.  A streamed body leaves Lambda
+base64-encoded, and comes out as bytes only when
+
+* Chalice base64-encodes it: the response's Content-Type is in ``binary_types``;
+* Chalice's own check passes: the request's ``Accept`` names a type in
+  ``binary_types`` (else Chalice turns the finished response into a 400 -- after
+  the view has spent the use);
+* API Gateway decodes it: the *first* media type of ``Accept`` is in the API's
+  binary media types (the same list; AWS docs, "Binary media types for REST
+  APIs").  Otherwise the client receives base64 text.
+
+A 302 has no body and none of these conditions, so it is safe for every client.
+We stream only when all three hold, and decide which responses are possible
+*before* the use is claimed.  Browsers (``Accept: text/html,...``) therefore get
+small files streamed, which is why ``text/html`` is a binary type here: our own
+HTML pages are served only to clients whose first ``Accept`` type is
+``text/html``, so API Gateway decodes those too.  curl (``*/*``), clients with no
+``Accept`` and API clients (``application/json``) get the redirect.
+
+``*/*`` as a binary type would stream to everyone behind API Gateway, but Chalice
+then answers 400 to every request without an ``Accept`` header, redirects and
+errors included, so it is not an option.
+"""
+
+from __future__ import annotations
+
+import enum
+
+BINARY_TYPES: tuple[str, ...] = (
+    # Chalice's defaults
+    "application/octet-stream",
+    "application/x-tar",
+    "application/zip",
+    "audio/basic",
+    "audio/ogg",
+    "audio/mp4",
+    "audio/mpeg",
+    "audio/wav",
+    "audio/webm",
+    "image/png",
+    "image/jpg",
+    "image/jpeg",
+    "image/gif",
+    "video/ogg",
+    "video/mpeg",
+    "video/webm",
+    # Common downloads, and S3's default type for objects uploaded without one
+    "application/pdf",
+    "application/gzip",
+    "application/x-gzip",
+    "application/epub+zip",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "binary/octet-stream",
+    "image/webp",
+    "video/mp4",
+    "text/csv",
+    "text/plain",
+    # A browser's first Accept type: see the module docstring.
+    "text/html",
+)
+_BINARY = frozenset(BINARY_TYPES)
+
+
+class Delivery(enum.Enum):
+    STREAM = "stream"
+    REDIRECT = "redirect"
+
+
+def media_type(header_value: str) -> str:
+    """``'Text/Plain; charset=utf-8'`` -> ``'text/plain'``."""
+    return header_value.split(";", 1)[0].strip().lower()
+
+
+def first_accept_type(accept: str | None) -> str:
+    return media_type(accept.split(",", 1)[0]) if accept else ""
+
+
+def accepts_stream(accept: str | None) -> bool:
+    """Would a binary body reach this client intact, under Chalice and API Gateway alike?"""
+    # The first Accept type appearing in BINARY_TYPES satisfies both Chalice's
+    # check (any listed type) and API Gateway's (the first type).
+    return first_accept_type(accept) in _BINARY
+
+
+def choose(accept_stream: bool, size: int, content_type: str, stream_max_bytes: int) -> Delivery:
+    if accept_stream and size <= stream_max_bytes and media_type(content_type) in _BINARY:
+        return Delivery.STREAM
+    return Delivery.REDIRECT

@@ -1,0 +1,93 @@
+"""The error vocabulary of the service.
+
+Every error carries a stable machine-readable ``code`` and a sentence a person
+can read.  None of them knows about HTTP: ``responses`` maps them to status
+codes in one table.
+"""
+
+from __future__ import annotations
+
+
+class OnetimeError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(OnetimeError):
+    """The deployment's settings are unusable; raised once, at first use."""
+
+    code = "misconfigured"
+
+
+class InvalidRequestError(OnetimeError):
+    """The caller sent something malformed; nothing was changed."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UnauthorizedError(OnetimeError):
+    code = "unauthorized"
+
+
+class ObjectNotFoundError(OnetimeError):
+    """The S3 object a mint asked for does not exist."""
+
+    code = "file_not_found"
+
+
+class LinkNotFoundError(OnetimeError):
+    """No link matches the token (unknown id or wrong secret: we don't say which)."""
+
+    code = "link_not_found"
+
+
+class LinkGoneError(OnetimeError):
+    """The link existed but will never deliver again."""
+
+
+class LinkUsedUpError(LinkGoneError):
+    code = "link_used"
+
+    def __init__(self, message: str, uses: int, last_used_at: float | None) -> None:
+        super().__init__(message)
+        self.uses = uses
+        self.last_used_at = last_used_at
+
+
+class LinkExpiredError(LinkGoneError):
+    code = "link_expired"
+
+    def __init__(self, message: str, expired_at: float) -> None:
+        super().__init__(message)
+        self.expired_at = expired_at
+
+
+class LinkRevokedError(LinkGoneError):
+    code = "link_revoked"
+
+    def __init__(self, message: str, revoked_at: float) -> None:
+        super().__init__(message)
+        self.revoked_at = revoked_at
+
+
+class FileChangedError(LinkGoneError):
+    """The object behind a link was deleted or replaced after minting."""
+
+    code = "file_changed"
+
+
+class UnavailableError(OnetimeError):
+    """A dependency failed; no use was spent and the caller may retry."""
+
+    code = "unavailable"
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

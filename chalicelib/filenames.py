@@ -1,0 +1,53 @@
+"""The name a customer's download is saved under, and its Content-Disposition."""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import quote
+
+from chalicelib.errors import InvalidRequestError
+
+MAX_FILENAME_LENGTH = 255
+# Bidirectional overrides make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def default_filename(key: str) -> str:
+    return key.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or "download"
+
+
+def validate_filename(name: str) -> str:
+    if not name.strip():
+        raise InvalidRequestError("invalid_filename", "The file name is empty.")
+    if len(name) > MAX_FILENAME_LENGTH:
+        raise InvalidRequestError(
+            "invalid_filename", f"The file name is longer than {MAX_FILENAME_LENGTH} characters."
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS for ch in name):
+        raise InvalidRequestError(
+            "invalid_filename", "The file name contains control or direction characters."
+        )
+    if "/" in name or "\\" in name:
+        raise InvalidRequestError("invalid_filename", "The file name must not contain slashes.")
+    return name
+
+
+def ascii_fallback(name: str) -> str:
+    """A plain-ASCII stand-in for clients that ignore ``filename*``."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    chars = []
+    for ch in decomposed:
+        if unicodedata.combining(ch):
+            continue  # "é" becomes "e" rather than "_"
+        if " " <= ch <= "~" and ch not in '"\\%;':
+            chars.append(ch)
+        else:
+            chars.append("_")
+    return "".join(chars).strip() or "download"
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with both an ASCII ``filename`` and RFC 5987 ``filename*``."""
+    return (
+        f"attachment; filename=\"{ascii_fallback(name)}\"; filename*=UTF-8''{quote(name, safe='')}"
+    )

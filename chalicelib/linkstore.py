@@ -1,0 +1,250 @@
+"""Links in DynamoDB.  The table's item format never leaves this module.
+
+One item per link, keyed ``pk = "link#<id>"``.  A redemption is one
+conditional ``UpdateItem`` that checks everything (token, revocation, expiry,
+remaining uses) and records the claim in the same write, so two concurrent
+redemptions can never both take the last use.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import (
+    LinkExpiredError,
+    LinkNotFoundError,
+    LinkRevokedError,
+    LinkUsedUpError,
+    UnavailableError,
+)
+from chalicelib.link import Link, StoredObject
+
+log = logging.getLogger(__name__)
+
+Item = dict[str, dict[str, Any]]
+
+_CLAIM_CONDITION = (
+    "attribute_exists(pk) AND token_digest = :digest AND attribute_not_exists(revoked_at)"
+    " AND expires_at > :now AND uses < max_uses"
+)
+_CLAIM_UPDATE = "SET uses = uses + :one, last_used_at = :now, redemptions.#claim = :record"
+_RELEASE_UPDATE = "SET uses = uses - :one REMOVE redemptions.#claim"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One redemption attempt.  Its id makes the claim's write recognisable and undoable."""
+
+    claim_id: str
+    at: float
+    client_ip: str = ""
+    user_agent: str = ""
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "M": {
+                "at": _num(self.at),
+                "ip": {"S": self.client_ip[:64]},
+                "ua": {"S": self.user_agent[:512]},
+            }
+        }
+
+
+class LinkStore:
+    def __init__(self, client: Any, table: str, clock: Callable[[], float]) -> None:
+        self._client = client
+        self._table = table
+        self._clock = clock
+
+    def create(self, link: Link, purge_at: int) -> None:
+        item = _to_item(link)
+        item["purge_at"] = _num(purge_at)  # DynamoDB TTL: deletes some time after expiry
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except (BotoCoreError, ClientError) as exc:
+            # A collision of 80-bit random ids is not a realistic outcome; any
+            # failure here means nothing was minted and the caller may retry.
+            log.warning("mint write failed", extra={"link_id": link.link_id, "error": str(exc)})
+            raise UnavailableError("The link could not be saved; try again.") from exc
+
+    def claim(self, link_id: str, digest: str, claim: Claim) -> Link:
+        """Take one use, or raise why not.  Exactly one DynamoDB request on success."""
+        now = claim.at
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=_key(link_id),
+                UpdateExpression=_CLAIM_UPDATE,
+                ConditionExpression=_CLAIM_CONDITION,
+                ExpressionAttributeNames={"#claim": claim.claim_id},
+                ExpressionAttributeValues={
+                    ":digest": {"S": digest},
+                    ":now": _num(now),
+                    ":one": {"N": "1"},
+                    ":record": claim.record(),
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                self._undo_uncertain_claim(link_id, claim, exc)
+                raise UnavailableError("The link service is busy; try again shortly.") from exc
+            old = exc.response.get("Item")
+            if old is None:
+                # DynamoDB returns the old item itself; stand-ins such as dynalite
+                # don't, so only there does a refusal cost a second read.
+                old = self._read(link_id)
+            if old is not None and claim.claim_id in old.get("redemptions", {}).get("M", {}):
+                # A retry of our own write, whose first attempt did succeed.
+                return _from_item(old)
+            raise _refusal(old, digest, now) from None
+        except BotoCoreError as exc:  # timeouts, connection resets
+            self._undo_uncertain_claim(link_id, claim, exc)
+            raise UnavailableError("The link service is not answering; try again shortly.") from exc
+        return _from_item(response["Attributes"])
+
+    def release(self, link_id: str, claim_id: str) -> bool:
+        """Give a claimed use back.  Idempotent: only a recorded claim is undone."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(link_id),
+                UpdateExpression=_RELEASE_UPDATE,
+                ConditionExpression="attribute_exists(redemptions.#claim)",
+                ExpressionAttributeNames={"#claim": claim_id},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+        except ClientError as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def ping(self) -> None:
+        """Raise unless the table answers a read."""
+        self._client.get_item(TableName=self._table, Key=_key("health-probe"))
+
+    def _read(self, link_id: str) -> Item | None:
+        try:
+            response = self._client.get_item(
+                TableName=self._table, Key=_key(link_id), ConsistentRead=True
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise UnavailableError("The link service is busy; try again shortly.") from exc
+        item: Item | None = response.get("Item")
+        return item
+
+    def _undo_uncertain_claim(self, link_id: str, claim: Claim, cause: Exception) -> None:
+        # A timeout or 5xx may hide a write that DynamoDB did apply.  The claim's
+        # record says whether it did; undo it so the customer keeps the use.
+        try:
+            if self.release(link_id, claim.claim_id):
+                log.warning("undid a claim whose answer was lost", extra={"link_id": link_id})
+        except (BotoCoreError, ClientError) as exc:
+            log.error(
+                "could not check for a half-done claim; a use may be lost",
+                extra={
+                    "link_id": link_id,
+                    "claim_id": claim.claim_id,
+                    "error": str(exc),
+                    "cause": str(cause),
+                },
+            )
+
+
+def _refusal(item: Item | None, digest: str, now: float) -> Exception:
+    if item is None or not hmac.compare_digest(item["token_digest"]["S"], digest):
+        return LinkNotFoundError(
+            "This link does not exist. Check it was copied whole, or ask the sender for a new one."
+        )
+    link = _from_item(item)
+    if link.revoked_at is not None:
+        return LinkRevokedError(
+            "This link was withdrawn by its sender. Ask them for a new one.", link.revoked_at
+        )
+    if link.uses >= link.max_uses:
+        times = "once" if link.uses == 1 else f"{link.uses} times"
+        return LinkUsedUpError(
+            f"This link has already been used ({times}). Ask the sender for a new one.",
+            link.uses,
+            link.last_used_at,
+        )
+    if link.expires_at <= now:
+        return LinkExpiredError(
+            "This link has expired. Ask the sender for a new one.", link.expires_at
+        )
+    # The link changed between our write and our read (extended, say): nothing was
+    # spent, and trying again will see the new state.
+    return UnavailableError("The link changed while we looked at it; try again.", retry_after=1)
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _key(link_id: str) -> Item:
+    return {"pk": {"S": f"link#{link_id}"}}
+
+
+def _num(value: float) -> dict[str, str]:
+    return {"N": repr(round(value, 3)) if isinstance(value, float) else str(value)}
+
+
+def _to_item(link: Link) -> Item:
+    obj = link.object
+    item: Item = {
+        "pk": {"S": f"link#{link.link_id}"},
+        "link_id": {"S": link.link_id},
+        "token_digest": {"S": link.token_digest},
+        "file": {"S": obj.key},
+        "size": _num(obj.size),
+        "content_type": {"S": obj.content_type},
+        "etag": {"S": obj.etag},
+        "filename": {"S": link.filename},
+        "max_uses": _num(link.max_uses),
+        "uses": _num(link.uses),
+        "created_at": _num(link.created_at),
+        "expires_at": _num(link.expires_at),
+        "confirm": {"BOOL": link.confirm},
+        "redemptions": {"M": {}},
+    }
+    if obj.version_id:
+        item["version_id"] = {"S": obj.version_id}
+    return item
+
+
+def _from_item(item: Mapping[str, Mapping[str, Any]]) -> Link:
+    def opt_num(name: str) -> float | None:
+        return float(item[name]["N"]) if name in item else None
+
+    version = item.get("version_id")
+    return Link(
+        link_id=item["link_id"]["S"],
+        token_digest=item["token_digest"]["S"],
+        object=StoredObject(
+            key=item["file"]["S"],
+            size=int(item["size"]["N"]),
+            content_type=item["content_type"]["S"],
+            etag=item["etag"]["S"],
+            version_id=version["S"] if version else None,
+        ),
+        filename=item["filename"]["S"],
+        max_uses=int(item["max_uses"]["N"]),
+        uses=int(item["uses"]["N"]),
+        created_at=float(item["created_at"]["N"]),
+        expires_at=int(item["expires_at"]["N"]),
+        confirm=bool(item["confirm"]["BOOL"]),
+        revoked_at=opt_num("revoked_at"),
+        last_used_at=opt_num("last_used_at"),
+    )

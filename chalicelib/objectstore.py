@@ -1,0 +1,96 @@
+"""The private S3 objects that links deliver."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import FileChangedError, ObjectNotFoundError, UnavailableError
+from chalicelib.link import StoredObject
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+_GONE = {"NoSuchKey", "NoSuchVersion", "404", "PreconditionFailed", "412", "InvalidArgument"}
+
+
+class ObjectStore:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def describe(self, key: str) -> StoredObject:
+        """What the object is now: one ``HeadObject``."""
+        try:
+            head = self._client.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            # Without s3:ListBucket, S3 answers 403 rather than 404 for a missing key.
+            if status in (403, 404):
+                raise ObjectNotFoundError(f"There is no file {key!r} to link to.") from exc
+            raise UnavailableError("The file store is not answering; try again shortly.") from exc
+        except BotoCoreError as exc:
+            raise UnavailableError("The file store is not answering; try again shortly.") from exc
+        return StoredObject(
+            key=key,
+            size=int(head["ContentLength"]),
+            content_type=head.get("ContentType") or DEFAULT_CONTENT_TYPE,
+            etag=head["ETag"],
+            version_id=_real_version(head.get("VersionId")),
+        )
+
+    def fetch(self, obj: StoredObject) -> bytes:
+        """The object's bytes, exactly as minted, or an error; never a replacement."""
+        params: dict[str, Any] = {"Bucket": self._bucket, "Key": obj.key, "IfMatch": obj.etag}
+        if obj.version_id:
+            params["VersionId"] = obj.version_id
+        try:
+            response = self._client.get_object(**params)
+            body: bytes = response["Body"].read()
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in _GONE:
+                raise FileChangedError(
+                    "The file behind this link was removed or replaced after the link was made. "
+                    "Ask the sender for a new link."
+                ) from exc
+            raise UnavailableError("The file could not be read; try again shortly.") from exc
+        except BotoCoreError as exc:  # timeouts, resets, and bodies cut short
+            raise UnavailableError("The file could not be read; try again shortly.") from exc
+        if len(body) != obj.size:
+            raise UnavailableError("The file arrived incomplete; try again shortly.")
+        return body
+
+    def presign(self, obj: StoredObject, disposition: str, lifetime: int) -> str:
+        params: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": obj.key,
+            "ResponseContentDisposition": disposition,
+            "ResponseContentType": obj.content_type,
+        }
+        if obj.version_id:
+            params["VersionId"] = obj.version_id
+        url: str = self._client.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=lifetime
+        )
+        return url
+
+    def ping(self) -> None:
+        """Raise unless the bucket answers.
+
+        Reading a key that does not exist tells "bucket there" (NoSuchKey, or
+        AccessDenied without s3:ListBucket) from "bucket gone" (NoSuchBucket),
+        which a HEAD cannot: it has no body to carry the code.
+        """
+        try:
+            self._client.get_object(Bucket=self._bucket, Key=".onetime-health-probe")
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) not in ("NoSuchKey", "AccessDenied"):
+                raise
+
+
+def _real_version(version: str | None) -> str | None:
+    # Unversioned buckets report no version, or the literal "null".
+    return version if version and version != "null" else None

@@ -1,0 +1,264 @@
+"""The service and its AWS stand-ins as local processes, for ``make serve`` and the tests.
+
+dynalite stands in for DynamoDB because its conditional writes are atomic;
+moto's are not, and single use must be proven on something that is.  moto
+server stands in for S3 (and SES).  Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+DEV_API_KEY = "onetime-dev-key"  # documented in the README; never used outside this machine
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(
+    port: int, process: subprocess.Popen[bytes], name: str, timeout: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with status {process.returncode} before listening")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{name} did not listen on {HOST}:{port} within {timeout} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process and everything it started (its own process group)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=5)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def api_key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Stack:
+    """Ports, names and processes of one running stack."""
+
+    api_port: int
+    s3_port: int
+    dynamodb_port: int
+    table: str
+    bucket: str
+    api_key: str = DEV_API_KEY
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.api_port}"
+
+    def aws_env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL_S3": f"http://{HOST}:{self.s3_port}",
+            "AWS_ENDPOINT_URL_DYNAMODB": f"http://{HOST}:{self.dynamodb_port}",
+            "AWS_ACCESS_KEY_ID": "onetime-local",
+            "AWS_SECRET_ACCESS_KEY": "onetime-local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def app_env(self) -> dict[str, str]:
+        return {
+            **self.aws_env(),
+            "ONETIME_TABLE": self.table,
+            "ONETIME_BUCKET": self.bucket,
+            "ONETIME_API_KEY_SHA256": api_key_digest(self.api_key),
+            **self.extra_env,
+        }
+
+    def client(self, service: str) -> Any:
+        env = self.aws_env()
+        return boto3.client(
+            service,
+            endpoint_url=env[f"AWS_ENDPOINT_URL_{service.upper()}"],
+            region_name=env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def _spawn(
+        self, name: str, argv: list[str], env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        output: Any = subprocess.DEVNULL
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so stop() gets its children too
+        )
+        self.processes.append(process)
+        return process
+
+    def start_standins(self) -> None:
+        dynalite = ROOT / "node_modules" / ".bin" / "dynalite"
+        if not dynalite.exists():
+            raise RuntimeError("dynalite is not installed: run 'npm ci' (make does this)")
+        process = self._spawn(
+            "dynalite", [str(dynalite), "--host", HOST, "--port", str(self.dynamodb_port)]
+        )
+        wait_for_port(self.dynamodb_port, process, "dynalite")
+        process = self._spawn(
+            "moto", [str(BIN / "moto_server"), "-H", HOST, "-p", str(self.s3_port)]
+        )
+        wait_for_port(self.s3_port, process, "moto server")
+
+    def create_resources(self) -> None:
+        create_table(self.client("dynamodb"), self.table)
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=self.bucket)
+        s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+
+    def start_api(self) -> subprocess.Popen[bytes]:
+        # --no-autoreload: otherwise chalice local forks a child that outlives a plain kill.
+        process = self._spawn(
+            "chalice",
+            [
+                str(BIN / "chalice"),
+                "local",
+                "--no-autoreload",
+                "--stage",
+                "local",
+                "--host",
+                HOST,
+                "--port",
+                str(self.api_port),
+            ],
+            env=self.app_env(),
+        )
+        wait_for_port(self.api_port, process, "chalice local")
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            stop(process)
+        self.processes.clear()
+
+
+def create_table(client: Any, name: str) -> None:
+    """The table as the deployment template declares it (keys and index)."""
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "file", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "N"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-file",
+                "KeySchema": [
+                    {"AttributeName": "file", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
+
+
+@contextmanager
+def running(stack: Stack, api: bool = True) -> Iterator[Stack]:
+    try:
+        stack.start_standins()
+        stack.create_resources()
+        if api:
+            stack.start_api()
+        yield stack
+    finally:
+        stack.stop()
+
+
+# Sample files for make serve: one under the stream limit, one over it.
+SMALL_SAMPLE = "samples/Résumé café 2026.pdf"
+LARGE_SAMPLE = "samples/dataset-5MiB.zip"
+
+
+def sample_pdf() -> bytes:
+    text = "Hello from onetime. This PDF was streamed straight from the Lambda response."
+    stream = f"BT /F1 18 Tf 40 780 Td ({text}) Tj ET".encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = io.BytesIO(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(
+        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    )
+    return out.getvalue()
+
+
+def sample_zip(size: int = 5 * 1024 * 1024) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("random.bin", os.urandom(size))
+    return out.getvalue()
+
+
+def upload_samples(stack: Stack) -> dict[str, bytes]:
+    s3 = stack.client("s3")
+    samples = {SMALL_SAMPLE: sample_pdf(), LARGE_SAMPLE: sample_zip()}
+    types = {SMALL_SAMPLE: "application/pdf", LARGE_SAMPLE: "application/zip"}
+    for key, body in samples.items():
+        s3.put_object(Bucket=stack.bucket, Key=key, Body=body, ContentType=types[key])
+    return samples

@@ -1,0 +1,173 @@
+"""End to end over HTTP: dynalite, moto server and chalice local as real processes."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+import requests
+
+from tests.conftest import BROWSER_ACCEPT
+from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack, sample_pdf
+
+TIMEOUT = 30
+
+
+def mint(stack: Stack, key: str, **params: Any) -> dict[str, Any]:
+    response = requests.get(
+        f"{stack.base_url}/get-link",
+        params={"file": key, **params},
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 200, response.text
+    minted: dict[str, Any] = response.json()
+    return minted
+
+
+def get(url: str, accept: str | None) -> requests.Response:
+    headers = {"Accept": accept} if accept is not None else {}
+    session = requests.Session()
+    if accept is None:
+        session.headers.pop("Accept", None)  # requests sends "*/*" unless told not to
+    return session.get(url, headers=headers, allow_redirects=False, timeout=TIMEOUT)
+
+
+def item(stack: Stack, link_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = stack.client("dynamodb").get_item(
+        TableName=stack.table, Key={"pk": {"S": f"link#{link_id}"}}, ConsistentRead=True
+    )["Item"]
+    return found
+
+
+def s3_bytes(stack: Stack, key: str) -> bytes:
+    body: bytes = stack.client("s3").get_object(Bucket=stack.bucket, Key=key)["Body"].read()
+    return body
+
+
+def test_small_file_round_trip(stack: Stack) -> None:
+    minted = mint(stack, SMALL_SAMPLE)
+    response = get(minted["url"], BROWSER_ACCEPT)
+    assert response.status_code == 200
+    assert response.content == sample_pdf()
+    assert response.headers["Content-Type"] == "application/pdf"
+    assert response.headers["Content-Disposition"] == (
+        "attachment; filename=\"Resume cafe 2026.pdf\"; filename*=UTF-8''"
+        + quote("Résumé café 2026.pdf", safe="")
+    )
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    again = get(minted["url"], BROWSER_ACCEPT)
+    assert again.status_code == 410
+    assert again.json()["error"] == "link_used"
+
+
+def test_large_file_round_trip(stack: Stack) -> None:
+    minted = mint(stack, LARGE_SAMPLE)
+    assert minted["size"] > 4 * 1024 * 1024
+    response = get(minted["url"], BROWSER_ACCEPT)
+    assert response.status_code == 302
+    followed = requests.get(response.headers["Location"], timeout=TIMEOUT)
+    assert followed.status_code == 200
+    assert followed.content == s3_bytes(stack, LARGE_SAMPLE)
+    assert followed.headers["Content-Type"] == "application/zip"
+    assert followed.headers["Content-Disposition"].startswith("attachment; filename=")
+    assert get(minted["url"], BROWSER_ACCEPT).status_code == 410
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [(BROWSER_ACCEPT, 200), ("*/*", 302), (None, 302), ("application/json", 302)],
+    ids=["browser", "any", "no-accept", "json"],
+)
+def test_small_file_arrives_intact_for_every_accept(
+    stack: Stack, accept: str | None, status: int
+) -> None:
+    minted = mint(stack, SMALL_SAMPLE)
+    response = get(minted["url"], accept)
+    assert response.status_code == status
+    body = response.content
+    if status == 302:
+        body = requests.get(response.headers["Location"], timeout=TIMEOUT).content
+    assert body == sample_pdf()
+    assert item(stack, minted["id"])["uses"]["N"] == "1"
+    assert get(minted["url"], accept).status_code == 410
+    assert item(stack, minted["id"])["uses"]["N"] == "1"
+
+
+def test_health_over_http(stack: Stack) -> None:
+    response = requests.get(f"{stack.base_url}/health", timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+class Racers:
+    """Clients that redeem one link at the same instant, over connections opened
+    in advance: chalice local listens with a backlog of 5, and contenders stuck in
+    connect() would not be racing at all."""
+
+    def __init__(self, stack: Stack, count: int) -> None:
+        self.count = count
+        self.pool = ThreadPoolExecutor(max_workers=count)
+        self.sessions = [requests.Session() for _ in range(count)]
+        # Each keep-alive connection opens with a 400 that touches no AWS.
+        list(
+            self.pool.map(
+                lambda s: s.get(f"{stack.base_url}/download", timeout=TIMEOUT), self.sessions
+            )
+        )
+
+    def race(self, url: str) -> Counter[int]:
+        barrier = threading.Barrier(self.count)
+
+        def attempt(session: requests.Session) -> int:
+            barrier.wait(timeout=TIMEOUT)
+            return session.get(
+                url,
+                headers={"Accept": "application/json"},
+                allow_redirects=False,
+                timeout=TIMEOUT,
+            ).status_code
+
+        return Counter(self.pool.map(attempt, self.sessions))
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        for session in self.sessions:
+            session.close()
+
+
+@pytest.fixture(scope="module")
+def racers(stack: Stack) -> Iterator[Racers]:
+    racers = Racers(stack, 32)
+    yield racers
+    racers.close()
+
+
+@pytest.mark.parametrize("max_uses", [1, 3])
+def test_concurrent_redemptions_never_exceed_max_uses(
+    stack: Stack, racers: Racers, max_uses: int
+) -> None:
+    for _ in range(20):
+        minted = mint(stack, LARGE_SAMPLE, uses=max_uses)
+        outcome = racers.race(minted["url"])
+        assert outcome == Counter({302: max_uses, 410: racers.count - max_uses}), outcome
+        stored = item(stack, minted["id"])
+        assert stored["uses"]["N"] == str(max_uses)
+        assert len(stored["redemptions"]["M"]) == max_uses
+
+
+def test_table_never_holds_a_token(stack: Stack) -> None:
+    tokens = [
+        parse_qs(urlsplit(mint(stack, SMALL_SAMPLE)["url"]).query)["token"][0] for _ in range(5)
+    ]
+    dump = repr(stack.client("dynamodb").scan(TableName=stack.table)["Items"])
+    for token in tokens:
+        assert token not in dump
+        assert token[16:] not in dump  # nor its secret half

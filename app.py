@@ -18,8 +18,8 @@ from chalice.app import Chalice, Request, Response
 
 from chalicelib import responses
 from chalicelib.apikeys import ApiKeys
-from chalicelib.delivery import BINARY_TYPES
-from chalicelib.errors import InvalidRequestError, OnetimeError
+from chalicelib.delivery import BINARY_TYPES, prefers_html
+from chalicelib.errors import ConfirmationRequiredError, InvalidRequestError, OnetimeError
 from chalicelib.params import boolean, single, whole_number
 from chalicelib.service import DEFAULT_TTL, DEFAULT_USES, LinkService, MintRequest, Requester
 from chalicelib.settings import get_settings
@@ -30,6 +30,7 @@ app.api.binary_types = list(BINARY_TYPES)  # why these: chalicelib/delivery.py
 log = logging.getLogger("onetime")
 
 _request: contextvars.ContextVar[Request] = contextvars.ContextVar("request")
+View = Callable[..., Response]
 
 
 @app.middleware("http")
@@ -69,22 +70,42 @@ def get_api_keys() -> ApiKeys:
     return ApiKeys(get_settings().api_key_hashes)
 
 
-def mapped_errors(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Turn the service's errors into HTTP answers; never leak a traceback."""
+def mapped_errors(pages: bool = False) -> Callable[[View], View]:
+    """Turn the service's errors into HTTP answers; never leak a traceback.
 
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return view(*args, **kwargs)
-        except OnetimeError as error:
-            if responses.status_of(error) >= 500:
-                log.error("request failed: %s", error.message, exc_info=True)
-            return responses.error_response(error)
-        except Exception:
-            log.exception("unexpected error")
-            return responses.internal_error_response()
+    With ``pages``, a client that prefers HTML gets a page for a person; a
+    HEAD gets the status and headers alone.
+    """
 
-    return wrapper
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Response:
+            try:
+                return view(*args, **kwargs)
+            except OnetimeError as error:
+                if responses.status_of(error) >= 500:
+                    log.error("request failed: %s", error.message, exc_info=True)
+                return answer_error(error, pages)
+            except Exception:
+                log.exception("unexpected error")
+                return answer_error(None, pages)
+
+        return wrapper
+
+    return decorate
+
+
+def answer_error(error: OnetimeError | None, pages: bool) -> Response:
+    request = current_request()
+    html = pages and prefers_html(request.headers.get("accept"))
+    response = (
+        responses.error_response(error, html, time.time())
+        if error is not None
+        else responses.internal_error_response(html)
+    )
+    if request.method == "HEAD":
+        return responses.head_response(response.status_code)
+    return response
 
 
 def query(request: Request) -> Mapping[str, Sequence[str]]:
@@ -102,7 +123,7 @@ def requester(request: Request) -> Requester:
 
 
 @app.route("/get-link", methods=["GET"])
-@mapped_errors
+@mapped_errors()
 def get_link() -> Response:
     request = current_request()
     get_api_keys().verify(request.headers.get("authorization"))
@@ -119,12 +140,25 @@ def get_link() -> Response:
     return responses.minted_response(minted, download_url(base, minted.token.value))
 
 
-@app.route("/download", methods=["GET"])
-@mapped_errors
+@app.route("/download", methods=["GET", "HEAD"])
+@mapped_errors(pages=True)
 def download() -> Response:
     request = current_request()
     token = single(query(request), "token")
-    return responses.download_response(get_service().redeem(token, requester(request)))
+    if request.method == "HEAD":
+        # Never spends a use: the status a GET would get, from one read.
+        link = get_service().inspect(token)
+        return responses.head_response(200, responses.link_headers(link))
+    who = requester(request)
+    if not prefers_html(who.accept):
+        return responses.download_response(get_service().redeem(token, who))
+    try:
+        redemption = get_service().open(token, who)
+    except ConfirmationRequiredError as waiting:
+        # Mail scanners and chat previews open links in real browsers: a person
+        # must press a button (a POST) before a use is spent.
+        return responses.landing_response(waiting.link, str(token), time.time())
+    return responses.download_response(redemption)
 
 
 @app.route(
@@ -132,7 +166,7 @@ def download() -> Response:
     methods=["POST"],
     content_types=["application/x-www-form-urlencoded", "application/json", "text/plain"],
 )
-@mapped_errors
+@mapped_errors(pages=True)
 def download_by_post() -> Response:
     request = current_request()
     # Chalice has no form parser; a landing page's form posts the token in the body.

@@ -79,6 +79,15 @@ def first_accept_type(accept: str | None) -> str:
     return media_type(accept.split(",", 1)[0]) if accept else ""
 
 
+def prefers_html(accept: str | None) -> bool:
+    """A browser navigating: its first Accept type is ``text/html``.
+
+    The same test API Gateway applies, so a page we send as HTML to such a
+    client is always decoded (``text/html`` is a binary type, above).
+    """
+    return first_accept_type(accept) == "text/html"
+
+
 def accepts_stream(accept: str | None) -> bool:
     """Would a binary body reach this client intact, under Chalice and API Gateway alike?"""
     # The first Accept type appearing in BINARY_TYPES satisfies both Chalice's

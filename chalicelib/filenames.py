@@ -27,8 +27,6 @@ def validate_filename(name: str) -> str:
         raise InvalidRequestError(
             "invalid_filename", "The file name contains control or direction characters."
         )
-    if "/" in name or "\\" in name:
-        raise InvalidRequestError("invalid_filename", "The file name must not contain slashes.")
     return name
 
 
@@ -39,7 +37,9 @@ def ascii_fallback(name: str) -> str:
     for ch in decomposed:
         if unicodedata.combining(ch):
             continue  # "é" becomes "e" rather than "_"
-        if " " <= ch <= "~" and ch not in '"\\%;':
+        # Quotes, backslashes and slashes would need escaping or be path separators;
+        # '%' and ';' confuse some parsers.  filename* carries the exact name.
+        if " " <= ch <= "~" and ch not in '"\\%;/':
             chars.append(ch)
         else:
             chars.append("_")

@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import (
+    ConfirmationRequiredError,
     LinkExpiredError,
     LinkNotFoundError,
     LinkRevokedError,
@@ -77,22 +78,34 @@ class LinkStore:
             log.warning("mint write failed", extra={"link_id": link.link_id, "error": str(exc)})
             raise UnavailableError("The link could not be saved; try again.") from exc
 
-    def claim(self, link_id: str, digest: str, claim: Claim) -> Link:
-        """Take one use, or raise why not.  Exactly one DynamoDB request on success."""
+    def claim(
+        self, link_id: str, digest: str, claim: Claim, *, unless_confirm: bool = False
+    ) -> Link:
+        """Take one use, or raise why not.  Exactly one DynamoDB request on success.
+
+        With ``unless_confirm``, a link minted with ``confirm=true`` is not claimed
+        but raises ``ConfirmationRequiredError`` carrying the link, so a browser's
+        GET learns "landing page or file?" from the same single request.
+        """
         now = claim.at
+        condition = _CLAIM_CONDITION
+        values = {
+            ":digest": {"S": digest},
+            ":now": _num(now),
+            ":one": {"N": "1"},
+            ":record": claim.record(),
+        }
+        if unless_confirm:
+            condition += " AND confirm = :false"
+            values[":false"] = {"BOOL": False}
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=_key(link_id),
                 UpdateExpression=_CLAIM_UPDATE,
-                ConditionExpression=_CLAIM_CONDITION,
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#claim": claim.claim_id},
-                ExpressionAttributeValues={
-                    ":digest": {"S": digest},
-                    ":now": _num(now),
-                    ":one": {"N": "1"},
-                    ":record": claim.record(),
-                },
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -108,11 +121,22 @@ class LinkStore:
             if old is not None and claim.claim_id in old.get("redemptions", {}).get("M", {}):
                 # A retry of our own write, whose first attempt did succeed.
                 return _from_item(old)
-            raise _refusal(old, digest, now) from None
+            link = _redeemable(old, digest, now)
+            if unless_confirm and link.confirm:
+                raise ConfirmationRequiredError(link) from None
+            # The link changed between our write and our read (extended, say):
+            # nothing was spent, and trying again will see the new state.
+            raise UnavailableError(
+                "The link changed while we looked at it; try again.", retry_after=1
+            ) from None
         except BotoCoreError as exc:  # timeouts, connection resets
             self._undo_uncertain_claim(link_id, claim, exc)
             raise UnavailableError("The link service is not answering; try again shortly.") from exc
         return _from_item(response["Attributes"])
+
+    def peek(self, link_id: str, digest: str, now: float) -> Link:
+        """The link if a redemption would succeed now, else the refusal; changes nothing."""
+        return _redeemable(self._read(link_id), digest, now)
 
     def release(self, link_id: str, claim_id: str) -> bool:
         """Give a claimed use back.  Idempotent: only a recorded claim is undone."""
@@ -163,30 +187,29 @@ class LinkStore:
             )
 
 
-def _refusal(item: Item | None, digest: str, now: float) -> Exception:
+def _redeemable(item: Item | None, digest: str, now: float) -> Link:
+    """The link, if a redemption could take a use now; otherwise raise why not."""
     if item is None or not hmac.compare_digest(item["token_digest"]["S"], digest):
-        return LinkNotFoundError(
+        raise LinkNotFoundError(
             "This link does not exist. Check it was copied whole, or ask the sender for a new one."
         )
     link = _from_item(item)
     if link.revoked_at is not None:
-        return LinkRevokedError(
+        raise LinkRevokedError(
             "This link was withdrawn by its sender. Ask them for a new one.", link.revoked_at
         )
     if link.uses >= link.max_uses:
         times = "once" if link.uses == 1 else f"{link.uses} times"
-        return LinkUsedUpError(
+        raise LinkUsedUpError(
             f"This link has already been used ({times}). Ask the sender for a new one.",
             link.uses,
             link.last_used_at,
         )
     if link.expires_at <= now:
-        return LinkExpiredError(
+        raise LinkExpiredError(
             "This link has expired. Ask the sender for a new one.", link.expires_at
         )
-    # The link changed between our write and our read (extended, say): nothing was
-    # spent, and trying again will see the new state.
-    return UnavailableError("The link changed while we looked at it; try again.", retry_after=1)
+    return link
 
 
 def _error_code(exc: ClientError) -> str:

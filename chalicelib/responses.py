@@ -10,6 +10,7 @@ from typing import Any
 
 from chalice.app import Response
 
+from chalicelib import pages
 from chalicelib.delivery import Delivery
 from chalicelib.errors import (
     ConfigurationError,
@@ -24,6 +25,7 @@ from chalicelib.errors import (
     UnauthorizedError,
     UnavailableError,
 )
+from chalicelib.link import Link
 from chalicelib.service import MintedLink, Redemption
 
 # Looked up along each error's class hierarchy, most specific first.
@@ -60,7 +62,45 @@ def status_of(error: OnetimeError) -> int:
     return 500
 
 
-def error_response(error: OnetimeError) -> Response:
+PAGE: Headers = {
+    "Content-Type": "text/html; charset=utf-8",
+    "X-Frame-Options": "DENY",
+}
+
+
+def page_response(html: str, status: int, headers: Headers | None = None) -> Response:
+    # Bytes, not str: text/html is a binary type (chalicelib/delivery.py), and
+    # Chalice base64-encodes only bytes bodies.
+    all_headers: Headers = {
+        **PRIVATE,
+        **PAGE,
+        "Content-Security-Policy": pages.content_security_policy(),
+        **(headers or {}),
+    }
+    return Response(body=html.encode("utf-8"), status_code=status, headers=all_headers)
+
+
+def landing_response(link: Link, token: str, now: float) -> Response:
+    return page_response(pages.landing(link, token, now), 200, link_headers(link))
+
+
+def link_headers(link: Link) -> Headers:
+    return {"X-Remaining-Uses": str(link.remaining), "X-Expires-At": iso(link.expires_at)}
+
+
+def head_response(status: int, headers: Headers | None = None) -> Response:
+    # No Content-Type: an empty answer must never count as binary to Chalice.
+    return Response(body="", status_code=status, headers={**PRIVATE, **(headers or {})})
+
+
+def error_response(error: OnetimeError, html: bool = False, now: float = 0.0) -> Response:
+    """The error as JSON, or as a page for a person when ``html``."""
+    status = status_of(error)
+    if html:
+        extra: Headers = {}
+        if isinstance(error, UnavailableError):
+            extra["Retry-After"] = str(error.retry_after)
+        return page_response(pages.problem(error, now), status, extra)
     body: dict[str, Any] = {"error": error.code, "message": error.message}
     headers: Headers = {**PRIVATE, **JSON}
     if isinstance(error, LinkUsedUpError):
@@ -75,12 +115,13 @@ def error_response(error: OnetimeError) -> Response:
         headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Bearer realm="onetime"'
-    return Response(body=body, status_code=status_of(error), headers=headers)
+    return Response(body=body, status_code=status, headers=headers)
 
 
-def internal_error_response() -> Response:
-    body = {"error": "internal", "message": "Something went wrong on our side; try again later."}
-    return Response(body=body, status_code=500, headers={**PRIVATE, **JSON})
+def internal_error_response(html: bool = False) -> Response:
+    error = OnetimeError("Something went wrong on our side; try again later.")
+    error.code = "internal"
+    return error_response(error, html)
 
 
 def minted_response(minted: MintedLink, url: str, status: int = 200) -> Response:
@@ -102,9 +143,8 @@ def download_response(redemption: Redemption) -> Response:
     link = redemption.link
     headers: Headers = {
         **PRIVATE,
+        **link_headers(link),
         "Content-Disposition": redemption.disposition,
-        "X-Remaining-Uses": str(link.remaining),
-        "X-Expires-At": iso(link.expires_at),
     }
     if redemption.delivery is Delivery.STREAM:
         headers["Content-Type"] = link.object.content_type

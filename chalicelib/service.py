@@ -105,6 +105,26 @@ class LinkService:
         return MintedLink(token=token, link=link)
 
     def redeem(self, token_value: str | None, requester: Requester) -> Redemption:
+        """Spend a use and hand over the file (a POST, or a client that is not a browser)."""
+        return self._redeem(token_value, requester, unless_confirm=False)
+
+    def open(self, token_value: str | None, requester: Requester) -> Redemption:
+        """A browser's GET: redeem, unless the link asks a person to confirm first.
+
+        Raises ``ConfirmationRequiredError`` with the link (for the landing page)
+        in that case, having spent nothing -- mail scanners and chat previews
+        fetch links with full browsers before the customer does.
+        """
+        return self._redeem(token_value, requester, unless_confirm=True)
+
+    def inspect(self, token_value: str | None) -> Link:
+        """The link if a redemption would succeed now, else the refusal; spends nothing."""
+        token = parse_token(token_value)
+        return self._links.peek(token.link_id, token.digest, self._clock())
+
+    def _redeem(
+        self, token_value: str | None, requester: Requester, *, unless_confirm: bool
+    ) -> Redemption:
         token = parse_token(token_value)
         # Decided before the claim: a response this client cannot receive intact
         # must never be the one a use was spent on.
@@ -115,7 +135,7 @@ class LinkService:
             client_ip=requester.client_ip,
             user_agent=requester.user_agent,
         )
-        link = self._links.claim(token.link_id, token.digest, claim)
+        link = self._links.claim(token.link_id, token.digest, claim, unless_confirm=unless_confirm)
         obj = link.object
         disposition = content_disposition(link.filename)
         how = delivery.choose(

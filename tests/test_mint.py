@@ -120,7 +120,6 @@ def test_bad_api_key_is_401_and_writes_nothing(service: InProcess, headers: dict
         ("file=x.pdf&confirm=yes", "invalid_confirm"),
         ("file=x.pdf&filename=a%0D%0ASet-Cookie:x", "invalid_filename"),
         ("file=x.pdf&filename=invoice%E2%80%AEfdp.exe", "invalid_filename"),
-        ("file=x.pdf&filename=a/b.pdf", "invalid_filename"),
         ("file=x.pdf&filename=", "invalid_filename"),
     ],
 )

@@ -19,7 +19,8 @@ def token_of(minted: dict[str, Any]) -> str:
     return str(parse_qs(urlsplit(minted["url"]).query)["token"][0])
 
 
-def download(service: InProcess, token: str, accept: str | None = BROWSER_ACCEPT) -> Any:
+def download(service: InProcess, token: str, accept: str | None = "application/pdf") -> Any:
+    """A GET; by default from an API client that asks for the file itself."""
     headers = {"Accept": accept} if accept is not None else {}
     return service.client.http.get(f"/download?token={token}", headers=headers)
 
@@ -37,7 +38,8 @@ def set_attribute(service: InProcess, link_id: str, name: str, value: int) -> No
 @pytest.fixture
 def small(service: InProcess) -> dict[str, Any]:
     service.put("docs/cv.pdf", SMALL)
-    return service.mint("docs/cv.pdf", filename=NAME)
+    # confirm=false: a browser's GET redeems directly (the landing page: test_pages.py)
+    return service.mint("docs/cv.pdf", filename=NAME, confirm="false")
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def large(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]
     monkeypatch.setenv("ONETIME_REDIRECT_TTL", "45")
     reset_app_caches()
     service.put("big/data.zip", SMALL, content_type="application/zip")
-    return service.mint("big/data.zip", filename=NAME)
+    return service.mint("big/data.zip", filename=NAME, confirm="false")
 
 
 def assert_private_headers(headers: dict[str, str]) -> None:
@@ -59,7 +61,7 @@ def test_browser_gets_small_file_streamed_then_410(
     service: InProcess, small: dict[str, Any]
 ) -> None:
     token = token_of(small)
-    response = download(service, token)
+    response = download(service, token, BROWSER_ACCEPT)
     assert response.status_code == 200
     assert response.body == SMALL
     assert response.headers["Content-Type"] == "application/pdf"
@@ -147,7 +149,7 @@ def test_post_with_query_token_redeems(service: InProcess, small: dict[str, Any]
 
 def test_multi_use_link_counts_down(service: InProcess) -> None:
     service.put("m.pdf", SMALL)
-    minted = service.mint("m.pdf", uses=3)
+    minted = service.mint("m.pdf", uses=3, confirm="false")
     token = token_of(minted)
     remaining = [download(service, token).headers["X-Remaining-Uses"] for _ in range(3)]
     assert remaining == ["2", "1", "0"]
@@ -252,7 +254,7 @@ def test_replaced_file_is_not_served_in_its_place(
     reset_app_caches()
     service.bucket = "plain-bucket"
     service.put("f.pdf", SMALL)
-    minted = service.mint("f.pdf")
+    minted = service.mint("f.pdf", confirm="false")
     assert "version_id" not in service.item(minted["id"])
     service.put("f.pdf", b"other bytes")
     response = download(service, token_of(minted))

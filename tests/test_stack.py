@@ -51,7 +51,7 @@ def s3_bytes(stack: Stack, key: str) -> bytes:
 
 
 def test_small_file_round_trip(stack: Stack) -> None:
-    minted = mint(stack, SMALL_SAMPLE)
+    minted = mint(stack, SMALL_SAMPLE, confirm="false")
     response = get(minted["url"], BROWSER_ACCEPT)
     assert response.status_code == 200
     assert response.content == sample_pdf()
@@ -69,7 +69,7 @@ def test_small_file_round_trip(stack: Stack) -> None:
 
 
 def test_large_file_round_trip(stack: Stack) -> None:
-    minted = mint(stack, LARGE_SAMPLE)
+    minted = mint(stack, LARGE_SAMPLE, confirm="false")
     assert minted["size"] > 4 * 1024 * 1024
     response = get(minted["url"], BROWSER_ACCEPT)
     assert response.status_code == 302
@@ -89,7 +89,7 @@ def test_large_file_round_trip(stack: Stack) -> None:
 def test_small_file_arrives_intact_for_every_accept(
     stack: Stack, accept: str | None, status: int
 ) -> None:
-    minted = mint(stack, SMALL_SAMPLE)
+    minted = mint(stack, SMALL_SAMPLE, confirm="false")
     response = get(minted["url"], accept)
     assert response.status_code == status
     body = response.content

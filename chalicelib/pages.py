@@ -1,0 +1,172 @@
+"""The HTML a person sees: the landing page and the problem pages.
+
+Templates are files beside this module, filled with ``string.Template``.
+Every value is HTML-escaped unless it is ``Html`` made by this module, so a
+file named ``<script>alert(1)</script>.pdf`` shows as text.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import hashlib
+import html
+from pathlib import Path
+from string import Template
+
+from chalicelib.errors import (
+    FileChangedError,
+    InvalidRequestError,
+    LinkExpiredError,
+    LinkNotFoundError,
+    LinkRevokedError,
+    LinkUsedUpError,
+    OnetimeError,
+    UnavailableError,
+)
+from chalicelib.link import Link
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+ASK_SENDER = "What you can do: ask the person or shop that sent you this link for a new one."
+
+
+class Html(str):
+    """Markup this module produced itself, inserted without escaping."""
+
+
+@functools.cache
+def _template(name: str) -> Template:
+    return Template((TEMPLATES / name).read_text(encoding="utf-8"))
+
+
+@functools.cache
+def stylesheet() -> str:
+    return (TEMPLATES / "page.css").read_text(encoding="utf-8").strip()
+
+
+@functools.cache
+def content_security_policy() -> str:
+    # Inline CSS is allowed by its hash, nothing else by any means.  No
+    # form-action: Chrome applies it to the redirect that follows the POST, and
+    # the presigned S3 URL's host is not known here.
+    digest = base64.b64encode(hashlib.sha256(stylesheet().encode("utf-8")).digest()).decode()
+    return (
+        f"default-src 'none'; style-src 'sha256-{digest}'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
+def _fill(name: str, **values: object) -> Html:
+    escaped = {
+        key: value if isinstance(value, Html) else html.escape(str(value), quote=True)
+        for key, value in values.items()
+    }
+    return Html(_template(name).substitute(escaped))
+
+
+def _page(title: str, kind: str, content: Html) -> str:
+    return _fill("page.html", title=title, kind=kind, style=Html(stylesheet()), content=content)
+
+
+def human_size(size: int) -> str:
+    if size < 1000:
+        return "1 byte" if size == 1 else f"{size} bytes"
+    value = float(size)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def human_date(timestamp: float) -> str:
+    moment = dt.datetime.fromtimestamp(int(timestamp), tz=dt.UTC)
+    return f"{moment:%A} {moment.day} {moment:%B %Y, %H:%M} UTC"
+
+
+def relative(timestamp: float, now: float) -> str:
+    """``in 3 hours`` or ``2 days ago``."""
+    seconds = timestamp - now
+    span = int(abs(seconds))
+    if span < 60:
+        return "in less than a minute" if seconds > 0 else "less than a minute ago"
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if span >= size:
+            count = span // size
+            words = f"{count} {unit}{'' if count == 1 else 's'}"
+            return f"in {words}" if seconds >= 0 else f"{words} ago"
+    raise AssertionError("unreachable")
+
+
+def landing(link: Link, token: str, now: float) -> str:
+    remaining = link.remaining
+    content = _fill(
+        "landing.html",
+        filename=link.filename,
+        size=human_size(link.object.size),
+        remaining="1 (this is the only one)" if remaining == 1 else str(remaining),
+        expires_in=relative(link.expires_at, now),
+        expires_on=human_date(link.expires_at),
+        token=token,
+        use_note=(
+            "Pressing Download uses this link up."
+            if remaining == 1
+            else "Each press of Download uses one of the downloads left."
+        ),
+    )
+    return _page(f"Download {link.filename}", "landing", content)
+
+
+def problem(error: OnetimeError, now: float) -> str:
+    heading, explanation = _explain(error, now)
+    next_step = ASK_SENDER
+    if isinstance(error, UnavailableError):
+        next_step = "What you can do: try again in a minute. Nothing was used up."
+    content = _fill("problem.html", heading=heading, explanation=explanation, next_step=next_step)
+    return _page(heading, "problem", content)
+
+
+def _explain(error: OnetimeError, now: float) -> tuple[str, str]:
+    if isinstance(error, LinkUsedUpError):
+        times = "once" if error.uses == 1 else f"{error.uses} times"
+        when = ""
+        if error.last_used_at is not None:
+            when = (
+                f", most recently on {human_date(error.last_used_at)}"
+                f" ({relative(error.last_used_at, now)})"
+            )
+        return "This link has already been used", f"It was used {times}{when}."
+    if isinstance(error, LinkExpiredError):
+        return (
+            "This link has expired",
+            f"It stopped working on {human_date(error.expired_at)}"
+            f" ({relative(error.expired_at, now)}).",
+        )
+    if isinstance(error, LinkRevokedError):
+        return (
+            "This link was withdrawn",
+            f"The sender withdrew it on {human_date(error.revoked_at)}.",
+        )
+    if isinstance(error, FileChangedError):
+        return (
+            "This file is no longer available",
+            "The file was removed or replaced after the link was made. Your download was not "
+            "used up.",
+        )
+    if isinstance(error, LinkNotFoundError):
+        return (
+            "We can't find this link",
+            "No download matches this link. It may have been mistyped or cut short.",
+        )
+    if isinstance(error, InvalidRequestError):
+        return (
+            "This link is incomplete",
+            "Part of the link is missing or damaged. Check that you opened the whole link "
+            "from the message.",
+        )
+    if isinstance(error, UnavailableError):
+        return (
+            "Temporarily unavailable",
+            "We could not reach the file just now.",
+        )
+    return "Something went wrong", "We could not complete this on our side."

@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: deps serve test lint clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-build-isolation -e .   # the `onetime` command
 	touch $(STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json

@@ -19,9 +19,22 @@ from chalice.app import Chalice, Request, Response
 from chalicelib import responses
 from chalicelib.apikeys import ApiKeys
 from chalicelib.delivery import BINARY_TYPES, prefers_html
-from chalicelib.errors import ConfirmationRequiredError, InvalidRequestError, OnetimeError
-from chalicelib.params import boolean, single, whole_number
-from chalicelib.service import DEFAULT_TTL, DEFAULT_USES, LinkService, MintRequest, Requester
+from chalicelib.errors import (
+    ConfirmationRequiredError,
+    InvalidRequestError,
+    OnetimeError,
+    UnsupportedMediaTypeError,
+)
+from chalicelib.params import boolean, json_object, single, whole_number
+from chalicelib.service import (
+    DEFAULT_TTL,
+    DEFAULT_USES,
+    LIST_LIMIT,
+    LinkChange,
+    LinkService,
+    MintRequest,
+    Requester,
+)
 from chalicelib.settings import get_settings
 from chalicelib.urls import base_url, download_url
 
@@ -58,7 +71,7 @@ def get_service() -> LinkService:
 
     settings = get_settings()
     return LinkService(
-        LinkStore(dynamodb_client(), settings.table, time.time),
+        LinkStore(dynamodb_client(), settings.table, settings.retention_days * 86_400),
         ObjectStore(s3_client(), settings.bucket),
         settings,
         time.time,
@@ -181,6 +194,81 @@ def download_by_post() -> Response:
         raise InvalidRequestError("invalid_token", "Give the token only once.")
     token = from_form if from_form is not None else from_query
     return responses.download_response(get_service().redeem(token, requester(request)))
+
+
+# Operators: the link lifecycle.  Every route needs the API key.
+
+MINT_FIELDS = {"file": str, "uses": int, "ttl": int, "filename": str, "confirm": bool, "note": str}
+CHANGE_FIELDS = {"ttl": int, "max_uses": int, "note": str}
+ANY_BODY = ["*/*"]  # parsed and refused here, in the API's own error format
+
+
+def operator_request() -> Request:
+    request = current_request()
+    get_api_keys().verify(request.headers.get("authorization"))
+    return request
+
+
+def json_body(request: Request, fields: Mapping[str, type]) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "application/json")
+    if not content_type.lower().startswith("application/json"):
+        raise UnsupportedMediaTypeError("The body must be JSON (Content-Type: application/json).")
+    return json_object(request.raw_body, fields)
+
+
+@app.route("/links", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def create_link() -> Response:
+    request = operator_request()
+    body = json_body(request, MINT_FIELDS)
+    if "file" not in body:
+        raise InvalidRequestError("invalid_file", "file is required.")
+    minted = get_service().mint(MintRequest(**body))
+    base = base_url(get_settings().public_url, request.headers, request.context)
+    return responses.minted_response(
+        minted,
+        download_url(base, minted.token.value),
+        status=201,
+        location=f"{base}/links/{minted.link.link_id}",
+    )
+
+
+@app.route("/links", methods=["GET"])
+@mapped_errors()
+def list_links() -> Response:
+    params = query(operator_request())
+    service = get_service()
+    page = service.links_for(
+        single(params, "file") or "",
+        whole_number(params, "limit", LIST_LIMIT),
+        single(params, "cursor"),
+    )
+    return responses.page_of_links_response(page, time.time(), service.delivery_of)
+
+
+@app.route("/links/{link_id}", methods=["GET"])
+@mapped_errors()
+def show_link(link_id: str) -> Response:
+    operator_request()
+    service = get_service()
+    return responses.link_response(service.describe(link_id), time.time(), service.delivery_of)
+
+
+@app.route("/links/{link_id}", methods=["PATCH"], content_types=ANY_BODY)
+@mapped_errors()
+def change_link(link_id: str) -> Response:
+    change = LinkChange(**json_body(operator_request(), CHANGE_FIELDS))
+    service = get_service()
+    link = service.change(link_id, change)
+    return responses.link_response(link, time.time(), service.delivery_of)
+
+
+@app.route("/links/{link_id}", methods=["DELETE"])
+@mapped_errors()
+def revoke_link(link_id: str) -> Response:
+    operator_request()
+    service = get_service()
+    return responses.link_response(service.revoke(link_id), time.time(), service.delivery_of)
 
 
 @app.route("/health", methods=["GET"])

@@ -37,6 +37,10 @@ class InvalidRequestError(OnetimeError):
         self.code = code
 
 
+class UnsupportedMediaTypeError(OnetimeError):
+    code = "unsupported_media_type"
+
+
 class UnauthorizedError(OnetimeError):
     code = "unauthorized"
 
@@ -51,6 +55,12 @@ class LinkNotFoundError(OnetimeError):
     """No link matches the token (unknown id or wrong secret: we don't say which)."""
 
     code = "link_not_found"
+
+
+class ConflictError(OnetimeError):
+    """The change asked for contradicts the link's state (e.g. fewer uses than made)."""
+
+    code = "conflict"
 
 
 class LinkGoneError(OnetimeError):

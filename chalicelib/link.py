@@ -17,6 +17,18 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
+class Use:
+    """One redemption, recorded by the same write that claimed it."""
+
+    at: float
+    client_ip: str
+    user_agent: str
+    # Whether the client could take a streamed body; with the link's size and
+    # type this says how the file went out (stream or redirect).
+    binary: bool
+
+
+@dataclass(frozen=True)
 class Link:
     link_id: str
     token_digest: str
@@ -29,7 +41,19 @@ class Link:
     confirm: bool
     revoked_at: float | None = None
     last_used_at: float | None = None
+    note: str = ""
+    uses_log: tuple[Use, ...] = ()
 
     @property
     def remaining(self) -> int:
         return max(self.max_uses - self.uses, 0)
+
+    def status(self, now: float) -> str:
+        """``revoked``, ``used``, ``expired`` or ``active``: the first that applies."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.uses >= self.max_uses:
+            return "used"
+        if self.expires_at <= now:
+            return "expired"
+        return "active"

@@ -8,9 +8,11 @@ redemptions can never both take the last use.
 
 from __future__ import annotations
 
+import base64
 import hmac
+import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,17 +20,20 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import (
     ConfirmationRequiredError,
+    ConflictError,
+    InvalidRequestError,
     LinkExpiredError,
     LinkNotFoundError,
     LinkRevokedError,
     LinkUsedUpError,
     UnavailableError,
 )
-from chalicelib.link import Link, StoredObject
+from chalicelib.link import Link, StoredObject, Use
 
 log = logging.getLogger(__name__)
 
 Item = dict[str, dict[str, Any]]
+FILE_INDEX = "by-file"
 
 _CLAIM_CONDITION = (
     "attribute_exists(pk) AND token_digest = :digest AND attribute_not_exists(revoked_at)"
@@ -46,6 +51,7 @@ class Claim:
     at: float
     client_ip: str = ""
     user_agent: str = ""
+    binary: bool = False
 
     def record(self) -> dict[str, Any]:
         return {
@@ -53,19 +59,28 @@ class Claim:
                 "at": _num(self.at),
                 "ip": {"S": self.client_ip[:64]},
                 "ua": {"S": self.user_agent[:512]},
+                "binary": {"BOOL": self.binary},
             }
         }
 
 
+@dataclass(frozen=True)
+class Page:
+    links: list[Link]
+    cursor: str | None
+
+
 class LinkStore:
-    def __init__(self, client: Any, table: str, clock: Callable[[], float]) -> None:
+    def __init__(self, client: Any, table: str, retention_seconds: int = 30 * 86_400) -> None:
         self._client = client
         self._table = table
-        self._clock = clock
+        self._retention = retention_seconds
 
-    def create(self, link: Link, purge_at: int) -> None:
+    def create(self, link: Link) -> None:
         item = _to_item(link)
-        item["purge_at"] = _num(purge_at)  # DynamoDB TTL: deletes some time after expiry
+        # DynamoDB's TTL deletes the item some time after this; expiry itself is
+        # enforced by the claim's condition, never by the deletion.
+        item["purge_at"] = _num(link.expires_at + self._retention)
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -155,6 +170,103 @@ class LinkStore:
             raise
         return True
 
+    def get(self, link_id: str) -> Link:
+        item = self._read(link_id)
+        if item is None:
+            raise LinkNotFoundError(f"There is no link {link_id}.")
+        return _from_item(item)
+
+    def change(
+        self,
+        link_id: str,
+        expires_at: int | None = None,
+        max_uses: int | None = None,
+        note: str | None = None,
+    ) -> Link:
+        """Extend or shorten, change the use limit (never below uses made), or the note."""
+        sets, values = [], {}
+        condition = "attribute_exists(pk)"
+        if expires_at is not None:
+            sets.append("expires_at = :expires, purge_at = :purge")
+            values[":expires"] = _num(expires_at)
+            values[":purge"] = _num(expires_at + self._retention)
+        if max_uses is not None:
+            sets.append("max_uses = :max")
+            values[":max"] = _num(max_uses)
+            # Checked in the write itself: a redemption racing this change
+            # cannot slip under the new limit.
+            condition += " AND uses <= :max"
+        if note is not None:
+            sets.append("note = :note")
+            values[":note"] = {"S": note}
+        if not sets:
+            return self.get(link_id)
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=_key(link_id),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise UnavailableError("The link service is busy; try again shortly.") from exc
+            old = exc.response.get("Item") or self._read(link_id)
+            if old is None:
+                raise LinkNotFoundError(f"There is no link {link_id}.") from None
+            uses = int(old["uses"]["N"])
+            raise ConflictError(
+                f"The link has already been used {uses} time(s); the limit cannot go below that."
+            ) from None
+        except BotoCoreError as exc:
+            raise UnavailableError("The link service is not answering; try again.") from exc
+        return _from_item(response["Attributes"])
+
+    def revoke(self, link_id: str, at: float) -> Link:
+        """Withdraw a link for good.  Revoking again keeps the first time."""
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=_key(link_id),
+                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":now": _num(at)},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                raise LinkNotFoundError(f"There is no link {link_id}.") from None
+            raise UnavailableError("The link service is busy; try again shortly.") from exc
+        except BotoCoreError as exc:
+            raise UnavailableError("The link service is not answering; try again.") from exc
+        return _from_item(response["Attributes"])
+
+    def for_file(self, key: str, limit: int, cursor: str | None) -> Page:
+        """Links to one file, newest first, from the ``by-file`` index (never a scan)."""
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": FILE_INDEX,
+            "KeyConditionExpression": "#file = :file",
+            "ExpressionAttributeNames": {"#file": "file"},
+            "ExpressionAttributeValues": {":file": {"S": key}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            params["ExclusiveStartKey"] = _decode_cursor(cursor, key)
+        try:
+            response = self._client.query(**params)
+        except (BotoCoreError, ClientError) as exc:
+            raise UnavailableError("The link service is busy; try again shortly.") from exc
+        last = response.get("LastEvaluatedKey")
+        return Page(
+            links=[_from_item(item) for item in response.get("Items", [])],
+            cursor=_encode_cursor(last) if last else None,
+        )
+
     def ping(self) -> None:
         """Raise unless the table answers a read."""
         self._client.get_item(TableName=self._table, Key=_key("health-probe"))
@@ -240,6 +352,7 @@ def _to_item(link: Link) -> Item:
         "created_at": _num(link.created_at),
         "expires_at": _num(link.expires_at),
         "confirm": {"BOOL": link.confirm},
+        "note": {"S": link.note},
         "redemptions": {"M": {}},
     }
     if obj.version_id:
@@ -270,4 +383,46 @@ def _from_item(item: Mapping[str, Mapping[str, Any]]) -> Link:
         confirm=bool(item["confirm"]["BOOL"]),
         revoked_at=opt_num("revoked_at"),
         last_used_at=opt_num("last_used_at"),
+        note=item.get("note", {}).get("S", ""),
+        uses_log=tuple(
+            sorted(
+                (_use(record["M"]) for record in item.get("redemptions", {}).get("M", {}).values()),
+                key=lambda use: use.at,
+            )
+        ),
     )
+
+
+def _use(record: Mapping[str, Mapping[str, Any]]) -> Use:
+    return Use(
+        at=float(record["at"]["N"]),
+        client_ip=record.get("ip", {}).get("S", ""),
+        user_agent=record.get("ua", {}).get("S", ""),
+        binary=bool(record.get("binary", {}).get("BOOL", False)),
+    )
+
+
+def _encode_cursor(key: Mapping[str, Any]) -> str:
+    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, file_key: str) -> Item:
+    """The index position a cursor names; anything else is a bad request."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+        valid = (
+            isinstance(key, dict)
+            and set(key) == {"pk", "file", "created_at"}
+            and key["file"] == {"S": file_key}
+            and set(key["pk"]) == {"S"}
+            and set(key["created_at"]) == {"N"}
+            and float(key["created_at"]["N"]) >= 0
+        )
+    except (ValueError, TypeError, KeyError, AttributeError):
+        valid = False
+    if not valid:
+        raise InvalidRequestError("invalid_cursor", "The cursor is not one this service gave out.")
+    result: Item = key
+    return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 from chalicelib.errors import InvalidRequestError
@@ -31,3 +32,29 @@ def boolean(params: Mapping[str, Sequence[str]], name: str, default: bool) -> bo
     if raw.lower() in ("true", "false"):
         return raw.lower() == "true"
     raise InvalidRequestError(f"invalid_{name}", f"{name} must be true or false.")
+
+
+# JSON bodies: each field has one type; bool is not accepted where a number is.
+JSON_TYPES: dict[type, str] = {str: "a string", int: "a whole number", bool: "true or false"}
+
+
+def json_object(raw: bytes | str | None, fields: Mapping[str, type]) -> dict[str, object]:
+    """A JSON object whose keys are all in ``fields``, each value of its type (or null)."""
+    try:
+        value = json.loads(raw or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequestError("invalid_json", "The body must be a JSON object.") from None
+    if not isinstance(value, dict):
+        raise InvalidRequestError("invalid_json", "The body must be a JSON object.")
+    for name, item in value.items():
+        expected = fields.get(name)
+        if expected is None:
+            raise InvalidRequestError(
+                "unknown_field", f"Unknown field {name!r}; allowed: {', '.join(fields)}."
+            )
+        if item is None:
+            continue
+        wrong_bool = expected is not bool and isinstance(item, bool)
+        if not isinstance(item, expected) or wrong_bool:
+            raise InvalidRequestError(f"invalid_{name}", f"{name} must be {JSON_TYPES[expected]}.")
+    return {name: item for name, item in value.items() if item is not None}

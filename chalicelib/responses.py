@@ -6,6 +6,7 @@ This is the only module of ``chalicelib`` that imports Chalice.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from chalice.app import Response
@@ -14,6 +15,7 @@ from chalicelib import pages
 from chalicelib.delivery import Delivery
 from chalicelib.errors import (
     ConfigurationError,
+    ConflictError,
     InvalidRequestError,
     LinkExpiredError,
     LinkGoneError,
@@ -24,8 +26,10 @@ from chalicelib.errors import (
     OnetimeError,
     UnauthorizedError,
     UnavailableError,
+    UnsupportedMediaTypeError,
 )
-from chalicelib.link import Link
+from chalicelib.link import Link, Use
+from chalicelib.linkstore import Page
 from chalicelib.service import MintedLink, Redemption
 
 # Looked up along each error's class hierarchy, most specific first.
@@ -34,6 +38,8 @@ STATUS: dict[type[OnetimeError], int] = {
     UnauthorizedError: 401,
     ObjectNotFoundError: 404,
     LinkNotFoundError: 404,
+    ConflictError: 409,
+    UnsupportedMediaTypeError: 415,
     LinkGoneError: 410,
     ConfigurationError: 500,
     UnavailableError: 503,
@@ -124,7 +130,9 @@ def internal_error_response(html: bool = False) -> Response:
     return error_response(error, html)
 
 
-def minted_response(minted: MintedLink, url: str, status: int = 200) -> Response:
+def minted_response(
+    minted: MintedLink, url: str, status: int = 200, location: str | None = None
+) -> Response:
     link = minted.link
     body = {
         "url": url,
@@ -136,7 +144,56 @@ def minted_response(minted: MintedLink, url: str, status: int = 200) -> Response
         "expires_at": iso(link.expires_at),
         "confirm": link.confirm,
     }
-    return Response(body=body, status_code=status, headers={**PRIVATE, **JSON})
+    headers: Headers = {**PRIVATE, **JSON}
+    if location:
+        headers["Location"] = location
+    return Response(body=body, status_code=status, headers=headers)
+
+
+PathOf = Callable[[Link, Use], Delivery]
+
+
+def link_state(link: Link, now: float, path_of: PathOf) -> dict[str, Any]:
+    """What an operator sees of a link: everything but the token."""
+    return {
+        "id": link.link_id,
+        "file": link.object.key,
+        "filename": link.filename,
+        "size": link.object.size,
+        "content_type": link.object.content_type,
+        "max_uses": link.max_uses,
+        "uses": link.uses,
+        "remaining": link.remaining,
+        "created_at": iso(link.created_at),
+        "expires_at": iso(link.expires_at),
+        "status": link.status(now),
+        "revoked_at": iso(link.revoked_at) if link.revoked_at is not None else None,
+        "note": link.note,
+        "confirm": link.confirm,
+        "redemptions": [
+            {
+                "at": iso(use.at),
+                "ip": use.client_ip,
+                "user_agent": use.user_agent,
+                "path": path_of(link, use).value,
+            }
+            for use in link.uses_log
+        ],
+    }
+
+
+def link_response(link: Link, now: float, path_of: PathOf) -> Response:
+    return Response(
+        body=link_state(link, now, path_of), status_code=200, headers={**PRIVATE, **JSON}
+    )
+
+
+def page_of_links_response(page: Page, now: float, path_of: PathOf) -> Response:
+    body = {
+        "links": [link_state(link, now, path_of) for link in page.links],
+        "next_cursor": page.cursor,
+    }
+    return Response(body=body, status_code=200, headers={**PRIVATE, **JSON})
 
 
 def download_response(redemption: Redemption) -> Response:

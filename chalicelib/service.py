@@ -10,14 +10,19 @@ from dataclasses import dataclass
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import delivery
-from chalicelib.errors import InvalidRequestError, OnetimeError, UnavailableError
+from chalicelib.errors import (
+    InvalidRequestError,
+    LinkNotFoundError,
+    OnetimeError,
+    UnavailableError,
+)
 from chalicelib.filenames import content_disposition, default_filename, validate_filename
-from chalicelib.link import Link
-from chalicelib.linkstore import Claim, LinkStore
+from chalicelib.link import Link, Use
+from chalicelib.linkstore import Claim, LinkStore, Page
 from chalicelib.objectkeys import validate_key
 from chalicelib.objectstore import ObjectStore
 from chalicelib.settings import Settings
-from chalicelib.tokens import Token, new_token, parse_token
+from chalicelib.tokens import Token, is_link_id, new_token, parse_token
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,9 @@ DEFAULT_USES = 1
 MAX_USES = 100
 DEFAULT_TTL = 86_400
 MAX_TTL = 30 * 86_400
+MAX_NOTE_LENGTH = 1000
+LIST_LIMIT = 25
+MAX_LIST_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -34,14 +42,50 @@ class MintRequest:
     ttl: int = DEFAULT_TTL
     filename: str | None = None
     confirm: bool = True
+    note: str = ""
 
     def __post_init__(self) -> None:
-        if not 1 <= self.uses <= MAX_USES:
-            raise InvalidRequestError("invalid_uses", f"uses must be between 1 and {MAX_USES}.")
-        if not 1 <= self.ttl <= MAX_TTL:
-            raise InvalidRequestError(
-                "invalid_ttl", f"ttl must be between 1 and {MAX_TTL} seconds (30 days)."
-            )
+        check_uses("uses", self.uses)
+        check_ttl(self.ttl)
+        check_note(self.note)
+
+
+def check_uses(name: str, uses: int) -> None:
+    if not 1 <= uses <= MAX_USES:
+        raise InvalidRequestError(f"invalid_{name}", f"{name} must be between 1 and {MAX_USES}.")
+
+
+def check_ttl(ttl: int) -> None:
+    if not 1 <= ttl <= MAX_TTL:
+        raise InvalidRequestError(
+            "invalid_ttl", f"ttl must be between 1 and {MAX_TTL} seconds (30 days)."
+        )
+
+
+def check_note(note: str) -> None:
+    if len(note) > MAX_NOTE_LENGTH:
+        raise InvalidRequestError(
+            "invalid_note", f"note must be at most {MAX_NOTE_LENGTH} characters."
+        )
+    if any(ord(ch) < 32 and ch not in "\n\t" for ch in note):
+        raise InvalidRequestError("invalid_note", "note must not contain control characters.")
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    """What an operator may change: expiry (seconds from now), use limit, note."""
+
+    ttl: int | None = None
+    max_uses: int | None = None
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.ttl is not None:
+            check_ttl(self.ttl)
+        if self.max_uses is not None:
+            check_uses("max_uses", self.max_uses)
+        if self.note is not None:
+            check_note(self.note)
 
 
 @dataclass(frozen=True)
@@ -100,8 +144,9 @@ class LinkService:
             created_at=now,
             expires_at=expires_at,
             confirm=request.confirm,
+            note=request.note,
         )
-        self._links.create(link, purge_at=expires_at + self._settings.retention_days * 86_400)
+        self._links.create(link)
         return MintedLink(token=token, link=link)
 
     def redeem(self, token_value: str | None, requester: Requester) -> Redemption:
@@ -134,6 +179,7 @@ class LinkService:
             at=self._clock(),
             client_ip=requester.client_ip,
             user_agent=requester.user_agent,
+            binary=accept_stream,
         )
         link = self._links.claim(token.link_id, token.digest, claim, unless_confirm=unless_confirm)
         obj = link.object
@@ -154,6 +200,35 @@ class LinkService:
             self._give_back(link, claim)
             raise UnavailableError("The file could not be delivered; try again shortly.") from exc
 
+    # Operators
+
+    def describe(self, link_id: str) -> Link:
+        return self._links.get(_checked_id(link_id))
+
+    def change(self, link_id: str, change: LinkChange) -> Link:
+        expires_at = None if change.ttl is None else int(self._clock()) + change.ttl
+        return self._links.change(
+            _checked_id(link_id), expires_at=expires_at, max_uses=change.max_uses, note=change.note
+        )
+
+    def revoke(self, link_id: str) -> Link:
+        return self._links.revoke(_checked_id(link_id), self._clock())
+
+    def links_for(self, key: str, limit: int, cursor: str | None) -> Page:
+        if not key:
+            raise InvalidRequestError("invalid_file", "Say which file with ?file=KEY.")
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidRequestError(
+                "invalid_limit", f"limit must be between 1 and {MAX_LIST_LIMIT}."
+            )
+        return self._links.for_file(key, limit, cursor)
+
+    def delivery_of(self, link: Link, use: Use) -> delivery.Delivery:
+        """How a recorded use went out: the same rule redeem applied."""
+        return delivery.choose(
+            use.binary, link.object.size, link.object.content_type, self._settings.stream_max_bytes
+        )
+
     def ping(self) -> None:
         self._links.ping()
         self._objects.ping()
@@ -168,3 +243,9 @@ class LinkService:
                 "USE LOST: could not give back a use after a failed delivery",
                 extra={"link_id": link.link_id, "claim_id": claim.claim_id, "error": str(exc)},
             )
+
+
+def _checked_id(link_id: str) -> str:
+    if not is_link_id(link_id):
+        raise LinkNotFoundError(f"There is no link {link_id!r}.")
+    return link_id

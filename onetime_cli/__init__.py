@@ -1,0 +1,1 @@
+"""``onetime``: the operators' command-line tool, a client of the HTTP API."""

@@ -6,17 +6,16 @@ logic lives in ``chalicelib``.
 
 from __future__ import annotations
 
-import contextvars
 import functools
-import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
 from chalice.app import Chalice, Request, Response
 
-from chalicelib import responses
+from chalicelib import logs, responses
 from chalicelib.apikeys import ApiKeys
 from chalicelib.delivery import BINARY_TYPES, prefers_html
 from chalicelib.errors import (
@@ -38,27 +37,47 @@ from chalicelib.service import (
 from chalicelib.settings import get_settings
 from chalicelib.urls import base_url, download_url
 
-app = Chalice(app_name="onetime")
+app = Chalice(app_name="onetime", configure_logs=False)
 app.api.binary_types = list(BINARY_TYPES)  # why these: chalicelib/delivery.py
-log = logging.getLogger("onetime")
+log = logs.configure()
 
-_request: contextvars.ContextVar[Request] = contextvars.ContextVar("request")
 View = Callable[..., Response]
 
 
 @app.middleware("http")
-def bind_request(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    # app.current_request is one attribute shared by all threads; chalice local
-    # serves requests on threads, so each view reads its own request from here.
-    reset = _request.set(event)
+def log_request(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    started = time.perf_counter()
+    fields = logs.begin(request_id(event))
+    status = 500
     try:
-        return get_response(event)
+        response = get_response(event)
+        status = response.status_code
+        return response
     finally:
-        _request.reset(reset)
+        # One line per request: what happened, never the token or query string.
+        log.info(
+            "request",
+            extra={
+                "method": event.method,
+                "route": event.context.get("resourcePath", ""),
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        logs.end(fields)
+
+
+def request_id(request: Request) -> str:
+    context = getattr(request, "lambda_context", None)
+    found = getattr(context, "aws_request_id", None) or request.context.get("requestId")
+    return str(found or uuid.uuid4())
 
 
 def current_request() -> Request:
-    return _request.get()
+    # chalice local serves on threads but keeps current_request per thread.
+    request = app.current_request
+    assert request is not None, "only called while handling a request"
+    return request
 
 
 @functools.cache
@@ -97,9 +116,14 @@ def mapped_errors(pages: bool = False) -> Callable[[View], View]:
                 return view(*args, **kwargs)
             except OnetimeError as error:
                 if responses.status_of(error) >= 500:
+                    logs.annotate(outcome="failed", reason=error.code)
                     log.error("request failed: %s", error.message, exc_info=True)
+                else:
+                    # Refused attempts (404, 410, bad input) are kept here, not in the table.
+                    logs.annotate(outcome="refused", reason=error.code)
                 return answer_error(error, pages)
             except Exception:
+                logs.annotate(outcome="failed", reason="internal")
                 log.exception("unexpected error")
                 return answer_error(None, pages)
 
@@ -170,6 +194,7 @@ def download() -> Response:
     except ConfirmationRequiredError as waiting:
         # Mail scanners and chat previews open links in real browsers: a person
         # must press a button (a POST) before a use is spent.
+        logs.annotate(outcome="landing")
         return responses.landing_response(waiting.link, str(token), time.time())
     return responses.download_response(redemption)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +28,9 @@ from chalicelib.errors import (
     UnavailableError,
 )
 from chalicelib.link import Link, StoredObject, Use
+from chalicelib.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger("linkstore")
 
 Item = dict[str, dict[str, Any]]
 FILE_INDEX = "by-file"

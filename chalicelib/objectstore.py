@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import FileChangedError, ObjectNotFoundError, UnavailableError
 from chalicelib.link import StoredObject
+from chalicelib.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger("objectstore")
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _GONE = {"NoSuchKey", "NoSuchVersion", "404", "PreconditionFailed", "412", "InvalidArgument"}

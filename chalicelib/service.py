@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,12 +18,13 @@ from chalicelib.errors import (
 from chalicelib.filenames import content_disposition, default_filename, validate_filename
 from chalicelib.link import Link, Use
 from chalicelib.linkstore import Claim, LinkStore, Page
+from chalicelib.logs import annotate, get_logger
 from chalicelib.objectkeys import validate_key
 from chalicelib.objectstore import ObjectStore
 from chalicelib.settings import Settings
 from chalicelib.tokens import Token, is_link_id, new_token, parse_token
 
-log = logging.getLogger(__name__)
+log = get_logger("service")
 
 DEFAULT_USES = 1
 MAX_USES = 100
@@ -147,6 +147,7 @@ class LinkService:
             note=request.note,
         )
         self._links.create(link)
+        annotate(outcome="minted", link_id=link.link_id)
         return MintedLink(token=token, link=link)
 
     def redeem(self, token_value: str | None, requester: Requester) -> Redemption:
@@ -165,12 +166,14 @@ class LinkService:
     def inspect(self, token_value: str | None) -> Link:
         """The link if a redemption would succeed now, else the refusal; spends nothing."""
         token = parse_token(token_value)
+        annotate(link_id=token.link_id, outcome="inspected")
         return self._links.peek(token.link_id, token.digest, self._clock())
 
     def _redeem(
         self, token_value: str | None, requester: Requester, *, unless_confirm: bool
     ) -> Redemption:
         token = parse_token(token_value)
+        annotate(link_id=token.link_id)
         # Decided before the claim: a response this client cannot receive intact
         # must never be the one a use was spent on.
         accept_stream = delivery.accepts_stream(requester.accept)
@@ -187,6 +190,7 @@ class LinkService:
         how = delivery.choose(
             accept_stream, obj.size, obj.content_type, self._settings.stream_max_bytes
         )
+        annotate(outcome=f"redeemed_{how.value}", remaining=link.remaining)
         try:
             if how is delivery.Delivery.STREAM:
                 body = self._objects.fetch(obj)
@@ -235,7 +239,9 @@ class LinkService:
 
     def _give_back(self, link: Link, claim: Claim) -> None:
         try:
-            self._links.release(link.link_id, claim.claim_id)
+            released = self._links.release(link.link_id, claim.claim_id)
+            annotate(released=released)
+            log.warning("gave a use back after a failed delivery", extra={"released": released})
         except (BotoCoreError, ClientError) as exc:
             # The customer lost a use they never got the file for; an operator
             # must restore it by hand.

@@ -1,0 +1,67 @@
+"""Structured logs: one JSON object per line, one summary line per request.
+
+Never log a token, a query string, a presigned URL or request headers: a leaked
+log must not yield working links.  Fields are chosen explicitly.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+ROOT = "onetime"
+_fields: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_fields")
+# Attributes every LogRecord has; anything else was passed with ``extra=`` and is logged.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(f"{ROOT}.{name}")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(_fields.get({}))
+        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        if record.exc_info and record.levelno >= logging.ERROR:
+            # The exception's type and text, for operators; never sent to a client.
+            entry["exception"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure() -> logging.Logger:
+    """The ``onetime`` logger, writing JSON lines to stdout (CloudWatch in Lambda)."""
+    logger = logging.getLogger(ROOT)
+    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
+def begin(request_id: str) -> contextvars.Token[dict[str, Any]]:
+    return _fields.set({"request_id": request_id})
+
+
+def end(token: contextvars.Token[dict[str, Any]]) -> None:
+    _fields.reset(token)
+
+
+def annotate(**fields: Any) -> None:
+    """Add facts (link id, outcome) to every line this request logs from now on."""
+    current = _fields.get(None)
+    if current is not None:
+        current.update(fields)

@@ -1,0 +1,214 @@
+"""A small client for the onetime HTTP API: one method per endpoint.
+
+Every method returns the decoded JSON object of a successful answer, raises
+``ApiError`` when the server answers with an error, and ``Unreachable`` when
+no answer comes at all (refused, timed out, name not found).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from importlib import metadata
+from typing import Any
+from urllib.parse import quote
+
+import requests
+import requests.auth
+
+JsonObject = dict[str, Any]
+DEFAULT_TIMEOUT = 30.0
+
+
+def version() -> str:
+    try:
+        return metadata.version("onetime")
+    except metadata.PackageNotFoundError:
+        return "dev"
+
+
+class ApiError(Exception):
+    """The server answered with an error status."""
+
+    def __init__(
+        self, status: int, code: str, message: str, retry_after: str | None = None
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+class Unreachable(Exception):
+    """No answer from the server: the request may or may not have been processed."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """The API key as a bearer token.  Set as the session's auth, it also keeps
+    requests from replacing it with credentials from ~/.netrc."""
+
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.api_key}"
+        return request
+
+
+class ApiClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = session or requests.Session()
+        self._session.auth = BearerAuth(api_key)
+        self._session.headers.update(
+            {
+                "Accept": "application/json",
+                "User-Agent": f"onetime-cli/{version()}",
+            }
+        )
+
+    def create_link(
+        self,
+        file: str,
+        *,
+        uses: int | None = None,
+        ttl: int | None = None,
+        filename: str | None = None,
+        confirm: bool | None = None,
+        note: str | None = None,
+    ) -> JsonObject:
+        body = _without_none(
+            {
+                "file": file,
+                "uses": uses,
+                "ttl": ttl,
+                "filename": filename,
+                "confirm": confirm,
+                "note": note,
+            }
+        )
+        return self._request("POST", "/links", json=body)
+
+    def get_link(self, link_id: str) -> JsonObject:
+        return self._request("GET", _link_path(link_id))
+
+    def update_link(
+        self,
+        link_id: str,
+        *,
+        ttl: int | None = None,
+        max_uses: int | None = None,
+        note: str | None = None,
+    ) -> JsonObject:
+        body = _without_none({"ttl": ttl, "max_uses": max_uses, "note": note})
+        return self._request("PATCH", _link_path(link_id), json=body)
+
+    def revoke_link(self, link_id: str) -> JsonObject:
+        return self._request("DELETE", _link_path(link_id))
+
+    def list_links(
+        self, file: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> JsonObject:
+        params = _without_none({"file": file, "limit": limit, "cursor": cursor})
+        return self._request("GET", "/links", params=params)
+
+    def iter_links(
+        self, file: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Iterator[JsonObject]:
+        """Every link of a file, newest first, following ``next_cursor`` page by page."""
+        while True:
+            page = self.list_links(file, limit=limit, cursor=cursor)
+            yield from page.get("links") or []
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: JsonObject | None = None,
+        params: JsonObject | None = None,
+    ) -> JsonObject:
+        url = self.base_url + path
+        try:
+            response = self._session.request(
+                method, url, json=json, params=params, timeout=self.timeout
+            )
+        except requests.Timeout as error:
+            raise Unreachable(self.base_url, f"no answer within {self.timeout:g} s") from error
+        except requests.ConnectionError as error:
+            raise Unreachable(self.base_url, connection_failure(error)) from error
+        return _decode(response)
+
+
+def _link_path(link_id: str) -> str:
+    # quote() with no safe characters: an id can never change the path's shape.
+    return "/links/" + quote(link_id, safe="")
+
+
+def _without_none(values: JsonObject) -> JsonObject:
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _decode(response: requests.Response) -> JsonObject:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if 200 <= response.status_code < 300:
+        if not isinstance(body, dict):
+            raise ApiError(
+                response.status_code,
+                "invalid_response",
+                f"The server answered {response.status_code} without a JSON object; "
+                "is ONETIME_URL the onetime API?",
+            )
+        return body
+    error = body if isinstance(body, dict) else {}
+    code = error.get("error")
+    message = error.get("message")
+    status = response.status_code
+    if not (isinstance(message, str) and message):
+        message = f"The server answered {status} {response.reason or ''}".rstrip() + "."
+    raise ApiError(
+        status,
+        code if isinstance(code, str) and code else f"http_{status}",
+        message,
+        response.headers.get("Retry-After"),
+    )
+
+
+def connection_failure(error: BaseException) -> str:
+    """A short reason for a failed connection, from the chain of wrapped errors."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, socket.gaierror):
+            return "host name not found"
+        if isinstance(current, TimeoutError):
+            return "timed out"
+        linked = [*current.args, getattr(current, "reason", None)]
+        linked += [current.__cause__, current.__context__]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return "connection failed"

@@ -1,0 +1,68 @@
+"""Human durations: ``30s``, ``30m``, ``2h``, ``7d``, ``1w``, ``1h30m`` or plain seconds."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+UNITS: dict[str, int] = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+_DURATION = re.compile(r"(?:[0-9]+[wdhms])+")
+_PART = re.compile(r"([0-9]+)([wdhms])")
+EXAMPLES = "30s, 30m, 2h, 7d, 1w, 1h30m or plain seconds"
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``text``; ``ValueError`` with a sentence for a person otherwise."""
+    value = text.strip().lower()
+    # ASCII digits only: str.isdigit() also admits other scripts' digits.
+    if value.isascii() and value.isdigit():
+        seconds = int(value)
+    elif _DURATION.fullmatch(value):
+        seconds = sum(int(number) * UNITS[unit] for number, unit in _PART.findall(value))
+    else:
+        raise ValueError(f"{text!r} is not a duration; use e.g. {EXAMPLES}.")
+    if seconds <= 0:
+        raise ValueError(f"{text!r} is not a duration: it must be longer than zero.")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``93784`` -> ``'1d 2h'``: the two largest units, rounded down."""
+    remaining = int(abs(seconds))
+    if remaining < 60:
+        return f"{remaining}s"
+    parts: list[str] = []
+    for unit, size in UNITS.items():
+        if unit == "w":
+            continue  # days read better than weeks for the ranges links live
+        if remaining >= size:
+            parts.append(f"{remaining // size}{unit}")
+            remaining %= size
+        elif parts:
+            break
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+class Duration(click.ParamType[int]):
+    """A click parameter type that turns a human duration into whole seconds."""
+
+    name = "duration"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "DURATION"
+
+
+DURATION = Duration()

@@ -1,0 +1,200 @@
+"""Showing link states to a person: rich tables and one-line summaries.
+
+Every value that came from the server is wrapped in ``Text``, so a note or a
+file name containing ``[brackets]`` or ``:emoji:`` codes prints as written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from onetime_cli.durations import format_duration
+
+JsonObject = dict[str, Any]
+STATUS_STYLES = {"active": "green", "used": "yellow", "expired": "yellow", "revoked": "red"}
+NONE = "—"
+
+
+def console() -> Console:
+    """A console on stdout.  Piped output is never wrapped at 80 columns:
+    scripts and ``grep`` see each row whole (unless COLUMNS says otherwise)."""
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(highlight=False, emoji=False, width=1000 if piped else None)
+
+
+def emit(out: Console, renderable: RenderableType) -> None:
+    """Print; in a pipe, without the spaces rich pads table rows with."""
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    with out.capture() as captured:
+        out.print(renderable)
+    out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def parse_time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def relative(moment: dt.datetime, now: float) -> str:
+    delta = moment.timestamp() - now
+    if abs(delta) < 1:
+        return "now"
+    return f"in {format_duration(delta)}" if delta > 0 else f"{format_duration(delta)} ago"
+
+
+def when(value: object, now: float | None = None) -> str:
+    """``'2026-11-23T05:51:26Z (in 1d 2h)'``; the raw value if it is not a time."""
+    moment = parse_time(value)
+    if moment is None:
+        return str(value) if value else NONE
+    return f"{value} ({relative(moment, time.time() if now is None else now)})"
+
+
+def short_time(value: object) -> str:
+    """``'2026-11-23 05:51'`` (UTC) for table cells."""
+    moment = parse_time(value)
+    if moment is None:
+        return str(value) if value else NONE
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def size(value: object) -> str:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return NONE if value is None else str(value)
+    if value < 1024:
+        return f"{value} bytes"
+    amount = float(value)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        amount /= 1024
+        if amount < 1024 or unit == "TiB":
+            break
+    return f"{amount:.1f} {unit} ({value:,} bytes)"
+
+
+def status_text(value: object) -> Text:
+    status = str(value or "unknown")
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def uses_summary(state: JsonObject) -> str:
+    uses, max_uses = state.get("uses"), state.get("max_uses")
+    summary = f"{uses} of {max_uses} used"
+    remaining = state.get("remaining")
+    return summary if remaining is None else f"{summary}, {remaining} remaining"
+
+
+def text(value: object) -> Text:
+    return Text(NONE if value is None or value == "" else str(value))
+
+
+def state_table(state: JsonObject) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    confirm = state.get("confirm")
+    rows: list[tuple[str, Text]] = [
+        ("id", text(state.get("id"))),
+        ("status", status_text(state.get("status"))),
+        ("file", text(state.get("file"))),
+        ("filename", text(state.get("filename"))),
+        ("size", text(size(state.get("size")))),
+        ("content type", text(state.get("content_type"))),
+        ("uses", text(uses_summary(state))),
+        ("created", text(when(state.get("created_at")))),
+        ("expires", text(when(state.get("expires_at")))),
+    ]
+    if state.get("revoked_at"):
+        rows.append(("revoked", text(when(state.get("revoked_at")))))
+    rows += [
+        ("confirm", text(NONE if confirm is None else "yes" if confirm else "no")),
+        ("note", text(state.get("note"))),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def redemptions_table(redemptions: Sequence[JsonObject]) -> Table:
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        title="Redemptions",
+        title_justify="left",
+        title_style="bold",
+    )
+    table.add_column("Time (UTC)")
+    table.add_column("IP", no_wrap=True)
+    table.add_column("User agent", overflow="fold", min_width=12)
+    table.add_column("Path", no_wrap=True)
+    for redemption in redemptions:
+        table.add_row(
+            text(short_time(redemption.get("at"))),
+            text(redemption.get("ip")),
+            text(redemption.get("user_agent")),
+            text(redemption.get("path")),
+        )
+    return table
+
+
+def show_state(out: Console, state: JsonObject) -> None:
+    redemptions = state.get("redemptions") or []
+    below = redemptions_table(redemptions) if redemptions else Text("No redemptions yet.")
+    emit(out, Group(state_table(state), Text(""), below))
+
+
+def links_table(links: Sequence[JsonObject]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("ID", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Uses", no_wrap=True, justify="right")
+    # In a narrow terminal the times wrap at their space; the file name keeps some room.
+    table.add_column("Expires (UTC)")
+    table.add_column("Created (UTC)")
+    table.add_column("Filename", overflow="fold", min_width=12)
+    for link in links:
+        table.add_row(
+            text(link.get("id")),
+            status_text(link.get("status")),
+            text(f"{link.get('uses')}/{link.get('max_uses')}"),
+            text(short_time(link.get("expires_at"))),
+            text(short_time(link.get("created_at"))),
+            text(link.get("filename")),
+        )
+    return table
+
+
+def updated_line(state: JsonObject) -> str:
+    return (
+        f"Updated link {state.get('id')}: expires {when(state.get('expires_at'))}, "
+        f"{uses_summary(state)}."
+    )
+
+
+def revoked_line(state: JsonObject) -> str:
+    return (
+        f"Revoked link {state.get('id')} ({state.get('file')}): it will not deliver again "
+        f"({uses_summary(state)})."
+    )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from typing import Any
 
 import pytest
 
+from chalicelib.logs import JsonFormatter
 from tests.conftest import InProcess
 from tests.test_redeem import SMALL, download, token_of
 
@@ -223,3 +225,38 @@ def test_list_for_file_newest_first_with_cursor(service: InProcess) -> None:
 def test_list_rejects_bad_queries(service: InProcess, query: str) -> None:
     response = call(service, "GET", f"/links?{query}")
     assert response.status_code == 400, response.body
+
+
+class JsonLines(logging.Handler):
+    """What the app logs, exactly as its JSON formatter writes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_refusals_are_logged_not_stored(service: InProcess, created: dict[str, Any]) -> None:
+    token = token_of(created)
+    capture = JsonLines()
+    logging.getLogger("onetime").addHandler(capture)
+    try:
+        for _ in range(3):
+            download(service, token)  # two uses, then a refusal
+    finally:
+        logging.getLogger("onetime").removeHandler(capture)
+    lines = [json.loads(line) for line in capture.lines]
+    requests = [line for line in lines if line["message"] == "request"]
+    assert [r.get("outcome") for r in requests[-3:]] == [
+        "redeemed_stream",
+        "redeemed_stream",
+        "refused",
+    ]
+    refused = requests[-1]
+    assert refused["reason"] == "link_used" and refused["status"] == 410
+    assert refused["link_id"] == created["id"] and refused["request_id"]
+    assert all(token not in json.dumps(line) for line in lines)
+    assert len(service.item(created["id"])["redemptions"]["M"]) == 2

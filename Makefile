@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: deps serve test lint clean
+.PHONY: deps serve test lint clean package bench outbox
+STAGE ?= dev
+SCAN := .venv-scan
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +19,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(SCAN)/.installed: requirements-scan.txt
+	test -x $(SCAN)/bin/python || python3 -m venv $(SCAN)
+	$(SCAN)/bin/python -m pip install --quiet -r requirements-scan.txt
+	touch $@
+
 deps: $(STAMP) node_modules/.package-lock.json
 
 serve: deps
@@ -27,8 +34,16 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: deps lint
+test: deps $(SCAN)/.installed lint
 	$(VENV)/bin/pytest
 
+# One CloudFormation/SAM template (app + table + bucket + alarms) in build/<stage>/.
+package: deps $(SCAN)/.installed
+	$(PY) -m tools.package --stage $(STAGE)
+
+# Speed and memory, measured side by side; writes BENCHMARKS.md.
+bench: deps
+	$(PY) -m bench
+
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN) node_modules build .pytest_cache .mypy_cache .ruff_cache

@@ -37,6 +37,10 @@ lint: $(STAMP)
 test: deps $(SCAN)/.installed lint
 	$(VENV)/bin/pytest
 
+# The last emails `make serve` sent (read back from moto's SES).
+outbox: $(STAMP)
+	$(PY) -m tools.outbox
+
 # One CloudFormation/SAM template (app + table + bucket + alarms) in build/<stage>/.
 package: deps $(SCAN)/.installed
 	$(PY) -m tools.package --stage $(STAGE)

@@ -24,6 +24,7 @@ from chalicelib.errors import (
     OnetimeError,
     UnsupportedMediaTypeError,
 )
+from chalicelib.mailer import Letter
 from chalicelib.params import boolean, json_object, single, whole_number
 from chalicelib.service import (
     DEFAULT_TTL,
@@ -84,16 +85,26 @@ def current_request() -> Request:
 def get_service() -> LinkService:
     # Imported here, not at module level: only a container's first request
     # pays for boto3, and ``import app`` stays cheap.
-    from chalicelib.clients import dynamodb_client, s3_client
+    from chalicelib.clients import dynamodb_client, s3_client, ses_client
     from chalicelib.linkstore import LinkStore
+    from chalicelib.mailer import Mailer
     from chalicelib.objectstore import ObjectStore
 
     settings = get_settings()
+    mailer = None
+    if settings.mail_from:
+        sender = settings.mail_from
+
+        @functools.cache
+        def mailer() -> Mailer:
+            return Mailer(ses_client(), sender)
+
     return LinkService(
         LinkStore(dynamodb_client(), settings.table, settings.retention_days * 86_400),
         ObjectStore(s3_client(), settings.bucket),
         settings,
         time.time,
+        mailer,
     )
 
 
@@ -223,7 +234,17 @@ def download_by_post() -> Response:
 
 # Operators: the link lifecycle.  Every route needs the API key.
 
-MINT_FIELDS = {"file": str, "uses": int, "ttl": int, "filename": str, "confirm": bool, "note": str}
+MINT_FIELDS = {
+    "file": str,
+    "uses": int,
+    "ttl": int,
+    "filename": str,
+    "confirm": bool,
+    "note": str,
+    "email": str,
+    "subject": str,
+    "message": str,
+}
 CHANGE_FIELDS = {"ttl": int, "max_uses": int, "note": str}
 ANY_BODY = ["*/*"]  # parsed and refused here, in the API's own error format
 
@@ -248,8 +269,20 @@ def create_link() -> Response:
     body = json_body(request, MINT_FIELDS)
     if "file" not in body:
         raise InvalidRequestError("invalid_file", "file is required.")
-    minted = get_service().mint(MintRequest(**body))
+    mail = {name: body.pop(name) for name in ("email", "subject", "message") if name in body}
+    # Everything is validated before anything is minted.
+    mint = MintRequest(**body)
     base = base_url(get_settings().public_url, request.headers, request.context)
+    if mail:
+        if "email" not in mail:
+            raise InvalidRequestError("invalid_email", "subject and message need an email.")
+        minted = get_service().mint_and_mail(
+            mint,
+            Letter(to=mail["email"], subject=mail.get("subject"), message=mail.get("message", "")),
+            lambda token: download_url(base, token),
+        )
+    else:
+        minted = get_service().mint(mint)
     return responses.minted_response(
         minted,
         download_url(base, minted.token.value),

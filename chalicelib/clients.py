@@ -30,3 +30,7 @@ def dynamodb_client() -> Any:
 def s3_client() -> Any:
     # SigV4 explicitly: boto3 still presigns with SigV2 in us-east-1 otherwise.
     return boto3.client("s3", config=_COMMON.merge(Config(signature_version="s3v4")))
+
+
+def ses_client() -> Any:
+    return boto3.client("sesv2", config=_COMMON)

@@ -108,6 +108,12 @@ class ConfirmationRequiredError(OnetimeError):
         self.link = link
 
 
+class MailError(OnetimeError):
+    """SES refused or failed; the link minted for the email was revoked."""
+
+    code = "mail_failed"
+
+
 class UnavailableError(OnetimeError):
     """A dependency failed; no use was spent and the caller may retry."""
 

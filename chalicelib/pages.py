@@ -56,7 +56,8 @@ def content_security_policy() -> str:
     )
 
 
-def _fill(name: str, **values: object) -> Html:
+def fill(name: str, **values: object) -> Html:
+    """Fill an HTML template, escaping every value that is not ``Html``."""
     escaped = {
         key: value if isinstance(value, Html) else html.escape(str(value), quote=True)
         for key, value in values.items()
@@ -64,8 +65,13 @@ def _fill(name: str, **values: object) -> Html:
     return Html(_template(name).substitute(escaped))
 
 
+def fill_text(name: str, **values: object) -> str:
+    """Fill a plain-text template (an email's text part): nothing to escape."""
+    return _template(name).substitute({key: str(value) for key, value in values.items()})
+
+
 def _page(title: str, kind: str, content: Html) -> str:
-    return _fill("page.html", title=title, kind=kind, style=Html(stylesheet()), content=content)
+    return fill("page.html", title=title, kind=kind, style=Html(stylesheet()), content=content)
 
 
 def human_size(size: int) -> str:
@@ -100,7 +106,7 @@ def relative(timestamp: float, now: float) -> str:
 
 def landing(link: Link, token: str, now: float) -> str:
     remaining = link.remaining
-    content = _fill(
+    content = fill(
         "landing.html",
         filename=link.filename,
         size=human_size(link.object.size),
@@ -122,7 +128,7 @@ def problem(error: OnetimeError, now: float) -> str:
     next_step = ASK_SENDER
     if isinstance(error, UnavailableError):
         next_step = "What you can do: try again in a minute. Nothing was used up."
-    content = _fill("problem.html", heading=heading, explanation=explanation, next_step=next_step)
+    content = fill("problem.html", heading=heading, explanation=explanation, next_step=next_step)
     return _page(heading, "problem", content)
 
 

@@ -22,6 +22,7 @@ from chalicelib.errors import (
     LinkNotFoundError,
     LinkRevokedError,
     LinkUsedUpError,
+    MailError,
     ObjectNotFoundError,
     OnetimeError,
     UnauthorizedError,
@@ -42,6 +43,7 @@ STATUS: dict[type[OnetimeError], int] = {
     UnsupportedMediaTypeError: 415,
     LinkGoneError: 410,
     ConfigurationError: 500,
+    MailError: 502,
     UnavailableError: 503,
 }
 
@@ -134,7 +136,7 @@ def minted_response(
     minted: MintedLink, url: str, status: int = 200, location: str | None = None
 ) -> Response:
     link = minted.link
-    body = {
+    body: dict[str, Any] = {
         "url": url,
         "id": link.link_id,
         "file": link.object.key,
@@ -144,6 +146,8 @@ def minted_response(
         "expires_at": iso(link.expires_at),
         "confirm": link.confirm,
     }
+    if minted.message_id is not None:
+        body["message_id"] = minted.message_id
     headers: Headers = {**PRIVATE, **JSON}
     if location:
         headers["Location"] = location

@@ -12,6 +12,7 @@ from chalicelib import delivery
 from chalicelib.errors import (
     InvalidRequestError,
     LinkNotFoundError,
+    MailError,
     OnetimeError,
     UnavailableError,
 )
@@ -19,6 +20,7 @@ from chalicelib.filenames import content_disposition, default_filename, validate
 from chalicelib.link import Link, Use
 from chalicelib.linkstore import Claim, LinkStore, Page
 from chalicelib.logs import annotate, get_logger
+from chalicelib.mailer import Letter, Mailer
 from chalicelib.objectkeys import validate_key
 from chalicelib.objectstore import ObjectStore
 from chalicelib.settings import Settings
@@ -92,6 +94,7 @@ class LinkChange:
 class MintedLink:
     token: Token
     link: Link
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,14 @@ class LinkService:
         objects: ObjectStore,
         settings: Settings,
         clock: Callable[[], float],
+        mailer: Callable[[], Mailer] | None = None,
     ) -> None:
         self._links = links
         self._objects = objects
         self._settings = settings
         self._clock = clock
+        # A provider, so the SES client is only built by the first email.
+        self._mailer = mailer
 
     def mint(self, request: MintRequest) -> MintedLink:
         key = validate_key(request.file, self._settings.key_prefix)
@@ -149,6 +155,27 @@ class LinkService:
         self._links.create(link)
         annotate(outcome="minted", link_id=link.link_id)
         return MintedLink(token=token, link=link)
+
+    def mint_and_mail(
+        self, request: MintRequest, letter: Letter, url_for: Callable[[str], str]
+    ) -> MintedLink:
+        """Mint a link and email it.  If the email fails the link is revoked at once:
+        no working link that nobody received and nobody knows of."""
+        if self._mailer is None:
+            raise InvalidRequestError(
+                "email_disabled", "This service is not set up to send email (ONETIME_MAIL_FROM)."
+            )
+        minted = self.mint(request)
+        try:
+            message_id = self._mailer().send(
+                letter, minted.link, url_for(minted.token.value), self._clock()
+            )
+        except MailError:
+            self._links.revoke(minted.link.link_id, self._clock())
+            annotate(outcome="mail_failed")
+            raise
+        annotate(outcome="minted_mailed")
+        return MintedLink(minted.token, minted.link, message_id)
 
     def redeem(self, token_value: str | None, requester: Requester) -> Redemption:
         """Spend a use and hand over the file (a POST, or a client that is not a browser)."""

@@ -33,6 +33,12 @@ def largest_streamable_size() -> int:
 DEFAULT_STREAM_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_REDIRECT_TTL = 30
 DEFAULT_RETENTION_DAYS = 30
+DEFAULT_UPLOAD_PREFIX = "uploads/"
+# S3 takes at most 5 GiB in one POST; beyond that only multipart uploads work,
+# which a browser form cannot do.
+SINGLE_POST_LIMIT = 5 * 1024**3
+DEFAULT_MAX_UPLOAD_BYTES = SINGLE_POST_LIMIT
+DEFAULT_GRANT_DAILY_LINKS = 5
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -46,6 +52,14 @@ class Settings:
     redirect_ttl: int = DEFAULT_REDIRECT_TTL
     retention_days: int = DEFAULT_RETENTION_DAYS
     public_url: str | None = None
+    mail_from: str | None = None
+    upload_prefix: str = DEFAULT_UPLOAD_PREFIX
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    cors_origins: tuple[str, ...] = ()
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_jwks_url: str | None = None
+    grant_daily_links: int = DEFAULT_GRANT_DAILY_LINKS
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -62,15 +76,53 @@ class Settings:
             raise ConfigurationError(
                 f"ONETIME_PUBLIC_URL={public_url!r} is not an absolute http(s) URL."
             )
+        key_prefix = environ.get("ONETIME_KEY_PREFIX", "")
+        upload_prefix = environ.get("ONETIME_UPLOAD_PREFIX", DEFAULT_UPLOAD_PREFIX)
+        if not upload_prefix.endswith("/") or not upload_prefix.startswith(key_prefix):
+            raise ConfigurationError(
+                f"ONETIME_UPLOAD_PREFIX={upload_prefix!r} must end with '/' and lie under "
+                f"ONETIME_KEY_PREFIX={key_prefix!r}, or uploaded files could not be linked."
+            )
+        issuer = environ.get("ONETIME_JWT_ISSUER", "").strip().rstrip("/") or None
+        audience = environ.get("ONETIME_JWT_AUDIENCE", "").strip() or None
+        if issuer and not audience:
+            raise ConfigurationError(
+                "ONETIME_JWT_AUDIENCE must be set with ONETIME_JWT_ISSUER (the app client id)."
+            )
+        jwks_url = environ.get("ONETIME_JWT_JWKS_URL", "").strip() or (
+            f"{issuer}/.well-known/jwks.json" if issuer else None
+        )
+        origins = tuple(
+            o.strip().rstrip("/") for o in environ.get("ONETIME_CORS_ORIGINS", "").split(",")
+        )
+        origins = tuple(o for o in origins if o)
+        for origin in origins:
+            if origin == "*" or not re.match(r"^https?://[^/\s]+$", origin):
+                raise ConfigurationError(
+                    f"ONETIME_CORS_ORIGINS: {origin!r} is not an origin like https://shop.example "
+                    "(no '*': buyers send credentials)."
+                )
         return cls(
             table=_required(environ, "ONETIME_TABLE"),
             bucket=_required(environ, "ONETIME_BUCKET"),
             api_key_hashes=_key_hashes(environ),
-            key_prefix=environ.get("ONETIME_KEY_PREFIX", ""),
+            key_prefix=key_prefix,
             stream_max_bytes=stream_max,
             redirect_ttl=_int(environ, "ONETIME_REDIRECT_TTL", DEFAULT_REDIRECT_TTL, 1, 300),
             retention_days=_int(environ, "ONETIME_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 0, 3650),
             public_url=public_url,
+            mail_from=environ.get("ONETIME_MAIL_FROM", "").strip() or None,
+            upload_prefix=upload_prefix,
+            max_upload_bytes=_int(
+                environ, "ONETIME_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, 1, SINGLE_POST_LIMIT
+            ),
+            cors_origins=origins,
+            jwt_issuer=issuer,
+            jwt_audience=audience,
+            jwt_jwks_url=jwks_url,
+            grant_daily_links=_int(
+                environ, "ONETIME_GRANT_DAILY_LINKS", DEFAULT_GRANT_DAILY_LINKS, 1, 1000
+            ),
         )
 
 

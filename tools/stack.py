@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 DEV_API_KEY = "onetime-dev-key"  # documented in the README; never used outside this machine
+MAIL_FROM = "downloads@onetime.local"
 
 
 def free_port() -> int:
@@ -92,6 +93,10 @@ class Stack:
         return {
             "AWS_ENDPOINT_URL_S3": f"http://{HOST}:{self.s3_port}",
             "AWS_ENDPOINT_URL_DYNAMODB": f"http://{HOST}:{self.dynamodb_port}",
+            # moto serves S3 and SES on one port.  The app sends with SES v2 (whose
+            # endpoint variable is ..._SESV2); ..._SES is for scripts using v1.
+            "AWS_ENDPOINT_URL_SES": f"http://{HOST}:{self.s3_port}",
+            "AWS_ENDPOINT_URL_SESV2": f"http://{HOST}:{self.s3_port}",
             "AWS_ACCESS_KEY_ID": "onetime-local",
             "AWS_SECRET_ACCESS_KEY": "onetime-local",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -103,6 +108,7 @@ class Stack:
             "ONETIME_TABLE": self.table,
             "ONETIME_BUCKET": self.bucket,
             "ONETIME_API_KEY_SHA256": api_key_digest(self.api_key),
+            "ONETIME_MAIL_FROM": MAIL_FROM,
             **self.extra_env,
         }
 
@@ -153,6 +159,8 @@ class Stack:
         s3 = self.client("s3")
         s3.create_bucket(Bucket=self.bucket)
         s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        # SES refuses to send from an address it has not verified; so does moto.
+        self.client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
 
     def start_api(self) -> subprocess.Popen[bytes]:
         # --no-autoreload: otherwise chalice local forks a child that outlives a plain kill.
@@ -262,3 +270,15 @@ def upload_samples(stack: Stack) -> dict[str, bytes]:
     for key, body in samples.items():
         s3.put_object(Bucket=stack.bucket, Key=key, Body=body, ContentType=types[key])
     return samples
+
+
+def outbox(stack_s3_port: int, last: int = 5) -> list[dict[str, Any]]:
+    """The last messages moto's SES accepted: sender, recipients and the raw MIME text."""
+    import json
+    import urllib.request
+
+    url = f"http://{HOST}:{stack_s3_port}/moto-api/data.json"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        data = json.load(response)
+    messages: list[dict[str, Any]] = data.get("ses", {}).get("RawMessage", [])
+    return messages[-last:]

@@ -1,0 +1,126 @@
+"""Sending a link to a customer by email, through Amazon SES."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import InvalidRequestError, MailError
+from chalicelib.link import Link
+from chalicelib.logs import get_logger
+from chalicelib.pages import Html, fill, fill_text, human_date, human_size, relative
+
+log = get_logger("mailer")
+
+MAX_SUBJECT_LENGTH = 200
+MAX_MESSAGE_LENGTH = 2000
+# Deliberately plain: one local part, one domain with a dot, no spaces, commas or
+# angle brackets (so no "Name <addr>", no lists, no header tricks).
+_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+@dataclass(frozen=True)
+class Letter:
+    """Who gets the link, and what the sender wants to say."""
+
+    to: str
+    subject: str | None = None
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.to) > 254 or not _ADDRESS.match(self.to):
+            raise InvalidRequestError(
+                "invalid_email", "email must be one address like customer@example.com."
+            )
+        if self.subject is not None and (
+            len(self.subject) > MAX_SUBJECT_LENGTH or any(ord(c) < 32 for c in self.subject)
+        ):
+            raise InvalidRequestError(
+                "invalid_subject",
+                f"subject must be one line of at most {MAX_SUBJECT_LENGTH} characters.",
+            )
+        if len(self.message) > MAX_MESSAGE_LENGTH:
+            raise InvalidRequestError(
+                "invalid_message", f"message must be at most {MAX_MESSAGE_LENGTH} characters."
+            )
+
+
+class Mailer:
+    def __init__(self, client: Any, sender: str) -> None:
+        self._client = client
+        self._sender = sender
+
+    def send(self, letter: Letter, link: Link, url: str, now: float) -> str:
+        """Send the link; the SES message id, or ``MailError`` saying why not."""
+        subject = letter.subject or f"Your download: {link.filename}"
+        text, page = compose(letter, link, url, subject, now)
+        # A MIME message we build ourselves (SES v2 "Raw"), so the customer gets
+        # multipart/alternative with a text and an HTML part, exactly as composed.
+        mime = EmailMessage()
+        mime["Subject"] = subject
+        mime["From"] = self._sender
+        mime["To"] = letter.to
+        mime.set_content(text)
+        mime.add_alternative(page, subtype="html")
+        try:
+            response = self._client.send_email(
+                FromEmailAddress=self._sender,
+                Destination={"ToAddresses": [letter.to]},
+                Content={"Raw": {"Data": mime.as_bytes()}},
+            )
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            log.warning("SES refused a message", extra={"ses_error": code})
+            raise MailError(_reason(code)) from exc
+        except BotoCoreError as exc:
+            log.warning("SES did not answer", extra={"ses_error": type(exc).__name__})
+            raise MailError(
+                "The email could not be sent: the mail service did not answer."
+            ) from exc
+        message_id: str = response["MessageId"]
+        return message_id
+
+
+def compose(letter: Letter, link: Link, url: str, subject: str, now: float) -> tuple[str, str]:
+    """The plain-text and HTML parts (the HTML escapes every value)."""
+    downloads = "1 download" if link.max_uses == 1 else f"{link.max_uses} downloads"
+    facts = {
+        "filename": link.filename,
+        "size": human_size(link.object.size),
+        "downloads": downloads,
+        "expires_in": relative(link.expires_at, now),
+        "expires_on": human_date(link.expires_at),
+        "url": url,
+    }
+    intro = "A file has been shared with you. The link works for a limited time"
+    intro += " and only once." if link.max_uses == 1 else f" and {downloads}."
+    text_block = f"Message from the sender:\n{letter.message}\n" if letter.message else ""
+    text = fill_text("email.txt", intro=intro, message_block=text_block, **facts)
+    html_block = (
+        Html(
+            '<p style="margin:0 0 8px;white-space:pre-wrap;border-left:3px solid #d5d9df;'
+            f'padding-left:12px">{html.escape(letter.message)}</p>'
+        )
+        if letter.message
+        else Html("")
+    )
+    page = fill("email.html", subject=subject, intro=intro, message_block=html_block, **facts)
+    return text, page
+
+
+def _reason(code: str) -> str:
+    reasons = {
+        "MessageRejected": "the mail service refused the message (is the sender verified?)",
+        "NotFoundException": "the sender address is not a verified identity",
+        "MailFromDomainNotVerifiedException": "the sender's domain is not verified",
+        "AccountSendingPausedException": "sending is paused for this account",
+        "ConfigurationSetDoesNotExist": "the mail configuration is missing",
+        "Throttling": "the mail service is busy; try again shortly",
+        "ThrottlingException": "the mail service is busy; try again shortly",
+    }
+    return f"The email could not be sent: {reasons.get(code, 'the mail service failed')}."

@@ -1,0 +1,166 @@
+"""Emailing a link through SES: in-process on moto, and through the local stack."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from typing import Any
+
+import pytest
+import requests
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from tests.conftest import InProcess, reset_app_caches
+from tests.test_operators import call
+from tests.test_redeem import SMALL, download, token_of
+from tools.stack import MAIL_FROM, SMALL_SAMPLE, Stack, outbox
+
+TO = "customer@example.com"
+
+
+@pytest.fixture
+def mail(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> InProcess:
+    monkeypatch.setenv("ONETIME_MAIL_FROM", MAIL_FROM)
+    reset_app_caches()
+    import boto3
+
+    boto3.session.Session().client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
+    service.put("books/Été à Paris.pdf", SMALL)
+    return service
+
+
+def sent() -> list[email.message.EmailMessage]:
+    backend = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    return [
+        email.message_from_string(m.raw_data, policy=email.policy.default)  # type: ignore[misc]
+        for m in backend.sent_messages
+        if hasattr(m, "raw_data")
+    ]
+
+
+def parts(message: email.message.EmailMessage) -> tuple[str, str]:
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(preferencelist=("plain",))
+    page = message.get_body(preferencelist=("html",))
+    assert text is not None and page is not None
+    return text.get_content(), page.get_content()
+
+
+def test_email_sends_a_multipart_message_with_the_link(mail: InProcess) -> None:
+    response = call(
+        mail,
+        "POST",
+        "/links",
+        {
+            "file": "books/Été à Paris.pdf",
+            "uses": 2,
+            "ttl": 7200,
+            "email": TO,
+            "message": "Thanks for your order <b>#1042</b>!",
+        },
+    )
+    assert response.status_code == 201, response.body
+    body = response.json_body
+    assert body["message_id"]
+    [message] = sent()
+    assert message["To"] == TO and message["From"] == MAIL_FROM
+    assert message["Subject"] == "Your download: Été à Paris.pdf"
+    text, page = parts(message)
+    for part in (text, page):
+        assert body["url"].replace("&", "&amp;") in part or body["url"] in part
+        assert "10.2 kB" in part
+        assert "2 downloads" in part
+        assert "in 2 hours" in part or "in 1 hour" in part
+    assert "Été à Paris.pdf" in text and "<b>#1042</b>" in text
+    assert "&lt;b&gt;#1042&lt;/b&gt;" in page and "<b>#1042" not in page
+    assert download(mail, token_of(body)).body == SMALL  # the emailed link works
+
+
+def test_hostile_names_are_escaped_in_the_html_part(mail: InProcess) -> None:
+    mail.put("x.pdf", SMALL)
+    response = call(
+        mail,
+        "POST",
+        "/links",
+        {
+            "file": "x.pdf",
+            "filename": "<img src=x onerror=alert(1)>.pdf",
+            "email": TO,
+            "subject": "Your <i>file</i>",
+        },
+    )
+    assert response.status_code == 201
+    [message] = sent()
+    _, page = parts(message)
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;.pdf" in page
+    assert "<title>Your &lt;i&gt;file&lt;/i&gt;</title>" in page
+
+
+def test_ses_failure_is_502_and_revokes_the_link(
+    service: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONETIME_MAIL_FROM", "unverified@onetime.local")  # SES refuses it
+    reset_app_caches()
+    service.put("x.pdf", SMALL)
+    response = call(service, "POST", "/links", {"file": "x.pdf", "email": TO})
+    assert response.status_code == 502
+    assert response.json_body["error"] == "mail_failed"
+    assert response.json_body["message"].startswith("The email could not be sent:")
+    assert "Exception" not in response.json_body["message"]
+    [item] = service.table_items()
+    assert "revoked_at" in item  # no working link that nobody received
+    assert sent() == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "not-an-address",
+        "a@b",
+        "a@b.com, c@d.com",
+        "Customer <a@b.com>",
+        "a b@c.com",
+        "a@b.com\r\nBcc: x@y.com",
+        ["a@b.com"],
+        "",
+    ],
+)
+def test_bad_addresses_are_400_before_minting(mail: InProcess, address: Any) -> None:
+    response = call(mail, "POST", "/links", {"file": "books/Été à Paris.pdf", "email": address})
+    assert response.status_code == 400
+    assert response.json_body["error"] == "invalid_email"
+    assert mail.table_items() == [] and sent() == []
+
+
+def test_subject_without_email_is_400(mail: InProcess) -> None:
+    response = call(mail, "POST", "/links", {"file": "books/Été à Paris.pdf", "subject": "Hi"})
+    assert response.status_code == 400 and mail.table_items() == []
+
+
+def test_email_when_not_configured_is_400(service: InProcess) -> None:
+    service.put("x.pdf", SMALL)
+    response = call(service, "POST", "/links", {"file": "x.pdf", "email": TO})
+    assert response.status_code == 400
+    assert response.json_body["error"] == "email_disabled"
+    assert service.table_items() == []
+
+
+def test_email_through_the_local_stack(stack: Stack) -> None:
+    response = requests.post(
+        f"{stack.base_url}/links",
+        json={"file": SMALL_SAMPLE, "email": TO, "message": "Here you go"},
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    minted = response.json()
+    last = outbox(stack.s3_port, last=1)[-1]
+    message = email.message_from_string(last["raw_data"], policy=email.policy.default)
+    text, _ = parts(message)  # type: ignore[arg-type]
+    assert minted["url"] in text and "Here you go" in text
+    assert message["To"] == TO
+    fetched = requests.get(
+        minted["url"], headers={"Accept": "application/json"}, allow_redirects=False, timeout=30
+    )
+    assert fetched.status_code == 302

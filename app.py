@@ -34,6 +34,7 @@ from chalicelib.service import (
     LinkService,
     MintRequest,
     Requester,
+    UploadRequest,
 )
 from chalicelib.settings import get_settings
 from chalicelib.urls import base_url, download_url
@@ -289,6 +290,20 @@ def create_link() -> Response:
         status=201,
         location=f"{base}/links/{minted.link.link_id}",
     )
+
+
+UPLOAD_FIELDS = {"filename": str, "content_type": str, "size": int}
+
+
+@app.route("/uploads", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def create_upload() -> Response:
+    body = json_body(operator_request(), UPLOAD_FIELDS)
+    for name in ("filename", "size"):
+        if name not in body:
+            raise InvalidRequestError(f"invalid_{name}", f"{name} is required.")
+    upload = get_service().start_upload(UploadRequest(**body))
+    return responses.upload_response(upload)
 
 
 @app.route("/links", methods=["GET"])

@@ -77,6 +77,23 @@ class ObjectStore:
         )
         return url
 
+    def presign_upload(
+        self, key: str, content_type: str, size: int, lifetime: int
+    ) -> dict[str, Any]:
+        """An S3 presigned POST for exactly this key, type and size (``url`` and ``fields``)."""
+        post: dict[str, Any] = self._client.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[
+                {"Content-Type": content_type},
+                # S3 refuses a body of any other length: no more than declared, ever.
+                ["content-length-range", size, size],
+            ],
+            ExpiresIn=lifetime,
+        )
+        return post
+
     def ping(self) -> None:
         """Raise unless the bucket answers.
 

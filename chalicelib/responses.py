@@ -31,7 +31,7 @@ from chalicelib.errors import (
 )
 from chalicelib.link import Link, Use
 from chalicelib.linkstore import Page
-from chalicelib.service import MintedLink, Redemption
+from chalicelib.service import MintedLink, Redemption, Upload
 
 # Looked up along each error's class hierarchy, most specific first.
 STATUS: dict[type[OnetimeError], int] = {
@@ -223,3 +223,13 @@ def health_response(healthy: bool) -> Response:
     if not healthy:
         headers["Retry-After"] = "5"
     return Response(body=body, status_code=200 if healthy else 503, headers=headers)
+
+
+def upload_response(upload: Upload) -> Response:
+    body = {
+        "key": upload.key,
+        "url": upload.url,
+        "fields": upload.fields,
+        "expires_at": iso(upload.expires_at),
+    }
+    return Response(body=body, status_code=201, headers={**PRIVATE, **JSON})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,6 +96,36 @@ class MintedLink:
     token: Token
     link: Link
     message_id: str | None = None
+
+
+UPLOAD_LIFETIME = 600  # seconds a presigned upload form stays valid
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    filename: str
+    size: int
+    content_type: str = "application/octet-stream"
+
+    def __post_init__(self) -> None:
+        validate_filename(self.filename)
+        if any(sep in self.filename for sep in "/\\") or self.filename.strip(".") == "":
+            raise InvalidRequestError(
+                "invalid_filename", "filename must be a plain file name, not a path."
+            )
+        if not _MEDIA_TYPE.match(self.content_type.lower()):
+            raise InvalidRequestError(
+                "invalid_content_type", "content_type must look like application/pdf."
+            )
+
+
+@dataclass(frozen=True)
+class Upload:
+    key: str
+    url: str
+    fields: dict[str, str]
+    expires_at: int
 
 
 @dataclass(frozen=True)
@@ -230,6 +261,24 @@ class LinkService:
         except Exception as exc:
             self._give_back(link, claim)
             raise UnavailableError("The file could not be delivered; try again shortly.") from exc
+
+    def start_upload(self, request: UploadRequest) -> Upload:
+        """A presigned POST that lets the caller put one file of the declared size
+        under the upload prefix, for a fresh key; mint a link to ``key`` afterwards."""
+        limit = self._settings.max_upload_bytes
+        if not 1 <= request.size <= limit:
+            raise InvalidRequestError("invalid_size", f"size must be between 1 and {limit} bytes.")
+        key = f"{self._settings.upload_prefix}{secrets.token_hex(8)}/{request.filename}"
+        post = self._objects.presign_upload(
+            key, request.content_type.lower(), request.size, UPLOAD_LIFETIME
+        )
+        annotate(outcome="upload_started")
+        return Upload(
+            key=key,
+            url=post["url"],
+            fields=dict(post["fields"]),
+            expires_at=int(self._clock()) + UPLOAD_LIFETIME,
+        )
 
     # Operators
 

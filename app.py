@@ -17,6 +17,7 @@ from chalice.app import Chalice, Request, Response
 
 from chalicelib import logs, responses
 from chalicelib.apikeys import ApiKeys
+from chalicelib.buyers import BuyerTokens, looks_like_jwt
 from chalicelib.delivery import BINARY_TYPES, prefers_html
 from chalicelib.errors import (
     ConfirmationRequiredError,
@@ -54,6 +55,8 @@ def log_request(event: Request, get_response: Callable[[Request], Response]) -> 
     try:
         response = get_response(event)
         status = response.status_code
+        if event.context.get("resourcePath") == "/get-link":
+            response.headers.update(cors_headers(event))
         return response
     finally:
         # One line per request: what happened, never the token or query string.
@@ -87,6 +90,7 @@ def get_service() -> LinkService:
     # Imported here, not at module level: only a container's first request
     # pays for boto3, and ``import app`` stays cheap.
     from chalicelib.clients import dynamodb_client, s3_client, ses_client
+    from chalicelib.grantstore import GrantStore
     from chalicelib.linkstore import LinkStore
     from chalicelib.mailer import Mailer
     from chalicelib.objectstore import ObjectStore
@@ -100,12 +104,14 @@ def get_service() -> LinkService:
         def mailer() -> Mailer:
             return Mailer(ses_client(), sender)
 
+    dynamodb = dynamodb_client()
     return LinkService(
-        LinkStore(dynamodb_client(), settings.table, settings.retention_days * 86_400),
+        LinkStore(dynamodb, settings.table, settings.retention_days * 86_400),
         ObjectStore(s3_client(), settings.bucket),
         settings,
         time.time,
         mailer,
+        GrantStore(dynamodb, settings.table),
     )
 
 
@@ -171,22 +177,71 @@ def requester(request: Request) -> Requester:
     )
 
 
+BUYER_PARAMS = {"file", "filename"}
+
+
 @app.route("/get-link", methods=["GET"])
 @mapped_errors()
 def get_link() -> Response:
     request = current_request()
-    get_api_keys().verify(request.headers.get("authorization"))
     params = query(request)
-    mint = MintRequest(
-        file=single(params, "file") or "",
-        uses=whole_number(params, "uses", DEFAULT_USES),
-        ttl=whole_number(params, "ttl", DEFAULT_TTL),
-        filename=single(params, "filename"),
-        confirm=boolean(params, "confirm", True),
-    )
-    minted = get_service().mint(mint)
+    credential = bearer(request)
+    buyers = get_buyer_tokens()
+    if buyers is not None and looks_like_jwt(credential):
+        # A signed-in buyer asking for their own link: one use, default lifetime.
+        subject = buyers.subject(credential)
+        extra = set(params) - BUYER_PARAMS
+        if extra:
+            raise InvalidRequestError(
+                f"invalid_{sorted(extra)[0]}", "A buyer's link takes only file and filename."
+            )
+        mint = MintRequest(file=single(params, "file") or "", filename=single(params, "filename"))
+        minted = get_service().mint_for_buyer(subject, mint)
+    else:
+        get_api_keys().verify(request.headers.get("authorization"))
+        mint = MintRequest(
+            file=single(params, "file") or "",
+            uses=whole_number(params, "uses", DEFAULT_USES),
+            ttl=whole_number(params, "ttl", DEFAULT_TTL),
+            filename=single(params, "filename"),
+            confirm=boolean(params, "confirm", True),
+        )
+        minted = get_service().mint(mint)
     base = base_url(get_settings().public_url, request.headers, request.context)
     return responses.minted_response(minted, download_url(base, minted.token.value))
+
+
+@app.route("/get-link", methods=["OPTIONS"])
+def get_link_preflight() -> Response:
+    # A shop's single-page app on another origin asks first; see cors_headers().
+    return Response(body="", status_code=204, headers=cors_headers(current_request(), True))
+
+
+def cors_headers(request: Request, preflight: bool = False) -> dict[str, str | list[str]]:
+    """CORS for /get-link, for the configured origins only (never '*')."""
+    origin = request.headers.get("origin", "")
+    headers: dict[str, str | list[str]] = {"Vary": "Origin"}
+    if origin.rstrip("/") not in get_settings().cors_origins:
+        return headers
+    headers["Access-Control-Allow-Origin"] = origin
+    if preflight:
+        headers["Access-Control-Allow-Methods"] = "GET, OPTIONS"
+        headers["Access-Control-Allow-Headers"] = "Authorization"
+        headers["Access-Control-Max-Age"] = "600"
+    return headers
+
+
+def bearer(request: Request) -> str:
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else ""
+
+
+@functools.cache
+def get_buyer_tokens() -> BuyerTokens | None:
+    settings = get_settings()
+    if not (settings.jwt_issuer and settings.jwt_audience and settings.jwt_jwks_url):
+        return None
+    return BuyerTokens(settings.jwt_issuer, settings.jwt_audience, settings.jwt_jwks_url)
 
 
 @app.route("/download", methods=["GET", "HEAD"])
@@ -342,6 +397,39 @@ def revoke_link(link_id: str) -> Response:
     operator_request()
     service = get_service()
     return responses.link_response(service.revoke(link_id), time.time(), service.delivery_of)
+
+
+# Grants: which buyer may mint links to which file (API key only).
+
+GRANT_FIELDS = {"subject": str, "file": str}
+
+
+@app.route("/grants", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def create_grant() -> Response:
+    body = json_body(operator_request(), GRANT_FIELDS)
+    grant = get_service().grant(body.get("subject"), body.get("file"))
+    return responses.grant_response(grant, 201)
+
+
+@app.route("/grants", methods=["GET"])
+@mapped_errors()
+def list_grants() -> Response:
+    params = query(operator_request())
+    page = get_service().grants_for(
+        single(params, "subject"),
+        whole_number(params, "limit", LIST_LIMIT),
+        single(params, "cursor"),
+    )
+    return responses.grants_response(page)
+
+
+@app.route("/grants", methods=["DELETE"])
+@mapped_errors()
+def delete_grant() -> Response:
+    params = query(operator_request())
+    get_service().withdraw_grant(single(params, "subject"), single(params, "file"))
+    return Response(body="", status_code=204, headers=dict(responses.PRIVATE))
 
 
 @app.route("/health", methods=["GET"])

@@ -45,6 +45,20 @@ class UnauthorizedError(OnetimeError):
     code = "unauthorized"
 
 
+class ForbiddenError(OnetimeError):
+    """The caller is who they say, but may not have this."""
+
+    code = "forbidden"
+
+
+class RateLimitedError(OnetimeError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ObjectNotFoundError(OnetimeError):
     """The S3 object a mint asked for does not exist."""
 

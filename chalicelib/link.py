@@ -14,6 +14,9 @@ class StoredObject:
     content_type: str
     etag: str
     version_id: str | None = None
+    # x-amz-meta-owner: the buyer (JWT subject) who may always link their own file.
+    # Read at mint time only; not stored with the link.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)

@@ -256,7 +256,9 @@ class LinkStore:
             "Limit": limit,
         }
         if cursor:
-            params["ExclusiveStartKey"] = _decode_cursor(cursor, key)
+            params["ExclusiveStartKey"] = decode_cursor(
+                cursor, {"pk", "file", "created_at"}, "file", key
+            )
         try:
             response = self._client.query(**params)
         except (BotoCoreError, ClientError) as exc:
@@ -264,7 +266,7 @@ class LinkStore:
         last = response.get("LastEvaluatedKey")
         return Page(
             links=[_from_item(item) for item in response.get("Items", [])],
-            cursor=_encode_cursor(last) if last else None,
+            cursor=encode_cursor(last) if last else None,
         )
 
     def ping(self) -> None:
@@ -402,20 +404,22 @@ def _use(record: Mapping[str, Mapping[str, Any]]) -> Use:
     )
 
 
-def _encode_cursor(key: Mapping[str, Any]) -> str:
+def encode_cursor(key: Mapping[str, Any]) -> str:
+    """An index position (DynamoDB's LastEvaluatedKey) as an opaque URL-safe string."""
     raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, file_key: str) -> Item:
-    """The index position a cursor names; anything else is a bad request."""
+def decode_cursor(cursor: str, names: set[str], partition: str, value: str) -> Item:
+    """The position a cursor names, if it has exactly these attributes and stays in
+    the partition being listed; anything else is a bad request."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)
         valid = (
             isinstance(key, dict)
-            and set(key) == {"pk", "file", "created_at"}
-            and key["file"] == {"S": file_key}
+            and set(key) == names
+            and key[partition] == {"S": value}
             and set(key["pk"]) == {"S"}
             and set(key["created_at"]) == {"N"}
             and float(key["created_at"]["N"]) >= 0

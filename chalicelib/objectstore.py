@@ -39,6 +39,7 @@ class ObjectStore:
             content_type=head.get("ContentType") or DEFAULT_CONTENT_TYPE,
             etag=head["ETag"],
             version_id=_real_version(head.get("VersionId")),
+            owner=head.get("Metadata", {}).get("owner"),
         )
 
     def fetch(self, obj: StoredObject) -> bytes:

@@ -16,6 +16,7 @@ from chalicelib.delivery import Delivery
 from chalicelib.errors import (
     ConfigurationError,
     ConflictError,
+    ForbiddenError,
     InvalidRequestError,
     LinkExpiredError,
     LinkGoneError,
@@ -25,10 +26,12 @@ from chalicelib.errors import (
     MailError,
     ObjectNotFoundError,
     OnetimeError,
+    RateLimitedError,
     UnauthorizedError,
     UnavailableError,
     UnsupportedMediaTypeError,
 )
+from chalicelib.grantstore import Grant, GrantPage
 from chalicelib.link import Link, Use
 from chalicelib.linkstore import Page
 from chalicelib.service import MintedLink, Redemption, Upload
@@ -39,10 +42,12 @@ STATUS: dict[type[OnetimeError], int] = {
     UnauthorizedError: 401,
     ObjectNotFoundError: 404,
     LinkNotFoundError: 404,
+    ForbiddenError: 403,
     ConflictError: 409,
     UnsupportedMediaTypeError: 415,
     LinkGoneError: 410,
     ConfigurationError: 500,
+    RateLimitedError: 429,
     MailError: 502,
     UnavailableError: 503,
 }
@@ -119,7 +124,7 @@ def error_response(error: OnetimeError, html: bool = False, now: float = 0.0) ->
         body["expired_at"] = iso(error.expired_at)
     elif isinstance(error, LinkRevokedError):
         body["revoked_at"] = iso(error.revoked_at)
-    elif isinstance(error, UnavailableError):
+    elif isinstance(error, UnavailableError | RateLimitedError):
         headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Bearer realm="onetime"'
@@ -233,3 +238,16 @@ def upload_response(upload: Upload) -> Response:
         "expires_at": iso(upload.expires_at),
     }
     return Response(body=body, status_code=201, headers={**PRIVATE, **JSON})
+
+
+def grant_state(grant: Grant) -> dict[str, Any]:
+    return {"subject": grant.subject, "file": grant.file, "created_at": iso(grant.created_at)}
+
+
+def grant_response(grant: Grant, status: int = 200) -> Response:
+    return Response(body=grant_state(grant), status_code=status, headers={**PRIVATE, **JSON})
+
+
+def grants_response(page: GrantPage) -> Response:
+    body = {"grants": [grant_state(g) for g in page.grants], "next_cursor": page.cursor}
+    return Response(body=body, status_code=200, headers={**PRIVATE, **JSON})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,14 +12,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import delivery
 from chalicelib.errors import (
+    ForbiddenError,
     InvalidRequestError,
     LinkNotFoundError,
     MailError,
+    ObjectNotFoundError,
     OnetimeError,
     UnavailableError,
 )
 from chalicelib.filenames import content_disposition, default_filename, validate_filename
-from chalicelib.link import Link, Use
+from chalicelib.grantstore import NOT_GRANTED, Grant, GrantPage, GrantStore, check_grant
+from chalicelib.link import Link, StoredObject, Use
 from chalicelib.linkstore import Claim, LinkStore, Page
 from chalicelib.logs import annotate, get_logger
 from chalicelib.mailer import Letter, Mailer
@@ -154,7 +158,9 @@ class LinkService:
         settings: Settings,
         clock: Callable[[], float],
         mailer: Callable[[], Mailer] | None = None,
+        grants: GrantStore | None = None,
     ) -> None:
+        self._grants = grants
         self._links = links
         self._objects = objects
         self._settings = settings
@@ -162,12 +168,12 @@ class LinkService:
         # A provider, so the SES client is only built by the first email.
         self._mailer = mailer
 
-    def mint(self, request: MintRequest) -> MintedLink:
+    def mint(self, request: MintRequest, described: StoredObject | None = None) -> MintedLink:
         key = validate_key(request.file, self._settings.key_prefix)
         filename = validate_filename(
             request.filename if request.filename is not None else default_filename(key)
         )
-        obj = self._objects.describe(key)
+        obj = described or self._objects.describe(key)
         now = self._clock()
         token = new_token()
         expires_at = int(now) + request.ttl
@@ -186,6 +192,58 @@ class LinkService:
         self._links.create(link)
         annotate(outcome="minted", link_id=link.link_id)
         return MintedLink(token=token, link=link)
+
+    def mint_for_buyer(self, subject: str, request: MintRequest) -> MintedLink:
+        """A signed-in buyer's own link: only to a file they were granted (within
+        today's allowance) or that they own (``x-amz-meta-owner``)."""
+        if self._grants is None:
+            raise ForbiddenError(NOT_GRANTED)
+        key = validate_key(request.file, self._settings.key_prefix)
+        now = self._clock()
+        midnight = (int(now) // 86_400 + 1) * 86_400
+        annotate(buyer=subject)
+        try:
+            self._grants.use(
+                subject,
+                key,
+                time.strftime("%Y-%m-%d", time.gmtime(now)),
+                self._settings.grant_daily_links,
+                retry_after=midnight - int(now),
+            )
+        except ForbiddenError:
+            # No grant: perhaps the buyer owns the file.  A missing file gets the
+            # same answer as a stranger's, so nobody can probe which keys exist.
+            try:
+                obj = self._objects.describe(key)
+            except ObjectNotFoundError:
+                raise ForbiddenError(NOT_GRANTED) from None
+            if obj.owner != subject:
+                raise
+            return self.mint(request, obj)
+        return self.mint(request)
+
+    # Grants (operators)
+
+    def grant(self, subject: str | None, file: str | None) -> Grant:
+        subject, file = check_grant(subject, file)
+        return self._required_grants().put(subject, file, self._clock())
+
+    def withdraw_grant(self, subject: str | None, file: str | None) -> None:
+        subject, file = check_grant(subject, file)
+        self._required_grants().delete(subject, file)
+
+    def grants_for(self, subject: str | None, limit: int, cursor: str | None) -> GrantPage:
+        subject, _ = check_grant(subject, "-")
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidRequestError(
+                "invalid_limit", f"limit must be between 1 and {MAX_LIST_LIMIT}."
+            )
+        return self._required_grants().for_subject(subject, limit, cursor)
+
+    def _required_grants(self) -> GrantStore:
+        if self._grants is None:
+            raise InvalidRequestError("grants_disabled", "Grants are not enabled here.")
+        return self._grants
 
     def mint_and_mail(
         self, request: MintRequest, letter: Letter, url_for: Callable[[str], str]

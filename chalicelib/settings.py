@@ -77,7 +77,8 @@ class Settings:
                 f"ONETIME_PUBLIC_URL={public_url!r} is not an absolute http(s) URL."
             )
         key_prefix = environ.get("ONETIME_KEY_PREFIX", "")
-        upload_prefix = environ.get("ONETIME_UPLOAD_PREFIX", DEFAULT_UPLOAD_PREFIX)
+        # Uploaded files must be linkable, so by default they go under the key prefix.
+        upload_prefix = environ.get("ONETIME_UPLOAD_PREFIX") or key_prefix + DEFAULT_UPLOAD_PREFIX
         if not upload_prefix.endswith("/") or not upload_prefix.startswith(key_prefix):
             raise ConfigurationError(
                 f"ONETIME_UPLOAD_PREFIX={upload_prefix!r} must end with '/' and lie under "

@@ -197,6 +197,7 @@ def create_table(client: Any, name: str) -> None:
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "file", "AttributeType": "S"},
             {"AttributeName": "created_at", "AttributeType": "N"},
+            {"AttributeName": "grant_subject", "AttributeType": "S"},
         ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
@@ -207,7 +208,16 @@ def create_table(client: Any, name: str) -> None:
                     {"AttributeName": "created_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                # Sparse: only grant items carry grant_subject.
+                "IndexName": "by-subject",
+                "KeySchema": [
+                    {"AttributeName": "grant_subject", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
         ],
     )
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})

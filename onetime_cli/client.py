@@ -43,10 +43,11 @@ class ApiError(Exception):
 class Unreachable(Exception):
     """No answer from the server: the request may or may not have been processed."""
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, what: str = "the onetime server") -> None:
         super().__init__(f"cannot reach {url}: {reason}")
         self.url = url
         self.reason = reason
+        self.what = what
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -89,7 +90,11 @@ class ApiClient:
         filename: str | None = None,
         confirm: bool | None = None,
         note: str | None = None,
+        email: str | None = None,
+        subject: str | None = None,
+        message: str | None = None,
     ) -> JsonObject:
+        """Mint a link; with ``email`` the server also mails it (and answers ``message_id``)."""
         body = _without_none(
             {
                 "file": file,
@@ -98,9 +103,17 @@ class ApiClient:
                 "filename": filename,
                 "confirm": confirm,
                 "note": note,
+                "email": email,
+                "subject": subject,
+                "message": message,
             }
         )
         return self._request("POST", "/links", json=body)
+
+    def create_upload(self, filename: str, content_type: str, size: int) -> JsonObject:
+        """A presigned S3 POST form (``key``, ``url``, ``fields``) for one file this large."""
+        body = {"filename": filename, "content_type": content_type, "size": size}
+        return self._request("POST", "/uploads", json=body)
 
     def get_link(self, link_id: str) -> JsonObject:
         return self._request("GET", _link_path(link_id))

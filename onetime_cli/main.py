@@ -6,18 +6,22 @@ or API key is not configured; 4 the server could not be reached.
 
 from __future__ import annotations
 
+import os
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
 
-from onetime_cli import render
+from onetime_cli import render, uploads
 from onetime_cli.client import DEFAULT_TIMEOUT, ApiClient, ApiError, Unreachable, version
 from onetime_cli.durations import DURATION
 from onetime_cli.links import LINK
 
+F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -51,18 +55,39 @@ def api_error_message(error: ApiError) -> str:
     return message
 
 
+def failure_for(error: Exception, then: str = "") -> Failure:
+    """What a failure of the API, of S3 or of the local file tells the operator
+    (followed by ``then``, a sentence on what to do next)."""
+    after = f" {then}" if then else ""
+    if isinstance(error, ApiError):
+        return Failure(api_error_message(error) + after)
+    if isinstance(error, Unreachable):
+        return ServerUnreachable(
+            f"cannot reach {error.what} at {error.url}: {error.reason}.{after}"
+        )
+    if isinstance(error, uploads.StorageError):
+        return Failure(
+            f"S3 refused the upload ({error.status} {error.code}): {error.message}{after}"
+        )
+    if isinstance(error, uploads.FileChanged):
+        return Failure(
+            f"the file changed while it was being uploaded: it ended after {error.got} of "
+            f"{error.expected} bytes.  Nothing was shared; try again.{after}"
+        )
+    raise TypeError(f"not a failure of onetime: {error!r}")
+
+
+FAILURES = (ApiError, Unreachable, uploads.StorageError, uploads.FileChanged)
+
+
 class OnetimeGroup(click.Group):
     """Turns the client's failures into exit codes, without a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ApiError as error:
-            raise Failure(api_error_message(error)) from error
-        except Unreachable as error:
-            raise ServerUnreachable(
-                f"cannot reach the onetime server at {error.url}: {error.reason}."
-            ) from error
+        except FAILURES as error:
+            raise failure_for(error) from error
 
 
 @dataclass(frozen=True)
@@ -123,12 +148,13 @@ pass_config = click.make_pass_decorator(Config)
 @click.version_option(version(), prog_name="onetime")
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, api_key: str | None, timeout: float) -> None:
-    """Mint, inspect, extend, revoke and list onetime download links.
+    """Share files, and mint, inspect, extend, revoke and list onetime download links.
 
     \b
     Examples:
       export ONETIME_URL=https://onetime.example.com ONETIME_API_KEY=...
       url=$(onetime link "reports/q3.pdf" --ttl 2h)
+      onetime share ./report.pdf --email customer@example.com
       onetime show abcdefghijklmnop
       onetime list --file "reports/q3.pdf"
 
@@ -138,28 +164,78 @@ def cli(ctx: click.Context, url: str | None, api_key: str | None, timeout: float
     ctx.obj = Config(url, api_key, timeout)
 
 
+def mint_options(filename_help: str) -> Callable[[F], F]:
+    """The options of a new link, shared by ``link`` and ``share``."""
+    options = [
+        click.option(
+            "--uses",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Downloads the link allows.  [default: 1]",
+        ),
+        click.option(
+            "--ttl",
+            type=DURATION,
+            help="How long the link lives: 30s, 30m, 2h, 7d, 1w or seconds.  [default: 1d]",
+        ),
+        click.option("--filename", metavar="NAME", help=filename_help),
+        click.option(
+            "--no-confirm",
+            is_flag=True,
+            help="Let a browser's first visit download at once.  Without it a person presses "
+            "Download first, so mail scanners and chat previews spend nothing.",
+        ),
+        click.option("--note", metavar="TEXT", help="A note for operators (show, list)."),
+        click.option(
+            "--email",
+            metavar="ADDR",
+            help="Email the link to this one address (the URL is still printed).",
+        ),
+        click.option(
+            "--subject",
+            metavar="TEXT",
+            help="The email's subject.  [default: Your download: <filename>]",
+        ),
+        click.option("--message", metavar="TEXT", help="A message to the recipient in the email."),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print the server's whole JSON answer."
+        ),
+    ]
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def check_mail_options(email: str | None, subject: str | None, message: str | None) -> None:
+    if email is None and (subject is not None or message is not None):
+        raise click.UsageError("--subject and --message need --email.")
+
+
+def print_minted(
+    minted: render.JsonObject,
+    email: str | None,
+    as_json: bool,
+    *,
+    quiet: bool = False,
+    extra: render.JsonObject | None = None,
+) -> None:
+    """The URL (or the JSON answer) on stdout; that it was emailed on stderr,
+    so ``url=$(onetime link ... --email ...)`` still captures just the URL."""
+    if as_json:
+        render.print_json({**minted, **(extra or {})})
+    else:
+        click.echo(minted.get("url"))
+    if email is not None and not quiet:
+        click.echo(f"Emailed to {email} (message id {minted.get('message_id')}).", err=True)
+
+
 @cli.command("link")
 @click.argument("file")
-@click.option(
-    "--uses",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Downloads the link allows.  [default: 1]",
-)
-@click.option(
-    "--ttl",
-    type=DURATION,
-    help="How long the link lives: 30s, 30m, 2h, 7d, 1w or seconds.  [default: 1d]",
-)
-@click.option("--filename", metavar="NAME", help="Save the download under this name.")
-@click.option(
-    "--no-confirm",
-    is_flag=True,
-    help="Let a browser's first visit download at once.  Without it a person presses "
-    "Download first, so mail scanners and chat previews spend nothing.",
-)
-@click.option("--note", metavar="TEXT", help="A note for operators (show, list).")
-@click.option("--json", "as_json", is_flag=True, help="Print the server's whole JSON answer.")
+@mint_options(filename_help="Save the download under this name.")
 @pass_config
 def link_command(
     config: Config,
@@ -169,17 +245,25 @@ def link_command(
     filename: str | None,
     no_confirm: bool,
     note: str | None,
+    email: str | None,
+    subject: str | None,
+    message: str | None,
     as_json: bool,
 ) -> None:
     """Mint a download link for FILE (an S3 key) and print its URL.
+
+    With --email the server also emails the link to that address; the URL is
+    still printed, and "Emailed to ..." goes to stderr.
 
     \b
     Examples:
       onetime link "reports/q3.pdf"
       onetime link "reports/q3.pdf" --uses 3 --ttl 7d --note "ticket 4711"
       onetime link "exports/data.zip" --filename data-2026.zip --no-confirm
+      onetime link "reports/q3.pdf" --email customer@example.com --message "As promised."
       url=$(onetime link "reports/q3.pdf" --ttl 2h)
     """
+    check_mail_options(email, subject, message)
     minted = config.client().create_link(
         file,
         uses=uses,
@@ -187,11 +271,106 @@ def link_command(
         filename=filename,
         confirm=False if no_confirm else None,
         note=note,
+        email=email,
+        subject=subject,
+        message=message,
     )
-    if as_json:
-        render.print_json(minted)
-    else:
-        click.echo(minted.get("url"))
+    print_minted(minted, email, as_json)
+
+
+@cli.command("share")
+@click.argument(
+    "path",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+)
+@mint_options(filename_help="Upload and save the download under this name.  [default: FILE's name]")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress bar and no notes on stderr, only errors.  (There is no progress bar "
+    "either when stderr is not a terminal.)",
+)
+@pass_config
+def share_command(
+    config: Config,
+    path: Path,
+    uses: int | None,
+    ttl: int | None,
+    filename: str | None,
+    no_confirm: bool,
+    note: str | None,
+    email: str | None,
+    subject: str | None,
+    message: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Upload a local FILE and print a download link to it.
+
+    The file goes straight to S3 through a form the server signs for exactly
+    its size and type (valid 10 minutes; the type is guessed from the name),
+    streamed with a progress bar on stderr; then a link is minted as with
+    `onetime link`.  Files above 5 GiB
+    are not supported: S3 takes at most 5 GiB in one form upload, and larger
+    files would need a multipart upload, which a presigned POST form cannot do.
+
+    \b
+    Examples:
+      onetime share "Prüfbericht 2026.pdf"
+      onetime share scan.pdf --filename "Contract (signed).pdf" --ttl 7d
+      onetime share data.zip --email customer@example.com --message "Here you go."
+      url=$(onetime share report.pdf --quiet)
+    """
+    check_mail_options(email, subject, message)
+    client = config.client()
+    name = filename if filename is not None else path.name
+    content_type = uploads.guess_content_type(name)
+    try:
+        file = path.open("rb")
+    except OSError as error:
+        raise click.BadParameter(
+            f"cannot read {click.format_filename(path)}: {error.strerror}.", param_hint="FILE"
+        ) from error
+    with file:
+        size = os.fstat(file.fileno()).st_size
+        try:
+            form = client.create_upload(name, content_type, size)
+        except ApiError as error:
+            if error.code == "invalid_size":
+                error.message += f" {click.format_filename(path)} is {render.size(size)}."
+            raise
+        key, url, fields = form.get("key"), form.get("url"), form.get("fields")
+        if not (isinstance(key, str) and isinstance(url, str) and isinstance(fields, dict)):
+            raise Failure("The server's upload form lacks its key, url or fields.")
+        with render.upload_progress(f"Uploading {name}", size, enabled=not quiet) as advance:
+            uploads.post_form(
+                url,
+                fields,
+                file,
+                filename=name,
+                content_type=content_type,
+                size=size,
+                timeout=config.timeout,
+                on_progress=advance,
+            )
+    try:
+        minted = client.create_link(
+            key,
+            uses=uses,
+            ttl=ttl,
+            confirm=False if no_confirm else None,
+            note=note,
+            email=email,
+            subject=subject,
+            message=message,
+        )
+    except (ApiError, Unreachable) as error:
+        then = f"The file is uploaded as {key}; mint a link to it with: "
+        then += f"onetime link {shlex.quote(key)}"
+        raise failure_for(error, then) from error
+    print_minted(minted, email, as_json, quiet=quiet, extra={"key": key})
 
 
 @cli.command("show")

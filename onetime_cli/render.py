@@ -11,11 +11,20 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -198,3 +207,29 @@ def revoked_line(state: JsonObject) -> str:
         f"Revoked link {state.get('id')} ({state.get('file')}): it will not deliver again "
         f"({uses_summary(state)})."
     )
+
+
+@contextmanager
+def upload_progress(
+    description: str, total: int, enabled: bool = True
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr (bytes, rate, time left) while the block runs, fed
+    by the callable it yields; ``None`` and no bar when disabled or stderr is not
+    a terminal (TTY_COMPATIBLE=1 or FORCE_COLOR=1 say it is one)."""
+    out = Console(stderr=True, highlight=False, emoji=False)
+    if not (enabled and out.is_terminal):
+        yield None
+        return
+    progress = Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=out,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+        yield lambda amount: progress.update(task, advance=amount)

@@ -8,7 +8,12 @@ and canned answers from a tiny local HTTP server), then against the real stack
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.message
+import email.policy
+import io
 import json
+import os
 import socket
 import threading
 import time
@@ -26,12 +31,16 @@ from click.testing import CliRunner, Result
 from onetime_cli.durations import format_duration, parse_duration
 from onetime_cli.links import link_id_from
 from onetime_cli.main import cli
-from tools.stack import HOST, SMALL_SAMPLE, Stack, free_port
+from onetime_cli.uploads import FileChanged, FormBody, guess_content_type
+from tools.stack import HOST, SMALL_SAMPLE, Stack, free_port, outbox
 
 TIMEOUT = 30
 LINK_ID = "abcdefghijklmnop"
 TOKEN = LINK_ID + "S" * 43
-COMMANDS = ["link", "show", "revoke", "extend", "list"]
+CUSTOMER = "customer@example.com"
+REPORT_NAME = "Prüfbericht 2026.bin"
+THIS_FILE = str(Path(__file__).resolve())  # a file that certainly exists
+COMMANDS = ["link", "share", "show", "revoke", "extend", "list"]
 
 
 def invoke(
@@ -98,6 +107,74 @@ def test_link_id_from_id_token_or_url(given: str) -> None:
     assert link_id_from(given) == LINK_ID
 
 
+# --- the upload form ---------------------------------------------------------------------
+
+
+def parse_form(content_type: str, body: bytes) -> list[tuple[dict[str, str], bytes]]:
+    """The parts of a multipart/form-data body, in order: (headers, content)."""
+    boundary = content_type.split("multipart/form-data; boundary=")[1].encode()
+    chunks = body.split(b"--" + boundary)
+    assert chunks[0] == b"" and chunks[-1] == b"--\r\n"
+    parts = []
+    for chunk in chunks[1:-1]:
+        assert chunk.startswith(b"\r\n") and chunk.endswith(b"\r\n")
+        head, content = chunk[2:-2].split(b"\r\n\r\n", 1)
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n"))
+        parts.append((headers, content))
+    return parts
+
+
+def test_form_body_streams_fields_then_exactly_the_declared_bytes() -> None:
+    data = os.urandom(100_000)
+    progress: list[int] = []
+    body = FormBody(
+        {"key": "uploads/x/a.bin", "Content-Type": "application/octet-stream", "policy": "p"},
+        io.BytesIO(data + b"grown since"),
+        filename='Prüf "bericht".bin',
+        content_type="application/octet-stream",
+        size=len(data),
+        on_progress=progress.append,
+    )
+    blocks = list(iter(lambda: body.read(16_384), b""))
+    raw = b"".join(blocks)
+    assert len(raw) == len(body)
+    assert max(len(block) for block in blocks) <= 16_384
+    assert sum(progress) == len(data) and len(progress) > 1
+    parts = parse_form(body.content_type, raw)
+    assert [(headers["Content-Disposition"], content) for headers, content in parts[:-1]] == [
+        ('form-data; name="key"', b"uploads/x/a.bin"),
+        ('form-data; name="Content-Type"', b"application/octet-stream"),
+        ('form-data; name="policy"', b"p"),
+    ]
+    headers, content = parts[-1]
+    assert headers == {
+        "Content-Disposition": 'form-data; name="file"; filename="Prüf %22bericht%22.bin"',
+        "Content-Type": "application/octet-stream",
+    }
+    assert content == data
+
+
+def test_form_body_refuses_a_file_that_shrank() -> None:
+    body = FormBody({}, io.BytesIO(b"short"), filename="a", content_type="text/plain", size=10)
+    with pytest.raises(FileChanged, match="expected 10 bytes, read 5"):
+        while body.read(1024):
+            pass
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("Rapport.pdf", "application/pdf"),
+        ("photo.JPG", "image/jpeg"),
+        ("backup.tar.gz", "application/gzip"),
+        (REPORT_NAME, "application/octet-stream"),
+        ("README", "application/octet-stream"),
+    ],
+)
+def test_content_type_is_guessed_from_the_name(name: str, kind: str) -> None:
+    assert guess_content_type(name) == kind
+
+
 # --- help, usage and configuration -------------------------------------------------------
 
 
@@ -132,6 +209,12 @@ def test_help_lists_every_command_with_a_description() -> None:
         ["show"],
         ["list"],  # --file missing
         ["list", "--file", "f", "--limit", "0"],
+        ["link", "f", "--message", "hi"],  # a message needs --email
+        ["share"],  # FILE missing
+        ["share", "no/such/file.bin"],
+        ["share", "."],  # a directory
+        ["share", THIS_FILE, "--subject", "Hi"],
+        ["share", THIS_FILE, "--uses", "0"],
         ["frobnicate"],
     ],
 )
@@ -165,6 +248,25 @@ def test_missing_configuration_exits_3(
     assert result.stderr.startswith("error: ")
     assert f"{named} (or --" in result.stderr
     assert result.stdout == ""
+
+
+def test_share_without_configuration_exits_3_before_uploading(report: Path) -> None:
+    result = invoke(["share", str(report)], url=None)
+    assert result.exit_code == 3
+    assert "ONETIME_URL (or --url) not set" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_share_of_an_unreadable_file_exits_2(report: Path) -> None:
+    report.chmod(0)
+    result = invoke(["share", str(report)], url="http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert "is not readable" in result.stderr
+
+
+def test_share_help_says_what_it_cannot_upload() -> None:
+    result = invoke(["share", "--help"], url=None, key=None)
+    assert "Files above 5 GiB are not supported" in " ".join(result.stdout.split())
 
 
 def test_both_missing_are_named_together() -> None:
@@ -269,6 +371,14 @@ def canned() -> Iterator[Canned]:
     thread.join()
 
 
+@pytest.fixture
+def report(tmp_path: Path) -> Path:
+    """About 300 KB of random bytes, under a name that is not ASCII."""
+    path = tmp_path / REPORT_NAME
+    path.write_bytes(os.urandom(300 * 1024))
+    return path
+
+
 def test_api_error_prints_the_servers_message_and_exits_1(canned: Canned) -> None:
     canned.answer(404, {"error": "link_not_found", "message": "No such link."})
     result = invoke(["show", LINK_ID], url=canned.url)
@@ -346,6 +456,157 @@ def test_list_all_follows_cursors(canned: Canned) -> None:
     assert [link["id"] for link in json.loads(result.stdout)["links"]] == ["a" * 16, "b" * 16]
     queries = [parse_qs(urlsplit(path).query) for _, path, _, _ in canned.requests]
     assert queries == [{"file": ["my file.pdf"]}, {"file": ["my file.pdf"], "cursor": ["c1"]}]
+
+
+CANNED_KEY = f"uploads/0123456789abcdef/{REPORT_NAME}"
+CANNED_URL = f"https://onetime.example.com/download?token={TOKEN}"
+
+
+def answer_upload_form(canned: Canned, s3_url: str | None = None) -> dict[str, str]:
+    fields = {
+        "Content-Type": "application/octet-stream",
+        "key": CANNED_KEY,
+        "x-amz-algorithm": "AWS4-HMAC-SHA256",
+        "policy": "eyJjb25kaXRpb25zIjogW119",
+        "x-amz-signature": "0" * 64,
+    }
+    form = {"key": CANNED_KEY, "url": s3_url or f"{canned.url}/bucket", "fields": fields}
+    canned.answer(201, {**form, "expires_at": "2026-11-23T05:51:26Z"})
+    return fields
+
+
+def test_share_streams_the_form_to_s3_then_mints(canned: Canned, report: Path) -> None:
+    fields = answer_upload_form(canned)
+    canned.answer(204, b"")
+    canned.answer(201, {"url": CANNED_URL, "id": LINK_ID, "file": CANNED_KEY})
+    result = invoke(["share", str(report), "--ttl", "2h", "--no-confirm"], url=canned.url)
+    assert result.exit_code == 0, result.output
+    assert (result.stdout, result.stderr) == (CANNED_URL + "\n", "")
+    [(_, form_path, _, form), (method, path, headers, body), (_, link_path, _, link)] = (
+        canned.requests
+    )
+    assert form_path == "/uploads"
+    assert json.loads(form) == {
+        "filename": REPORT_NAME,
+        "content_type": "application/octet-stream",
+        "size": 300 * 1024,
+    }
+    assert (method, path) == ("POST", "/bucket")
+    assert "Authorization" not in headers  # the API key never goes to S3
+    assert headers["Content-Length"] == str(len(body))  # not chunked: S3 needs the length
+    assert "Transfer-Encoding" not in headers
+    parts = parse_form(headers["Content-Type"], body)
+    # Every field of the form first, in order, then the file (S3 ignores fields after it).
+    dispositions = [headers["Content-Disposition"] for headers, _ in parts]
+    assert dispositions == [
+        *(f'form-data; name="{name}"' for name in fields),
+        f'form-data; name="file"; filename="{REPORT_NAME}"',
+    ]
+    assert [content.decode() for _, content in parts[:-1]] == list(fields.values())
+    assert parts[-1][1] == report.read_bytes()
+    assert link_path == "/links"
+    assert json.loads(link) == {"file": CANNED_KEY, "ttl": 7200, "confirm": False}
+
+
+def test_share_with_filename_uploads_under_that_name_and_type(canned: Canned, report: Path) -> None:
+    answer_upload_form(canned)
+    canned.answer(204, b"")
+    canned.answer(201, {"url": CANNED_URL})
+    result = invoke(["share", str(report), "--filename", "Bericht final.pdf"], url=canned.url)
+    assert result.exit_code == 0, result.output
+    upload = json.loads(canned.requests[0][3])
+    assert (upload["filename"], upload["content_type"]) == ("Bericht final.pdf", "application/pdf")
+    assert "filename" not in json.loads(canned.requests[2][3])  # the key already ends in it
+
+
+def test_share_shows_progress_on_a_terminal(canned: Canned, report: Path) -> None:
+    answer_upload_form(canned)
+    canned.answer(204, b"")
+    canned.answer(201, {"url": CANNED_URL})
+    terminal = {"TTY_COMPATIBLE": "1", "COLUMNS": "160"}
+    result = invoke(["share", str(report)], url=canned.url, extra_env=terminal)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == CANNED_URL + "\n"
+    assert f"Uploading {REPORT_NAME}" in result.stderr
+    assert "300.0/300.0 KiB" in result.stderr  # bytes sent of the total
+    assert "/s" in result.stderr  # the rate
+
+
+def test_share_quiet_prints_only_the_url(canned: Canned, report: Path) -> None:
+    answer_upload_form(canned)
+    canned.answer(204, b"")
+    canned.answer(201, {"url": CANNED_URL, "message_id": "m-1"})
+    terminal = {"TTY_COMPATIBLE": "1", "COLUMNS": "160"}
+    result = invoke(
+        ["share", str(report), "--quiet", "--email", CUSTOMER], url=canned.url, extra_env=terminal
+    )
+    assert result.exit_code == 0, result.output
+    assert (result.stdout, result.stderr) == (CANNED_URL + "\n", "")
+
+
+def test_share_of_a_file_over_the_limit_uploads_nothing(canned: Canned, report: Path) -> None:
+    canned.answer(
+        400, {"error": "invalid_size", "message": "size must be between 1 and 1000 bytes."}
+    )
+    result = invoke(["share", str(report)], url=canned.url)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: size must be between 1 and 1000 bytes. ")
+    assert "300.0 KiB (307,200 bytes)" in result.stderr
+    assert result.stdout == ""
+    assert len(canned.requests) == 1  # no upload, no link
+
+
+def test_share_refused_by_s3_says_why(canned: Canned, report: Path) -> None:
+    answer_upload_form(canned)
+    refusal = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+        b"<Message>Invalid according to Policy: Policy expired.</Message>"
+        b"<RequestId>R</RequestId></Error>"
+    )
+    canned.answer(403, refusal, {"Content-Type": "application/xml"})
+    result = invoke(["share", str(report)], url=canned.url)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: S3 refused the upload (403 AccessDenied): "
+        "Invalid according to Policy: Policy expired.\n"
+    )
+    assert result.stdout == ""
+    assert len(canned.requests) == 2  # no link to a file that is not there
+
+
+def test_share_when_s3_is_unreachable_exits_4(canned: Canned, report: Path) -> None:
+    closed = f"http://{HOST}:{free_port()}/bucket"
+    answer_upload_form(canned, s3_url=closed)
+    result = invoke(["share", str(report)], url=canned.url)
+    assert result.exit_code == 4
+    assert result.stderr == f"error: cannot reach S3 at {closed}: connection refused.\n"
+
+
+def test_share_says_where_the_file_is_when_minting_fails(canned: Canned, report: Path) -> None:
+    answer_upload_form(canned)
+    canned.answer(204, b"")
+    failed = "The email could not be sent: the mail service failed."
+    canned.answer(502, {"error": "mail_failed", "message": failed})
+    result = invoke(["share", str(report), "--email", CUSTOMER], url=canned.url)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {failed} The file is uploaded as {CANNED_KEY}; mint a link to it with: "
+        f"onetime link '{CANNED_KEY}'\n"
+    )
+    assert result.stdout == ""
+
+
+def test_link_email_sends_the_mail_fields(canned: Canned) -> None:
+    canned.answer(201, {"url": CANNED_URL, "id": LINK_ID, "message_id": "m-1"})
+    result = invoke(
+        ["link", "f.pdf", "--email", CUSTOMER, "--subject", "Your file", "--message", "Hi"],
+        url=canned.url,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == CANNED_URL + "\n"
+    assert result.stderr == f"Emailed to {CUSTOMER} (message id m-1).\n"
+    sent = json.loads(canned.requests[0][3])
+    assert sent == {"file": "f.pdf", "email": CUSTOMER, "subject": "Your file", "message": "Hi"}
 
 
 # --- against the running stack -----------------------------------------------------------
@@ -559,3 +820,90 @@ def test_wrong_api_key_exits_1(stack: Stack) -> None:
     result = invoke(["show", "a" * 16], url=stack.base_url, key="not-the-key")
     assert result.exit_code == 1
     assert "Check ONETIME_API_KEY" in result.stderr
+
+
+def last_email(stack: Stack) -> tuple[dict[str, Any], email.message.EmailMessage]:
+    [last] = outbox(stack.s3_port, last=1)
+    message = email.message_from_string(last["raw_data"], policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    return last, message
+
+
+def text_part(message: email.message.EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    text: str = body.get_content()
+    return text
+
+
+def sent_count(stack: Stack) -> int:
+    return len(outbox(stack.s3_port, last=1_000_000))
+
+
+def test_link_email_sends_the_url_and_prints_it(stack: Stack) -> None:
+    note = "hi from the cli test"
+    result = run(stack, "link", SMALL_SAMPLE, "--email", CUSTOMER, "--message", note)
+    assert result.exit_code == 0, result.output
+    url = result.stdout.removesuffix("\n")
+    assert "\n" not in url and url.startswith(f"{stack.base_url}/download?token=")
+    assert result.stderr.startswith(f"Emailed to {CUSTOMER} (message id ")
+    last, message = last_email(stack)
+    assert message["To"] == CUSTOMER and CUSTOMER in json.dumps(last["destinations"])
+    text = text_part(message)
+    assert url in text and note in text
+
+
+def test_link_email_to_a_bad_address_exits_1_and_sends_nothing(stack: Stack) -> None:
+    before = sent_count(stack)
+    result = run(stack, "link", SMALL_SAMPLE, "--email", "not-an-address")
+    assert result.exit_code == 1
+    answer = api(stack, "POST", "/links", json={"file": SMALL_SAMPLE, "email": "not-an-address"})
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_email"
+    assert result.stderr == f"error: {answer.json()['message']}\n"
+    assert result.stdout == ""
+    assert sent_count(stack) == before
+
+
+def fetch(url: str) -> requests.Response:
+    got = requests.get(
+        url,
+        headers={"Accept": "application/octet-stream"},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+    if got.status_code == 302:  # a large file is fetched from S3 directly
+        got = requests.get(got.headers["Location"], timeout=TIMEOUT)
+    return got
+
+
+def test_share_uploads_a_file_whose_link_downloads_it_intact(stack: Stack, report: Path) -> None:
+    result = run(stack, "share", str(report), "--no-confirm")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # no terminal, no progress bar
+    url = result.stdout.removesuffix("\n")
+    assert "\n" not in url and url.startswith(f"{stack.base_url}/download?token=")
+    got = fetch(url)
+    assert got.status_code == 200
+    assert got.content == report.read_bytes()
+    assert fetch(url).status_code == 410  # single use
+
+
+def test_share_json(stack: Stack, report: Path) -> None:
+    minted = json.loads(ok(stack, "share", str(report), "--json", "--uses", "2", "--note", "n"))
+    assert minted["key"].startswith("uploads/")
+    assert minted["key"].endswith(f"/{REPORT_NAME}")
+    assert minted["file"] == minted["key"]
+    assert minted["filename"] == REPORT_NAME
+    assert (minted["size"], minted["max_uses"]) == (300 * 1024, 2)
+    state = state_of(stack, minted["id"])
+    assert (state["content_type"], state["note"]) == ("application/octet-stream", "n")
+
+
+def test_share_with_email_sends_the_link(stack: Stack, report: Path) -> None:
+    result = run(stack, "share", str(report), "--email", CUSTOMER, "--subject", "Ihr Bericht")
+    assert result.exit_code == 0, result.output
+    url = result.stdout.removesuffix("\n")
+    assert result.stderr.startswith(f"Emailed to {CUSTOMER} (message id ")
+    _, message = last_email(stack)
+    assert (message["To"], message["Subject"]) == (CUSTOMER, "Ihr Bericht")
+    assert url in text_part(message)

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from chalicelib.errors import ConfigurationError
 from chalicelib.settings import Settings
-from tools.stack import LARGE_SAMPLE, ROOT, SMALL_SAMPLE, Stack, running, upload_samples
+from tools.stack import LARGE_SAMPLE, MAIL_FROM, ROOT, SMALL_SAMPLE, Stack, running, upload_samples
 
 
 def mint(stack: Stack, key: str) -> str:
@@ -74,6 +74,10 @@ Single-use links to the two sample files:
 Mint another:
   curl -H 'Authorization: Bearer {stack.api_key}' \\
        '{stack.base_url}/get-link?{urlencode({"file": SMALL_SAMPLE})}'
+
+Email a link (read it back with `make outbox`):
+  onetime link '{SMALL_SAMPLE}' --email customer@example.com
+    (with ONETIME_URL={stack.base_url} ONETIME_API_KEY={stack.api_key}; sender {MAIL_FROM})
 
 Ctrl-C stops everything.""",
                 flush=True,

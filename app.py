@@ -139,6 +139,7 @@ def mapped_errors(pages: bool = False) -> Callable[[View], View]:
                 else:
                     # Refused attempts (404, 410, bad input) are kept here, not in the table.
                     logs.annotate(outcome="refused", reason=error.code)
+                    logs.metric("Refused", Reason=error.code)
                 return answer_error(error, pages)
             except Exception:
                 logs.annotate(outcome="failed", reason="internal")

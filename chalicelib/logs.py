@@ -65,3 +65,32 @@ def annotate(**fields: Any) -> None:
     current = _fields.get(None)
     if current is not None:
         current.update(fields)
+
+
+NAMESPACE = "onetime"
+
+
+def metric(name: str, value: float = 1, **dimensions: str) -> None:
+    """A CloudWatch metric as an embedded-metric-format log line: CloudWatch extracts it
+    from the log stream, so counting costs no API call and no extra latency.
+
+    (Powertools' Metrics does the same; importing it added ~52 ms to every cold start
+    here, against ~125 ms for all of ``import app``, so a few lines of our own do it.)
+    """
+    logging.getLogger(f"{ROOT}.metrics").info(
+        "metric",
+        extra={
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": NAMESPACE,
+                        "Dimensions": [sorted(dimensions)],
+                        "Metrics": [{"Name": name, "Unit": "Count"}],
+                    }
+                ],
+            },
+            name: value,
+            **dimensions,
+        },
+    )

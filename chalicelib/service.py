@@ -24,7 +24,7 @@ from chalicelib.filenames import content_disposition, default_filename, validate
 from chalicelib.grantstore import NOT_GRANTED, Grant, GrantPage, GrantStore, check_grant
 from chalicelib.link import Link, StoredObject, Use
 from chalicelib.linkstore import Claim, LinkStore, Page
-from chalicelib.logs import annotate, get_logger
+from chalicelib.logs import annotate, get_logger, metric
 from chalicelib.mailer import Letter, Mailer
 from chalicelib.objectkeys import validate_key
 from chalicelib.objectstore import ObjectStore
@@ -191,6 +191,7 @@ class LinkService:
         )
         self._links.create(link)
         annotate(outcome="minted", link_id=link.link_id)
+        metric("Minted")
         return MintedLink(token=token, link=link)
 
     def mint_for_buyer(self, subject: str, request: MintRequest) -> MintedLink:
@@ -310,15 +311,18 @@ class LinkService:
         try:
             if how is delivery.Delivery.STREAM:
                 body = self._objects.fetch(obj)
-                return Redemption(link, how, disposition, body=body)
-            url = self._objects.presign(obj, disposition, self._settings.redirect_ttl)
-            return Redemption(link, how, disposition, location=url)
+                redemption = Redemption(link, how, disposition, body=body)
+            else:
+                url = self._objects.presign(obj, disposition, self._settings.redirect_ttl)
+                redemption = Redemption(link, how, disposition, location=url)
         except OnetimeError:
             self._give_back(link, claim)
             raise
         except Exception as exc:
             self._give_back(link, claim)
             raise UnavailableError("The file could not be delivered; try again shortly.") from exc
+        metric("Redeemed", Path=how.value)
+        return redemption
 
     def start_upload(self, request: UploadRequest) -> Upload:
         """A presigned POST that lets the caller put one file of the declared size
@@ -375,6 +379,8 @@ class LinkService:
         try:
             released = self._links.release(link.link_id, claim.claim_id)
             annotate(released=released)
+            if released:
+                metric("UsesReleased")
             log.warning("gave a use back after a failed delivery", extra={"released": released})
         except (BotoCoreError, ClientError) as exc:
             # The customer lost a use they never got the file for; an operator

@@ -260,3 +260,28 @@ def test_refusals_are_logged_not_stored(service: InProcess, created: dict[str, A
     assert refused["link_id"] == created["id"] and refused["request_id"]
     assert all(token not in json.dumps(line) for line in lines)
     assert len(service.item(created["id"])["redemptions"]["M"]) == 2
+
+
+def test_metrics_are_embedded_metric_format(service: InProcess, created: dict[str, Any]) -> None:
+    capture = JsonLines()
+    logging.getLogger("onetime").addHandler(capture)
+    try:
+        for _ in range(3):
+            download(service, token_of(created))
+    finally:
+        logging.getLogger("onetime").removeHandler(capture)
+    metrics = [json.loads(line) for line in capture.lines if '"_aws"' in line]
+    seen = []
+    for entry in metrics:
+        [directive] = entry["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "onetime"
+        [definition] = directive["Metrics"]
+        name = definition["Name"]
+        assert entry[name] == 1  # the value sits at the top level, as EMF requires
+        dimensions = {d: entry[d] for d in directive["Dimensions"][0]}
+        seen.append((name, dimensions))
+    assert seen == [
+        ("Redeemed", {"Path": "stream"}),
+        ("Redeemed", {"Path": "stream"}),
+        ("Refused", {"Reason": "link_used"}),
+    ]

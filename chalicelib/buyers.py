@@ -15,6 +15,7 @@ from chalicelib.errors import UnauthorizedError, UnavailableError
 
 _JWT_SHAPE = re.compile(r"^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 JWKS_CACHE_SECONDS = 3600
+JWKS_TIMEOUT = 3
 
 
 def looks_like_jwt(credential: str) -> bool:
@@ -27,7 +28,10 @@ class BuyerTokens:
 
         self._issuer = issuer
         self._audience = audience
-        self._keys = PyJWKClient(jwks_url, cache_keys=True, lifespan=JWKS_CACHE_SECONDS)
+        # A short timeout: the whole request must end inside API Gateway's 29 s.
+        self._keys = PyJWKClient(
+            jwks_url, cache_keys=True, lifespan=JWKS_CACHE_SECONDS, timeout=JWKS_TIMEOUT
+        )
 
     def subject(self, token: str) -> str:
         """The verified ``sub`` of a buyer's token, or ``UnauthorizedError`` saying why."""

@@ -36,6 +36,9 @@ def reset_app_caches() -> None:
     app_module.get_api_keys.cache_clear()
 
 
+SIGNED: set[tuple[str, str]] = set()  # (service, operation), over the whole session
+
+
 class Hooks:
     """Sees every AWS operation the app's clients make (botocore's event hooks),
     and can make chosen operations fail, without touching the app's code."""
@@ -43,6 +46,12 @@ class Hooks:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.faults: dict[str, Callable[[], Any]] = {}
+
+    def before_sign(self, event_name: str, **_: Any) -> None:
+        # Every request the app signs, presigned URLs and POST forms included:
+        # what its IAM policy must allow (tests/test_policy.py).
+        _, service, operation = event_name.split(".", 2)
+        SIGNED.add((service, operation))
 
     def before_call(self, model: Any, **_: Any) -> Any:
         name = f"{model.service_model.service_name}:{model.name}"
@@ -141,6 +150,7 @@ def service(aws_env: None) -> Iterator[InProcess]:
         hooks = Hooks()
         boto3.setup_default_session()
         boto3.DEFAULT_SESSION.events.register("before-call.*.*", hooks.before_call)
+        boto3.DEFAULT_SESSION.events.register("before-sign.*.*", hooks.before_sign)
         own = boto3.session.Session()
         dynamodb = own.client("dynamodb")
         s3 = own.client("s3")

@@ -1,0 +1,392 @@
+"""The deployment: templates packaged for real (``tools.package``, as ``make package``
+runs it), checked by cfn-lint and checkov, and read back for what matters.
+
+Both stages are packaged once per module, in parallel, into pytest's temporary
+directory; every assertion reads the generated ``sam.json`` or the policy files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tools import package as packaging
+from tools.stack import create_table
+
+STAGES = packaging.STAGES
+
+# Every IAM action the function may take, and the code that needs it.  Nothing else:
+# no Scan, no BatchWriteItem, no ListBucket, no DeleteObject (a lifecycle rule removes uploads).
+EXPECTED_ACTIONS = {
+    # LinkStore.create: minting (GET /get-link, POST /links), conditional on a new id.
+    "dynamodb:PutItem",
+    # LinkStore.claim (the redemption), .release (a use given back), .change (PATCH),
+    # .revoke (DELETE /links/{id}); GrantStore.put (POST /grants) and .use (a buyer's
+    # daily allowance).
+    "dynamodb:UpdateItem",
+    # LinkStore._read (HEAD /download, GET /links/{id}), LinkStore.ping (/health),
+    # GrantStore._read (why an allowance was refused).
+    "dynamodb:GetItem",
+    # GrantStore.delete: DELETE /grants (revoking a link is an UpdateItem, not this).
+    "dynamodb:DeleteItem",
+    # LinkStore.for_file (GET /links?file=, index by-file) and GrantStore.for_subject
+    # (GET /grants?subject=, index by-subject).
+    "dynamodb:Query",
+    # ObjectStore.describe (HeadObject is authorised as GetObject), .fetch (the stream
+    # path), .ping (/health), and presigned redirect URLs, which act as the role.
+    "s3:GetObject",
+    # ObjectStore.fetch and .presign with VersionId: links pin the version they were minted with.
+    "s3:GetObjectVersion",
+    # ObjectStore.presign_upload: POST /uploads hands out a presigned POST under uploads/,
+    # which S3 authorises as the role.
+    "s3:PutObject",
+    # Mailer.send: SES v2 SendEmail (POST /links with "email").  It sends Raw MIME
+    # content, which SES authorises as ses:SendRawEmail; both name the one identity.
+    "ses:SendEmail",
+    "ses:SendRawEmail",
+    # The Lambda runtime writes the function's JSON log lines (chalicelib/logs.py)
+    # and its embedded-format metrics to the function's own log group.
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+}
+
+# checkov checks that do not apply, each skipped in infra/resources.yaml with its reason.
+EXPECTED_SKIPS = {
+    "CKV_AWS_18",  # S3 access logging
+    "CKV_AWS_73",  # X-Ray on the API
+    "CKV_AWS_76",  # API access logging (needs the account-wide API Gateway role)
+    "CKV_AWS_116",  # DLQ: the function is invoked synchronously
+    "CKV_AWS_117",  # VPC
+    "CKV_AWS_119",  # DynamoDB with a customer managed key (AWS managed KMS key instead)
+    "CKV_AWS_120",  # API caching: would break single use
+    "CKV_AWS_158",  # log group with a customer managed key
+    "CKV_AWS_173",  # environment encrypted with a customer managed key
+}
+
+
+@dataclass
+class Built:
+    stage: str
+    template: dict[str, Any]
+    report: packaging.Report
+
+    def resource(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.template["Resources"][name]
+        return found
+
+    def properties(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.resource(name)["Properties"]
+        return found
+
+    def parameter_default(self, name: str) -> str:
+        return str(self.template["Parameters"][name]["Default"])
+
+
+DATA_ONLY = "prod (data only)"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
+    def build(stage: str) -> Built:
+        out = tmp_path_factory.mktemp("package")
+        if stage == DATA_ONLY:
+            template = packaging.package_data("prod", out)
+        else:
+            template = packaging.package(stage, out)
+        return Built(stage, json.loads(template.read_text()), packaging.check(template))
+
+    # Each one spends most of its time in subprocesses (chalice, cfn-lint, checkov).
+    jobs = [*STAGES, DATA_ONLY]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        return {b.stage: b for b in pool.map(build, jobs)}
+
+
+@pytest.fixture(params=STAGES)
+def stage(request: pytest.FixtureRequest, built: dict[str, Built]) -> Built:
+    return built[request.param]
+
+
+def policy_statements(stage: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = packaging.policy_document(stage)["Statement"]
+    return statements
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def grants(stage: str) -> Iterator[tuple[str, str]]:
+    """(action, resource) for every Allow in the stage's policy file."""
+    for statement in policy_statements(stage):
+        assert statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                yield action, resource
+
+
+# The checkers
+
+
+def test_cfn_lint_reports_no_errors_and_no_warnings(stage: Built) -> None:
+    assert stage.report.lint == []
+
+
+def test_checkov_fails_nothing_and_every_skip_says_why(stage: Built) -> None:
+    scan = stage.report.scan
+    assert scan is not None
+    assert scan.failed == []
+    assert scan.passed >= 20
+    assert {check_id for check_id, _ in scan.skipped} == EXPECTED_SKIPS
+    assert all(len(reason) > 40 for _, reason in scan.skipped), scan.skipped
+
+
+def test_data_only_template_passes_the_same_checks(built: dict[str, Built]) -> None:
+    data = built[DATA_ONLY]
+    assert data.report.ok, packaging.describe(data.report)
+    assert set(data.template["Resources"]) == {"LinksTable", "FilesBucket", "FilesBucketPolicy"}
+    # The same table and bucket as the full template's.
+    for name in data.template["Resources"]:
+        assert data.resource(name) == built["prod"].resource(name)
+    assert set(data.template["Parameters"]) == {
+        "TableName",
+        "BucketName",
+        "UploadExpirationDays",
+        "NoncurrentVersionDays",
+    }
+
+
+# The table
+
+
+class RecordingDynamoDB:
+    """Stands in for a boto3 client: records what create_table asks for."""
+
+    def __init__(self) -> None:
+        self.created: list[dict[str, Any]] = []
+
+    def create_table(self, **kwargs: Any) -> None:
+        self.created.append(kwargs)
+
+    def get_waiter(self, name: str) -> RecordingDynamoDB:
+        return self
+
+    def wait(self, **kwargs: Any) -> None:
+        pass
+
+
+def test_table_keys_and_index_are_those_the_tests_run_on(stage: Built) -> None:
+    client = RecordingDynamoDB()
+    create_table(client, "links")
+    (local,) = client.created
+    table = stage.properties("LinksTable")
+
+    def by_name(definitions: list[dict[str, str]]) -> list[dict[str, str]]:
+        return sorted(definitions, key=lambda d: d["AttributeName"])
+
+    assert by_name(table["AttributeDefinitions"]) == by_name(local["AttributeDefinitions"])
+    assert table["KeySchema"] == local["KeySchema"]
+    assert table["GlobalSecondaryIndexes"] == local["GlobalSecondaryIndexes"]
+    assert table["BillingMode"] == local["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TableName"] == {"Ref": "TableName"}
+    config = packaging.stage_config(stage.stage)["environment_variables"]
+    assert stage.parameter_default("TableName") == config["ONETIME_TABLE"]
+
+
+def test_table_survives_mistakes_and_purges_old_links(stage: Built) -> None:
+    resource = stage.resource("LinksTable")
+    table = resource["Properties"]
+    assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+    assert table["DeletionProtectionEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "purge_at", "Enabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+
+
+# The bucket
+
+
+def test_bucket_is_private_versioned_and_encrypted(stage: Built) -> None:
+    bucket = stage.properties("FilesBucket")
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert stage.resource("FilesBucket")["DeletionPolicy"] == "Retain"
+
+
+def test_bucket_refuses_requests_without_tls(stage: Built) -> None:
+    policy = stage.properties("FilesBucketPolicy")
+    assert policy["Bucket"] == {"Ref": "FilesBucket"}
+    refusals = [
+        s
+        for s in policy["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny"
+        and s["Principal"] == "*"
+        and s["Action"] == "s3:*"
+        and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert len(refusals) == 1
+    assert refusals[0]["Resource"] == [
+        {"Fn::GetAtt": ["FilesBucket", "Arn"]},
+        {"Fn::Sub": "${FilesBucket.Arn}/*"},
+    ]
+
+
+def test_bucket_lifecycle_expires_uploads_old_versions_and_stale_multipart(
+    stage: Built,
+) -> None:
+    rules = {r["Id"]: r for r in stage.properties("FilesBucket")["LifecycleConfiguration"]["Rules"]}
+    assert all(rule["Status"] == "Enabled" for rule in rules.values())
+    assert rules["expire-uploads"]["Prefix"] == "uploads/"
+    assert rules["expire-uploads"]["ExpirationInDays"] == {"Ref": "UploadExpirationDays"}
+    noncurrent = rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]
+    assert noncurrent == {"NoncurrentDays": {"Ref": "NoncurrentVersionDays"}}
+    # A link pins its version for up to 30 days (the longest ttl).
+    assert stage.template["Parameters"]["NoncurrentVersionDays"]["MinValue"] > 30
+    abort = rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]
+    assert abort == {"DaysAfterInitiation": 1}
+
+
+# The function's permissions
+
+
+def test_policy_grants_exactly_the_actions_the_code_needs(stage: Built) -> None:
+    assert {action for action, _ in grants(stage.stage)} == EXPECTED_ACTIONS
+
+
+def test_policy_has_no_wildcard_action_and_no_bare_wildcard_resource(stage: Built) -> None:
+    for statement in policy_statements(stage.stage):
+        assert not {"NotAction", "NotResource"} & set(statement)
+    for action, resource in grants(stage.stage):
+        assert "*" not in action
+        assert resource != "*"
+        assert resource.startswith("arn:aws:")
+        # A wildcard may stand for the region or the account, or end a path; never a name.
+        assert "*" not in resource.split(":", 5)[-1].rstrip("*").rstrip(":/")
+
+
+def test_policy_names_only_this_stage_s_table_bucket_and_log_group(stage: Built) -> None:
+    env = packaging.stage_config(stage.stage)["environment_variables"]
+    table = f"arn:aws:dynamodb:*:*:table/{env['ONETIME_TABLE']}"
+    objects = f"arn:aws:s3:::{env['ONETIME_BUCKET']}/"
+    log_group = f"arn:aws:logs:*:*:log-group:/aws/lambda/onetime-{stage.stage}"
+    mail_domain = env["ONETIME_MAIL_FROM"].split("@")[1]
+    allowed = {
+        "dynamodb:PutItem": {table},
+        "dynamodb:UpdateItem": {table},
+        "dynamodb:GetItem": {table},
+        "dynamodb:DeleteItem": {table},
+        "dynamodb:Query": {f"{table}/index/by-file", f"{table}/index/by-subject"},
+        "s3:GetObject": {objects + "*"},
+        "s3:GetObjectVersion": {objects + "*"},
+        "s3:PutObject": {objects + "uploads/*"},
+        "ses:SendEmail": {f"arn:aws:ses:*:*:identity/{mail_domain}"},
+        "ses:SendRawEmail": {f"arn:aws:ses:*:*:identity/{mail_domain}"},
+        "logs:CreateLogGroup": {log_group, log_group + ":*"},
+        "logs:CreateLogStream": {log_group + ":*"},
+        "logs:PutLogEvents": {log_group + ":*"},
+    }
+    for action, resource in grants(stage.stage):
+        assert resource in allowed[action], (action, resource)
+
+
+def test_the_packaged_role_carries_the_policy_file_unchanged(stage: Built) -> None:
+    (policy,) = stage.properties("ApiHandlerRole")["Policies"]
+    assert policy["PolicyDocument"] == packaging.policy_document(stage.stage)
+    assert stage.properties("APIHandler")["Role"] == {"Fn::GetAtt": ["ApiHandlerRole", "Arn"]}
+
+
+def test_names_the_policy_relies_on_cannot_be_changed_at_deploy_time(stage: Built) -> None:
+    for name in packaging.PINNED_PARAMETERS:
+        parameter = stage.template["Parameters"][name]
+        assert parameter["AllowedValues"] == [parameter["Default"]]
+    assert stage.parameter_default("Stage") == stage.stage
+    assert stage.properties("APIHandler")["FunctionName"] == {"Fn::Sub": "onetime-${Stage}"}
+    log_group = stage.properties("ApiHandlerLogGroup")
+    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${APIHandler}"}
+    assert log_group["RetentionInDays"] >= 365
+
+
+def test_packaging_refuses_an_upload_prefix_the_policy_does_not_name() -> None:
+    with pytest.raises(packaging.PackageError, match="ONETIME_UPLOAD_PREFIX"):
+        packaging.check_upload_prefix("prod", {"ONETIME_UPLOAD_PREFIX": "incoming/"})
+    with pytest.raises(packaging.PackageError, match="ONETIME_KEY_PREFIX"):
+        packaging.check_upload_prefix("prod", {"ONETIME_KEY_PREFIX": "files/"})
+
+
+def test_packaging_refuses_a_policy_for_another_bucket_or_sender() -> None:
+    parameters = {
+        "TableName": {"Default": "onetime-prod"},
+        "BucketName": {"Default": "someone-elses-bucket"},
+        "MailFrom": {"Default": "no-reply@onetime.example.com"},
+    }
+    with pytest.raises(packaging.PackageError, match=r"does not name .*someone-elses-bucket"):
+        packaging.check_policy_names("prod", parameters)
+    prod = packaging.stage_config("prod")["environment_variables"]
+    parameters["BucketName"]["Default"] = prod["ONETIME_BUCKET"]
+    packaging.check_policy_names("prod", parameters)
+    parameters["MailFrom"]["Default"] = "no-reply@elsewhere.example"
+    with pytest.raises(packaging.PackageError, match=re.escape("identity/onetime.example.com")):
+        packaging.check_policy_names("prod", parameters)
+
+
+# The function's configuration
+
+
+def test_api_key_hashes_come_from_ssm_not_from_the_template(stage: Built) -> None:
+    variables = stage.properties("APIHandler")["Environment"]["Variables"]
+    assert variables["ONETIME_API_KEY_SHA256"] == {"Ref": "ApiKeyHashParameter"}
+    parameter = stage.template["Parameters"]["ApiKeyHashParameter"]
+    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+    assert parameter["Default"] == f"/onetime/{stage.stage}/api-key-sha256"
+    assert variables["ONETIME_TABLE"] == {"Ref": "TableName"}
+    assert variables["ONETIME_BUCKET"] == {"Ref": "BucketName"}
+    assert variables["ONETIME_UPLOAD_PREFIX"] == "uploads/"
+
+
+def test_function_ends_before_api_gateway_gives_up(stage: Built) -> None:
+    function = stage.properties("APIHandler")
+    # chalicelib/clients.py: 3 calls x 2 attempts x (1 s connect + 3 s read) = 24 s at
+    # worst, plus a cold start; API Gateway's integration timeout is 29 s.
+    assert 24 < function["Timeout"] < 29
+    assert function["MemorySize"] == 1024
+    assert function["ReservedConcurrentExecutions"] >= 1
+
+
+def test_api_stage_is_throttled(stage: Built) -> None:
+    (setting,) = stage.properties("RestAPI")["MethodSettings"]
+    assert setting["ResourcePath"] == "/*"
+    assert setting["HttpMethod"] == "*"
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ThrottleRateLimit"}
+    assert setting["ThrottlingBurstLimit"] == {"Ref": "ThrottleBurstLimit"}
+
+
+def test_alarms_watch_this_api_and_released_uses(stage: Built) -> None:
+    api = stage.properties("RestAPI")
+    alarm = stage.properties("Api5xxAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ApiGateway", "5XXError")
+    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert dimensions["ApiName"] == api["Name"] == api["DefinitionBody"]["info"]["title"]
+    assert dimensions["Stage"] == packaging.stage_config(stage.stage)["api_gateway_stage"]
+    released = stage.properties("UsesReleasedAlarm")
+    assert (released["Namespace"], released["MetricName"]) == ("onetime", "UsesReleased")
+    # The embedded-format metric carries no dimensions (chalicelib/logs.py metric()).
+    assert "Dimensions" not in released
+
+
+def test_local_stage_keeps_no_environment() -> None:
+    # tests and `make serve` set the environment themselves.
+    config = json.loads(packaging.CONFIG.read_text())
+    assert config["stages"]["local"] == {"api_gateway_stage": "local"}

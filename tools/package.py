@@ -1,0 +1,357 @@
+"""Package one stage as a SAM/CloudFormation template and check it: ``make package STAGE=prod``.
+
+1. Build the merge template for the stage: ``infra/resources.yaml`` with each
+   parameter's default taken from the stage's ``.chalice/config.json``, and the names
+   the IAM policy file hard-codes (table, bucket, stage) pinned to those values.
+2. ``chalice package --stage S --merge-template ... build/S`` writes ``sam.json`` and
+   ``deployment.zip``.
+3. ``cfn-lint`` and ``checkov`` (from ``.venv-scan``) check ``sam.json``; any error,
+   warning or failed check fails the command.
+
+``--data-only`` writes ``build/S/data.json`` instead: the table, the bucket and its
+policy alone, for deploying the data first and the function with ``chalice deploy``
+(docs/DEPLOY.md, way 1).  It is checked the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chalice.package import YAMLTemplateSerializer
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / ".chalice" / "config.json"
+MERGE_TEMPLATE = ROOT / "infra" / "resources.yaml"
+SCAN_BIN = ROOT / ".venv-scan" / "bin"
+STAGES = ("dev", "prod")
+
+# Template parameter <- the stage's environment variable in .chalice/config.json.
+PARAMETER_FROM_ENV = {
+    "TableName": "ONETIME_TABLE",
+    "BucketName": "ONETIME_BUCKET",
+    "RetentionDays": "ONETIME_RETENTION_DAYS",
+    "MailFrom": "ONETIME_MAIL_FROM",
+    "PublicUrl": "ONETIME_PUBLIC_URL",
+    "CorsOrigins": "ONETIME_CORS_ORIGINS",
+    "JwtIssuer": "ONETIME_JWT_ISSUER",
+    "JwtAudience": "ONETIME_JWT_AUDIENCE",
+}
+# Named by the IAM policy file: a different value at deploy time could only fail.
+PINNED_PARAMETERS = ("Stage", "TableName", "BucketName")
+# Uploads go here: the policy file's s3:PutObject and the lifecycle rule name it.
+UPLOAD_PREFIX = "uploads/"
+# The resources `--data-only` extracts (way 1: data first, then `chalice deploy`).
+DATA_RESOURCES = ("LinksTable", "FilesBucket", "FilesBucketPolicy")
+
+
+class PackageError(Exception):
+    """Packaging or a check failed; the message says what and where."""
+
+
+@dataclass
+class ScanResult:
+    passed: int
+    failed: list[str]
+    skipped: list[tuple[str, str]]  # (check id, the reason given in the template)
+
+
+@dataclass
+class Report:
+    template: Path
+    lint: list[str] = field(default_factory=list)
+    scan: ScanResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.lint and self.scan is not None and not self.scan.failed
+
+
+def stage_config(stage: str) -> dict[str, Any]:
+    if stage not in STAGES:
+        raise PackageError(f"unknown stage {stage!r}: use one of {', '.join(STAGES)}")
+    config: dict[str, Any] = json.loads(CONFIG.read_text())
+    found: dict[str, Any] = config["stages"][stage]
+    return found
+
+
+def policy_document(stage: str) -> dict[str, Any]:
+    name = stage_config(stage)["iam_policy_file"]
+    document: dict[str, Any] = json.loads((CONFIG.parent / name).read_text())
+    return document
+
+
+def merge_template(stage: str) -> dict[str, Any]:
+    """infra/resources.yaml, with the stage's values as parameter defaults."""
+    # Chalice's own loader: the short forms (!Ref, !Sub, ...) read exactly as chalice reads them.
+    template = YAMLTemplateSerializer().load_template(
+        MERGE_TEMPLATE.read_text(), str(MERGE_TEMPLATE)
+    )
+    environment: Mapping[str, str] = stage_config(stage).get("environment_variables", {})
+    parameters = template["Parameters"]
+    parameters["Stage"]["Default"] = stage
+    parameters["ApiKeyHashParameter"]["Default"] = f"/onetime/{stage}/api-key-sha256"
+    for parameter, variable in PARAMETER_FROM_ENV.items():
+        if variable in environment:
+            parameters[parameter]["Default"] = environment[variable]
+    for parameter in PINNED_PARAMETERS:
+        value = parameters[parameter].get("Default")
+        if value is None:
+            raise PackageError(f"{CONFIG}: stage {stage!r} gives no value for {parameter}")
+        parameters[parameter]["AllowedValues"] = [value]
+        parameters[parameter].pop("AllowedPattern", None)
+        parameters[parameter]["ConstraintDescription"] = (
+            f"must be {value!r}: .chalice/policy-{stage}.json names it. To change it, edit "
+            f".chalice/config.json and the policy file, then package again."
+        )
+    check_policy_names(stage, parameters)
+    check_upload_prefix(stage, environment)
+    return template
+
+
+def check_policy_names(stage: str, parameters: Mapping[str, Any]) -> None:
+    """The policy file must name the very table, bucket and function the template declares."""
+    resources = {
+        resource
+        for statement in policy_document(stage)["Statement"]
+        for resource in _as_list(statement.get("Resource"))
+    }
+    table = f"arn:aws:dynamodb:*:*:table/{parameters['TableName']['Default']}"
+    objects = f"arn:aws:s3:::{parameters['BucketName']['Default']}/"
+    log_group = f"arn:aws:logs:*:*:log-group:/aws/lambda/onetime-{stage}"
+    expected = {table, objects + "*", log_group + ":*"}
+    ours = [table, f"{table}/index/", objects, log_group]
+    sender = str(parameters["MailFrom"].get("Default", ""))
+    if "@" in sender:
+        ours.append(f"arn:aws:ses:*:*:identity/{sender.split('@', 1)[1]}")
+    problems = [f"it does not name {arn}" for arn in sorted(expected - resources)]
+    problems += [
+        f"it names {arn}, which is none of the stage's table, bucket, log group or sender"
+        for arn in sorted(resources)
+        if not any(arn == prefix or arn.startswith(prefix) for prefix in ours)
+    ]
+    if problems:
+        raise PackageError(
+            f".chalice/policy-{stage}.json and .chalice/config.json (stage {stage!r}) "
+            f"disagree: {'; '.join(problems)}"
+        )
+
+
+def check_upload_prefix(stage: str, environment: Mapping[str, str]) -> None:
+    """The policy file and the bucket's lifecycle rule name ``uploads/`` at the bucket's root."""
+    prefix = environment.get("ONETIME_UPLOAD_PREFIX", UPLOAD_PREFIX)
+    if prefix != UPLOAD_PREFIX or environment.get("ONETIME_KEY_PREFIX", ""):
+        raise PackageError(
+            f".chalice/config.json, stage {stage!r}: the template and the policy file expect "
+            f"ONETIME_UPLOAD_PREFIX={UPLOAD_PREFIX!r} and no ONETIME_KEY_PREFIX; change "
+            f"infra/resources.yaml and the policy file together with them"
+        )
+
+
+def data_template(stage: str) -> dict[str, Any]:
+    """The table, the bucket and its policy alone, with the parameters they use."""
+    full = merge_template(stage)
+    resources = {name: copy.deepcopy(full["Resources"][name]) for name in DATA_RESOURCES}
+    used = set(_references(resources))
+    return {
+        "AWSTemplateFormatVersion": full["AWSTemplateFormatVersion"],
+        "Description": f"onetime {stage}: the links table and the files bucket",
+        "Parameters": {name: value for name, value in full["Parameters"].items() if name in used},
+        "Resources": resources,
+        "Outputs": {name: full["Outputs"][name] for name in ("TableName", "BucketName")},
+    }
+
+
+def package(stage: str, out_dir: Path) -> Path:
+    """Run ``chalice package`` for the stage into out_dir; return the template's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    merge_file = out_dir / "merge-template.json"
+    # JSON, not YAML: with a .yaml merge template chalice writes sam.yaml instead of sam.json.
+    merge_file.write_text(json.dumps(merge_template(stage), indent=2) + "\n")
+    env = dict(os.environ)
+    # chalice package needs a region even though it talks to no AWS service.
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "chalice"),
+            "package",
+            "--stage",
+            stage,
+            "--merge-template",
+            str(merge_file),
+            str(out_dir),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    template = out_dir / "sam.json"
+    if result.returncode != 0 or not template.exists():
+        raise PackageError(
+            f"chalice package --stage {stage} failed ({result.returncode}):\n"
+            f"{result.stdout}{result.stderr}"
+        )
+    return template
+
+
+def package_data(stage: str, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    template = out_dir / "data.json"
+    template.write_text(json.dumps(data_template(stage), indent=2) + "\n")
+    return template
+
+
+def scanner(name: str) -> str:
+    path = SCAN_BIN / name
+    if not path.exists():
+        raise PackageError(f"{path} is missing: run 'make {SCAN_BIN.parent.name}/.installed'")
+    return str(path)
+
+
+def lint(template: Path) -> list[str]:
+    """cfn-lint's errors and warnings (informational notes too); empty when clean."""
+    result = subprocess.run(
+        [scanner("cfn-lint"), "--format", "parseable", "--", str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    problems = [line for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode != 0 and not problems:
+        problems = [f"cfn-lint exited {result.returncode}: {result.stderr.strip()}"]
+    return problems
+
+
+def scan(template: Path) -> ScanResult:
+    """checkov's CloudFormation checks; every skip must carry a reason."""
+    env = dict(os.environ)
+    # Offline and quiet: no guideline download, no version check, no upload.
+    env.update({"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "TRUE"})
+    result = subprocess.run(
+        [
+            scanner("checkov"),
+            "--file",
+            str(template),
+            "--framework",
+            "cloudformation",
+            "--output",
+            "json",
+            "--skip-download",
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    try:
+        report = json.loads(result.stdout)
+    except ValueError as exc:
+        raise PackageError(
+            f"checkov gave no JSON report (exit {result.returncode}):\n"
+            f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        ) from exc
+    if isinstance(report, list):  # one report per framework
+        report = next(r for r in report if r.get("check_type") == "cloudformation")
+    if "results" not in report:  # nothing checked at all
+        raise PackageError(f"checkov checked nothing in {template}: {report}")
+    results = report["results"]
+    failed = [
+        f"{check['check_id']} {check['resource']}: {check['check_name']}"
+        for check in results.get("failed_checks", [])
+    ]
+    skipped = [
+        (check["check_id"], str(check.get("check_result", {}).get("suppress_comment", "")))
+        for check in results.get("skipped_checks", [])
+    ]
+    failed += [f"{check_id}: skipped without a reason" for check_id, why in skipped if not why]
+    return ScanResult(len(results.get("passed_checks", [])), failed, skipped)
+
+
+def check(template: Path) -> Report:
+    return Report(template, lint(template), scan(template))
+
+
+def describe(report: Report) -> str:
+    lines = [f"{report.template}:"]
+    if report.lint:
+        lines.append(f"  cfn-lint: {len(report.lint)} problem(s)")
+        lines += [f"    {problem}" for problem in report.lint]
+    else:
+        lines.append("  cfn-lint: no errors, no warnings")
+    found = report.scan
+    if found is not None:
+        lines.append(
+            f"  checkov: {found.passed} passed, {len(found.failed)} failed, "
+            f"{len(found.skipped)} skipped: {', '.join(sorted({c for c, _ in found.skipped}))} "
+            f"(reasons in infra/resources.yaml)"
+        )
+        lines += [f"    FAILED {failure}" for failure in found.failed]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.package", description=__doc__)
+    parser.add_argument("--stage", required=True, choices=STAGES)
+    parser.add_argument("--out", type=Path, help="output directory (default: build/<stage>)")
+    parser.add_argument(
+        "--data-only", action="store_true", help="only the table and bucket, as data.json"
+    )
+    args = parser.parse_args(argv)
+    out_dir: Path = args.out or ROOT / "build" / args.stage
+    try:
+        if args.data_only:
+            template = package_data(args.stage, out_dir)
+        else:
+            template = package(args.stage, out_dir)
+        report = check(template)
+    except PackageError as error:
+        print(f"package: {error}", file=sys.stderr)
+        return 1
+    print(describe(report))
+    if not report.ok:
+        print(f"package: {template} did not pass its checks (above)", file=sys.stderr)
+        return 1
+    print(f"package: {template} is ready; docs/DEPLOY.md says how to deploy it")
+    return 0
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _references(node: Any) -> Iterator[str]:
+    """Every name a Ref, GetAtt or Sub in node refers to."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                yield value
+            elif key == "Fn::GetAtt":
+                yield value[0] if isinstance(value, list) else str(value).split(".")[0]
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                yield from (name.split(".")[0] for name in re.findall(r"\$\{([^!}]+)\}", text))
+                if isinstance(value, list):
+                    yield from _references(value[1])
+            else:
+                yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -21,7 +21,7 @@ from chalicelib.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from chalicelib.linkstore import decode_cursor, encode_cursor
+from chalicelib.linkstore import newest_first
 
 SUBJECT_INDEX = "by-subject"
 NOT_GRANTED = "You have no purchase that includes this file. Contact the shop if you think you do."
@@ -119,24 +119,10 @@ class GrantStore:
             raise UnavailableError("The grant store is not answering; try again.") from exc
 
     def for_subject(self, subject: str, limit: int, cursor: str | None) -> GrantPage:
-        params: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": SUBJECT_INDEX,
-            "KeyConditionExpression": "grant_subject = :s",
-            "ExpressionAttributeValues": {":s": {"S": subject}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if cursor:
-            params["ExclusiveStartKey"] = decode_cursor(
-                cursor, {"pk", "grant_subject", "created_at"}, "grant_subject", subject
-            )
-        response = self._call("query", **params)
-        last = response.get("LastEvaluatedKey")
-        return GrantPage(
-            grants=[_grant(item, "") for item in response.get("Items", [])],
-            cursor=encode_cursor(last) if last else None,
+        items, next_cursor = newest_first(
+            self._client, self._table, SUBJECT_INDEX, "grant_subject", subject, limit, cursor
         )
+        return GrantPage(grants=[_grant(item, "") for item in items], cursor=next_cursor)
 
     def _read(self, subject: str, file: str) -> dict[str, Any] | None:
         response = self._call(

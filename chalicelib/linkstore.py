@@ -246,28 +246,10 @@ class LinkStore:
 
     def for_file(self, key: str, limit: int, cursor: str | None) -> Page:
         """Links to one file, newest first, from the ``by-file`` index (never a scan)."""
-        params: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": FILE_INDEX,
-            "KeyConditionExpression": "#file = :file",
-            "ExpressionAttributeNames": {"#file": "file"},
-            "ExpressionAttributeValues": {":file": {"S": key}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if cursor:
-            params["ExclusiveStartKey"] = decode_cursor(
-                cursor, {"pk", "file", "created_at"}, "file", key
-            )
-        try:
-            response = self._client.query(**params)
-        except (BotoCoreError, ClientError) as exc:
-            raise UnavailableError("The link service is busy; try again shortly.") from exc
-        last = response.get("LastEvaluatedKey")
-        return Page(
-            links=[_from_item(item) for item in response.get("Items", [])],
-            cursor=encode_cursor(last) if last else None,
+        items, next_cursor = newest_first(
+            self._client, self._table, FILE_INDEX, "file", key, limit, cursor
         )
+        return Page(links=[_from_item(item) for item in items], cursor=next_cursor)
 
     def ping(self) -> None:
         """Raise unless the table answers a read."""
@@ -402,6 +384,32 @@ def _use(record: Mapping[str, Mapping[str, Any]]) -> Use:
         user_agent=record.get("ua", {}).get("S", ""),
         binary=bool(record.get("binary", {}).get("BOOL", False)),
     )
+
+
+def newest_first(
+    client: Any, table: str, index: str, attribute: str, value: str, limit: int, cursor: str | None
+) -> tuple[list[Item], str | None]:
+    """One page of an index partition (range key ``created_at``), newest first, and the
+    opaque cursor of the next page."""
+    params: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": index,
+        "KeyConditionExpression": "#attribute = :value",
+        "ExpressionAttributeNames": {"#attribute": attribute},
+        "ExpressionAttributeValues": {":value": {"S": value}},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if cursor:
+        params["ExclusiveStartKey"] = decode_cursor(
+            cursor, {"pk", attribute, "created_at"}, attribute, value
+        )
+    try:
+        response = client.query(**params)
+    except (BotoCoreError, ClientError) as exc:
+        raise UnavailableError("The link service is busy; try again shortly.") from exc
+    last = response.get("LastEvaluatedKey")
+    return response.get("Items", []), encode_cursor(last) if last else None
 
 
 def encode_cursor(key: Mapping[str, Any]) -> str:

@@ -1,0 +1,158 @@
+"""1. AWS API calls per request, counted by botocore's ``before-call`` hooks.
+
+Counted twice: against dynalite + moto server (the local stack), and against
+moto in-process (``mock_aws``), which, like DynamoDB, returns the old item with
+a refused conditional write (``ReturnValuesOnConditionCheckFailure``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlencode
+
+from chalice.test import Client
+
+from bench.common import (
+    BROWSER_ACCEPT,
+    ENDPOINT_VARIABLES,
+    Goal,
+    Section,
+    environment,
+    fresh_default_session,
+    reset_app_caches,
+)
+from tools.stack import ROOT, SMALL_SAMPLE, Stack, api_key_digest, create_table, sample_pdf
+
+REPEATS = 3
+KEY = SMALL_SAMPLE  # a small PDF: streamed to a client that accepts it
+GOALS = {"mint": 2, "redeem, stream": 2, "redeem, redirect": 1, "landing page": 1, "HEAD": 1}
+
+
+class Hooks:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def before_call(self, model: Any, **_: Any) -> None:
+        self.calls.append(f"{model.service_model.service_name}:{model.name}")
+
+
+def count_requests(app: ModuleType, api_key: str) -> dict[str, list[list[str]]]:
+    """Each kind of request ``REPEATS`` times; the AWS operations each one made."""
+    hooks = Hooks()
+    fresh_default_session(hooks.before_call)
+    reset_app_caches(app)
+    client = Client(app.app, stage_name="local", project_dir=str(ROOT)).http
+    auth = {"Authorization": f"Bearer {api_key}"}
+    seen: dict[str, list[list[str]]] = {name: [] for name in GOALS}
+
+    def measure(name: str, request: Callable[[], Any], status: int) -> Any:
+        hooks.calls.clear()
+        response = request()
+        assert response.status_code == status, (name, response.status_code, response.body)
+        seen[name].append(list(hooks.calls))
+        return response
+
+    def mint(confirm: bool) -> str:
+        query = urlencode({"file": KEY, "confirm": str(confirm).lower()})
+        response = measure("mint", lambda: client.get(f"/get-link?{query}", headers=auth), 200)
+        token: str = response.json_body["url"].split("token=", 1)[1]
+        return token
+
+    def download(token: str, accept: str | None, method: str = "GET") -> Callable[[], Any]:
+        headers = {"Accept": accept} if accept is not None else {}
+        return functools.partial(
+            client.request, method, f"/download?token={token}", headers=headers
+        )
+
+    # A first request creates the clients (credentials, endpoints): not counted.
+    client.get("/download?token=x")
+    for _ in range(REPEATS):
+        for_stream, for_redirect, for_landing = mint(False), mint(False), mint(True)
+        measure("redeem, stream", download(for_stream, "application/pdf"), 200)
+        measure("redeem, redirect", download(for_redirect, "application/json"), 302)
+        measure("landing page", download(for_landing, BROWSER_ACCEPT), 200)
+        measure("HEAD", download(for_landing, None, "HEAD"), 200)
+    reset_app_caches(app)
+    fresh_default_session()
+    return seen
+
+
+def on_stack(app: ModuleType, stack: Stack) -> dict[str, list[list[str]]]:
+    with environment(stack.app_env()):
+        return count_requests(app, stack.api_key)
+
+
+def on_moto(app: ModuleType) -> dict[str, list[list[str]]]:
+    from moto import mock_aws
+
+    table, bucket, key = "bench-moto", "bench-moto", "bench-moto-key"
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "ONETIME_TABLE": table,
+        "ONETIME_BUCKET": bucket,
+        "ONETIME_API_KEY_SHA256": api_key_digest(key),
+    }
+    with environment(env, drop=ENDPOINT_VARIABLES), mock_aws():
+        import boto3
+
+        own = boto3.session.Session()
+        create_table(own.client("dynamodb"), table)
+        s3 = own.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object(Bucket=bucket, Key=KEY, Body=sample_pdf(), ContentType="application/pdf")
+        return count_requests(app, key)
+
+
+def summary(runs: list[list[str]]) -> tuple[int, str]:
+    """The call count (the largest seen) and the operations, or each variant if they differ."""
+    variants = sorted({" + ".join(op.split(":")[1] for op in calls) for calls in runs})
+    return max(len(calls) for calls in runs), " / ".join(variants)
+
+
+def measure(app: ModuleType, stack: Stack) -> Section:
+    local = on_stack(app, stack)
+    moto = on_moto(app)
+    section = Section(
+        "1. AWS API calls per request",
+        ["request", "goal", "dynalite + moto server", "operations", "moto in-process"],
+    )
+    for name, goal in GOALS.items():
+        count, operations = summary(local[name])
+        moto_count, moto_operations = summary(moto[name])
+        section.rows.append(
+            [
+                name,
+                str(goal),
+                str(count),
+                operations,
+                f"{moto_count} ({moto_operations})",
+            ]
+        )
+        # On AWS, DynamoDB behaves like moto here (it returns the refused item).
+        section.goals.append(
+            Goal(
+                f"calls: {name}",
+                float(moto_count if name == "landing page" else count),
+                float(goal),
+                unit="",
+                note="moto in-process (dynalite: see §1)" if name == "landing page" else "",
+            )
+        )
+    section.notes.append(
+        f"Each request made {REPEATS} times through `chalice.test.Client` in this process; "
+        "operations counted by a `before-call.*.*` hook on boto3's default session, from "
+        "which the app creates its clients. Presigning makes no call."
+    )
+    section.notes.append(
+        "Landing page: the claim's `confirm = false` condition refuses the write. DynamoDB "
+        "(and moto) return the refused item with `ReturnValuesOnConditionCheckFailure=ALL_OLD`, "
+        "so the page costs the one `UpdateItem`; dynalite ignores that parameter, so the app "
+        "falls back to one `GetItem`. The goal is judged on moto's count, which is AWS's."
+    )
+    return section

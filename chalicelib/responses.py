@@ -214,12 +214,22 @@ def download_response(redemption: Redemption) -> Response:
     }
     if redemption.delivery is Delivery.STREAM:
         headers["Content-Type"] = link.object.content_type
-        return Response(body=redemption.body, status_code=200, headers=headers)
+        return EncodedResponse(body=redemption.body_base64, status_code=200, headers=headers)
     # No Content-Type on the redirect: with none, Chalice never treats the
     # (empty) body as binary, whatever the client's Accept.  The type and
     # disposition travel in the presigned URL and S3 sends them.
     headers["Location"] = redemption.location
     return Response(body="", status_code=302, headers=headers)
+
+
+class EncodedResponse(Response):
+    """A response whose body is already base64 text: handed to API Gateway as is,
+    flagged ``isBase64Encoded``, instead of Chalice encoding a bytes body itself."""
+
+    def to_dict(self, binary_types: list[str] | None = None) -> dict[str, Any]:
+        response: dict[str, Any] = super().to_dict(None)
+        response["isBase64Encoded"] = True
+        return response
 
 
 def health_response(healthy: bool) -> Response:

@@ -146,7 +146,7 @@ class Redemption:
     link: Link
     delivery: delivery.Delivery
     disposition: str
-    body: bytes = b""
+    body_base64: str = ""  # the streamed file, already encoded (see ObjectStore.fetch_base64)
     location: str = ""
 
 
@@ -310,8 +310,8 @@ class LinkService:
         annotate(outcome=f"redeemed_{how.value}", remaining=link.remaining)
         try:
             if how is delivery.Delivery.STREAM:
-                body = self._objects.fetch(obj)
-                redemption = Redemption(link, how, disposition, body=body)
+                body = self._objects.fetch_base64(obj)
+                redemption = Redemption(link, how, disposition, body_base64=body)
             else:
                 url = self._objects.presign(obj, disposition, self._settings.redirect_ttl)
                 redemption = Redemption(link, how, disposition, location=url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,9 @@ FILE_INDEX = "by-file"
 _CLAIM_CONDITION = (
     "attribute_exists(pk) AND token_digest = :digest AND attribute_not_exists(revoked_at)"
     " AND expires_at > :now AND uses < max_uses"
+    # botocore retries a request whose answer was lost with the same claim id: the
+    # retry must fail here (and be recognised as ours) rather than take a second use.
+    " AND attribute_not_exists(redemptions.#claim)"
 )
 _CLAIM_UPDATE = "SET uses = uses + :one, last_used_at = :now, redemptions.#claim = :record"
 _RELEASE_UPDATE = "SET uses = uses - :one REMOVE redemptions.#claim"
@@ -273,7 +277,7 @@ class LinkStore:
                 log.warning("undid a claim whose answer was lost", extra={"link_id": link_id})
         except (BotoCoreError, ClientError) as exc:
             log.error(
-                "could not check for a half-done claim; a use may be lost",
+                "USE LOST? could not check for a half-done claim: the use may be spent",
                 extra={
                     "link_id": link_id,
                     "claim_id": claim.claim_id,
@@ -424,15 +428,20 @@ def decode_cursor(cursor: str, names: set[str], partition: str, value: str) -> I
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)
+        pk, created = key["pk"], key["created_at"]
         valid = (
             isinstance(key, dict)
             and set(key) == names
             and key[partition] == {"S": value}
-            and set(key["pk"]) == {"S"}
-            and set(key["created_at"]) == {"N"}
-            and float(key["created_at"]["N"]) >= 0
+            and set(pk) == {"S"}
+            and isinstance(pk["S"], str)
+            and pk["S"].startswith(("link#", "grant#"))
+            and set(created) == {"N"}
+            and isinstance(created["N"], str)
+            # the numbers this service writes: epoch seconds with at most 3 decimals
+            and re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,3})?", created["N"]) is not None
         )
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         valid = False
     if not valid:
         raise InvalidRequestError("invalid_cursor", "The cursor is not one this service gave out.")

@@ -42,7 +42,7 @@ def json_object(raw: bytes | str | None, fields: Mapping[str, type]) -> dict[str
     """A JSON object whose keys are all in ``fields``, each value of its type (or null)."""
     try:
         value = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nesting beyond the stack, too
         raise InvalidRequestError("invalid_json", "The body must be a JSON object.") from None
     if not isinstance(value, dict):
         raise InvalidRequestError("invalid_json", "The body must be a JSON object.")

@@ -74,7 +74,7 @@ def check_note(note: str) -> None:
         raise InvalidRequestError(
             "invalid_note", f"note must be at most {MAX_NOTE_LENGTH} characters."
         )
-    if any(ord(ch) < 32 and ch not in "\n\t" for ch in note):
+    if any((ord(ch) < 32 and ch not in "\n\t") or 0xD800 <= ord(ch) <= 0xDFFF for ch in note):
         raise InvalidRequestError("invalid_note", "note must not contain control characters.")
 
 

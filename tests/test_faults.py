@@ -1,0 +1,668 @@
+"""Faults at the boto3 layer: a failing dependency never costs a customer a use.
+
+In-process (chalice.test.Client on moto).  Faults are injected only through
+botocore's event hooks on boto3's default session -- the conftest ``Hooks``
+(before-call: the operation answers an AWS error or raises), plus, registered
+here before the app builds its clients, after-call hooks (the real call ran,
+then its answer is lost or its body damaged) and a before-send hook (the first
+HTTP attempt's write lands but its answer is lost, so botocore retries).
+Every case asserts the link's ``uses`` (and its audit records) before and after.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+import urllib3.exceptions
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore.response import StreamingBody
+
+from chalicelib.logs import JsonFormatter
+from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
+
+SMALL = bytes(range(256)) * 40  # 10 KiB, every byte value
+KEY = "faults/report.pdf"
+LEAKS = ("Traceback", "botocore", "ClientError", "An error occurred (", "injected")
+Fault = Callable[[], Any]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def token_of(minted: dict[str, Any]) -> str:
+    return str(parse_qs(urlsplit(minted["url"]).query)["token"][0])
+
+
+def raising(make: Callable[[], Exception]) -> Fault:
+    def fault() -> Any:
+        raise make()
+
+    return fault
+
+
+def only_calls(fault: Fault, *numbers: int) -> Fault:
+    """A stateful fault: only the given calls (1-based, counted from now) fail."""
+    seen = [0]
+
+    def maybe() -> Any:
+        seen[0] += 1
+        return fault() if seen[0] in numbers else None
+
+    return maybe
+
+
+def read_timeout() -> Exception:
+    return ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+
+DYNAMODB_FAULTS: dict[str, Fault] = {
+    "throttled": aws_error("ThrottlingException", 400),
+    "provisioned": aws_error("ProvisionedThroughputExceededException", 400),
+    "request-limit": aws_error("RequestLimitExceeded", 400),
+    "500": aws_error("InternalServerError", 500),
+    "503": aws_error("ServiceUnavailable", 503),
+    "read-timeout": raising(read_timeout),
+    "connect-timeout": raising(lambda: ConnectTimeoutError(endpoint_url="https://dynamodb")),
+    "no-endpoint": raising(lambda: EndpointConnectionError(endpoint_url="https://dynamodb")),
+    "closed": raising(lambda: ConnectionClosedError(endpoint_url="https://dynamodb")),
+}
+
+S3_FAULTS: dict[str, Fault] = {
+    "500": aws_error("InternalError", 500),
+    "slow-down": aws_error("SlowDown", 503),
+    "403": aws_error("AccessDenied", 403),
+    "read-timeout": raising(lambda: ReadTimeoutError(endpoint_url="https://s3")),
+    "connect-timeout": raising(lambda: ConnectTimeoutError(endpoint_url="https://s3")),
+    "no-endpoint": raising(lambda: EndpointConnectionError(endpoint_url="https://s3")),
+}
+
+
+class AfterCall:
+    """after-call hooks: the real operation ran; ``handlers`` may damage or lose its answer."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Callable[[Any, dict[str, Any]], None]] = {}
+
+    def __call__(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        handler = self.handlers.get(f"{model.service_model.service_name}:{model.name}")
+        if handler is not None:
+            handler(http_response, parsed)
+
+
+class BeforeSend:
+    """before-send hooks, ahead of moto's: may act on one HTTP attempt of an operation."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Any] = {}
+
+    def __call__(self, request: Any, event_name: str, **_: Any) -> Any:
+        handler = self.handlers.get(event_name)
+        return handler(request) if handler is not None else None
+
+
+@pytest.fixture
+def after(service: InProcess) -> AfterCall:
+    # Registered before the app's first request builds its clients (they copy
+    # the session's handlers when created).
+    hook = AfterCall()
+    boto3.DEFAULT_SESSION.events.register("after-call.*.*", hook)
+    return hook
+
+
+@pytest.fixture
+def before_send(service: InProcess) -> BeforeSend:
+    hook = BeforeSend()
+    boto3.DEFAULT_SESSION.events.register_first("before-send.*.*", hook)
+    return hook
+
+
+class Captured(logging.Handler):
+    """The app's log lines, as its JSON formatter writes them."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line["level"] == "ERROR"]
+
+
+@pytest.fixture
+def logged() -> Iterator[Captured]:
+    capture = Captured()
+    logger = logging.getLogger("onetime")
+    logger.addHandler(capture)
+    try:
+        yield capture
+    finally:
+        logger.removeHandler(capture)
+
+
+@pytest.fixture
+def link(service: InProcess, after: AfterCall, before_send: BeforeSend) -> dict[str, Any]:
+    service.put(KEY, SMALL)
+    return service.mint(KEY, confirm="false", uses=2)
+
+
+def state(service: InProcess, link_id: str) -> tuple[int, dict[str, Any]]:
+    item = service.item(link_id)
+    return int(item["uses"]["N"]), item["redemptions"]["M"]
+
+
+def get(service: InProcess, token: str, accept: str | None) -> Any:
+    headers = {"Accept": accept} if accept is not None else {}
+    return service.client.http.get(f"/download?token={token}", headers=headers)
+
+
+def post(service: InProcess, token: str) -> Any:
+    return service.client.http.post(
+        "/download",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": BROWSER_ACCEPT},
+        body=f"token={token}",
+    )
+
+
+ENTRIES: dict[str, Callable[[InProcess, str], Any]] = {
+    "api-stream": lambda service, token: get(service, token, "application/pdf"),
+    "curl-redirect": lambda service, token: get(service, token, "*/*"),
+    "browser-post": post,
+}
+
+
+def assert_unavailable(response: Any) -> None:
+    assert response.status_code == 503, (response.status_code, response.body)
+    assert response.headers["Retry-After"].isdigit()
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.headers["Cache-Control"] == "no-store"
+    text = response.body.decode("utf-8", "replace")
+    for leak in LEAKS:
+        assert leak not in text
+    if response.headers["Content-Type"].startswith("application/json"):
+        assert response.json_body["error"] == "unavailable"
+    else:
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert "<form" not in text  # an error page, never a Download button
+
+
+def assert_still_redeemable(service: InProcess, minted: dict[str, Any], uses_before: int) -> None:
+    """The use the fault did not spend is still there, and the file arrives whole."""
+    service.hooks.faults.clear()
+    response = get(service, token_of(minted), "application/pdf")
+    assert response.status_code == 200
+    assert response.body == SMALL
+    uses, records = state(service, minted["id"])
+    assert uses == uses_before + 1
+    assert len(records) == uses
+
+
+# ---------------------------------------------------------------- DynamoDB on the claim
+
+
+# Every fault through the API client's GET; every entry (GET stream, GET redirect,
+# the browser's POST) with one error answer and one timeout.
+CLAIM_CASES = [(fault, "api-stream") for fault in DYNAMODB_FAULTS] + [
+    (fault, entry)
+    for fault in ("500", "read-timeout")
+    for entry in ("curl-redirect", "browser-post")
+]
+
+
+@pytest.mark.parametrize(("fault", "entry"), CLAIM_CASES)
+def test_claim_failing_is_503_and_spends_nothing(
+    service: InProcess, link: dict[str, Any], fault: str, entry: str
+) -> None:
+    before = state(service, link["id"])
+    service.hooks.fail("dynamodb:UpdateItem", DYNAMODB_FAULTS[fault])  # the undo fails too
+    assert_unavailable(ENTRIES[entry](service, token_of(link)))
+    assert state(service, link["id"]) == before == (0, {})
+    assert_still_redeemable(service, link, 0)
+
+
+@pytest.mark.parametrize("fault", list(DYNAMODB_FAULTS))
+def test_claim_failing_once_then_the_undo_finds_nothing_to_undo(
+    service: InProcess, link: dict[str, Any], fault: str
+) -> None:
+    before = state(service, link["id"])
+    service.hooks.fail("dynamodb:UpdateItem", only_calls(DYNAMODB_FAULTS[fault], 1))
+    assert_unavailable(get(service, token_of(link), "application/pdf"))
+    assert state(service, link["id"]) == before == (0, {})
+    assert_still_redeemable(service, link, 0)
+
+
+def test_claim_failing_on_a_link_with_uses_made_keeps_them(
+    service: InProcess, link: dict[str, Any]
+) -> None:
+    assert get(service, token_of(link), "application/pdf").status_code == 200
+    before = state(service, link["id"])
+    assert before[0] == 1
+    service.hooks.fail("dynamodb:UpdateItem", DYNAMODB_FAULTS["throttled"])
+    assert_unavailable(get(service, token_of(link), "application/pdf"))
+    assert state(service, link["id"]) == before
+    assert_still_redeemable(service, link, 1)
+
+
+def write_then(exc: Callable[[], Exception] | None) -> Callable[[Any, dict[str, Any]], None]:
+    """The claim's write happened; then its answer is lost (raise) or turned into a 500."""
+    armed = [True]
+
+    def handler(http_response: Any, parsed: dict[str, Any]) -> None:
+        if not armed[0]:
+            return  # the undo's own UpdateItem goes through untouched
+        armed[0] = False
+        if exc is not None:
+            raise exc()
+        http_response.status_code = 500
+        parsed.clear()
+        parsed.update(
+            {
+                "Error": {"Code": "InternalServerError", "Message": "injected"},
+                "ResponseMetadata": {"HTTPStatusCode": 500},
+            }
+        )
+
+    return handler
+
+
+LOST_ANSWERS: dict[str, Callable[[], Exception] | None] = {
+    "read-timeout": read_timeout,
+    "closed": lambda: ConnectionClosedError(endpoint_url="https://dynamodb"),
+    "500": None,
+}
+
+
+@pytest.mark.parametrize("lost", list(LOST_ANSWERS))
+def test_claim_that_did_happen_but_whose_answer_was_lost_is_undone(
+    service: InProcess, link: dict[str, Any], after: AfterCall, lost: str
+) -> None:
+    before = state(service, link["id"])
+    after.handlers["dynamodb:UpdateItem"] = write_then(LOST_ANSWERS[lost])
+    assert_unavailable(get(service, token_of(link), "application/pdf"))
+    assert state(service, link["id"]) == before == (0, {})
+    assert_still_redeemable(service, link, 0)
+
+
+def test_claim_that_did_happen_and_cannot_be_undone_is_logged_with_its_claim(
+    service: InProcess, link: dict[str, Any], after: AfterCall, logged: Captured
+) -> None:
+    before = state(service, link["id"])
+    after.handlers["dynamodb:UpdateItem"] = write_then(read_timeout)
+    service.hooks.fail("dynamodb:UpdateItem", only_calls(raising(read_timeout), 2))  # the undo
+    assert_unavailable(get(service, token_of(link), "application/pdf"))
+    uses, records = state(service, link["id"])
+    assert (uses, len(records)) == (before[0] + 1, 1)  # really lost: an operator must act
+    errors = [
+        line for line in logged.errors() if line.get("link_id") == link["id"] and "claim_id" in line
+    ]
+    assert errors, logged.lines
+    assert {line["claim_id"] for line in errors} == set(records)
+
+
+def test_claim_that_did_happen_and_cannot_be_undone_says_use_lost(
+    service: InProcess, link: dict[str, Any], after: AfterCall, logged: Captured
+) -> None:
+    after.handlers["dynamodb:UpdateItem"] = write_then(read_timeout)
+    service.hooks.fail("dynamodb:UpdateItem", only_calls(raising(read_timeout), 2))
+    assert_unavailable(get(service, token_of(link), "application/pdf"))
+    assert any(
+        "USE LOST" in line["message"] and line.get("link_id") == link["id"]
+        for line in logged.errors()
+    ), logged.lines
+
+
+class LostFirstAttempt:
+    """The claim's first HTTP attempt reaches DynamoDB and writes, but its answer never
+    arrives: botocore's standard retry mode sends the same request again."""
+
+    def __init__(self, service: InProcess, make: Callable[[], Exception]) -> None:
+        self.service, self.make, self.attempts = service, make, 0
+
+    def __call__(self, request: Any) -> Any:
+        params = json.loads(request.body)
+        if "uses + :one" not in params.get("UpdateExpression", ""):
+            return None  # not a claim
+        self.attempts += 1
+        if self.attempts == 1:
+            self.service.dynamodb.update_item(**params)  # the write lands...
+            raise self.make()  # ...and the answer is lost
+        return None
+
+
+@pytest.mark.parametrize("lost", ["read-timeout", "closed"])
+def test_retried_claim_of_a_single_use_link_is_recognised(
+    service: InProcess, before_send: BeforeSend, lost: str
+) -> None:
+    service.put(KEY, SMALL)
+    minted = service.mint(KEY, confirm="false")
+    before_send.handlers["before-send.dynamodb.UpdateItem"] = LostFirstAttempt(
+        service, LOST_ANSWERS[lost] or read_timeout
+    )
+    handler = before_send.handlers["before-send.dynamodb.UpdateItem"]
+    response = get(service, token_of(minted), "application/pdf")
+    assert handler.attempts == 2  # the fault happened: a write, a lost answer, a retry
+    uses, records = state(service, minted["id"])
+    # Either delivered on one use, or refused having spent nothing.
+    if response.status_code == 200:
+        assert response.body == SMALL
+        assert (uses, len(records)) == (1, 1)
+    else:
+        assert_unavailable(response)
+        assert (uses, records) == (0, {})
+
+
+@pytest.mark.parametrize("lost", ["read-timeout", "closed"])
+def test_retried_claim_of_a_multi_use_link_spends_one_use(
+    service: InProcess, before_send: BeforeSend, lost: str
+) -> None:
+    service.put(KEY, SMALL)
+    minted = service.mint(KEY, confirm="false", uses=3)
+    before_send.handlers["before-send.dynamodb.UpdateItem"] = LostFirstAttempt(
+        service, LOST_ANSWERS[lost] or read_timeout
+    )
+    response = get(service, token_of(minted), "application/pdf")
+    uses, records = state(service, minted["id"])
+    if response.status_code == 200:
+        assert response.body == SMALL
+        assert response.headers["X-Remaining-Uses"] == "2"
+        assert (uses, len(records)) == (1, 1)
+    else:
+        assert_unavailable(response)
+        assert (uses, records) == (0, {})
+
+
+# ---------------------------------------------------------------- S3 after the claim
+
+
+@pytest.mark.parametrize("fault", list(S3_FAULTS))
+def test_s3_failing_after_the_claim_gives_the_use_back(
+    service: InProcess, link: dict[str, Any], fault: str
+) -> None:
+    before = state(service, link["id"])
+    service.hooks.fail("s3:GetObject", S3_FAULTS[fault])
+    assert_unavailable(get(service, token_of(link), "application/pdf"))
+    assert state(service, link["id"]) == before == (0, {})
+    assert_still_redeemable(service, link, 0)
+
+
+class BrokenRaw:
+    """A raw HTTP body that fails while being read."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def read(self, amt: int | None = None) -> bytes:
+        raise self.error
+
+    def readinto(self, buffer: Any) -> int:
+        raise self.error
+
+    def close(self) -> None:
+        pass
+
+
+BODY_FAULTS: dict[str, Callable[[], StreamingBody]] = {
+    # The connection ends early and nothing notices: the length check must.
+    "short-body": lambda: StreamingBody(io.BytesIO(SMALL[:1000]), 1000),
+    # botocore notices the short read: IncompleteReadError.
+    "incomplete-read": lambda: StreamingBody(io.BytesIO(SMALL[:1000]), len(SMALL)),
+    # The stream breaks: ResponseStreamingError.
+    "protocol-error": lambda: StreamingBody(
+        BrokenRaw(urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")),
+        len(SMALL),
+    ),
+    # A read timeout while streaming: botocore's ReadTimeoutError.
+    "read-timeout": lambda: StreamingBody(
+        BrokenRaw(urllib3.exceptions.ReadTimeoutError(None, "https://s3", "Read timed out.")),
+        len(SMALL),
+    ),
+    # A socket error urllib3 did not wrap.
+    "reset": lambda: StreamingBody(BrokenRaw(ConnectionResetError(104, "reset")), len(SMALL)),
+    "empty": lambda: StreamingBody(io.BytesIO(b""), 0),
+}
+
+
+@pytest.mark.parametrize("damage", list(BODY_FAULTS))
+def test_s3_body_damaged_after_the_claim_gives_the_use_back(
+    service: InProcess, link: dict[str, Any], after: AfterCall, damage: str
+) -> None:
+    before = state(service, link["id"])
+
+    def damaged(http_response: Any, parsed: dict[str, Any]) -> None:
+        parsed["Body"] = BODY_FAULTS[damage]()
+
+    after.handlers["s3:GetObject"] = damaged
+    response = get(service, token_of(link), "application/pdf")
+    assert_unavailable(response)
+    assert SMALL[:1000] not in response.body
+    assert state(service, link["id"]) == before == (0, {})
+    del after.handlers["s3:GetObject"]
+    assert_still_redeemable(service, link, 0)
+
+
+GIVE_BACK_FAULTS: dict[str, Fault] = {
+    "500": aws_error("InternalServerError", 500),
+    "throttled": aws_error("ThrottlingException", 400),
+    "read-timeout": raising(read_timeout),
+}
+
+
+@pytest.mark.parametrize("give_back", list(GIVE_BACK_FAULTS))
+def test_give_back_failing_too_is_503_and_logs_use_lost(
+    service: InProcess, link: dict[str, Any], logged: Captured, give_back: str
+) -> None:
+    before = state(service, link["id"])
+    service.hooks.fail("s3:GetObject", S3_FAULTS["read-timeout"])
+    # UpdateItem 1 is the claim (goes through), 2 is the give-back (fails).
+    service.hooks.fail("dynamodb:UpdateItem", only_calls(GIVE_BACK_FAULTS[give_back], 2))
+    assert_unavailable(get(service, token_of(link), "application/pdf"))
+    lost = [
+        line
+        for line in logged.errors()
+        if "USE LOST" in line["message"] and line.get("link_id") == link["id"]
+    ]
+    assert len(lost) == 1, logged.lines
+    uses, records = state(service, link["id"])
+    # The use really is lost; the log names the claim an operator must undo.
+    assert (uses, len(records)) == (before[0] + 1, 1)
+    assert lost[0]["claim_id"] in records
+    assert lost[0]["request_id"]
+
+
+# ---------------------------------------------------------------- the file changed
+
+
+@pytest.fixture
+def unversioned(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> InProcess:
+    service.s3.create_bucket(Bucket="plain-bucket")
+    monkeypatch.setenv("ONETIME_BUCKET", "plain-bucket")
+    reset_app_caches()
+    service.bucket = "plain-bucket"
+    return service
+
+
+def replace(service: InProcess) -> None:
+    service.put(KEY, b"not the minted bytes")
+
+
+def delete(service: InProcess) -> None:
+    service.s3.delete_object(Bucket=service.bucket, Key=KEY)
+
+
+CHANGES = {"replaced": replace, "deleted": delete}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_unversioned_file_changed_is_410_and_the_use_given_back(
+    unversioned: InProcess, change: str
+) -> None:
+    service = unversioned
+    service.put(KEY, SMALL)
+    minted = service.mint(KEY, confirm="false")
+    assert "version_id" not in service.item(minted["id"])
+    CHANGES[change](service)
+    before = state(service, minted["id"])
+    for _ in range(2):  # and again: still file_changed, never link_used
+        response = get(service, token_of(minted), "application/pdf")
+        assert response.status_code == 410
+        assert response.json_body["error"] == "file_changed"
+        assert b"not the minted bytes" not in response.body
+        assert state(service, minted["id"]) == before == (0, {})
+    page = get(service, token_of(minted), BROWSER_ACCEPT)
+    assert page.status_code == 410
+    assert state(service, minted["id"]) == before
+
+
+def test_unversioned_file_changed_and_give_back_failing_logs_use_lost(
+    unversioned: InProcess, logged: Captured
+) -> None:
+    service = unversioned
+    service.put(KEY, SMALL)
+    minted = service.mint(KEY, confirm="false")
+    replace(service)
+    service.hooks.fail("dynamodb:UpdateItem", only_calls(DYNAMODB_FAULTS["500"], 2))
+    response = get(service, token_of(minted), "application/pdf")
+    assert response.status_code == 410
+    assert response.json_body["error"] == "file_changed"
+    assert any(
+        "USE LOST" in line["message"] and line.get("link_id") == minted["id"]
+        for line in logged.errors()
+    ), logged.lines
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_versioned_stream_serves_the_pinned_version(service: InProcess, change: str) -> None:
+    service.put(KEY, SMALL)
+    minted = service.mint(KEY, confirm="false")
+    CHANGES[change](service)
+    assert state(service, minted["id"]) == (0, {})
+    response = get(service, token_of(minted), "application/pdf")
+    assert response.status_code == 200
+    assert response.body == SMALL
+    uses, records = state(service, minted["id"])
+    assert (uses, len(records)) == (1, 1)
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_versioned_redirect_carries_the_pinned_version(service: InProcess, change: str) -> None:
+    service.put(KEY, SMALL)
+    minted = service.mint(KEY, confirm="false")
+    version = service.item(minted["id"])["version_id"]["S"]
+    CHANGES[change](service)
+    response = get(service, token_of(minted), "*/*")
+    assert response.status_code == 302
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert query["versionId"] == [version]
+    pinned = service.s3.get_object(Bucket=service.bucket, Key=KEY, VersionId=version)
+    assert pinned["Body"].read() == SMALL
+    uses, records = state(service, minted["id"])
+    assert (uses, len(records)) == (1, 1)
+
+
+def test_versioned_pinned_version_destroyed_is_410_and_the_use_given_back(
+    service: InProcess,
+) -> None:
+    service.put(KEY, SMALL)
+    minted = service.mint(KEY, confirm="false")
+    version = service.item(minted["id"])["version_id"]["S"]
+    replace(service)
+    service.s3.delete_object(Bucket=service.bucket, Key=KEY, VersionId=version)
+    before = state(service, minted["id"])
+    response = get(service, token_of(minted), "application/pdf")
+    assert response.status_code == 410
+    assert response.json_body["error"] == "file_changed"
+    assert state(service, minted["id"]) == before == (0, {})
+
+
+# ---------------------------------------------------------------- the other paths
+
+
+def test_landing_page_with_dynamodb_failing_is_503_and_spends_nothing(
+    service: InProcess,
+) -> None:
+    service.put(KEY, SMALL)
+    minted = service.mint(KEY)  # confirm=true: a browser's GET shows the landing page
+    before = state(service, minted["id"])
+    service.hooks.fail("dynamodb:UpdateItem", DYNAMODB_FAULTS["read-timeout"])
+    assert_unavailable(get(service, token_of(minted), BROWSER_ACCEPT))
+    assert state(service, minted["id"]) == before == (0, {})
+    service.hooks.faults.clear()
+    assert get(service, token_of(minted), BROWSER_ACCEPT).status_code == 200  # the landing page
+    assert state(service, minted["id"]) == before
+
+
+def test_head_with_dynamodb_failing_is_503_and_spends_nothing(
+    service: InProcess, link: dict[str, Any]
+) -> None:
+    service.hooks.fail("dynamodb:GetItem", DYNAMODB_FAULTS["500"])
+    response = service.client.http.head(f"/download?token={token_of(link)}")
+    assert response.status_code == 503
+    assert response.body == b""
+    assert state(service, link["id"]) == (0, {})
+
+
+@pytest.mark.parametrize(
+    ("operation", "fault"),
+    [
+        ("s3:HeadObject", S3_FAULTS["read-timeout"]),
+        ("s3:HeadObject", S3_FAULTS["500"]),
+        ("dynamodb:PutItem", DYNAMODB_FAULTS["throttled"]),
+        ("dynamodb:PutItem", DYNAMODB_FAULTS["connect-timeout"]),
+    ],
+    ids=["head-timeout", "head-500", "put-throttled", "put-connect-timeout"],
+)
+def test_mint_failing_is_503_and_writes_nothing(
+    service: InProcess, operation: str, fault: Fault
+) -> None:
+    service.put(KEY, SMALL)
+    service.hooks.fail(operation, fault)
+    response = service.client.http.get(f"/get-link?file={KEY}", headers=service.auth())
+    assert_unavailable(response)
+    assert service.table_items() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [("PATCH", {"max_uses": 5}), ("PATCH", {"ttl": 60}), ("DELETE", None)],
+    ids=["limit", "ttl", "revoke"],
+)
+def test_operator_change_failing_is_503_and_changes_nothing(
+    service: InProcess, link: dict[str, Any], method: str, body: Any
+) -> None:
+    before = service.item(link["id"])
+    service.hooks.fail("dynamodb:UpdateItem", DYNAMODB_FAULTS["throttled"])
+    response = service.client.http.request(
+        method,
+        f"/links/{link['id']}",
+        headers={**service.auth(), "Content-Type": "application/json"},
+        body=json.dumps(body).encode() if body is not None else b"",
+    )
+    assert_unavailable(response)
+    assert service.item(link["id"]) == before
+
+
+@pytest.mark.parametrize(
+    ("operation", "path"),
+    [("dynamodb:GetItem", "/links/{id}"), ("dynamodb:Query", f"/links?file={KEY}")],
+    ids=["show", "list"],
+)
+def test_operator_reads_failing_are_503(
+    service: InProcess, link: dict[str, Any], operation: str, path: str
+) -> None:
+    service.hooks.fail(operation, DYNAMODB_FAULTS["read-timeout"])
+    response = service.client.http.get(path.format(id=link["id"]), headers=service.auth())
+    assert_unavailable(response)

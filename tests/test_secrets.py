@@ -1,0 +1,284 @@
+"""Secrets stay secret: no token, no token's secret half and no presigned-URL signature is
+ever stored in the table or written to the app's logs.
+
+Over HTTP (the stack): links are minted, landed on, redeemed (stream and redirect),
+refused, inspected and revoked; then the dynalite table and every JSON line the app
+wrote (the stack's log files; the dev server's own access lines, which are not JSON, are
+not the app's) are searched for those tokens and signatures -- and for anything shaped
+like a token at all, so links minted by every earlier test of the session count too.
+In-process, the ``onetime`` logger is captured through a mint, a landing page, redemptions,
+refusals and faults (including "USE LOST") and searched the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from botocore.exceptions import ReadTimeoutError
+
+from chalicelib.logs import JsonFormatter
+from tests.conftest import API_KEY, BROWSER_ACCEPT, InProcess, aws_error
+from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack
+
+TIMEOUT = 30
+# A token anywhere, not part of a longer run (a 64-hex SHA-256 digest is not one).
+TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9_-])[a-z2-7]{16}[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+SIGNATURE_MARKS = ("X-Amz-Signature", "X-Amz-Credential", "Signature=")
+
+
+def token_of(url: str) -> str:
+    return str(parse_qs(urlsplit(url).query)["token"][0])
+
+
+def signature_of(location: str) -> str:
+    return str(parse_qs(urlsplit(location).query)["X-Amz-Signature"][0])
+
+
+def secrets_in(text: str, tokens: list[str], signatures: list[str]) -> list[str]:
+    """Every secret (or secret-shaped string) found in ``text``."""
+    found = [t for t in tokens if t in text]
+    found += [f"secret half of {t[:16]}" for t in tokens if t[16:] in text]
+    found += [f"signature {s[:8]}…" for s in signatures if s in text]
+    found += [f"token-shaped {m[:16]}…" for m in TOKEN_SHAPE.findall(text)]
+    found += [mark for mark in SIGNATURE_MARKS if mark in text]
+    if API_KEY in text:
+        found.append("the API key")
+    return found
+
+
+# ---------------------------------------------------------------- over HTTP
+
+
+class Session:
+    """A client of the stack that keeps every token and signature it was given."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.http = requests.Session()
+        self.tokens: list[str] = []
+        self.signatures: list[str] = []
+        self.ids: list[str] = []
+
+    def mint(self, key: str, **params: Any) -> str:
+        auth = {"Authorization": f"Bearer {self.stack.api_key}"}
+        if params.pop("post", False):
+            response = self.http.post(
+                f"{self.stack.base_url}/links",
+                json={"file": key, **params},
+                headers=auth,
+                timeout=TIMEOUT,
+            )
+            assert response.status_code == 201, response.text
+        else:
+            response = self.http.get(
+                f"{self.stack.base_url}/get-link",
+                params={"file": key, **params},
+                headers=auth,
+                timeout=TIMEOUT,
+            )
+            assert response.status_code == 200, response.text
+        url: str = response.json()["url"]
+        self.tokens.append(token_of(url))
+        self.ids.append(response.json()["id"])
+        return url
+
+    def get(self, url: str, accept: str) -> requests.Response:
+        response = self.http.get(
+            url, headers={"Accept": accept}, allow_redirects=False, timeout=TIMEOUT
+        )
+        if "X-Amz-Signature" in response.headers.get("Location", ""):
+            self.signatures.append(signature_of(response.headers["Location"]))
+        return response
+
+
+def app_log_lines(log_dir: Path) -> list[dict[str, Any]]:
+    """The app's own log lines: those that are JSON objects."""
+    lines = []
+    for path in sorted(log_dir.glob("*.log")):
+        for line in path.read_text("utf-8", "replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # the dev server's access lines, boto3's notices, the stand-ins'
+            if isinstance(entry, dict):
+                lines.append(entry)
+    return lines
+
+
+def scan_table(stack: Stack) -> str:
+    items = []
+    for page in stack.client("dynamodb").get_paginator("scan").paginate(TableName=stack.table):
+        items += page["Items"]
+    assert items
+    return json.dumps(items, ensure_ascii=False)
+
+
+def test_no_secret_in_the_table_or_the_app_logs(stack: Stack) -> None:
+    client = Session(stack)
+    base = stack.base_url
+
+    # Landing page (confirm=true): nothing spent, the token is only in the page itself.
+    landing = client.mint(SMALL_SAMPLE)
+    assert client.get(landing, BROWSER_ACCEPT).status_code == 200
+    assert requests.head(landing, timeout=TIMEOUT).status_code == 200
+    # Redeemed by the page's POST, streamed; then refused.
+    posted = client.http.post(
+        f"{base}/download",
+        data={"token": token_of(landing)},
+        headers={"Accept": BROWSER_ACCEPT},
+        timeout=TIMEOUT,
+    )
+    assert posted.status_code == 200
+    assert client.get(landing, "application/json").status_code == 410
+    # Streamed to an API client, twice, then used up.
+    streamed = client.mint(SMALL_SAMPLE, uses=2, confirm=False, post=True)
+    for _ in range(2):
+        assert client.get(streamed, "application/pdf").status_code == 200
+    assert client.get(streamed, "application/pdf").status_code == 410
+    # Redirected, with a presigned URL whose signature must go nowhere.
+    for _ in range(3):
+        redirected = client.mint(LARGE_SAMPLE, confirm="false")
+        assert client.get(redirected, "*/*").status_code == 302
+        assert client.get(redirected, BROWSER_ACCEPT).status_code == 410
+    # Refused: wrong secret, damaged, unknown; expired by revocation.
+    token = token_of(client.mint(SMALL_SAMPLE, confirm="false"))
+    wrong = token[:16] + ("A" if token[16] != "A" else "B") + token[17:]
+    assert client.get(f"{base}/download?token={wrong}", "*/*").status_code == 404
+    assert client.get(f"{base}/download?token={token}x", "*/*").status_code == 400
+    assert client.get(f"{base}/download?token={token}&token={token}", "*/*").status_code == 400
+    revoked = client.ids[-1]
+    auth = {"Authorization": f"Bearer {stack.api_key}"}
+    assert client.http.delete(f"{base}/links/{revoked}", headers=auth, timeout=30).ok
+    assert client.get(f"{base}/download?token={token}", BROWSER_ACCEPT).status_code == 410
+    # What operators see of every one of them.
+    for link_id in client.ids:
+        shown = client.http.get(f"{base}/links/{link_id}", headers=auth, timeout=TIMEOUT)
+        assert shown.status_code == 200
+        assert not secrets_in(shown.text, client.tokens, client.signatures)
+    listed = client.http.get(
+        f"{base}/links", params={"file": SMALL_SAMPLE}, headers=auth, timeout=TIMEOUT
+    )
+    assert not secrets_in(listed.text, client.tokens, client.signatures)
+    assert len(client.signatures) == 3
+
+    assert not secrets_in(scan_table(stack), client.tokens, client.signatures)
+
+    assert stack.log_dir is not None
+    lines = app_log_lines(stack.log_dir)
+    # The search reads the right log: every link of this test is in it, by its id.
+    logged = json.dumps(lines, ensure_ascii=False)
+    assert all(link_id in logged for link_id in client.ids)
+    leaks = {
+        found
+        for line in lines
+        for found in secrets_in(
+            json.dumps(line, ensure_ascii=False), client.tokens, client.signatures
+        )
+    }
+    assert not leaks, leaks
+
+
+# ---------------------------------------------------------------- in-process
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def captured() -> Iterator[Captured]:
+    capture = Captured()
+    logger = logging.getLogger("onetime")
+    level = logger.level
+    logger.addHandler(capture)
+    logger.setLevel(logging.DEBUG)  # whatever the app would log at any level
+    try:
+        yield capture
+    finally:
+        logger.removeHandler(capture)
+        logger.setLevel(level)
+
+
+SMALL = bytes(range(256)) * 40
+
+
+def test_no_secret_in_the_log_in_process(service: InProcess, captured: Captured) -> None:
+    tokens: list[str] = []
+    signatures: list[str] = []
+    http = service.client.http
+    service.put("secret/report.pdf", SMALL)
+
+    def mint(**params: Any) -> str:
+        url = service.mint("secret/report.pdf", **params)["url"]
+        tokens.append(token_of(url))
+        return tokens[-1]
+
+    def get(token: str, accept: str) -> Any:
+        response = http.get(f"/download?token={token}", headers={"Accept": accept})
+        if "X-Amz-Signature" in response.headers.get("Location", ""):
+            signatures.append(signature_of(response.headers["Location"]))
+        return response
+
+    # Mint (both ways), landing page, HEAD, the page's POST.
+    landing = mint(uses=3)
+    body = json.dumps({"file": "secret/report.pdf", "confirm": False}).encode()
+    created = http.post(
+        "/links", headers={**service.auth(), "Content-Type": "application/json"}, body=body
+    )
+    assert created.status_code == 201
+    tokens.append(token_of(created.json_body["url"]))
+    assert get(landing, BROWSER_ACCEPT).status_code == 200
+    assert http.head(f"/download?token={landing}").status_code == 200
+    posted = http.post(
+        "/download",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": BROWSER_ACCEPT},
+        body=f"token={landing}",
+    )
+    assert posted.status_code == 200
+    # Stream, redirect, refusals.
+    assert get(landing, "application/pdf").status_code == 200
+    assert get(landing, "*/*").status_code == 302
+    assert get(landing, "*/*").status_code == 410
+    assert get(landing[:16] + "A" * 43, "*/*").status_code == 404
+    assert get(landing + "x", "*/*").status_code == 400
+    # Faults: DynamoDB down on the claim; S3 failing after it; the give-back failing too.
+    faulty = mint(uses=5, confirm="false")
+    service.hooks.fail("dynamodb:UpdateItem", aws_error("InternalServerError", 500))
+    assert get(faulty, "application/pdf").status_code == 503
+    service.hooks.faults.clear()
+
+    def timeout() -> Any:
+        raise ReadTimeoutError(endpoint_url="https://s3.amazonaws.com")
+
+    service.hooks.fail("s3:GetObject", timeout)
+    assert get(faulty, "application/pdf").status_code == 503
+    calls = [0]
+
+    def second_update_fails() -> Any:
+        calls[0] += 1
+        return aws_error("InternalServerError", 500)() if calls[0] == 2 else None
+
+    service.hooks.fail("dynamodb:UpdateItem", second_update_fails)
+    assert get(faulty, "application/pdf").status_code == 503
+    service.hooks.faults.clear()
+
+    assert len(signatures) == 1 and len(tokens) == 3
+    text = "\n".join(captured.lines)
+    assert "USE LOST" in text  # the faults were logged: the search covers them
+    assert not secrets_in(text, tokens, signatures), secrets_in(text, tokens, signatures)
+    table = json.dumps(service.table_items(), ensure_ascii=False)
+    assert not secrets_in(table, tokens, signatures), secrets_in(table, tokens, signatures)

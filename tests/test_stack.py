@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -106,62 +102,6 @@ def test_health_over_http(stack: Stack) -> None:
     response = requests.get(f"{stack.base_url}/health", timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
-
-
-class Racers:
-    """Clients that redeem one link at the same instant, over connections opened
-    in advance: chalice local listens with a backlog of 5, and contenders stuck in
-    connect() would not be racing at all."""
-
-    def __init__(self, stack: Stack, count: int) -> None:
-        self.count = count
-        self.pool = ThreadPoolExecutor(max_workers=count)
-        self.sessions = [requests.Session() for _ in range(count)]
-        # Each keep-alive connection opens with a 400 that touches no AWS.
-        list(
-            self.pool.map(
-                lambda s: s.get(f"{stack.base_url}/download", timeout=TIMEOUT), self.sessions
-            )
-        )
-
-    def race(self, url: str) -> Counter[int]:
-        barrier = threading.Barrier(self.count)
-
-        def attempt(session: requests.Session) -> int:
-            barrier.wait(timeout=TIMEOUT)
-            return session.get(
-                url,
-                headers={"Accept": "application/json"},
-                allow_redirects=False,
-                timeout=TIMEOUT,
-            ).status_code
-
-        return Counter(self.pool.map(attempt, self.sessions))
-
-    def close(self) -> None:
-        self.pool.shutdown()
-        for session in self.sessions:
-            session.close()
-
-
-@pytest.fixture(scope="module")
-def racers(stack: Stack) -> Iterator[Racers]:
-    racers = Racers(stack, 32)
-    yield racers
-    racers.close()
-
-
-@pytest.mark.parametrize("max_uses", [1, 3])
-def test_concurrent_redemptions_never_exceed_max_uses(
-    stack: Stack, racers: Racers, max_uses: int
-) -> None:
-    for _ in range(20):
-        minted = mint(stack, LARGE_SAMPLE, uses=max_uses)
-        outcome = racers.race(minted["url"])
-        assert outcome == Counter({302: max_uses, 410: racers.count - max_uses}), outcome
-        stored = item(stack, minted["id"])
-        assert stored["uses"]["N"] == str(max_uses)
-        assert len(stored["redemptions"]["M"]) == max_uses
 
 
 def test_table_never_holds_a_token(stack: Stack) -> None:

@@ -7,8 +7,8 @@ logic lives in ``chalicelib``.
 from __future__ import annotations
 
 import functools
+import secrets
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
@@ -75,7 +75,7 @@ def log_request(event: Request, get_response: Callable[[Request], Response]) -> 
 def request_id(request: Request) -> str:
     context = getattr(request, "lambda_context", None)
     found = getattr(context, "aws_request_id", None) or request.context.get("requestId")
-    return str(found or uuid.uuid4())
+    return str(found or secrets.token_hex(16))
 
 
 def current_request() -> Request:

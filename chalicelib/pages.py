@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import html
-from pathlib import Path
+import os
 from string import Template
 
 from chalicelib.errors import (
@@ -27,7 +27,8 @@ from chalicelib.errors import (
 )
 from chalicelib.link import Link
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+# os.path rather than pathlib: pathlib would be this module's heaviest import.
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 ASK_SENDER = "What you can do: ask the person or shop that sent you this link for a new one."
 
 
@@ -37,12 +38,14 @@ class Html(str):
 
 @functools.cache
 def _template(name: str) -> Template:
-    return Template((TEMPLATES / name).read_text(encoding="utf-8"))
+    with open(os.path.join(TEMPLATES, name), encoding="utf-8") as template:
+        return Template(template.read())
 
 
 @functools.cache
 def stylesheet() -> str:
-    return (TEMPLATES / "page.css").read_text(encoding="utf-8").strip()
+    with open(os.path.join(TEMPLATES, "page.css"), encoding="utf-8") as css:
+        return css.read().strip()
 
 
 @functools.cache

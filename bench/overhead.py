@@ -191,7 +191,7 @@ def measure(app: ModuleType, stack: Stack) -> Overhead:
         "processes than wall time; the stand-ins' own work is not in it.",
         "Breakdown rows split the redirect's overhead: the service layer is the app without "
         "Chalice (no routing, response or log line); the app's claim is `LinkStore.claim`, "
-        "its one `UpdateItem` (which also writes the audit record and `last_used_at`, and "
+        "its one `UpdateItem` (which also writes the audit record, and "
         "returns the whole item, parsed into a `Link`) on a bare client; compare it with the "
         "bare `UpdateItem` alone.",
     ]

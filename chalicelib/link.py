@@ -43,9 +43,13 @@ class Link:
     expires_at: int
     confirm: bool
     revoked_at: float | None = None
-    last_used_at: float | None = None
     note: str = ""
     uses_log: tuple[Use, ...] = ()
+
+    @property
+    def last_used_at(self) -> float | None:
+        """Derived from the audit records, so a use given back is forgotten with them."""
+        return max((use.at for use in self.uses_log), default=None)
 
     @property
     def remaining(self) -> int:

@@ -43,7 +43,7 @@ _CLAIM_CONDITION = (
     # retry must fail here (and be recognised as ours) rather than take a second use.
     " AND attribute_not_exists(redemptions.#claim)"
 )
-_CLAIM_UPDATE = "SET uses = uses + :one, last_used_at = :now, redemptions.#claim = :record"
+_CLAIM_UPDATE = "SET uses = uses + :one, redemptions.#claim = :record"
 _RELEASE_UPDATE = "SET uses = uses - :one REMOVE redemptions.#claim"
 
 
@@ -370,7 +370,6 @@ def _from_item(item: Mapping[str, Mapping[str, Any]]) -> Link:
         expires_at=int(item["expires_at"]["N"]),
         confirm=bool(item["confirm"]["BOOL"]),
         revoked_at=opt_num("revoked_at"),
-        last_used_at=opt_num("last_used_at"),
         note=item.get("note", {}).get("S", ""),
         uses_log=tuple(
             sorted(

@@ -34,7 +34,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: deps $(SCAN)/.installed lint
+# Debian's chromium for the browser tests (Playwright drives it; never `playwright install`).
+/usr/bin/chromium:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+test: deps $(SCAN)/.installed /usr/bin/chromium lint
 	$(VENV)/bin/pytest
 
 # The last emails `make serve` sent (read back from moto's SES).

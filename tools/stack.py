@@ -11,10 +11,12 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -65,6 +67,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
+
+
+_TOKEN_IN_URL = re.compile(rb"(token=)[^\s&\"]+")
+
+
+def _copy_redacted(source: Any, sink: Any) -> None:
+    for line in iter(source.readline, b""):
+        sink.write(_TOKEN_IN_URL.sub(rb"\1<redacted>", line))
+        sink.flush()
+    sink.close()
 
 
 def api_key_digest(key: str) -> str:
@@ -123,12 +135,19 @@ class Stack:
         )
 
     def _spawn(
-        self, name: str, argv: list[str], env: Mapping[str, str] | None = None
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str] | None = None,
+        redact: bool = False,
     ) -> subprocess.Popen[bytes]:
-        output: Any = subprocess.DEVNULL
+        log: Any = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            output = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+            log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        output: Any = subprocess.DEVNULL if log is None else log
+        if log is not None and redact:
+            output = subprocess.PIPE
         process = subprocess.Popen(
             argv,
             cwd=ROOT,
@@ -138,6 +157,8 @@ class Stack:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group, so stop() gets its children too
         )
+        if output is subprocess.PIPE:
+            threading.Thread(target=_copy_redacted, args=(process.stdout, log), daemon=True).start()
         self.processes.append(process)
         return process
 
@@ -178,6 +199,9 @@ class Stack:
                 str(self.api_port),
             ],
             env=self.app_env(),
+            # chalice local's own access lines carry the query string, token and all;
+            # the app's JSON lines never do.  Keep tokens out of the log files too.
+            redact=True,
         )
         wait_for_port(self.api_port, process, "chalice local")
         return process

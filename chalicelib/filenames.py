@@ -6,6 +6,7 @@ import unicodedata
 from urllib.parse import quote
 
 from chalicelib.errors import InvalidRequestError
+from chalicelib.text import has_control_characters
 
 MAX_FILENAME_LENGTH = 255
 # Bidirectional overrides make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
@@ -23,7 +24,7 @@ def validate_filename(name: str) -> str:
         raise InvalidRequestError(
             "invalid_filename", f"The file name is longer than {MAX_FILENAME_LENGTH} characters."
         )
-    if any(unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS for ch in name):
+    if has_control_characters(name) or any(ch in _BIDI_CONTROLS for ch in name):
         raise InvalidRequestError(
             "invalid_filename", "The file name contains control or direction characters."
         )

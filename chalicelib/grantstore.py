@@ -22,6 +22,7 @@ from chalicelib.errors import (
     UnavailableError,
 )
 from chalicelib.linkstore import newest_first
+from chalicelib.text import has_control_characters
 
 SUBJECT_INDEX = "by-subject"
 NOT_GRANTED = "You have no purchase that includes this file. Contact the shop if you think you do."
@@ -32,7 +33,6 @@ class Grant:
     subject: str
     file: str
     created_at: float
-    minted_today: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class GrantStore:
             },
             ReturnValues="ALL_NEW",
         )
-        return _grant(response["Attributes"], "")
+        return _grant(response["Attributes"])
 
     def delete(self, subject: str, file: str) -> None:
         try:
@@ -122,7 +122,7 @@ class GrantStore:
         items, next_cursor = newest_first(
             self._client, self._table, SUBJECT_INDEX, "grant_subject", subject, limit, cursor
         )
-        return GrantPage(grants=[_grant(item, "") for item in items], cursor=next_cursor)
+        return GrantPage(grants=[_grant(item) for item in items], cursor=next_cursor)
 
     def _read(self, subject: str, file: str) -> dict[str, Any] | None:
         response = self._call(
@@ -140,7 +140,7 @@ class GrantStore:
 
 def check_grant(subject: str | None, file: str | None) -> tuple[str, str]:
     for name, value in (("subject", subject), ("file", file)):
-        if not value or len(value) > 1024 or any(ord(ch) < 32 for ch in value):
+        if not value or len(value) > 1024 or has_control_characters(value):
             raise InvalidRequestError(f"invalid_{name}", f"{name} must be a non-empty line.")
     assert subject is not None and file is not None
     return subject, file
@@ -150,11 +150,9 @@ def _key(subject: str, file: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": "grant#" + json.dumps([subject, file], ensure_ascii=False)}}
 
 
-def _grant(item: dict[str, Any], day: str) -> Grant:
-    minted = item.get("minted", {}).get("M", {})
+def _grant(item: dict[str, Any]) -> Grant:
     return Grant(
         subject=item["grant_subject"]["S"],
         file=item["grant_file"]["S"],
         created_at=float(item["created_at"]["N"]),
-        minted_today=int(minted[day]["N"]) if day in minted else 0,
     )

@@ -13,6 +13,7 @@ from chalicelib.errors import InvalidRequestError, MailError
 from chalicelib.link import Link
 from chalicelib.logs import get_logger
 from chalicelib.pages import Html, fill, fill_text, human_date, human_size, relative
+from chalicelib.text import has_control_characters
 
 log = get_logger("mailer")
 
@@ -37,15 +38,18 @@ class Letter:
                 "invalid_email", "email must be one address like customer@example.com."
             )
         if self.subject is not None and (
-            len(self.subject) > MAX_SUBJECT_LENGTH or any(ord(c) < 32 for c in self.subject)
+            len(self.subject) > MAX_SUBJECT_LENGTH or has_control_characters(self.subject)
         ):
             raise InvalidRequestError(
                 "invalid_subject",
                 f"subject must be one line of at most {MAX_SUBJECT_LENGTH} characters.",
             )
-        if len(self.message) > MAX_MESSAGE_LENGTH:
+        if len(self.message) > MAX_MESSAGE_LENGTH or has_control_characters(
+            self.message, allowed="\n\t"
+        ):
             raise InvalidRequestError(
-                "invalid_message", f"message must be at most {MAX_MESSAGE_LENGTH} characters."
+                "invalid_message",
+                f"message must be at most {MAX_MESSAGE_LENGTH} characters of text.",
             )
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 from chalicelib.errors import InvalidRequestError
+from chalicelib.text import has_control_characters
 
 MAX_KEY_BYTES = 1024  # S3's own limit on a key's UTF-8 length
 
@@ -14,7 +13,7 @@ def validate_key(key: str | None, prefix: str) -> str:
         raise InvalidRequestError("invalid_file", "Say which file to link with ?file=KEY.")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise InvalidRequestError("invalid_file", "The file key is longer than S3 allows.")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in key):
+    if has_control_characters(key):
         raise InvalidRequestError("invalid_file", "The file key contains control characters.")
     if key.startswith("/"):
         raise InvalidRequestError("invalid_file", "The file key must not start with '/'.")

@@ -29,6 +29,7 @@ from chalicelib.mailer import Letter, Mailer
 from chalicelib.objectkeys import validate_key
 from chalicelib.objectstore import ObjectStore
 from chalicelib.settings import Settings
+from chalicelib.text import has_control_characters
 from chalicelib.tokens import Token, is_link_id, new_token, parse_token
 
 log = get_logger("service")
@@ -74,7 +75,7 @@ def check_note(note: str) -> None:
         raise InvalidRequestError(
             "invalid_note", f"note must be at most {MAX_NOTE_LENGTH} characters."
         )
-    if any((ord(ch) < 32 and ch not in "\n\t") or 0xD800 <= ord(ch) <= 0xDFFF for ch in note):
+    if has_control_characters(note, allowed="\n\t"):
         raise InvalidRequestError("invalid_note", "note must not contain control characters.")
 
 
@@ -235,11 +236,7 @@ class LinkService:
 
     def grants_for(self, subject: str | None, limit: int, cursor: str | None) -> GrantPage:
         subject, _ = check_grant(subject, "-")
-        if not 1 <= limit <= MAX_LIST_LIMIT:
-            raise InvalidRequestError(
-                "invalid_limit", f"limit must be between 1 and {MAX_LIST_LIMIT}."
-            )
-        return self._required_grants().for_subject(subject, limit, cursor)
+        return self._required_grants().for_subject(subject, _checked_limit(limit), cursor)
 
     def _required_grants(self) -> GrantStore:
         if self._grants is None:
@@ -359,11 +356,7 @@ class LinkService:
     def links_for(self, key: str, limit: int, cursor: str | None) -> Page:
         if not key:
             raise InvalidRequestError("invalid_file", "Say which file with ?file=KEY.")
-        if not 1 <= limit <= MAX_LIST_LIMIT:
-            raise InvalidRequestError(
-                "invalid_limit", f"limit must be between 1 and {MAX_LIST_LIMIT}."
-            )
-        return self._links.for_file(key, limit, cursor)
+        return self._links.for_file(key, _checked_limit(limit), cursor)
 
     def delivery_of(self, link: Link, use: Use) -> delivery.Delivery:
         """How a recorded use went out: the same rule redeem applied."""
@@ -389,6 +382,12 @@ class LinkService:
                 "USE LOST: could not give back a use after a failed delivery",
                 extra={"link_id": link.link_id, "claim_id": claim.claim_id, "error": str(exc)},
             )
+
+
+def _checked_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidRequestError("invalid_limit", f"limit must be between 1 and {MAX_LIST_LIMIT}.")
+    return limit
 
 
 def _checked_id(link_id: str) -> str:

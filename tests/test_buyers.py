@@ -242,3 +242,11 @@ def test_cors_preflight_only_for_configured_origins(shop: InProcess) -> None:
     assert "Access-Control-Allow-Origin" not in other.headers
     refused = shop.client.http.get("/get-link?file=x", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+@pytest.mark.parametrize("subject", ["a\x00b", "\ud800", "line\nbreak"])
+def test_grant_fields_refuse_control_characters(shop: InProcess, subject: str) -> None:
+    response = call(shop, "POST", "/grants", {"subject": subject, "file": "products/course.pdf"})
+    assert response.status_code == 400
+    assert response.json_body["error"] == "invalid_subject"
+    assert shop.table_items() == []

@@ -164,3 +164,13 @@ def test_email_through_the_local_stack(stack: Stack) -> None:
         minted["url"], headers={"Accept": "application/json"}, allow_redirects=False, timeout=30
     )
     assert fetched.status_code == 302
+
+
+@pytest.mark.parametrize("message", ["nul \x00 inside", "lone \ud800 surrogate"])
+def test_message_with_control_characters_is_400(mail: InProcess, message: str) -> None:
+    response = call(
+        mail, "POST", "/links", {"file": "books/Été à Paris.pdf", "email": TO, "message": message}
+    )
+    assert response.status_code == 400
+    assert response.json_body["error"] == "invalid_message"
+    assert mail.table_items() == [] and sent() == []

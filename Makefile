@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: deps serve test lint clean package bench outbox
+.PHONY: deps serve test test-fast lint clean package bench outbox
 STAGE ?= dev
 SCAN := .venv-scan
 
@@ -41,6 +41,10 @@ lint: $(STAMP)
 
 test: deps $(SCAN)/.installed /usr/bin/chromium lint
 	$(VENV)/bin/pytest
+
+# The unit tier: no network, no moto, no browser (well under a minute).
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -m unit -q
 
 # The last emails `make serve` sent (read back from moto's SES).
 outbox: $(STAMP)

@@ -20,8 +20,8 @@ import boto3
 from botocore.config import Config
 
 from chalicelib.link import Link, StoredObject
-from chalicelib.linkstore import LinkStore
-from chalicelib.objectstore import ObjectStore
+from chalicelib.linkstore import DynamoLinkStore
+from chalicelib.objectstore import S3ObjectStore
 from chalicelib.tokens import new_token
 from tools.stack import ROOT, Stack, free_port
 
@@ -106,8 +106,8 @@ class LinkFactory:
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
         self._dynamodb = stack.client("dynamodb")
-        self._store = LinkStore(self._dynamodb, stack.table)
-        self._objects = ObjectStore(stack.client("s3"), stack.bucket)
+        self._store = DynamoLinkStore(self._dynamodb, stack.table)
+        self._objects = S3ObjectStore(stack.client("s3"), stack.bucket)
         self._described: dict[str, StoredObject] = {}
 
     def describe(self, key: str) -> StoredObject:
@@ -177,7 +177,8 @@ def bare_client(
         max_pool_connections=pool,
         signature_version="s3v4" if service == "s3" else None,
     )
-    return (session or boto3.session.Session()).client(
+    make: Any = (session or boto3.session.Session()).client  # any service, by name
+    return make(
         service,
         endpoint_url=env[f"AWS_ENDPOINT_URL_{service.upper()}"],
         region_name=env["AWS_DEFAULT_REGION"],
@@ -229,15 +230,15 @@ def lambda_event(
 
 
 def reset_app_caches(app: ModuleType) -> None:
-    app.get_settings.cache_clear()
-    app.get_service.cache_clear()
-    app.get_api_keys.cache_clear()
+    """The app's one reset: settings and clients are read again on the next request."""
+    app.reset()
 
 
 def fresh_default_session(before_call: Callable[..., Any] | None = None) -> None:
     """A new boto3 default session (the one the app's clients come from), hooked if asked."""
     boto3.setup_default_session()
     if before_call is not None:
+        assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-call.*.*", before_call)
 
 

@@ -35,8 +35,9 @@ from bench.common import (
     reset_app_caches,
 )
 from bench.naive import NaiveRedeemer
-from chalicelib.linkstore import Claim, LinkStore
-from chalicelib.service import Requester
+from chalicelib.link import Claim
+from chalicelib.linkstore import DynamoLinkStore
+from chalicelib.services.redemption import Requester
 from chalicelib.tokens import token_digest
 from tools.stack import ROOT, SMALL_SAMPLE, Stack
 
@@ -108,9 +109,9 @@ def measure(app: ModuleType, stack: Stack) -> Overhead:
 
             return run
 
-        service = app.get_service()
+        service = app.get_services().redeeming
         who = Requester(accept="application/json", client_ip="127.0.0.1", user_agent="bench")
-        store = LinkStore(dynamodb, stack.table)
+        store = DynamoLinkStore(dynamodb, stack.table)
 
         def through_service(token: str) -> None:
             service.redeem(token, who)
@@ -124,8 +125,8 @@ def measure(app: ModuleType, stack: Stack) -> Overhead:
             "app (Lambda handler)": through_handler("application/json", 302),
             "bare UpdateItem + presign": bare.redirect,
             "naive GetItem + UpdateItem + HeadObject + presign": naive.redeem,
-            "breakdown: service layer (LinkService.redeem, no Chalice)": through_service,
-            "breakdown: the app's claim alone (LinkStore.claim)": app_claim,
+            "breakdown: service layer (Redeeming.redeem, no Chalice)": through_service,
+            "breakdown: the app's claim alone (DynamoLinkStore.claim)": app_claim,
             "breakdown: bare UpdateItem alone": bare.claim,
         }
         stream: dict[str, Variant] = {
@@ -190,7 +191,7 @@ def measure(app: ModuleType, stack: Stack) -> Overhead:
         "side of the request (boto3, Chalice, the app), less disturbed by the other "
         "processes than wall time; the stand-ins' own work is not in it.",
         "Breakdown rows split the redirect's overhead: the service layer is the app without "
-        "Chalice (no routing, response or log line); the app's claim is `LinkStore.claim`, "
+        "Chalice (no routing, response or log line); the app's claim is `DynamoLinkStore.claim`, "
         "its one `UpdateItem` (which also writes the audit record, and "
         "returns the whole item, parsed into a `Link`) on a bare client; compare it with the "
         "bare `UpdateItem` alone.",

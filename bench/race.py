@@ -29,7 +29,7 @@ from bench.common import (
 )
 from bench.naive import NaiveRedeemer, Refused
 from chalicelib.errors import LinkUsedUpError
-from chalicelib.service import Requester
+from chalicelib.services.redemption import Requester
 from tools.stack import SMALL_SAMPLE, Stack
 
 THREADS = 32
@@ -85,7 +85,7 @@ def measure(app: ModuleType, stack: Stack, medians: dict[str, float], ours_calls
     with environment(stack.app_env()):
         fresh_default_session()
         reset_app_caches(app)
-        service = app.get_service()
+        service = app.get_services().redeeming
         who = Requester(accept="application/json", client_ip="127.0.0.1", user_agent="bench")
 
         def ours_attempt(token: str) -> str:
@@ -157,7 +157,7 @@ def measure(app: ModuleType, stack: Stack, medians: dict[str, float], ours_calls
     section.notes += [
         "Naive: `GetItem`, uses/expiry checked in Python, unconditional "
         "`UpdateItem SET uses = uses + 1`, `HeadObject` (does the file still exist?), "
-        "presign. Ours: `LinkService.redeem` (the app's service layer, its own clients) - "
+        "presign. Ours: `Redeeming.redeem` (the app's service layer, its own clients) - "
         "one conditional `UpdateItem`, then presign. Rounds alternate which goes first; "
         "a fresh link each round; all threads wait on a barrier, then redeem at once.",
         "moto's DynamoDB is not used here: its conditional writes are not atomic "

@@ -7,11 +7,6 @@ codes in one table.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from chalicelib.link import Link
-
 
 class OnetimeError(Exception):
     """Base of every error the service raises on purpose."""
@@ -110,16 +105,6 @@ class FileChangedError(LinkGoneError):
     """The object behind a link was deleted or replaced after minting."""
 
     code = "file_changed"
-
-
-class ConfirmationRequiredError(OnetimeError):
-    """The link is valid but asks a person to confirm: show the landing page, spend nothing."""
-
-    code = "confirmation_required"
-
-    def __init__(self, link: Link) -> None:
-        super().__init__("Press Download to receive the file.")
-        self.link = link
 
 
 class MailError(OnetimeError):

@@ -1,4 +1,4 @@
-"""Grants: which buyer (a JWT subject) may mint links to which file.
+"""Grants in DynamoDB: which buyer (a JWT subject) may mint links to which file.
 
 Grants live in the links' table (single-table design), one item each, keyed
 ``pk = "grant#" + JSON [subject, file]`` so no subject or key can collide with
@@ -9,77 +9,55 @@ another.  Attributes are named ``grant_*`` so grants never appear in the
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from chalicelib import dynamo
+from chalicelib.dynamo import ConditionFailed, translated
+from chalicelib.errors import ForbiddenError, LinkNotFoundError, RateLimitedError
+from chalicelib.refusals import NOT_GRANTED
+from chalicelib.stores import Grant, GrantPage
 
-from chalicelib.errors import (
-    ForbiddenError,
-    InvalidRequestError,
-    LinkNotFoundError,
-    RateLimitedError,
-    UnavailableError,
-)
-from chalicelib.linkstore import newest_first
-from chalicelib.text import has_control_characters
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
 
 SUBJECT_INDEX = "by-subject"
-NOT_GRANTED = "You have no purchase that includes this file. Contact the shop if you think you do."
+WHAT = "grant store"
 
 
-@dataclass(frozen=True)
-class Grant:
-    subject: str
-    file: str
-    created_at: float
-
-
-@dataclass(frozen=True)
-class GrantPage:
-    grants: list[Grant]
-    cursor: str | None
-
-
-class GrantStore:
-    def __init__(self, client: Any, table: str) -> None:
+class DynamoGrantStore:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table
 
     def put(self, subject: str, file: str, at: float) -> Grant:
         """Grant (idempotent: granting twice keeps the first grant and its counts)."""
-        response = self._call(
-            "update_item",
-            TableName=self._table,
-            Key=_key(subject, file),
-            UpdateExpression=(
-                "SET grant_subject = :s, grant_file = :f,"
-                " created_at = if_not_exists(created_at, :now),"
-                " minted = if_not_exists(minted, :empty)"
-            ),
-            ExpressionAttributeValues={
-                ":s": {"S": subject},
-                ":f": {"S": file},
-                ":now": {"N": repr(round(at, 3))},
-                ":empty": {"M": {}},
-            },
-            ReturnValues="ALL_NEW",
-        )
-        return _grant(response["Attributes"])
+        with translated(WHAT):
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=_key(subject, file),
+                UpdateExpression=(
+                    "SET grant_subject = :s, grant_file = :f,"
+                    " created_at = if_not_exists(created_at, :now),"
+                    " minted = if_not_exists(minted, :empty)"
+                ),
+                ExpressionAttributeValues=dynamo.to_item(
+                    {":s": subject, ":f": file, ":now": at, ":empty": {}}
+                ),
+                ReturnValues="ALL_NEW",
+            )
+        return _grant(dynamo.from_item(response["Attributes"]))
 
     def delete(self, subject: str, file: str) -> None:
         try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key=_key(subject, file),
-                ConditionExpression="attribute_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise LinkNotFoundError("There is no such grant.") from None
-            raise UnavailableError("The grant store is busy; try again shortly.") from exc
-        except BotoCoreError as exc:
-            raise UnavailableError("The grant store is not answering; try again.") from exc
+            with translated(WHAT):
+                self._client.delete_item(
+                    TableName=self._table,
+                    Key=_key(subject, file),
+                    ConditionExpression="attribute_exists(pk)",
+                )
+        except ConditionFailed:
+            raise LinkNotFoundError("There is no such grant.") from None
 
     def use(self, subject: str, file: str, day: str, daily_limit: int, retry_after: int) -> None:
         """Count one self-service link against today's allowance, in one conditional write.
@@ -88,26 +66,23 @@ class GrantStore:
         under the limit, so concurrent requests cannot exceed it.
         """
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(subject, file),
-                UpdateExpression="SET minted.#day = if_not_exists(minted.#day, :zero) + :one",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND"
-                    " (attribute_not_exists(minted.#day) OR minted.#day < :limit)"
-                ),
-                ExpressionAttributeNames={"#day": day},
-                ExpressionAttributeValues={
-                    ":zero": {"N": "0"},
-                    ":one": {"N": "1"},
-                    ":limit": {"N": str(daily_limit)},
-                },
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise UnavailableError("The grant store is busy; try again shortly.") from exc
-            old = exc.response.get("Item") or self._read(subject, file)
+            with translated(WHAT):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(subject, file),
+                    UpdateExpression="SET minted.#day = if_not_exists(minted.#day, :zero) + :one",
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND"
+                        " (attribute_not_exists(minted.#day) OR minted.#day < :limit)"
+                    ),
+                    ExpressionAttributeNames={"#day": day},
+                    ExpressionAttributeValues=dynamo.to_item(
+                        {":zero": 0, ":one": 1, ":limit": daily_limit}
+                    ),
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ConditionFailed as failed:
+            old = failed.old or self._read(subject, file)
             if old is None:
                 raise ForbiddenError(NOT_GRANTED) from None
             raise RateLimitedError(
@@ -115,44 +90,27 @@ class GrantStore:
                 "try again tomorrow or contact the shop.",
                 retry_after,
             ) from None
-        except BotoCoreError as exc:
-            raise UnavailableError("The grant store is not answering; try again.") from exc
 
     def for_subject(self, subject: str, limit: int, cursor: str | None) -> GrantPage:
-        items, next_cursor = newest_first(
+        items, next_cursor = dynamo.newest_first(
             self._client, self._table, SUBJECT_INDEX, "grant_subject", subject, limit, cursor
         )
         return GrantPage(grants=[_grant(item) for item in items], cursor=next_cursor)
 
     def _read(self, subject: str, file: str) -> dict[str, Any] | None:
-        response = self._call(
-            "get_item", TableName=self._table, Key=_key(subject, file), ConsistentRead=True
-        )
-        item: dict[str, Any] | None = response.get("Item")
-        return item
-
-    def _call(self, operation: str, **params: Any) -> Any:
-        try:
-            return getattr(self._client, operation)(**params)
-        except (BotoCoreError, ClientError) as exc:
-            raise UnavailableError("The grant store is busy; try again shortly.") from exc
+        with translated(WHAT):
+            response = self._client.get_item(
+                TableName=self._table, Key=_key(subject, file), ConsistentRead=True
+            )
+        item = response.get("Item")
+        return dynamo.from_item(item) if item else None
 
 
-def check_grant(subject: str | None, file: str | None) -> tuple[str, str]:
-    for name, value in (("subject", subject), ("file", file)):
-        if not value or len(value) > 1024 or has_control_characters(value):
-            raise InvalidRequestError(f"invalid_{name}", f"{name} must be a non-empty line.")
-    assert subject is not None and file is not None
-    return subject, file
-
-
-def _key(subject: str, file: str) -> dict[str, dict[str, str]]:
+def _key(subject: str, file: str) -> dynamo.Item:
     return {"pk": {"S": "grant#" + json.dumps([subject, file], ensure_ascii=False)}}
 
 
-def _grant(item: dict[str, Any]) -> Grant:
+def _grant(item: Mapping[str, Any]) -> Grant:
     return Grant(
-        subject=item["grant_subject"]["S"],
-        file=item["grant_file"]["S"],
-        created_at=float(item["created_at"]["N"]),
+        subject=item["grant_subject"], file=item["grant_file"], created_at=item["created_at"]
     )

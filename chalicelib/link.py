@@ -32,6 +32,18 @@ class Use:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One redemption attempt.  Its id makes the claim's write recognisable and undoable;
+    the store records it as a ``Use`` in the same write."""
+
+    claim_id: str
+    at: float
+    client_ip: str = ""
+    user_agent: str = ""
+    binary: bool = False
+
+
+@dataclass(frozen=True)
 class Link:
     link_id: str
     token_digest: str

@@ -28,12 +28,12 @@ _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-
 class Letter:
     """Who gets the link, and what the sender wants to say."""
 
-    to: str
+    email: str
     subject: str | None = None
     message: str = ""
 
     def __post_init__(self) -> None:
-        if len(self.to) > 254 or not _ADDRESS.match(self.to):
+        if len(self.email) > 254 or not _ADDRESS.match(self.email):
             raise InvalidRequestError(
                 "invalid_email", "email must be one address like customer@example.com."
             )
@@ -70,13 +70,13 @@ class Mailer:
         mime = EmailMessage()
         mime["Subject"] = subject
         mime["From"] = self._sender
-        mime["To"] = letter.to
+        mime["To"] = letter.email
         mime.set_content(text)
         mime.add_alternative(page, subtype="html")
         try:
             response = self._client.send_email(
                 FromEmailAddress=self._sender,
-                Destination={"ToAddresses": [letter.to]},
+                Destination={"ToAddresses": [letter.email]},
                 Content={"Raw": {"Data": mime.as_bytes()}},
             )
         except ClientError as exc:

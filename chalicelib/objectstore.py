@@ -1,4 +1,4 @@
-"""The private S3 objects that links deliver."""
+"""The private S3 objects that links deliver, in S3."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ _CHUNK = 3 * 64 * 1024  # a multiple of 3, so most chunks encode without a carry
 _GONE = {"NoSuchKey", "NoSuchVersion", "404", "PreconditionFailed", "412", "InvalidArgument"}
 
 
-class ObjectStore:
+class S3ObjectStore:
     def __init__(self, client: Any, bucket: str) -> None:
         self._client = client
         self._bucket = bucket

@@ -26,6 +26,7 @@ from chalicelib.errors import (
     UnavailableError,
 )
 from chalicelib.link import Link
+from chalicelib.refusals import EXPIRED, FILE_CHANGED, REVOKED, USED, times
 
 # os.path rather than pathlib: pathlib would be this module's heaviest import.
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -137,28 +138,27 @@ def problem(error: OnetimeError, now: float) -> str:
 
 def _explain(error: OnetimeError, now: float) -> tuple[str, str]:
     if isinstance(error, LinkUsedUpError):
-        times = "once" if error.uses == 1 else f"{error.uses} times"
         when = ""
         if error.last_used_at is not None:
             when = (
                 f", most recently on {human_date(error.last_used_at)}"
                 f" ({relative(error.last_used_at, now)})"
             )
-        return "This link has already been used", f"It was used {times}{when}."
+        return USED, f"It was used {times(error.uses)}{when}."
     if isinstance(error, LinkExpiredError):
         return (
-            "This link has expired",
+            EXPIRED,
             f"It stopped working on {human_date(error.expired_at)}"
             f" ({relative(error.expired_at, now)}).",
         )
     if isinstance(error, LinkRevokedError):
         return (
-            "This link was withdrawn",
+            REVOKED,
             f"The sender withdrew it on {human_date(error.revoked_at)}.",
         )
     if isinstance(error, FileChangedError):
         return (
-            "This file is no longer available",
+            FILE_CHANGED,
             "The file was removed or replaced after the link was made. Your download was not "
             "used up.",
         )

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
+import typing
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from chalicelib.errors import InvalidRequestError
+
+T = TypeVar("T")
 
 
 def single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
@@ -58,3 +64,40 @@ def json_object(raw: bytes | str | None, fields: Mapping[str, type]) -> dict[str
         if not isinstance(item, expected) or wrong_bool:
             raise InvalidRequestError(f"invalid_{name}", f"{name} must be {JSON_TYPES[expected]}.")
     return {name: item for name, item in value.items() if item is not None}
+
+
+def _json_type(hint: object) -> type:
+    # ``str | None`` and the like: the one non-None member is the JSON type.
+    members = [m for m in getattr(hint, "__args__", (hint,)) if m is not type(None)]
+    found = members[0]
+    assert isinstance(found, type) and found in JSON_TYPES, hint
+    return found
+
+
+@functools.cache
+def json_fields(*models: type) -> dict[str, type]:
+    """The JSON fields a request body may carry, read off the dataclasses that take them,
+    so a field is declared once: in the dataclass."""
+    fields: dict[str, type] = {}
+    for model in models:
+        hints = typing.get_type_hints(model)
+        for field in dataclasses.fields(model):
+            fields[field.name] = _json_type(hints[field.name])
+    return fields
+
+
+def required_fields(model: type) -> tuple[str, ...]:
+    """The fields a dataclass has no default for."""
+    return tuple(
+        field.name
+        for field in dataclasses.fields(model)
+        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+    )
+
+
+def build(model: type[T], body: Mapping[str, object]) -> T:
+    """The dataclass from a checked JSON body, naming the first missing required field."""
+    for name in required_fields(model):
+        if name not in body:
+            raise InvalidRequestError(f"invalid_{name}", f"{name} is required.")
+    return model(**body)

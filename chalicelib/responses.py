@@ -1,6 +1,7 @@
 """HTTP responses: the one place where domain errors become status codes.
 
-This is the only module of ``chalicelib`` that imports Chalice.
+With the blueprints in ``chalicelib/routes``, the only modules of ``chalicelib``
+that import Chalice.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from chalicelib.errors import (
     UnavailableError,
     UnsupportedMediaTypeError,
 )
-from chalicelib.grantstore import Grant, GrantPage
 from chalicelib.link import Link, Use
-from chalicelib.linkstore import Page
-from chalicelib.service import MintedLink, Redemption, Upload
+from chalicelib.services.minting import MintedLink
+from chalicelib.services.redemption import Redirect, Stream
+from chalicelib.services.uploads import Upload
+from chalicelib.stores import Grant, GrantPage, Page
 
 # Looked up along each error's class hierarchy, most specific first.
 STATUS: dict[type[OnetimeError], int] = {
@@ -205,14 +207,14 @@ def page_of_links_response(page: Page, now: float, path_of: PathOf) -> Response:
     return Response(body=body, status_code=200, headers={**PRIVATE, **JSON})
 
 
-def download_response(redemption: Redemption) -> Response:
+def download_response(redemption: Stream | Redirect) -> Response:
     link = redemption.link
     headers: Headers = {
         **PRIVATE,
         **link_headers(link),
         "Content-Disposition": redemption.disposition,
     }
-    if redemption.delivery is Delivery.STREAM:
+    if isinstance(redemption, Stream):
         headers["Content-Type"] = link.object.content_type
         return EncodedResponse(body=redemption.body_base64, status_code=200, headers=headers)
     # No Content-Type on the redirect: with none, Chalice never treats the

@@ -17,10 +17,26 @@ from typing import Any
 import boto3
 import pytest
 from chalice.test import Client
-from moto import mock_aws
 
 import app as app_module
+from tests.fakes import FrozenClock
 from tools.stack import Stack, create_table, free_port, running, upload_samples
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test's tier, from where it lives and what it needs (see pyproject's markers)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        path = item.path.as_posix()
+        if "/tests/unit/" in path or "[memory]" in item.nodeid:
+            item.add_marker(pytest.mark.unit)
+        if "stack" in fixtures or "[dynalite]" in item.nodeid:
+            item.add_marker(pytest.mark.stack)
+        if "service" in fixtures or "[moto]" in item.nodeid:
+            item.add_marker(pytest.mark.inprocess)
+        if path.endswith("test_browser.py"):
+            item.add_marker(pytest.mark.browser)
+
 
 API_KEY = "test-api-key"
 BROWSER_ACCEPT = (
@@ -31,9 +47,8 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 def reset_app_caches() -> None:
-    app_module.get_settings.cache_clear()
-    app_module.get_service.cache_clear()
-    app_module.get_api_keys.cache_clear()
+    """Forget the app's cached settings and clients (the one reset: ``app.reset``)."""
+    app_module.reset()
 
 
 SIGNED: set[tuple[str, str]] = set()  # (service, operation), over the whole session
@@ -50,7 +65,7 @@ class Hooks:
     def before_sign(self, event_name: str, **_: Any) -> None:
         # Every request the app signs, presigned URLs and POST forms included:
         # what its IAM policy must allow (tests/test_policy.py).
-        _, service, operation = event_name.split(".", 2)
+        _prefix, service, operation = event_name.split(".", 2)
         SIGNED.add((service, operation))
 
     def before_call(self, model: Any, **_: Any) -> Any:
@@ -93,6 +108,7 @@ class InProcess:
     table: str
     bucket: str
     hooks: Hooks
+    clock: FrozenClock  # the app's one clock: advance it instead of editing items
 
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {API_KEY}"}
@@ -143,12 +159,16 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def service(aws_env: None) -> Iterator[InProcess]:
+    from moto import mock_aws  # only the tiers that use moto import it
+
+    clock = FrozenClock()
     with mock_aws():
-        reset_app_caches()
+        app_module.configure(clock=clock)
         # The app's clients come from boto3's default session, created after
         # these hooks; the test's own clients come from a session of their own.
         hooks = Hooks()
         boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-call.*.*", hooks.before_call)
         boto3.DEFAULT_SESSION.events.register("before-sign.*.*", hooks.before_sign)
         own = boto3.session.Session()
@@ -158,8 +178,8 @@ def service(aws_env: None) -> Iterator[InProcess]:
         s3.create_bucket(Bucket="files-test")
         s3.put_bucket_versioning(Bucket="files-test", VersioningConfiguration={"Status": "Enabled"})
         with Client(app_module.app, stage_name="local") as client:
-            yield InProcess(client, dynamodb, s3, "links-test", "files-test", hooks)
-    reset_app_caches()
+            yield InProcess(client, dynamodb, s3, "links-test", "files-test", hooks, clock)
+    app_module.configure()
 
 
 @pytest.fixture(scope="session")

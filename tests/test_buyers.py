@@ -80,9 +80,7 @@ def shop(service: InProcess, issuer: Issuer, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ONETIME_CORS_ORIGINS", SHOP)
     monkeypatch.setenv("ONETIME_GRANT_DAILY_LINKS", "3")
     reset_app_caches()
-    import app as app_module
 
-    app_module.get_buyer_tokens.cache_clear()
     service.put("products/course.pdf", SMALL)
     return service
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import requests
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from tests.conftest import InProcess, reset_app_caches
@@ -33,7 +33,7 @@ def mail(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> InProcess:
 def sent() -> list[email.message.EmailMessage]:
     backend = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
     return [
-        email.message_from_string(m.raw_data, policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_string(m.raw_data, policy=email.policy.default)
         for m in backend.sent_messages
         if hasattr(m, "raw_data")
     ]
@@ -157,7 +157,7 @@ def test_email_through_the_local_stack(stack: Stack) -> None:
     minted = response.json()
     last = outbox(stack.s3_port, last=1)[-1]
     message = email.message_from_string(last["raw_data"], policy=email.policy.default)
-    text, _ = parts(message)  # type: ignore[arg-type]
+    text, _ = parts(message)
     assert minted["url"] in text and "Here you go" in text
     assert message["To"] == TO
     fetched = requests.get(

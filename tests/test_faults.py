@@ -15,7 +15,7 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -117,6 +117,7 @@ def after(service: InProcess) -> AfterCall:
     # Registered before the app's first request builds its clients (they copy
     # the session's handlers when created).
     hook = AfterCall()
+    assert boto3.DEFAULT_SESSION is not None
     boto3.DEFAULT_SESSION.events.register("after-call.*.*", hook)
     return hook
 
@@ -124,6 +125,7 @@ def after(service: InProcess) -> AfterCall:
 @pytest.fixture
 def before_send(service: InProcess) -> BeforeSend:
     hook = BeforeSend()
+    assert boto3.DEFAULT_SESSION is not None
     boto3.DEFAULT_SESSION.events.register_first("before-send.*.*", hook)
     return hook
 
@@ -415,6 +417,11 @@ class BrokenRaw:
         pass
 
 
+def broken(error: Exception) -> IO[bytes]:
+    # StreamingBody only ever calls read() and readinto() on its raw stream.
+    return cast(IO[bytes], BrokenRaw(error))
+
+
 BODY_FAULTS: dict[str, Callable[[], StreamingBody]] = {
     # The connection ends early and nothing notices: the length check must.
     "short-body": lambda: StreamingBody(io.BytesIO(SMALL[:1000]), 1000),
@@ -422,16 +429,19 @@ BODY_FAULTS: dict[str, Callable[[], StreamingBody]] = {
     "incomplete-read": lambda: StreamingBody(io.BytesIO(SMALL[:1000]), len(SMALL)),
     # The stream breaks: ResponseStreamingError.
     "protocol-error": lambda: StreamingBody(
-        BrokenRaw(urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")),
+        broken(urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")),
         len(SMALL),
     ),
     # A read timeout while streaming: botocore's ReadTimeoutError.
     "read-timeout": lambda: StreamingBody(
-        BrokenRaw(urllib3.exceptions.ReadTimeoutError(None, "https://s3", "Read timed out.")),
+        broken(urllib3.exceptions.ReadTimeoutError(None, "https://s3", "Read timed out.")),  # type: ignore[arg-type]
         len(SMALL),
     ),
     # A socket error urllib3 did not wrap.
-    "reset": lambda: StreamingBody(BrokenRaw(ConnectionResetError(104, "reset")), len(SMALL)),
+    "reset": lambda: StreamingBody(
+        broken(ConnectionResetError(104, "reset")),
+        len(SMALL),
+    ),
     "empty": lambda: StreamingBody(io.BytesIO(b""), 0),
 }
 

@@ -202,7 +202,10 @@ def test_revoke_then_410_and_still_inspectable(service: InProcess, created: dict
 def test_list_for_file_newest_first_with_cursor(service: InProcess) -> None:
     service.put("shared/a.pdf", SMALL)
     service.put("shared/b.pdf", SMALL)
-    ids = [service.mint("shared/a.pdf")["id"] for _ in range(5)]
+    ids = []
+    for _ in range(5):
+        ids.append(service.mint("shared/a.pdf")["id"])
+        service.clock.advance(1)  # newest first needs distinct mint times
     service.mint("shared/b.pdf")
     seen, cursor, pages = [], None, 0
     while True:

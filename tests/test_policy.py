@@ -52,9 +52,7 @@ def everything(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> set[tuple
     monkeypatch.setenv("ONETIME_JWT_JWKS_URL", issuer.url)
     monkeypatch.setenv("ONETIME_STREAM_MAX_BYTES", str(len(SMALL)))
     reset_app_caches()
-    import app as app_module
 
-    app_module.get_buyer_tokens.cache_clear()
     boto3.session.Session().client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
     service.put("f.pdf", SMALL)
     service.put("big.pdf", SMALL + b"!")

@@ -126,7 +126,8 @@ class Stack:
 
     def client(self, service: str) -> Any:
         env = self.aws_env()
-        return boto3.client(
+        make: Any = boto3.client  # any service by name: the stubs type only literal names
+        return make(
             service,
             endpoint_url=env[f"AWS_ENDPOINT_URL_{service.upper()}"],
             region_name=env["AWS_DEFAULT_REGION"],

@@ -1,0 +1,10 @@
+"""HTTP routes as Chalice blueprints, one per audience.
+
+* ``customers``: ``/download``, the link a customer opens;
+* ``operators``: ``/links``, ``/grants``, ``/uploads``, behind the API key;
+* ``buyers``: ``/get-link``, for shops and signed-in buyers;
+* ``health``: ``/health``.
+
+``request`` holds what they share: who is asking, strict parameters, bearer
+credentials, the error mapping, and the dependencies ``app.py`` wires in.
+"""

@@ -1,0 +1,21 @@
+"""``/health``: can this deployment reach its table and its bucket?"""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint, Response
+
+from chalicelib import logs, responses
+from chalicelib.routes.request import deps
+
+bp = Blueprint(__name__)
+log = logs.get_logger("health")
+
+
+@bp.route("/health", methods=["GET"])
+def health() -> Response:
+    try:
+        deps().services().ping()
+    except Exception:
+        log.warning("health check failed", exc_info=True)
+        return responses.health_response(False)
+    return responses.health_response(True)

@@ -1,0 +1,138 @@
+"""Operators' routes, all behind the API key: the link lifecycle (``/links``), grants
+(``/grants``) and presigned uploads (``/uploads``)."""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint, Response
+
+from chalicelib import responses
+from chalicelib.errors import InvalidRequestError
+from chalicelib.mailer import Letter
+from chalicelib.params import build, single, whole_number
+from chalicelib.routes.request import (
+    ANY_BODY,
+    deps,
+    json_body,
+    mapped_errors,
+    operator_request,
+    public_base,
+    query,
+)
+from chalicelib.services.grants import GrantRequest
+from chalicelib.services.links import LIST_LIMIT, LinkChange
+from chalicelib.services.minting import MintRequest
+from chalicelib.services.uploads import UploadRequest
+from chalicelib.urls import download_url
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/links", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def create_link() -> Response:
+    request = operator_request()
+    body = json_body(request, MintRequest, Letter)
+    mail = {name: body.pop(name) for name in ("email", "subject", "message") if name in body}
+    # Everything is validated before anything is minted.
+    mint = build(MintRequest, body)
+    base = public_base(request)
+    minting = deps().services().minting
+    if mail:
+        if "email" not in mail:
+            raise InvalidRequestError("invalid_email", "subject and message need an email.")
+        minted = minting.mint_and_mail(
+            mint, Letter(**mail), lambda token: download_url(base, token)
+        )
+    else:
+        minted = minting.mint(mint)
+    return responses.minted_response(
+        minted,
+        download_url(base, minted.token.value),
+        status=201,
+        location=f"{base}/links/{minted.link.link_id}",
+    )
+
+
+@bp.route("/links", methods=["GET"])
+@mapped_errors()
+def list_links() -> Response:
+    params = query(operator_request())
+    links = deps().services().links
+    page = links.for_file(
+        single(params, "file") or "",
+        whole_number(params, "limit", LIST_LIMIT),
+        single(params, "cursor"),
+    )
+    return responses.page_of_links_response(page, deps().clock(), links.delivery_of)
+
+
+@bp.route("/links/{link_id}", methods=["GET"])
+@mapped_errors()
+def show_link(link_id: str) -> Response:
+    operator_request()
+    links = deps().services().links
+    return responses.link_response(links.describe(link_id), deps().clock(), links.delivery_of)
+
+
+@bp.route("/links/{link_id}", methods=["PATCH"], content_types=ANY_BODY)
+@mapped_errors()
+def change_link(link_id: str) -> Response:
+    change = build(LinkChange, json_body(operator_request(), LinkChange))
+    links = deps().services().links
+    return responses.link_response(links.change(link_id, change), deps().clock(), links.delivery_of)
+
+
+@bp.route("/links/{link_id}", methods=["DELETE"])
+@mapped_errors()
+def revoke_link(link_id: str) -> Response:
+    operator_request()
+    links = deps().services().links
+    return responses.link_response(links.revoke(link_id), deps().clock(), links.delivery_of)
+
+
+@bp.route("/uploads", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def create_upload() -> Response:
+    upload = build(UploadRequest, json_body(operator_request(), UploadRequest))
+    return responses.upload_response(deps().services().uploading.start(upload))
+
+
+# Grants: which buyer may mint links to which file.
+
+
+@bp.route("/grants", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def create_grant() -> Response:
+    body = json_body(operator_request(), GrantRequest)
+    grant = deps().services().granting.grant(_grant_request(body.get("subject"), body.get("file")))
+    return responses.grant_response(grant, 201)
+
+
+@bp.route("/grants", methods=["GET"])
+@mapped_errors()
+def list_grants() -> Response:
+    params = query(operator_request())
+    page = (
+        deps()
+        .services()
+        .granting.for_subject(
+            single(params, "subject"),
+            whole_number(params, "limit", LIST_LIMIT),
+            single(params, "cursor"),
+        )
+    )
+    return responses.grants_response(page)
+
+
+@bp.route("/grants", methods=["DELETE"])
+@mapped_errors()
+def delete_grant() -> Response:
+    params = query(operator_request())
+    request = _grant_request(single(params, "subject"), single(params, "file"))
+    deps().services().granting.withdraw(request)
+    return Response(body="", status_code=204, headers=dict(responses.PRIVATE))
+
+
+def _grant_request(subject: object, file: object) -> GrantRequest:
+    # A missing field reads as empty, which the request refuses by name.
+    return GrantRequest(subject=str(subject or ""), file=str(file or ""))

@@ -1,0 +1,90 @@
+"""The service layer, one module per audience, free of HTTP and of Chalice.
+
+* ``minting``: make a link (operators and buyers), optionally email it;
+* ``redemption``: what a customer's request gets (landing page, stream, redirect);
+* ``links``: operators inspect, change, revoke and list links;
+* ``grants``: operators say which buyer may mint which file; buyers mint their own;
+* ``uploads``: presigned uploads for files that are not in the bucket yet.
+
+Each class takes its stores and the clock by keyword; ``Services`` bundles them for
+the routes, and ``app.py`` builds it once per container.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from chalicelib.clock import Clock
+from chalicelib.services.grants import BuyerMinting, Granting
+from chalicelib.services.links import LinkAdmin
+from chalicelib.services.minting import Minting
+from chalicelib.services.redemption import Redeeming
+from chalicelib.services.uploads import Uploading
+from chalicelib.settings import Settings
+from chalicelib.stores import GrantStore, LinkStore, ObjectStore
+
+if TYPE_CHECKING:
+    from chalicelib.mailer import Mailer
+
+
+@dataclass(frozen=True)
+class Services:
+    minting: Minting
+    redeeming: Redeeming
+    links: LinkAdmin
+    granting: Granting
+    buyers: BuyerMinting
+    uploading: Uploading
+    link_store: LinkStore
+    object_store: ObjectStore
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        settings: Settings,
+        clock: Clock,
+        links: LinkStore,
+        objects: ObjectStore,
+        grants: GrantStore | None = None,
+        mailer: Callable[[], Mailer] | None = None,
+    ) -> Services:
+        """Every service, on these stores, configured from ``settings``."""
+        minting = Minting(
+            links=links, objects=objects, clock=clock, key_prefix=settings.key_prefix, mailer=mailer
+        )
+        return cls(
+            minting=minting,
+            redeeming=Redeeming(
+                links=links,
+                objects=objects,
+                clock=clock,
+                stream_max_bytes=settings.stream_max_bytes,
+                redirect_ttl=settings.redirect_ttl,
+            ),
+            links=LinkAdmin(links=links, clock=clock, stream_max_bytes=settings.stream_max_bytes),
+            granting=Granting(grants=grants, clock=clock),
+            buyers=BuyerMinting(
+                minting=minting,
+                grants=grants,
+                objects=objects,
+                clock=clock,
+                key_prefix=settings.key_prefix,
+                daily_links=settings.grant_daily_links,
+            ),
+            uploading=Uploading(
+                objects=objects,
+                clock=clock,
+                upload_prefix=settings.upload_prefix,
+                max_upload_bytes=settings.max_upload_bytes,
+            ),
+            link_store=links,
+            object_store=objects,
+        )
+
+    def ping(self) -> None:
+        """Raise unless both the table and the bucket answer."""
+        self.link_store.ping()
+        self.object_store.ping()

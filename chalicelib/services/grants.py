@@ -1,0 +1,101 @@
+"""Grants: operators say which buyer may mint links to which file; buyers then mint
+their own links, within a daily allowance, or to files they own."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from chalicelib.clock import Clock
+from chalicelib.errors import ForbiddenError, InvalidRequestError, ObjectNotFoundError
+from chalicelib.logs import annotate
+from chalicelib.objectkeys import validate_key
+from chalicelib.refusals import NOT_GRANTED
+from chalicelib.services.links import checked_limit
+from chalicelib.services.minting import MintedLink, Minting, MintRequest
+from chalicelib.stores import Grant, GrantPage, GrantStore, ObjectStore
+from chalicelib.text import has_control_characters
+
+
+@dataclass(frozen=True)
+class GrantRequest:
+    """A buyer (JWT subject) and a file key.  Its fields are the JSON API's grant fields."""
+
+    subject: str
+    file: str
+
+    def __post_init__(self) -> None:
+        for name in ("subject", "file"):
+            value = getattr(self, name)
+            if not value or len(value) > 1024 or has_control_characters(value):
+                raise InvalidRequestError(f"invalid_{name}", f"{name} must be a non-empty line.")
+
+
+class Granting:
+    def __init__(self, *, grants: GrantStore | None, clock: Clock) -> None:
+        self._grants = grants
+        self._clock = clock
+
+    def grant(self, request: GrantRequest) -> Grant:
+        return self._required().put(request.subject, request.file, self._clock())
+
+    def withdraw(self, request: GrantRequest) -> None:
+        self._required().delete(request.subject, request.file)
+
+    def for_subject(self, subject: str | None, limit: int, cursor: str | None) -> GrantPage:
+        checked = GrantRequest(subject or "", "-").subject
+        return self._required().for_subject(checked, checked_limit(limit), cursor)
+
+    def _required(self) -> GrantStore:
+        if self._grants is None:
+            raise InvalidRequestError("grants_disabled", "Grants are not enabled here.")
+        return self._grants
+
+
+class BuyerMinting:
+    """A signed-in buyer's own link: only to a file they were granted (within today's
+    allowance) or that they own (``x-amz-meta-owner``)."""
+
+    def __init__(
+        self,
+        *,
+        minting: Minting,
+        grants: GrantStore | None,
+        objects: ObjectStore,
+        clock: Clock,
+        key_prefix: str,
+        daily_links: int,
+    ) -> None:
+        self._minting = minting
+        self._grants = grants
+        self._objects = objects
+        self._clock = clock
+        self._key_prefix = key_prefix
+        self._daily_links = daily_links
+
+    def mint(self, subject: str, request: MintRequest) -> MintedLink:
+        if self._grants is None:
+            raise ForbiddenError(NOT_GRANTED)
+        key = validate_key(request.file, self._key_prefix)
+        now = self._clock()
+        midnight = (int(now) // 86_400 + 1) * 86_400
+        annotate(buyer=subject)
+        try:
+            self._grants.use(
+                subject,
+                key,
+                time.strftime("%Y-%m-%d", time.gmtime(now)),
+                self._daily_links,
+                retry_after=midnight - int(now),
+            )
+        except ForbiddenError:
+            # No grant: perhaps the buyer owns the file.  A missing file gets the
+            # same answer as a stranger's, so nobody can probe which keys exist.
+            try:
+                obj = self._objects.describe(key)
+            except ObjectNotFoundError:
+                raise ForbiddenError(NOT_GRANTED) from None
+            if obj.owner != subject:
+                raise
+            return self._minting.mint(request, obj)
+        return self._minting.mint(request)

@@ -1,0 +1,75 @@
+"""Operators' view of links: inspect, change, revoke, list by file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib import delivery
+from chalicelib.clock import Clock
+from chalicelib.errors import InvalidRequestError, LinkNotFoundError
+from chalicelib.link import Link, Use
+from chalicelib.services.minting import check_note, check_ttl, check_uses
+from chalicelib.stores import LinkStore, Page
+from chalicelib.tokens import is_link_id
+
+LIST_LIMIT = 25
+MAX_LIST_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    """What an operator may change: expiry (seconds from now), use limit, note."""
+
+    ttl: int | None = None
+    max_uses: int | None = None
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.ttl is not None:
+            check_ttl(self.ttl)
+        if self.max_uses is not None:
+            check_uses("max_uses", self.max_uses)
+        if self.note is not None:
+            check_note(self.note)
+
+
+class LinkAdmin:
+    def __init__(self, *, links: LinkStore, clock: Clock, stream_max_bytes: int) -> None:
+        self._links = links
+        self._clock = clock
+        self._stream_max_bytes = stream_max_bytes
+
+    def describe(self, link_id: str) -> Link:
+        return self._links.get(checked_id(link_id))
+
+    def change(self, link_id: str, change: LinkChange) -> Link:
+        expires_at = None if change.ttl is None else int(self._clock()) + change.ttl
+        return self._links.change(
+            checked_id(link_id), expires_at=expires_at, max_uses=change.max_uses, note=change.note
+        )
+
+    def revoke(self, link_id: str) -> Link:
+        return self._links.revoke(checked_id(link_id), self._clock())
+
+    def for_file(self, key: str, limit: int, cursor: str | None) -> Page:
+        if not key:
+            raise InvalidRequestError("invalid_file", "Say which file with ?file=KEY.")
+        return self._links.for_file(key, checked_limit(limit), cursor)
+
+    def delivery_of(self, link: Link, use: Use) -> delivery.Delivery:
+        """How a recorded use went out: the same rule redeem applied."""
+        return delivery.choose(
+            use.binary, link.object.size, link.object.content_type, self._stream_max_bytes
+        )
+
+
+def checked_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidRequestError("invalid_limit", f"limit must be between 1 and {MAX_LIST_LIMIT}.")
+    return limit
+
+
+def checked_id(link_id: str) -> str:
+    if not is_link_id(link_id):
+        raise LinkNotFoundError(f"There is no link {link_id!r}.")
+    return link_id

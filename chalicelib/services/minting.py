@@ -1,0 +1,132 @@
+"""Minting: a new link to an object, and optionally the email that carries it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chalicelib.clock import Clock
+from chalicelib.errors import InvalidRequestError, MailError
+from chalicelib.filenames import default_filename, validate_filename
+from chalicelib.link import Link, StoredObject
+from chalicelib.logs import annotate, metric
+from chalicelib.mailer import Letter, Mailer
+from chalicelib.objectkeys import validate_key
+from chalicelib.stores import LinkStore, ObjectStore
+from chalicelib.text import has_control_characters
+from chalicelib.tokens import Token, new_token
+
+DEFAULT_USES = 1
+MAX_USES = 100
+DEFAULT_TTL = 86_400
+MAX_TTL = 30 * 86_400
+MAX_NOTE_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class MintRequest:
+    """What a link is minted with.  Its fields are also the JSON API's mint fields."""
+
+    file: str
+    uses: int = DEFAULT_USES
+    ttl: int = DEFAULT_TTL
+    filename: str | None = None
+    confirm: bool = True
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        check_uses("uses", self.uses)
+        check_ttl(self.ttl)
+        check_note(self.note)
+
+
+def check_uses(name: str, uses: int) -> None:
+    if not 1 <= uses <= MAX_USES:
+        raise InvalidRequestError(f"invalid_{name}", f"{name} must be between 1 and {MAX_USES}.")
+
+
+def check_ttl(ttl: int) -> None:
+    if not 1 <= ttl <= MAX_TTL:
+        raise InvalidRequestError(
+            "invalid_ttl", f"ttl must be between 1 and {MAX_TTL} seconds (30 days)."
+        )
+
+
+def check_note(note: str) -> None:
+    if len(note) > MAX_NOTE_LENGTH:
+        raise InvalidRequestError(
+            "invalid_note", f"note must be at most {MAX_NOTE_LENGTH} characters."
+        )
+    if has_control_characters(note, allowed="\n\t"):
+        raise InvalidRequestError("invalid_note", "note must not contain control characters.")
+
+
+@dataclass(frozen=True)
+class MintedLink:
+    token: Token
+    link: Link
+    message_id: str | None = None
+
+
+class Minting:
+    def __init__(
+        self,
+        *,
+        links: LinkStore,
+        objects: ObjectStore,
+        clock: Clock,
+        key_prefix: str = "",
+        mailer: Callable[[], Mailer] | None = None,
+    ) -> None:
+        self._links = links
+        self._objects = objects
+        self._clock = clock
+        self._key_prefix = key_prefix
+        # A provider, so the SES client is only built by the first email.
+        self._mailer = mailer
+
+    def mint(self, request: MintRequest, described: StoredObject | None = None) -> MintedLink:
+        key = validate_key(request.file, self._key_prefix)
+        filename = validate_filename(
+            request.filename if request.filename is not None else default_filename(key)
+        )
+        obj = described or self._objects.describe(key)
+        now = self._clock()
+        token = new_token()
+        link = Link(
+            link_id=token.link_id,
+            token_digest=token.digest,
+            object=obj,
+            filename=filename,
+            max_uses=request.uses,
+            uses=0,
+            created_at=now,
+            expires_at=int(now) + request.ttl,
+            confirm=request.confirm,
+            note=request.note,
+        )
+        self._links.create(link)
+        annotate(outcome="minted", link_id=link.link_id)
+        metric("Minted")
+        return MintedLink(token=token, link=link)
+
+    def mint_and_mail(
+        self, request: MintRequest, letter: Letter, url_for: Callable[[str], str]
+    ) -> MintedLink:
+        """Mint a link and email it.  If the email fails the link is revoked at once:
+        no working link that nobody received and nobody knows of."""
+        if self._mailer is None:
+            raise InvalidRequestError(
+                "email_disabled", "This service is not set up to send email (ONETIME_MAIL_FROM)."
+            )
+        minted = self.mint(request)
+        try:
+            message_id = self._mailer().send(
+                letter, minted.link, url_for(minted.token.value), self._clock()
+            )
+        except MailError:
+            self._links.revoke(minted.link.link_id, self._clock())
+            annotate(outcome="mail_failed")
+            raise
+        annotate(outcome="minted_mailed")
+        return MintedLink(minted.token, minted.link, message_id)

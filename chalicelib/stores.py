@@ -1,0 +1,97 @@
+"""What the services need from storage: small protocols, so that the services run
+unchanged on DynamoDB and S3 (``linkstore``, ``grantstore``, ``objectstore``) and,
+in the unit tests, on in-memory fakes that pass the same contract suite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chalicelib.link import Claim, Link, StoredObject
+
+
+@dataclass(frozen=True)
+class Page:
+    links: list[Link]
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class Grant:
+    subject: str
+    file: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class GrantPage:
+    grants: list[Grant]
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class ClaimOutcome:
+    """What a claim did.  ``claimed`` is False only when the caller asked to spare links
+    that wait for a person to confirm, and this one does: nothing was spent."""
+
+    link: Link
+    claimed: bool
+
+
+class LinkStore(Protocol):
+    def create(self, link: Link) -> None: ...
+
+    def claim(
+        self, link_id: str, digest: str, claim: Claim, *, unless_confirm: bool = False
+    ) -> ClaimOutcome:
+        """Take one use atomically, or raise why not (``chalicelib.refusals``)."""
+        ...
+
+    def peek(self, link_id: str, digest: str, now: float) -> Link: ...
+
+    def release(self, link_id: str, claim_id: str) -> bool:
+        """Give a claimed use back; False when that claim is not (or no longer) recorded."""
+        ...
+
+    def get(self, link_id: str) -> Link: ...
+
+    def change(
+        self,
+        link_id: str,
+        *,
+        expires_at: int | None = None,
+        max_uses: int | None = None,
+        note: str | None = None,
+    ) -> Link: ...
+
+    def revoke(self, link_id: str, at: float) -> Link: ...
+
+    def for_file(self, key: str, limit: int, cursor: str | None) -> Page: ...
+
+    def ping(self) -> None: ...
+
+
+class GrantStore(Protocol):
+    def put(self, subject: str, file: str, at: float) -> Grant: ...
+
+    def delete(self, subject: str, file: str) -> None: ...
+
+    def use(self, subject: str, file: str, day: str, daily_limit: int, retry_after: int) -> None:
+        """Count one self-service link against the day's allowance, atomically."""
+        ...
+
+    def for_subject(self, subject: str, limit: int, cursor: str | None) -> GrantPage: ...
+
+
+class ObjectStore(Protocol):
+    def describe(self, key: str) -> StoredObject: ...
+
+    def fetch_base64(self, obj: StoredObject) -> str: ...
+
+    def presign(self, obj: StoredObject, disposition: str, lifetime: int) -> str: ...
+
+    def presign_upload(
+        self, key: str, content_type: str, size: int, lifetime: int
+    ) -> dict[str, Any]: ...
+
+    def ping(self) -> None: ...

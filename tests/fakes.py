@@ -1,0 +1,230 @@
+"""In-memory stand-ins behind the stores' protocols (``chalicelib/stores.py``), and a
+clock that tests freeze and advance.  The store contract suite
+(``tests/test_store_contract.py``) runs the same tests against these and against
+DynamoDB stand-ins, so the unit tier can trust them."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import threading
+import time
+from typing import Any
+
+from chalicelib import refusals
+from chalicelib.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidRequestError,
+    LinkNotFoundError,
+    ObjectNotFoundError,
+    RateLimitedError,
+)
+from chalicelib.link import Claim, Link, StoredObject, Use
+from chalicelib.stores import ClaimOutcome, Grant, GrantPage, Page
+
+
+class FrozenClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, at: float | None = None) -> None:
+        self.now = float(int(time.time()) if at is None else at)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _page_cursor(offset: int, partition: str) -> str:
+    raw = json.dumps([partition, offset]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _page_offset(cursor: str | None, partition: str) -> int:
+    if not cursor:
+        return 0
+    try:
+        found, offset = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        assert found == partition and isinstance(offset, int) and offset > 0
+    except (ValueError, TypeError, AssertionError):
+        raise InvalidRequestError(
+            "invalid_cursor", "The cursor is not one this service gave out."
+        ) from None
+    return offset
+
+
+class MemoryLinkStore:
+    def __init__(self) -> None:
+        self.links: dict[str, Link] = {}
+        self._claims: dict[str, dict[str, Use]] = {}
+        self._lock = threading.Lock()  # one lock stands in for DynamoDB's conditional write
+
+    def create(self, link: Link) -> None:
+        with self._lock:
+            self.links[link.link_id] = link
+            self._claims[link.link_id] = {}
+
+    def claim(
+        self, link_id: str, digest: str, claim: Claim, *, unless_confirm: bool = False
+    ) -> ClaimOutcome:
+        with self._lock:
+            current = self.links.get(link_id)
+            if current is not None and claim.claim_id in self._claims[link_id]:
+                return ClaimOutcome(current, claimed=True)
+            link = refusals.check(current, digest, claim.at)
+            if unless_confirm and link.confirm:
+                return ClaimOutcome(link, claimed=False)
+            use = Use(claim.at, claim.client_ip[:64], claim.user_agent[:512], claim.binary)
+            self._claims[link_id][claim.claim_id] = use
+            return ClaimOutcome(self._update(link_id, uses=link.uses + 1), claimed=True)
+
+    def peek(self, link_id: str, digest: str, now: float) -> Link:
+        return refusals.check(self.links.get(link_id), digest, now)
+
+    def release(self, link_id: str, claim_id: str) -> bool:
+        with self._lock:
+            if claim_id not in self._claims.get(link_id, {}):
+                return False
+            del self._claims[link_id][claim_id]
+            self._update(link_id, uses=self.links[link_id].uses - 1)
+            return True
+
+    def get(self, link_id: str) -> Link:
+        if link_id not in self.links:
+            raise LinkNotFoundError(f"There is no link {link_id}.")
+        return self.links[link_id]
+
+    def change(
+        self,
+        link_id: str,
+        *,
+        expires_at: int | None = None,
+        max_uses: int | None = None,
+        note: str | None = None,
+    ) -> Link:
+        with self._lock:
+            link = self.get(link_id)
+            if max_uses is not None and link.uses > max_uses:
+                raise ConflictError(
+                    f"The link has already been used {link.uses} time(s); "
+                    "the limit cannot go below that."
+                )
+            changes: dict[str, Any] = {}
+            if expires_at is not None:
+                changes["expires_at"] = expires_at
+            if max_uses is not None:
+                changes["max_uses"] = max_uses
+            if note is not None:
+                changes["note"] = note
+            return self._update(link_id, **changes)
+
+    def revoke(self, link_id: str, at: float) -> Link:
+        with self._lock:
+            link = self.get(link_id)
+            if link.revoked_at is not None:
+                return link
+            return self._update(link_id, revoked_at=at)
+
+    def for_file(self, key: str, limit: int, cursor: str | None) -> Page:
+        offset = _page_offset(cursor, key)
+        matching = sorted(
+            (link for link in self.links.values() if link.object.key == key),
+            key=lambda link: link.created_at,
+            reverse=True,
+        )
+        page = matching[offset : offset + limit]
+        more = offset + limit < len(matching)
+        return Page(page, _page_cursor(offset + limit, key) if more else None)
+
+    def ping(self) -> None:
+        return None
+
+    def _update(self, link_id: str, **changes: Any) -> Link:
+        uses_log = tuple(sorted(self._claims[link_id].values(), key=lambda use: use.at))
+        link = dataclasses.replace(self.links[link_id], uses_log=uses_log, **changes)
+        self.links[link_id] = link
+        return link
+
+
+class MemoryGrantStore:
+    def __init__(self) -> None:
+        self.grants: dict[tuple[str, str], Grant] = {}
+        self.minted: dict[tuple[str, str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def put(self, subject: str, file: str, at: float) -> Grant:
+        with self._lock:
+            return self.grants.setdefault((subject, file), Grant(subject, file, at))
+
+    def delete(self, subject: str, file: str) -> None:
+        with self._lock:
+            if self.grants.pop((subject, file), None) is None:
+                raise LinkNotFoundError("There is no such grant.")
+
+    def use(self, subject: str, file: str, day: str, daily_limit: int, retry_after: int) -> None:
+        with self._lock:
+            if (subject, file) not in self.grants:
+                raise ForbiddenError(refusals.NOT_GRANTED)
+            count = self.minted.get((subject, file, day), 0)
+            if count >= daily_limit:
+                raise RateLimitedError(
+                    f"You have already made {daily_limit} links to this file today; "
+                    "try again tomorrow or contact the shop.",
+                    retry_after,
+                )
+            self.minted[(subject, file, day)] = count + 1
+
+    def for_subject(self, subject: str, limit: int, cursor: str | None) -> GrantPage:
+        offset = _page_offset(cursor, subject)
+        matching = sorted(
+            (g for g in self.grants.values() if g.subject == subject),
+            key=lambda grant: grant.created_at,
+            reverse=True,
+        )
+        more = offset + limit < len(matching)
+        return GrantPage(
+            matching[offset : offset + limit],
+            _page_cursor(offset + limit, subject) if more else None,
+        )
+
+
+class MemoryObjectStore:
+    """Objects as bytes in a dict.  A presigned URL is a readable fake that names what
+    S3's would sign: key, version, disposition and lifetime."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str, str | None]] = {}
+        self.fail_reads: Exception | None = None
+
+    def put(
+        self, key: str, body: bytes, content_type: str = "application/pdf", owner: str | None = None
+    ) -> None:
+        self.objects[key] = (body, content_type, owner)
+
+    def describe(self, key: str) -> StoredObject:
+        if key not in self.objects:
+            raise ObjectNotFoundError(f"There is no file {key!r} to link to.")
+        body, content_type, owner = self.objects[key]
+        return StoredObject(key, len(body), content_type, f'"{hash(body) & 0xFFFF:x}"', None, owner)
+
+    def fetch_base64(self, obj: StoredObject) -> str:
+        if self.fail_reads is not None:
+            raise self.fail_reads
+        return base64.b64encode(self.objects[obj.key][0]).decode("ascii")
+
+    def presign(self, obj: StoredObject, disposition: str, lifetime: int) -> str:
+        return f"memory://{obj.key}?expires={lifetime}&disposition={disposition}"
+
+    def presign_upload(
+        self, key: str, content_type: str, size: int, lifetime: int
+    ) -> dict[str, Any]:
+        return {
+            "url": "memory://uploads",
+            "fields": {"key": key, "Content-Type": content_type, "size": str(size)},
+        }
+
+    def ping(self) -> None:
+        return None

@@ -1,0 +1,232 @@
+"""One behaviour suite for the stores, run against each implementation: the in-memory
+fakes the unit tier uses, moto in-process, and dynalite (a real process, whose
+conditional writes are atomic).  A fake that passes here may stand in for DynamoDB."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidRequestError,
+    LinkExpiredError,
+    LinkNotFoundError,
+    LinkRevokedError,
+    LinkUsedUpError,
+    RateLimitedError,
+)
+from chalicelib.grantstore import DynamoGrantStore
+from chalicelib.link import Claim, Link, StoredObject
+from chalicelib.linkstore import DynamoLinkStore
+from chalicelib.stores import GrantStore, LinkStore
+from chalicelib.tokens import new_token
+from tests.fakes import MemoryGrantStore, MemoryLinkStore
+from tools.stack import Stack, create_table
+
+NOW = 1_800_000_000.0
+BACKENDS = ["memory", "moto", "dynalite"]
+
+
+@pytest.fixture(params=BACKENDS)
+def stores(request: pytest.FixtureRequest) -> Iterator[tuple[LinkStore, GrantStore]]:
+    if request.param == "memory":
+        yield MemoryLinkStore(), MemoryGrantStore()
+    elif request.param == "moto":
+        request.getfixturevalue("aws_env")
+        from moto import mock_aws
+
+        with mock_aws():
+            client: Any = boto3.client("dynamodb")
+            create_table(client, "contract")
+            yield DynamoLinkStore(client, "contract"), DynamoGrantStore(client, "contract")
+    else:
+        stack: Stack = request.getfixturevalue("stack")
+        client = stack.client("dynamodb")
+        # The session's table: every test below uses fresh ids and keys.
+        yield DynamoLinkStore(client, stack.table), DynamoGrantStore(client, stack.table)
+
+
+@pytest.fixture
+def links(stores: tuple[LinkStore, GrantStore]) -> LinkStore:
+    return stores[0]
+
+
+@pytest.fixture
+def grants(stores: tuple[LinkStore, GrantStore]) -> GrantStore:
+    return stores[1]
+
+
+def new_link(
+    store: LinkStore, *, uses: int = 1, confirm: bool = False, key: str = "", at: float = NOW
+) -> tuple[Link, str]:
+    token = new_token()
+    link = Link(
+        link_id=token.link_id,
+        token_digest=token.digest,
+        object=StoredObject(key or f"k/{uuid.uuid4().hex}.pdf", 10, "application/pdf", '"e"'),
+        filename="f.pdf",
+        max_uses=uses,
+        uses=0,
+        created_at=at,
+        expires_at=int(NOW) + 3600,
+        confirm=confirm,
+        note="n",
+    )
+    store.create(link)
+    return link, token.digest
+
+
+def claim(at: float = NOW + 1, claim_id: str = "") -> Claim:
+    return Claim(claim_id or uuid.uuid4().hex[:16], at, "10.0.0.1", "agent/1", True)
+
+
+def test_created_link_reads_back_equal(links: LinkStore) -> None:
+    link, _ = new_link(links)
+    assert links.get(link.link_id) == link
+
+
+def test_claim_takes_a_use_and_records_it(links: LinkStore) -> None:
+    link, digest = new_link(links, uses=2)
+    outcome = links.claim(link.link_id, digest, claim(NOW + 5))
+    assert outcome.claimed
+    assert outcome.link.uses == 1
+    stored = links.get(link.link_id)
+    assert stored.uses == 1
+    assert [(u.at, u.client_ip, u.user_agent, u.binary) for u in stored.uses_log] == [
+        (NOW + 5, "10.0.0.1", "agent/1", True)
+    ]
+
+
+def test_last_use_refuses_with_count_and_time(links: LinkStore) -> None:
+    link, digest = new_link(links)
+    links.claim(link.link_id, digest, claim(NOW + 7))
+    with pytest.raises(LinkUsedUpError) as refused:
+        links.claim(link.link_id, digest, claim())
+    assert (refused.value.uses, refused.value.last_used_at) == (1, NOW + 7)
+    assert links.get(link.link_id).uses == 1
+
+
+def test_wrong_secret_and_unknown_id_are_not_found(links: LinkStore) -> None:
+    link, _ = new_link(links)
+    with pytest.raises(LinkNotFoundError):
+        links.claim(link.link_id, "0" * 64, claim())
+    with pytest.raises(LinkNotFoundError):
+        links.claim("a" * 16, "0" * 64, claim())
+    assert links.get(link.link_id).uses == 0
+
+
+def test_expired_link_refuses(links: LinkStore) -> None:
+    link, digest = new_link(links)
+    with pytest.raises(LinkExpiredError) as refused:
+        links.claim(link.link_id, digest, claim(at=link.expires_at))
+    assert refused.value.expired_at == link.expires_at
+
+
+def test_revoked_says_so_before_used_up(links: LinkStore) -> None:
+    link, digest = new_link(links)
+    links.claim(link.link_id, digest, claim())
+    revoked = links.revoke(link.link_id, NOW + 10)
+    assert links.revoke(link.link_id, NOW + 99).revoked_at == revoked.revoked_at == NOW + 10
+    with pytest.raises(LinkRevokedError):
+        links.claim(link.link_id, digest, claim())
+    with pytest.raises(LinkNotFoundError):
+        links.revoke("b" * 16, NOW)
+
+
+def test_confirm_link_is_spared_when_asked(links: LinkStore) -> None:
+    link, digest = new_link(links, confirm=True)
+    outcome = links.claim(link.link_id, digest, claim(), unless_confirm=True)
+    assert not outcome.claimed
+    assert outcome.link.link_id == link.link_id
+    assert links.get(link.link_id).uses == 0
+    assert links.claim(link.link_id, digest, claim()).claimed
+
+
+def test_a_retried_claim_counts_once(links: LinkStore) -> None:
+    link, digest = new_link(links, uses=3)
+    first = claim(claim_id="retry-0001")
+    links.claim(link.link_id, digest, first)
+    again = links.claim(link.link_id, digest, first)
+    assert again.claimed
+    assert links.get(link.link_id).uses == 1
+
+
+def test_release_gives_the_use_back_once(links: LinkStore) -> None:
+    link, digest = new_link(links)
+    taken = claim()
+    links.claim(link.link_id, digest, taken)
+    assert links.release(link.link_id, taken.claim_id)
+    assert not links.release(link.link_id, taken.claim_id)
+    stored = links.get(link.link_id)
+    assert (stored.uses, stored.uses_log) == (0, ())
+
+
+def test_peek_changes_nothing(links: LinkStore) -> None:
+    link, digest = new_link(links)
+    assert links.peek(link.link_id, digest, NOW).uses == 0
+    with pytest.raises(LinkExpiredError):
+        links.peek(link.link_id, digest, NOW + 7200)
+    assert links.get(link.link_id).uses == 0
+
+
+def test_change_moves_expiry_limit_and_note(links: LinkStore) -> None:
+    link, digest = new_link(links, uses=3)
+    links.claim(link.link_id, digest, claim())
+    changed = links.change(link.link_id, expires_at=int(NOW) + 60, max_uses=1, note="x")
+    assert (changed.expires_at, changed.max_uses, changed.note) == (int(NOW) + 60, 1, "x")
+    assert links.get(link.link_id) == changed
+    with pytest.raises(ConflictError):
+        links.change(link.link_id, max_uses=0)
+    with pytest.raises(LinkNotFoundError):
+        links.change("c" * 16, note="y")
+
+
+def test_for_file_pages_newest_first(links: LinkStore) -> None:
+    key = f"listed/{uuid.uuid4().hex}.pdf"
+    made = [new_link(links, key=key, at=NOW + i)[0].link_id for i in range(3)]
+    first = links.for_file(key, 2, None)
+    assert [link.link_id for link in first.links] == made[::-1][:2]
+    assert first.cursor is not None
+    rest = links.for_file(key, 2, first.cursor)
+    assert [link.link_id for link in rest.links] == made[:1]
+    assert rest.cursor is None
+    with pytest.raises(InvalidRequestError):
+        links.for_file(key, 2, "not-a-cursor")
+
+
+def test_grant_is_idempotent_and_listed(grants: GrantStore) -> None:
+    subject = f"buyer-{uuid.uuid4().hex}"
+    first = grants.put(subject, "a.pdf", NOW)
+    assert grants.put(subject, "a.pdf", NOW + 50).created_at == first.created_at == NOW
+    grants.put(subject, "b.pdf", NOW + 1)
+    page = grants.for_subject(subject, 10, None)
+    assert [g.file for g in page.grants] == ["b.pdf", "a.pdf"]
+
+
+def test_allowance_counts_per_day(grants: GrantStore) -> None:
+    subject = f"buyer-{uuid.uuid4().hex}"
+    with pytest.raises(ForbiddenError):
+        grants.use(subject, "a.pdf", "2027-01-01", 2, 60)
+    grants.put(subject, "a.pdf", NOW)
+    grants.use(subject, "a.pdf", "2027-01-01", 2, 60)
+    grants.use(subject, "a.pdf", "2027-01-01", 2, 60)
+    with pytest.raises(RateLimitedError) as limited:
+        grants.use(subject, "a.pdf", "2027-01-01", 2, 60)
+    assert limited.value.retry_after == 60
+    grants.use(subject, "a.pdf", "2027-01-02", 2, 60)
+
+
+def test_withdrawn_grant_is_gone(grants: GrantStore) -> None:
+    subject = f"buyer-{uuid.uuid4().hex}"
+    grants.put(subject, "a.pdf", NOW)
+    grants.delete(subject, "a.pdf")
+    with pytest.raises(LinkNotFoundError):
+        grants.delete(subject, "a.pdf")
+    with pytest.raises(ForbiddenError):
+        grants.use(subject, "a.pdf", "2027-01-01", 2, 60)

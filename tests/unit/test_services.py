@@ -1,0 +1,240 @@
+"""The services on in-memory stores and a frozen clock: no network, no moto."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+import pytest
+
+from chalicelib.errors import (
+    ForbiddenError,
+    InvalidRequestError,
+    LinkExpiredError,
+    LinkNotFoundError,
+    LinkUsedUpError,
+    MailError,
+    ObjectNotFoundError,
+    RateLimitedError,
+    UnavailableError,
+)
+from chalicelib.link import Link
+from chalicelib.mailer import Letter, Mailer
+from chalicelib.services import Services
+from chalicelib.services.grants import GrantRequest
+from chalicelib.services.links import LinkChange
+from chalicelib.services.minting import MintRequest
+from chalicelib.services.redemption import Landing, Redirect, Requester, Stream
+from chalicelib.services.uploads import UploadRequest
+from chalicelib.settings import Settings
+from tests.fakes import FrozenClock, MemoryGrantStore, MemoryLinkStore, MemoryObjectStore
+
+PDF = b"%PDF-1.7 small" * 10
+BROWSER = Requester(accept="text/html,*/*", client_ip="10.0.0.9", user_agent="Firefox")
+CURL = Requester(accept="*/*", client_ip="10.0.0.8", user_agent="curl/8")
+
+
+@dataclass
+class World:
+    services: Services
+    links: MemoryLinkStore
+    objects: MemoryObjectStore
+    grants: MemoryGrantStore
+    clock: FrozenClock
+    mail: list[str] = field(default_factory=list)
+
+
+def settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {"table": "t", "bucket": "b", "api_key_hashes": ("0" * 64,)}
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def world() -> World:
+    links, objects, grants = MemoryLinkStore(), MemoryObjectStore(), MemoryGrantStore()
+    clock = FrozenClock(1_800_000_000)
+    objects.put("docs/a.pdf", PDF)
+    services = Services.build(
+        settings=settings(stream_max_bytes=1000, redirect_ttl=20),
+        clock=clock,
+        links=links,
+        objects=objects,
+        grants=grants,
+    )
+    return World(services, links, objects, grants, clock)
+
+
+def mint(world: World, **fields: object) -> tuple[str, Link]:
+    minted = world.services.minting.mint(MintRequest(file="docs/a.pdf", **fields))  # type: ignore[arg-type]
+    return minted.token.value, minted.link
+
+
+def test_mint_stores_the_link_with_the_clocks_expiry(world: World) -> None:
+    token, link = mint(world, ttl=600, uses=2, note="order 7")
+    stored = world.links.get(link.link_id)
+    assert stored.expires_at == 1_800_000_600
+    assert (stored.max_uses, stored.uses, stored.note, stored.filename) == (
+        2,
+        0,
+        "order 7",
+        "a.pdf",
+    )
+    assert token.startswith(link.link_id)
+    assert stored.token_digest != token  # only the hash is kept
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"uses": 0}, "invalid_uses"),
+        ({"ttl": 0}, "invalid_ttl"),
+        ({"note": "a\x00"}, "invalid_note"),
+    ],
+)
+def test_bad_mints_are_refused_before_anything_is_stored(
+    world: World, fields: dict[str, object], code: str
+) -> None:
+    with pytest.raises(InvalidRequestError) as refused:
+        mint(world, **fields)
+    assert refused.value.code == code
+    assert world.links.links == {}
+
+
+def test_missing_file_is_not_minted(world: World) -> None:
+    with pytest.raises(ObjectNotFoundError):
+        world.services.minting.mint(MintRequest(file="docs/missing.pdf"))
+    assert world.links.links == {}
+
+
+def test_browser_gets_the_landing_page_and_spends_nothing(world: World) -> None:
+    token, link = mint(world)
+    outcome = world.services.redeeming.open(token, BROWSER)
+    assert isinstance(outcome, Landing)
+    assert world.links.get(link.link_id).uses == 0
+
+
+def test_small_file_streams_to_a_browser_without_confirmation(world: World) -> None:
+    world.objects.put("docs/a.pdf", b"tiny")
+    token, link = mint(world, confirm=False)
+    outcome = world.services.redeeming.open(token, BROWSER)
+    assert isinstance(outcome, Stream)
+    assert base64.b64decode(outcome.body_base64) == b"tiny"
+    assert world.links.get(link.link_id).uses == 1
+
+
+def test_curl_gets_a_short_redirect_and_the_use_is_recorded(world: World) -> None:
+    token, link = mint(world)
+    outcome = world.services.redeeming.redeem(token, CURL)
+    assert isinstance(outcome, Redirect)
+    assert "expires=20" in outcome.location
+    assert "filename" in outcome.disposition
+    stored = world.links.get(link.link_id)
+    assert stored.uses == 1
+    assert [(u.client_ip, u.user_agent, u.at) for u in stored.uses_log] == [
+        ("10.0.0.8", "curl/8", 1_800_000_000)
+    ]
+    with pytest.raises(LinkUsedUpError):
+        world.services.redeeming.redeem(token, CURL)
+
+
+def test_expiry_follows_the_clock(world: World) -> None:
+    token, link = mint(world, ttl=60)
+    world.clock.advance(59)
+    assert world.services.redeeming.inspect(token).link_id == link.link_id
+    world.clock.advance(1)
+    with pytest.raises(LinkExpiredError):
+        world.services.redeeming.redeem(token, CURL)
+    assert world.links.get(link.link_id).uses == 0
+
+
+def test_a_failed_read_gives_the_use_back(world: World) -> None:
+    world.objects.put("docs/a.pdf", b"tiny")
+    token, link = mint(world, confirm=False)
+    world.objects.fail_reads = OSError("connection reset")
+    with pytest.raises(UnavailableError):
+        world.services.redeeming.open(token, BROWSER)
+    stored = world.links.get(link.link_id)
+    assert (stored.uses, stored.uses_log) == (0, ())
+
+
+def test_garbage_token_is_refused_without_a_lookup(world: World) -> None:
+    with pytest.raises(InvalidRequestError):
+        world.services.redeeming.redeem("not a token", CURL)
+    with pytest.raises(LinkNotFoundError):
+        world.services.redeeming.redeem("a" * 16 + "B" * 43, CURL)
+
+
+def test_operator_changes_expiry_from_the_clock_and_revokes(world: World) -> None:
+    _token, link = mint(world)
+    world.clock.advance(100)
+    changed = world.services.links.change(link.link_id, LinkChange(ttl=30))
+    assert changed.expires_at == 1_800_000_130
+    revoked = world.services.links.revoke(link.link_id)
+    assert revoked.revoked_at == 1_800_000_100
+    assert revoked.status(world.clock()) == "revoked"
+    with pytest.raises(LinkNotFoundError):
+        world.services.links.describe("not-an-id")
+
+
+class BrokenMailer(Mailer):
+    def __init__(self) -> None:
+        pass
+
+    def send(self, letter: Letter, link: Link, url: str, now: float) -> str:
+        raise MailError("SES refused the message")
+
+
+def test_a_failed_email_revokes_the_link(world: World) -> None:
+    services = Services.build(
+        settings=settings(),
+        clock=world.clock,
+        links=world.links,
+        objects=world.objects,
+        mailer=BrokenMailer,
+    )
+    with pytest.raises(MailError):
+        services.minting.mint_and_mail(
+            MintRequest(file="docs/a.pdf"), Letter(email="c@example.com"), lambda t: t
+        )
+    (link,) = world.links.links.values()
+    assert link.revoked_at == world.clock()
+
+
+def test_buyer_mints_within_the_daily_allowance(world: World) -> None:
+    services = Services.build(
+        settings=settings(grant_daily_links=2),
+        clock=world.clock,
+        links=world.links,
+        objects=world.objects,
+        grants=world.grants,
+    )
+    with pytest.raises(ForbiddenError):
+        services.buyers.mint("sub-1", MintRequest(file="docs/a.pdf"))
+    services.granting.grant(GrantRequest("sub-1", "docs/a.pdf"))
+    services.buyers.mint("sub-1", MintRequest(file="docs/a.pdf"))
+    services.buyers.mint("sub-1", MintRequest(file="docs/a.pdf"))
+    with pytest.raises(RateLimitedError) as limited:
+        services.buyers.mint("sub-1", MintRequest(file="docs/a.pdf"))
+    assert limited.value.retry_after == 86_400 - 1_800_000_000 % 86_400
+    world.clock.advance(limited.value.retry_after)
+    services.buyers.mint("sub-1", MintRequest(file="docs/a.pdf"))
+    assert len(world.links.links) == 3
+
+
+def test_owner_mints_their_own_file_without_a_grant(world: World) -> None:
+    world.objects.put("docs/own.pdf", PDF, owner="sub-2")
+    minted = world.services.buyers.mint("sub-2", MintRequest(file="docs/own.pdf"))
+    assert minted.link.object.key == "docs/own.pdf"
+    with pytest.raises(ForbiddenError):
+        world.services.buyers.mint("sub-3", MintRequest(file="docs/own.pdf"))
+
+
+def test_upload_goes_under_the_prefix_and_is_sized(world: World) -> None:
+    upload = world.services.uploading.start(UploadRequest(filename="été.pdf", size=10))
+    assert upload.key.startswith("uploads/") and upload.key.endswith("/été.pdf")
+    assert upload.expires_at == 1_800_000_600
+    with pytest.raises(InvalidRequestError):
+        world.services.uploading.start(UploadRequest(filename="x.pdf", size=0))
+    with pytest.raises(InvalidRequestError):
+        UploadRequest(filename="../x.pdf", size=1)

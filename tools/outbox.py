@@ -1,4 +1,8 @@
-"""``make outbox``: the last emails the local SES stand-in (moto) accepted."""
+"""``make outbox``: the last emails the local SES stand-in (moto) accepted.
+
+It finds the stand-in through the state file the running `make serve` keeps in
+SERVE_LOG_DIR (.serve-logs/stack.json); S3_PORT, when given, wins.  LAST says how many.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,57 @@ import email.policy
 import os
 import sys
 import urllib.error
+from collections.abc import Mapping
 
-from tools.stack import outbox
+from tools.stack import STATE_FILE, StateError, outbox, read_state, serve_dir
+
+
+class NoStack(Exception):
+    """No running stack to read from, and why, in one line."""
+
+
+def s3_port(env: Mapping[str, str]) -> int:
+    """The S3/SES stand-in's port: S3_PORT if given, else the running `make serve`'s."""
+    raw = env.get("S3_PORT", "").strip()
+    if raw:
+        if not raw.isdigit():
+            raise NoStack(f"S3_PORT={raw!r} is not a port number.")
+        return int(raw)
+    path = serve_dir(env) / STATE_FILE
+    try:
+        state = read_state(path.parent)
+    except StateError as error:
+        raise NoStack(str(error)) from error
+    if state is None:
+        raise NoStack(
+            f"no `make serve` is running (no {path}). Start one with `make serve`, "
+            "or give S3_PORT=<its S3 port>."
+        )
+    if not state.alive():
+        raise NoStack(
+            f"no `make serve` is running: {path} was left by process {state.pid}, which has "
+            "exited. Start one with `make serve`, or give S3_PORT=<its S3 port>."
+        )
+    return state.s3_port
 
 
 def main() -> int:
-    port = int(os.environ.get("S3_PORT", "5001"))
     try:
-        messages = outbox(port, last=int(os.environ.get("LAST", "5")))
+        port = s3_port(os.environ)
+        last = int(os.environ.get("LAST", "5"))
+    except NoStack as error:
+        print(f"outbox: {error}", file=sys.stderr)
+        return 1
+    except ValueError:
+        print("outbox: LAST must be a whole number.", file=sys.stderr)
+        return 2
+    try:
+        messages = outbox(port, last=last)
     except (urllib.error.URLError, OSError):
-        print(f"outbox: nothing answers on 127.0.0.1:{port}; is `make serve` running?")
+        print(
+            f"outbox: nothing answers on 127.0.0.1:{port}; is `make serve` running?",
+            file=sys.stderr,
+        )
         return 1
     if not messages:
         print("outbox: no email sent yet.")

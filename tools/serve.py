@@ -1,7 +1,10 @@
 """``make serve``: the whole service on this machine, on local AWS stand-ins.
 
 Honours PORT, S3_PORT, DYNAMODB_PORT, ONETIME_TABLE, ONETIME_BUCKET,
-ONETIME_API_KEY and every ONETIME_* setting of the app.  Ctrl-C stops all of it.
+ONETIME_API_KEY and every ONETIME_* setting of the app (ONETIME_MAIL_FROM is the
+sender it verifies; ONETIME_KEY_PREFIX is where the samples go).  Logs, and the
+state file `make outbox` reads the ports from, go to SERVE_LOG_DIR (.serve-logs/).
+Ctrl-C (or SIGTERM) stops all of it.
 """
 
 from __future__ import annotations
@@ -11,12 +14,65 @@ import os
 import signal
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 from chalicelib.errors import ConfigurationError
 from chalicelib.settings import Settings
-from tools.stack import LARGE_SAMPLE, MAIL_FROM, ROOT, SMALL_SAMPLE, Stack, running, upload_samples
+from tools.stack import (
+    LARGE_SAMPLE,
+    MAIL_FROM,
+    SMALL_SAMPLE,
+    PortInUse,
+    Stack,
+    StateError,
+    read_state,
+    remove_state,
+    running,
+    serve_dir,
+    upload_samples,
+    write_state,
+)
+
+# The variable that chooses each of the stack's ports, and its default.
+PORT_VARIABLES = {
+    "api": ("PORT", 8000),
+    "s3": ("S3_PORT", 5001),
+    "dynamodb": ("DYNAMODB_PORT", 5002),
+}
+
+
+class UsageError(Exception):
+    """A setting that cannot work, said in one line."""
+
+
+def port_from(env: Mapping[str, str], role: str) -> int:
+    name, default = PORT_VARIABLES[role]
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise UsageError(f"{name}={raw!r} is not a port number (1-65535).")
+    return int(raw)
+
+
+def one_line(error: BaseException) -> str:
+    """What went wrong, in one line a user can act on (not a traceback)."""
+    if isinstance(error, urllib.error.HTTPError):
+        try:
+            body = json.loads(error.read())
+            detail = f"{body['error']}: {body['message']}"
+        except (ValueError, KeyError, TypeError, OSError):
+            detail = error.reason
+        text = f"the API answered {error.code} ({detail})"
+    elif isinstance(error, (RuntimeError, OSError)) and str(error):
+        text = str(error)
+    else:
+        # botocore's errors name the operation and AWS's reason; others at least their type.
+        text = f"{type(error).__name__}: {error}"
+    return " ".join(text.split())
 
 
 def mint(stack: Stack, key: str) -> str:
@@ -24,31 +80,62 @@ def mint(stack: Stack, key: str) -> str:
         f"{stack.base_url}/get-link?{urlencode({'file': key})}",
         headers={"Authorization": f"Bearer {stack.api_key}"},
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        url: str = json.load(response)["url"]
-        return url
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            url: str = json.load(response)["url"]
+            return url
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"could not mint a link to {key!r}: {one_line(error)}") from error
+
+
+def port_in_use(error: PortInUse, env: Mapping[str, str]) -> str:
+    name, _ = PORT_VARIABLES[error.role]
+    message = (
+        f"onetime: port {error.port} is in use on 127.0.0.1 ({name}); stop what holds it, "
+        f"or set {name} to a free port."
+    )
+    try:
+        other = read_state(serve_dir(env))
+    except StateError:
+        other = None
+    if other is not None and other.alive() and error.port in (other.api_port, other.s3_port):
+        message += f" Another `make serve` (pid {other.pid}) is running at {other.base_url}."
+    return message
 
 
 def main() -> int:
     env = os.environ
+    directory = serve_dir(env)
+    try:
+        ports = {role: port_from(env, role) for role in PORT_VARIABLES}
+    except UsageError as error:
+        print(f"onetime: {error}", file=sys.stderr)
+        return 2
     stack = Stack(
-        api_port=int(env.get("PORT", "8000")),
-        s3_port=int(env.get("S3_PORT", "5001")),
-        dynamodb_port=int(env.get("DYNAMODB_PORT", "5002")),
+        api_port=ports["api"],
+        s3_port=ports["s3"],
+        dynamodb_port=ports["dynamodb"],
         table=env.get("ONETIME_TABLE", "onetime-local"),
         bucket=env.get("ONETIME_BUCKET", "onetime-local"),
         api_key=env.get("ONETIME_API_KEY", "onetime-dev-key"),
-        log_dir=ROOT / ".serve-logs",
+        # The user's sender if they chose one (it is verified in moto's SES like ours).
+        mail_from=env.get("ONETIME_MAIL_FROM", "").strip() or MAIL_FROM,
+        log_dir=directory,
     )
     try:  # refuse bad settings now, with the reason, rather than on the first request
-        Settings.from_environ({**env, **stack.app_env()})
+        settings = Settings.from_environ({**env, **stack.app_env()})
     except ConfigurationError as error:
         print(f"onetime: {error.message}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    ready = False
     try:
         with running(stack):
-            upload_samples(stack)
+            state = write_state(stack, directory)
+            # Under the key prefix: the app links nothing outside it.
+            small, large = (settings.key_prefix + key for key in (SMALL_SAMPLE, LARGE_SAMPLE))
+            upload_samples(stack, prefix=settings.key_prefix)
+            small_link, large_link = mint(stack, small), mint(stack, large)
             aws = stack.aws_env()
             print(
                 f"""
@@ -58,6 +145,7 @@ onetime is running.
   API key         {stack.api_key}   (header: Authorization: Bearer {stack.api_key})
   DynamoDB table  {stack.table}
   S3 bucket       {stack.bucket}
+  Logs, ports     {directory}/   (ports in {state.name}, for `make outbox`)
 
   export AWS_ENDPOINT_URL_S3={aws["AWS_ENDPOINT_URL_S3"]}
   export AWS_ENDPOINT_URL_DYNAMODB={aws["AWS_ENDPOINT_URL_DYNAMODB"]}
@@ -66,29 +154,39 @@ onetime is running.
   export AWS_DEFAULT_REGION={aws["AWS_DEFAULT_REGION"]}
 
 Single-use links to the two sample files:
-  small, streamed      ({SMALL_SAMPLE}):
-    {mint(stack, SMALL_SAMPLE)}
-  large, redirected    ({LARGE_SAMPLE}):
-    {mint(stack, LARGE_SAMPLE)}
+  small, streamed      ({small}):
+    {small_link}
+  large, redirected    ({large}):
+    {large_link}
 
 Mint another:
   curl -H 'Authorization: Bearer {stack.api_key}' \\
-       '{stack.base_url}/get-link?{urlencode({"file": SMALL_SAMPLE})}'
+       '{stack.base_url}/get-link?{urlencode({"file": small})}'
 
 Email a link (read it back with `make outbox`):
-  onetime link '{SMALL_SAMPLE}' --email customer@example.com
-    (with ONETIME_URL={stack.base_url} ONETIME_API_KEY={stack.api_key}; sender {MAIL_FROM})
+  onetime link '{small}' --email customer@example.com
+    (with ONETIME_URL={stack.base_url} ONETIME_API_KEY={stack.api_key}; sender {stack.mail_from})
 
 Ctrl-C stops everything.""",
                 flush=True,
             )
+            ready = True
             while all(p.poll() is None for p in stack.processes):
                 time.sleep(0.5)
-            print("onetime: a local process exited (see .serve-logs/); stopping.", file=sys.stderr)
+            print(f"onetime: a local process exited (see {directory}/); stopping.", file=sys.stderr)
             return 1
     except KeyboardInterrupt:
         print("\nonetime: stopped.")
         return 0
+    except PortInUse as error:
+        print(port_in_use(error, env), file=sys.stderr)
+        return 1
+    except Exception as error:  # any failure: one line that says what, not a traceback
+        what = "stopped" if ready else "could not start"
+        print(f"onetime: {what}: {one_line(error)} (logs in {directory}/)", file=sys.stderr)
+        return 1
+    finally:
+        remove_state(directory)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ server stands in for S3 (and SES).  Everything listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
+import json
 import os
 import re
 import signal
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +35,27 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 DEV_API_KEY = "onetime-dev-key"  # documented in the README; never used outside this machine
 MAIL_FROM = "downloads@onetime.local"
+
+
+class PortInUse(RuntimeError):
+    """A port the stack needs is taken: starting anyway would talk to someone else's server."""
+
+    def __init__(self, port: int, role: str) -> None:
+        super().__init__(f"port {port} is in use ({role})")
+        self.port = port
+        self.role = role
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        # As the servers themselves bind: a port whose last connections linger in
+        # TIME_WAIT is free to them, and so to this check.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
 
 
 def free_port() -> int:
@@ -69,12 +93,45 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-_TOKEN_IN_URL = re.compile(rb"(token=)[^\s&\"]+")
+# A query parameter, anywhere in a line: a name that starts after a delimiter (so
+# matching stays linear on long lines), "=", and a value up to the next delimiter.
+_PARAMETER = re.compile(rb'(?<![^\s&?";])([^\s&?=";]+)=([^\s&";]*)')
+# One of our tokens (chalicelib/tokens.py): 16 base32 id characters, 43 base64url
+# secret characters, not part of a longer run (a 64-hex SHA-256 digest is not one).
+_TOKEN_SHAPE = re.compile(rb"(?<![A-Za-z0-9_-])[a-z2-7]{16}[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+_NOT_A_LETTER = re.compile(rb"[^a-z]")
+REDACTED = b"<redacted>"
+
+
+def _plain_name(raw: bytes) -> bytes:
+    """A parameter name as the app could come to see it: percent-decoded (a few times,
+    as a proxy might decode it again), lower case, letters only."""
+    name = raw
+    for _ in range(3):
+        decoded = urllib.parse.unquote_to_bytes(name.replace(b"+", b" "))
+        if decoded == name:
+            break
+        name = decoded
+    return _NOT_A_LETTER.sub(b"", name.lower())
+
+
+def _redact_parameter(match: re.Match[bytes]) -> bytes:
+    if b"token" in _plain_name(match[1]):
+        return match[1] + b"=" + REDACTED
+    return match[0]
+
+
+def redact(line: bytes) -> bytes:
+    """``line`` without tokens.  chalice local logs the raw request line and decodes a
+    parameter's name before the app reads it, so ``tok%65n=`` redeems a link as surely
+    as ``token=``: every parameter whose decoded name holds "token" loses its value,
+    and anything shaped like a token, wherever it stands, goes too."""
+    return _TOKEN_SHAPE.sub(REDACTED, _PARAMETER.sub(_redact_parameter, line))
 
 
 def _copy_redacted(source: Any, sink: Any) -> None:
     for line in iter(source.readline, b""):
-        sink.write(_TOKEN_IN_URL.sub(rb"\1<redacted>", line))
+        sink.write(redact(line))
         sink.flush()
     sink.close()
 
@@ -93,6 +150,7 @@ class Stack:
     table: str
     bucket: str
     api_key: str = DEV_API_KEY
+    mail_from: str = MAIL_FROM
     extra_env: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -100,6 +158,20 @@ class Stack:
     @property
     def base_url(self) -> str:
         return f"http://{HOST}:{self.api_port}"
+
+    def ports(self) -> dict[str, int]:
+        """Each port by its role: "api", "s3" (S3 and SES) and "dynamodb"."""
+        return {"api": self.api_port, "s3": self.s3_port, "dynamodb": self.dynamodb_port}
+
+    def check_ports(self) -> None:
+        """Refuse to start on a port that is taken: waiting for it to answer would find
+        whatever already listens there, and the first request would go to it."""
+        ports = self.ports()
+        if len(set(ports.values())) != len(ports):
+            raise RuntimeError(f"the ports must all differ: {ports}")
+        for role, port in ports.items():
+            if not port_is_free(port):
+                raise PortInUse(port, role)
 
     def aws_env(self) -> dict[str, str]:
         return {
@@ -120,7 +192,7 @@ class Stack:
             "ONETIME_TABLE": self.table,
             "ONETIME_BUCKET": self.bucket,
             "ONETIME_API_KEY_SHA256": api_key_digest(self.api_key),
-            "ONETIME_MAIL_FROM": MAIL_FROM,
+            "ONETIME_MAIL_FROM": self.mail_from,
             **self.extra_env,
         }
 
@@ -182,7 +254,7 @@ class Stack:
         s3.create_bucket(Bucket=self.bucket)
         s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
         # SES refuses to send from an address it has not verified; so does moto.
-        self.client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
+        self.client("ses").verify_email_identity(EmailAddress=self.mail_from)
 
     def start_api(self) -> subprocess.Popen[bytes]:
         # --no-autoreload: otherwise chalice local forks a child that outlives a plain kill.
@@ -251,6 +323,7 @@ def create_table(client: Any, name: str) -> None:
 @contextmanager
 def running(stack: Stack, api: bool = True) -> Iterator[Stack]:
     try:
+        stack.check_ports()
         stack.start_standins()
         stack.create_resources()
         if api:
@@ -298,18 +371,19 @@ def sample_zip(size: int = 5 * 1024 * 1024) -> bytes:
     return out.getvalue()
 
 
-def upload_samples(stack: Stack) -> dict[str, bytes]:
+def upload_samples(stack: Stack, prefix: str = "") -> dict[str, bytes]:
+    """The two samples, under ``prefix`` (ONETIME_KEY_PREFIX: only keys under it can be
+    linked); their bodies by full key."""
     s3 = stack.client("s3")
     samples = {SMALL_SAMPLE: sample_pdf(), LARGE_SAMPLE: sample_zip()}
     types = {SMALL_SAMPLE: "application/pdf", LARGE_SAMPLE: "application/zip"}
     for key, body in samples.items():
-        s3.put_object(Bucket=stack.bucket, Key=key, Body=body, ContentType=types[key])
-    return samples
+        s3.put_object(Bucket=stack.bucket, Key=prefix + key, Body=body, ContentType=types[key])
+    return {prefix + key: body for key, body in samples.items()}
 
 
 def outbox(stack_s3_port: int, last: int = 5) -> list[dict[str, Any]]:
     """The last messages moto's SES accepted: sender, recipients and the raw MIME text."""
-    import json
     import urllib.request
 
     url = f"http://{HOST}:{stack_s3_port}/moto-api/data.json"
@@ -317,3 +391,87 @@ def outbox(stack_s3_port: int, last: int = 5) -> list[dict[str, Any]]:
         data = json.load(response)
     messages: list[dict[str, Any]] = data.get("ses", {}).get("RawMessage", [])
     return messages[-last:]
+
+
+# What `make serve` is running, for `make outbox` and anyone else who needs its ports.
+SERVE_DIR_VARIABLE = "SERVE_LOG_DIR"
+STATE_FILE = "stack.json"
+
+
+def serve_dir(environ: Mapping[str, str]) -> Path:
+    """Where `make serve` keeps its logs and state: SERVE_LOG_DIR, else .serve-logs/."""
+    return Path(environ.get(SERVE_DIR_VARIABLE) or ROOT / ".serve-logs")
+
+
+@dataclass(frozen=True)
+class ServeState:
+    """The state file `make serve` writes once its stack is up and removes at exit."""
+
+    pid: int
+    api_port: int
+    s3_port: int
+    dynamodb_port: int
+    base_url: str
+    table: str
+    bucket: str
+
+    def alive(self) -> bool:
+        """Whether the process that wrote it still runs (it cannot remove the file
+        if it was killed outright)."""
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # someone else's process, but alive
+        return True
+
+
+class StateError(RuntimeError):
+    pass
+
+
+def write_state(stack: Stack, directory: Path) -> Path:
+    state = ServeState(
+        pid=os.getpid(),
+        api_port=stack.api_port,
+        s3_port=stack.s3_port,
+        dynamodb_port=stack.dynamodb_port,
+        base_url=stack.base_url,
+        table=stack.table,
+        bucket=stack.bucket,
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / STATE_FILE
+    partial = directory / f".{STATE_FILE}.{os.getpid()}"
+    partial.write_text(json.dumps(dataclasses.asdict(state), indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)  # readers never see half a file
+    return path
+
+
+def read_state(directory: Path) -> ServeState | None:
+    """The state `make serve` recorded in ``directory``; None if there is none."""
+    path = directory / STATE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return ServeState(
+            pid=int(data["pid"]),
+            api_port=int(data["api_port"]),
+            s3_port=int(data["s3_port"]),
+            dynamodb_port=int(data["dynamodb_port"]),
+            base_url=str(data["base_url"]),
+            table=str(data["table"]),
+            bucket=str(data["bucket"]),
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise StateError(f"{path} is unreadable ({type(error).__name__}); delete it") from error
+
+
+def remove_state(directory: Path) -> None:
+    """Remove the state file if this process wrote it (not another `make serve`'s)."""
+    with contextlib.suppress(StateError):
+        state = read_state(directory)
+        if state is not None and state.pid == os.getpid():
+            (directory / STATE_FILE).unlink(missing_ok=True)

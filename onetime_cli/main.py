@@ -31,7 +31,9 @@ class Failure(click.ClickException):
     exit_code = 1
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {self.format_message()}", file=file, err=file is None)
+        # The message carries the server's (or S3's) words: shown through the one rule.
+        line = render.printable(f"error: {self.format_message()}")
+        click.echo(line, file=file, err=file is None)
 
 
 class NotConfigured(Failure):
@@ -160,6 +162,10 @@ def cli(ctx: click.Context, url: str | None, api_key: str | None, timeout: float
 
     Exit codes: 0 done, 1 the API refused (its message on stderr), 2 bad usage,
     3 ONETIME_URL or ONETIME_API_KEY not set, 4 the server could not be reached.
+
+    Control and format characters in what the server sends (a user agent, a
+    note) are shown as escapes such as \\x1b or \\u202e, never sent to the
+    terminal; --json writes them as JSON escapes.
     """
     ctx.obj = Config(url, api_key, timeout)
 
@@ -228,9 +234,9 @@ def print_minted(
     if as_json:
         render.print_json({**minted, **(extra or {})})
     else:
-        click.echo(minted.get("url"))
+        render.echo(str(minted.get("url") or ""))
     if email is not None and not quiet:
-        click.echo(f"Emailed to {email} (message id {minted.get('message_id')}).", err=True)
+        render.echo(f"Emailed to {email} (message id {minted.get('message_id')}).", err=True)
 
 
 @cli.command("link")
@@ -411,7 +417,7 @@ def revoke_command(config: Config, link_id: str, as_json: bool) -> None:
     if as_json:
         render.print_json(state)
     else:
-        click.echo(render.revoked_line(state))
+        render.echo(render.revoked_line(state))
 
 
 @cli.command("extend")
@@ -454,7 +460,7 @@ def extend_command(
     if as_json:
         render.print_json(state)
     else:
-        click.echo(render.updated_line(state))
+        render.echo(render.updated_line(state))
 
 
 @cli.command("list")
@@ -496,9 +502,9 @@ def list_command(
     if links:
         render.emit(render.console(), render.links_table(links))
     else:
-        click.echo(f"No links for {file}." if cursor is None else "No more links.")
+        render.echo(f"No links for {file}." if cursor is None else "No more links.")
     if next_cursor:
         more = ["onetime", "list", "--file", file]
         more += ["--limit", str(limit)] if limit is not None else []
         more += ["--cursor", next_cursor]
-        click.echo(f"More links: {shlex.join(more)}  (or --all)", err=True)
+        render.echo(f"More links: {shlex.join(more)}  (or --all)", err=True)

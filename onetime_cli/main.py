@@ -420,6 +420,14 @@ def revoke_command(config: Config, link_id: str, as_json: bool) -> None:
         render.echo(render.revoked_line(state))
 
 
+# What would make a link that is still not active after an extend deliver again.
+STILL_DEAD_HINTS = {
+    "revoked": "a revoked link stays revoked; mint a new one",
+    "used": "give --uses above the uses made",
+    "expired": "give --ttl to move the expiry",
+}
+
+
 @cli.command("extend")
 @click.argument("link_id", metavar="ID", type=LINK)
 @click.option(
@@ -446,7 +454,8 @@ def extend_command(
 ) -> None:
     """Change a link's expiry, its number of uses or its note.
 
-    Give at least one of --ttl, --uses and --note.
+    Give at least one of --ttl, --uses and --note.  If the link still cannot
+    deliver afterwards (revoked, used or expired), that is an error (exit 1).
 
     \b
     Examples:
@@ -457,6 +466,15 @@ def extend_command(
     if ttl is None and uses is None and note is None:
         raise click.UsageError("give at least one of --ttl, --uses and --note.")
     state = config.client().update_link(link_id, ttl=ttl, max_uses=uses, note=note)
+    status = state.get("status")
+    if (ttl is not None or uses is not None) and status != "active":
+        # Servers before the 409 on revoked links change the expiry or the uses and
+        # answer 200, yet the link still will not deliver: that is no success.
+        hint = STILL_DEAD_HINTS.get(str(status))
+        raise Failure(
+            f"link {link_id} is {status}; extending it changes nothing"
+            + (f" ({hint})." if hint else ".")
+        )
     if as_json:
         render.print_json(state)
     else:

@@ -254,10 +254,12 @@ def links_table(links: Sequence[JsonObject]) -> Table:
 
 
 def updated_line(state: JsonObject) -> str:
-    return (
+    line = (
         f"Updated link {state.get('id')}: expires {when(state.get('expires_at'))}, "
         f"{uses_summary(state)}."
     )
+    status = state.get("status")
+    return line if status == "active" else f"{line} It is {status}: it will not deliver."
 
 
 def revoked_line(state: JsonObject) -> str:

@@ -454,6 +454,70 @@ def test_server_data_is_printed_verbatim_not_as_markup(canned: Canned) -> None:
     assert "No redemptions yet." in result.stdout
 
 
+def patched_state(status: str) -> dict[str, Any]:
+    """What PATCH answers for a one-use link, unused, whose expiry moved a day on."""
+    return {
+        "id": LINK_ID,
+        "status": status,
+        "uses": 0,
+        "max_uses": 1,
+        "remaining": 1,
+        "expires_at": "2099-01-01T00:00:00Z",
+        "revoked_at": "2026-01-01T00:00:00Z" if status == "revoked" else None,
+    }
+
+
+@pytest.mark.parametrize("code", ["link_revoked", "conflict"])
+def test_extend_of_a_revoked_link_says_what_the_server_refused(canned: Canned, code: str) -> None:
+    message = "Link abcdefghijklmnop was revoked; it cannot be changed."
+    canned.answer(409, {"error": code, "message": message})
+    result = invoke(["extend", LINK_ID, "--ttl", "1d"], url=canned.url)
+    assert result.exit_code == 1
+    assert (result.stdout, result.stderr) == ("", f"error: {message}\n")
+    [(method, path, _, body)] = canned.requests
+    assert (method, path, json.loads(body)) == ("PATCH", f"/links/{LINK_ID}", {"ttl": 86_400})
+
+
+@pytest.mark.parametrize(
+    ("status", "hint"),
+    [
+        ("revoked", "a revoked link stays revoked; mint a new one"),
+        ("used", "give --uses above the uses made"),
+        ("expired", "give --ttl to move the expiry"),
+    ],
+)
+@pytest.mark.parametrize(
+    "options", [["--ttl", "1d"], ["--uses", "1"], ["--ttl", "1d", "--note", "n", "--json"]]
+)
+def test_extend_that_leaves_the_link_dead_is_not_a_success(
+    canned: Canned, status: str, hint: str, options: list[str]
+) -> None:
+    # An older server answers 200 and its state even when the link stays unusable.
+    canned.answer(200, patched_state(status))
+    result = invoke(["extend", LINK_ID, *options], url=canned.url)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: link {LINK_ID} is {status}; extending it changes nothing ({hint}).\n"
+    )
+
+
+def test_extend_that_makes_the_link_active_reports_it(canned: Canned) -> None:
+    canned.answer(200, patched_state("active"))
+    result = invoke(["extend", LINK_ID, "--ttl", "1d"], url=canned.url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Updated link {LINK_ID}: expires 2099-01-01T00:00:00Z (in ")
+    assert result.stdout.endswith(", 0 of 1 used, 1 remaining.\n")
+
+
+def test_a_note_on_a_revoked_link_is_changed_and_says_it_will_not_deliver(canned: Canned) -> None:
+    canned.answer(200, {**patched_state("revoked"), "note": "refunded"})
+    result = invoke(["extend", LINK_ID, "--note", "refunded"], url=canned.url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Updated link {LINK_ID}: expires ")
+    assert result.stdout.endswith(" It is revoked: it will not deliver.\n")
+
+
 # A redemption's user agent as anyone holding a link can send it: clear the screen, a
 # hidden hyperlink, then a carriage return and a forged audit row, reversed by U+202E.
 EVIL = (

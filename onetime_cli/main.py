@@ -31,7 +31,9 @@ class Failure(click.ClickException):
     exit_code = 1
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {self.format_message()}", file=file, err=file is None)
+        # The message carries the server's (or S3's) words: shown through the one rule.
+        line = render.printable(f"error: {self.format_message()}")
+        click.echo(line, file=file, err=file is None)
 
 
 class NotConfigured(Failure):
@@ -160,6 +162,10 @@ def cli(ctx: click.Context, url: str | None, api_key: str | None, timeout: float
 
     Exit codes: 0 done, 1 the API refused (its message on stderr), 2 bad usage,
     3 ONETIME_URL or ONETIME_API_KEY not set, 4 the server could not be reached.
+
+    Control and format characters in what the server sends (a user agent, a
+    note) are shown as escapes such as \\x1b or \\u202e, never sent to the
+    terminal; --json writes them as JSON escapes.
     """
     ctx.obj = Config(url, api_key, timeout)
 
@@ -228,9 +234,9 @@ def print_minted(
     if as_json:
         render.print_json({**minted, **(extra or {})})
     else:
-        click.echo(minted.get("url"))
+        render.echo(str(minted.get("url") or ""))
     if email is not None and not quiet:
-        click.echo(f"Emailed to {email} (message id {minted.get('message_id')}).", err=True)
+        render.echo(f"Emailed to {email} (message id {minted.get('message_id')}).", err=True)
 
 
 @cli.command("link")
@@ -411,7 +417,15 @@ def revoke_command(config: Config, link_id: str, as_json: bool) -> None:
     if as_json:
         render.print_json(state)
     else:
-        click.echo(render.revoked_line(state))
+        render.echo(render.revoked_line(state))
+
+
+# What would make a link that is still not active after an extend deliver again.
+STILL_DEAD_HINTS = {
+    "revoked": "a revoked link stays revoked; mint a new one",
+    "used": "give --uses above the uses made",
+    "expired": "give --ttl to move the expiry",
+}
 
 
 @cli.command("extend")
@@ -440,7 +454,8 @@ def extend_command(
 ) -> None:
     """Change a link's expiry, its number of uses or its note.
 
-    Give at least one of --ttl, --uses and --note.
+    Give at least one of --ttl, --uses and --note.  If the link still cannot
+    deliver afterwards (revoked, used or expired), that is an error (exit 1).
 
     \b
     Examples:
@@ -451,10 +466,19 @@ def extend_command(
     if ttl is None and uses is None and note is None:
         raise click.UsageError("give at least one of --ttl, --uses and --note.")
     state = config.client().update_link(link_id, ttl=ttl, max_uses=uses, note=note)
+    status = state.get("status")
+    if (ttl is not None or uses is not None) and status != "active":
+        # Servers before the 409 on revoked links change the expiry or the uses and
+        # answer 200, yet the link still will not deliver: that is no success.
+        hint = STILL_DEAD_HINTS.get(str(status))
+        raise Failure(
+            f"link {link_id} is {status}; extending it changes nothing"
+            + (f" ({hint})." if hint else ".")
+        )
     if as_json:
         render.print_json(state)
     else:
-        click.echo(render.updated_line(state))
+        render.echo(render.updated_line(state))
 
 
 @cli.command("list")
@@ -496,9 +520,9 @@ def list_command(
     if links:
         render.emit(render.console(), render.links_table(links))
     else:
-        click.echo(f"No links for {file}." if cursor is None else "No more links.")
+        render.echo(f"No links for {file}." if cursor is None else "No more links.")
     if next_cursor:
         more = ["onetime", "list", "--file", file]
         more += ["--limit", str(limit)] if limit is not None else []
         more += ["--cursor", next_cursor]
-        click.echo(f"More links: {shlex.join(more)}  (or --all)", err=True)
+        render.echo(f"More links: {shlex.join(more)}  (or --all)", err=True)

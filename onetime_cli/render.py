@@ -2,6 +2,11 @@
 
 Every value that came from the server is wrapped in ``Text``, so a note or a
 file name containing ``[brackets]`` or ``:emoji:`` codes prints as written.
+
+Nothing the server (or S3) sent reaches the terminal as it was sent: a user
+agent is whatever a link's holder chose, and escape sequences, carriage returns
+or bidi overrides in it could repaint the screen or forge audit rows.  Every
+string is shown through ``printable`` (tables, lines, errors) or ``print_json``.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ import json
 import os
 import sys
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import click
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.progress import (
@@ -35,6 +42,51 @@ STATUS_STYLES = {"active": "green", "used": "yellow", "expired": "yellow", "revo
 NONE = "—"
 
 
+# What a terminal may obey rather than show: controls (C0, DEL, C1 such as the
+# one-byte CSI), format characters (bidi overrides and isolates, zero-width
+# characters), the line and paragraph separators, and lone surrogates (which
+# could not even be encoded for output).
+_UNSHOWN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _unshown(character: str) -> bool:
+    return unicodedata.category(character) in _UNSHOWN
+
+
+def _escape(character: str) -> str:
+    """The character as a Python string literal writes it: ``\\x1b``, ``\\u202e``."""
+    code = ord(character)
+    if character in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[character]
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(value: object) -> str:
+    """``str(value)`` with every character a terminal would obey written as its escape.
+
+    The one rule for showing server data as text.  A backslash is left alone: a
+    look-alike escape typed by a sender is only text, and file names keep theirs.
+    """
+    shown = str(value)
+    if not any(_unshown(character) for character in shown):
+        return shown
+    return "".join(_escape(ch) if _unshown(ch) else ch for ch in shown)
+
+
+def _json_escape(character: str) -> str:
+    """JSON's own escape (UTF-16 code units), so a parser still reads the raw value."""
+    units = character.encode("utf-16-be", "surrogatepass")
+    return "".join(f"\\u{int.from_bytes(units[i : i + 2]):04x}" for i in range(0, len(units), 2))
+
+
+def echo(line: str, err: bool = False) -> None:
+    """One line of text on stdout (or stderr), through ``printable``."""
+    click.echo(printable(line), err=err)
+
+
 def console() -> Console:
     """A console on stdout.  Piped output is never wrapped at 80 columns:
     scripts and ``grep`` see each row whole (unless COLUMNS says otherwise)."""
@@ -53,7 +105,13 @@ def emit(out: Console, renderable: RenderableType) -> None:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """Indented JSON with non-ASCII text as is, except what ``printable`` would escape:
+    that is written with JSON's own escapes (json.dumps leaves DEL, C1 controls,
+    format characters and U+2028/2029 raw), so the output stays valid and exact."""
+    encoded = json.dumps(data, indent=2, ensure_ascii=False)
+    # A raw newline here is the indentation's: json.dumps escapes those in strings.
+    escaped = (_json_escape(ch) if ch != "\n" and _unshown(ch) else ch for ch in encoded)
+    sys.stdout.write("".join(escaped) + "\n")
 
 
 def parse_time(value: object) -> dt.datetime | None:
@@ -104,7 +162,7 @@ def size(value: object) -> str:
 
 def status_text(value: object) -> Text:
     status = str(value or "unknown")
-    return Text(status, style=STATUS_STYLES.get(status, ""))
+    return Text(printable(status), style=STATUS_STYLES.get(status, ""))
 
 
 def uses_summary(state: JsonObject) -> str:
@@ -115,7 +173,7 @@ def uses_summary(state: JsonObject) -> str:
 
 
 def text(value: object) -> Text:
-    return Text(NONE if value is None or value == "" else str(value))
+    return Text(NONE if value is None or value == "" else printable(value))
 
 
 def state_table(state: JsonObject) -> Table:
@@ -196,10 +254,12 @@ def links_table(links: Sequence[JsonObject]) -> Table:
 
 
 def updated_line(state: JsonObject) -> str:
-    return (
+    line = (
         f"Updated link {state.get('id')}: expires {when(state.get('expires_at'))}, "
         f"{uses_summary(state)}."
     )
+    status = state.get("status")
+    return line if status == "active" else f"{line} It is {status}: it will not deliver."
 
 
 def revoked_line(state: JsonObject) -> str:
@@ -231,5 +291,5 @@ def upload_progress(
         redirect_stderr=False,
     )
     with progress:
-        task = progress.add_task(description, total=total)
+        task = progress.add_task(printable(description), total=total)
         yield lambda amount: progress.update(task, advance=amount)

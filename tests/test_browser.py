@@ -7,6 +7,7 @@ plus a HEAD request.  Neither may spend a use; a person's click must.
 
 from __future__ import annotations
 
+import ast
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import ARTIFACTS
 from tests.test_stack import item, mint, s3_bytes
@@ -59,13 +60,53 @@ def uses(stack: Stack, minted: dict[str, Any]) -> int:
 
 
 def scanner_visit(browser: Browser, url: str) -> None:
-    """What a mail scanner does: open the link in a headless browser, scripts on, then HEAD it."""
+    """What a mail scanner does: open the link in a headless browser, scripts on, then HEAD it.
+
+    The visit lasts until the page has loaded and the network has been quiet (what
+    Playwright calls idle), so anything a script on the page started, a submitted
+    form included, has been sent by then; every request is recorded to show it.
+    """
     context = browser.new_context(java_script_enabled=True)
     scan = context.new_page()
-    scan.goto(url, wait_until="networkidle")
-    scan.wait_for_timeout(300)  # give any script on the page time to run and submit
+    sent: list[str] = []
+    scan.on("request", lambda request: sent.append(f"{request.method} {request.url}"))
+    scan.goto(url, wait_until="load")
+    scan.wait_for_load_state("networkidle")
+    # Still the landing page, loaded once, and nothing was posted: no script
+    # navigated away or submitted the form.
+    expect(scan.get_by_role("heading")).to_have_text("Your download is ready")
+    expect(scan.get_by_role("button", name="Download")).to_be_visible()
+    assert scan.url == url
     context.close()
+    assert sent.count(f"GET {url}") == 1
+    assert [request for request in sent if not request.startswith("GET ")] == []
     assert requests.head(url, timeout=10).status_code == 200
+
+
+def called_name(call: ast.Call) -> str:
+    """``sleep`` for both ``time.sleep(...)`` and ``sleep(...)``."""
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr
+    return call.func.id if isinstance(call.func, ast.Name) else ""
+
+
+def fixed_waits(path: Path) -> list[str]:
+    """Calls of ``sleep`` or ``wait_for_timeout`` in a test file, as ``name:line``."""
+    calls = [
+        node for node in ast.walk(ast.parse(path.read_text("utf-8"))) if isinstance(node, ast.Call)
+    ]
+    return [
+        f"{path.name}:{call.lineno}"
+        for call in calls
+        if called_name(call) in ("sleep", "wait_for_timeout")
+    ]
+
+
+def test_no_fixed_waits_in_the_cli_and_browser_tests() -> None:
+    # A fixed wait is either too short on a busy machine or wasted time on an idle
+    # one: these tests poll with a deadline or wait on Playwright's own events.
+    here = Path(__file__).parent
+    assert fixed_waits(here / "test_browser.py") + fixed_waits(here / "test_cli.py") == []
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -14,9 +14,11 @@ import email.policy
 import io
 import json
 import os
+import re
 import socket
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +33,7 @@ from click.testing import CliRunner, Result
 from onetime_cli.durations import format_duration, parse_duration
 from onetime_cli.links import link_id_from
 from onetime_cli.main import cli
+from onetime_cli.render import printable
 from onetime_cli.uploads import FileChanged, FormBody, guess_content_type
 from tools.stack import HOST, SMALL_SAMPLE, Stack, free_port, outbox
 
@@ -48,7 +51,10 @@ def invoke(
     url: str | None,
     key: str | None = "some-key",
     extra_env: Mapping[str, str] | None = None,
+    color: bool = False,
 ) -> Result:
+    """Run ``onetime``.  ``color`` keeps click from stripping escape sequences the
+    way it does in a pipe, as on a terminal."""
     # The variables are given explicitly: nothing leaks in from the shell running pytest.
     env: Mapping[str, str | None] = {
         "ONETIME_URL": url,
@@ -57,7 +63,7 @@ def invoke(
         "NO_COLOR": "1",
         **(extra_env or {}),
     }
-    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False, color=color)
 
 
 # --- durations and link references -------------------------------------------------------
@@ -446,6 +452,216 @@ def test_server_data_is_printed_verbatim_not_as_markup(canned: Canned) -> None:
     assert result.exit_code == 0
     assert "[bold]x[/bold] :smile:" in result.stdout
     assert "No redemptions yet." in result.stdout
+
+
+def patched_state(status: str) -> dict[str, Any]:
+    """What PATCH answers for a one-use link, unused, whose expiry moved a day on."""
+    return {
+        "id": LINK_ID,
+        "status": status,
+        "uses": 0,
+        "max_uses": 1,
+        "remaining": 1,
+        "expires_at": "2099-01-01T00:00:00Z",
+        "revoked_at": "2026-01-01T00:00:00Z" if status == "revoked" else None,
+    }
+
+
+@pytest.mark.parametrize("code", ["link_revoked", "conflict"])
+def test_extend_of_a_revoked_link_says_what_the_server_refused(canned: Canned, code: str) -> None:
+    message = "Link abcdefghijklmnop was revoked; it cannot be changed."
+    canned.answer(409, {"error": code, "message": message})
+    result = invoke(["extend", LINK_ID, "--ttl", "1d"], url=canned.url)
+    assert result.exit_code == 1
+    assert (result.stdout, result.stderr) == ("", f"error: {message}\n")
+    [(method, path, _, body)] = canned.requests
+    assert (method, path, json.loads(body)) == ("PATCH", f"/links/{LINK_ID}", {"ttl": 86_400})
+
+
+@pytest.mark.parametrize(
+    ("status", "hint"),
+    [
+        ("revoked", "a revoked link stays revoked; mint a new one"),
+        ("used", "give --uses above the uses made"),
+        ("expired", "give --ttl to move the expiry"),
+    ],
+)
+@pytest.mark.parametrize(
+    "options", [["--ttl", "1d"], ["--uses", "1"], ["--ttl", "1d", "--note", "n", "--json"]]
+)
+def test_extend_that_leaves_the_link_dead_is_not_a_success(
+    canned: Canned, status: str, hint: str, options: list[str]
+) -> None:
+    # An older server answers 200 and its state even when the link stays unusable.
+    canned.answer(200, patched_state(status))
+    result = invoke(["extend", LINK_ID, *options], url=canned.url)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: link {LINK_ID} is {status}; extending it changes nothing ({hint}).\n"
+    )
+
+
+def test_extend_that_makes_the_link_active_reports_it(canned: Canned) -> None:
+    canned.answer(200, patched_state("active"))
+    result = invoke(["extend", LINK_ID, "--ttl", "1d"], url=canned.url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Updated link {LINK_ID}: expires 2099-01-01T00:00:00Z (in ")
+    assert result.stdout.endswith(", 0 of 1 used, 1 remaining.\n")
+
+
+def test_a_note_on_a_revoked_link_is_changed_and_says_it_will_not_deliver(canned: Canned) -> None:
+    canned.answer(200, {**patched_state("revoked"), "note": "refunded"})
+    result = invoke(["extend", LINK_ID, "--note", "refunded"], url=canned.url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Updated link {LINK_ID}: expires ")
+    assert result.stdout.endswith(" It is revoked: it will not deliver.\n")
+
+
+# A redemption's user agent as anyone holding a link can send it: clear the screen, a
+# hidden hyperlink, then a carriage return and a forged audit row, reversed by U+202E.
+EVIL = (
+    "evil\x1b[2J\x1b]8;;http://x\x07click\x1b]8;;\x07\r2026-01-01 00:00  10.0.0.1  fake-row\u202e"
+)
+EVIL_SHOWN = (
+    r"evil\x1b[2J\x1b]8;;http://x\x07click\x1b]8;;\x07\r2026-01-01 00:00  10.0.0.1  fake-row"
+    r"\u202e"
+)
+# More of what a terminal obeys: backspace, line and paragraph separators, a newline,
+# DEL, the one-byte CSI, an isolate and a zero-width space.
+OTHERS = "a\bb\u2028c\u2029d\ne\x7ff\x9bg\u2066h\u200bi"
+OTHERS_SHOWN = r"a\x08b\u2028c\u2029d\ne\x7ff\x9bg\u2066h\u200bi"
+# rich's own styling (a bold column) is the only escape sequence a terminal may get.
+OWN_STYLE = re.compile(r"\x1b\[[0-9;]*m")
+TERMINAL = {"TTY_COMPATIBLE": "1", "COLUMNS": "1000"}
+
+
+def evil_state(**changes: Any) -> dict[str, Any]:
+    redemption = {"at": EVIL, "ip": EVIL, "user_agent": EVIL, "path": EVIL}
+    state = {
+        "id": LINK_ID,
+        "status": "active",
+        "file": EVIL,
+        "filename": EVIL,
+        "size": EVIL,
+        "content_type": EVIL,
+        "max_uses": 2,
+        "uses": 1,
+        "remaining": 1,
+        "created_at": EVIL,
+        "expires_at": EVIL,
+        "note": OTHERS,
+        "confirm": True,
+        "redemptions": [redemption, {**redemption, "user_agent": OTHERS}],
+    }
+    return {**state, **changes}
+
+
+def assert_nothing_reaches_the_terminal_raw(output: str) -> None:
+    """No control, format or separator character but the line ends; rich's own colours aside."""
+    text = OWN_STYLE.sub("", output)
+    for character in ("\x1b", "\r", "\x07", "\u202e", "\b", "\u2028", "\u2029", "\x9b"):
+        assert character not in text, f"{character!r} reached the terminal"
+    raw = {ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")} - {"\n"}
+    assert raw == set()
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (EVIL, EVIL_SHOWN),
+        (OTHERS, OTHERS_SHOWN),
+        ("tab\there", r"tab\there"),
+        ("\ud800lone", r"\ud800lone"),  # a lone surrogate could not even be encoded
+        ("\U000e0041tag", r"\U000e0041tag"),
+        ("Prüfbericht 📄 [bold] C:\\x.pdf", "Prüfbericht 📄 [bold] C:\\x.pdf"),
+        (None, "None"),
+    ],
+    ids=["user-agent", "others", "tab", "surrogate", "astral", "harmless", "none"],
+)
+def test_printable_escapes_what_a_terminal_would_obey(value: object, shown: str) -> None:
+    assert printable(value) == shown
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["pipe", "terminal"])
+def test_show_escapes_terminal_controls_in_server_data(canned: Canned, terminal: bool) -> None:
+    canned.answer(200, evil_state())
+    result = invoke(
+        ["show", LINK_ID], url=canned.url, extra_env=TERMINAL if terminal else None, color=terminal
+    )
+    assert result.exit_code == 0, result.output
+    assert_nothing_reaches_the_terminal_raw(result.stdout + result.stderr)
+    assert result.stdout.count(EVIL_SHOWN) == 13  # every field and cell that held it
+    assert OTHERS_SHOWN in result.stdout
+    # The forged row stays inside the cell that carried it, never a line of its own.
+    assert all(EVIL_SHOWN in line for line in result.stdout.splitlines() if "fake-row" in line)
+
+
+@pytest.mark.parametrize(
+    "args", [["show", LINK_ID], ["revoke", LINK_ID], ["extend", LINK_ID, "--ttl", "1d"]]
+)
+def test_json_output_escapes_terminal_controls_and_keeps_the_value(
+    canned: Canned, args: list[str]
+) -> None:
+    state = evil_state(id=EVIL + OTHERS)
+    canned.answer(200, state)
+    result = invoke([*args, "--json"], url=canned.url, color=True)
+    assert result.exit_code == 0, result.output
+    assert_nothing_reaches_the_terminal_raw(result.stdout)
+    assert json.loads(result.stdout) == state  # JSON's own escapes: the raw value survives
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["pipe", "terminal"])
+def test_list_escapes_terminal_controls_in_server_data(canned: Canned, terminal: bool) -> None:
+    link = {"id": EVIL, "status": EVIL, "uses": EVIL, "max_uses": 1, "filename": EVIL}
+    canned.answer(200, {"links": [link, {**link, "filename": OTHERS}], "next_cursor": EVIL})
+    canned.answer(200, {"links": [link], "next_cursor": EVIL})
+    env = TERMINAL if terminal else None
+    table = invoke(["list", "--file", "f"], url=canned.url, extra_env=env, color=terminal)
+    as_json = invoke(["list", "--file", "f", "--json"], url=canned.url, color=terminal)
+    for result in (table, as_json):
+        assert result.exit_code == 0, result.output
+        assert_nothing_reaches_the_terminal_raw(result.stdout + result.stderr)
+    assert table.stdout.count(EVIL_SHOWN) == 7
+    assert OTHERS_SHOWN in table.stdout
+    assert EVIL_SHOWN in table.stderr  # the cursor in the hint for the next page
+    assert json.loads(as_json.stdout)["links"] == [link]
+
+
+@pytest.mark.parametrize(
+    ("args", "answer", "printed"),
+    [
+        (["revoke", LINK_ID], evil_state(), "stdout"),
+        (["extend", LINK_ID, "--ttl", "1d"], evil_state(id=EVIL), "stdout"),
+        (["link", "f"], {"url": EVIL}, "stdout"),
+        (["link", "f", "--email", CUSTOMER], {"url": "u", "message_id": EVIL}, "stderr"),
+    ],
+)
+def test_one_line_answers_escape_terminal_controls(
+    canned: Canned, args: list[str], answer: dict[str, Any], printed: str
+) -> None:
+    canned.answer(200, answer)
+    result = invoke(args, url=canned.url, color=True)
+    assert result.exit_code == 0, result.output
+    assert_nothing_reaches_the_terminal_raw(result.stdout + result.stderr)
+    assert EVIL_SHOWN in getattr(result, printed)
+
+
+def test_error_messages_escape_terminal_controls(canned: Canned) -> None:
+    canned.answer(409, {"error": "conflict", "message": EVIL})
+    result = invoke(["extend", LINK_ID, "--ttl", "1d"], url=canned.url, color=True)
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {EVIL_SHOWN}\n"
+
+
+def test_s3_error_messages_escape_terminal_controls(canned: Canned, report: Path) -> None:
+    answer_upload_form(canned)
+    refusal = f"<Error><Code>x\x1b[2J</Code><Message>{EVIL}</Message></Error>"
+    canned.answer(403, refusal.encode(), {"Content-Type": "application/xml"})
+    result = invoke(["share", str(report)], url=canned.url, color=True)
+    assert result.exit_code == 1
+    assert_nothing_reaches_the_terminal_raw(result.stderr)
+    assert result.stderr == f"error: S3 refused the upload (403 x\\x1b[2J): {EVIL_SHOWN}\n"
 
 
 def test_list_all_follows_cursors(canned: Canned) -> None:

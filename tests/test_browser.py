@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
 from tests.conftest import ARTIFACTS
 from tests.test_stack import item, mint, s3_bytes
@@ -49,7 +49,12 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(accept_downloads=True, viewport={"width": 900, "height": 700})
     opened = context.new_page()
     dialogs: list[str] = []
-    opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def record(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    opened.on("dialog", record)
     yield opened
     context.close()
     assert dialogs == [], f"a page ran script: {dialogs}"

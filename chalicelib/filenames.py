@@ -6,11 +6,9 @@ import unicodedata
 from urllib.parse import quote
 
 from chalicelib.errors import InvalidRequestError
-from chalicelib.text import has_control_characters
+from chalicelib.text import has_control_characters, has_format_characters
 
 MAX_FILENAME_LENGTH = 255
-# Bidirectional overrides make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
-_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 
 def default_filename(key: str) -> str:
@@ -18,13 +16,16 @@ def default_filename(key: str) -> str:
 
 
 def validate_filename(name: str) -> str:
-    if not name.strip():
+    if not name.strip(" ."):
+        # "", "." and ".." are no file name at all (and the last two name folders).
         raise InvalidRequestError("invalid_filename", "The file name is empty.")
     if len(name) > MAX_FILENAME_LENGTH:
         raise InvalidRequestError(
             "invalid_filename", f"The file name is longer than {MAX_FILENAME_LENGTH} characters."
         )
-    if has_control_characters(name) or any(ch in _BIDI_CONTROLS for ch in name):
+    # Bidirectional overrides make "invoice\u202efdp.exe" display as "invoiceexe.pdf";
+    # zero-width characters hide in a name the same way.
+    if has_control_characters(name) or has_format_characters(name):
         raise InvalidRequestError(
             "invalid_filename", "The file name contains control or direction characters."
         )

@@ -8,7 +8,9 @@ another.  Attributes are named ``grant_*`` so grants never appear in the
 
 from __future__ import annotations
 
+import calendar
 import json
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -85,11 +87,51 @@ class DynamoGrantStore:
             old = failed.old or self._read(subject, file)
             if old is None:
                 raise ForbiddenError(NOT_GRANTED) from None
-            raise RateLimitedError(
-                f"You have already made {daily_limit} links to this file today; "
-                "try again tomorrow or contact the shop.",
-                retry_after,
-            ) from None
+            raise _limited(daily_limit, retry_after) from None
+
+    def use_own(
+        self, subject: str, file: str, day: str, daily_limit: int, retry_after: int
+    ) -> None:
+        """Count one link to a file the buyer owns: the same allowance, with no grant.
+
+        The counter is an item of its own (``own#``), one attribute per day, created by
+        the first count and deleted by the table's TTL a day after its last day.
+        """
+        try:
+            with translated(WHAT):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_own_key(subject, file),
+                    UpdateExpression=(
+                        "SET #day = if_not_exists(#day, :zero) + :one, purge_at = :purge"
+                    ),
+                    ConditionExpression="attribute_not_exists(#day) OR #day < :limit",
+                    ExpressionAttributeNames={"#day": f"minted_{day}"},
+                    ExpressionAttributeValues=dynamo.to_item(
+                        {":zero": 0, ":one": 1, ":limit": daily_limit, ":purge": _purge_after(day)}
+                    ),
+                )
+        except ConditionFailed:
+            raise _limited(daily_limit, retry_after) from None
+
+    def give_back(self, subject: str, file: str, day: str, *, own: bool = False) -> None:
+        """Undo one count of ``use``/``use_own`` (the mint it allowed failed)."""
+        if own:
+            key, path, names = _own_key(subject, file), "#day", {"#day": f"minted_{day}"}
+        else:
+            key, path, names = _key(subject, file), "minted.#day", {"#day": day}
+        try:
+            with translated(WHAT):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression=f"SET {path} = {path} - :one",
+                    ConditionExpression=f"{path} > :zero",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=dynamo.to_item({":one": 1, ":zero": 0}),
+                )
+        except ConditionFailed:
+            return  # nothing counted today: nothing to give back
 
     def for_subject(self, subject: str, limit: int, cursor: str | None) -> GrantPage:
         items, next_cursor = dynamo.newest_first(
@@ -108,6 +150,23 @@ class DynamoGrantStore:
 
 def _key(subject: str, file: str) -> dynamo.Item:
     return {"pk": {"S": "grant#" + json.dumps([subject, file], ensure_ascii=False)}}
+
+
+def _own_key(subject: str, file: str) -> dynamo.Item:
+    return {"pk": {"S": "own#" + json.dumps([subject, file], ensure_ascii=False)}}
+
+
+def _purge_after(day: str) -> int:
+    # The day after ``day`` (YYYY-MM-DD, UTC) ends: the counter is no longer needed.
+    return int(calendar.timegm(time.strptime(day, "%Y-%m-%d"))) + 2 * 86_400
+
+
+def _limited(daily_limit: int, retry_after: int) -> RateLimitedError:
+    return RateLimitedError(
+        f"You have already made {daily_limit} links to this file today; "
+        "try again tomorrow or contact the shop.",
+        retry_after,
+    )
 
 
 def _grant(item: Mapping[str, Any]) -> Grant:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.delivery import Delivery, choose
+from chalicelib.settings import DEFAULT_STREAM_MAX_BYTES
+
 
 @dataclass(frozen=True)
 class StoredObject:
@@ -26,9 +29,10 @@ class Use:
     at: float
     client_ip: str
     user_agent: str
-    # Whether the client could take a streamed body; with the link's size and
-    # type this says how the file went out (stream or redirect).
+    # Whether the client could take a streamed body, and the stream limit in force
+    # then: with the link's size and type they say how the file went out.
     binary: bool
+    stream_max_bytes: int | None = None  # not recorded by claims made before it was
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Claim:
     client_ip: str = ""
     user_agent: str = ""
     binary: bool = False
+    stream_max_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,16 @@ class Link:
     def last_used_at(self) -> float | None:
         """Derived from the audit records, so a use given back is forgotten with them."""
         return max((use.at for use in self.uses_log), default=None)
+
+    def delivery_of(self, use: Use) -> Delivery:
+        """How a recorded use went out, by the rule and the limit in force at the time."""
+        limit = use.stream_max_bytes
+        return choose(
+            use.binary,
+            self.object.size,
+            self.object.content_type,
+            DEFAULT_STREAM_MAX_BYTES if limit is None else limit,
+        )
 
     @property
     def remaining(self) -> int:

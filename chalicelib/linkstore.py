@@ -13,11 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import dynamo, refusals
 from chalicelib.dynamo import ConditionFailed, translated
-from chalicelib.errors import (
-    ConflictError,
-    LinkNotFoundError,
-    UnavailableError,
-)
+from chalicelib.errors import LinkNotFoundError, UnavailableError
 from chalicelib.link import Claim, Link, StoredObject, Use
 from chalicelib.logs import get_logger
 from chalicelib.stores import ClaimOutcome, Page
@@ -165,6 +161,10 @@ class DynamoLinkStore:
             # Checked in the write itself: a redemption racing this change
             # cannot slip under the new limit.
             condition += " AND uses <= :max"
+        if expires_at is not None or max_uses is not None:
+            # A revoked link stays revoked: more time or uses would change nothing, and an
+            # operator must not be told otherwise.  (The note may still be edited.)
+            condition += " AND attribute_not_exists(revoked_at)"
         if note is not None:
             sets.append("note = :note")
             values[":note"] = note
@@ -185,10 +185,7 @@ class DynamoLinkStore:
             old = failed.old or self._read(link_id)
             if old is None:
                 raise LinkNotFoundError(f"There is no link {link_id}.") from None
-            raise ConflictError(
-                f"The link has already been used {old['uses']} time(s); "
-                "the limit cannot go below that."
-            ) from None
+            raise refusals.unchangeable(_from_item(old)) from None
         return _from_item(dynamo.from_item(response["Attributes"]))
 
     def revoke(self, link_id: str, at: float) -> Link:
@@ -255,6 +252,7 @@ def _record(claim: Claim) -> dict[str, Any]:
         "ip": claim.client_ip[:64],
         "ua": claim.user_agent[:512],
         "binary": claim.binary,
+        "stream_max": claim.stream_max_bytes,
     }
 
 
@@ -316,4 +314,5 @@ def _use(record: Mapping[str, Any]) -> Use:
         client_ip=record.get("ip", ""),
         user_agent=record.get("ua", ""),
         binary=bool(record.get("binary", False)),
+        stream_max_bytes=record.get("stream_max"),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 
 from chalicelib.errors import (
+    ConflictError,
     LinkExpiredError,
     LinkNotFoundError,
     LinkRevokedError,
@@ -46,3 +47,15 @@ def check(link: Link | None, digest: str, now: float) -> Link:
     if link.expires_at <= now:
         raise LinkExpiredError(f"{EXPIRED}. {ASK_SENDER}", link.expires_at)
     return link
+
+
+def unchangeable(link: Link) -> ConflictError:
+    """Why an operator's change to this link was refused (by the write's condition)."""
+    if link.revoked_at is not None:
+        return ConflictError(
+            "The link was withdrawn; more time or uses would not bring it back. "
+            "Mint a new link instead."
+        )
+    return ConflictError(
+        f"The link has already been used {link.uses} time(s); the limit cannot go below that."
+    )

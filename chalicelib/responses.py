@@ -7,13 +7,11 @@ that import Chalice.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 from chalice.app import Response
 
 from chalicelib import pages
-from chalicelib.delivery import Delivery
 from chalicelib.errors import (
     ConfigurationError,
     ConflictError,
@@ -32,7 +30,7 @@ from chalicelib.errors import (
     UnavailableError,
     UnsupportedMediaTypeError,
 )
-from chalicelib.link import Link, Use
+from chalicelib.link import Link
 from chalicelib.services.minting import MintedLink
 from chalicelib.services.redemption import Redirect, Stream
 from chalicelib.services.uploads import Upload
@@ -161,10 +159,7 @@ def minted_response(
     return Response(body=body, status_code=status, headers=headers)
 
 
-PathOf = Callable[[Link, Use], Delivery]
-
-
-def link_state(link: Link, now: float, path_of: PathOf) -> dict[str, Any]:
+def link_state(link: Link, now: float) -> dict[str, Any]:
     """What an operator sees of a link: everything but the token."""
     return {
         "id": link.link_id,
@@ -186,22 +181,20 @@ def link_state(link: Link, now: float, path_of: PathOf) -> dict[str, Any]:
                 "at": iso(use.at),
                 "ip": use.client_ip,
                 "user_agent": use.user_agent,
-                "path": path_of(link, use).value,
+                "path": link.delivery_of(use).value,
             }
             for use in link.uses_log
         ],
     }
 
 
-def link_response(link: Link, now: float, path_of: PathOf) -> Response:
-    return Response(
-        body=link_state(link, now, path_of), status_code=200, headers={**PRIVATE, **JSON}
-    )
+def link_response(link: Link, now: float) -> Response:
+    return Response(body=link_state(link, now), status_code=200, headers={**PRIVATE, **JSON})
 
 
-def page_of_links_response(page: Page, now: float, path_of: PathOf) -> Response:
+def page_of_links_response(page: Page, now: float) -> Response:
     body = {
-        "links": [link_state(link, now, path_of) for link in page.links],
+        "links": [link_state(link, now) for link in page.links],
         "next_cursor": page.cursor,
     }
     return Response(body=body, status_code=200, headers={**PRIVATE, **JSON})

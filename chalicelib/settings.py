@@ -77,6 +77,12 @@ class Settings:
                 f"ONETIME_PUBLIC_URL={public_url!r} is not an absolute http(s) URL."
             )
         key_prefix = environ.get("ONETIME_KEY_PREFIX", "")
+        if key_prefix and not key_prefix.endswith("/"):
+            # "samples" would also admit "samples-private/...": a prefix is a folder.
+            raise ConfigurationError(
+                f"ONETIME_KEY_PREFIX={key_prefix!r} must end with '/' (a folder, such as "
+                f"{key_prefix + '/'!r}), or it would also admit its sibling folders."
+            )
         # Uploaded files must be linkable, so by default they go under the key prefix.
         upload_prefix = environ.get("ONETIME_UPLOAD_PREFIX") or key_prefix + DEFAULT_UPLOAD_PREFIX
         if not upload_prefix.endswith("/") or not upload_prefix.startswith(key_prefix):

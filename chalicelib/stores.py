@@ -80,6 +80,16 @@ class GrantStore(Protocol):
         """Count one self-service link against the day's allowance, atomically."""
         ...
 
+    def use_own(
+        self, subject: str, file: str, day: str, daily_limit: int, retry_after: int
+    ) -> None:
+        """The same allowance for a file the buyer owns, needing no grant."""
+        ...
+
+    def give_back(self, subject: str, file: str, day: str, *, own: bool = False) -> None:
+        """Undo one count (the mint it allowed failed); nothing to undo is not an error."""
+        ...
+
     def for_subject(self, subject: str, limit: int, cursor: str | None) -> GrantPage: ...
 
 

@@ -1,16 +1,42 @@
-"""What counts as unusable text in anything a caller sends: one rule for every field."""
+"""What counts as unusable text in anything a caller sends: one rule for every field,
+and one way to keep text that must be stored as sent (a User-Agent) harmless."""
 
 from __future__ import annotations
 
 import unicodedata
 
+# Control characters (Cc: NUL, CR, LF, ESC ...) could split headers or log lines, or drive
+# an operator's terminal; lone surrogates (Cs) cannot be encoded as UTF-8, so DynamoDB, SES
+# and HTTP headers would refuse them later, after something had been done; the Unicode line
+# and paragraph separators (Zl, Zp) end a line for JavaScript, email headers and many
+# terminals, so they count as line breaks.
+_UNUSABLE = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_LINE_BREAKS = "\n\u2028\u2029"
+
 
 def has_control_characters(value: str, allowed: str = "") -> bool:
-    """Control characters (category Cc, e.g. NUL, CR, LF) or lone surrogates (Cs).
+    """Control characters, lone surrogates or line separators.
 
-    Control characters could split headers or log lines; lone surrogates cannot be
-    encoded as UTF-8, so DynamoDB, SES and HTTP headers would all refuse them later,
-    after something had been done.  ``allowed`` lists controls a field may keep
-    (a note's newlines).
+    ``allowed`` lists controls a field may keep (a note's ``\\n`` and ``\\t``); a field
+    that may break lines keeps the Unicode line separators too.
     """
-    return any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in value)
+    if "\n" in allowed:
+        allowed += _LINE_BREAKS
+    return any(unicodedata.category(ch) in _UNUSABLE and ch not in allowed for ch in value)
+
+
+def has_format_characters(value: str) -> bool:
+    """Invisible format characters (Cf: bidi marks and overrides such as U+061C and U+202E,
+    zero-width spaces and joiners): they make a name display as something it is not."""
+    return any(unicodedata.category(ch) == "Cf" for ch in value)
+
+
+def printable(value: str) -> str:
+    """``value`` with every unusable or invisible character written as a visible escape
+    (``\\x1b``, ``\\u202e``), for text kept as a client sent it, such as a User-Agent."""
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) in _UNUSABLE or unicodedata.category(ch) == "Cf"
+        else ch
+        for ch in value
+    )

@@ -18,8 +18,8 @@ from chalicelib.errors import InvalidRequestError
 
 ID_LENGTH = 16
 SECRET_LENGTH = 43
-_TOKEN = re.compile(r"^[a-z2-7]{16}[A-Za-z0-9_-]{43}$")
-_LINK_ID = re.compile(r"^[a-z2-7]{16}$")
+_TOKEN = re.compile(r"[a-z2-7]{16}[A-Za-z0-9_-]{43}")
+_LINK_ID = re.compile(r"[a-z2-7]{16}")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ def new_token() -> Token:
 def parse_token(value: str | None) -> Token:
     if not value:
         raise InvalidRequestError("missing_token", "The link has no token in it.")
-    if not _TOKEN.match(value):
+    # fullmatch: "$" would let a trailing newline through.
+    if not _TOKEN.fullmatch(value):
         raise InvalidRequestError(
             "malformed_token", "The link is incomplete or damaged; check it was copied whole."
         )
@@ -51,7 +52,7 @@ def parse_token(value: str | None) -> Token:
 
 
 def is_link_id(value: str) -> bool:
-    return bool(_LINK_ID.match(value))
+    return bool(_LINK_ID.fullmatch(value))
 
 
 def token_digest(value: str) -> str:

@@ -14,7 +14,6 @@ from typing import Any
 
 from chalicelib import refusals
 from chalicelib.errors import (
-    ConflictError,
     ForbiddenError,
     InvalidRequestError,
     LinkNotFoundError,
@@ -77,7 +76,13 @@ class MemoryLinkStore:
             link = refusals.check(current, digest, claim.at)
             if unless_confirm and link.confirm:
                 return ClaimOutcome(link, claimed=False)
-            use = Use(claim.at, claim.client_ip[:64], claim.user_agent[:512], claim.binary)
+            use = Use(
+                claim.at,
+                claim.client_ip[:64],
+                claim.user_agent[:512],
+                claim.binary,
+                claim.stream_max_bytes,
+            )
             self._claims[link_id][claim.claim_id] = use
             return ClaimOutcome(self._update(link_id, uses=link.uses + 1), claimed=True)
 
@@ -107,11 +112,11 @@ class MemoryLinkStore:
     ) -> Link:
         with self._lock:
             link = self.get(link_id)
-            if max_uses is not None and link.uses > max_uses:
-                raise ConflictError(
-                    f"The link has already been used {link.uses} time(s); "
-                    "the limit cannot go below that."
-                )
+            extending = expires_at is not None or max_uses is not None
+            if (extending and link.revoked_at is not None) or (
+                max_uses is not None and link.uses > max_uses
+            ):
+                raise refusals.unchangeable(link)
             changes: dict[str, Any] = {}
             if expires_at is not None:
                 changes["expires_at"] = expires_at
@@ -152,7 +157,7 @@ class MemoryLinkStore:
 class MemoryGrantStore:
     def __init__(self) -> None:
         self.grants: dict[tuple[str, str], Grant] = {}
-        self.minted: dict[tuple[str, str, str], int] = {}
+        self.minted: dict[tuple[str, ...], int] = {}
         self._lock = threading.Lock()
 
     def put(self, subject: str, file: str, at: float) -> Grant:
@@ -168,14 +173,29 @@ class MemoryGrantStore:
         with self._lock:
             if (subject, file) not in self.grants:
                 raise ForbiddenError(refusals.NOT_GRANTED)
-            count = self.minted.get((subject, file, day), 0)
-            if count >= daily_limit:
-                raise RateLimitedError(
-                    f"You have already made {daily_limit} links to this file today; "
-                    "try again tomorrow or contact the shop.",
-                    retry_after,
-                )
-            self.minted[(subject, file, day)] = count + 1
+            self._count((subject, file, day), daily_limit, retry_after)
+
+    def use_own(
+        self, subject: str, file: str, day: str, daily_limit: int, retry_after: int
+    ) -> None:
+        with self._lock:
+            self._count(("own", subject, file, day), daily_limit, retry_after)
+
+    def give_back(self, subject: str, file: str, day: str, *, own: bool = False) -> None:
+        with self._lock:
+            key = ("own", subject, file, day) if own else (subject, file, day)
+            if self.minted.get(key, 0) > 0:
+                self.minted[key] -= 1
+
+    def _count(self, key: tuple[str, ...], daily_limit: int, retry_after: int) -> None:
+        count = self.minted.get(key, 0)
+        if count >= daily_limit:
+            raise RateLimitedError(
+                f"You have already made {daily_limit} links to this file today; "
+                "try again tomorrow or contact the shop.",
+                retry_after,
+            )
+        self.minted[key] = count + 1
 
     def for_subject(self, subject: str, limit: int, cursor: str | None) -> GrantPage:
         offset = _page_offset(cursor, subject)

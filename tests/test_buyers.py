@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -14,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tests.conftest import InProcess, reset_app_caches
-from tests.test_operators import call
+from tests.conftest import InProcess, aws_error, reset_app_caches
+from tests.test_operators import JsonLines, call
 from tests.test_redeem import SMALL, download, token_of
 
 ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool"
@@ -248,3 +249,51 @@ def test_grant_fields_refuse_control_characters(shop: InProcess, subject: str) -
     assert response.status_code == 400
     assert response.json_body["error"] == "invalid_subject"
     assert shop.table_items() == []
+
+
+def test_unknown_parameters_share_one_metric_reason(shop: InProcess, issuer: Issuer) -> None:
+    grant(shop)
+    capture = JsonLines()
+    logging.getLogger("onetime").addHandler(capture)
+    try:
+        for name in ("colour", "x" * 40, "uses"):
+            response = as_buyer(shop, issuer.token(), f"file=products/course.pdf&{name}=1")
+            assert response.status_code == 400
+            assert response.json_body["error"] == "invalid_parameter"
+    finally:
+        logging.getLogger("onetime").removeHandler(capture)
+    metrics = [json.loads(line) for line in capture.lines if '"Refused"' in line]
+    assert [m["Reason"] for m in metrics] == ["invalid_parameter"] * 3
+
+
+def today_count(shop: InProcess, pk: str, attribute: str) -> int:
+    item = shop.dynamodb.get_item(TableName=shop.table, Key={"pk": {"S": pk}})["Item"]
+    day = time.strftime("%Y-%m-%d", time.gmtime(shop.clock()))
+    if attribute == "minted":
+        return int(item["minted"]["M"].get(day, {"N": "0"})["N"])
+    return int(item.get(f"minted_{day}", {"N": "0"})["N"])
+
+
+def test_a_failed_mint_gives_the_allowance_back(shop: InProcess, issuer: Issuer) -> None:
+    grant(shop)
+    shop.hooks.fail("dynamodb:PutItem", aws_error("InternalServerError", 500))
+    assert as_buyer(shop, issuer.token()).status_code == 503
+    pk = "grant#" + json.dumps(["buyer-1", "products/course.pdf"])
+    assert today_count(shop, pk, "minted") == 0
+    shop.hooks.faults.clear()
+    for _ in range(3):  # the whole allowance (3) is still there
+        assert as_buyer(shop, issuer.token()).status_code == 200
+    assert as_buyer(shop, issuer.token()).status_code == 429
+
+
+def test_owners_are_bound_by_the_allowance_too(shop: InProcess, issuer: Issuer) -> None:
+    shop.s3.put_object(
+        Bucket=shop.bucket, Key="mine/a.png", Body=b"\x89PNG", Metadata={"owner": "buyer-7"}
+    )
+    token = issuer.token(sub="buyer-7")
+    statuses = [as_buyer(shop, token, "file=mine/a.png").status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    links = [i for i in shop.table_items() if i["pk"]["S"].startswith("link#")]
+    assert len(links) == 3
+    shop.clock.advance(86_400)  # a new UTC day
+    assert as_buyer(shop, token, "file=mine/a.png").status_code == 200

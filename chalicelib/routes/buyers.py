@@ -51,6 +51,7 @@ def get_link() -> Response:
     request = current_request()
     params = query(request)
     credential = bearer(request)
+    base = public_base(request)  # checked before anything is minted
     buyers = deps().buyer_tokens()
     services = deps().services()
     if buyers is not None and looks_like_jwt(credential):
@@ -58,8 +59,10 @@ def get_link() -> Response:
         subject = buyers.subject(credential)
         extra = set(params) - BUYER_PARAMS
         if extra:
+            # A fixed code: the code becomes a metric dimension, and each new one is billed.
             raise InvalidRequestError(
-                f"invalid_{sorted(extra)[0]}", "A buyer's link takes only file and filename."
+                "invalid_parameter",
+                f"A buyer's link takes only file and filename, not {sorted(extra)[0]!r}.",
             )
         mint = MintRequest(file=single(params, "file") or "", filename=single(params, "filename"))
         minted = services.buyers.mint(subject, mint)
@@ -73,7 +76,7 @@ def get_link() -> Response:
             confirm=boolean(params, "confirm", True),
         )
         minted = services.minting.mint(mint)
-    return responses.minted_response(minted, download_url(public_base(request), minted.token.value))
+    return responses.minted_response(minted, download_url(base, minted.token.value))
 
 
 @bp.route("/get-link", methods=["OPTIONS"])

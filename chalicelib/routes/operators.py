@@ -33,7 +33,7 @@ def create_link() -> Response:
     request = operator_request()
     body = json_body(request, MintRequest, Letter)
     mail = {name: body.pop(name) for name in ("email", "subject", "message") if name in body}
-    # Everything is validated before anything is minted.
+    # Everything is validated before anything is minted, the address links will carry too.
     mint = build(MintRequest, body)
     base = public_base(request)
     minting = deps().services().minting
@@ -63,7 +63,7 @@ def list_links() -> Response:
         whole_number(params, "limit", LIST_LIMIT),
         single(params, "cursor"),
     )
-    return responses.page_of_links_response(page, deps().clock(), links.delivery_of)
+    return responses.page_of_links_response(page, deps().clock())
 
 
 @bp.route("/links/{link_id}", methods=["GET"])
@@ -71,7 +71,7 @@ def list_links() -> Response:
 def show_link(link_id: str) -> Response:
     operator_request()
     links = deps().services().links
-    return responses.link_response(links.describe(link_id), deps().clock(), links.delivery_of)
+    return responses.link_response(links.describe(link_id), deps().clock())
 
 
 @bp.route("/links/{link_id}", methods=["PATCH"], content_types=ANY_BODY)
@@ -79,7 +79,7 @@ def show_link(link_id: str) -> Response:
 def change_link(link_id: str) -> Response:
     change = build(LinkChange, json_body(operator_request(), LinkChange))
     links = deps().services().links
-    return responses.link_response(links.change(link_id, change), deps().clock(), links.delivery_of)
+    return responses.link_response(links.change(link_id, change), deps().clock())
 
 
 @bp.route("/links/{link_id}", methods=["DELETE"])
@@ -87,7 +87,7 @@ def change_link(link_id: str) -> Response:
 def revoke_link(link_id: str) -> Response:
     operator_request()
     links = deps().services().links
-    return responses.link_response(links.revoke(link_id), deps().clock(), links.delivery_of)
+    return responses.link_response(links.revoke(link_id), deps().clock())
 
 
 @bp.route("/uploads", methods=["POST"], content_types=ANY_BODY)

@@ -19,6 +19,7 @@ from chalicelib.delivery import prefers_html
 from chalicelib.errors import InvalidRequestError, OnetimeError, UnsupportedMediaTypeError
 from chalicelib.params import json_fields, json_object, single
 from chalicelib.services.redemption import Requester
+from chalicelib.text import printable
 from chalicelib.urls import base_url
 
 if TYPE_CHECKING:
@@ -134,7 +135,9 @@ def answer_error(error: OnetimeError | None, pages: bool) -> Response:
         else responses.internal_error_response(html)
     )
     if request.method == "HEAD":
-        return responses.head_response(response.status_code)
+        # The GET's status and headers (Retry-After, WWW-Authenticate ...), without a body.
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+        return responses.head_response(response.status_code, headers)
     return response
 
 
@@ -146,7 +149,9 @@ def requester(request: Request) -> Requester:
     return Requester(
         accept=request.headers.get("accept"),
         client_ip=str(identity.get("sourceIp") or ""),
-        user_agent=request.headers.get("user-agent", ""),
+        # Kept as sent, but with control characters escaped: the audit trail is read
+        # on operators' terminals, and a forged row must not be possible.
+        user_agent=printable(request.headers.get("user-agent", "")),
     )
 
 
@@ -177,7 +182,8 @@ def query(request: Request) -> Mapping[str, Sequence[str]]:
 
 def form(request: Request) -> dict[str, list[str]]:
     """A urlencoded form body's fields (Chalice has no form parser); else none."""
-    content_type = request.headers.get("content-type", "")
+    # Media types are case-insensitive; Chalice routed an upper-case one here too.
+    content_type = request.headers.get("content-type", "").lower()
     if not content_type.startswith("application/x-www-form-urlencoded"):
         return {}
     raw = request.raw_body

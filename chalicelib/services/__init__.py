@@ -64,7 +64,7 @@ class Services:
                 stream_max_bytes=settings.stream_max_bytes,
                 redirect_ttl=settings.redirect_ttl,
             ),
-            links=LinkAdmin(links=links, clock=clock, stream_max_bytes=settings.stream_max_bytes),
+            links=LinkAdmin(links=links, clock=clock),
             granting=Granting(grants=grants, clock=clock),
             buyers=BuyerMinting(
                 minting=minting,

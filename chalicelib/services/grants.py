@@ -4,17 +4,25 @@ their own links, within a daily allowance, or to files they own."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.clock import Clock
-from chalicelib.errors import ForbiddenError, InvalidRequestError, ObjectNotFoundError
-from chalicelib.logs import annotate
+from chalicelib.errors import (
+    ForbiddenError,
+    InvalidRequestError,
+    ObjectNotFoundError,
+    UnavailableError,
+)
+from chalicelib.logs import annotate, get_logger
 from chalicelib.objectkeys import validate_key
 from chalicelib.refusals import NOT_GRANTED
 from chalicelib.services.links import checked_limit
 from chalicelib.services.minting import MintedLink, Minting, MintRequest
 from chalicelib.stores import Grant, GrantPage, GrantStore, ObjectStore
 from chalicelib.text import has_control_characters
+
+log = get_logger("grants")
 
 
 @dataclass(frozen=True)
@@ -74,20 +82,18 @@ class BuyerMinting:
         self._daily_links = daily_links
 
     def mint(self, subject: str, request: MintRequest) -> MintedLink:
-        if self._grants is None:
+        """Counted against the day's allowance first (one conditional write), so concurrent
+        requests cannot exceed it; a mint that then fails gives its count back."""
+        grants = self._grants
+        if grants is None:
             raise ForbiddenError(NOT_GRANTED)
         key = validate_key(request.file, self._key_prefix)
         now = self._clock()
-        midnight = (int(now) // 86_400 + 1) * 86_400
+        day = time.strftime("%Y-%m-%d", time.gmtime(now))
+        retry_after = (int(now) // 86_400 + 1) * 86_400 - int(now)  # until UTC midnight
         annotate(buyer=subject)
         try:
-            self._grants.use(
-                subject,
-                key,
-                time.strftime("%Y-%m-%d", time.gmtime(now)),
-                self._daily_links,
-                retry_after=midnight - int(now),
-            )
+            grants.use(subject, key, day, self._daily_links, retry_after)
         except ForbiddenError:
             # No grant: perhaps the buyer owns the file.  A missing file gets the
             # same answer as a stranger's, so nobody can probe which keys exist.
@@ -97,5 +103,20 @@ class BuyerMinting:
                 raise ForbiddenError(NOT_GRANTED) from None
             if obj.owner != subject:
                 raise
-            return self._minting.mint(request, obj)
-        return self._minting.mint(request)
+            # Owners are bound by the same allowance, counted without a grant.
+            grants.use_own(subject, key, day, self._daily_links, retry_after)
+            return self._counted(lambda: self._minting.mint(request, obj), subject, key, day, True)
+        return self._counted(lambda: self._minting.mint(request), subject, key, day, False)
+
+    def _counted(
+        self, mint: Callable[[], MintedLink], subject: str, key: str, day: str, own: bool
+    ) -> MintedLink:
+        assert self._grants is not None
+        try:
+            return mint()
+        except Exception:
+            try:
+                self._grants.give_back(subject, key, day, own=own)
+            except UnavailableError:
+                log.warning("could not give back a buyer's count after a failed mint")
+            raise

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib import delivery
 from chalicelib.clock import Clock
 from chalicelib.errors import InvalidRequestError, LinkNotFoundError
-from chalicelib.link import Link, Use
+from chalicelib.link import Link
 from chalicelib.services.minting import check_note, check_ttl, check_uses
 from chalicelib.stores import LinkStore, Page
 from chalicelib.tokens import is_link_id
@@ -34,10 +33,9 @@ class LinkChange:
 
 
 class LinkAdmin:
-    def __init__(self, *, links: LinkStore, clock: Clock, stream_max_bytes: int) -> None:
+    def __init__(self, *, links: LinkStore, clock: Clock) -> None:
         self._links = links
         self._clock = clock
-        self._stream_max_bytes = stream_max_bytes
 
     def describe(self, link_id: str) -> Link:
         return self._links.get(checked_id(link_id))
@@ -55,12 +53,6 @@ class LinkAdmin:
         if not key:
             raise InvalidRequestError("invalid_file", "Say which file with ?file=KEY.")
         return self._links.for_file(key, checked_limit(limit), cursor)
-
-    def delivery_of(self, link: Link, use: Use) -> delivery.Delivery:
-        """How a recorded use went out: the same rule redeem applied."""
-        return delivery.choose(
-            use.binary, link.object.size, link.object.content_type, self._stream_max_bytes
-        )
 
 
 def checked_limit(limit: int) -> int:

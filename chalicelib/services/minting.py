@@ -124,9 +124,12 @@ class Minting:
             message_id = self._mailer().send(
                 letter, minted.link, url_for(minted.token.value), self._clock()
             )
-        except MailError:
+        except Exception as exc:
+            # Whatever went wrong (SES, or composing the message), nobody has the link.
             self._links.revoke(minted.link.link_id, self._clock())
             annotate(outcome="mail_failed")
-            raise
+            if isinstance(exc, MailError):
+                raise
+            raise MailError("The email could not be sent; the link was withdrawn.") from exc
         annotate(outcome="minted_mailed")
         return MintedLink(minted.token, minted.link, message_id)

@@ -105,6 +105,7 @@ class Redeeming:
             client_ip=requester.client_ip,
             user_agent=requester.user_agent,
             binary=accept_stream,
+            stream_max_bytes=self._stream_max_bytes,  # recorded: later settings change nothing
         )
         outcome = self._links.claim(
             token.link_id, token.digest, claim, unless_confirm=unless_confirm

@@ -1091,3 +1091,59 @@ def test_file_name_over_http_is_one_header_line(over_http: OverHttp) -> None:
     assert redirected.status == 302
     signed = parse_qs(urlsplit(redirected.headers["location"]).query)
     assert signed["response-content-disposition"] == [redirected.headers["content-disposition"]]
+
+
+UNSAFE_IN_TEXT = ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def test_hostile_user_agents_are_stored_harmless(hostile: Hostile) -> None:
+    """Whatever a client sends as its User-Agent, the audit trail an operator reads holds
+    no control, format or line-separator character (terminal injection, forged rows)."""
+    service = hostile.service
+    minted = service.mint(OK_KEY, confirm="false", uses=100)
+    hostile.operated.append(minted)
+    agents = st.text(
+        alphabet=st.one_of(
+            st.sampled_from("\x1b\r\n\x07\x08\x7f\x9b\u202e\u2066\u200b\u061c\u2028\u2029"),
+            st.characters(codec="utf-8"),
+        ),
+        max_size=80,
+    )
+
+    @corpus(90)
+    @given(agent=agents)
+    def run(agent: str) -> None:
+        response = hostile.send(
+            "GET", f"/download?token={token_of(minted)}", {"Accept": "*/*", "User-Agent": agent}
+        )
+        assert response.status_code in (302, 410)
+
+    run()
+    shown = service.client.http.get(f"/links/{minted['id']}", headers=service.auth()).json_body
+    assert shown["redemptions"], "the corpus must have redeemed"
+    for use in shown["redemptions"]:
+        bad = [ch for ch in use["user_agent"] if unicodedata.category(ch) in UNSAFE_IN_TEXT]
+        assert bad == [], use["user_agent"]
+    hostile.finish(90)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+@pytest.mark.parametrize("field_name", ["filename", "note", "subject", "message"])
+def test_line_separators_in_mint_fields_mint_nothing(
+    hostile: Hostile, separator: str, field_name: str
+) -> None:
+    """Single-line fields refuse Unicode line breaks; a note and a message keep them as the
+    line breaks they are.  Either way nothing half-done is left (email is off here)."""
+    body = {"file": OK_KEY, field_name: f"a{separator}b"}
+    if field_name in ("subject", "message"):
+        body["email"] = "customer@example.com"
+    response = hostile.send(
+        "POST",
+        "/links",
+        {**hostile.service.auth(), "Content-Type": "application/json"},
+        json.dumps(body).encode(),
+    )
+    assert response.status_code in (201, 400)
+    if field_name in ("filename", "subject"):
+        assert response.status_code == 400
+    hostile.finish(1)

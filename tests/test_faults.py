@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from typing import IO, Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -144,6 +145,35 @@ class Captured(logging.Handler):
     def errors(self) -> list[dict[str, Any]]:
         return [line for line in self.lines if line["level"] == "ERROR"]
 
+    def marked(self, marker: str, link_id: str | None = None) -> list[dict[str, Any]]:
+        """Lines whose message holds ``marker`` (about ``link_id``, if given), any level."""
+        return [
+            line
+            for line in self.lines
+            if marker in line["message"] and (link_id is None or line.get("link_id") == link_id)
+        ]
+
+
+# A use certainly spent without delivery (after a claim that succeeded), and a doubt:
+# a claim whose answer was lost and whose undo failed too, which may have spent nothing.
+LOST = "USE LOST"
+UNCERTAIN = "USE UNCERTAIN"
+
+
+def assert_uncertain(logged: Captured, link_id: str) -> dict[str, Any]:
+    """Exactly one "USE UNCERTAIN" warning, naming the link and the claim; no "USE LOST"."""
+    uncertain = logged.marked(UNCERTAIN)
+    assert len(uncertain) == 1, logged.lines
+    line = uncertain[0]
+    assert line["message"].startswith("USE UNCERTAIN:")
+    assert line["level"] == "WARNING"
+    assert line["link_id"] == link_id
+    assert re.fullmatch(r"[0-9a-f]{16}", line["claim_id"])
+    assert link_id in line["message"] and line["claim_id"] in line["message"]
+    assert line["request_id"]
+    assert not logged.marked(LOST), logged.lines  # not a certain loss: no false alarm
+    return line
+
 
 @pytest.fixture
 def logged() -> Iterator[Captured]:
@@ -227,23 +257,27 @@ CLAIM_CASES = [(fault, "api-stream") for fault in DYNAMODB_FAULTS] + [
 
 @pytest.mark.parametrize(("fault", "entry"), CLAIM_CASES)
 def test_claim_failing_is_503_and_spends_nothing(
-    service: InProcess, link: dict[str, Any], fault: str, entry: str
+    service: InProcess, link: dict[str, Any], logged: Captured, fault: str, entry: str
 ) -> None:
     before = state(service, link["id"])
     service.hooks.fail("dynamodb:UpdateItem", DYNAMODB_FAULTS[fault])  # the undo fails too
     assert_unavailable(ENTRIES[entry](service, token_of(link)))
     assert state(service, link["id"]) == before == (0, {})
+    # Nothing was spent, but the app cannot know that: a doubt, never "USE LOST".
+    assert_uncertain(logged, link["id"])
     assert_still_redeemable(service, link, 0)
 
 
 @pytest.mark.parametrize("fault", list(DYNAMODB_FAULTS))
 def test_claim_failing_once_then_the_undo_finds_nothing_to_undo(
-    service: InProcess, link: dict[str, Any], fault: str
+    service: InProcess, link: dict[str, Any], logged: Captured, fault: str
 ) -> None:
     before = state(service, link["id"])
     service.hooks.fail("dynamodb:UpdateItem", only_calls(DYNAMODB_FAULTS[fault], 1))
     assert_unavailable(get(service, token_of(link), "application/pdf"))
     assert state(service, link["id"]) == before == (0, {})
+    # The undo answered: no doubt is left, so no alarm of either kind.
+    assert not logged.marked(UNCERTAIN) and not logged.marked(LOST), logged.lines
     assert_still_redeemable(service, link, 0)
 
 
@@ -307,24 +341,24 @@ def test_claim_that_did_happen_and_cannot_be_undone_is_logged_with_its_claim(
     service.hooks.fail("dynamodb:UpdateItem", only_calls(raising(read_timeout), 2))  # the undo
     assert_unavailable(get(service, token_of(link), "application/pdf"))
     uses, records = state(service, link["id"])
-    assert (uses, len(records)) == (before[0] + 1, 1)  # really lost: an operator must act
-    errors = [
-        line for line in logged.errors() if line.get("link_id") == link["id"] and "claim_id" in line
-    ]
-    assert errors, logged.lines
-    assert {line["claim_id"] for line in errors} == set(records)
+    assert (uses, len(records)) == (before[0] + 1, 1)  # spent here: an operator must act
+    # The app could not tell this from a claim that never landed: it says "uncertain",
+    # naming the claim id the operator finds in the item's redemptions map.
+    line = assert_uncertain(logged, link["id"])
+    assert set(records) == {line["claim_id"]}
 
 
-def test_claim_that_did_happen_and_cannot_be_undone_says_use_lost(
-    service: InProcess, link: dict[str, Any], after: AfterCall, logged: Captured
+def test_claim_that_never_happened_and_cannot_be_undone_names_a_claim_not_recorded(
+    service: InProcess, link: dict[str, Any], logged: Captured
 ) -> None:
-    after.handlers["dynamodb:UpdateItem"] = write_then(read_timeout)
-    service.hooks.fail("dynamodb:UpdateItem", only_calls(raising(read_timeout), 2))
+    # The same doubt, where the claim did not land: "USE LOST" here would be a false
+    # alarm, and the claim id it names is absent from the item.
+    service.hooks.fail("dynamodb:UpdateItem", only_calls(raising(read_timeout), 1, 2))
     assert_unavailable(get(service, token_of(link), "application/pdf"))
-    assert any(
-        "USE LOST" in line["message"] and line.get("link_id") == link["id"]
-        for line in logged.errors()
-    ), logged.lines
+    assert state(service, link["id"]) == (0, {})
+    line = assert_uncertain(logged, link["id"])
+    assert line["claim_id"] not in service.item(link["id"])["redemptions"]["M"]
+    assert_still_redeemable(service, link, 0)
 
 
 class LostFirstAttempt:
@@ -480,12 +514,11 @@ def test_give_back_failing_too_is_503_and_logs_use_lost(
     # UpdateItem 1 is the claim (goes through), 2 is the give-back (fails).
     service.hooks.fail("dynamodb:UpdateItem", only_calls(GIVE_BACK_FAULTS[give_back], 2))
     assert_unavailable(get(service, token_of(link), "application/pdf"))
-    lost = [
-        line
-        for line in logged.errors()
-        if "USE LOST" in line["message"] and line.get("link_id") == link["id"]
-    ]
+    lost = logged.marked(LOST, link["id"])
     assert len(lost) == 1, logged.lines
+    assert lost[0]["level"] == "ERROR"
+    assert lost[0]["message"].startswith("USE LOST:")
+    assert not logged.marked(UNCERTAIN), logged.lines  # the claim's answer did arrive
     uses, records = state(service, link["id"])
     # The use really is lost; the log names the claim an operator must undo.
     assert (uses, len(records)) == (before[0] + 1, 1)
@@ -548,10 +581,14 @@ def test_unversioned_file_changed_and_give_back_failing_logs_use_lost(
     response = get(service, token_of(minted), "application/pdf")
     assert response.status_code == 410
     assert response.json_body["error"] == "file_changed"
-    assert any(
-        "USE LOST" in line["message"] and line.get("link_id") == minted["id"]
-        for line in logged.errors()
-    ), logged.lines
+    assert b"not the minted bytes" not in response.body
+    # The claim certainly landed and the give-back certainly failed: a loss, not a doubt.
+    lost = logged.marked(LOST, minted["id"])
+    assert len(lost) == 1, logged.lines
+    assert lost[0]["level"] == "ERROR"
+    assert not logged.marked(UNCERTAIN), logged.lines
+    uses, records = state(service, minted["id"])
+    assert (uses, set(records)) == (1, {lost[0]["claim_id"]})
 
 
 @pytest.mark.parametrize("change", list(CHANGES))

@@ -11,6 +11,7 @@ Every case asserts the link's ``uses`` (and its audit records) before and after.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -361,64 +362,76 @@ def test_claim_that_never_happened_and_cannot_be_undone_names_a_claim_not_record
     assert_still_redeemable(service, link, 0)
 
 
-class LostFirstAttempt:
-    """The claim's first HTTP attempt reaches DynamoDB and writes, but its answer never
-    arrives: botocore's standard retry mode sends the same request again."""
+class LostAnswers:
+    """The claim's first ``lost`` HTTP attempts (every one, if None) reach DynamoDB and are
+    evaluated there -- the write lands, or its condition refuses it -- but their answers
+    never arrive; botocore's standard retry mode sends the same request again."""
 
-    def __init__(self, service: InProcess, make: Callable[[], Exception]) -> None:
-        self.service, self.make, self.attempts = service, make, 0
+    def __init__(self, service: InProcess, make: Callable[[], Exception], lost: int | None) -> None:
+        self.service, self.make, self.lost, self.attempts = service, make, lost, 0
 
     def __call__(self, request: Any) -> Any:
         params = json.loads(request.body)
         if "uses + :one" not in params.get("UpdateExpression", ""):
             return None  # not a claim
         self.attempts += 1
-        if self.attempts == 1:
-            self.service.dynamodb.update_item(**params)  # the write lands...
+        if self.lost is None or self.attempts <= self.lost:
+            # The write lands, or the table refuses it, as it does a retry of a landed claim.
+            refused = self.service.dynamodb.exceptions.ConditionalCheckFailedException
+            with contextlib.suppress(refused):
+                self.service.dynamodb.update_item(**params)
             raise self.make()  # ...and the answer is lost
         return None
 
 
+def lost_answers(
+    service: InProcess, before_send: BeforeSend, lost_kind: str, lost: int | None
+) -> LostAnswers:
+    handler = LostAnswers(service, LOST_ANSWERS[lost_kind] or read_timeout, lost)
+    before_send.handlers["before-send.dynamodb.UpdateItem"] = handler
+    return handler
+
+
+@pytest.mark.parametrize("uses", [1, 3])
 @pytest.mark.parametrize("lost", ["read-timeout", "closed"])
-def test_retried_claim_of_a_single_use_link_is_recognised(
-    service: InProcess, before_send: BeforeSend, lost: str
+def test_retried_claim_whose_first_answer_was_lost_delivers_on_one_use(
+    service: InProcess, before_send: BeforeSend, logged: Captured, lost: str, uses: int
 ) -> None:
+    # The retry's condition fails on the claim id the first attempt recorded; the store
+    # recognises its own claim: delivered, one use spent, nothing undone.
     service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false")
-    before_send.handlers["before-send.dynamodb.UpdateItem"] = LostFirstAttempt(
-        service, LOST_ANSWERS[lost] or read_timeout
-    )
-    handler = before_send.handlers["before-send.dynamodb.UpdateItem"]
+    minted = service.mint(KEY, confirm="false", uses=uses)
+    handler = lost_answers(service, before_send, lost, lost=1)
     response = get(service, token_of(minted), "application/pdf")
     assert handler.attempts == 2  # the fault happened: a write, a lost answer, a retry
-    uses, records = state(service, minted["id"])
-    # Either delivered on one use, or refused having spent nothing.
-    if response.status_code == 200:
-        assert response.body == SMALL
-        assert (uses, len(records)) == (1, 1)
-    else:
-        assert_unavailable(response)
-        assert (uses, records) == (0, {})
+    assert response.status_code == 200, (response.status_code, response.body[:200])
+    assert response.body == SMALL
+    assert response.headers["X-Remaining-Uses"] == str(uses - 1)
+    assert state(service, minted["id"])[0] == 1
+    assert len(state(service, minted["id"])[1]) == 1
+    assert not logged.marked(UNCERTAIN) and not logged.marked(LOST), logged.lines
+    assert not logged.marked("undid a claim"), logged.lines
 
 
+@pytest.mark.parametrize("uses", [1, 3])
 @pytest.mark.parametrize("lost", ["read-timeout", "closed"])
-def test_retried_claim_of_a_multi_use_link_spends_one_use(
-    service: InProcess, before_send: BeforeSend, lost: str
+def test_retried_claim_whose_every_answer_was_lost_is_undone_and_refused(
+    service: InProcess, before_send: BeforeSend, logged: Captured, lost: str, uses: int
 ) -> None:
+    # No attempt answered: the claim landed (first attempt) but the app cannot know, so it
+    # undoes it -- the undo is answered -- and refuses: 503, nothing spent.
     service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false", uses=3)
-    before_send.handlers["before-send.dynamodb.UpdateItem"] = LostFirstAttempt(
-        service, LOST_ANSWERS[lost] or read_timeout
-    )
+    minted = service.mint(KEY, confirm="false", uses=uses)
+    handler = lost_answers(service, before_send, lost, lost=None)
     response = get(service, token_of(minted), "application/pdf")
-    uses, records = state(service, minted["id"])
-    if response.status_code == 200:
-        assert response.body == SMALL
-        assert response.headers["X-Remaining-Uses"] == "2"
-        assert (uses, len(records)) == (1, 1)
-    else:
-        assert_unavailable(response)
-        assert (uses, records) == (0, {})
+    assert handler.attempts >= 2  # retried, and no attempt answered
+    assert_unavailable(response)
+    assert SMALL[:64] not in response.body
+    assert state(service, minted["id"]) == (0, {})
+    assert len(logged.marked("undid a claim whose answer was lost", minted["id"])) == 1
+    assert not logged.marked(UNCERTAIN) and not logged.marked(LOST), logged.lines
+    del before_send.handlers["before-send.dynamodb.UpdateItem"]
+    assert_still_redeemable(service, minted, 0)
 
 
 # ---------------------------------------------------------------- S3 after the claim
@@ -567,6 +580,11 @@ def test_unversioned_file_changed_is_410_and_the_use_given_back(
         assert state(service, minted["id"]) == before == (0, {})
     page = get(service, token_of(minted), BROWSER_ACCEPT)
     assert page.status_code == 410
+    assert page.headers["Content-Type"].startswith("text/html")
+    text = page.body.decode()
+    assert "removed or replaced after the link was made" in text
+    assert "<form" not in text  # never a Download button for a file that is not there
+    assert b"not the minted bytes" not in page.body
     assert state(service, minted["id"]) == before
 
 
@@ -598,10 +616,15 @@ def test_versioned_stream_serves_the_pinned_version(service: InProcess, change: 
     CHANGES[change](service)
     assert state(service, minted["id"]) == (0, {})
     response = get(service, token_of(minted), "application/pdf")
-    assert response.status_code == 200
+    # The fetch names the minted VersionId (and ETag): the replacement or the delete
+    # marker on top never decides what arrives.
+    assert response.status_code == 200, (response.status_code, response.body[:200])
     assert response.body == SMALL
+    assert response.headers["X-Remaining-Uses"] == "0"
     uses, records = state(service, minted["id"])
     assert (uses, len(records)) == (1, 1)
+    again = get(service, token_of(minted), "application/pdf")
+    assert (again.status_code, again.json_body["error"]) == (410, "link_used")
 
 
 @pytest.mark.parametrize("change", list(CHANGES))
@@ -632,6 +655,7 @@ def test_versioned_pinned_version_destroyed_is_410_and_the_use_given_back(
     response = get(service, token_of(minted), "application/pdf")
     assert response.status_code == 410
     assert response.json_body["error"] == "file_changed"
+    assert b"not the minted bytes" not in response.body
     assert state(service, minted["id"]) == before == (0, {})
 
 

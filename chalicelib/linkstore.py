@@ -230,8 +230,16 @@ class DynamoLinkStore:
             if self.release(link_id, claim.claim_id):
                 log.warning("undid a claim whose answer was lost", extra={"link_id": link_id})
         except UnavailableError as exc:
-            log.error(
-                "USE LOST? could not check for a half-done claim: the use may be spent",
+            # Not a loss, only a doubt: the claim may never have been applied, or a
+            # queued claim and this undo may both land later and cancel out.  The
+            # item's ``redemptions`` map settles it: if it holds this claim id, the
+            # use was spent without delivery.  ("USE LOST" is kept for certain losses.)
+            log.warning(
+                "USE UNCERTAIN: link %s, claim %s: the claim's answer was lost and the undo"
+                " failed; if the link's redemptions map holds claim %s, give that use back",
+                link_id,
+                claim.claim_id,
+                claim.claim_id,
                 extra={
                     "link_id": link_id,
                     "claim_id": claim.claim_id,

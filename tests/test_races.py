@@ -8,6 +8,12 @@ are not, so these never run in-process).
 * Extend (PATCH max_uses) racing redemptions: never more successes than the limit the
   table ends with; a limit below the uses made is refused (409) and changes nothing.
 
+Nothing here waits on the clock: the operator's races run in three phases ordered by
+barriers and answers, never by sleeps.  First ``after`` contenders redeem and are all
+answered; then the operator and all 64 contenders are released by one barrier (the
+race); then, once the operator's answer is in, all 64 redeem once more, so every link
+reaches its final state and every attempt of that last wave was sent after the change.
+
 chalice local listens with a backlog of 5, so every contender's keep-alive connection is
 opened before the barrier and the same sessions are reused for every round.
 """
@@ -17,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +35,7 @@ from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack
 
 CONTENDERS = 64
 ROUNDS = 50
-TIMEOUT = 30
-MAX_ATTEMPTS = 100  # per contender per round, in the looping races
+TIMEOUT = 30  # per request and per barrier; every wait is bounded
 
 
 @dataclass(frozen=True)
@@ -106,51 +111,50 @@ class Racers:
             error = response.json().get("error")
         return Attempt(sent, received, response.status_code, error)
 
-    def race(self, url: str) -> list[Attempt]:
-        """Every contender redeems once, all released at the same instant."""
-        barrier = threading.Barrier(self.count)
+    def race(self, url: str, sessions: Sequence[requests.Session] | None = None) -> list[Attempt]:
+        """Every contender (or each of ``sessions``) redeems once, all released by one barrier.
+
+        Returns when every attempt has been answered."""
+        chosen = list(self.sessions if sessions is None else sessions)
+        if not chosen:
+            return []
+        barrier = threading.Barrier(len(chosen))
 
         def attempt(session: requests.Session) -> Attempt:
             barrier.wait(timeout=TIMEOUT)
             return self.redeem(session, url)
 
-        return list(self.pool.map(attempt, self.sessions))
+        return list(self.pool.map(attempt, chosen, timeout=3 * TIMEOUT))
 
     def race_with(
-        self, url: str, operator: Callable[[requests.Session], requests.Response], delay: float
-    ) -> tuple[list[Attempt], requests.Response, float]:
-        """Contenders redeem again and again while the operator acts ``delay`` seconds in.
-
-        Each contender stops at its first refusal *sent after* the operator's answer
-        arrived, so every link is driven to its final state.  Returns every attempt,
-        the operator's response and when it arrived.
-        """
+        self, url: str, operator: Callable[[requests.Session], requests.Response], after: int
+    ) -> OperatorRace:
+        """The operator acts once ``after`` redemptions have been answered, released together
+        with a wave of every contender; then every contender redeems once more."""
+        before = self.race(url, self.sessions[:after])
         barrier = threading.Barrier(self.count + 1)
-        done: list[float] = []
 
-        def contender(session: requests.Session) -> list[Attempt]:
+        def act() -> tuple[requests.Response, float]:
             barrier.wait(timeout=TIMEOUT)
-            attempts: list[Attempt] = []
-            while len(attempts) < MAX_ATTEMPTS:
-                attempt = self.redeem(session, url)
-                attempts.append(attempt)
-                if attempt.status == 410 and done and attempt.sent > done[0]:
-                    break
-            return attempts
-
-        def act() -> requests.Response:
-            barrier.wait(timeout=TIMEOUT)
-            time.sleep(delay)
-            try:
-                return operator(self.operator)
-            finally:
-                done.append(time.monotonic())  # even if it failed: the contenders stop
+            response = operator(self.operator)
+            return response, time.monotonic()
 
         acting = self.pool.submit(act)
-        per_contender = list(self.pool.map(contender, self.sessions))
-        response = acting.result()
-        assert all(len(a) < MAX_ATTEMPTS for a in per_contender), "a contender never finished"
-        return [a for attempts in per_contender for a in attempts], response, done[0]
+        try:
+            during = self.race_released_by(url, barrier)
+        finally:
+            barrier.abort()  # harmless once passed; frees the operator if the wave failed
+        response, answered = acting.result(timeout=3 * TIMEOUT)
+        # Ordered after the answer, not after a guess at how long the change takes.
+        final = self.race(url)
+        return OperatorRace(before, during, final, response, answered)
+
+    def race_released_by(self, url: str, barrier: threading.Barrier) -> list[Attempt]:
+        def attempt(session: requests.Session) -> Attempt:
+            barrier.wait(timeout=TIMEOUT)
+            return self.redeem(session, url)
+
+        return list(self.pool.map(attempt, self.sessions, timeout=3 * TIMEOUT))
 
     def close(self) -> None:
         self.pool.shutdown()
@@ -163,6 +167,19 @@ def racers(stack: Stack) -> Iterator[Racers]:
     racers = Racers(stack, CONTENDERS)
     yield racers
     racers.close()
+
+
+@dataclass(frozen=True)
+class OperatorRace:
+    before: list[Attempt]  # all answered before the operator's request was sent
+    during: list[Attempt]  # released with the operator's request
+    after: list[Attempt]  # all sent after the operator's answer arrived
+    response: requests.Response
+    answered: float  # time.monotonic() when the operator's answer arrived
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        return [*self.before, *self.during, *self.after]
 
 
 def assert_only_expected(attempts: list[Attempt], allowed: set[tuple[int, str | None]]) -> None:
@@ -194,62 +211,74 @@ def patch(
     return lambda session: session.patch(f"{base_url}/links/{link_id}", json=body, timeout=TIMEOUT)
 
 
-# When the operator acts, in seconds after the contenders are released: from "before
-# most of the first wave" to "after the limit is long reached".
-DELAYS = [0.0, 0.02, 0.06, 0.2]
+# When the operator acts: after this many redemptions have been answered, released together
+# with a wave of all 64 contenders.  36 + 64 = 100 uses at most before the revoke lands.
+REVOKE_AFTER = [0, 1, 16, 36]
+RAISE_AFTER = [0, 1, 3, 8]  # of 3 uses: before, mid-way, exactly used up, long used up
+LOWER_AFTER = [0, 1, 2, 3, 10]  # of 10 uses, lowered to 2: from 3 on, 2 is below the uses made
 
 
 def test_revoke_racing_redemptions(stack: Stack, racers: Racers) -> None:
-    links = racers.mint(100, len(DELAYS))  # more uses than will be taken: revoke decides
-    before_total = after_total = 0
-    for delay, minted in zip(DELAYS, links, strict=True):
-        attempts, response, revoked = racers.race_with(
-            minted["url"], delete(minted["id"], stack.base_url), delay
-        )
-        assert response.status_code == 200, response.text
-        assert response.json()["status"] == "revoked"
-        assert_only_expected(attempts, {(302, None), (410, "link_revoked")})
-        successes = [a for a in attempts if a.status == 302]
-        # No success was even sent after the revoke's answer arrived.
-        assert all(a.sent < revoked for a in successes), delay
-        late = [a for a in attempts if a.sent > revoked]
-        assert late and all(a.error == "link_revoked" for a in late)
+    links = racers.mint(100, len(REVOKE_AFTER))  # more uses than will be taken: revoke decides
+    for after, minted in zip(REVOKE_AFTER, links, strict=True):
+        race = racers.race_with(minted["url"], delete(minted["id"], stack.base_url), after)
+        assert race.response.status_code == 200, race.response.text
+        assert race.response.json()["status"] == "revoked"
+        assert_only_expected(race.attempts, {(302, None), (410, "link_revoked")})
+        # Answered before the revoke was sent: each took a use.
+        assert [a.status for a in race.before] == [302] * after
+        # Sent after the revoke's answer arrived: each refused as revoked.
+        assert len(race.after) == CONTENDERS
+        assert all((a.status, a.error) == (410, "link_revoked") for a in race.after), after
+        successes = [a for a in race.attempts if a.status == 302]
+        # No success was even sent after the revoke's answer arrived (in the race wave too).
+        assert all(a.sent < race.answered for a in successes), after
+        late = [a for a in race.attempts if a.sent > race.answered]
+        assert all(a.error == "link_revoked" for a in late)
         uses, records, max_uses = uses_and_records(stack, minted["id"])
-        assert uses == records == len(successes) <= max_uses == 100
+        assert after <= uses == records == len(successes) <= after + CONTENDERS <= max_uses == 100
         assert "revoked_at" in item(stack, minted["id"])
-        before_total += len(successes)
-        after_total += len(late)
-    assert before_total > 0 and after_total > 0  # the revokes did land mid-race
 
 
 def test_raising_the_limit_while_redeeming(stack: Stack, racers: Racers) -> None:
-    links = racers.mint(3, len(DELAYS))
-    for delay, minted in zip(DELAYS, links, strict=True):
-        attempts, response, _ = racers.race_with(
-            minted["url"], patch(minted["id"], stack.base_url, {"max_uses": 20}), delay
+    links = racers.mint(3, len(RAISE_AFTER))
+    for after, minted in zip(RAISE_AFTER, links, strict=True):
+        race = racers.race_with(
+            minted["url"], patch(minted["id"], stack.base_url, {"max_uses": 20}), after
         )
-        assert response.status_code == 200, response.text  # 20 is above any use made
-        assert response.json()["max_uses"] == 20
+        assert race.response.status_code == 200, race.response.text  # 20 is above any use made
+        assert race.response.json()["max_uses"] == 20
+        # Before the change: the first 3 take the 3 uses, the rest are refused as used up.
+        assert Counter((a.status, a.error) for a in race.before) == Counter(
+            {(302, None): min(after, 3), (410, "link_used"): max(after - 3, 0)}
+        )
         # 503 "the link changed while we looked": a refusal read a raised limit; nothing spent.
-        assert_only_expected(attempts, {(302, None), (410, "link_used"), (503, "unavailable")})
-        successes = sum(a.status == 302 for a in attempts)
+        assert_only_expected(race.during, {(302, None), (410, "link_used"), (503, "unavailable")})
+        # After the change's answer the limit is 20 for good: granted or used up, no doubt.
+        assert_only_expected(race.after, {(302, None), (410, "link_used")})
+        successes = sum(a.status == 302 for a in race.attempts)
         uses, records, max_uses = uses_and_records(stack, minted["id"])
         assert max_uses == 20
-        # Contenders kept going until refused after the change: the new limit is reached,
+        # A last wave of 64 after the change drives the link to the new limit: reached,
         # never passed.
-        assert uses == records == successes == 20, delay
+        assert uses == records == successes == 20, after
 
 
 def test_lowering_the_limit_while_redeeming(stack: Stack, racers: Racers) -> None:
-    links = racers.mint(10, len(DELAYS))
+    links = racers.mint(10, len(LOWER_AFTER))
     outcomes = Counter[int]()
-    for delay, minted in zip(DELAYS, links, strict=True):
-        attempts, response, _ = racers.race_with(
-            minted["url"], patch(minted["id"], stack.base_url, {"max_uses": 2}), delay
+    for after, minted in zip(LOWER_AFTER, links, strict=True):
+        race = racers.race_with(
+            minted["url"], patch(minted["id"], stack.base_url, {"max_uses": 2}), after
         )
+        response = race.response
         outcomes[response.status_code] += 1
         uses, records, max_uses = uses_and_records(stack, minted["id"])
-        successes = sum(a.status == 302 for a in attempts)
+        successes = sum(a.status == 302 for a in race.attempts)
+        assert [a.status for a in race.before] == [302] * after
+        if after > 2:
+            # 3 uses or more were made before the change was sent: it can only be refused.
+            assert response.status_code == 409, (after, response.text)
         if response.status_code == 200:
             assert response.json()["max_uses"] == 2
             assert max_uses == 2
@@ -258,9 +287,11 @@ def test_lowering_the_limit_while_redeeming(stack: Stack, racers: Racers) -> Non
             assert response.status_code == 409, response.text
             assert response.json()["error"] == "conflict"
             assert max_uses == 10
-        assert_only_expected(attempts, {(302, None), (410, "link_used"), (503, "unavailable")})
-        assert uses == records == successes == max_uses, (delay, response.status_code)
+        assert_only_expected(race.during, {(302, None), (410, "link_used"), (503, "unavailable")})
+        assert_only_expected(race.after, {(302, None), (410, "link_used")})
+        assert uses == records == successes == max_uses, (after, response.status_code)
     assert set(outcomes) <= {200, 409}
+    assert outcomes[409] >= sum(after > 2 for after in LOWER_AFTER)
 
 
 def test_limit_below_uses_made_is_409_and_changes_nothing(stack: Stack, racers: Racers) -> None:

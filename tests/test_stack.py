@@ -104,11 +104,30 @@ def test_health_over_http(stack: Stack) -> None:
     assert response.json() == {"status": "ok"}
 
 
+def scan_all(stack: Stack, page_size: int) -> tuple[list[dict[str, Any]], int]:
+    """Every item of the table (shared by the whole session), page by page, and the page count."""
+    paginator = stack.client("dynamodb").get_paginator("scan")
+    items: list[dict[str, Any]] = []
+    pages = 0
+    for page in paginator.paginate(
+        TableName=stack.table, ConsistentRead=True, PaginationConfig={"PageSize": page_size}
+    ):
+        items.extend(page["Items"])
+        pages += 1
+    return items, pages
+
+
 def test_table_never_holds_a_token(stack: Stack) -> None:
-    tokens = [
-        parse_qs(urlsplit(mint(stack, SMALL_SAMPLE)["url"]).query)["token"][0] for _ in range(5)
-    ]
-    dump = repr(stack.client("dynamodb").scan(TableName=stack.table)["Items"])
+    links = [mint(stack, SMALL_SAMPLE) for _ in range(5)]
+    tokens = [parse_qs(urlsplit(minted["url"]).query)["token"][0] for minted in links]
+    # Small pages, so the search really follows LastEvaluatedKey (five links make >= 2 pages)
+    # and covers the whole table, not whichever page one Scan happens to return.
+    items, pages = scan_all(stack, page_size=4)
+    assert pages >= 2
+    searched = [item["link_id"]["S"] for item in items if "link_id" in item]
+    assert {minted["id"] for minted in links} <= set(searched)  # every link this test made
+    assert len(set(searched)) == len(searched)  # and no item was read twice
+    dump = repr(items)
     for token in tokens:
         assert token not in dump
         assert token[16:] not in dump  # nor its secret half

@@ -192,13 +192,24 @@ def _decode(response: requests.Response) -> JsonObject:
                 "is ONETIME_URL the onetime API?",
             )
         return body
+    raise api_error(response, body)
+
+
+def api_error(response: requests.Response, body: Any = None) -> ApiError:
+    """The ``ApiError`` for an error answer: its JSON ``error`` and ``message``
+    (``body``, when already decoded), or the bare status."""
+    if body is None:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
     error = body if isinstance(body, dict) else {}
     code = error.get("error")
     message = error.get("message")
     status = response.status_code
     if not (isinstance(message, str) and message):
         message = f"The server answered {status} {response.reason or ''}".rstrip() + "."
-    raise ApiError(
+    return ApiError(
         status,
         code if isinstance(code, str) and code else f"http_{status}",
         message,

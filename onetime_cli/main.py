@@ -1,7 +1,9 @@
-"""``onetime``: the operators' command-line tool for single-use download links.
+"""``onetime``: the operators' command-line tool for single-use download links
+(and ``onetime get``, the customer's download).
 
-Exit codes: 0 done; 1 the API answered with an error; 2 bad usage; 3 the URL
-or API key is not configured; 4 the server could not be reached.
+Exit codes: 0 done; 1 the API answered with an error; 2 bad usage (or, for
+``get``, a file already there); 3 the URL or API key is not configured; 4 the
+server could not be reached (or, for ``get``, the transfer broke off).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from onetime_cli import render, uploads
+from onetime_cli import downloads, render, uploads
 from onetime_cli.client import DEFAULT_TIMEOUT, ApiClient, ApiError, Unreachable, version
 from onetime_cli.durations import DURATION
 from onetime_cli.links import LINK
@@ -48,13 +50,29 @@ class ServerUnreachable(Failure):
     exit_code = 4
 
 
+class Occupied(Failure):
+    """``get`` will not replace what is already at the path it saves to."""
+
+    exit_code = 2
+
+
+# What a customer can do once the use may be gone.
+MAY_BE_SPENT = (
+    "The link's use may be spent: try `onetime get` again, or ask the sender for a new link."
+)
+
+
+def retry_hint(error: ApiError) -> str:
+    if error.status in (429, 503) and error.retry_after:
+        return f" Try again in {error.retry_after} s."
+    return ""
+
+
 def api_error_message(error: ApiError) -> str:
     message = error.message
     if error.status == 401:
         message += " Check ONETIME_API_KEY (or --api-key)."
-    if error.status == 503 and error.retry_after:
-        message += f" Try again in {error.retry_after} s."
-    return message
+    return message + retry_hint(error)
 
 
 def failure_for(error: Exception, then: str = "") -> Failure:
@@ -63,6 +81,10 @@ def failure_for(error: Exception, then: str = "") -> Failure:
     after = f" {then}" if then else ""
     if isinstance(error, ApiError):
         return Failure(api_error_message(error) + after)
+    if isinstance(error, downloads.Lost):
+        return ServerUnreachable(
+            f"cannot reach {error.what} at {error.url}: {error.reason}. {MAY_BE_SPENT}{after}"
+        )
     if isinstance(error, Unreachable):
         return ServerUnreachable(
             f"cannot reach {error.what} at {error.url}: {error.reason}.{after}"
@@ -76,10 +98,28 @@ def failure_for(error: Exception, then: str = "") -> Failure:
             f"the file changed while it was being uploaded: it ended after {error.got} of "
             f"{error.expected} bytes.  Nothing was shared; try again.{after}"
         )
+    if isinstance(error, downloads.BrokenTransfer):
+        of = "" if error.expected is None else f" of {error.expected:,}"
+        return ServerUnreachable(
+            f"the download from {error.origin} broke off after {error.got:,}{of} bytes "
+            f"({error.reason}); nothing was saved. {MAY_BE_SPENT}{after}"
+        )
+    if isinstance(error, downloads.Unfetched):
+        return Failure(
+            f"{error.origin} did not send the file ({error.status}): {error.message} "
+            f"{MAY_BE_SPENT}{after}"
+        )
     raise TypeError(f"not a failure of onetime: {error!r}")
 
 
-FAILURES = (ApiError, Unreachable, uploads.StorageError, uploads.FileChanged)
+FAILURES = (
+    ApiError,
+    Unreachable,
+    uploads.StorageError,
+    uploads.FileChanged,
+    downloads.BrokenTransfer,
+    downloads.Unfetched,
+)
 
 
 class OnetimeGroup(click.Group):
@@ -150,7 +190,8 @@ pass_config = click.make_pass_decorator(Config)
 @click.version_option(version(), prog_name="onetime")
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, api_key: str | None, timeout: float) -> None:
-    """Share files, and mint, inspect, extend, revoke and list onetime download links.
+    """Share files, and mint, inspect, extend, revoke and list onetime download links;
+    download one as a customer would.
 
     \b
     Examples:
@@ -159,9 +200,12 @@ def cli(ctx: click.Context, url: str | None, api_key: str | None, timeout: float
       onetime share ./report.pdf --email customer@example.com
       onetime show abcdefghijklmnop
       onetime list --file "reports/q3.pdf"
+      onetime get "$url" -o ~/Downloads
 
-    Exit codes: 0 done, 1 the API refused (its message on stderr), 2 bad usage,
-    3 ONETIME_URL or ONETIME_API_KEY not set, 4 the server could not be reached.
+    Exit codes: 0 done, 1 the API refused (its message on stderr), 2 bad usage
+    (for get: a file already there), 3 ONETIME_URL or ONETIME_API_KEY not set
+    (get needs neither), 4 the server could not be reached (for get: or the
+    download broke off).
 
     Control and format characters in what the server sends (a user agent, a
     note) are shown as escapes such as \\x1b or \\u202e, never sent to the
@@ -526,3 +570,113 @@ def list_command(
         more += ["--limit", str(limit)] if limit is not None else []
         more += ["--cursor", next_cursor]
         render.echo(f"More links: {shlex.join(more)}  (or --all)", err=True)
+
+
+def uses_left(remaining: str | None) -> str:
+    if remaining is None or not remaining.isdigit():
+        return ""
+    count = int(remaining)
+    if count == 0:
+        return " The link is now used up."
+    return f" The link allows {count} more download{'s' if count != 1 else ''}."
+
+
+@cli.command("get")
+@click.argument("url", metavar="URL")
+@click.option(
+    "-o",
+    "--output",
+    metavar="PATH",
+    help="Save as PATH; if PATH is a folder, save there under the file's own name.  "
+    "[default: the file's own name, in the current folder]",
+)
+@click.option("--force", is_flag=True, help="Replace a file already at that path.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress bar and no notes: only the saved path on stdout.  (There is no "
+    "progress bar either when stderr is not a terminal.)",
+)
+@pass_config
+def get_command(config: Config, url: str, output: str | None, force: bool, quiet: bool) -> None:
+    """Download the file a link delivers, as the customer it was sent to.
+
+    URL is the whole link, as sent (https://.../download?token=...).  This
+    spends one of its uses: the token is POSTed in the request body (never in
+    a query string), the way the link's Download button does; a redirect to
+    the file's storage is followed without the token.  Needs no ONETIME_URL
+    and no API key.
+
+    The file is saved under the name the server gives it (any Unicode; path
+    parts, control characters and leading dots removed), or as --output, and
+    the path saved to is printed on stdout.  It is written to a temporary file
+    beside it first: a transfer that breaks off leaves nothing behind (exit 4).
+
+    An existing file is never replaced without --force (exit 2).  When --output
+    names the file, that is checked before the link is used; when the name
+    comes with the download, the bytes are kept in the temporary file, whose
+    path is printed.
+
+    \b
+    Examples:
+      onetime get "https://onetime.example.com/download?token=..."
+      onetime get "https://onetime.example.com/download?token=..." -o ~/Downloads
+      onetime get "$url" -o report.pdf --force
+      saved=$(onetime get "$url" --quiet)
+    """
+    try:
+        link = downloads.parse_link(url)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="URL") from None
+    try:
+        target = downloads.target_for(output)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'-o' / '--output'") from None
+    if target.name is not None:
+        chosen = target.path(target.name)
+        if downloads.exists(chosen) and not force:
+            raise Occupied(
+                f"{chosen} already exists; give --force to replace it. "
+                "Nothing was downloaded: the link was not used."
+            )
+    try:
+        file, temp = downloads.temporary_file(target.directory)
+    except OSError as error:
+        raise Occupied(
+            f"cannot write in {target.directory}: {error.strerror}. "
+            "Nothing was downloaded: the link was not used."
+        ) from error
+    try:
+        with file, downloads.redeem(link, timeout=config.timeout) as delivery:
+            name = target.name or downloads.safe_filename(
+                downloads.disposition_filename(delivery.disposition)
+            )
+            with render.upload_progress(
+                f"Downloading {name}", delivery.length, enabled=not quiet
+            ) as advance:
+                size = downloads.receive(delivery, file, advance)
+            remaining = delivery.remaining_uses
+    except BaseException as error:
+        temp.unlink(missing_ok=True)
+        if isinstance(error, ApiError):
+            raise Failure(error.message + retry_hint(error)) from error
+        if isinstance(error, OSError):  # writing the file: network errors are wrapped
+            raise Failure(f"cannot write {temp}: {error.strerror}. {MAY_BE_SPENT}") from error
+        raise
+    final = target.path(name)
+    try:
+        placed = downloads.place(temp, final, force=force)
+    except OSError as error:
+        raise Failure(
+            f"cannot save as {final}: {error.strerror}. The download is kept in {temp}."
+        ) from error
+    if not placed:
+        there = "is a folder" if final.is_dir() else "already exists; give --force to replace it"
+        raise Occupied(
+            f"{final} {there}. The link's use is spent, so the download is kept "
+            f"in {temp}: rename it to keep it."
+        )
+    if not quiet:
+        render.echo(f"Saved {render.size(size)}.{uses_left(remaining)}", err=True)
+    render.echo(str(final))

@@ -271,11 +271,12 @@ def revoked_line(state: JsonObject) -> str:
 
 @contextmanager
 def upload_progress(
-    description: str, total: int, enabled: bool = True
+    description: str, total: int | None, enabled: bool = True
 ) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on stderr (bytes, rate, time left) while the block runs, fed
     by the callable it yields; ``None`` and no bar when disabled or stderr is not
-    a terminal (TTY_COMPATIBLE=1 or FORCE_COLOR=1 say it is one)."""
+    a terminal (TTY_COMPATIBLE=1 or FORCE_COLOR=1 say it is one).  For uploads and
+    downloads alike; a ``total`` of ``None`` (a size not announced) shows no end."""
     out = Console(stderr=True, highlight=False, emoji=False)
     if not (enabled and out.is_terminal):
         yield None

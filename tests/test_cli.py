@@ -30,12 +30,13 @@ import pytest
 import requests
 from click.testing import CliRunner, Result
 
+from onetime_cli import downloads
 from onetime_cli.durations import format_duration, parse_duration
 from onetime_cli.links import link_id_from
 from onetime_cli.main import cli
 from onetime_cli.render import printable
 from onetime_cli.uploads import FileChanged, FormBody, guess_content_type
-from tools.stack import HOST, SMALL_SAMPLE, Stack, free_port, outbox
+from tools.stack import HOST, LARGE_SAMPLE, SMALL_SAMPLE, Stack, free_port, outbox
 
 TIMEOUT = 30
 LINK_ID = "abcdefghijklmnop"
@@ -43,7 +44,7 @@ TOKEN = LINK_ID + "S" * 43
 CUSTOMER = "customer@example.com"
 REPORT_NAME = "Prüfbericht 2026.bin"
 THIS_FILE = str(Path(__file__).resolve())  # a file that certainly exists
-COMMANDS = ["link", "share", "show", "revoke", "extend", "list"]
+COMMANDS = ["link", "share", "show", "revoke", "extend", "list", "get"]
 
 
 def invoke(
@@ -1123,3 +1124,413 @@ def test_share_with_email_sends_the_link(stack: Stack, report: Path) -> None:
     _, message = last_email(stack)
     assert (message["To"], message["Subject"]) == (CUSTOMER, "Ihr Bericht")
     assert url in text_part(message)
+
+
+# =========================================================================================
+# onetime get: the customer's download (a POST with the token in the body, then the file)
+# =========================================================================================
+
+PDF_BYTES = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"%%EOF\n"
+RESUME_DISPOSITION = (
+    "attachment; filename=\"R_sum_.pdf\"; filename*=UTF-8''R%C3%A9sum%C3%A9%20caf%C3%A9.pdf"
+)
+RESUME = "Résumé café.pdf"
+PRESIGNED_PATH = "/bucket/samples/R.pdf?X-Amz-Signature=" + "0" * 64
+
+
+def link_to(server: Canned, path: str = "/download") -> str:
+    return f"{server.url}{path}?token={TOKEN}"
+
+
+def get(*args: str, extra_env: Mapping[str, str] | None = None) -> Result:
+    """``onetime get`` with no ONETIME_URL and no API key: it needs neither."""
+    return invoke(["get", *args], url=None, key=None, extra_env=extra_env)
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(os.listdir(folder))
+
+
+def no_token_in(result: Result) -> None:
+    assert TOKEN not in result.output
+    assert TOKEN[16:] not in result.output  # nor its secret half
+
+
+@pytest.fixture
+def storage() -> Iterator[Canned]:
+    """A second canned server: the host a redirect sends the download to (S3)."""
+    server = Canned()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def answer_redirect(canned: Canned, storage: Canned, body: bytes = PDF_BYTES) -> None:
+    """The onetime server's 302 to a presigned URL; the storage's 200 with the file."""
+    redirect = {"Location": storage.url + PRESIGNED_PATH, "X-Remaining-Uses": "0"}
+    canned.answer(302, b"", redirect)
+    storage.answer(
+        200, body, {"Content-Type": "application/pdf", "Content-Disposition": RESUME_DISPOSITION}
+    )
+
+
+def test_get_posts_the_token_in_the_body_and_follows_the_redirect_without_it(
+    canned: Canned, storage: Canned, tmp_path: Path
+) -> None:
+    answer_redirect(canned, storage)
+    result = get(link_to(canned, "/api/download"), "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    saved = tmp_path / RESUME
+    assert result.stdout == f"{saved}\n"
+    assert result.stderr == "Saved 10.0 KiB (10,255 bytes). The link is now used up.\n"
+    assert saved.read_bytes() == PDF_BYTES
+    assert files_in(tmp_path) == [RESUME]  # no temporary file left behind
+    no_token_in(result)
+
+    [(method, path, headers, body)] = canned.requests
+    assert (method, path, body) == ("POST", "/api/download", f"token={TOKEN}".encode())
+    assert urlsplit(path).query == ""  # the token is in the body, never in the POST's query
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert headers["Accept"] == "*/*"
+    assert "Authorization" not in headers  # a customer's download needs no API key
+
+    [(method, path, headers, body)] = storage.requests
+    assert (method, path, body) == ("GET", PRESIGNED_PATH, b"")
+    assert "Authorization" not in headers and "Cookie" not in headers
+    assert TOKEN[16:] not in json.dumps(storage.requests, default=str)
+
+
+def test_get_saves_a_streamed_file_under_its_name_in_the_current_folder(
+    canned: Canned, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(300 * 1024)
+    disposition = 'attachment; filename="data 2026.bin"'
+    canned.answer(
+        200, data, {"Content-Type": "application/zip", "Content-Disposition": disposition}
+    )
+    monkeypatch.chdir(tmp_path)
+    result = get(link_to(canned))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "data 2026.bin\n"
+    assert (tmp_path / "data 2026.bin").read_bytes() == data
+    assert files_in(tmp_path) == ["data 2026.bin"]
+    [(method, path, _, body)] = canned.requests
+    assert (method, path, body) == ("POST", "/download", f"token={TOKEN}".encode())
+
+
+def test_get_output_names_the_file(canned: Canned, storage: Canned, tmp_path: Path) -> None:
+    answer_redirect(canned, storage)
+    result = get(link_to(canned), "--output", str(tmp_path / "mine.pdf"), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (result.stdout, result.stderr) == (f"{tmp_path / 'mine.pdf'}\n", "")
+    assert (tmp_path / "mine.pdf").read_bytes() == PDF_BYTES
+    assert files_in(tmp_path) == ["mine.pdf"]
+
+
+def test_get_refuses_to_overwrite_a_named_file_before_spending_the_use(
+    canned: Canned, tmp_path: Path
+) -> None:
+    mine = tmp_path / "mine.pdf"
+    mine.write_bytes(b"precious")
+    result = get(link_to(canned), "-o", str(mine))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {mine} already exists; give --force to replace it. "
+        "Nothing was downloaded: the link was not used.\n"
+    )
+    assert canned.requests == []  # nothing was sent: the use is not spent
+    assert mine.read_bytes() == b"precious"
+    assert files_in(tmp_path) == ["mine.pdf"]
+
+
+def test_get_keeps_the_bytes_when_the_servers_name_is_taken(
+    canned: Canned, storage: Canned, tmp_path: Path
+) -> None:
+    (tmp_path / RESUME).write_bytes(b"precious")
+    answer_redirect(canned, storage)
+    result = get(link_to(canned), "-o", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    found = re.fullmatch(
+        rf"error: {re.escape(str(tmp_path / RESUME))} already exists; give --force to replace "
+        r"it\. The link's use is spent, so the download is kept in (.+): rename it to keep it\.\n",
+        result.stderr,
+    )
+    assert found, result.stderr
+    kept = Path(found.group(1))
+    assert kept.parent == tmp_path and kept.name.endswith(".part")
+    assert kept.read_bytes() == PDF_BYTES  # the spent use is not wasted
+    assert (tmp_path / RESUME).read_bytes() == b"precious"
+    assert files_in(tmp_path) == sorted([RESUME, kept.name])
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["servers-name", "output"])
+def test_get_force_replaces_the_file(
+    canned: Canned, storage: Canned, tmp_path: Path, named: bool
+) -> None:
+    (tmp_path / RESUME).write_bytes(b"old")
+    answer_redirect(canned, storage)
+    output = tmp_path / RESUME if named else tmp_path
+    result = get(link_to(canned), "-o", str(output), "--force")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / RESUME).read_bytes() == PDF_BYTES
+    assert files_in(tmp_path) == [RESUME]
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message"),
+    [
+        (410, "link_used", "This link has already been used (1 time). Ask the sender."),
+        (404, "link_not_found", "This link is not valid."),
+        (400, "malformed_token", "This link is incomplete."),
+        (409, "confirmation_required", "Press Download to confirm."),
+    ],
+)
+def test_get_prints_the_services_refusal_and_exits_1(
+    canned: Canned, tmp_path: Path, status: int, code: str, message: str
+) -> None:
+    canned.answer(status, {"error": code, "message": message})
+    result = get(link_to(canned), "-o", str(tmp_path))
+    assert result.exit_code == 1
+    assert (result.stdout, result.stderr) == ("", f"error: {message}\n")
+    assert files_in(tmp_path) == []  # the temporary file is gone too
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_get_says_when_to_retry(canned: Canned, tmp_path: Path, status: int) -> None:
+    canned.answer(status, {"error": "unavailable", "message": "Try later."}, {"Retry-After": "7"})
+    result = get(link_to(canned), "-o", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.stderr == "error: Try later. Try again in 7 s.\n"
+
+
+def test_get_escapes_terminal_controls_in_the_servers_message(
+    canned: Canned, tmp_path: Path
+) -> None:
+    canned.answer(410, {"error": "link_used", "message": EVIL})
+    result = invoke(["get", link_to(canned), "-o", str(tmp_path)], url=None, color=True)
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {EVIL_SHOWN}\n"
+
+
+def test_get_when_the_storage_refuses_says_the_use_may_be_spent(
+    canned: Canned, storage: Canned, tmp_path: Path
+) -> None:
+    canned.answer(302, b"", {"Location": storage.url + PRESIGNED_PATH})
+    refusal = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+    storage.answer(403, refusal, {"Content-Type": "application/xml"})
+    result = get(link_to(canned), "-o", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {storage.url} did not send the file (403): AccessDenied: Request has expired "
+        "The link's use may be spent: try `onetime get` again, or ask the sender for a new "
+        "link.\n"
+    )
+    assert files_in(tmp_path) == []
+
+
+def test_get_follows_only_a_few_redirects(canned: Canned, tmp_path: Path) -> None:
+    for _ in range(10):
+        canned.answer(302, b"", {"Location": "/elsewhere"})
+    result = get(link_to(canned), "-o", str(tmp_path))
+    assert result.exit_code == 1
+    assert "too many redirects" in result.stderr
+    assert [method for method, *_ in canned.requests] == ["POST"] + ["GET"] * 5
+    assert all(body == b"" for *_, body in canned.requests[1:])  # the token went only once
+    assert files_in(tmp_path) == []
+
+
+def test_get_refused_connection_exits_4_naming_the_host_not_the_token(tmp_path: Path) -> None:
+    origin = f"http://{HOST}:{free_port()}"  # nothing listens there any more
+    result = get(f"{origin}/download?token={TOKEN}", "-o", str(tmp_path))
+    assert result.exit_code == 4
+    assert (
+        result.stderr
+        == f"error: cannot reach the onetime server at {origin}: connection refused.\n"
+    )
+    no_token_in(result)
+    assert files_in(tmp_path) == []
+
+
+class ShortBody:
+    """A server that answers one request with a Content-Length larger than the body it
+    sends, then hangs up: a transfer that breaks off.  Records what it received."""
+
+    def __init__(self, announced: int, sent: bytes) -> None:
+        self.listener = socket.create_server((HOST, 0))
+        self.url = f"http://{HOST}:{self.listener.getsockname()[1]}"
+        self.received = b""
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: {announced}\r\n"
+            'Content-Disposition: attachment; filename="broken.pdf"\r\n\r\n'
+        )
+        self.answer = head.encode() + sent
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            while not self.complete():
+                block = connection.recv(65536)
+                if not block:
+                    return
+                self.received += block
+            connection.sendall(self.answer)
+
+    def complete(self) -> bool:
+        """Whether the request's head and its whole body (Content-Length) are in."""
+        head, blank, body = self.received.partition(b"\r\n\r\n")
+        found = re.search(rb"(?im)^content-length: *(\d+)", head)
+        return bool(blank) and len(body) >= (int(found.group(1)) if found else 0)
+
+    def close(self) -> None:
+        self.thread.join(timeout=TIMEOUT)
+        self.listener.close()
+
+
+def test_get_short_body_exits_4_and_leaves_no_file(tmp_path: Path) -> None:
+    server = ShortBody(announced=1000, sent=b"x" * 10)
+    try:
+        result = get(f"{server.url}/download?token={TOKEN}", "-o", str(tmp_path))
+    finally:
+        server.close()
+    assert result.exit_code == 4
+    assert result.stderr == (
+        f"error: the download from {server.url} broke off after 10 of 1,000 bytes (the "
+        "connection broke); nothing was saved. The link's use may be spent: try `onetime get` "
+        "again, or ask the sender for a new link.\n"
+    )
+    assert files_in(tmp_path) == []  # neither broken.pdf nor the temporary file
+    assert server.received.startswith(b"POST /download HTTP/1.1\r\n")
+    assert server.received.endswith(f"\r\n\r\ntoken={TOKEN}".encode())
+    no_token_in(result)
+
+
+@pytest.mark.parametrize(
+    ("disposition", "saved"),
+    [
+        ('attachment; filename="../../etc/passwd"', "passwd"),
+        ("attachment; filename*=UTF-8''..%2F..%2Fetc%2Fpasswd", "passwd"),
+        ('attachment; filename="..\\\\..\\\\evil.exe"', "evil.exe"),
+        ('attachment; filename="\x1b[2J.pdf"', "_[2J.pdf"),
+        ("attachment; filename*=UTF-8''%1B%5B2J.pdf", "_[2J.pdf"),
+        ("attachment; filename*=UTF-8''invoice%E2%80%AEfdp.exe", "invoice_fdp.exe"),
+        ('attachment; filename=".bashrc"', "bashrc"),  # no hidden file in someone's home
+        ('attachment; filename=".."', "download"),
+        ('attachment; filename="."', "download"),
+        ("attachment; filename*=UTF-8''%2F", "download"),
+        ('attachment; filename=""', "download"),
+        ("attachment", "download"),
+    ],
+    ids=lambda value: printable(value),
+)
+def test_get_saves_a_hostile_name_flat_and_harmless(
+    canned: Canned, tmp_path: Path, disposition: str, saved: str
+) -> None:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    canned.answer(200, b"data", {"Content-Disposition": disposition})
+    result = invoke(["get", link_to(canned), "-o", str(folder)], url=None, color=True)
+    assert result.exit_code == 0, result.output
+    assert files_in(folder) == [saved]
+    assert (folder / saved).read_bytes() == b"data"
+    assert files_in(tmp_path) == ["downloads"]  # nothing outside the folder
+    assert result.stdout == f"{folder / saved}\n"
+    assert_nothing_reaches_the_terminal_raw(result.output)
+
+
+@pytest.mark.parametrize(
+    ("disposition", "name"),
+    [
+        (RESUME_DISPOSITION, RESUME),  # filename* wins
+        (
+            "attachment; filename*=utf-8''%E2%82%AC%20rates.pdf; filename=\"EUR rates.pdf\"",
+            "€ rates.pdf",
+        ),
+        ('attachment; filename="a;b \\"c\\".pdf"', 'a;b "c".pdf'),
+        ("attachment; filename=plain.txt", "plain.txt"),
+        ("attachment; filename*=ISO-8859-1''caf%E9.txt", "café.txt"),
+        # filename* that does not decode: the plain name stands
+        ("attachment; filename*=UTF-8''caf%E9.txt; filename=\"cafe.txt\"", "cafe.txt"),
+        ("attachment; filename*=nonsense''x.txt; filename=\"x.txt\"", "x.txt"),
+        (None, None),
+    ],
+)
+def test_disposition_filename(disposition: str | None, name: str | None) -> None:
+    assert downloads.disposition_filename(disposition) == name
+
+
+def test_a_name_too_long_for_the_file_system_is_cut_keeping_its_extension() -> None:
+    name = downloads.safe_filename("é" * 300 + ".pdf")
+    assert name == "é" * 125 + ".pdf"
+    assert len(name.encode()) <= 255
+
+
+def test_get_shows_progress_on_a_terminal(canned: Canned, storage: Canned, tmp_path: Path) -> None:
+    answer_redirect(canned, storage, body=os.urandom(300 * 1024))
+    result = get(link_to(canned), "-o", str(tmp_path), extra_env=TERMINAL)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{tmp_path / RESUME}\n"
+    assert f"Downloading {RESUME}" in result.stderr
+    assert "300.0/300.0 KiB" in result.stderr  # bytes received of the total
+    assert "/s" in result.stderr  # the rate
+
+
+def test_get_quiet_prints_only_the_saved_path(
+    canned: Canned, storage: Canned, tmp_path: Path
+) -> None:
+    answer_redirect(canned, storage)
+    result = get(link_to(canned), "-o", str(tmp_path), "--quiet", extra_env=TERMINAL)
+    assert result.exit_code == 0, result.output
+    assert (result.stdout, result.stderr) == (f"{tmp_path / RESUME}\n", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ([], "Missing argument 'URL'"),
+        (["https://onetime.example.com/download"], "the link has no token"),
+        (["https://onetime.example.com/download?token="], "the link has no token"),
+        ([f"onetime.example.com/download?token={TOKEN}"], "give the whole link"),
+        ([f"ftp://onetime.example.com/download?token={TOKEN}"], "give the whole link"),
+        ([f"https://x.example/download?token={TOKEN}", "-o", "no/such/folder/f.pdf"], "no/such"),
+    ],
+)
+def test_get_usage_errors_exit_2_without_the_token(args: list[str], says: str) -> None:
+    result = get(*args)
+    assert result.exit_code == 2, result.output
+    assert "Usage: onetime get" in result.stderr
+    assert says in result.stderr
+    no_token_in(result)
+
+
+# --- onetime get against the running stack -----------------------------------------------
+
+
+@pytest.mark.parametrize("key", [SMALL_SAMPLE, LARGE_SAMPLE])
+def test_get_downloads_a_single_use_link_once(stack: Stack, tmp_path: Path, key: str) -> None:
+    minted = json.loads(ok(stack, "link", key, "--json"))
+    sample = stack.client("s3").get_object(Bucket=stack.bucket, Key=key)["Body"].read()
+
+    first = get(minted["url"], "-o", str(tmp_path))
+    assert first.exit_code == 0, first.output
+    saved = tmp_path / minted["filename"]
+    assert minted["filename"] == key.rsplit("/", 1)[1]
+    assert first.stdout == f"{saved}\n"
+    assert files_in(tmp_path) == [saved.name]
+    assert saved.read_bytes() == sample
+
+    again = get(minted["url"], "-o", str(tmp_path), "--force")
+    assert again.exit_code == 1
+    assert again.stderr.startswith("error: This link has already been used")
+    assert saved.read_bytes() == sample  # --force replaced nothing: nothing came
+    assert files_in(tmp_path) == [saved.name]
+
+    token = parse_qs(urlsplit(minted["url"]).query)["token"][0]
+    assert token not in first.output + again.output
+    state = state_of(stack, minted["id"])
+    assert (state["uses"], [r["path"] for r in state["redemptions"]]) == (1, ["redirect"])

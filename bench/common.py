@@ -117,7 +117,7 @@ class LinkFactory:
 
     def mint(self, key: str, *, uses: int = 1, confirm: bool = False) -> str:
         obj = self.describe(key)
-        token = new_token()
+        token = new_token(confirm=confirm)
         now = time.time()
         self._store.create(
             Link(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.bots import previewer
 from chalicelib.delivery import Delivery, choose
 from chalicelib.settings import DEFAULT_STREAM_MAX_BYTES
 
@@ -33,6 +34,33 @@ class Use:
     # then: with the link's size and type they say how the file went out.
     binary: bool
     stream_max_bytes: int | None = None  # not recorded by claims made before it was
+    claim_id: str = ""  # names the redemption, e.g. for a refund
+    refunded_at: float | None = None
+
+
+# What a visit that spent nothing was: a page view, a HEAD, a preview fetch (a GET that
+# does not want HTML), a known previewer's request, or a press faster than a person's.
+VISIT_KINDS = ("page", "head", "preview", "bot", "too_fast")
+RECENT_VISITS = 20  # records kept per link (counters are exact); see linkstore
+# A person reads an email or a chat before clicking; a redemption this soon after minting
+# (or emailing, which follows at once) is more likely a scanner's.
+AUTOMATION_WINDOW = 10
+
+
+@dataclass(frozen=True)
+class Visit:
+    at: float
+    client_ip: str
+    user_agent: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Refund:
+    """A use given back by an operator: of one named redemption, or just one use."""
+
+    at: float
+    claim_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +90,9 @@ class Link:
     revoked_at: float | None = None
     note: str = ""
     uses_log: tuple[Use, ...] = ()
+    visits: tuple[Visit, ...] = ()  # the most recent few, oldest first
+    visit_counts: tuple[tuple[str, int], ...] = ()  # (kind, count) for every visit
+    refunds: tuple[Refund, ...] = ()
 
     @property
     def last_used_at(self) -> float | None:
@@ -77,6 +108,16 @@ class Link:
             self.object.content_type,
             DEFAULT_STREAM_MAX_BYTES if limit is None else limit,
         )
+
+    def suspicion(self, use: Use) -> str | None:
+        """Why a redemption looks automated, if it does: a previewer's or headless
+        browser's user agent, or a redemption too soon after the link was made."""
+        who = previewer(use.user_agent)
+        if who is not None:
+            return f"user agent of {who}"
+        if use.at - self.created_at < AUTOMATION_WINDOW:
+            return f"within {AUTOMATION_WINDOW} s of the link being made"
+        return None
 
     @property
     def remaining(self) -> int:

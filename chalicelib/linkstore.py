@@ -14,9 +14,18 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import dynamo, refusals
 from chalicelib.dynamo import ConditionFailed, translated
 from chalicelib.errors import LinkNotFoundError, UnavailableError
-from chalicelib.link import Claim, Link, StoredObject, Use
-from chalicelib.logs import get_logger
-from chalicelib.stores import ClaimOutcome, Page
+from chalicelib.link import (
+    RECENT_VISITS,
+    VISIT_KINDS,
+    Claim,
+    Link,
+    Refund,
+    StoredObject,
+    Use,
+    Visit,
+)
+from chalicelib.logs import get_logger, metric
+from chalicelib.stores import ClaimOutcome, Page, Viewed
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -108,6 +117,99 @@ class DynamoLinkStore:
                 "The link changed while we looked at it; try again.", retry_after=1
             ) from None
         return ClaimOutcome(_from_item(dynamo.from_item(response["Attributes"])), claimed=True)
+
+    def view(
+        self, link_id: str, digest: str, visit: Visit, *, unless_direct: bool = False
+    ) -> Viewed:
+        """Record a visit that spends nothing and return the link as it is: one
+        ``UpdateItem``.  The caller applies the refusal rule to what comes back.
+
+        With ``unless_direct``, a link that redeems on GET (``confirm=false``) is not
+        visited: the outcome says so and the caller claims instead.  Recording is
+        best-effort: if the write fails (throttled by a storm of scanners, say), the link
+        is read instead, the visit is skipped and counted in a metric, and the page still
+        shows.
+        """
+        condition = "attribute_exists(pk) AND token_digest = :digest"
+        values = dynamo.to_item({":digest": digest, ":zero": 0, ":one": 1, ":visit": _visit(visit)})
+        if unless_direct:
+            condition += " AND confirm = :true"
+            values[":true"] = dynamo.attribute(True)
+        try:
+            with translated(WHAT):
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(link_id),
+                    UpdateExpression=(
+                        "SET #count = if_not_exists(#count, :zero) + :one, visits.#slot = :visit"
+                    ),
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={
+                        "#count": f"seen_{visit.kind}",
+                        # A ring of slots: a storm of visits cannot grow the item.
+                        "#slot": str(int(visit.at * 1000) % RECENT_VISITS),
+                    },
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ConditionFailed as failed:
+            old = failed.old if failed.old is not None else self._read(link_id)
+            link = _from_item(old) if old else None
+            if link is None or link.token_digest != digest or not unless_direct:
+                refusals.check(link, digest, visit.at)  # not found: raises
+            assert link is not None
+            return Viewed(link, recorded=False)
+        except UnavailableError as exc:
+            log.warning("visit not recorded", extra={"link_id": link_id, "error": repr(exc)})
+            metric("VisitsNotRecorded")
+            item = self._read(link_id)
+            if item is None:
+                refusals.check(None, digest, visit.at)
+            assert item is not None
+            return Viewed(_from_item(item), recorded=False)
+        return Viewed(_from_item(dynamo.from_item(response["Attributes"])), recorded=True)
+
+    def refund(self, link_id: str, at: float, claim_id: str | None = None) -> Link:
+        """Give one use back, or the use of one named redemption: one conditional write,
+        so it cannot race a redemption into more uses than the limit plus the refunds."""
+        sets = [
+            "uses = uses - :one",
+            "refunds = list_append(if_not_exists(refunds, :none), :entry)",
+        ]
+        condition = "attribute_exists(pk) AND uses > :zero"
+        names: dict[str, str] = {}
+        if claim_id is not None:
+            sets.append("redemptions.#claim.refunded_at = :now")
+            condition += (
+                " AND attribute_exists(redemptions.#claim)"
+                " AND attribute_not_exists(redemptions.#claim.refunded_at)"
+            )
+            names["#claim"] = claim_id
+        entry = {"at": at, "redemption": claim_id or ""}
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(link_id),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": dynamo.to_item(
+                {":one": 1, ":zero": 0, ":none": [], ":entry": [entry]}
+                | ({":now": at} if claim_id is not None else {})
+            ),
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if names:
+            params["ExpressionAttributeNames"] = names
+        try:
+            with translated(WHAT):
+                response = self._client.update_item(**params)
+        except ConditionFailed as failed:
+            old = failed.old or self._read(link_id)
+            if old is None:
+                raise LinkNotFoundError(f"There is no link {link_id}.") from None
+            raise refusals.nothing_to_refund(_from_item(old), claim_id) from None
+        return _from_item(dynamo.from_item(response["Attributes"]))
 
     def peek(self, link_id: str, digest: str, now: float) -> Link:
         """The link if a redemption would succeed now, else the refusal; changes nothing."""
@@ -282,6 +384,7 @@ def _to_item(link: Link) -> dynamo.Item:
         "confirm": link.confirm,
         "note": link.note,
         "redemptions": {},
+        "visits": {},
     }
     if obj.version_id:
         values["version_id"] = obj.version_id
@@ -309,15 +412,45 @@ def _from_item(item: Mapping[str, Any]) -> Link:
         note=item.get("note", ""),
         uses_log=tuple(
             sorted(
-                (_use(record) for record in item.get("redemptions", {}).values()),
+                (
+                    _use(claim_id, record)
+                    for claim_id, record in item.get("redemptions", {}).items()
+                ),
                 key=lambda use: use.at,
             )
+        ),
+        visits=tuple(
+            sorted(
+                (
+                    Visit(v["at"], v.get("ip", ""), v.get("ua", ""), v.get("kind", ""))
+                    for v in item.get("visits", {}).values()
+                ),
+                key=lambda visit: visit.at,
+            )
+        ),
+        visit_counts=tuple(
+            (kind, item[f"seen_{kind}"]) for kind in VISIT_KINDS if f"seen_{kind}" in item
+        ),
+        refunds=tuple(
+            Refund(entry["at"], entry.get("redemption") or None)
+            for entry in item.get("refunds", [])
         ),
     )
 
 
-def _use(record: Mapping[str, Any]) -> Use:
+def _visit(visit: Visit) -> dict[str, Any]:
+    return {
+        "at": visit.at,
+        "ip": visit.client_ip[:64],
+        "ua": visit.user_agent[:512],
+        "kind": visit.kind,
+    }
+
+
+def _use(claim_id: str, record: Mapping[str, Any]) -> Use:
     return Use(
+        claim_id=claim_id,
+        refunded_at=record.get("refunded_at"),
         at=record["at"],
         client_ip=record.get("ip", ""),
         user_agent=record.get("ua", ""),

@@ -26,7 +26,7 @@ from chalicelib.errors import (
     UnavailableError,
 )
 from chalicelib.link import Link
-from chalicelib.refusals import EXPIRED, FILE_CHANGED, REVOKED, USED, times
+from chalicelib.refusals import DECLINED_NOTES, EXPIRED, FILE_CHANGED, REVOKED, USED, times
 
 # os.path rather than pathlib: pathlib would be this module's heaviest import.
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -74,8 +74,13 @@ def fill_text(name: str, **values: object) -> str:
     return _template(name).substitute({key: str(value) for key, value in values.items()})
 
 
-def _page(title: str, kind: str, content: Html) -> str:
-    return fill("page.html", title=title, kind=kind, style=Html(stylesheet()), content=content)
+NOTHING = Html("")
+
+
+def _page(title: str, kind: str, content: Html, head: Html = NOTHING) -> str:
+    return fill(
+        "page.html", title=title, kind=kind, style=Html(stylesheet()), content=content, head=head
+    )
 
 
 def human_size(size: int) -> str:
@@ -108,10 +113,16 @@ def relative(timestamp: float, now: float) -> str:
     raise AssertionError("unreachable")
 
 
-def landing(link: Link, token: str, now: float) -> str:
+def landing(link: Link, token: str, now: float, stamp: str, declined: str | None = None) -> str:
+    """The page with the Download button.  ``declined`` says why a press spent nothing."""
     remaining = link.remaining
+    notice = NOTHING
+    if declined in DECLINED_NOTES:
+        notice = fill("notice.html", text=DECLINED_NOTES[declined])
     content = fill(
         "landing.html",
+        notice=notice,
+        shown=stamp,
         filename=link.filename,
         size=human_size(link.object.size),
         remaining="1 (this is the only one)" if remaining == 1 else str(remaining),
@@ -125,6 +136,24 @@ def landing(link: Link, token: str, now: float) -> str:
         ),
     )
     return _page(f"Download {link.filename}", "landing", content)
+
+
+def started(filename: str, location: str, seconds: int, remaining: int) -> str:
+    """After the button: the download starts (a refresh to the short-lived S3 address), and
+    the page says so instead of offering the button again."""
+    content = fill(
+        "started.html",
+        filename=filename,
+        location=location,
+        seconds=seconds,
+        remaining_note=(
+            "This link is now used up."
+            if remaining == 0
+            else f"Downloads left on this link: {remaining}."
+        ),
+    )
+    head = fill("refresh.html", location=location)
+    return _page("Your download has started", "started", content, head)
 
 
 def problem(error: OnetimeError, now: float) -> str:

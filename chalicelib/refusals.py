@@ -59,3 +59,43 @@ def unchangeable(link: Link) -> ConflictError:
     return ConflictError(
         f"The link has already been used {link.uses} time(s); the limit cannot go below that."
     )
+
+
+def nothing_to_refund(link: Link, claim_id: str | None) -> ConflictError:
+    """Why a refund found nothing to give back (by the write's condition)."""
+    if claim_id is not None:
+        named = next((use for use in link.uses_log if use.claim_id == claim_id), None)
+        if named is None:
+            return ConflictError(f"The link has no redemption {claim_id!r}.")
+        if named.refunded_at is not None:
+            return ConflictError("That redemption's use was already given back.")
+    return ConflictError("The link has no use to give back: it has not been used.")
+
+
+# Why a request spent nothing (docs/COUNTING.md): the JSON code and message, and what the
+# landing page says when it is shown again.
+DECLINED: dict[str, tuple[str, str]] = {
+    "confirm": (
+        "confirmation_required",
+        "Nothing was used up. This link downloads with a POST, so that link previews "
+        "cannot use it up: curl -OJL -d '' '{url}', or onetime get '{url}'.",
+    ),
+    "bot": (
+        "automated_client",
+        "Nothing was used up: link previews and scanners cannot download. "
+        "Open the link in a browser.",
+    ),
+    "too_fast": (
+        "too_fast",
+        "Nothing was used up: the button was pressed faster than a person could. "
+        "Press Download again.",
+    ),
+}
+DECLINED_NOTES = {
+    "too_fast": "That was quicker than we expected from a person, so nothing was downloaded "
+    "and nothing was used up. Press Download again.",
+    "bot": "This looks like a link preview, so nothing was downloaded. Open the link in your "
+    "browser to download the file.",
+}
+# The one line a redirect carries, for a client that does not follow it (curl without -L).
+REDIRECT_NOTE = "The file is at the address in the Location header; with curl, add -L."

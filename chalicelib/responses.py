@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from chalice.app import Response
 
@@ -31,6 +32,7 @@ from chalicelib.errors import (
     UnsupportedMediaTypeError,
 )
 from chalicelib.link import Link
+from chalicelib.refusals import DECLINED, REDIRECT_NOTE
 from chalicelib.services.minting import MintedLink
 from chalicelib.services.redemption import Redirect, Stream
 from chalicelib.services.uploads import Upload
@@ -93,8 +95,38 @@ def page_response(html: str, status: int, headers: Headers | None = None) -> Res
     return Response(body=html.encode("utf-8"), status_code=status, headers=all_headers)
 
 
-def landing_response(link: Link, token: str, now: float) -> Response:
-    return page_response(pages.landing(link, token, now), 200, link_headers(link))
+def landing_response(
+    link: Link, token: str, now: float, stamp: str, declined: str | None = None
+) -> Response:
+    return page_response(pages.landing(link, token, now, stamp, declined), 200, link_headers(link))
+
+
+# Declined: nothing was spent.  A GET that must confirm, or a press that came too soon, is
+# a conflict with the link's state; a previewer is refused outright.
+DECLINED_STATUS = {"confirm": 409, "too_fast": 409, "bot": 403}
+
+
+def declined_response(link: Link, reason: str, url: str) -> Response:
+    code, message = DECLINED[reason]
+    body = {"error": code, "message": message.format(url=url), "remaining": link.remaining}
+    return Response(
+        body=body,
+        status_code=DECLINED_STATUS[reason],
+        headers={**PRIVATE, **JSON, **link_headers(link)},
+    )
+
+
+def started_response(redirect: Redirect, now: float) -> Response:
+    link = redirect.link
+    seconds = _lifetime(redirect.location)
+    html = pages.started(link.filename, redirect.location, seconds, link.remaining)
+    return page_response(html, 200, link_headers(link))
+
+
+def _lifetime(location: str) -> int:
+    # The presigned URL says how long it lives (SigV4's X-Amz-Expires).
+    found = parse_qs(urlsplit(location).query).get("X-Amz-Expires", ["30"])[0]
+    return int(found) if found.isdigit() else 30
 
 
 def link_headers(link: Link) -> Headers:
@@ -178,14 +210,36 @@ def link_state(link: Link, now: float) -> dict[str, Any]:
         "confirm": link.confirm,
         "redemptions": [
             {
+                "id": use.claim_id,
                 "at": iso(use.at),
                 "ip": use.client_ip,
                 "user_agent": use.user_agent,
                 "path": link.delivery_of(use).value,
+                "suspected_automation": _suspicion(link.suspicion(use)),
+                "refunded_at": iso(use.refunded_at) if use.refunded_at is not None else None,
             }
             for use in link.uses_log
         ],
+        "visits": {
+            "counts": dict(link.visit_counts),
+            "recent": [
+                {
+                    "at": iso(visit.at),
+                    "ip": visit.client_ip,
+                    "user_agent": visit.user_agent,
+                    "kind": visit.kind,
+                }
+                for visit in link.visits
+            ],
+        },
+        "refunds": [
+            {"at": iso(refund.at), "redemption": refund.claim_id} for refund in link.refunds
+        ],
     }
+
+
+def _suspicion(reason: str | None) -> dict[str, str] | None:
+    return None if reason is None else {"reason": reason}
 
 
 def link_response(link: Link, now: float) -> Response:
@@ -210,11 +264,12 @@ def download_response(redemption: Stream | Redirect) -> Response:
     if isinstance(redemption, Stream):
         headers["Content-Type"] = link.object.content_type
         return EncodedResponse(body=redemption.body_base64, status_code=200, headers=headers)
-    # No Content-Type on the redirect: with none, Chalice never treats the
-    # (empty) body as binary, whatever the client's Accept.  The type and
-    # disposition travel in the presigned URL and S3 sends them.
+    # JSON, which is not a binary type: Chalice never treats the body as binary, whatever
+    # the client's Accept.  The file's type and disposition travel in the presigned URL
+    # and S3 sends them; the body is one line for a client that does not follow.
     headers["Location"] = redemption.location
-    return Response(body="", status_code=302, headers=headers)
+    headers.update(JSON)
+    return Response(body={"message": REDIRECT_NOTE}, status_code=302, headers=headers)
 
 
 class EncodedResponse(Response):

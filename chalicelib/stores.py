@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.link import Claim, Link, StoredObject
+from chalicelib.link import Claim, Link, StoredObject, Visit
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,15 @@ class ClaimOutcome:
     claimed: bool
 
 
+@dataclass(frozen=True)
+class Viewed:
+    """What a visit found.  ``recorded`` is False when the visit was not written: the
+    link redeems on GET (and the caller asked to spare those), or recording failed."""
+
+    link: Link
+    recorded: bool
+
+
 class LinkStore(Protocol):
     def create(self, link: Link) -> None: ...
 
@@ -45,6 +54,16 @@ class LinkStore(Protocol):
         self, link_id: str, digest: str, claim: Claim, *, unless_confirm: bool = False
     ) -> ClaimOutcome:
         """Take one use atomically, or raise why not (``chalicelib.refusals``)."""
+        ...
+
+    def view(
+        self, link_id: str, digest: str, visit: Visit, *, unless_direct: bool = False
+    ) -> Viewed:
+        """Record a visit that spends nothing; the link as it is (refused only if unknown)."""
+        ...
+
+    def refund(self, link_id: str, at: float, claim_id: str | None = None) -> Link:
+        """Give one use back atomically, or raise ``ConflictError`` if there is none."""
         ...
 
     def peek(self, link_id: str, digest: str, now: float) -> Link: ...

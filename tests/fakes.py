@@ -20,8 +20,17 @@ from chalicelib.errors import (
     ObjectNotFoundError,
     RateLimitedError,
 )
-from chalicelib.link import Claim, Link, StoredObject, Use
-from chalicelib.stores import ClaimOutcome, Grant, GrantPage, Page
+from chalicelib.link import (
+    RECENT_VISITS,
+    VISIT_KINDS,
+    Claim,
+    Link,
+    Refund,
+    StoredObject,
+    Use,
+    Visit,
+)
+from chalicelib.stores import ClaimOutcome, Grant, GrantPage, Page, Viewed
 
 
 class FrozenClock:
@@ -59,6 +68,7 @@ class MemoryLinkStore:
     def __init__(self) -> None:
         self.links: dict[str, Link] = {}
         self._claims: dict[str, dict[str, Use]] = {}
+        self._visits: dict[str, dict[int, Visit]] = {}
         self._lock = threading.Lock()  # one lock stands in for DynamoDB's conditional write
 
     def create(self, link: Link) -> None:
@@ -82,9 +92,45 @@ class MemoryLinkStore:
                 claim.user_agent[:512],
                 claim.binary,
                 claim.stream_max_bytes,
+                claim_id=claim.claim_id,
             )
             self._claims[link_id][claim.claim_id] = use
             return ClaimOutcome(self._update(link_id, uses=link.uses + 1), claimed=True)
+
+    def view(
+        self, link_id: str, digest: str, visit: Visit, *, unless_direct: bool = False
+    ) -> Viewed:
+        with self._lock:
+            link = self.links.get(link_id)
+            if link is None or link.token_digest != digest:
+                refusals.check(None, digest, visit.at)
+            assert link is not None
+            if unless_direct and not link.confirm:
+                return Viewed(link, recorded=False)
+            counts = dict(link.visit_counts)
+            counts[visit.kind] = counts.get(visit.kind, 0) + 1
+            slot = int(visit.at * 1000) % RECENT_VISITS
+            self._visits.setdefault(link_id, {})[slot] = dataclasses.replace(
+                visit, client_ip=visit.client_ip[:64], user_agent=visit.user_agent[:512]
+            )
+            recent = tuple(sorted(self._visits[link_id].values(), key=lambda v: v.at))
+            ordered = tuple((kind, counts[kind]) for kind in VISIT_KINDS if kind in counts)
+            return Viewed(self._update(link_id, visits=recent, visit_counts=ordered), recorded=True)
+
+    def refund(self, link_id: str, at: float, claim_id: str | None = None) -> Link:
+        with self._lock:
+            link = self.get(link_id)
+            uses = dict(self._claims[link_id])
+            named = uses.get(claim_id) if claim_id is not None else None
+            if link.uses <= 0 or (
+                claim_id is not None and (named is None or named.refunded_at is not None)
+            ):
+                raise refusals.nothing_to_refund(link, claim_id)
+            if claim_id is not None and named is not None:
+                self._claims[link_id][claim_id] = dataclasses.replace(named, refunded_at=at)
+            return self._update(
+                link_id, uses=link.uses - 1, refunds=(*link.refunds, Refund(at, claim_id))
+            )
 
     def peek(self, link_id: str, digest: str, now: float) -> Link:
         return refusals.check(self.links.get(link_id), digest, now)

@@ -17,7 +17,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from tests.conftest import InProcess, aws_error, reset_app_caches
 from tests.test_operators import JsonLines, call
-from tests.test_redeem import SMALL, download, token_of
+from tests.test_redeem import SMALL, redeem, token_of
 
 ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool"
 CLIENT = "shop-web-client"
@@ -103,7 +103,7 @@ def test_buyer_with_a_grant_gets_a_working_link(shop: InProcess, issuer: Issuer)
     minted = response.json_body
     assert minted["max_uses"] == 1
     assert response.headers["Access-Control-Allow-Origin"] == SHOP
-    assert download(shop, token_of(minted)).body == SMALL
+    assert redeem(shop, token_of(minted), "application/pdf").body == SMALL
 
 
 def test_stranger_is_refused_and_nothing_is_minted(shop: InProcess, issuer: Issuer) -> None:

@@ -37,7 +37,8 @@ def links_to(service: InProcess, key: str) -> list[dict[str, Any]]:
 def test_head_of_an_error_keeps_the_gets_headers(service: InProcess) -> None:
     service.put("a.pdf", SMALL)
     token = token_of(service.mint("a.pdf"))
-    service.hooks.fail("dynamodb:GetItem", aws_error("InternalServerError", 500))
+    for operation in ("dynamodb:UpdateItem", "dynamodb:GetItem"):
+        service.hooks.fail(operation, aws_error("InternalServerError", 500))
     head = service.client.http.head(f"/download?token={token}", headers={"Accept": "*/*"})
     get = service.client.http.get(f"/download?token={token}", headers={"Accept": "*/*"})
     assert head.status_code == 503

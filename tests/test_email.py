@@ -13,7 +13,7 @@ from moto.ses.models import ses_backends
 
 from tests.conftest import InProcess, reset_app_caches
 from tests.test_operators import call
-from tests.test_redeem import SMALL, download, token_of
+from tests.test_redeem import SMALL, redeem, token_of
 from tools.stack import MAIL_FROM, SMALL_SAMPLE, Stack, outbox
 
 TO = "customer@example.com"
@@ -74,7 +74,7 @@ def test_email_sends_a_multipart_message_with_the_link(mail: InProcess) -> None:
         assert "in 2 hours" in part or "in 1 hour" in part
     assert "Été à Paris.pdf" in text and "<b>#1042</b>" in text
     assert "&lt;b&gt;#1042&lt;/b&gt;" in page and "<b>#1042" not in page
-    assert download(mail, token_of(body)).body == SMALL  # the emailed link works
+    assert redeem(mail, token_of(body), "application/pdf").body == SMALL  # the link works
 
 
 def test_hostile_names_are_escaped_in_the_html_part(mail: InProcess) -> None:

@@ -662,27 +662,43 @@ def test_versioned_pinned_version_destroyed_is_410_and_the_use_given_back(
 # ---------------------------------------------------------------- the other paths
 
 
-def test_landing_page_with_dynamodb_failing_is_503_and_spends_nothing(
-    service: InProcess,
-) -> None:
+def test_landing_page_survives_a_failed_visit_record(service: InProcess) -> None:
+    """Recording a visit is best-effort: with the write failing (a scanner storm's
+    throttling, say) the page is still shown from a read, and nothing is spent."""
     service.put(KEY, SMALL)
     minted = service.mint(KEY)  # confirm=true: a browser's GET shows the landing page
     before = state(service, minted["id"])
-    service.hooks.fail("dynamodb:UpdateItem", DYNAMODB_FAULTS["read-timeout"])
-    assert_unavailable(get(service, token_of(minted), BROWSER_ACCEPT))
+    service.hooks.fail("dynamodb:UpdateItem", DYNAMODB_FAULTS["throttled"])
+    page = get(service, token_of(minted), BROWSER_ACCEPT)
+    assert page.status_code == 200
+    assert b"Download" in page.body
     assert state(service, minted["id"]) == before == (0, {})
+    assert "seen_page" not in service.item(minted["id"])  # skipped, not half-written
     service.hooks.faults.clear()
-    assert get(service, token_of(minted), BROWSER_ACCEPT).status_code == 200  # the landing page
-    assert state(service, minted["id"]) == before
+    assert get(service, token_of(minted), BROWSER_ACCEPT).status_code == 200
+    assert service.item(minted["id"])["seen_page"] == {"N": "1"}
+
+
+def test_landing_page_with_dynamodb_down_is_503_and_spends_nothing(service: InProcess) -> None:
+    service.put(KEY, SMALL)
+    minted = service.mint(KEY)
+    for operation in ("dynamodb:UpdateItem", "dynamodb:GetItem"):
+        service.hooks.fail(operation, DYNAMODB_FAULTS["read-timeout"])
+    assert_unavailable(get(service, token_of(minted), BROWSER_ACCEPT))
+    service.hooks.faults.clear()
+    assert state(service, minted["id"]) == (0, {})
 
 
 def test_head_with_dynamodb_failing_is_503_and_spends_nothing(
     service: InProcess, link: dict[str, Any]
 ) -> None:
-    service.hooks.fail("dynamodb:GetItem", DYNAMODB_FAULTS["500"])
+    for operation in ("dynamodb:UpdateItem", "dynamodb:GetItem"):
+        service.hooks.fail(operation, DYNAMODB_FAULTS["500"])
     response = service.client.http.head(f"/download?token={token_of(link)}")
     assert response.status_code == 503
     assert response.body == b""
+    assert response.headers["Retry-After"] == "5"
+    service.hooks.faults.clear()
     assert state(service, link["id"]) == (0, {})
 
 

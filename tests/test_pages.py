@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -68,25 +69,60 @@ def test_browser_get_shows_landing_page_and_spends_nothing(
     assert service.uses(minted["id"]) == 0
 
 
-def test_pressing_download_posts_the_token_and_streams(
+def test_pressing_download_starts_the_download_and_says_so(
     service: InProcess, minted: dict[str, Any]
 ) -> None:
     page = text_of(browse(service, token_of(minted)))
+    service.clock.advance(2)  # a person reads the page, then presses
     response = press_download(service, page)
     assert response.status_code == 200
-    assert response.body == SMALL
-    assert response.headers["Content-Disposition"].startswith('attachment; filename="Guide')
+    started = text_of(response)
+    assert "Your download has started" in started
+    assert "Downloads left on this link: 1." in started
+    assert "<button" not in started  # no live button once it was pressed
+    refresh = re.search(r'<meta http-equiv="refresh" content="0;url=([^"]+)">', started)
+    assert refresh, started
+    location = html.unescape(refresh.group(1))
+    assert "X-Amz-Signature=" in location and "response-content-disposition=" in location
     assert service.uses(minted["id"]) == 1
 
 
-def test_clients_that_do_not_ask_for_html_redeem_directly(
+def test_a_press_faster_than_a_person_spends_nothing(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    page = text_of(browse(service, token_of(minted)))
+    service.clock.advance(0.2)
+    response = press_download(service, page)
+    assert response.status_code == 200
+    again = text_of(response)
+    assert "Press Download again" in again
+    assert "<button" in again
+    assert service.uses(minted["id"]) == 0
+    service.clock.advance(2)
+    assert "Your download has started" in text_of(press_download(service, again))
+    assert service.uses(minted["id"]) == 1
+
+
+def test_an_edited_render_time_counts_as_too_fast(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    page = text_of(browse(service, token_of(minted)))
+    forged = re.sub(r'name="shown" value="(\d+)\.', 'name="shown" value="1000.', page)
+    service.clock.advance(5)
+    assert "Press Download again" in text_of(press_download(service, forged))
+    assert service.uses(minted["id"]) == 0
+
+
+def test_clients_that_do_not_ask_for_html_are_told_how_to_download(
     service: InProcess, minted: dict[str, Any]
 ) -> None:
     response = service.client.http.get(
         f"/download?token={token_of(minted)}", headers={"Accept": "*/*"}
     )
-    assert response.status_code == 302
-    assert service.uses(minted["id"]) == 1
+    assert response.status_code == 409
+    assert response.json_body["error"] == "confirmation_required"
+    assert "curl -OJL -d ''" in response.json_body["message"]
+    assert service.uses(minted["id"]) == 0
 
 
 def test_head_never_spends(service: InProcess, minted: dict[str, Any]) -> None:
@@ -155,6 +191,7 @@ def test_bad_link_pages(service: InProcess, token: str, status: int, heading: st
 
 def test_unavailable_page(service: InProcess, minted: dict[str, Any]) -> None:
     service.hooks.fail("dynamodb:UpdateItem", aws_error("ThrottlingException", 400))
+    service.hooks.fail("dynamodb:GetItem", aws_error("ThrottlingException", 400))
     response = browse(service, token_of(minted))
     assert response.status_code == 503
     assert response.headers["Retry-After"]
@@ -176,7 +213,7 @@ def test_landing_and_head_make_one_aws_call(service: InProcess, minted: dict[str
     browse(service, token_of(minted))  # builds the clients
     service.hooks.calls.clear()
     assert browse(service, token_of(minted)).status_code == 200
-    assert service.hooks.calls == ["dynamodb:UpdateItem"]  # a claim refused: confirm first
+    assert service.hooks.calls == ["dynamodb:UpdateItem"]  # the view, recorded
     service.hooks.calls.clear()
     assert browse(service, token_of(minted), "HEAD").status_code == 200
-    assert service.hooks.calls == ["dynamodb:GetItem"]
+    assert service.hooks.calls == ["dynamodb:UpdateItem"]

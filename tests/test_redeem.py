@@ -24,6 +24,15 @@ def download(service: InProcess, token: str, accept: str | None = "application/p
     return service.client.http.get(f"/download?token={token}", headers=headers)
 
 
+def redeem(service: InProcess, token: str, accept: str | None = "*/*") -> Any:
+    """A POST of the token: how a person (past the landing page), curl -d, the CLI or an
+    API client spends a use of a default link (docs/COUNTING.md)."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if accept is not None:
+        headers["Accept"] = accept
+    return service.client.http.post("/download", headers=headers, body=f"token={token}")
+
+
 def set_attribute(service: InProcess, link_id: str, name: str, value: int) -> None:
     service.dynamodb.update_item(
         TableName=service.table,
@@ -281,8 +290,12 @@ def test_redeem_aws_call_counts(service: InProcess, small: dict[str, Any]) -> No
     service.put("r.pdf", SMALL)
     minted = service.mint("r.pdf")
     service.hooks.calls.clear()
-    assert download(service, token_of(minted), accept=None).status_code == 302
+    assert redeem(service, token_of(minted), accept=None).status_code == 302
     assert service.hooks.calls == ["dynamodb:UpdateItem"]  # presigning is local
+    direct = service.mint("r.pdf", confirm="false")
+    service.hooks.calls.clear()
+    assert download(service, token_of(direct), accept="*/*").status_code == 302
+    assert service.hooks.calls == ["dynamodb:UpdateItem"]  # the token says which write
 
 
 def test_health(service: InProcess) -> None:

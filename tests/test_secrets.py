@@ -258,12 +258,24 @@ def test_no_secret_in_the_log_in_process(service: InProcess, captured: Captured)
         body=f"token={landing}",
     )
     assert posted.status_code == 200
-    # Stream, redirect, refusals.
-    assert get(landing, "application/pdf").status_code == 200
-    assert get(landing, "*/*").status_code == 302
-    assert get(landing, "*/*").status_code == 410
-    assert get(landing[:16] + "A" * 43, "*/*").status_code == 404
-    assert get(landing + "x", "*/*").status_code == 400
+    # A GET that must confirm; stream, redirect and refusals by POST.
+    assert get(landing, "*/*").status_code == 409
+
+    def post(token: str, accept: str) -> Any:
+        response = http.post(
+            "/download",
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": accept},
+            body=f"token={token}",
+        )
+        if "X-Amz-Signature" in response.headers.get("Location", ""):
+            signatures.append(signature_of(response.headers["Location"]))
+        return response
+
+    assert post(landing, "application/pdf").status_code == 200
+    assert post(landing, "*/*").status_code == 302
+    assert post(landing, "*/*").status_code == 410
+    assert post(landing[:16] + "A" * 43, "*/*").status_code == 404
+    assert post(landing + "x", "*/*").status_code == 400
     # Faults: DynamoDB down on the claim; S3 failing after it; the give-back failing too.
     faulty = mint(uses=5, confirm="false")
     service.hooks.fail("dynamodb:UpdateItem", aws_error("InternalServerError", 500))

@@ -1,21 +1,28 @@
-"""The customer's routes: ``/download``, the link a customer opens."""
+"""The customer's routes: ``/download``, the link a customer opens.
+
+What spends a use is decided in ``chalicelib/services/redemption.py`` (the rule is
+docs/COUNTING.md); here each outcome becomes its answer.
+"""
 
 from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
-from chalicelib import logs, responses
-from chalicelib.delivery import prefers_html
+from chalicelib import responses
 from chalicelib.params import single
 from chalicelib.routes.request import (
     current_request,
     deps,
+    form,
     mapped_errors,
+    public_base,
     query,
     requester,
     token_of,
 )
-from chalicelib.services.redemption import Landing
+from chalicelib.services.redemption import Declined, Landing, Redemption, Redirect
+from chalicelib.stamps import FIELD
+from chalicelib.urls import download_url
 
 bp = Blueprint(__name__)
 
@@ -26,20 +33,12 @@ def download() -> Response:
     request = current_request()
     token = single(query(request), "token")
     redeeming = deps().services().redeeming
-    if request.method == "HEAD":
-        # Never spends a use: the status a GET would get, from one read.
-        link = redeeming.inspect(token)
-        return responses.head_response(200, responses.link_headers(link))
     who = requester(request)
-    if not prefers_html(who.accept):
-        return responses.download_response(redeeming.redeem(token, who))
-    # Mail scanners and chat previews open links in real browsers: a link that asks
-    # for confirmation shows a page whose button (a POST) spends the use.
-    outcome = redeeming.open(token, who)
-    if isinstance(outcome, Landing):
-        logs.annotate(outcome="landing")
-        return responses.landing_response(outcome.link, str(token), deps().clock())
-    return responses.download_response(outcome)
+    if request.method == "HEAD":
+        # Never spends a use: whether the link could be redeemed now, from one request.
+        link = redeeming.head(token, who)
+        return responses.head_response(200, responses.link_headers(link))
+    return answer(redeeming.get(token, who), str(token), who.wants_html, from_page=False)
 
 
 @bp.route(
@@ -50,5 +49,25 @@ def download() -> Response:
 @mapped_errors(pages=True)
 def download_by_post() -> Response:
     request = current_request()
-    redeeming = deps().services().redeeming
-    return responses.download_response(redeeming.redeem(token_of(request), requester(request)))
+    who = requester(request)
+    token = token_of(request)
+    shown = single(form(request), FIELD)
+    outcome = deps().services().redeeming.post(token, who, shown)
+    return answer(outcome, str(token), who.wants_html, from_page=shown is not None)
+
+
+def answer(outcome: Redemption, token: str, html: bool, *, from_page: bool) -> Response:
+    now = deps().clock()
+    if isinstance(outcome, Landing):
+        return responses.landing_response(outcome.link, token, now, outcome.stamp)
+    if isinstance(outcome, Declined):
+        if html:
+            return responses.landing_response(
+                outcome.link, token, now, outcome.stamp, declined=outcome.reason
+            )
+        url = download_url(public_base(current_request()), token)
+        return responses.declined_response(outcome.link, outcome.reason, url)
+    if isinstance(outcome, Redirect) and html and from_page:
+        # The landing page's button: a page that says the download started, and starts it.
+        return responses.started_response(outcome, now)
+    return responses.download_response(outcome)

@@ -19,7 +19,7 @@ from chalicelib.routes.request import (
     query,
 )
 from chalicelib.services.grants import GrantRequest
-from chalicelib.services.links import LIST_LIMIT, LinkChange
+from chalicelib.services.links import LIST_LIMIT, LinkChange, RefundRequest
 from chalicelib.services.minting import MintRequest
 from chalicelib.services.uploads import UploadRequest
 from chalicelib.urls import download_url
@@ -80,6 +80,16 @@ def change_link(link_id: str) -> Response:
     change = build(LinkChange, json_body(operator_request(), LinkChange))
     links = deps().services().links
     return responses.link_response(links.change(link_id, change), deps().clock())
+
+
+@bp.route("/links/{link_id}/refund", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def refund_link(link_id: str) -> Response:
+    request = operator_request()
+    body = json_body(request, RefundRequest) if request.raw_body else {}
+    links = deps().services().links
+    link = links.refund(link_id, build(RefundRequest, body))
+    return responses.link_response(link, deps().clock())
 
 
 @bp.route("/links/{link_id}", methods=["DELETE"])

@@ -23,6 +23,7 @@ from chalicelib.services.minting import Minting
 from chalicelib.services.redemption import Redeeming
 from chalicelib.services.uploads import Uploading
 from chalicelib.settings import Settings
+from chalicelib.stamps import Stamps
 from chalicelib.stores import GrantStore, LinkStore, ObjectStore
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class Services:
                 links=links,
                 objects=objects,
                 clock=clock,
+                stamps=Stamps(settings.api_key_hashes),
                 stream_max_bytes=settings.stream_max_bytes,
                 redirect_ttl=settings.redirect_ttl,
             ),

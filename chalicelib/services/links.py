@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from chalicelib.clock import Clock
 from chalicelib.errors import InvalidRequestError, LinkNotFoundError
 from chalicelib.link import Link
+from chalicelib.logs import annotate
 from chalicelib.services.minting import check_note, check_ttl, check_uses
 from chalicelib.stores import LinkStore, Page
 from chalicelib.tokens import is_link_id
@@ -32,6 +34,19 @@ class LinkChange:
             check_note(self.note)
 
 
+@dataclass(frozen=True)
+class RefundRequest:
+    """Which use to give back: a redemption's id (from the link's state), or any one."""
+
+    redemption: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.redemption is not None and not re.fullmatch(r"[0-9a-f]{16}", self.redemption):
+            raise InvalidRequestError(
+                "invalid_redemption", "redemption must be the id of one of the link's redemptions."
+            )
+
+
 class LinkAdmin:
     def __init__(self, *, links: LinkStore, clock: Clock) -> None:
         self._links = links
@@ -45,6 +60,11 @@ class LinkAdmin:
         return self._links.change(
             checked_id(link_id), expires_at=expires_at, max_uses=change.max_uses, note=change.note
         )
+
+    def refund(self, link_id: str, request: RefundRequest) -> Link:
+        """Give one use back (of the named redemption, if one is named)."""
+        annotate(link_id=link_id, outcome="refunded")
+        return self._links.refund(checked_id(link_id), self._clock(), request.redemption)
 
     def revoke(self, link_id: str) -> Link:
         return self._links.revoke(checked_id(link_id), self._clock())

@@ -92,7 +92,7 @@ class Minting:
         )
         obj = described or self._objects.describe(key)
         now = self._clock()
-        token = new_token()
+        token = new_token(confirm=request.confirm)
         link = Link(
             link_id=token.link_id,
             token_digest=token.digest,

@@ -1,8 +1,16 @@
-"""Redemption: what a customer's request for a link gets.
+"""Redemption: what a customer's request for a link gets, by the counting rule in
+docs/COUNTING.md.
 
-The outcome is a value, one small type per answer: ``Landing`` (a page asking a
-person to press Download; nothing spent), ``Stream`` (the file in the response)
-or ``Redirect`` (a short-lived presigned S3 URL).
+* A GET or HEAD never spends a use of a link that waits for a person (``confirm=true``,
+  the default): a browser gets the landing page, anything else a short answer saying
+  how to download.  Only a POST spends, and not every POST: a known previewer's, or a
+  press of the landing page's button faster than a person's, spends nothing.
+* A link minted with ``confirm=false`` (for integrations) redeems on GET as well.
+
+The outcome is a value, one small type per answer: ``Landing`` (the page with the
+Download button), ``Declined`` (nothing spent, and why), ``Stream`` (the file in the
+response) or ``Redirect`` (a short-lived presigned S3 URL).  Visits that spend nothing
+are recorded on the link (best-effort) by the same single request that reads it.
 """
 
 from __future__ import annotations
@@ -10,32 +18,56 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from chalicelib import delivery
+from chalicelib import delivery, refusals
+from chalicelib.bots import previewer
 from chalicelib.clock import Clock
 from chalicelib.errors import OnetimeError, UnavailableError
 from chalicelib.filenames import content_disposition
-from chalicelib.link import Claim, Link
+from chalicelib.link import Claim, Link, Visit
 from chalicelib.logs import annotate, get_logger, metric
+from chalicelib.stamps import Stamps
 from chalicelib.stores import LinkStore, ObjectStore
-from chalicelib.tokens import parse_token
+from chalicelib.tokens import Token, parse_token
 
 log = get_logger("redemption")
+
+# The fastest a person presses Download after the page appears.  Playwright's immediate
+# click after load arrives within about 0.1 s here (tests/test_browser.py measures it); a
+# person has to see the page and move to the button first.  See docs/COUNTING.md.
+MIN_PRESS_SECONDS = 0.8
 
 
 @dataclass(frozen=True)
 class Requester:
-    """Who is redeeming: what the audit record keeps, and what decides the delivery."""
+    """Who is asking: what the audit records keep, and what decides the answer."""
 
     accept: str | None = None
     client_ip: str = ""
     user_agent: str = ""
 
+    @property
+    def wants_html(self) -> bool:
+        return delivery.prefers_html(self.accept)
+
 
 @dataclass(frozen=True)
 class Landing:
-    """The link waits for a person to press Download; nothing was spent."""
+    """The link waits for a person to press Download; nothing was spent.  ``stamp`` is
+    the page's signed render time, for its form."""
 
     link: Link
+    stamp: str
+
+
+@dataclass(frozen=True)
+class Declined:
+    """Nothing was spent, and why: ``confirm`` (a GET that does not want HTML, on a link
+    that waits for a person), ``bot`` (a known previewer) or ``too_fast`` (a press faster
+    than a person's).  ``stamp`` renders the landing page again where that helps."""
+
+    link: Link
+    reason: str
+    stamp: str
 
 
 @dataclass(frozen=True)
@@ -52,7 +84,7 @@ class Redirect:
     location: str
 
 
-Redemption = Landing | Stream | Redirect
+Redemption = Landing | Declined | Stream | Redirect
 
 
 class Redeeming:
@@ -62,43 +94,101 @@ class Redeeming:
         links: LinkStore,
         objects: ObjectStore,
         clock: Clock,
+        stamps: Stamps,
         stream_max_bytes: int,
         redirect_ttl: int,
     ) -> None:
         self._links = links
         self._objects = objects
         self._clock = clock
+        self._stamps = stamps
         self._stream_max_bytes = stream_max_bytes
         self._redirect_ttl = redirect_ttl
 
-    def redeem(self, token_value: str | None, requester: Requester) -> Stream | Redirect:
-        """Spend a use and hand over the file (a POST, or a client that is not a browser)."""
-        outcome = self._redeem(token_value, requester, unless_confirm=False)
-        assert not isinstance(outcome, Landing)
-        return outcome
+    def get(self, token_value: str | None, requester: Requester) -> Redemption:
+        """A GET: spends a use only of a ``confirm=false`` link, and never a previewer's.
 
-    def open(self, token_value: str | None, requester: Requester) -> Redemption:
-        """A browser's GET: redeem, unless the link asks a person to confirm first.
-
-        Then the outcome is ``Landing``, having spent nothing -- mail scanners and
-        chat previews fetch links with full browsers before the customer does.
+        One DynamoDB request either way: the token hints at the link's kind, so the
+        first write tried is the right one (a wrong hint costs a second request).
         """
-        return self._redeem(token_value, requester, unless_confirm=True)
-
-    def inspect(self, token_value: str | None) -> Link:
-        """The link if a redemption would succeed now, else the refusal; spends nothing."""
-        token = parse_token(token_value)
-        annotate(link_id=token.link_id, outcome="inspected")
-        return self._links.peek(token.link_id, token.digest, self._clock())
-
-    def _redeem(
-        self, token_value: str | None, requester: Requester, *, unless_confirm: bool
-    ) -> Redemption:
         token = parse_token(token_value)
         annotate(link_id=token.link_id)
-        # Decided before the claim: a response this client cannot receive intact
-        # must never be the one a use was spent on.
-        accept_stream = delivery.accepts_stream(requester.accept)
+        kind = self._visit_kind(requester, "page" if requester.wants_html else "preview")
+        if token.hints_confirm or kind == "bot":
+            viewed = self._links.view(
+                token.link_id,
+                token.digest,
+                self._visit(requester, kind),
+                unless_direct=kind != "bot",
+            )
+            if viewed.link.confirm or kind == "bot":
+                return self._spared(token, viewed.link, kind)
+            # A direct link whose token carried no hint: claim it after all.
+        outcome = self._claim(token, requester, unless_confirm=True)
+        if isinstance(outcome, Link):  # it waits for a person after all
+            link = self._links.view(token.link_id, token.digest, self._visit(requester, kind)).link
+            return self._spared(token, link, kind)
+        return outcome
+
+    def post(
+        self, token_value: str | None, requester: Requester, shown: str | None = None
+    ) -> Redemption:
+        """A POST: the landing page's button, ``curl -d``, the CLI or an API client.
+
+        ``shown`` is the landing form's signed render time; a POST without it (not from
+        the page) is not timed.  A page (``requester.wants_html``) gets the file by
+        redirect, so the browser can be shown that the download started.
+        """
+        token = parse_token(token_value)
+        annotate(link_id=token.link_id)
+        kind = self._visit_kind(requester, "")
+        if kind != "bot" and shown is not None:
+            at = self._stamps.shown_at(token.link_id, shown)
+            # An edited or foreign stamp counts as too fast: it cannot prove a wait.
+            if at is None or self._clock() - at < MIN_PRESS_SECONDS:
+                kind = "too_fast"
+        if kind:
+            viewed = self._links.view(token.link_id, token.digest, self._visit(requester, kind))
+            return self._spared(token, viewed.link, kind)
+        from_page = shown is not None and requester.wants_html
+        outcome = self._claim(token, requester, unless_confirm=False, for_page=from_page)
+        assert not isinstance(outcome, Link)
+        return outcome
+
+    def head(self, token_value: str | None, requester: Requester) -> Link:
+        """A HEAD: the link if a redemption could succeed now, else the refusal; spends
+        nothing, and is recorded as a visit."""
+        token = parse_token(token_value)
+        annotate(link_id=token.link_id, outcome="inspected")
+        visit = self._visit(requester, self._visit_kind(requester, "head"))
+        link = self._links.view(token.link_id, token.digest, visit).link
+        return refusals.check(link, token.digest, visit.at)
+
+    def _visit_kind(self, requester: Requester, otherwise: str) -> str:
+        return "bot" if previewer(requester.user_agent) is not None else otherwise
+
+    def _visit(self, requester: Requester, kind: str) -> Visit:
+        return Visit(self._clock(), requester.client_ip, requester.user_agent, kind)
+
+    def _spared(self, token: Token, link: Link, kind: str) -> Landing | Declined:
+        """Nothing spent: the landing page, or why not (the refusal, if the link is gone)."""
+        now = self._clock()
+        refusals.check(link, token.digest, now)
+        stamp = self._stamps.make(link.link_id, now)
+        annotate(outcome="landing" if kind == "page" else f"declined_{kind}")
+        if kind == "page":
+            return Landing(link, stamp)
+        return Declined(link, "confirm" if kind == "preview" else kind, stamp)
+
+    def _claim(
+        self, token: Token, requester: Requester, *, unless_confirm: bool, for_page: bool = False
+    ) -> Stream | Redirect | Link:
+        """Spend a use and hand over the file; with ``unless_confirm``, a link that waits
+        for a person is returned untouched instead."""
+        # Decided before the claim: a response this client cannot receive intact must
+        # never be the one a use was spent on.  The landing page's button gets a redirect,
+        # which the page it answers with follows (saying the download started).
+        accept_stream = delivery.accepts_stream(requester.accept) and not for_page
         claim = Claim(
             claim_id=secrets.token_hex(8),
             at=self._clock(),
@@ -112,8 +202,7 @@ class Redeeming:
         )
         link = outcome.link
         if not outcome.claimed:
-            annotate(outcome="landing")
-            return Landing(link)
+            return link
         obj = link.object
         disposition = content_disposition(link.filename)
         how = delivery.choose(accept_stream, obj.size, obj.content_type, self._stream_max_bytes)

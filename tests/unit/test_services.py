@@ -109,7 +109,7 @@ def test_missing_file_is_not_minted(world: World) -> None:
 
 def test_browser_gets_the_landing_page_and_spends_nothing(world: World) -> None:
     token, link = mint(world)
-    outcome = world.services.redeeming.open(token, BROWSER)
+    outcome = world.services.redeeming.get(token, BROWSER)
     assert isinstance(outcome, Landing)
     assert world.links.get(link.link_id).uses == 0
 
@@ -117,7 +117,7 @@ def test_browser_gets_the_landing_page_and_spends_nothing(world: World) -> None:
 def test_small_file_streams_to_a_browser_without_confirmation(world: World) -> None:
     world.objects.put("docs/a.pdf", b"tiny")
     token, link = mint(world, confirm=False)
-    outcome = world.services.redeeming.open(token, BROWSER)
+    outcome = world.services.redeeming.get(token, BROWSER)
     assert isinstance(outcome, Stream)
     assert base64.b64decode(outcome.body_base64) == b"tiny"
     assert world.links.get(link.link_id).uses == 1
@@ -125,7 +125,7 @@ def test_small_file_streams_to_a_browser_without_confirmation(world: World) -> N
 
 def test_curl_gets_a_short_redirect_and_the_use_is_recorded(world: World) -> None:
     token, link = mint(world)
-    outcome = world.services.redeeming.redeem(token, CURL)
+    outcome = world.services.redeeming.post(token, CURL)
     assert isinstance(outcome, Redirect)
     assert "expires=20" in outcome.location
     assert "filename" in outcome.disposition
@@ -135,16 +135,16 @@ def test_curl_gets_a_short_redirect_and_the_use_is_recorded(world: World) -> Non
         ("10.0.0.8", "curl/8", 1_800_000_000)
     ]
     with pytest.raises(LinkUsedUpError):
-        world.services.redeeming.redeem(token, CURL)
+        world.services.redeeming.post(token, CURL)
 
 
 def test_expiry_follows_the_clock(world: World) -> None:
     token, link = mint(world, ttl=60)
     world.clock.advance(59)
-    assert world.services.redeeming.inspect(token).link_id == link.link_id
+    assert world.services.redeeming.head(token, CURL).link_id == link.link_id
     world.clock.advance(1)
     with pytest.raises(LinkExpiredError):
-        world.services.redeeming.redeem(token, CURL)
+        world.services.redeeming.post(token, CURL)
     assert world.links.get(link.link_id).uses == 0
 
 
@@ -153,16 +153,16 @@ def test_a_failed_read_gives_the_use_back(world: World) -> None:
     token, link = mint(world, confirm=False)
     world.objects.fail_reads = OSError("connection reset")
     with pytest.raises(UnavailableError):
-        world.services.redeeming.open(token, BROWSER)
+        world.services.redeeming.get(token, BROWSER)
     stored = world.links.get(link.link_id)
     assert (stored.uses, stored.uses_log) == (0, ())
 
 
 def test_garbage_token_is_refused_without_a_lookup(world: World) -> None:
     with pytest.raises(InvalidRequestError):
-        world.services.redeeming.redeem("not a token", CURL)
+        world.services.redeeming.post("not a token", CURL)
     with pytest.raises(LinkNotFoundError):
-        world.services.redeeming.redeem("a" * 16 + "B" * 43, CURL)
+        world.services.redeeming.post("a" * 16 + "B" * 43, CURL)
 
 
 def test_operator_changes_expiry_from_the_clock_and_revokes(world: World) -> None:

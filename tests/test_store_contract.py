@@ -22,7 +22,7 @@ from chalicelib.errors import (
     RateLimitedError,
 )
 from chalicelib.grantstore import DynamoGrantStore
-from chalicelib.link import Claim, Link, StoredObject
+from chalicelib.link import RECENT_VISITS, Claim, Link, Refund, StoredObject, Visit
 from chalicelib.linkstore import DynamoLinkStore
 from chalicelib.stores import GrantStore, LinkStore
 from chalicelib.tokens import new_token
@@ -230,3 +230,87 @@ def test_withdrawn_grant_is_gone(grants: GrantStore) -> None:
         grants.delete(subject, "a.pdf")
     with pytest.raises(ForbiddenError):
         grants.use(subject, "a.pdf", "2027-01-01", 2, 60)
+
+
+def visit(kind: str = "page", at: float = NOW + 1) -> Visit:
+    return Visit(at, "10.0.0.2", "agent/2", kind)
+
+
+def test_a_view_is_recorded_and_spends_nothing(links: LinkStore) -> None:
+    link, digest = new_link(links, confirm=True)
+    # Visits land in one of 20 slots by their millisecond: these three in different ones.
+    viewed = links.view(link.link_id, digest, visit("page", NOW + 1.001))
+    assert viewed.recorded
+    links.view(link.link_id, digest, visit("head", NOW + 2.002))
+    links.view(link.link_id, digest, visit("page", NOW + 3.003))
+    stored = links.get(link.link_id)
+    assert stored.uses == 0
+    assert dict(stored.visit_counts) == {"page": 2, "head": 1}
+    assert [(v.kind, v.at) for v in stored.visits] == [
+        ("page", NOW + 1.001),
+        ("head", NOW + 2.002),
+        ("page", NOW + 3.003),
+    ]
+
+
+def test_a_storm_of_views_keeps_the_item_bounded(links: LinkStore) -> None:
+    link, digest = new_link(links, confirm=True)
+    for i in range(RECENT_VISITS + 15):
+        links.view(link.link_id, digest, visit("bot", NOW + i * 0.001))
+    stored = links.get(link.link_id)
+    assert dict(stored.visit_counts) == {"bot": RECENT_VISITS + 15}
+    assert len(stored.visits) == RECENT_VISITS
+
+
+def test_views_of_a_wrong_token_are_not_found_and_not_recorded(links: LinkStore) -> None:
+    link, _ = new_link(links, confirm=True)
+    with pytest.raises(LinkNotFoundError):
+        links.view(link.link_id, "0" * 64, visit())
+    with pytest.raises(LinkNotFoundError):
+        links.view("d" * 16, "0" * 64, visit())
+    assert links.get(link.link_id).visit_counts == ()
+
+
+def test_a_view_spares_direct_links_when_asked(links: LinkStore) -> None:
+    link, digest = new_link(links, confirm=False)
+    viewed = links.view(link.link_id, digest, visit(), unless_direct=True)
+    assert not viewed.recorded
+    assert viewed.link.link_id == link.link_id
+    assert links.get(link.link_id).visit_counts == ()
+
+
+def test_a_view_of_a_used_link_still_records_and_returns_it(links: LinkStore) -> None:
+    link, digest = new_link(links, confirm=True)
+    links.claim(link.link_id, digest, claim())
+    viewed = links.view(link.link_id, digest, visit())
+    assert viewed.recorded and viewed.link.uses == 1
+
+
+def test_refund_gives_one_use_back_and_is_recorded(links: LinkStore) -> None:
+    link, digest = new_link(links, uses=1)
+    with pytest.raises(ConflictError):
+        links.refund(link.link_id, NOW)  # nothing spent yet
+    taken = claim()
+    links.claim(link.link_id, digest, taken)
+    refunded = links.refund(link.link_id, NOW + 9)
+    assert refunded.uses == 0
+    assert refunded.refunds == (Refund(NOW + 9, None),)
+    assert links.claim(link.link_id, digest, claim()).claimed  # usable again
+    with pytest.raises(LinkNotFoundError):
+        links.refund("e" * 16, NOW)
+
+
+def test_refund_of_a_named_redemption_happens_once(links: LinkStore) -> None:
+    link, digest = new_link(links, uses=2)
+    first, second = claim(claim_id="a" * 16), claim(claim_id="b" * 16)
+    links.claim(link.link_id, digest, first)
+    links.claim(link.link_id, digest, second)
+    refunded = links.refund(link.link_id, NOW + 5, "a" * 16)
+    assert refunded.uses == 1
+    by_id = {use.claim_id: use.refunded_at for use in refunded.uses_log}
+    assert by_id == {"a" * 16: NOW + 5, "b" * 16: None}
+    with pytest.raises(ConflictError, match="already"):
+        links.refund(link.link_id, NOW + 6, "a" * 16)
+    with pytest.raises(ConflictError, match="no redemption"):
+        links.refund(link.link_id, NOW + 6, "c" * 16)
+    assert links.get(link.link_id).uses == 1

@@ -44,7 +44,7 @@ def main() -> int:
         counted = attempt("1. calls per request", lambda: calls.measure(app, stack))
         ours_calls = "?"
         if counted is not None:
-            redirect = next(row for row in counted.rows if row[0] == "redeem, redirect")
+            redirect = next(row for row in counted.rows if row[0] == "redeem, redirect (POST)")
             ours_calls = f"{redirect[2]} ({redirect[3]})"
         timed: list[overhead.Overhead] = []
 

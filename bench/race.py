@@ -90,7 +90,7 @@ def measure(app: ModuleType, stack: Stack, medians: dict[str, float], ours_calls
 
         def ours_attempt(token: str) -> str:
             try:
-                service.redeem(token, who)
+                service.post(token, who)
             except LinkUsedUpError:
                 return "refused"
             except Exception as exc:
@@ -157,7 +157,7 @@ def measure(app: ModuleType, stack: Stack, medians: dict[str, float], ours_calls
     section.notes += [
         "Naive: `GetItem`, uses/expiry checked in Python, unconditional "
         "`UpdateItem SET uses = uses + 1`, `HeadObject` (does the file still exist?), "
-        "presign. Ours: `Redeeming.redeem` (the app's service layer, its own clients) - "
+        "presign. Ours: `Redeeming.post` (the app's service layer, its own clients) - "
         "one conditional `UpdateItem`, then presign. Rounds alternate which goes first; "
         "a fresh link each round; all threads wait on a barrier, then redeem at once.",
         "moto's DynamoDB is not used here: its conditional writes are not atomic "

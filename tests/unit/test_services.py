@@ -22,9 +22,16 @@ from chalicelib.link import Link
 from chalicelib.mailer import Letter, Mailer
 from chalicelib.services import Services
 from chalicelib.services.grants import GrantRequest
-from chalicelib.services.links import LinkChange
+from chalicelib.services.links import LinkChange, RefundRequest
 from chalicelib.services.minting import MintRequest
-from chalicelib.services.redemption import Landing, Redirect, Requester, Stream
+from chalicelib.services.redemption import (
+    MIN_PRESS_SECONDS,
+    Declined,
+    Landing,
+    Redirect,
+    Requester,
+    Stream,
+)
 from chalicelib.services.uploads import UploadRequest
 from chalicelib.settings import Settings
 from tests.fakes import FrozenClock, MemoryGrantStore, MemoryLinkStore, MemoryObjectStore
@@ -238,3 +245,66 @@ def test_upload_goes_under_the_prefix_and_is_sized(world: World) -> None:
         world.services.uploading.start(UploadRequest(filename="x.pdf", size=0))
     with pytest.raises(InvalidRequestError):
         UploadRequest(filename="../x.pdf", size=1)
+
+
+SLACK = Requester(accept="*/*", client_ip="10.0.0.7", user_agent="Slackbot-LinkExpanding 1.0")
+
+
+def test_a_get_never_spends_a_default_link(world: World) -> None:
+    token, link = mint(world)
+    outcome = world.services.redeeming.get(token, CURL)
+    assert isinstance(outcome, Declined) and outcome.reason == "confirm"
+    assert isinstance(world.services.redeeming.get(token, SLACK), Declined)
+    assert world.services.redeeming.head(token, CURL).uses == 0
+    stored = world.links.get(link.link_id)
+    assert stored.uses == 0
+    assert dict(stored.visit_counts) == {"preview": 1, "bot": 1, "head": 1}
+
+
+def test_a_previewer_never_spends_even_by_post(world: World) -> None:
+    token, link = mint(world, confirm=False)
+    assert isinstance(world.services.redeeming.post(token, SLACK), Declined)
+    assert isinstance(world.services.redeeming.get(token, SLACK), Declined)
+    assert world.links.get(link.link_id).uses == 0
+    assert isinstance(world.services.redeeming.get(token, CURL), Redirect)
+
+
+def test_the_button_must_be_pressed_after_a_persons_delay(world: World) -> None:
+    token, link = mint(world)
+    landing = world.services.redeeming.get(token, BROWSER)
+    assert isinstance(landing, Landing)
+    world.clock.advance(MIN_PRESS_SECONDS / 2)
+    early = world.services.redeeming.post(token, BROWSER, landing.stamp)
+    assert isinstance(early, Declined) and early.reason == "too_fast"
+    assert world.links.get(link.link_id).uses == 0
+    world.clock.advance(MIN_PRESS_SECONDS)
+    pressed = world.services.redeeming.post(token, BROWSER, landing.stamp)
+    assert isinstance(pressed, Redirect)  # the page follows it, even for a small file
+    assert world.links.get(link.link_id).uses == 1
+
+
+def test_a_stamp_for_another_link_or_edited_counts_as_too_fast(world: World) -> None:
+    token, _ = mint(world)
+    other, _ = mint(world)
+    landing = world.services.redeeming.get(other, BROWSER)
+    assert isinstance(landing, Landing)
+    world.clock.advance(5)
+    foreign = world.services.redeeming.post(token, BROWSER, landing.stamp)
+    assert isinstance(foreign, Declined) and foreign.reason == "too_fast"
+    millis, _, mac = landing.stamp.partition(".")
+    edited = world.services.redeeming.post(other, BROWSER, f"{int(millis) - 9000}.{mac}")
+    assert isinstance(edited, Declined) and edited.reason == "too_fast"
+
+
+def test_refund_and_suspicion(world: World) -> None:
+    token, link = mint(world, uses=1)
+    world.services.redeeming.post(token, CURL)
+    stored = world.links.get(link.link_id)
+    (use,) = stored.uses_log
+    assert stored.suspicion(use) == "within 10 s of the link being made"
+    refunded = world.services.links.refund(link.link_id, RefundRequest(use.claim_id))
+    assert refunded.uses == 0 and refunded.uses_log[0].refunded_at == world.clock()
+    world.clock.advance(60)
+    world.services.redeeming.post(token, CURL)
+    later = world.links.get(link.link_id)
+    assert later.suspicion(later.uses_log[-1]) is None

@@ -262,6 +262,13 @@ def updated_line(state: JsonObject) -> str:
     return line if status == "active" else f"{line} It is {status}: it will not deliver."
 
 
+def refunded_line(state: JsonObject, redemption: str | None = None) -> str:
+    given = f"the use of redemption {redemption}" if redemption else "one use"
+    line = f"Gave back {given} of link {state.get('id')}: {uses_summary(state)}."
+    status = state.get("status")
+    return line if status == "active" else f"{line} It is {status}: it will not deliver."
+
+
 def revoked_line(state: JsonObject) -> str:
     return (
         f"Revoked link {state.get('id')} ({state.get('file')}): it will not deliver again "

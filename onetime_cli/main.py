@@ -431,6 +431,14 @@ def share_command(
 def show_command(config: Config, link_id: str, as_json: bool) -> None:
     """Show a link's state and who downloaded it, when and how.
 
+    Each redemption has an id (for `onetime refund --redemption`), and is marked
+    when it looks automated (a previewer's user agent, or too soon after the
+    link was made) or was refunded.  Below: the visits that spent nothing
+    (counts by kind, and the most recent ones) and the refunds.  The kinds:
+    page (the landing page, shown to a browser), head (a HEAD request),
+    preview (a GET from anything but a browser), bot (a known previewer or
+    scanner), too_fast (Download pressed faster than a person could).
+
     ID is the link's id; its URL or token works too (only the id is sent).
 
     \b

@@ -845,9 +845,25 @@ def state_of(stack: Stack, link_id: str) -> dict[str, Any]:
 
 
 def download(url: str, user_agent: str = "cli-test/1.0") -> requests.Response:
+    """Redeem a link as `curl -d` or `onetime get` does: the token POSTed in the body to
+    the link's address without its query.  (A GET never spends a link that waits for a
+    person, the default; see ``look``.)"""
+    parts = urlsplit(url)
+    [token] = parse_qs(parts.query)["token"]
+    return requests.post(
+        parts._replace(query="").geturl(),
+        data={"token": token},
+        headers={"Accept": "*/*", "User-Agent": user_agent},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+
+
+def look(url: str, user_agent: str = "curl/8.5.0") -> requests.Response:
+    """A GET of the link by a curl-like client: it spends nothing."""
     return requests.get(
         url,
-        headers={"Accept": "application/json", "User-Agent": user_agent},
+        headers={"Accept": "*/*", "User-Agent": user_agent},
         allow_redirects=False,
         timeout=TIMEOUT,
     )

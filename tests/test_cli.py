@@ -1090,6 +1090,11 @@ def api(stack: Stack, method: str, path: str, **kwargs: Any) -> requests.Respons
     )
 
 
+def utc_minute(iso: str) -> str:
+    """How show's tables write a time: ``2026-11-30 19:50`` (UTC)."""
+    return dt.datetime.fromisoformat(iso).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def seconds_until(iso: str) -> float:
     moment = dt.datetime.fromisoformat(iso)
     assert moment.tzinfo is not None
@@ -1159,6 +1164,98 @@ def test_show_accepts_the_links_url(stack: Stack) -> None:
     minted = json.loads(ok(stack, "link", SMALL_SAMPLE, "--json"))
     assert state_of(stack, minted["url"])["id"] == minted["id"]
     assert download(minted["url"]).status_code == 302  # showing spent nothing
+
+
+def test_refund_gives_a_use_back_once_per_use_and_per_redemption(stack: Stack) -> None:
+    minted = json.loads(ok(stack, "link", SMALL_SAMPLE, "--json"))
+    link_id = minted["id"]
+    assert download(minted["url"]).status_code == 302
+    assert state_of(stack, link_id)["status"] == "used"
+
+    # One use given back, none named: the link delivers again.
+    out = ok(stack, "refund", link_id)
+    assert out == f"Gave back one use of link {link_id}: 0 of 1 used, 1 remaining.\n"
+    state = state_of(stack, link_id)
+    assert (state["uses"], state["remaining"], state["status"]) == (0, 1, "active")
+    [refund] = state["refunds"]
+    assert refund["redemption"] is None
+    assert abs(seconds_until(refund["at"])) < 60
+    [first] = state["redemptions"]
+    assert first["refunded_at"] is None  # no redemption was named
+    shown = ok(stack, "show", link_id)
+    assert "(one use, none named)" in shown
+    assert "0 of 1 used, 1 remaining" in shown
+
+    # Nothing left to give back: the server's 409, exit 1, nothing changed.
+    again = run(stack, "refund", link_id)
+    assert again.exit_code == 1
+    assert again.stderr.startswith("error: ")
+    assert "no use to give back" in again.stderr
+    assert again.stdout == ""
+    assert len(state_of(stack, link_id)["refunds"]) == 1
+
+    # The given-back use is spent again; then that redemption's use is given back by its id.
+    assert download(minted["url"], user_agent="cli-test/again").status_code == 302
+    assert download(minted["url"]).status_code == 410
+    first, second = state_of(stack, link_id)["redemptions"]
+    assert second["user_agent"] == "cli-test/again" and second["id"] != first["id"]
+    out = ok(stack, "refund", link_id, "--redemption", second["id"])
+    assert out == (
+        f"Gave back the use of redemption {second['id']} of link {link_id}: "
+        "0 of 1 used, 1 remaining.\n"
+    )
+    state = state_of(stack, link_id)
+    assert (state["uses"], state["status"]) == (0, "active")
+    assert [refund["redemption"] for refund in state["refunds"]] == [None, second["id"]]
+    assert state["redemptions"][0]["refunded_at"] is None
+    assert abs(seconds_until(state["redemptions"][1]["refunded_at"])) < 60
+
+    shown = ok(stack, "show", link_id)
+    row = line_with(shown, second["id"], "cli-test/again")
+    assert f"refunded at {utc_minute(state['redemptions'][1]['refunded_at'])}" in row
+    assert "refunded at" not in line_with(shown, first["id"], "cli-test/1.0")
+    for redemption in state["redemptions"]:
+        suspected = redemption["suspected_automation"]
+        row = line_with(shown, redemption["id"], redemption["user_agent"])
+        if suspected is None:
+            assert "suspected automation" not in row
+        else:
+            assert f"suspected automation: {suspected['reason']}" in row
+
+    # The same redemption cannot be given back twice.
+    repeat = run(stack, "refund", link_id, "--redemption", second["id"])
+    assert repeat.exit_code == 1
+    assert "already given back" in repeat.stderr
+    assert repeat.stdout == ""
+    assert len(state_of(stack, link_id)["refunds"]) == 2
+
+
+def test_a_get_by_a_curl_like_client_spends_nothing_and_show_lists_it(stack: Stack) -> None:
+    minted = json.loads(ok(stack, "link", SMALL_SAMPLE, "--json"))
+    before = ok(stack, "show", minted["id"])
+    assert "No visits that spent nothing." in before
+    assert "No refunds." in before
+
+    answer = look(minted["url"], user_agent="curl/8.5.0")
+    assert answer.status_code == 409
+    state = state_of(stack, minted["id"])
+    assert (state["uses"], state["redemptions"]) == (0, [])
+    assert state["visits"]["counts"] == {"preview": 1}
+    [visit] = state["visits"]["recent"]
+    assert (visit["kind"], visit["ip"], visit["user_agent"]) == (
+        "preview",
+        "127.0.0.1",
+        "curl/8.5.0",
+    )
+
+    shown = ok(stack, "show", minted["id"])
+    assert "Visits that spent nothing" in shown
+    assert "1 in all: preview 1" in shown
+    row = line_with(shown, "curl/8.5.0")
+    assert row.startswith(utc_minute(visit["at"]))
+    assert "127.0.0.1" in row and row.endswith("preview")
+    assert "No redemptions yet." in shown
+    assert download(minted["url"]).status_code == 302  # the use was still there
 
 
 def test_extend_ttl_moves_the_expiry(stack: Stack) -> None:

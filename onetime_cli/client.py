@@ -132,6 +132,12 @@ class ApiClient:
     def revoke_link(self, link_id: str) -> JsonObject:
         return self._request("DELETE", _link_path(link_id))
 
+    def refund_link(self, link_id: str, *, redemption: str | None = None) -> JsonObject:
+        """Give one use back (the use of ``redemption``, a redemption's id, if given);
+        the server answers 409 when there is nothing to give back."""
+        body = _without_none({"redemption": redemption})
+        return self._request("POST", _link_path(link_id) + "/refund", json=body)
+
     def list_links(
         self, file: str, *, limit: int | None = None, cursor: str | None = None
     ) -> JsonObject:

@@ -190,8 +190,8 @@ pass_config = click.make_pass_decorator(Config)
 @click.version_option(version(), prog_name="onetime")
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, api_key: str | None, timeout: float) -> None:
-    """Share files, and mint, inspect, extend, revoke and list onetime download links;
-    download one as a customer would.
+    """Share files, and mint, inspect, extend, revoke, refund and list onetime download
+    links; download one as a customer would.
 
     \b
     Examples:
@@ -199,6 +199,7 @@ def cli(ctx: click.Context, url: str | None, api_key: str | None, timeout: float
       url=$(onetime link "reports/q3.pdf" --ttl 2h)
       onetime share ./report.pdf --email customer@example.com
       onetime show abcdefghijklmnop
+      onetime refund abcdefghijklmnop
       onetime list --file "reports/q3.pdf"
       onetime get "$url" -o ~/Downloads
 
@@ -430,6 +431,14 @@ def share_command(
 def show_command(config: Config, link_id: str, as_json: bool) -> None:
     """Show a link's state and who downloaded it, when and how.
 
+    Each redemption has an id (for `onetime refund --redemption`), and is marked
+    when it looks automated (a previewer's user agent, or too soon after the
+    link was made) or was refunded.  Below: the visits that spent nothing
+    (counts by kind, and the most recent ones) and the refunds.  The kinds:
+    page (the landing page, shown to a browser), head (a HEAD request),
+    preview (a GET from anything but a browser), bot (a known previewer or
+    scanner), too_fast (Download pressed faster than a person could).
+
     ID is the link's id; its URL or token works too (only the id is sent).
 
     \b
@@ -462,6 +471,39 @@ def revoke_command(config: Config, link_id: str, as_json: bool) -> None:
         render.print_json(state)
     else:
         render.echo(render.revoked_line(state))
+
+
+@cli.command("refund")
+@click.argument("link_id", metavar="ID", type=LINK)
+@click.option(
+    "--redemption",
+    metavar="RID",
+    help="Give back the use of this redemption (its id from `onetime show`), and mark it "
+    "refunded.  [default: one use, none named]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the link's state as JSON.")
+@pass_config
+def refund_command(config: Config, link_id: str, redemption: str | None, as_json: bool) -> None:
+    """Give one use of a link back to its holder.
+
+    For when a mail scanner, a link preview or a broken download spent a use the
+    customer never got.  With --redemption, the use of that redemption is given
+    back (once), and `onetime show` marks it refunded.  When there is nothing to give back (no
+    use made, or that redemption already refunded) the server refuses: exit 1.
+
+    \b
+    Examples:
+      onetime refund abcdefghijklmnop
+      onetime refund abcdefghijklmnop --redemption 9f86d081884c7d65
+      onetime refund "https://onetime.example.com/download?token=..."
+    """
+    if redemption is not None and not redemption.strip():
+        raise click.BadParameter("give a redemption's id.", param_hint="'--redemption'")
+    state = config.client().refund_link(link_id, redemption=redemption)
+    if as_json:
+        render.print_json(state)
+    else:
+        render.echo(render.refunded_line(state, redemption))
 
 
 # What would make a link that is still not active after an extend deliver again.

@@ -203,25 +203,109 @@ def state_table(state: JsonObject) -> Table:
     return table
 
 
-def redemptions_table(redemptions: Sequence[JsonObject]) -> Table:
-    table = Table(
+def redemption_notes(redemption: JsonObject) -> str:
+    """``suspected automation: <reason>`` and ``refunded at <time>``, as they apply."""
+    notes: list[str] = []
+    suspected = redemption.get("suspected_automation")
+    if suspected:
+        reason = suspected.get("reason") if isinstance(suspected, dict) else suspected
+        notes.append(f"suspected automation: {reason}" if reason else "suspected automation")
+    if redemption.get("refunded_at"):
+        notes.append(f"refunded at {short_time(redemption.get('refunded_at'))}")
+    return "; ".join(notes)
+
+
+def section_table(title: str | None = None) -> Table:
+    return Table(
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
-        title="Redemptions",
+        title=title,
         title_justify="left",
         title_style="bold",
     )
+
+
+def redemptions_table(redemptions: Sequence[JsonObject]) -> Table:
+    table = section_table("Redemptions")
+    table.add_column("ID", no_wrap=True)
     table.add_column("Time (UTC)")
     table.add_column("IP", no_wrap=True)
     table.add_column("User agent", overflow="fold", min_width=12)
     table.add_column("Path", no_wrap=True)
+    table.add_column("Notes", overflow="fold")
     for redemption in redemptions:
         table.add_row(
+            text(redemption.get("id")),
             text(short_time(redemption.get("at"))),
             text(redemption.get("ip")),
             text(redemption.get("user_agent")),
             text(redemption.get("path")),
+            Text(printable(redemption_notes(redemption))),
+        )
+    return table
+
+
+# The kinds of visit that spend nothing, in the order shown (docs/COUNTING.md): the
+# landing page, a HEAD, a GET not from a browser, a known previewer, a press too fast.
+VISIT_KINDS = ("page", "head", "preview", "bot", "too_fast")
+
+
+def visit_counts(counts: JsonObject) -> str:
+    """``'page 2, preview 1'``: the known kinds in their order, then any others."""
+    kinds = [kind for kind in VISIT_KINDS if kind in counts]
+    kinds += sorted(kind for kind in counts if kind not in VISIT_KINDS)
+    return ", ".join(f"{kind} {counts[kind]}" for kind in kinds)
+
+
+def visits_section(visits: JsonObject) -> RenderableType:
+    counts = visits.get("counts")
+    counts = counts if isinstance(counts, dict) else {}
+    recent: list[Any] = visits.get("recent") or []
+    recent = [visit for visit in recent if isinstance(visit, dict)]
+    if not counts and not recent:
+        return Text("No visits that spent nothing.")
+    numbers = [n for n in counts.values() if isinstance(n, int) and not isinstance(n, bool)]
+    total = sum(numbers) if len(numbers) == len(counts) else None
+    summary = visit_counts(counts) or NONE
+    if total is not None:
+        summary = f"{total} in all: {summary}"
+        if recent and total > len(recent):
+            last = "one" if len(recent) == 1 else str(len(recent))
+            summary += f" (the last {last} below)"
+    parts: list[RenderableType] = [
+        Text("Visits that spent nothing", style="bold"),
+        Text(printable(summary)),
+    ]
+    if recent:
+        table = section_table()
+        table.add_column("Time (UTC)")
+        table.add_column("IP", no_wrap=True)
+        table.add_column("User agent", overflow="fold", min_width=12)
+        table.add_column("Kind", no_wrap=True)
+        for visit in recent:
+            table.add_row(
+                text(short_time(visit.get("at"))),
+                text(visit.get("ip")),
+                text(visit.get("user_agent")),
+                text(visit.get("kind")),
+            )
+        parts.append(table)
+    return Group(*parts)
+
+
+def refunds_section(refunds: Sequence[Any]) -> RenderableType:
+    entries = [refund for refund in refunds if isinstance(refund, dict)]
+    if not entries:
+        return Text("No refunds.")
+    table = section_table("Refunds")
+    table.add_column("Time (UTC)")
+    table.add_column("Redemption", no_wrap=True)
+    for refund in entries:
+        named = refund.get("redemption")
+        table.add_row(
+            text(short_time(refund.get("at"))),
+            text(named) if named else Text(f"{NONE} (one use, none named)"),
         )
     return table
 
@@ -229,7 +313,15 @@ def redemptions_table(redemptions: Sequence[JsonObject]) -> Table:
 def show_state(out: Console, state: JsonObject) -> None:
     redemptions = state.get("redemptions") or []
     below = redemptions_table(redemptions) if redemptions else Text("No redemptions yet.")
-    emit(out, Group(state_table(state), Text(""), below))
+    parts: list[RenderableType] = [state_table(state), Text(""), below]
+    # Servers before the counting rule send neither: nothing is shown for them.
+    visits = state.get("visits")
+    if isinstance(visits, dict):
+        parts += [Text(""), visits_section(visits)]
+    refunds = state.get("refunds")
+    if isinstance(refunds, list):
+        parts += [Text(""), refunds_section(refunds)]
+    emit(out, Group(*parts))
 
 
 def links_table(links: Sequence[JsonObject]) -> Table:
@@ -258,6 +350,13 @@ def updated_line(state: JsonObject) -> str:
         f"Updated link {state.get('id')}: expires {when(state.get('expires_at'))}, "
         f"{uses_summary(state)}."
     )
+    status = state.get("status")
+    return line if status == "active" else f"{line} It is {status}: it will not deliver."
+
+
+def refunded_line(state: JsonObject, redemption: str | None = None) -> str:
+    given = f"the use of redemption {redemption}" if redemption else "one use"
+    line = f"Gave back {given} of link {state.get('id')}: {uses_summary(state)}."
     status = state.get("status")
     return line if status == "active" else f"{line} It is {status}: it will not deliver."
 

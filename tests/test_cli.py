@@ -44,7 +44,7 @@ TOKEN = LINK_ID + "S" * 43
 CUSTOMER = "customer@example.com"
 REPORT_NAME = "Prüfbericht 2026.bin"
 THIS_FILE = str(Path(__file__).resolve())  # a file that certainly exists
-COMMANDS = ["link", "share", "show", "revoke", "extend", "list", "get"]
+COMMANDS = ["link", "share", "show", "revoke", "refund", "extend", "list", "get"]
 
 
 def invoke(
@@ -214,6 +214,8 @@ def test_help_lists_every_command_with_a_description() -> None:
         ["extend", LINK_ID, "--ttl", "1.5d"],
         ["extend", LINK_ID, "--uses", "-1"],
         ["show"],
+        ["refund"],  # ID missing
+        ["refund", LINK_ID, "--redemption", " "],  # refused before any request
         ["list"],  # --file missing
         ["list", "--file", "f", "--limit", "0"],
         ["link", "f", "--message", "hi"],  # a message needs --email
@@ -826,6 +828,218 @@ def test_link_email_sends_the_mail_fields(canned: Canned) -> None:
     assert sent == {"file": "f.pdf", "email": CUSTOMER, "subject": "Your file", "message": "Hi"}
 
 
+# --- refunds, and what show says of redemptions and visits (canned) ---------------------
+
+REDEMPTION_ID = "9f86d081884c7d65"
+
+
+def refunded_state(**changes: Any) -> dict[str, Any]:
+    """A one-use link whose use was given back."""
+    state = {
+        "id": LINK_ID,
+        "status": "active",
+        "file": "reports/q3.pdf",
+        "max_uses": 1,
+        "uses": 0,
+        "remaining": 1,
+        "refunds": [{"at": "2026-11-30T10:05:00Z", "redemption": None}],
+    }
+    return {**state, **changes}
+
+
+def test_refund_posts_to_the_refund_route_with_only_the_link_id(canned: Canned) -> None:
+    canned.answer(200, refunded_state())
+    result = invoke(["refund", f"https://x.example/download?token={TOKEN}"], url=canned.url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"Gave back one use of link {LINK_ID}: 0 of 1 used, 1 remaining.\n"
+    [(method, path, headers, body)] = canned.requests
+    assert (method, path) == ("POST", f"/links/{LINK_ID}/refund")
+    assert headers["Authorization"] == "Bearer some-key"
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {}  # no redemption named: one use, whichever
+    assert TOKEN not in json.dumps(canned.requests, default=str)
+
+
+def test_refund_of_a_named_redemption_sends_its_id_and_names_it(canned: Canned) -> None:
+    canned.answer(200, refunded_state(max_uses=3, uses=1, remaining=2))
+    result = invoke(["refund", LINK_ID, "--redemption", REDEMPTION_ID], url=canned.url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        f"Gave back the use of redemption {REDEMPTION_ID} of link {LINK_ID}: "
+        "1 of 3 used, 2 remaining.\n"
+    )
+    [(method, path, _, body)] = canned.requests
+    assert (method, path) == ("POST", f"/links/{LINK_ID}/refund")
+    assert json.loads(body) == {"redemption": REDEMPTION_ID}
+
+
+def test_refund_of_a_link_that_still_cannot_deliver_says_so(canned: Canned) -> None:
+    canned.answer(200, refunded_state(status="revoked"))
+    result = invoke(["refund", LINK_ID], url=canned.url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("1 remaining. It is revoked: it will not deliver.\n")
+
+
+def test_refund_json_prints_the_links_state(canned: Canned) -> None:
+    state = refunded_state()
+    canned.answer(200, state)
+    result = invoke(["refund", LINK_ID, "--json"], url=canned.url)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == state
+
+
+def test_refund_with_nothing_to_give_back_exits_1_with_the_servers_message(
+    canned: Canned,
+) -> None:
+    message = "The link has no use to give back: it has not been used."
+    canned.answer(409, {"error": "conflict", "message": message})
+    result = invoke(["refund", LINK_ID], url=canned.url)
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {message}\n"
+    assert result.stdout == ""
+
+
+def counted_state() -> dict[str, Any]:
+    """A link with a suspected and refunded redemption, a plain one, visits and refunds."""
+    redemption = {
+        "ip": "10.0.0.5",
+        "user_agent": "curl/8.5.0",
+        "path": "redirect",
+        "suspected_automation": None,
+        "refunded_at": None,
+    }
+    return {
+        **refunded_state(max_uses=2, uses=1, remaining=1),
+        "redemptions": [
+            {
+                **redemption,
+                "id": REDEMPTION_ID,
+                "at": "2026-11-30T10:00:01Z",
+                "suspected_automation": {"reason": "within 10 s of the link being made"},
+                "refunded_at": "2026-11-30T10:05:00Z",
+            },
+            {
+                **redemption,
+                "id": "0123456789abcdef",
+                "at": "2026-11-30T11:30:00Z",
+                "user_agent": "Mozilla/5.0 (person)",
+                "path": "stream",
+            },
+        ],
+        "visits": {
+            "counts": {"too_fast": 1, "preview": 1, "page": 2},
+            "recent": [
+                {
+                    "at": "2026-11-30T09:59:00Z",
+                    "ip": "10.0.0.7",
+                    "user_agent": "curl/8.5.0",
+                    "kind": "preview",
+                },
+                {
+                    "at": "2026-11-30T11:29:00Z",
+                    "ip": "10.0.0.8",
+                    "user_agent": "Mozilla/5.0 (person)",
+                    "kind": "page",
+                },
+            ],
+        },
+        "refunds": [
+            {"at": "2026-11-30T10:05:00Z", "redemption": REDEMPTION_ID},
+            {"at": "2026-11-30T12:00:00Z", "redemption": None},
+        ],
+    }
+
+
+def line_with(output: str, *parts: str) -> str:
+    """The one line of ``output`` holding every one of ``parts``."""
+    [line] = [line for line in output.splitlines() if all(part in line for part in parts)]
+    return line
+
+
+def test_show_marks_suspected_and_refunded_redemptions_and_lists_visits_and_refunds(
+    canned: Canned,
+) -> None:
+    state = counted_state()
+    canned.answer(200, state)
+    canned.answer(200, state)
+    result = invoke(["show", LINK_ID], url=canned.url)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+
+    suspected = line_with(out, REDEMPTION_ID, "10.0.0.5")
+    assert "2026-11-30 10:00   10.0.0.5   curl/8.5.0" in suspected
+    assert suspected.endswith(
+        "redirect   suspected automation: within 10 s of the link being made; "
+        "refunded at 2026-11-30 10:05"
+    )
+    plain = line_with(out, "0123456789abcdef")
+    assert plain.endswith("stream")  # neither suspected nor refunded
+    assert "ID" in line_with(out, "Time (UTC)", "Path", "Notes")
+
+    # Known kinds in their order, whatever the server's; then the recent visits.
+    assert "4 in all: page 2, preview 1, too_fast 1 (the last 2 below)" in out
+    assert "2026-11-30 09:59   10.0.0.7   curl/8.5.0" in line_with(out, "preview", "10.0.0.7")
+    assert "Mozilla/5.0 (person)" in line_with(out, "page", "10.0.0.8")
+
+    assert line_with(out, "2026-11-30 12:00").endswith("— (one use, none named)")
+    assert f"\n2026-11-30 10:05   {REDEMPTION_ID}\n" in out  # the refund naming it
+    headings = ["Redemptions", "Visits that spent nothing", "Refunds"]
+    assert [out.index(f"\n{heading}\n") for heading in headings] == sorted(
+        out.index(f"\n{heading}\n") for heading in headings
+    )
+
+    as_json = invoke(["show", LINK_ID, "--json"], url=canned.url)
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == state  # still the raw state
+
+
+def test_show_says_when_nothing_was_visited_or_refunded(canned: Canned) -> None:
+    canned.answer(
+        200, refunded_state(redemptions=[], visits={"counts": {}, "recent": []}, refunds=[])
+    )
+    canned.answer(200, {"id": LINK_ID, "status": "active", "redemptions": []})  # an older server
+    quiet = invoke(["show", LINK_ID], url=canned.url)
+    older = invoke(["show", LINK_ID], url=canned.url)
+    assert quiet.exit_code == older.exit_code == 0
+    assert "No visits that spent nothing." in quiet.stdout
+    assert "No refunds." in quiet.stdout
+    assert "isits" not in older.stdout and "efund" not in older.stdout
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["pipe", "terminal"])
+def test_show_escapes_terminal_controls_in_visits_refunds_and_suspicions(
+    canned: Canned, terminal: bool
+) -> None:
+    hostile = {
+        "id": EVIL,
+        "at": EVIL,
+        "ip": EVIL,
+        "user_agent": EVIL,
+        "path": EVIL,
+        "suspected_automation": {"reason": EVIL},
+        "refunded_at": EVIL,
+    }
+    visit = {"at": EVIL, "ip": EVIL, "user_agent": EVIL, "kind": EVIL}
+    state = evil_state(
+        redemptions=[hostile, {**hostile, "suspected_automation": None, "refunded_at": None}],
+        visits={"counts": {EVIL: 3}, "recent": [visit, {**visit, "user_agent": OTHERS}]},
+        refunds=[{"at": EVIL, "redemption": EVIL}],
+    )
+    canned.answer(200, state)
+    result = invoke(
+        ["show", LINK_ID], url=canned.url, extra_env=TERMINAL if terminal else None, color=terminal
+    )
+    assert result.exit_code == 0, result.output
+    assert_nothing_reaches_the_terminal_raw(result.stdout + result.stderr)
+    # The link's 6 fields; the redemptions' 5 cells twice, with the reason and the refund
+    # time once; the kind counted; the visits' 4 cells, the user agent once; the refund's 2.
+    assert result.stdout.count(EVIL_SHOWN) == 6 + 12 + 1 + 7 + 2
+    assert f"suspected automation: {EVIL_SHOWN}; refunded at {EVIL_SHOWN}" in result.stdout
+    assert f"3 in all: {EVIL_SHOWN} 3" in result.stdout
+    assert result.stdout.count(OTHERS_SHOWN) == 2  # the note, and the visit's user agent
+    assert all(EVIL_SHOWN in line for line in result.stdout.splitlines() if "fake-row" in line)
+
+
 # --- against the running stack -----------------------------------------------------------
 
 
@@ -845,9 +1059,25 @@ def state_of(stack: Stack, link_id: str) -> dict[str, Any]:
 
 
 def download(url: str, user_agent: str = "cli-test/1.0") -> requests.Response:
+    """Redeem a link as `curl -d` or `onetime get` does: the token POSTed in the body to
+    the link's address without its query.  (A GET never spends a link that waits for a
+    person, the default; see ``look``.)"""
+    parts = urlsplit(url)
+    [token] = parse_qs(parts.query)["token"]
+    return requests.post(
+        parts._replace(query="").geturl(),
+        data={"token": token},
+        headers={"Accept": "*/*", "User-Agent": user_agent},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+
+
+def look(url: str, user_agent: str = "curl/8.5.0") -> requests.Response:
+    """A GET of the link by a curl-like client: it spends nothing."""
     return requests.get(
         url,
-        headers={"Accept": "application/json", "User-Agent": user_agent},
+        headers={"Accept": "*/*", "User-Agent": user_agent},
         allow_redirects=False,
         timeout=TIMEOUT,
     )
@@ -858,6 +1088,11 @@ def api(stack: Stack, method: str, path: str, **kwargs: Any) -> requests.Respons
     return requests.request(
         method, stack.base_url + path, headers=headers, timeout=TIMEOUT, **kwargs
     )
+
+
+def utc_minute(iso: str) -> str:
+    """How show's tables write a time: ``2026-11-30 19:50`` (UTC)."""
+    return dt.datetime.fromisoformat(iso).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def seconds_until(iso: str) -> float:
@@ -929,6 +1164,98 @@ def test_show_accepts_the_links_url(stack: Stack) -> None:
     minted = json.loads(ok(stack, "link", SMALL_SAMPLE, "--json"))
     assert state_of(stack, minted["url"])["id"] == minted["id"]
     assert download(minted["url"]).status_code == 302  # showing spent nothing
+
+
+def test_refund_gives_a_use_back_once_per_use_and_per_redemption(stack: Stack) -> None:
+    minted = json.loads(ok(stack, "link", SMALL_SAMPLE, "--json"))
+    link_id = minted["id"]
+    assert download(minted["url"]).status_code == 302
+    assert state_of(stack, link_id)["status"] == "used"
+
+    # One use given back, none named: the link delivers again.
+    out = ok(stack, "refund", link_id)
+    assert out == f"Gave back one use of link {link_id}: 0 of 1 used, 1 remaining.\n"
+    state = state_of(stack, link_id)
+    assert (state["uses"], state["remaining"], state["status"]) == (0, 1, "active")
+    [refund] = state["refunds"]
+    assert refund["redemption"] is None
+    assert abs(seconds_until(refund["at"])) < 60
+    [first] = state["redemptions"]
+    assert first["refunded_at"] is None  # no redemption was named
+    shown = ok(stack, "show", link_id)
+    assert "(one use, none named)" in shown
+    assert "0 of 1 used, 1 remaining" in shown
+
+    # Nothing left to give back: the server's 409, exit 1, nothing changed.
+    again = run(stack, "refund", link_id)
+    assert again.exit_code == 1
+    assert again.stderr.startswith("error: ")
+    assert "no use to give back" in again.stderr
+    assert again.stdout == ""
+    assert len(state_of(stack, link_id)["refunds"]) == 1
+
+    # The given-back use is spent again; then that redemption's use is given back by its id.
+    assert download(minted["url"], user_agent="cli-test/again").status_code == 302
+    assert download(minted["url"]).status_code == 410
+    first, second = state_of(stack, link_id)["redemptions"]
+    assert second["user_agent"] == "cli-test/again" and second["id"] != first["id"]
+    out = ok(stack, "refund", link_id, "--redemption", second["id"])
+    assert out == (
+        f"Gave back the use of redemption {second['id']} of link {link_id}: "
+        "0 of 1 used, 1 remaining.\n"
+    )
+    state = state_of(stack, link_id)
+    assert (state["uses"], state["status"]) == (0, "active")
+    assert [refund["redemption"] for refund in state["refunds"]] == [None, second["id"]]
+    assert state["redemptions"][0]["refunded_at"] is None
+    assert abs(seconds_until(state["redemptions"][1]["refunded_at"])) < 60
+
+    shown = ok(stack, "show", link_id)
+    row = line_with(shown, second["id"], "cli-test/again")
+    assert f"refunded at {utc_minute(state['redemptions'][1]['refunded_at'])}" in row
+    assert "refunded at" not in line_with(shown, first["id"], "cli-test/1.0")
+    for redemption in state["redemptions"]:
+        suspected = redemption["suspected_automation"]
+        row = line_with(shown, redemption["id"], redemption["user_agent"])
+        if suspected is None:
+            assert "suspected automation" not in row
+        else:
+            assert f"suspected automation: {suspected['reason']}" in row
+
+    # The same redemption cannot be given back twice.
+    repeat = run(stack, "refund", link_id, "--redemption", second["id"])
+    assert repeat.exit_code == 1
+    assert "already given back" in repeat.stderr
+    assert repeat.stdout == ""
+    assert len(state_of(stack, link_id)["refunds"]) == 2
+
+
+def test_a_get_by_a_curl_like_client_spends_nothing_and_show_lists_it(stack: Stack) -> None:
+    minted = json.loads(ok(stack, "link", SMALL_SAMPLE, "--json"))
+    before = ok(stack, "show", minted["id"])
+    assert "No visits that spent nothing." in before
+    assert "No refunds." in before
+
+    answer = look(minted["url"], user_agent="curl/8.5.0")
+    assert answer.status_code == 409
+    state = state_of(stack, minted["id"])
+    assert (state["uses"], state["redemptions"]) == (0, [])
+    assert state["visits"]["counts"] == {"preview": 1}
+    [visit] = state["visits"]["recent"]
+    assert (visit["kind"], visit["ip"], visit["user_agent"]) == (
+        "preview",
+        "127.0.0.1",
+        "curl/8.5.0",
+    )
+
+    shown = ok(stack, "show", minted["id"])
+    assert "Visits that spent nothing" in shown
+    assert "1 in all: preview 1" in shown
+    row = line_with(shown, "curl/8.5.0")
+    assert row.startswith(utc_minute(visit["at"]))
+    assert "127.0.0.1" in row and row.endswith("preview")
+    assert "No redemptions yet." in shown
+    assert download(minted["url"]).status_code == 302  # the use was still there
 
 
 def test_extend_ttl_moves_the_expiry(stack: Stack) -> None:

@@ -828,8 +828,10 @@ def test_file_name_with_a_path_in_it_is_saved_flat(hostile: Hostile, name: str) 
     assert response.status_code == 201
     minted = response.json_body
     assert minted["filename"] == name
-    got = hostile.service.client.http.get(
-        f"/download?token={token_of(minted)}", headers={"Accept": "application/pdf"}
+    got = hostile.service.client.http.post(
+        "/download",
+        headers={"Accept": "application/pdf", "Content-Type": "application/x-www-form-urlencoded"},
+        body=f"token={token_of(minted)}",
     )
     disposition = got.headers["Content-Disposition"]
     fallback = disposition.split('filename="', 1)[1].split('"', 1)[0]

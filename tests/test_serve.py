@@ -191,11 +191,16 @@ def test_serve_uploads_the_samples_under_the_key_prefix(served: Served) -> None:
     assert f"({PREFIX}{SMALL_SAMPLE})" in served.output
     assert f"({PREFIX}{LARGE_SAMPLE})" in served.output
     assert f"onetime link '{PREFIX}{SMALL_SAMPLE}'" in served.output
-    # The printed link works: it serves the sample, stored under the prefix.
-    response = requests.get(links[0], headers={"Accept": "*/*"}, timeout=30)
+    # The printed link works: it serves the sample, stored under the prefix.  A GET
+    # spends nothing (docs/COUNTING.md); the POST the output suggests does.
+    assert requests.get(links[0], headers={"Accept": "*/*"}, timeout=30).status_code == 409
+    address, _, query = links[0].partition("?")
+    token = query.removeprefix("token=")
+    response = requests.post(address, data={"token": token}, headers={"Accept": "*/*"}, timeout=30)
     assert response.status_code == 200
     assert response.content == sample_pdf()
-    assert requests.get(links[0], headers={"Accept": "*/*"}, timeout=30).status_code == 410
+    again = requests.post(address, data={"token": token}, headers={"Accept": "*/*"}, timeout=30)
+    assert again.status_code == 410
 
 
 def test_outbox_reads_the_ports_of_the_running_serve(served: Served) -> None:

@@ -153,10 +153,11 @@ onetime is running.
   export AWS_SECRET_ACCESS_KEY={aws["AWS_SECRET_ACCESS_KEY"]}
   export AWS_DEFAULT_REGION={aws["AWS_DEFAULT_REGION"]}
 
-Single-use links to the two sample files:
-  small, streamed      ({small}):
+Single-use links to the two sample files (open them in a browser: a GET never uses
+them up; from a shell, `curl -OJL -d '' 'LINK'` or `onetime get 'LINK'`):
+  small               ({small}):
     {small_link}
-  large, redirected    ({large}):
+  large               ({large}):
     {large_link}
 
 Mint another:

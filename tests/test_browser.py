@@ -18,10 +18,14 @@ the person's context presents the desktop Chrome User-Agent of the same version.
 from __future__ import annotations
 
 import ast
+import json
+import statistics
 import time
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import requests
@@ -30,6 +34,7 @@ from playwright.sync_api import (
     BrowserContext,
     Dialog,
     Page,
+    Request,
     Response,
     ViewportSize,
     expect,
@@ -60,6 +65,7 @@ STARTED = "Your download has started"
 READY = "Your download is ready"
 TOO_FAST = "Press Download again"
 PHONE: ViewportSize = {"width": 360, "height": 640}
+RUNS = 20  # clicks per kind in the timing measurement
 
 
 @pytest.fixture(scope="module")
@@ -348,6 +354,89 @@ def test_a_previewer_pressing_download_spends_nothing(stack: Stack, browser: Bro
     assert state["visits"]["counts"] == {"bot": 3}
     assert {visit["kind"] for visit in state["visits"]["recent"]} == {"bot"}
     assert {visit["user_agent"] for visit in state["visits"]["recent"]} == {DISCORD}
+
+
+@dataclass(frozen=True)
+class Press:
+    """One press of Download in the timing measurement, in milliseconds since the epoch
+    (server, browser and test share this machine's clock)."""
+
+    how: str  # "at once" (page.goto, then click) or "networkidle" (then click)
+    shown: int  # the page's render time, from the posted stamp (the server's clock)
+    seen: float  # when this process saw the POST leave (time.time(), page.on("request"))
+    sent: float  # when the browser started the POST (Playwright's request timing)
+    outcome: str  # "too_fast" (the landing page again) or "started" (a use spent)
+
+    @property
+    def delay(self) -> float:
+        """Seconds from render to the POST, as the test saw it leave."""
+        return (self.seen - self.shown) / 1000
+
+
+def timed_press(page: Page, url: str, how: str) -> Press:
+    page.goto(url)
+    if how == "networkidle":
+        page.wait_for_load_state("networkidle")
+    posted: list[tuple[float, Request]] = []
+
+    def record(request: Request) -> None:
+        if request.method == "POST":
+            posted.append((time.time() * 1000, request))
+
+    page.on("request", record)
+    response = press_download(page)
+    page.remove_listener("request", record)
+    [(seen, request)] = posted
+    stamp = parse_qs(request.post_data or "")["shown"][0]
+    outcome = "started" if page.get_by_role("heading").inner_text() == STARTED else "too_fast"
+    if outcome == "too_fast":
+        expect(page.locator(".notice")).to_contain_text(TOO_FAST)
+    assert response.status == 200
+    sent = request.timing["startTime"]
+    return Press(how, int(stamp.split(".")[0]), seen, sent, outcome)
+
+
+def summary(presses: list[Press]) -> dict[str, Any]:
+    delays = [press.delay for press in presses]
+    by_browser = [(press.sent - press.shown) / 1000 for press in presses]
+    return {
+        "runs": len(presses),
+        "median_s": round(statistics.median(delays), 3),
+        "max_s": round(max(delays), 3),
+        "min_s": round(min(delays), 3),
+        "browser_median_s": round(statistics.median(by_browser), 3),
+        "browser_max_s": round(max(by_browser), 3),
+        "spent": sum(press.outcome == "started" for press in presses),
+    }
+
+
+def test_press_timing_of_automated_clicks(stack: Stack, page: Page) -> None:
+    """How soon after render Playwright's clicks arrive (docs/press-timing.md), and that
+    the server's decision agrees with the measured delay for each of them."""
+    minted = mint(stack, SMALL_SAMPLE, uses=100)
+    presses = [
+        timed_press(page, minted["url"], how)
+        for how in ("at once", "networkidle")
+        for _ in range(RUNS)
+    ]
+    by_how = {
+        how: summary([press for press in presses if press.how == how])
+        for how in ("at once", "networkidle")
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "press-timing.json").write_text(
+        json.dumps({"summary": by_how, "presses": [asdict(press) for press in presses]}, indent=1)
+    )
+    # An immediate click is always caught: nothing spent.
+    assert by_how["at once"]["max_s"] < MIN_PRESS_SECONDS, by_how
+    assert by_how["at once"]["spent"] == 0
+    # Every press the server timed clearly either side of the limit went that way.
+    for press in presses:
+        assert press.shown <= press.sent <= press.seen + 50, press
+        if abs(press.delay - MIN_PRESS_SECONDS) > 0.1:
+            expected = "started" if press.delay > MIN_PRESS_SECONDS else "too_fast"
+            assert press.outcome == expected, press
+    assert uses(stack, minted) == sum(press.outcome == "started" for press in presses)
 
 
 def set_attribute(stack: Stack, link_id: str, name: str, value: int) -> None:

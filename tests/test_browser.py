@@ -1,24 +1,49 @@
 """A real browser (Debian's chromium, driven by Playwright) against the local stack.
 
+The counting rule (docs/COUNTING.md): loading a link never spends a use; the landing
+page's Download button does, unless it was pressed faster than a person could
+(``MIN_PRESS_SECONDS`` after the page was shown) or by a known link previewer.  After a
+real press the browser gets a page saying the download started, whose meta refresh
+fetches the file from S3.
+
 A scanner's visit is simulated the way Safe Links and chat unfurlers make it: a
-headless browser that loads the link and runs whatever scripts the page has,
-plus a HEAD request.  Neither may spend a use; a person's click must.
+headless browser that loads the link and runs whatever scripts the page has, plus a
+HEAD request.  Neither may spend a use; a person's press must.
+
+The person's browser is headless chromium too, but it must not say so: its User-Agent
+names ``HeadlessChrome``, which the app treats as a scanner (chalicelib/bots.py), so
+the person's context presents the desktop Chrome User-Agent of the same version.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import statistics
 import time
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Dialog,
+    Page,
+    Request,
+    Response,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
+from chalicelib.services.redemption import MIN_PRESS_SECONDS
 from tests.conftest import ARTIFACTS
-from tests.test_stack import item, mint, s3_bytes
+from tests.test_stack import TIMEOUT, item, mint, s3_bytes
 from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack, sample_pdf
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,6 +57,15 @@ FLAGS = [
     "--disable-sync",
 ]
 HOSTILE = "<script>alert(1)</script>.pdf"
+DISCORD = "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)"
+# How long the modelled person looks at the page before pressing Download: more than
+# the rule's minimum, with room for the POST's trip to the server.
+READING_SECONDS = MIN_PRESS_SECONDS + 0.4
+STARTED = "Your download has started"
+READY = "Your download is ready"
+TOO_FAST = "Press Download again"
+PHONE: ViewportSize = {"width": 360, "height": 640}
+RUNS = 20  # clicks per kind in the timing measurement
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +78,18 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(accept_downloads=True, viewport={"width": 900, "height": 700})
+def desktop_agent(browser: Browser) -> str:
+    """Chrome's desktop User-Agent for this chromium's version (what a person's browser
+    sends), instead of headless chromium's own, which names ``HeadlessChrome``."""
+    major = browser.version.split(".")[0]
+    return (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{major}.0.0.0 Safari/537.36"
+    )
+
+
+def watched(context: BrowserContext) -> tuple[Page, list[str]]:
+    """A page of ``context`` and the messages of any dialog a script on it opened."""
     opened = context.new_page()
     dialogs: list[str] = []
 
@@ -55,6 +98,18 @@ def page(browser: Browser) -> Iterator[Page]:
         dialog.dismiss()
 
     opened.on("dialog", record)
+    return opened, dialogs
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A person's browser tab."""
+    context = browser.new_context(
+        accept_downloads=True,
+        viewport={"width": 900, "height": 700},
+        user_agent=desktop_agent(browser),
+    )
+    opened, dialogs = watched(context)
     yield opened
     context.close()
     assert dialogs == [], f"a page ran script: {dialogs}"
@@ -64,28 +119,94 @@ def uses(stack: Stack, minted: dict[str, Any]) -> int:
     return int(item(stack, minted["id"])["uses"]["N"])
 
 
-def scanner_visit(browser: Browser, url: str) -> None:
+def link_state(stack: Stack, minted: dict[str, Any]) -> dict[str, Any]:
+    """What an operator sees of the link (``GET /links/{id}``): uses, redemptions, visits."""
+    response = requests.get(
+        f"{stack.base_url}/links/{minted['id']}",
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 200, response.text
+    state: dict[str, Any] = response.json()
+    return state
+
+
+def read_like_a_person(page: Page) -> None:
+    """Wait, as a person reading the page would, until READING_SECONDS have passed
+    since the page finished loading (by the browser's clock, which is this machine's)."""
+    page.wait_for_function(
+        """(seconds) => {
+            const [loaded] = performance.getEntriesByType("navigation");
+            if (!loaded || loaded.loadEventEnd === 0) return false;
+            return Date.now() >= performance.timeOrigin + loaded.loadEventEnd + seconds * 1000;
+        }""",
+        arg=READING_SECONDS,
+    )
+
+
+def press_download(page: Page) -> Response:
+    """Press the landing page's button; the answer to its POST, once it is shown."""
+    with page.expect_navigation() as navigated:
+        page.get_by_role("button", name="Download").click()
+    response = navigated.value
+    assert response is not None
+    assert response.request.method == "POST"
+    return response
+
+
+def expect_started(page: Page, response: Response, filename: str) -> None:
+    """The page after a real press: says the download started, offers no button, and its
+    fallback link is the address the meta refresh fetches."""
+    assert response.status == 200
+    expect(page.get_by_role("heading")).to_have_text(STARTED)
+    expect(page.locator(".file")).to_have_text(filename)
+    expect(page.get_by_role("button")).to_have_count(0)
+    fallback = page.get_by_role("link", name="start it here").get_attribute("href")
+    refresh = page.locator('meta[http-equiv="refresh"]').get_attribute("content")
+    assert fallback is not None and refresh == f"0;url={fallback}"
+
+
+def download_by_pressing(page: Page, tmp_path: Path, filename: str) -> bytes:
+    """Press Download after reading the page; the file the started page's refresh
+    fetched, as saved under the name the browser offered."""
+    read_like_a_person(page)
+    with page.expect_download() as caught:
+        response = press_download(page)
+    expect_started(page, response, filename)
+    download = caught.value
+    assert download.failure() is None
+    assert download.suggested_filename == filename
+    assert download.url == page.get_by_role("link", name="start it here").get_attribute("href")
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    assert [path.name for path in tmp_path.iterdir()] == [filename]
+    return saved.read_bytes()
+
+
+def scanner_visit(browser: Browser, url: str, user_agent: str | None = None) -> None:
     """What a mail scanner does: open the link in a headless browser, scripts on, then HEAD it.
 
     The visit lasts until the page has loaded and the network has been quiet (what
     Playwright calls idle), so anything a script on the page started, a submitted
     form included, has been sent by then; every request is recorded to show it.
+    ``user_agent``: the scanner's disguise (default: headless chromium's own).
     """
-    context = browser.new_context(java_script_enabled=True)
-    scan = context.new_page()
+    context = browser.new_context(java_script_enabled=True, user_agent=user_agent)
+    scan, dialogs = watched(context)
     sent: list[str] = []
     scan.on("request", lambda request: sent.append(f"{request.method} {request.url}"))
     scan.goto(url, wait_until="load")
     scan.wait_for_load_state("networkidle")
     # Still the landing page, loaded once, and nothing was posted: no script
     # navigated away or submitted the form.
-    expect(scan.get_by_role("heading")).to_have_text("Your download is ready")
+    expect(scan.get_by_role("heading")).to_have_text(READY)
     expect(scan.get_by_role("button", name="Download")).to_be_visible()
     assert scan.url == url
     context.close()
+    assert dialogs == []
     assert sent.count(f"GET {url}") == 1
     assert [request for request in sent if not request.startswith("GET ")] == []
-    assert requests.head(url, timeout=10).status_code == 200
+    assert requests.head(url, timeout=TIMEOUT).status_code == 200
 
 
 def called_name(call: ast.Call) -> str:
@@ -109,7 +230,8 @@ def fixed_waits(path: Path) -> list[str]:
 
 def test_no_fixed_waits_in_the_cli_and_browser_tests() -> None:
     # A fixed wait is either too short on a busy machine or wasted time on an idle
-    # one: these tests poll with a deadline or wait on Playwright's own events.
+    # one: these tests poll with a deadline or wait on Playwright's own events (a
+    # person's reading time is a wait on the page's clock, read_like_a_person).
     here = Path(__file__).parent
     assert fixed_waits(here / "test_browser.py") + fixed_waits(here / "test_cli.py") == []
 
@@ -119,39 +241,202 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-@pytest.mark.parametrize(("key", "how"), [(SMALL_SAMPLE, "stream"), (LARGE_SAMPLE, "redirect")])
-def test_scanner_spends_nothing_then_a_click_downloads(
-    stack: Stack, browser: Browser, page: Page, tmp_path: Path, key: str, how: str
+@pytest.mark.parametrize("key", [SMALL_SAMPLE, LARGE_SAMPLE], ids=["small", "large"])
+def test_scanner_spends_nothing_then_a_press_downloads(
+    stack: Stack, browser: Browser, page: Page, tmp_path: Path, key: str
 ) -> None:
     minted = mint(stack, key, filename="Résumé café 2026" + Path(key).suffix)
     scanner_visit(browser, minted["url"])
     assert uses(stack, minted) == 0
 
-    page.goto(minted["url"])
-    assert page.get_by_role("heading").inner_text() == "Your download is ready"
+    response = page.goto(minted["url"])
+    assert response is not None and response.status == 200
+    assert page.get_by_role("heading").inner_text() == READY
     assert page.locator(".file").inner_text() == minted["filename"]
-    if how == "stream":
+    assert uses(stack, minted) == 0  # a person's GET spends nothing either
+    small = key == SMALL_SAMPLE
+    if small:
         screenshot(page, "landing.png")
-        page.set_viewport_size({"width": 360, "height": 640})  # a phone
+        page.set_viewport_size(PHONE)
         screenshot(page, "landing-phone.png")
         assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll
         page.keyboard.press("Tab")  # the button is reachable from the keyboard
         assert page.evaluate("document.activeElement.textContent") == "Download"
-    with page.expect_download() as caught:
-        page.get_by_role("button", name="Download").click()
-    download = caught.value
-    assert download.suggested_filename == minted["filename"]
-    saved = tmp_path / "saved"
-    download.save_as(saved)
-    expected = sample_pdf() if key == SMALL_SAMPLE else s3_bytes(stack, LARGE_SAMPLE)
-    assert saved.read_bytes() == expected
+    received = download_by_pressing(page, tmp_path, minted["filename"])
+    assert received == (sample_pdf() if small else s3_bytes(stack, LARGE_SAMPLE))
     assert uses(stack, minted) == 1
+    expect(page.locator("main")).to_contain_text("This link is now used up.")
+    if small:
+        screenshot(page, "started.png")
+    [redemption] = link_state(stack, minted)["redemptions"]
+    assert redemption["path"] == "redirect"  # the page's press always gets the S3 address
 
     page.goto(minted["url"])
     assert page.get_by_role("heading").inner_text() == "This link has already been used"
     assert "It was used once, most recently on" in page.inner_text("main")
-    if how == "stream":
+    if small:
         screenshot(page, "already-used.png")
+    assert uses(stack, minted) == 1
+
+
+def test_a_person_who_reads_the_page_gets_the_file(
+    stack: Stack, page: Page, tmp_path: Path
+) -> None:
+    minted = mint(stack, SMALL_SAMPLE, uses=2)
+    page.goto(minted["url"])
+    expect(page.get_by_role("heading")).to_have_text(READY)
+    received = download_by_pressing(page, tmp_path, minted["filename"])
+    assert received == sample_pdf()
+    expect(page.locator("main")).to_contain_text("Downloads left on this link: 1.")
+    assert page.locator(".notice").count() == 0
+    state = link_state(stack, minted)
+    assert (state["uses"], state["remaining"]) == (1, 1)
+    assert state["visits"]["counts"] == {"page": 1}
+
+
+def test_an_automated_click_spends_nothing_and_a_second_press_downloads(
+    stack: Stack, page: Page, tmp_path: Path
+) -> None:
+    minted = mint(stack, SMALL_SAMPLE)
+    page.goto(minted["url"])
+    response = press_download(page)  # at once, as a script clicks
+    assert response.status == 200
+    expect(page.get_by_role("heading")).to_have_text(READY)
+    expect(page.locator(".notice")).to_contain_text(TOO_FAST)
+    expect(page.get_by_role("button", name="Download")).to_be_visible()
+    page.set_viewport_size(PHONE)
+    screenshot(page, "too-fast.png")
+    assert uses(stack, minted) == 0
+    assert link_state(stack, minted)["visits"]["counts"] == {"page": 1, "too_fast": 1}
+
+    received = download_by_pressing(page, tmp_path, minted["filename"])
+    assert received == sample_pdf()
+    assert uses(stack, minted) == 1
+
+
+@pytest.mark.parametrize("disguised", [True, False], ids=["as-chrome", "as-headless"])
+def test_a_scanner_running_scripts_spends_nothing_and_is_recorded(
+    stack: Stack, browser: Browser, disguised: bool
+) -> None:
+    minted = mint(stack, SMALL_SAMPLE)
+    agent = desktop_agent(browser) if disguised else None
+    scanner_visit(browser, minted["url"], agent)
+    state = link_state(stack, minted)
+    assert (state["uses"], state["remaining"], state["redemptions"]) == (0, 1, [])
+    kind = "page" if disguised else "bot"  # headless chromium names itself: a scanner
+    assert state["visits"]["counts"].get(kind, 0) >= 1
+    assert state["visits"]["counts"].get("head", 0) >= 1
+    agents = {visit["user_agent"] for visit in state["visits"]["recent"] if visit["kind"] == kind}
+    assert len(agents) == 1
+    assert ("HeadlessChrome" in agents.pop()) is not disguised
+
+
+def test_a_previewer_pressing_download_spends_nothing(stack: Stack, browser: Browser) -> None:
+    minted = mint(stack, SMALL_SAMPLE)
+    context = browser.new_context(accept_downloads=True, user_agent=DISCORD)
+    preview, dialogs = watched(context)
+    downloads: list[str] = []
+    preview.on("download", lambda download: downloads.append(download.url))
+    loaded = preview.goto(minted["url"])
+    assert loaded is not None and loaded.status == 200
+    expect(preview.locator(".notice")).to_contain_text("This looks like a link preview")
+    at_once = press_download(preview)
+    read_like_a_person(preview)
+    after_a_wait = press_download(preview)
+    for response in (at_once, after_a_wait):
+        assert response.status == 200
+    expect(preview.get_by_role("heading")).to_have_text(READY)
+    expect(preview.locator(".notice")).to_contain_text("This looks like a link preview")
+    context.close()
+    assert (dialogs, downloads) == ([], [])
+    state = link_state(stack, minted)
+    assert (state["uses"], state["redemptions"]) == (0, [])
+    assert state["visits"]["counts"] == {"bot": 3}
+    assert {visit["kind"] for visit in state["visits"]["recent"]} == {"bot"}
+    assert {visit["user_agent"] for visit in state["visits"]["recent"]} == {DISCORD}
+
+
+@dataclass(frozen=True)
+class Press:
+    """One press of Download in the timing measurement, in milliseconds since the epoch
+    (server, browser and test share this machine's clock)."""
+
+    how: str  # "at once" (page.goto, then click) or "networkidle" (then click)
+    shown: int  # the page's render time, from the posted stamp (the server's clock)
+    seen: float  # when this process saw the POST leave (time.time(), page.on("request"))
+    sent: float  # when the browser started the POST (Playwright's request timing)
+    outcome: str  # "too_fast" (the landing page again) or "started" (a use spent)
+
+    @property
+    def delay(self) -> float:
+        """Seconds from render to the POST, as the test saw it leave."""
+        return (self.seen - self.shown) / 1000
+
+
+def timed_press(page: Page, url: str, how: str) -> Press:
+    page.goto(url)
+    if how == "networkidle":
+        page.wait_for_load_state("networkidle")
+    posted: list[tuple[float, Request]] = []
+
+    def record(request: Request) -> None:
+        if request.method == "POST":
+            posted.append((time.time() * 1000, request))
+
+    page.on("request", record)
+    response = press_download(page)
+    page.remove_listener("request", record)
+    [(seen, request)] = posted
+    stamp = parse_qs(request.post_data or "")["shown"][0]
+    outcome = "started" if page.get_by_role("heading").inner_text() == STARTED else "too_fast"
+    if outcome == "too_fast":
+        expect(page.locator(".notice")).to_contain_text(TOO_FAST)
+    assert response.status == 200
+    sent = request.timing["startTime"]
+    return Press(how, int(stamp.split(".")[0]), seen, sent, outcome)
+
+
+def summary(presses: list[Press]) -> dict[str, Any]:
+    delays = [press.delay for press in presses]
+    by_browser = [(press.sent - press.shown) / 1000 for press in presses]
+    return {
+        "runs": len(presses),
+        "median_s": round(statistics.median(delays), 3),
+        "max_s": round(max(delays), 3),
+        "min_s": round(min(delays), 3),
+        "browser_median_s": round(statistics.median(by_browser), 3),
+        "browser_max_s": round(max(by_browser), 3),
+        "spent": sum(press.outcome == "started" for press in presses),
+    }
+
+
+def test_press_timing_of_automated_clicks(stack: Stack, page: Page) -> None:
+    """How soon after render Playwright's clicks arrive (docs/press-timing.md), and that
+    the server's decision agrees with the measured delay for each of them."""
+    minted = mint(stack, SMALL_SAMPLE, uses=100)
+    presses = [
+        timed_press(page, minted["url"], how)
+        for how in ("at once", "networkidle")
+        for _ in range(RUNS)
+    ]
+    by_how = {
+        how: summary([press for press in presses if press.how == how])
+        for how in ("at once", "networkidle")
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "press-timing.json").write_text(
+        json.dumps({"summary": by_how, "presses": [asdict(press) for press in presses]}, indent=1)
+    )
+    # An immediate click is always caught: nothing spent.
+    assert by_how["at once"]["max_s"] < MIN_PRESS_SECONDS, by_how
+    assert by_how["at once"]["spent"] == 0
+    # Every press the server timed clearly either side of the limit went that way.
+    for press in presses:
+        assert press.shown <= press.sent <= press.seen + 50, press
+        if abs(press.delay - MIN_PRESS_SECONDS) > 0.1:
+            expected = "started" if press.delay > MIN_PRESS_SECONDS else "too_fast"
+            assert press.outcome == expected, press
+    assert uses(stack, minted) == sum(press.outcome == "started" for press in presses)
 
 
 def set_attribute(stack: Stack, link_id: str, name: str, value: int) -> None:

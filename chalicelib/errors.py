@@ -85,6 +85,10 @@ class LinkUsedUpError(LinkGoneError):
         self.last_used_at = last_used_at
 
 
+class PressRepeatedError(LinkUsedUpError):
+    """A landing page's press sent again (a reload) after it used the link up."""
+
+
 class LinkExpiredError(LinkGoneError):
     code = "link_expired"
 

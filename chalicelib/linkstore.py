@@ -105,9 +105,12 @@ class DynamoLinkStore:
             # DynamoDB returns the old item itself; stand-ins such as dynalite
             # don't, so only there does a refusal cost a second read.
             old = failed.old if failed.old is not None else self._read(link_id)
-            if old is not None and claim.claim_id in old.get("redemptions", {}):
-                # A retry of our own write, whose first attempt did succeed.
-                return ClaimOutcome(_from_item(old), claimed=True)
+            recorded = (old or {}).get("redemptions", {}).get(claim.claim_id)
+            if old is not None and recorded is not None:
+                # Our own write, retried by botocore after its first attempt did succeed
+                # (the same claim, to the millisecond), or a page's form sent again.
+                ours = recorded.get("at") == round(claim.at, 3)
+                return ClaimOutcome(_from_item(old), claimed=ours, repeated=not ours)
             link = refusals.check(_from_item(old) if old else None, digest, claim.at)
             if unless_confirm and link.confirm:
                 return ClaimOutcome(link, claimed=False)

@@ -23,6 +23,7 @@ from chalicelib.errors import (
     LinkRevokedError,
     LinkUsedUpError,
     OnetimeError,
+    PressRepeatedError,
     UnavailableError,
 )
 from chalicelib.link import Link
@@ -166,6 +167,8 @@ def problem(error: OnetimeError, now: float) -> str:
 
 
 def _explain(error: OnetimeError, now: float) -> tuple[str, str]:
+    if isinstance(error, PressRepeatedError):
+        return "Your download has started", error.message
     if isinstance(error, LinkUsedUpError):
         when = ""
         if error.last_used_at is not None:

@@ -90,12 +90,23 @@ DECLINED: dict[str, tuple[str, str]] = {
         "Nothing was used up: the button was pressed faster than a person could. "
         "Press Download again.",
     ),
+    "repeated": (
+        "already_pressed",
+        "Nothing more was used up: this press of Download was already answered. "
+        "Open the link again to download once more.",
+    ),
 }
 DECLINED_NOTES = {
     "too_fast": "That was quicker than we expected from a person, so nothing was downloaded "
     "and nothing was used up. Press Download again.",
     "bot": "This looks like a link preview, so nothing was downloaded. Open the link in your "
     "browser to download the file.",
+    "repeated": "Your download started when you pressed Download, and nothing more was used up "
+    "now. To download once more, press Download again: that uses one more download.",
 }
+REPEATED = (
+    "Your download started when you pressed Download on this page, and that used this link "
+    "up. If the file did not arrive, ask the sender for a new link."
+)
 # The one line a redirect carries, for a client that does not follow it (curl without -L).
 REDIRECT_NOTE = "The file is at the address in the Location header; with curl, add -L."

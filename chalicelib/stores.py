@@ -36,6 +36,9 @@ class ClaimOutcome:
 
     link: Link
     claimed: bool
+    # The claim's id was already recorded by an earlier request: a landing page's form sent
+    # again (a reload of the page that answered it).  Nothing was spent.
+    repeated: bool = False
 
 
 @dataclass(frozen=True)

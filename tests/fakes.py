@@ -81,8 +81,10 @@ class MemoryLinkStore:
     ) -> ClaimOutcome:
         with self._lock:
             current = self.links.get(link_id)
-            if current is not None and claim.claim_id in self._claims[link_id]:
-                return ClaimOutcome(current, claimed=True)
+            recorded = self._claims.get(link_id, {}).get(claim.claim_id)
+            if current is not None and recorded is not None:
+                ours = recorded.at == claim.at
+                return ClaimOutcome(current, claimed=ours, repeated=not ours)
             link = refusals.check(current, digest, claim.at)
             if unless_confirm and link.confirm:
                 return ClaimOutcome(link, claimed=False)

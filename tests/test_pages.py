@@ -217,3 +217,16 @@ def test_landing_and_head_make_one_aws_call(service: InProcess, minted: dict[str
     service.hooks.calls.clear()
     assert browse(service, token_of(minted), "HEAD").status_code == 200
     assert service.hooks.calls == ["dynamodb:UpdateItem"]
+
+
+def test_a_reloaded_started_page_spends_nothing_more(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    page = text_of(browse(service, token_of(minted)))
+    service.clock.advance(2)
+    assert "Your download has started" in text_of(press_download(service, page))
+    service.clock.advance(3)  # the person reloads: the browser sends the form again
+    again = press_download(service, page)
+    assert again.status_code == 200
+    assert "nothing more was used up" in text_of(again)
+    assert service.uses(minted["id"]) == 1

@@ -314,3 +314,16 @@ def test_refund_of_a_named_redemption_happens_once(links: LinkStore) -> None:
     with pytest.raises(ConflictError, match="no redemption"):
         links.refund(link.link_id, NOW + 6, "c" * 16)
     assert links.get(link.link_id).uses == 1
+
+
+def test_a_claim_id_seen_before_is_a_retry_only_if_it_is_the_same_claim(
+    links: LinkStore,
+) -> None:
+    link, digest = new_link(links, uses=3)
+    first = claim(at=NOW + 1, claim_id="f" * 16)
+    assert links.claim(link.link_id, digest, first).claimed
+    retried = links.claim(link.link_id, digest, first)  # botocore's retry: same claim
+    assert retried.claimed and not retried.repeated
+    again = links.claim(link.link_id, digest, claim(at=NOW + 5, claim_id="f" * 16))
+    assert not again.claimed and again.repeated  # the same form, sent again later
+    assert links.get(link.link_id).uses == 1

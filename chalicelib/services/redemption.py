@@ -15,16 +15,18 @@ are recorded on the link (best-effort) by the same single request that reads it.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 
 from chalicelib import delivery, refusals
 from chalicelib.bots import previewer
 from chalicelib.clock import Clock
-from chalicelib.errors import OnetimeError, UnavailableError
+from chalicelib.errors import OnetimeError, PressRepeatedError, UnavailableError
 from chalicelib.filenames import content_disposition
 from chalicelib.link import Claim, Link, Visit
 from chalicelib.logs import annotate, get_logger, metric
+from chalicelib.refusals import REPEATED
 from chalicelib.stamps import Stamps
 from chalicelib.stores import LinkStore, ObjectStore
 from chalicelib.tokens import Token, parse_token
@@ -62,8 +64,9 @@ class Landing:
 @dataclass(frozen=True)
 class Declined:
     """Nothing was spent, and why: ``confirm`` (a GET that does not want HTML, on a link
-    that waits for a person), ``bot`` (a known previewer) or ``too_fast`` (a press faster
-    than a person's).  ``stamp`` renders the landing page again where that helps."""
+    that waits for a person), ``bot`` (a known previewer), ``too_fast`` (a press faster
+    than a person's) or ``repeated`` (a page's press sent again).  ``stamp`` renders the
+    landing page again where that helps."""
 
     link: Link
     reason: str
@@ -151,8 +154,11 @@ class Redeeming:
             viewed = self._links.view(token.link_id, token.digest, self._visit(requester, kind))
             return self._spared(token, viewed.link, kind)
         from_page = shown is not None and requester.wants_html
-        outcome = self._claim(token, requester, unless_confirm=False, for_page=from_page)
-        assert not isinstance(outcome, Link)
+        outcome = self._claim(
+            token, requester, unless_confirm=False, for_page=from_page, stamp=shown
+        )
+        if isinstance(outcome, Link):  # this page's press was already redeemed
+            return self._spared(token, outcome, "repeated")
         return outcome
 
     def head(self, token_value: str | None, requester: Requester) -> Link:
@@ -173,6 +179,10 @@ class Redeeming:
     def _spared(self, token: Token, link: Link, kind: str) -> Landing | Declined:
         """Nothing spent: the landing page, or why not (the refusal, if the link is gone)."""
         now = self._clock()
+        if kind == "repeated" and link.uses >= link.max_uses and link.revoked_at is None:
+            # The page that answered this press was reloaded: say what happened, not just
+            # "already used", which would read as if someone else had taken the file.
+            raise PressRepeatedError(REPEATED, link.uses, link.last_used_at)
         refusals.check(link, token.digest, now)
         stamp = self._stamps.make(link.link_id, now)
         annotate(outcome="landing" if kind == "page" else f"declined_{kind}")
@@ -181,16 +191,27 @@ class Redeeming:
         return Declined(link, "confirm" if kind == "preview" else kind, stamp)
 
     def _claim(
-        self, token: Token, requester: Requester, *, unless_confirm: bool, for_page: bool = False
+        self,
+        token: Token,
+        requester: Requester,
+        *,
+        unless_confirm: bool,
+        for_page: bool = False,
+        stamp: str | None = None,
     ) -> Stream | Redirect | Link:
         """Spend a use and hand over the file; with ``unless_confirm``, a link that waits
-        for a person is returned untouched instead."""
+        for a person is returned untouched instead, and so is a page's press that was
+        already redeemed (its form sent again by a reload)."""
         # Decided before the claim: a response this client cannot receive intact must
         # never be the one a use was spent on.  The landing page's button gets a redirect,
         # which the page it answers with follows (saying the download started).
         accept_stream = delivery.accepts_stream(requester.accept) and not for_page
         claim = Claim(
-            claim_id=secrets.token_hex(8),
+            # A page's press is named by its stamp, so the same form sent again (a reload of
+            # the page that answered it) is recognised by the claim's condition.
+            claim_id=hashlib.sha256(stamp.encode()).hexdigest()[:16]
+            if stamp
+            else secrets.token_hex(8),
             at=self._clock(),
             client_ip=requester.client_ip,
             user_agent=requester.user_agent,
@@ -202,7 +223,7 @@ class Redeeming:
         )
         link = outcome.link
         if not outcome.claimed:
-            return link
+            return link  # waits for a person, or a repeated press: nothing spent
         obj = link.object
         disposition = content_disposition(link.filename)
         how = delivery.choose(accept_stream, obj.size, obj.content_type, self._stream_max_bytes)

@@ -15,6 +15,7 @@ from chalicelib.errors import (
     LinkUsedUpError,
     MailError,
     ObjectNotFoundError,
+    PressRepeatedError,
     RateLimitedError,
     UnavailableError,
 )
@@ -308,3 +309,27 @@ def test_refund_and_suspicion(world: World) -> None:
     world.services.redeeming.post(token, CURL)
     later = world.links.get(link.link_id)
     assert later.suspicion(later.uses_log[-1]) is None
+
+
+def test_a_reloaded_press_spends_nothing_more(world: World) -> None:
+    token, link = mint(world, uses=3)
+    landing = world.services.redeeming.get(token, BROWSER)
+    assert isinstance(landing, Landing)
+    world.clock.advance(2)
+    assert isinstance(world.services.redeeming.post(token, BROWSER, landing.stamp), Redirect)
+    world.clock.advance(1)  # the browser sends the same form again
+    again = world.services.redeeming.post(token, BROWSER, landing.stamp)
+    assert isinstance(again, Declined) and again.reason == "repeated"
+    assert world.links.get(link.link_id).uses == 1
+
+
+def test_a_reloaded_press_on_a_used_up_link_says_it_started(world: World) -> None:
+    token, link = mint(world)
+    landing = world.services.redeeming.get(token, BROWSER)
+    assert isinstance(landing, Landing)
+    world.clock.advance(2)
+    world.services.redeeming.post(token, BROWSER, landing.stamp)
+    world.clock.advance(1)
+    with pytest.raises(PressRepeatedError, match="started when you pressed"):
+        world.services.redeeming.post(token, BROWSER, landing.stamp)
+    assert world.links.get(link.link_id).uses == 1

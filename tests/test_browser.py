@@ -427,9 +427,8 @@ def test_press_timing_of_automated_clicks(stack: Stack, page: Page) -> None:
     (ARTIFACTS / "press-timing.json").write_text(
         json.dumps({"summary": by_how, "presses": [asdict(press) for press in presses]}, indent=1)
     )
-    # An immediate click is always caught: nothing spent.
-    assert by_how["at once"]["max_s"] < MIN_PRESS_SECONDS, by_how
-    assert by_how["at once"]["spent"] == 0
+    # No assertion on the delays themselves (speed belongs to measurements, not tests: a
+    # loaded machine is slower); the figures go to test-artifacts/ and docs/press-timing.md.
     # Every press the server timed clearly either side of the limit went that way.
     for press in presses:
         assert press.shown <= press.sent <= press.seen + 50, press

@@ -1149,3 +1149,60 @@ def test_line_separators_in_mint_fields_mint_nothing(
     if field_name in ("filename", "subject"):
         assert response.status_code == 400
     hostile.finish(1)
+
+
+def test_hostile_render_stamps_never_spend(hostile: Hostile) -> None:
+    """The landing form's ``shown`` field, forged every way: a real token with a stamp that
+    is not one the server made for it never spends (the watched links stay unspent)."""
+    stamps = st.one_of(
+        st.text(max_size=80),
+        st.builds(
+            lambda millis, mac: f"{millis}.{mac}",
+            st.integers(min_value=-(10**20), max_value=10**20),
+            st.text(alphabet="0123456789abcdef", max_size=40),
+        ),
+        st.just(""),
+        st.just("1." + "0" * 32),
+    )
+
+    @corpus(150)
+    @given(stamp=stamps, which=st.sampled_from([0, 1]), accept=accepts)
+    def run(stamp: str, which: int, accept: str | None) -> None:
+        token = hostile.tokens[which]
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if accept is not None:
+            headers["Accept"] = accept
+        body = urlencode({"token": token, "shown": stamp}).encode()
+        response = hostile.send("POST", "/download", headers, body)
+        assert response.status_code in (200, 400, 409), response.status_code
+
+    run()
+    hostile.finish(150)
+
+
+def test_hostile_refunds_change_nothing_they_should_not(hostile: Hostile) -> None:
+    """Refund bodies and link ids of every shape: 4xx, or one use given back of a link that
+    had one (none of the watched links has, so their uses stay 0)."""
+    bodies = st.one_of(
+        st.binary(max_size=200),
+        st.dictionaries(st.text(max_size=12), st.none() | st.text(max_size=30), max_size=3).map(
+            lambda d: json.dumps(d).encode()
+        ),
+        st.text(max_size=30).map(lambda r: json.dumps({"redemption": r}).encode()),
+    )
+    ids = st.one_of(
+        st.sampled_from([m["id"] for m in hostile.watched]),
+        st.text(alphabet=string.ascii_lowercase + "234567", min_size=16, max_size=16),
+        st.text(max_size=30).filter(lambda t: "/" not in t and "?" not in t and "#" not in t),
+    )
+
+    @corpus(150)
+    @given(link_id=ids, body=bodies)
+    def run(link_id: str, body: bytes) -> None:
+        path = "/links/" + quote(link_id, safe="") + "/refund"
+        headers = {**hostile.service.auth(), "Content-Type": "application/json"}
+        response = hostile.send("POST", path, headers, body)
+        assert 400 <= response.status_code < 500, (response.status_code, response.body)
+
+    run()
+    hostile.finish(150)

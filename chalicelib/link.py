@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
 from chalicelib.bots import previewer
@@ -36,6 +37,11 @@ class Use:
     stream_max_bytes: int | None = None  # not recorded by claims made before it was
     claim_id: str = ""  # names the redemption, e.g. for a refund
     refunded_at: float | None = None
+    # The download session this redemption opened: the SHA-256 of its secret (the secret
+    # itself is only in the client's cookie), and the re-deliveries it has had.
+    session_digest: str = ""
+    redeliveries: int = 0
+    redelivered_at: float | None = None
 
 
 # What a visit that spent nothing was: a page view, a HEAD, a preview fetch (a GET that
@@ -45,6 +51,9 @@ RECENT_VISITS = 20  # records kept per link (counters are exact); see linkstore
 # A person reads an email or a chat before clicking; a redemption this soon after minting
 # (or emailing, which follows at once) is more likely a scanner's.
 AUTOMATION_WINDOW = 10
+# Re-deliveries one download session allows (a resumed or repeated download each): enough
+# for a flaky connection and a download manager's retries, not a way to share the file.
+REDELIVERY_CAP = 20
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,7 @@ class Claim:
     user_agent: str = ""
     binary: bool = False
     stream_max_bytes: int | None = None
+    session_digest: str = ""  # the download session this claim opens (see Use)
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,24 @@ class Link:
             self.object.content_type,
             DEFAULT_STREAM_MAX_BYTES if limit is None else limit,
         )
+
+    def session(self, claim_id: str, digest: str, now: float, seconds: int) -> Use | None:
+        """The redemption whose download session this is, if it still allows a re-delivery:
+        the secret matches, the window is open, the cap is not reached, and neither the use
+        was refunded nor the link withdrawn.  The same rule the store's write checks."""
+        use = next((u for u in self.uses_log if u.claim_id == claim_id), None)
+        if (
+            use is None
+            or not use.session_digest
+            or not hmac.compare_digest(use.session_digest, digest)
+            or use.refunded_at is not None
+            or self.revoked_at is not None
+            or use.at + seconds <= now
+            or self.expires_at + seconds <= now
+            or use.redeliveries >= REDELIVERY_CAP
+        ):
+            return None
+        return use
 
     def suspicion(self, use: Use) -> str | None:
         """Why a redemption looks automated, if it does: a previewer's or headless

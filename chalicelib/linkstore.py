@@ -16,6 +16,7 @@ from chalicelib.dynamo import ConditionFailed, translated
 from chalicelib.errors import LinkNotFoundError, UnavailableError
 from chalicelib.link import (
     RECENT_VISITS,
+    REDELIVERY_CAP,
     VISIT_KINDS,
     Claim,
     Link,
@@ -172,6 +173,57 @@ class DynamoLinkStore:
             assert item is not None
             return Viewed(_from_item(item), recorded=False)
         return Viewed(_from_item(dynamo.from_item(response["Attributes"])), recorded=True)
+
+    def redeliver(
+        self, link_id: str, digest: str, claim_id: str, session_digest: str, at: float, seconds: int
+    ) -> Link | None:
+        """Count one re-delivery in a download session, if the session still allows one:
+        one conditional ``UpdateItem`` that checks the session's secret, its window and cap,
+        and that the link is neither withdrawn nor expired beyond the window (the rule of
+        ``Link.session``).  None when it does not: the caller may then claim a new use."""
+        since = at - seconds
+        try:
+            with translated(WHAT):
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(link_id),
+                    UpdateExpression=(
+                        "SET redemptions.#claim.#again = if_not_exists(redemptions.#claim.#again,"
+                        " :zero) + :one, redemptions.#claim.#again_at = :now"
+                    ),
+                    ConditionExpression=(
+                        "token_digest = :digest AND attribute_not_exists(revoked_at)"
+                        " AND expires_at > :since AND redemptions.#claim.#session = :session"
+                        " AND redemptions.#claim.#at > :since"
+                        " AND attribute_not_exists(redemptions.#claim.#refunded)"
+                        " AND (attribute_not_exists(redemptions.#claim.#again)"
+                        " OR redemptions.#claim.#again < :cap)"
+                    ),
+                    # Names by placeholder: SESSION and AT are DynamoDB reserved words.
+                    ExpressionAttributeNames={
+                        "#claim": claim_id,
+                        "#at": "at",
+                        "#session": "session",
+                        "#again": "again",
+                        "#again_at": "again_at",
+                        "#refunded": "refunded_at",
+                    },
+                    ExpressionAttributeValues=dynamo.to_item(
+                        {
+                            ":digest": digest,
+                            ":session": session_digest,
+                            ":since": since,
+                            ":now": at,
+                            ":zero": 0,
+                            ":one": 1,
+                            ":cap": REDELIVERY_CAP,
+                        }
+                    ),
+                    ReturnValues="ALL_NEW",
+                )
+        except ConditionFailed:
+            return None
+        return _from_item(dynamo.from_item(response["Attributes"]))
 
     def refund(self, link_id: str, at: float, claim_id: str | None = None) -> Link:
         """Give one use back, or the use of one named redemption: one conditional write,
@@ -366,6 +418,7 @@ def _record(claim: Claim) -> dict[str, Any]:
         "ua": claim.user_agent[:512],
         "binary": claim.binary,
         "stream_max": claim.stream_max_bytes,
+        "session": claim.session_digest,
     }
 
 
@@ -459,4 +512,7 @@ def _use(claim_id: str, record: Mapping[str, Any]) -> Use:
         user_agent=record.get("ua", ""),
         binary=bool(record.get("binary", False)),
         stream_max_bytes=record.get("stream_max"),
+        session_digest=record.get("session", ""),
+        redeliveries=record.get("again", 0),
+        redelivered_at=record.get("again_at"),
     )

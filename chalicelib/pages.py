@@ -114,15 +114,41 @@ def relative(timestamp: float, now: float) -> str:
     raise AssertionError("unreachable")
 
 
-def landing(link: Link, token: str, now: float, stamp: str, declined: str | None = None) -> str:
-    """The page with the Download button.  ``declined`` says why a press spent nothing."""
+AGAIN_FIELD = "again"  # the "Download again" button's form field
+
+
+def clock_time(timestamp: float) -> str:
+    moment = dt.datetime.fromtimestamp(int(timestamp), tz=dt.UTC)
+    return f"{moment:%H:%M} UTC"
+
+
+def landing(
+    link: Link,
+    token: str,
+    now: float,
+    stamp: str,
+    declined: str | None = None,
+    again_until: float | None = None,
+) -> str:
+    """The page with the Download button.  ``declined`` says why a press spent nothing;
+    ``again_until`` that this browser downloaded the file already and may again, free."""
     remaining = link.remaining
     notice = NOTHING
     if declined in DECLINED_NOTES:
         notice = fill("notice.html", text=DECLINED_NOTES[declined])
+    if again_until is not None:
+        notice = fill(
+            "notice.html",
+            text=f"You downloaded this file in this browser. If the download stopped or you "
+            f"need it again, press Download again until {clock_time(again_until)}: that uses "
+            "no further download.",
+        )
     content = fill(
         "landing.html",
         notice=notice,
+        heading="Download again" if again_until is not None else "Your download is ready",
+        button="Download again" if again_until is not None else "Download",
+        again=fill("again.html") if again_until is not None else NOTHING,
         shown=stamp,
         filename=link.filename,
         size=human_size(link.object.size),
@@ -131,7 +157,9 @@ def landing(link: Link, token: str, now: float, stamp: str, declined: str | None
         expires_on=human_date(link.expires_at),
         token=token,
         use_note=(
-            "Pressing Download uses this link up."
+            "Downloading again in this browser uses nothing."
+            if again_until is not None
+            else "Pressing Download uses this link up."
             if remaining == 1
             else "Each press of Download uses one of the downloads left."
         ),
@@ -139,11 +167,22 @@ def landing(link: Link, token: str, now: float, stamp: str, declined: str | None
     return _page(f"Download {link.filename}", "landing", content)
 
 
-def started(filename: str, location: str, seconds: int, remaining: int) -> str:
+def started(
+    filename: str,
+    location: str,
+    seconds: int,
+    remaining: int,
+    token: str,
+    again_until: float | None = None,
+) -> str:
     """After the button: the download starts (a refresh to the short-lived S3 address), and
     the page says so instead of offering the button again."""
+    resume = NOTHING
+    if again_until is not None:
+        resume = fill("resume.html", until=clock_time(again_until), token=token)
     content = fill(
         "started.html",
+        resume=resume,
         filename=filename,
         location=location,
         seconds=seconds,

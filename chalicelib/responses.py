@@ -34,8 +34,10 @@ from chalicelib.errors import (
 from chalicelib.link import Link
 from chalicelib.refusals import DECLINED, REDIRECT_NOTE
 from chalicelib.services.minting import MintedLink
-from chalicelib.services.redemption import Redirect, Stream
+from chalicelib.services.redemption import Redirect, Session, Stream
 from chalicelib.services.uploads import Upload
+from chalicelib.sessions import HEADER as SESSION_HEADER
+from chalicelib.sessions import cookie_name
 from chalicelib.stores import Grant, GrantPage, Page
 
 # Looked up along each error's class hierarchy, most specific first.
@@ -96,9 +98,15 @@ def page_response(html: str, status: int, headers: Headers | None = None) -> Res
 
 
 def landing_response(
-    link: Link, token: str, now: float, stamp: str, declined: str | None = None
+    link: Link,
+    token: str,
+    now: float,
+    stamp: str,
+    declined: str | None = None,
+    again_until: float | None = None,
 ) -> Response:
-    return page_response(pages.landing(link, token, now, stamp, declined), 200, link_headers(link))
+    html = pages.landing(link, token, now, stamp, declined, again_until)
+    return page_response(html, 200, link_headers(link))
 
 
 # Declined: nothing was spent.  A GET that must confirm, or a press that came too soon, is
@@ -116,11 +124,33 @@ def declined_response(link: Link, reason: str, url: str) -> Response:
     )
 
 
-def started_response(redirect: Redirect, now: float) -> Response:
+def started_response(redirect: Redirect, token: str, now: float) -> Response:
     link = redirect.link
     seconds = _lifetime(redirect.location)
-    html = pages.started(link.filename, redirect.location, seconds, link.remaining)
+    until = redirect.session.until if redirect.session is not None else None
+    html = pages.started(link.filename, redirect.location, seconds, link.remaining, token, until)
     return page_response(html, 200, link_headers(link))
+
+
+def session_headers(link_id: str, session: Session, base: str, now: float) -> Headers:
+    """The download session's credential: a cookie the browser sends back to this link's
+    address only, and the same value in a header for clients without a cookie jar.
+
+    ``Path`` is the download route under the API's prefix, so no other route sees it.
+    ``SameSite=Lax`` (not Strict): a customer who opens the link again from a webmail
+    arrives by a cross-site navigation and must still carry the cookie; Lax sends it on
+    top-level navigations and same-site POSTs, never on cross-site subrequests.
+    ``Secure`` whenever the service is reached over HTTPS.
+    """
+    address = urlsplit(base)
+    lifetime = max(int(session.until - now), 0)
+    cookie = (
+        f"{cookie_name(link_id)}={session.key.value}; Path={address.path.rstrip('/')}/download; "
+        f"Max-Age={lifetime}; HttpOnly; SameSite=Lax"
+    )
+    if address.scheme == "https":
+        cookie += "; Secure"
+    return {"Set-Cookie": cookie, SESSION_HEADER: session.key.value}
 
 
 def _lifetime(location: str) -> int:

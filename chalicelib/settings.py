@@ -32,6 +32,10 @@ def largest_streamable_size() -> int:
 
 DEFAULT_STREAM_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_REDIRECT_TTL = 30
+# How long the browser (or cookie jar) that redeemed a link may get the file again without
+# spending another use: a broken, cancelled or repeated download (docs/COUNTING.md).
+DEFAULT_SESSION_SECONDS = 3600
+MAX_SESSION_SECONDS = 86_400
 DEFAULT_RETENTION_DAYS = 30
 DEFAULT_UPLOAD_PREFIX = "uploads/"
 # S3 takes at most 5 GiB in one POST; beyond that only multipart uploads work,
@@ -50,6 +54,7 @@ class Settings:
     key_prefix: str = ""
     stream_max_bytes: int = DEFAULT_STREAM_MAX_BYTES
     redirect_ttl: int = DEFAULT_REDIRECT_TTL
+    session_seconds: int = DEFAULT_SESSION_SECONDS
     retention_days: int = DEFAULT_RETENTION_DAYS
     public_url: str | None = None
     mail_from: str | None = None
@@ -116,6 +121,9 @@ class Settings:
             key_prefix=key_prefix,
             stream_max_bytes=stream_max,
             redirect_ttl=_int(environ, "ONETIME_REDIRECT_TTL", DEFAULT_REDIRECT_TTL, 1, 300),
+            session_seconds=_int(
+                environ, "ONETIME_SESSION_SECONDS", DEFAULT_SESSION_SECONDS, 0, MAX_SESSION_SECONDS
+            ),
             retention_days=_int(environ, "ONETIME_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 0, 3650),
             public_url=public_url,
             mail_from=environ.get("ONETIME_MAIL_FROM", "").strip() or None,

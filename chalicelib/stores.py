@@ -69,6 +69,13 @@ class LinkStore(Protocol):
         """Give one use back atomically, or raise ``ConflictError`` if there is none."""
         ...
 
+    def redeliver(
+        self, link_id: str, digest: str, claim_id: str, session_digest: str, at: float, seconds: int
+    ) -> Link | None:
+        """Count one re-delivery of a download session atomically (``Link.session`` is the
+        rule); None if the session does not allow one.  Spends no use."""
+        ...
+
     def peek(self, link_id: str, digest: str, now: float) -> Link: ...
 
     def release(self, link_id: str, claim_id: str) -> bool:

@@ -95,6 +95,7 @@ class MemoryLinkStore:
                 claim.binary,
                 claim.stream_max_bytes,
                 claim_id=claim.claim_id,
+                session_digest=claim.session_digest,
             )
             self._claims[link_id][claim.claim_id] = use
             return ClaimOutcome(self._update(link_id, uses=link.uses + 1), claimed=True)
@@ -133,6 +134,21 @@ class MemoryLinkStore:
             return self._update(
                 link_id, uses=link.uses - 1, refunds=(*link.refunds, Refund(at, claim_id))
             )
+
+    def redeliver(
+        self, link_id: str, digest: str, claim_id: str, session_digest: str, at: float, seconds: int
+    ) -> Link | None:
+        with self._lock:
+            link = self.links.get(link_id)
+            if link is None or link.token_digest != digest:
+                return None
+            if link.session(claim_id, session_digest, at, seconds) is None:
+                return None
+            use = self._claims[link_id][claim_id]
+            self._claims[link_id][claim_id] = dataclasses.replace(
+                use, redeliveries=use.redeliveries + 1, redelivered_at=at
+            )
+            return self._update(link_id)
 
     def peek(self, link_id: str, digest: str, now: float) -> Link:
         return refusals.check(self.links.get(link_id), digest, now)

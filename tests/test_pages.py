@@ -79,7 +79,10 @@ def test_pressing_download_starts_the_download_and_says_so(
     started = text_of(response)
     assert "Your download has started" in started
     assert "Downloads left on this link: 1." in started
-    assert "<button" not in started  # no live button once it was pressed
+    # No button that would spend again: only "Download again", within the session.
+    assert ">Download</button>" not in started
+    assert "press Download again (until " in started
+    assert 'name="again"' in started and 'name="shown"' not in started
     refresh = re.search(r'<meta http-equiv="refresh" content="0;url=([^"]+)">', started)
     assert refresh, started
     location = html.unescape(refresh.group(1))

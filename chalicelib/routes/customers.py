@@ -9,6 +9,7 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import responses
+from chalicelib.pages import AGAIN_FIELD
 from chalicelib.params import single
 from chalicelib.routes.request import (
     current_request,
@@ -18,6 +19,7 @@ from chalicelib.routes.request import (
     public_base,
     query,
     requester,
+    session_key,
     token_of,
 )
 from chalicelib.services.redemption import Declined, Landing, Redemption, Redirect
@@ -38,7 +40,8 @@ def download() -> Response:
         # Never spends a use: whether the link could be redeemed now, from one request.
         link = redeeming.head(token, who)
         return responses.head_response(200, responses.link_headers(link))
-    return answer(redeeming.get(token, who), str(token), who.wants_html, from_page=False)
+    outcome = redeeming.get(token, who, session_key(request, token))
+    return answer(outcome, str(token), who.wants_html, from_page=False)
 
 
 @bp.route(
@@ -52,14 +55,18 @@ def download_by_post() -> Response:
     who = requester(request)
     token = token_of(request)
     shown = single(form(request), FIELD)
-    outcome = deps().services().redeeming.post(token, who, shown)
-    return answer(outcome, str(token), who.wants_html, from_page=shown is not None)
+    again = single(form(request), AGAIN_FIELD) is not None  # the "Download again" button
+    session = session_key(request, token)
+    outcome = deps().services().redeeming.post(token, who, shown, session)
+    return answer(outcome, str(token), who.wants_html, from_page=shown is not None or again)
 
 
 def answer(outcome: Redemption, token: str, html: bool, *, from_page: bool) -> Response:
     now = deps().clock()
     if isinstance(outcome, Landing):
-        return responses.landing_response(outcome.link, token, now, outcome.stamp)
+        return responses.landing_response(
+            outcome.link, token, now, outcome.stamp, again_until=outcome.again_until
+        )
     if isinstance(outcome, Declined):
         if html:
             return responses.landing_response(
@@ -69,5 +76,12 @@ def answer(outcome: Redemption, token: str, html: bool, *, from_page: bool) -> R
         return responses.declined_response(outcome.link, outcome.reason, url)
     if isinstance(outcome, Redirect) and html and from_page:
         # The landing page's button: a page that says the download started, and starts it.
-        return responses.started_response(outcome, now)
-    return responses.download_response(outcome)
+        response = responses.started_response(outcome, token, now)
+    else:
+        response = responses.download_response(outcome)
+    if outcome.session is not None:
+        request = current_request()
+        base = public_base(request)
+        link_id = outcome.link.link_id
+        response.headers.update(responses.session_headers(link_id, outcome.session, base, now))
+    return response

@@ -19,6 +19,8 @@ from chalicelib.delivery import prefers_html
 from chalicelib.errors import InvalidRequestError, OnetimeError, UnsupportedMediaTypeError
 from chalicelib.params import json_fields, json_object, single
 from chalicelib.services.redemption import Requester
+from chalicelib.sessions import HEADER as SESSION_HEADER
+from chalicelib.sessions import SessionKey, cookie_name
 from chalicelib.text import printable
 from chalicelib.urls import base_url
 
@@ -170,6 +172,19 @@ def operator_request() -> Request:
 def public_base(request: Request) -> str:
     """The service's address as the customer must see it."""
     return base_url(deps().settings().public_url, request.headers, request.context)
+
+
+def session_key(request: Request, token: str | None) -> SessionKey | None:
+    """The download session this client holds for the token's link: its cookie, or the
+    same value in the ``X-Download-Session`` header (for clients without a cookie jar)."""
+    if not token:
+        return None
+    name = cookie_name(token[:16])
+    for part in request.headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return SessionKey.parse(value)
+    return SessionKey.parse(request.headers.get(SESSION_HEADER.lower()))
 
 
 # Parameters and bodies, read strictly

@@ -65,6 +65,7 @@ class Services:
                 stamps=Stamps(settings.api_key_hashes),
                 stream_max_bytes=settings.stream_max_bytes,
                 redirect_ttl=settings.redirect_ttl,
+                session_seconds=settings.session_seconds,
             ),
             links=LinkAdmin(links=links, clock=clock),
             granting=Granting(grants=grants, clock=clock),

@@ -27,6 +27,7 @@ from chalicelib.filenames import content_disposition
 from chalicelib.link import Claim, Link, Visit
 from chalicelib.logs import annotate, get_logger, metric
 from chalicelib.refusals import REPEATED
+from chalicelib.sessions import SessionKey
 from chalicelib.stamps import Stamps
 from chalicelib.stores import LinkStore, ObjectStore
 from chalicelib.tokens import Token, parse_token
@@ -57,10 +58,12 @@ class Requester:
 @dataclass(frozen=True)
 class Landing:
     """The link waits for a person to press Download; nothing was spent.  ``stamp`` is
-    the page's signed render time, for its form."""
+    the page's signed render time, for its form.  ``again_until`` is set when this client
+    holds a download session: it may download again, without spending, until then."""
 
     link: Link
     stamp: str
+    again_until: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,21 @@ class Declined:
 
 
 @dataclass(frozen=True)
+class Session:
+    """The download session a delivery belongs to: the client's key, and until when it
+    allows re-deliveries."""
+
+    key: SessionKey
+    until: float
+
+
+@dataclass(frozen=True)
 class Stream:
     link: Link
     disposition: str
     body_base64: str  # the file, already encoded (see ObjectStore.fetch_base64)
+    session: Session | None = None
+    redelivered: bool = False  # a re-delivery in a session: no use was spent
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,8 @@ class Redirect:
     link: Link
     disposition: str
     location: str
+    session: Session | None = None
+    redelivered: bool = False
 
 
 Redemption = Landing | Declined | Stream | Redirect
@@ -102,6 +118,7 @@ class Redeeming:
         stamps: Stamps,
         stream_max_bytes: int,
         redirect_ttl: int,
+        session_seconds: int = 0,
     ) -> None:
         self._links = links
         self._objects = objects
@@ -109,12 +126,17 @@ class Redeeming:
         self._stamps = stamps
         self._stream_max_bytes = stream_max_bytes
         self._redirect_ttl = redirect_ttl
+        self._session_seconds = session_seconds
 
-    def get(self, token_value: str | None, requester: Requester) -> Redemption:
+    def get(
+        self, token_value: str | None, requester: Requester, session: SessionKey | None = None
+    ) -> Redemption:
         """A GET: spends a use only of a ``confirm=false`` link, and never a previewer's.
 
         One DynamoDB request either way: the token hints at the link's kind, so the
-        first write tried is the right one (a wrong hint costs a second request).
+        first write tried is the right one (a wrong hint costs a second request).  A client
+        with a download ``session`` is shown "Download again" (or, on a direct link, gets
+        the file again) instead of "already used".
         """
         token = parse_token(token_value)
         annotate(link_id=token.link_id)
@@ -127,26 +149,40 @@ class Redeeming:
                 unless_direct=kind != "bot",
             )
             if viewed.link.confirm or kind == "bot":
-                return self._spared(token, viewed.link, kind)
+                return self._spared(token, viewed.link, kind, session)
             # A direct link whose token carried no hint: claim it after all.
+        again = self._redeliver(token, requester, session, for_page=False)
+        if again is not None:
+            return again
         outcome = self._claim(token, requester, unless_confirm=True)
         if isinstance(outcome, Link):  # it waits for a person after all
             link = self._links.view(token.link_id, token.digest, self._visit(requester, kind)).link
-            return self._spared(token, link, kind)
+            return self._spared(token, link, kind, session)
         return outcome
 
     def post(
-        self, token_value: str | None, requester: Requester, shown: str | None = None
+        self,
+        token_value: str | None,
+        requester: Requester,
+        shown: str | None = None,
+        session: SessionKey | None = None,
     ) -> Redemption:
         """A POST: the landing page's button, ``curl -d``, the CLI or an API client.
 
         ``shown`` is the landing form's signed render time; a POST without it (not from
         the page) is not timed.  A page (``requester.wants_html``) gets the file by
-        redirect, so the browser can be shown that the download started.
+        redirect, so the browser can be shown that the download started.  A client with a
+        download ``session`` for this link gets the file again without spending a use.
         """
         token = parse_token(token_value)
         annotate(link_id=token.link_id)
         kind = self._visit_kind(requester, "")
+        from_page = shown is not None and requester.wants_html
+        if not kind:
+            # The session proves this client already pressed once: no timing needed.
+            again = self._redeliver(token, requester, session, for_page=from_page)
+            if again is not None:
+                return again
         if kind != "bot" and shown is not None:
             at = self._stamps.shown_at(token.link_id, shown)
             # An edited or foreign stamp counts as too fast: it cannot prove a wait.
@@ -154,13 +190,12 @@ class Redeeming:
                 kind = "too_fast"
         if kind:
             viewed = self._links.view(token.link_id, token.digest, self._visit(requester, kind))
-            return self._spared(token, viewed.link, kind)
-        from_page = shown is not None and requester.wants_html
+            return self._spared(token, viewed.link, kind, session)
         outcome = self._claim(
             token, requester, unless_confirm=False, for_page=from_page, stamp=shown
         )
         if isinstance(outcome, Link):  # this page's press was already redeemed
-            return self._spared(token, outcome, "repeated")
+            return self._spared(token, outcome, "repeated", session)
         return outcome
 
     def head(self, token_value: str | None, requester: Requester) -> Link:
@@ -178,19 +213,60 @@ class Redeeming:
     def _visit(self, requester: Requester, kind: str) -> Visit:
         return Visit(self._clock(), requester.client_ip, requester.user_agent, kind)
 
-    def _spared(self, token: Token, link: Link, kind: str) -> Landing | Declined:
-        """Nothing spent: the landing page, or why not (the refusal, if the link is gone)."""
+    def _spared(
+        self, token: Token, link: Link, kind: str, session: SessionKey | None = None
+    ) -> Landing | Declined:
+        """Nothing spent: the landing page, or why not (the refusal, if the link is gone
+        -- unless this client's download session still lets it download again)."""
         now = self._clock()
+        open_session = (
+            link.session(session.claim_id, session.digest, now, self._session_seconds)
+            if session is not None and self._session_seconds and kind in ("page", "repeated")
+            else None
+        )
+        stamp = self._stamps.make(link.link_id, now)
+        if open_session is not None:
+            annotate(outcome="landing_again")
+            return Landing(link, stamp, again_until=open_session.at + self._session_seconds)
         if kind == "repeated" and link.uses >= link.max_uses and link.revoked_at is None:
             # The page that answered this press was reloaded: say what happened, not just
             # "already used", which would read as if someone else had taken the file.
             raise PressRepeatedError(REPEATED, link.uses, link.last_used_at)
         refusals.check(link, token.digest, now)
-        stamp = self._stamps.make(link.link_id, now)
         annotate(outcome="landing" if kind == "page" else f"declined_{kind}")
         if kind == "page":
             return Landing(link, stamp)
         return Declined(link, "confirm" if kind == "preview" else kind, stamp)
+
+    def _redeliver(
+        self, token: Token, requester: Requester, session: SessionKey | None, *, for_page: bool
+    ) -> Stream | Redirect | None:
+        """The file again, within this client's download session: one conditional write
+        that spends no use.  None when there is no such session (or it ended)."""
+        if session is None or not self._session_seconds:
+            return None
+        now = self._clock()
+        link = self._links.redeliver(
+            token.link_id,
+            token.digest,
+            session.claim_id,
+            session.digest,
+            now,
+            self._session_seconds,
+        )
+        if link is None:
+            return None
+        use = next(u for u in link.uses_log if u.claim_id == session.claim_id)
+        accept_stream = delivery.accepts_stream(requester.accept) and not for_page
+        annotate(outcome="redelivered", redeliveries=use.redeliveries)
+        metric("Redelivered")
+        # Nothing to give back if S3 fails now: no use was spent, the client may retry.
+        return self._deliver(
+            link,
+            accept_stream,
+            Session(session, use.at + self._session_seconds),
+            redelivered=True,
+        )
 
     def _claim(
         self,
@@ -208,17 +284,20 @@ class Redeeming:
         # never be the one a use was spent on.  The landing page's button gets a redirect,
         # which the page it answers with follows (saying the download started).
         accept_stream = delivery.accepts_stream(requester.accept) and not for_page
+        # A page's press is named by its stamp, so the same form sent again (a reload of
+        # the page that answered it) is recognised by the claim's condition.
+        claim_id = (
+            hashlib.sha256(stamp.encode()).hexdigest()[:16] if stamp else secrets.token_hex(8)
+        )
+        key = SessionKey.new(claim_id) if self._session_seconds else None
         claim = Claim(
-            # A page's press is named by its stamp, so the same form sent again (a reload of
-            # the page that answered it) is recognised by the claim's condition.
-            claim_id=hashlib.sha256(stamp.encode()).hexdigest()[:16]
-            if stamp
-            else secrets.token_hex(8),
+            claim_id=claim_id,
             at=self._clock(),
             client_ip=requester.client_ip,
             user_agent=requester.user_agent,
             binary=accept_stream,
             stream_max_bytes=self._stream_max_bytes,  # recorded: later settings change nothing
+            session_digest=key.digest if key is not None else "",  # never the secret itself
         )
         outcome = self._links.claim(
             token.link_id, token.digest, claim, unless_confirm=unless_confirm
@@ -226,24 +305,48 @@ class Redeeming:
         link = outcome.link
         if not outcome.claimed:
             return link  # waits for a person, or a repeated press: nothing spent
-        obj = link.object
-        disposition = content_disposition(link.filename)
-        how = delivery.choose(accept_stream, obj.size, obj.content_type, self._stream_max_bytes)
-        annotate(outcome=f"redeemed_{how.value}", remaining=link.remaining)
-        redemption: Stream | Redirect
+        session = Session(key, claim.at + self._session_seconds) if key is not None else None
         try:
-            if how is delivery.Delivery.STREAM:
-                redemption = Stream(link, disposition, self._objects.fetch_base64(obj))
-            else:
-                url = self._objects.presign(obj, disposition, self._redirect_ttl)
-                redemption = Redirect(link, disposition, url)
+            redemption = self._deliver(link, accept_stream, session)
         except OnetimeError:
             self._give_back(link, claim)
             raise
         except Exception as exc:
             self._give_back(link, claim)
             raise UnavailableError("The file could not be delivered; try again shortly.") from exc
-        metric("Redeemed", Path=how.value)
+        return redemption
+
+    def _deliver(
+        self,
+        link: Link,
+        accept_stream: bool,
+        session: Session | None,
+        *,
+        redelivered: bool = False,
+    ) -> Stream | Redirect:
+        obj = link.object
+        disposition = content_disposition(link.filename)
+        how = delivery.choose(accept_stream, obj.size, obj.content_type, self._stream_max_bytes)
+        if not redelivered:
+            annotate(outcome=f"redeemed_{how.value}", remaining=link.remaining)
+        redemption: Stream | Redirect
+        try:
+            if how is delivery.Delivery.STREAM:
+                body = self._objects.fetch_base64(obj)
+                redemption = Stream(link, disposition, body, session, redelivered)
+            else:
+                url = self._objects.presign(obj, disposition, self._redirect_ttl)
+                redemption = Redirect(link, disposition, url, session, redelivered)
+        except OnetimeError:
+            raise
+        except Exception as exc:
+            if redelivered:
+                raise UnavailableError(
+                    "The file could not be delivered; try again shortly."
+                ) from exc
+            raise
+        if not redelivered:
+            metric("Redeemed", Path=how.value)
         return redemption
 
     def _give_back(self, link: Link, claim: Claim) -> None:

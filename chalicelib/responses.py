@@ -247,6 +247,10 @@ def link_state(link: Link, now: float) -> dict[str, Any]:
                 "path": link.delivery_of(use).value,
                 "suspected_automation": _suspicion(link.suspicion(use)),
                 "refunded_at": iso(use.refunded_at) if use.refunded_at is not None else None,
+                "redeliveries": use.redeliveries,
+                "redelivered_at": (
+                    iso(use.redelivered_at) if use.redelivered_at is not None else None
+                ),
             }
             for use in link.uses_log
         ],

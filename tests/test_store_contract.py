@@ -327,3 +327,30 @@ def test_a_claim_id_seen_before_is_a_retry_only_if_it_is_the_same_claim(
     again = links.claim(link.link_id, digest, claim(at=NOW + 5, claim_id="f" * 16))
     assert not again.claimed and again.repeated  # the same form, sent again later
     assert links.get(link.link_id).uses == 1
+
+
+SESSION = "5" * 64
+
+
+def test_a_session_re_delivers_until_its_window_cap_or_refund(links: LinkStore) -> None:
+    link, digest = new_link(links, uses=1)
+    taken = Claim("s" * 16, NOW + 1, "10.0.0.1", "agent/1", False, None, SESSION)
+    links.claim(link.link_id, digest, taken)
+    again = links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 60, 3600)
+    assert again is not None and again.uses == 1
+    assert again.uses_log[0].redeliveries == 1
+    assert links.redeliver(link.link_id, digest, taken.claim_id, "6" * 64, NOW + 61, 3600) is None
+    assert links.redeliver(link.link_id, digest, "t" * 16, SESSION, NOW + 61, 3600) is None
+    assert links.redeliver(link.link_id, "0" * 64, taken.claim_id, SESSION, NOW + 61, 3600) is None
+    assert links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 3601, 3600) is None
+    links.refund(link.link_id, NOW + 70, taken.claim_id)
+    assert links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 71, 3600) is None
+    assert links.get(link.link_id).uses_log[0].redeliveries == 1
+
+
+def test_a_session_ends_when_the_link_is_revoked(links: LinkStore) -> None:
+    link, digest = new_link(links, uses=1)
+    taken = Claim("r" * 16, NOW + 1, "10.0.0.1", "agent/1", False, None, SESSION)
+    links.claim(link.link_id, digest, taken)
+    links.revoke(link.link_id, NOW + 2)
+    assert links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 3, 3600) is None

@@ -57,7 +57,7 @@ def download_by_post() -> Response:
     shown = single(form(request), FIELD)
     again = single(form(request), AGAIN_FIELD) is not None  # the "Download again" button
     session = session_key(request, token)
-    outcome = deps().services().redeeming.post(token, who, shown, session)
+    outcome = deps().services().redeeming.post(token, who, shown, session, again=again)
     return answer(outcome, str(token), who.wants_html, from_page=shown is not None or again)
 
 

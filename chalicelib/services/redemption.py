@@ -166,6 +166,8 @@ class Redeeming:
         requester: Requester,
         shown: str | None = None,
         session: SessionKey | None = None,
+        *,
+        again: bool = False,
     ) -> Redemption:
         """A POST: the landing page's button, ``curl -d``, the CLI or an API client.
 
@@ -177,7 +179,8 @@ class Redeeming:
         token = parse_token(token_value)
         annotate(link_id=token.link_id)
         kind = self._visit_kind(requester, "")
-        from_page = shown is not None and requester.wants_html
+        # From a page (its Download or Download again button): the answer is a page too.
+        from_page = (shown is not None or again) and requester.wants_html
         if not kind:
             # The session proves this client already pressed once: no timing needed.
             again = self._redeliver(token, requester, session, for_page=from_page)

@@ -1,0 +1,218 @@
+"""Download sessions (docs/COUNTING.md): the client that redeemed gets the file again,
+without spending, within its window and cap; nobody else does.  In-process, on moto, with
+the app's frozen clock."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from chalicelib.link import REDELIVERY_CAP
+from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
+from tests.test_operators import call
+from tests.test_redeem import SMALL, token_of
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def post(
+    service: InProcess,
+    token: str,
+    *,
+    cookie: str | None = None,
+    header: str | None = None,
+    accept: str = "*/*",
+    extra: str = "",
+) -> Any:
+    headers = {"Content-Type": FORM, "Accept": accept}
+    if cookie is not None:
+        headers["Cookie"] = cookie
+    if header is not None:
+        headers["X-Download-Session"] = header
+    return service.client.http.post("/download", headers=headers, body=f"token={token}{extra}")
+
+
+def cookie_of(response: Any) -> str:
+    """The name=value pair a browser would send back."""
+    return str(response.headers["Set-Cookie"]).split(";", 1)[0]
+
+
+def state(service: InProcess, link_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = call(service, "GET", f"/links/{link_id}").json_body
+    return found
+
+
+@pytest.fixture
+def minted(service: InProcess) -> dict[str, Any]:
+    service.put("docs/a.pdf", SMALL)
+    return service.mint("docs/a.pdf")  # one use, waits for a person
+
+
+def test_a_redemption_opens_a_session_scoped_to_the_link(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    first = post(service, token_of(minted))
+    assert first.status_code == 302
+    attributes = [part.strip() for part in first.headers["Set-Cookie"].split(";")]
+    name, _, value = attributes[0].partition("=")
+    assert name == f"onetime_{minted['id']}"
+    assert set(attributes[1:]) == {"Path=/download", "Max-Age=3600", "HttpOnly", "SameSite=Lax"}
+    assert first.headers["X-Download-Session"] == value
+    secret = value.split(".", 1)[1]
+    # Only the secret's hash is stored, with the claim.
+    assert secret not in json.dumps(service.table_items())
+    (record,) = service.item(minted["id"])["redemptions"]["M"].values()
+    assert len(record["M"]["session"]["S"]) == 64
+
+
+def test_the_session_gets_the_file_again_without_spending(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    first = post(service, token_of(minted))
+    cookie = cookie_of(first)
+    service.clock.advance(600)
+    again = post(service, token_of(minted), cookie=cookie)
+    assert again.status_code == 302
+    assert "X-Amz-Signature=" in again.headers["Location"]
+    by_header = post(service, token_of(minted), header=first.headers["X-Download-Session"])
+    assert by_header.status_code == 302
+    streamed = post(service, token_of(minted), cookie=cookie, accept="application/pdf")
+    assert streamed.status_code == 200 and streamed.body == SMALL
+    shown = state(service, minted["id"])
+    assert shown["uses"] == 1
+    assert shown["redemptions"][0]["redeliveries"] == 3
+    assert service.uses(minted["id"]) == 1
+
+
+def test_everyone_else_gets_410(service: InProcess, minted: dict[str, Any]) -> None:
+    first = post(service, token_of(minted))
+    name, _, value = cookie_of(first).partition("=")
+    claim_id, _, secret = value.partition(".")
+    forged = f"{name}={claim_id}.{secret[::-1]}"
+    assert post(service, token_of(minted)).status_code == 410
+    assert post(service, token_of(minted), cookie=forged).status_code == 410
+    # Another link's session is no session for this one.
+    service.put("docs/b.pdf", SMALL)
+    other = service.mint("docs/b.pdf")
+    other_session = post(service, token_of(other)).headers["X-Download-Session"]
+    assert post(service, token_of(minted), header=other_session).status_code == 410
+    assert post(service, token_of(minted), cookie=f"{name}={other_session}").status_code == 410
+    assert service.uses(minted["id"]) == 1
+
+
+def test_the_session_ends_with_its_window(service: InProcess, minted: dict[str, Any]) -> None:
+    cookie = cookie_of(post(service, token_of(minted)))
+    service.clock.advance(3599)
+    assert post(service, token_of(minted), cookie=cookie).status_code == 302
+    service.clock.advance(2)
+    ended = post(service, token_of(minted), cookie=cookie)
+    assert ended.status_code == 410
+    assert ended.json_body["error"] == "link_used"
+
+
+def test_revoking_or_refunding_ends_the_session(service: InProcess) -> None:
+    service.put("docs/a.pdf", SMALL)
+    for end in ("revoke", "refund"):
+        minted = service.mint("docs/a.pdf")
+        cookie = cookie_of(post(service, token_of(minted)))
+        if end == "revoke":
+            assert call(service, "DELETE", f"/links/{minted['id']}").status_code == 200
+            assert post(service, token_of(minted), cookie=cookie).status_code == 410
+        else:
+            (redemption,) = state(service, minted["id"])["redemptions"]
+            body = {"redemption": redemption["id"]}
+            assert call(service, "POST", f"/links/{minted['id']}/refund", body).status_code == 200
+            # The refunded use's session is over; the use itself is back.
+            again = post(service, token_of(minted), cookie=cookie)
+            assert again.status_code == 302
+            assert state(service, minted["id"])["redemptions"][1]["redeliveries"] == 0
+            assert service.uses(minted["id"]) == 1
+
+
+def test_the_cap_bounds_re_deliveries(service: InProcess, minted: dict[str, Any]) -> None:
+    cookie = cookie_of(post(service, token_of(minted)))
+    statuses = [
+        post(service, token_of(minted), cookie=cookie).status_code
+        for _ in range(REDELIVERY_CAP + 2)
+    ]
+    assert statuses == [302] * REDELIVERY_CAP + [410, 410]
+    assert state(service, minted["id"])["redemptions"][0]["redeliveries"] == REDELIVERY_CAP
+
+
+def test_a_browser_with_the_session_is_offered_download_again(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    cookie = cookie_of(post(service, token_of(minted)))
+    mine = service.client.http.get(
+        f"/download?token={token_of(minted)}", headers={"Accept": BROWSER_ACCEPT, "Cookie": cookie}
+    )
+    assert mine.status_code == 200
+    page = mine.body.decode()
+    assert "Download again" in page and "until" in page
+    assert 'name="again"' in page
+    someone_else = service.client.http.get(
+        f"/download?token={token_of(minted)}", headers={"Accept": BROWSER_ACCEPT}
+    )
+    assert someone_else.status_code == 410
+    assert b"already been used" in someone_else.body
+    pressed = post(
+        service, token_of(minted), cookie=cookie, accept=BROWSER_ACCEPT, extra="&again=1"
+    )
+    assert pressed.status_code == 200
+    assert b"Your download has started" in pressed.body
+    assert service.uses(minted["id"]) == 1
+
+
+def test_a_page_press_sets_the_cookie_and_offers_download_again(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    page = service.client.http.get(
+        f"/download?token={token_of(minted)}", headers={"Accept": BROWSER_ACCEPT}
+    ).body.decode()
+    shown = re.search(r'name="shown" value="([^"]+)"', page)
+    assert shown
+    service.clock.advance(2)
+    started = post(
+        service, token_of(minted), accept=BROWSER_ACCEPT, extra=f"&shown={shown.group(1)}"
+    )
+    assert started.status_code == 200
+    assert "Set-Cookie" in started.headers
+    text = started.body.decode()
+    assert "press Download again (until " in text
+
+
+def test_sessions_can_be_turned_off(
+    service: InProcess, minted: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONETIME_SESSION_SECONDS", "0")
+    reset_app_caches()
+    first = post(service, token_of(minted))
+    assert first.status_code == 302
+    assert "Set-Cookie" not in first.headers and "X-Download-Session" not in first.headers
+    assert post(service, token_of(minted)).status_code == 410
+
+
+def test_secure_cookie_over_https(service: InProcess, minted: dict[str, Any]) -> None:
+    response = service.client.http.post(
+        "/download",
+        headers={"Content-Type": FORM, "Accept": "*/*", "X-Forwarded-Proto": "https"},
+        body=f"token={token_of(minted)}",
+    )
+    assert response.headers["Set-Cookie"].endswith("; Secure")
+
+
+def test_dynamodb_failing_during_a_re_delivery_is_503_and_delivers_nothing(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    cookie = cookie_of(post(service, token_of(minted)))
+    service.hooks.fail("dynamodb:UpdateItem", aws_error("InternalServerError", 500))
+    response = post(service, token_of(minted), cookie=cookie)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert "Location" not in response.headers
+    service.hooks.faults.clear()
+    assert state(service, minted["id"])["redemptions"][0]["redeliveries"] == 0
+    assert service.uses(minted["id"]) == 1

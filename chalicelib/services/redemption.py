@@ -183,9 +183,9 @@ class Redeeming:
         from_page = (shown is not None or again) and requester.wants_html
         if not kind:
             # The session proves this client already pressed once: no timing needed.
-            again = self._redeliver(token, requester, session, for_page=from_page)
-            if again is not None:
-                return again
+            redelivered = self._redeliver(token, requester, session, for_page=from_page)
+            if redelivered is not None:
+                return redelivered
         if kind != "bot" and shown is not None:
             at = self._stamps.shown_at(token.link_id, shown)
             # An edited or foreign stamp counts as too fast: it cannot prove a wait.

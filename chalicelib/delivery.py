@@ -99,3 +99,27 @@ def choose(accept_stream: bool, size: int, content_type: str, stream_max_bytes: 
     if accept_stream and size <= stream_max_bytes and media_type(content_type) in _BINARY:
         return Delivery.STREAM
     return Delivery.REDIRECT
+
+
+def byte_range(
+    header: str | None, if_range: str | None, size: int, etag: str
+) -> tuple[int, int] | None:
+    """The one byte range a resumed download asks for (``Range: bytes=a-b``, ``a-`` or
+    ``-n``), inclusive, within ``size``; None for the whole file: no header, several
+    ranges, an unparsable or unsatisfiable one, or an ``If-Range`` that is not this ETag
+    (the file a client holds a part of must be this one)."""
+    if not header or (if_range is not None and if_range.strip() != etag):
+        return None
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, _, last = spec.strip().partition("-")
+    if not (first.isdigit() or last.isdigit()) or (first and not first.isdigit()):
+        return None
+    if last and not last.isdigit():
+        return None
+    if not first:  # the last n bytes
+        start, end = max(size - int(last), 0), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    return (start, end) if 0 <= start <= end < size else None

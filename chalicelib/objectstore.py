@@ -45,7 +45,7 @@ class S3ObjectStore:
             owner=head.get("Metadata", {}).get("owner"),
         )
 
-    def fetch_base64(self, obj: StoredObject) -> str:
+    def fetch_base64(self, obj: StoredObject, byte_range: tuple[int, int] | None = None) -> str:
         """The object's bytes exactly as minted -- never a replacement -- base64-encoded,
         the form a Lambda response carries them in.
 
@@ -57,14 +57,18 @@ class S3ObjectStore:
         params: dict[str, Any] = {"Bucket": self._bucket, "Key": obj.key, "IfMatch": obj.etag}
         if obj.version_id:
             params["VersionId"] = obj.version_id
-        encoded = bytearray(base64_length(obj.size))
+        expected = obj.size
+        if byte_range is not None:  # a resumed download: only these bytes (inclusive)
+            params["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+            expected = byte_range[1] - byte_range[0] + 1
+        encoded = bytearray(base64_length(expected))
         written = received = 0
         carry = b""
         try:
             response = self._client.get_object(**params)
             for chunk in response["Body"].iter_chunks(_CHUNK):
                 received += len(chunk)
-                if received > obj.size:
+                if received > expected:
                     break
                 data = carry + chunk
                 whole = len(data) - len(data) % 3  # only whole 3-byte groups encode alone
@@ -82,7 +86,7 @@ class S3ObjectStore:
             raise UnavailableError("The file could not be read; try again shortly.") from exc
         except BotoCoreError as exc:  # timeouts, resets, and bodies cut short
             raise UnavailableError("The file could not be read; try again shortly.") from exc
-        if received != obj.size:
+        if received != expected:
             raise UnavailableError("The file arrived incomplete; try again shortly.")
         if carry:
             piece = base64.b64encode(carry)

@@ -297,7 +297,15 @@ def download_response(redemption: Stream | Redirect) -> Response:
     }
     if isinstance(redemption, Stream):
         headers["Content-Type"] = link.object.content_type
-        return EncodedResponse(body=redemption.body_base64, status_code=200, headers=headers)
+        # Inside a download session a stream can be resumed: say so, and answer a part.
+        headers["Accept-Ranges"] = "bytes" if redemption.session is not None else "none"
+        status = 200
+        if redemption.byte_range is not None:
+            start, end = redemption.byte_range
+            headers["Content-Range"] = f"bytes {start}-{end}/{link.object.size}"
+            headers["ETag"] = link.object.etag
+            status = 206
+        return EncodedResponse(body=redemption.body_base64, status_code=status, headers=headers)
     # JSON, which is not a binary type: Chalice never treats the body as binary, whatever
     # the client's Accept.  The file's type and disposition travel in the presigned URL
     # and S3 sends them; the body is one line for a client that does not follow.

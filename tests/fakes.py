@@ -294,10 +294,13 @@ class MemoryObjectStore:
         body, content_type, owner = self.objects[key]
         return StoredObject(key, len(body), content_type, f'"{hash(body) & 0xFFFF:x}"', None, owner)
 
-    def fetch_base64(self, obj: StoredObject) -> str:
+    def fetch_base64(self, obj: StoredObject, byte_range: tuple[int, int] | None = None) -> str:
         if self.fail_reads is not None:
             raise self.fail_reads
-        return base64.b64encode(self.objects[obj.key][0]).decode("ascii")
+        body = self.objects[obj.key][0]
+        if byte_range is not None:
+            body = body[byte_range[0] : byte_range[1] + 1]
+        return base64.b64encode(body).decode("ascii")
 
     def presign(self, obj: StoredObject, disposition: str, lifetime: int) -> str:
         return f"memory://{obj.key}?expires={lifetime}&disposition={disposition}"

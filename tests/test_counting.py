@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from chalicelib.link import REDELIVERY_CAP
 from tests.conftest import BROWSER_ACCEPT
 from tests.test_stack import TIMEOUT, item, mint, s3_bytes
 from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack
@@ -351,3 +352,59 @@ def test_refunds_racing_redemptions_never_exceed_the_limit_plus_refunds(
     assert final["uses"] == 2 + redeemed - refunds_given
     assert len(final["refunds"]) == refunds_given
     assert len(final["redemptions"]) == 2 + redeemed
+
+
+# ----------------------------------------------------------------------- download sessions
+
+
+def test_a_cookie_jar_resumes_a_broken_download_without_spending(stack: Stack) -> None:
+    """curl -c jar -b jar: take the first MiB, lose the connection, come back later with
+    the session for a new address, and ask for the rest."""
+    minted = mint(stack, LARGE_SAMPLE)
+    jar = requests.Session()  # the cookie jar
+    first = post(stack, minted, session=jar)
+    assert first.status_code == 302
+    assert f"onetime_{minted['id']}" in jar.cookies.get_dict()
+    head = requests.get(
+        first.headers["Location"], headers={"Range": "bytes=0-1048575"}, timeout=TIMEOUT
+    )
+    assert head.status_code == 206 and len(head.content) == 1024 * 1024
+    again = post(stack, minted, session=jar)  # the first address may have expired by now
+    assert again.status_code == 302
+    rest = requests.get(
+        again.headers["Location"], headers={"Range": "bytes=1048576-"}, timeout=TIMEOUT
+    )
+    assert rest.status_code == 206
+    assert head.content + rest.content == s3_bytes(stack, LARGE_SAMPLE)
+    assert uses(stack, minted) == 1
+    (redemption,) = state(stack, minted)["redemptions"]
+    assert redemption["redeliveries"] == 1
+    stranger = post(stack, minted)  # no jar: the link is used
+    assert stranger.status_code == 410
+
+
+def test_concurrent_re_deliveries_never_exceed_the_cap(stack: Stack) -> None:
+    minted = mint(stack, SMALL_SAMPLE)
+    first = post(stack, minted)
+    session = first.headers["X-Download-Session"]
+
+    def act(index: int, client: requests.Session) -> int:
+        response = post(stack, minted, session=client, extra={"X-Download-Session": session})
+        return int(response.status_code)
+
+    results = race(stack, 32, act)
+    assert results.count(302) == REDELIVERY_CAP
+    assert results.count(410) == 32 - REDELIVERY_CAP  # past the cap: a use, and none is left
+    assert uses(stack, minted) == 1
+    (redemption,) = state(stack, minted)["redemptions"]
+    assert redemption["redeliveries"] == REDELIVERY_CAP
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_first_redemptions_racing_still_give_exactly_the_limit(stack: Stack, round_: int) -> None:
+    minted = mint(stack, SMALL_SAMPLE, uses=3)
+    results = race(
+        stack, 24, lambda index, client: int(post(stack, minted, session=client).status_code)
+    )
+    assert results.count(302) == 3
+    assert uses(stack, minted) == 3

@@ -216,3 +216,29 @@ def test_dynamodb_failing_during_a_re_delivery_is_503_and_delivers_nothing(
     service.hooks.faults.clear()
     assert state(service, minted["id"])["redemptions"][0]["redeliveries"] == 0
     assert service.uses(minted["id"]) == 1
+
+
+def test_a_streamed_file_resumes_with_range_inside_the_session(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    def streamed(headers: dict[str, str]) -> Any:
+        return service.client.http.post(
+            "/download",
+            headers={"Content-Type": FORM, "Accept": "application/pdf", **headers},
+            body=f"token={token_of(minted)}",
+        )
+
+    first = streamed({"Range": "bytes=100-"})  # a first redemption sends the whole file
+    assert first.status_code == 200 and first.body == SMALL
+    assert first.headers["Accept-Ranges"] == "bytes"
+    cookie = cookie_of(first)
+    part = streamed({"Cookie": cookie, "Range": "bytes=100-"})
+    assert part.status_code == 206
+    assert part.body == SMALL[100:]
+    assert part.headers["Content-Range"] == f"bytes 100-{len(SMALL) - 1}/{len(SMALL)}"
+    etag = part.headers["ETag"]
+    tail = streamed({"Cookie": cookie, "Range": "bytes=-10", "If-Range": etag})
+    assert tail.status_code == 206 and tail.body == SMALL[-10:]
+    changed = streamed({"Cookie": cookie, "Range": "bytes=100-", "If-Range": '"other"'})
+    assert changed.status_code == 200 and changed.body == SMALL  # not the file it has a part of
+    assert service.uses(minted["id"]) == 1

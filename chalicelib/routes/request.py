@@ -154,6 +154,8 @@ def requester(request: Request) -> Requester:
         # Kept as sent, but with control characters escaped: the audit trail is read
         # on operators' terminals, and a forged row must not be possible.
         user_agent=printable(request.headers.get("user-agent", "")),
+        range=request.headers.get("range"),
+        if_range=request.headers.get("if-range"),
     )
 
 

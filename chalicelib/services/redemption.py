@@ -49,6 +49,8 @@ class Requester:
     accept: str | None = None
     client_ip: str = ""
     user_agent: str = ""
+    range: str | None = None  # honoured only inside a download session (a resume)
+    if_range: str | None = None
 
     @property
     def wants_html(self) -> bool:
@@ -94,6 +96,7 @@ class Stream:
     body_base64: str  # the file, already encoded (see ObjectStore.fetch_base64)
     session: Session | None = None
     redelivered: bool = False  # a re-delivery in a session: no use was spent
+    byte_range: tuple[int, int] | None = None  # a part of the file (206), inclusive
 
 
 @dataclass(frozen=True)
@@ -269,6 +272,9 @@ class Redeeming:
             accept_stream,
             Session(session, use.at + self._session_seconds),
             redelivered=True,
+            byte_range=delivery.byte_range(
+                requester.range, requester.if_range, link.object.size, link.object.etag
+            ),
         )
 
     def _claim(
@@ -326,6 +332,7 @@ class Redeeming:
         session: Session | None,
         *,
         redelivered: bool = False,
+        byte_range: tuple[int, int] | None = None,
     ) -> Stream | Redirect:
         obj = link.object
         disposition = content_disposition(link.filename)
@@ -335,8 +342,8 @@ class Redeeming:
         redemption: Stream | Redirect
         try:
             if how is delivery.Delivery.STREAM:
-                body = self._objects.fetch_base64(obj)
-                redemption = Stream(link, disposition, body, session, redelivered)
+                body = self._objects.fetch_base64(obj, byte_range)
+                redemption = Stream(link, disposition, body, session, redelivered, byte_range)
             else:
                 url = self._objects.presign(obj, disposition, self._redirect_ttl)
                 redemption = Redirect(link, disposition, url, session, redelivered)

@@ -115,3 +115,27 @@ def test_stream_only_what_every_layer_passes_intact(
 ) -> None:
     accepted = delivery.accepts_stream(accept)
     assert delivery.choose(accepted, size, "application/pdf", 1000) is expected
+
+
+@pytest.mark.parametrize(
+    ("header", "if_range", "expected"),
+    [
+        ("bytes=0-99", None, (0, 99)),
+        ("bytes=100-", None, (100, 999)),
+        ("bytes=-10", None, (990, 999)),
+        ("bytes=900-5000", None, (900, 999)),
+        ("bytes=100-", '"e"', (100, 999)),
+        ("bytes=100-", '"other"', None),
+        ("bytes=0-1,5-9", None, None),
+        ("bytes=1000-", None, None),
+        ("bytes=5-2", None, None),
+        ("items=0-1", None, None),
+        ("bytes=a-b", None, None),
+        ("bytes=-", None, None),
+        (None, None, None),
+    ],
+)
+def test_one_byte_range_or_the_whole_file(
+    header: str | None, if_range: str | None, expected: tuple[int, int] | None
+) -> None:
+    assert delivery.byte_range(header, if_range, 1000, '"e"') == expected

@@ -32,6 +32,7 @@ GOALS = {
     "mint": 2,
     "redeem, stream": 2,
     "redeem, redirect (POST)": 1,
+    "re-delivery in a download session": 1,
     "redeem, redirect (GET, confirm=false)": 1,
     "landing page": 1,
     "GET that must confirm (409)": 1,
@@ -76,8 +77,10 @@ def count_requests(app: ModuleType, api_key: str) -> dict[str, list[list[str]]]:
             client.request, method, f"/download?token={token}", headers=headers
         )
 
-    def press(token: str, accept: str) -> Callable[[], Any]:
+    def press(token: str, accept: str, session: str = "") -> Callable[[], Any]:
         headers = {"Accept": accept, "Content-Type": "application/x-www-form-urlencoded"}
+        if session:
+            headers["X-Download-Session"] = session
         return functools.partial(client.post, "/download", headers=headers, body=f"token={token}")
 
     def refund(token: str) -> Callable[[], Any]:
@@ -91,7 +94,10 @@ def count_requests(app: ModuleType, api_key: str) -> dict[str, list[list[str]]]:
         measure("landing page", download(for_landing, BROWSER_ACCEPT), 200)
         measure("GET that must confirm (409)", download(for_landing, "*/*"), 409)
         measure("HEAD", download(for_landing, None, "HEAD"), 200)
-        measure("redeem, redirect (POST)", press(for_landing, "application/json"), 302)
+        pressed = measure("redeem, redirect (POST)", press(for_landing, "application/json"), 302)
+        session = pressed.headers["X-Download-Session"]
+        again = press(for_landing, "application/json", session)
+        measure("re-delivery in a download session", again, 302)
         measure("refund", refund(for_landing), 200)
         measure("redeem, stream", press(for_stream, "application/pdf"), 200)
         measure("redeem, redirect (GET, confirm=false)", download(for_get, "*/*"), 302)
@@ -163,8 +169,9 @@ def measure(app: ModuleType, stack: Stack) -> Section:
     section.notes.append(
         "Landing page, a GET that must confirm, and HEAD: one `UpdateItem` that records the "
         "visit and returns the link (docs/COUNTING.md); it succeeds, so dynalite and DynamoDB "
-        "answer alike. A POST redeems with the one claim; a refund is one conditional "
-        "`UpdateItem`. A GET on a `confirm=false` link claims at once: its token says which "
+        "answer alike. A POST redeems with the one claim; a re-delivery in a download session (the "
+        "session's credential sent back) and a refund are one conditional `UpdateItem` each. "
+        "A GET on a `confirm=false` link claims at once: its token says which "
         "write to try."
     )
     return section

@@ -33,6 +33,7 @@ from chalicelib.errors import (
 )
 from chalicelib.link import Link
 from chalicelib.refusals import DECLINED, REDIRECT_NOTE
+from chalicelib.settings import DEFAULT_REDIRECT_TTL
 from chalicelib.services.minting import MintedLink
 from chalicelib.services.redemption import Redirect, Session, Stream
 from chalicelib.services.uploads import Upload
@@ -155,8 +156,8 @@ def session_headers(link_id: str, session: Session, base: str, now: float) -> He
 
 def _lifetime(location: str) -> int:
     # The presigned URL says how long it lives (SigV4's X-Amz-Expires).
-    found = parse_qs(urlsplit(location).query).get("X-Amz-Expires", ["30"])[0]
-    return int(found) if found.isdigit() else 30
+    found = parse_qs(urlsplit(location).query).get("X-Amz-Expires", [""])[0]
+    return int(found) if found.isdigit() else DEFAULT_REDIRECT_TTL
 
 
 def link_headers(link: Link) -> Headers:

@@ -31,7 +31,7 @@ def largest_streamable_size() -> int:
 
 
 DEFAULT_STREAM_MAX_BYTES = 4 * 1024 * 1024
-DEFAULT_REDIRECT_TTL = 30
+DEFAULT_REDIRECT_TTL = 10  # a re-delivery in a session costs no use: see docs/COUNTING.md
 # How long the browser (or cookie jar) that redeemed a link may get the file again without
 # spending another use: a broken, cancelled or repeated download (docs/COUNTING.md).
 DEFAULT_SESSION_SECONDS = 3600

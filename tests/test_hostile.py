@@ -1206,3 +1206,44 @@ def test_hostile_refunds_change_nothing_they_should_not(hostile: Hostile) -> Non
 
     run()
     hostile.finish(150)
+
+
+def test_hostile_session_credentials_deliver_nothing(hostile: Hostile) -> None:
+    """Forged download-session cookies and headers, of every shape, for a link used up by
+    its one real redemption: every answer is 410, nothing is delivered again."""
+    service = hostile.service
+    minted = service.mint(OK_KEY)
+    hostile.operated.append(minted)
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "*/*"}
+    body = urlencode({"token": token_of(minted)}).encode()
+    real = service.client.http.post("/download", headers=form, body=body)
+    assert real.status_code == 302
+    real_claim = real.headers["X-Download-Session"].split(".")[0]
+    values = st.one_of(
+        st.text(max_size=80),
+        st.builds(
+            lambda claim, secret: f"{claim}.{secret}",
+            st.sampled_from([real_claim])
+            | st.text(alphabet="0123456789abcdef", min_size=16, max_size=16),
+            st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=43, max_size=43),
+        ),
+    )
+
+    @corpus(150)
+    @given(value=values, as_cookie=st.booleans())
+    def run(value: str, as_cookie: bool) -> None:
+        headers = dict(form)
+        if as_cookie:
+            headers["Cookie"] = f"onetime_{minted['id']}={value}"
+        else:
+            headers["X-Download-Session"] = value
+        response = hostile.send("POST", "/download", headers, body)
+        assert response.status_code == 410, response.status_code
+        assert "Location" not in response.headers
+
+    run()
+    item = service.item(minted["id"])
+    assert item["uses"]["N"] == "1"
+    (record,) = item["redemptions"]["M"].values()
+    assert "again" not in record["M"]
+    hostile.finish(150)

@@ -354,3 +354,45 @@ def test_no_token_in_the_logs_whatever_the_spelling_of_its_name(stack: Stack, na
         assert token not in text, path.name
         assert token[16:] not in text, path.name
         assert not TOKEN_SHAPE.findall(text), path.name
+
+
+def test_no_session_secret_in_the_log_the_table_or_a_url(
+    service: InProcess, captured: Captured
+) -> None:
+    """A download session's secret lives only in the client's cookie (and the header that
+    carries it): never in a log line, the table, or an address we hand out."""
+    service.put("secret/session.pdf", SMALL)
+    http = service.client.http
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    minted = service.mint("secret/session.pdf", uses=2)
+    token = token_of(minted["url"])
+    sessions: list[str] = []
+    locations: list[str] = []
+    for accept in ("*/*", "application/pdf", BROWSER_ACCEPT):
+        first = http.post(
+            "/download", headers={**form, "Accept": accept}, body=f"token={token}&again=1"
+        )
+        if "X-Download-Session" in first.headers:
+            sessions.append(first.headers["X-Download-Session"])
+        locations.append(first.headers.get("Location", ""))
+        if sessions:
+            again = http.post(
+                "/download",
+                headers={**form, "Accept": accept, "X-Download-Session": sessions[-1]},
+                body=f"token={token}",
+            )
+            locations.append(again.headers.get("Location", ""))
+    forged = sessions[0].split(".")[0] + "." + "A" * 43
+    assert (
+        http.post(
+            "/download",
+            headers={**form, "Accept": "*/*", "X-Download-Session": forged},
+            body=f"token={token}",
+        ).status_code
+        == 410
+    )
+    secrets_ = [value.split(".", 1)[1] for value in sessions]
+    assert len(secrets_) == 2
+    text = "\n".join(captured.lines) + json.dumps(service.table_items()) + "".join(locations)
+    assert [secret for secret in secrets_ if secret in text] == []
+    assert "A" * 43 not in "\n".join(captured.lines)

@@ -33,12 +33,12 @@ from chalicelib.errors import (
 )
 from chalicelib.link import Link
 from chalicelib.refusals import DECLINED, REDIRECT_NOTE
-from chalicelib.settings import DEFAULT_REDIRECT_TTL
 from chalicelib.services.minting import MintedLink
 from chalicelib.services.redemption import Redirect, Session, Stream
 from chalicelib.services.uploads import Upload
 from chalicelib.sessions import HEADER as SESSION_HEADER
 from chalicelib.sessions import cookie_name
+from chalicelib.settings import DEFAULT_REDIRECT_TTL
 from chalicelib.stores import Grant, GrantPage, Page
 
 # Looked up along each error's class hierarchy, most specific first.

@@ -15,7 +15,7 @@ import requests
 from chalicelib.link import REDELIVERY_CAP
 from tests.conftest import BROWSER_ACCEPT
 from tests.test_stack import TIMEOUT, item, mint, s3_bytes
-from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack
+from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack, free_port
 
 # Real previewers' and scanners' requests: User-Agent and Accept as they send them.
 PROFILES: dict[str, tuple[str, str | None]] = {
@@ -408,3 +408,20 @@ def test_first_redemptions_racing_still_give_exactly_the_limit(stack: Stack, rou
     )
     assert results.count(302) == 3
     assert uses(stack, minted) == 3
+
+
+def test_a_redirect_that_led_nowhere_is_recovered_through_the_session(stack: Stack) -> None:
+    """The client got its 302 but could not reach S3 (here: the address's port is closed
+    to it); it comes back with its session and gets the file on the same one use."""
+    minted = mint(stack, SMALL_SAMPLE)
+    jar = requests.Session()
+    first = post(stack, minted, session=jar)
+    assert first.status_code == 302
+    address = urlsplit(first.headers["Location"])
+    unreachable = address._replace(netloc=f"127.0.0.1:{free_port()}").geturl()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(unreachable, timeout=TIMEOUT)
+    again = post(stack, minted, session=jar)
+    assert again.status_code == 302
+    assert fetch(again.headers["Location"]) == s3_bytes(stack, SMALL_SAMPLE)
+    assert uses(stack, minted) == 1

@@ -44,6 +44,11 @@ ODD_KEYS = [
 ]
 LEAKS = ("Traceback", "botocore", "ClientError", "An error occurred (")
 APP_HEADERS = {
+    "accept-ranges",
+    "content-range",
+    "etag",
+    "set-cookie",
+    "x-download-session",
     "cache-control",
     "referrer-policy",
     "x-content-type-options",

@@ -13,6 +13,7 @@ refusals and faults (including "USE UNCERTAIN" and "USE LOST") and searched the 
 from __future__ import annotations
 
 import http.client
+import http.cookiejar
 import json
 import logging
 import re
@@ -65,6 +66,9 @@ class Session:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.http = requests.Session()
+        # No cookie jar: each request stands alone, so a used link answers 410 here.  The
+        # download sessions it is handed are secrets too, and searched for like tokens.
+        self.http.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         self.tokens: list[str] = []
         self.signatures: list[str] = []
         self.ids: list[str] = []
@@ -98,6 +102,8 @@ class Session:
         )
         if "X-Amz-Signature" in response.headers.get("Location", ""):
             self.signatures.append(signature_of(response.headers["Location"]))
+        if "X-Download-Session" in response.headers:
+            self.tokens.append(response.headers["X-Download-Session"].split(".", 1)[1])
         return response
 
 

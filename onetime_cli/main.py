@@ -434,7 +434,10 @@ def show_command(config: Config, link_id: str, as_json: bool) -> None:
 
     Each redemption has an id (for `onetime refund --redemption`), and is marked
     when it looks automated (a previewer's user agent, or too soon after the
-    link was made) or was refunded.  Below: the visits that spent nothing
+    link was made) or was refunded.  Re-deliveries counts how often the
+    client that redeemed got the file again through its download session
+    (a resumed or repeated download, no use spent), and says when last.
+    Below: the visits that spent nothing
     (counts by kind, and the most recent ones) and the refunds.  The kinds:
     page (the landing page, shown to a browser), head (a HEAD request),
     preview (a GET from anything but a browser), bot (a known previewer or

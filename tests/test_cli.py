@@ -2170,6 +2170,36 @@ def test_resume_with_nothing_to_resume_sends_nothing(canned: Canned, tmp_path: P
     assert canned.requests == []
 
 
+def test_show_counts_each_redemptions_re_deliveries(canned: Canned) -> None:
+    state = counted_state()
+    first, second = state["redemptions"]
+    first.update(redeliveries=3, redelivered_at="2026-11-30T10:20:00Z")
+    second.update(redeliveries=0, redelivered_at=None)
+    canned.answer(200, state)
+    canned.answer(200, counted_state())  # a server before sessions: no such fields
+    result = invoke(["show", LINK_ID], url=canned.url)
+    older = invoke(["show", LINK_ID], url=canned.url)
+    assert result.exit_code == older.exit_code == 0, result.output
+    out = result.stdout
+    assert "Re-deliveries" in line_with(out, "ID", "Path", "Notes")
+    assert "redirect   3, last 2026-11-30 10:20   suspected automation" in line_with(
+        out, REDEMPTION_ID, "10.0.0.5"
+    )
+    assert line_with(out, "0123456789abcdef").endswith("stream     0")
+    assert "Re-deliveries" not in older.stdout
+
+
+def test_show_escapes_terminal_controls_in_re_deliveries(canned: Canned) -> None:
+    state = evil_state(
+        redemptions=[{"id": "r1", "path": "redirect", "redeliveries": EVIL, "redelivered_at": EVIL}]
+    )
+    canned.answer(200, state)
+    result = invoke(["show", LINK_ID], url=canned.url, extra_env=TERMINAL, color=True)
+    assert result.exit_code == 0, result.output
+    assert_nothing_reaches_the_terminal_raw(result.stdout)
+    assert f"{EVIL_SHOWN}, last {EVIL_SHOWN}" in result.stdout
+
+
 # --- download sessions against the running stack ----------------------------------------
 
 
@@ -2209,6 +2239,10 @@ def test_get_resume_finishes_a_download_through_the_stacks_session(
     [redemption] = state["redemptions"]
     assert redemption["redeliveries"] == 1
     assert redemption["redelivered_at"] is not None
+    shown = ok(stack, "show", minted["id"])
+    assert f"1, last {utc_minute(redemption['redelivered_at'])}" in line_with(
+        shown, redemption["id"]
+    )
 
     # Without the session, the same link is used up.
     again = get(minted["url"], "-o", str(tmp_path), "--force")

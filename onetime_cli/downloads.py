@@ -9,17 +9,29 @@ neither the token nor any cookie or credential.
 The bytes go to a temporary file beside the final one, created before the use is
 spent (so an unwritable folder costs nothing), and take the final name only when
 every byte announced has arrived.
+
+A server with download sessions answers the redemption with ``X-Download-Session``:
+sent back with the token, it gets the file again without spending a use.  When the
+transfer breaks, ``fetch`` does that (a bounded number of times) and asks the file's
+host for the bytes still missing (``Range``), appending them to the temporary file.
+The session value is a credential: it is kept in memory, never shown, and written to
+disk only when a download is given up, to ``<temporary file>.session`` (mode 0600),
+so that ``onetime get --resume`` can finish it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
+import stat
 import tempfile
+import time
 import unicodedata
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qs, unquote, urlencode, urljoin, urlsplit, urlunsplit
@@ -28,6 +40,7 @@ import requests
 import urllib3
 
 from onetime_cli.client import ApiError, Unreachable, api_error, connection_failure, version
+from onetime_cli.links import link_id_from
 from onetime_cli.uploads import NoCredentials, storage_error
 
 MAX_REDIRECTS = 5
@@ -36,6 +49,13 @@ BLOCK = 64 * 1024
 FALLBACK_NAME = "download"
 NAME_MAX_BYTES = 255  # NAME_MAX of common file systems, in bytes of UTF-8
 TEMP_PREFIX, TEMP_SUFFIX = ".onetime-", ".part"
+SESSION_SUFFIX = ".session"  # beside a kept temporary file: the session that finishes it
+SESSION_HEADER = "X-Download-Session"
+RESUME_TRIES = 3  # how often a broken transfer is taken up again before giving up
+RETRY_DELAYS = (0.0, 1.0, 3.0)  # seconds before each of those tries
+# A session value as the client keeps and sends it: visible ASCII, nothing a header forbids.
+_SESSION_VALUE = re.compile(r"[!-~]{1,512}")
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 # What a file name must not carry: controls, format characters (bidi overrides,
 # zero-width), line and paragraph separators, lone surrogates.
 _UNSAFE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
@@ -74,6 +94,34 @@ class Unfetched(SpentError):
 class Lost(Unreachable, SpentError):
     """No answer after the request was sent (a read timeout, or the redirect's
     target cannot be reached): the use may or may not have been spent."""
+
+
+class WrongRange(SpentError):
+    """The file's host answered a request for the rest with bytes that do not continue
+    the ones kept (another range, another length, another version of the file)."""
+
+
+class GaveUp(SpentError):
+    """A broken download that the session could not finish within ``RESUME_TRIES``:
+    ``written`` bytes are in the temporary file, ``last`` says what failed last."""
+
+    def __init__(self, written: int, length: int | None, tries: int, last: str) -> None:
+        super().__init__(f"{written} of {length} bytes after {tries} tries: {last}")
+        self.written = written
+        self.length = length
+        self.tries = tries
+        self.last = last
+
+
+@dataclass
+class Resumable:
+    """What finishing a broken download takes: the session the redemption opened (a
+    credential: never shown, and left out of ``repr``), and what the file is, so that
+    bytes from a later answer are appended only to the same file."""
+
+    session: str | None = field(default=None, repr=False)
+    length: int | None = None  # the whole file's, in bytes
+    etag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,10 +251,21 @@ def exists(path: Path) -> bool:
     return os.path.lexists(path)
 
 
-def temporary_file(directory: Path) -> tuple[BinaryIO, Path]:
-    """A new empty file in ``directory`` (hidden, ``.part``), with the permissions a
-    new file gets there (the umask's), open for writing."""
-    descriptor, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
+def temp_prefix(link: Link) -> str:
+    """How the temporary files of ``link`` begin: ``.onetime-<link id>-``, so that
+    ``--resume`` finds the one it left (the id is no secret; a token of another shape
+    is named by a digest, never by itself)."""
+    link_id = link_id_from(link.token)
+    if not re.fullmatch(r"[a-z2-7]{16}", link_id):
+        link_id = hashlib.sha256(link.token.encode()).hexdigest()[:16]
+    return f"{TEMP_PREFIX}{link_id}-"
+
+
+def temporary_file(directory: Path, link: Link | None = None) -> tuple[BinaryIO, Path]:
+    """A new empty file in ``directory`` (hidden, ``.part``, named for ``link``), with
+    the permissions a new file gets there (the umask's), open for writing."""
+    prefix = temp_prefix(link) if link is not None else TEMP_PREFIX
+    descriptor, name = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=directory)
     mask = os.umask(0)
     os.umask(mask)
     os.fchmod(descriptor, 0o666 & ~mask)
@@ -234,6 +293,86 @@ def place(temp: Path, final: Path, *, force: bool) -> bool:
     return True
 
 
+# --- resuming ----------------------------------------------------------------------------
+
+
+def session_path(temp: Path) -> Path:
+    """Where the session that finishes the download kept in ``temp`` is written."""
+    return temp.with_name(temp.name + SESSION_SUFFIX)
+
+
+def save_session(temp: Path, resumable: Resumable) -> Path:
+    """Write what ``--resume`` needs beside ``temp``, readable by its owner only
+    (0600 whatever the umask; a symbolic link there is not followed)."""
+    path = session_path(temp)
+    path.unlink(missing_ok=True)  # a new file, never one someone else made
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    descriptor = os.open(path, flags, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        os.fchmod(descriptor, 0o600)  # whatever the umask
+        record = {"session": resumable.session, "length": resumable.length}
+        json.dump({**record, "etag": resumable.etag}, out)
+        out.flush()
+        os.fsync(descriptor)
+    return path
+
+
+def load_session(path: Path) -> Resumable | None:
+    """The ``Resumable`` a session file holds; None if it is not one."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    session, length, etag = record.get("session"), record.get("length"), record.get("etag")
+    if not (isinstance(session, str) and _SESSION_VALUE.fullmatch(session)):
+        return None
+    if not (length is None or (isinstance(length, int) and length >= 0)):
+        return None
+    return Resumable(session, length, etag if isinstance(etag, str) else None)
+
+
+def _own(found: os.stat_result, private: bool = False) -> bool:
+    """A regular file of this user's (and, if ``private``, no one else's to read)."""
+    mine = stat.S_ISREG(found.st_mode) and found.st_uid == os.geteuid()
+    return mine and not (private and found.st_mode & 0o077)
+
+
+def interrupted(directory: Path, link: Link) -> tuple[Path, Resumable] | None:
+    """The download of ``link`` that a previous ``get`` gave up in ``directory``: its
+    temporary file and session (the newest, if there are several); None without one.
+    Only this user's files count, the session readable by no one else: in a shared
+    folder, bytes someone else left must never become the start of the file."""
+    found: list[tuple[float, Path, Resumable]] = []
+    for path in directory.glob(f"{temp_prefix(link)}*{TEMP_SUFFIX}{SESSION_SUFFIX}"):
+        temp = path.with_name(path.name[: -len(SESSION_SUFFIX)])
+        try:
+            kept, session = os.lstat(temp), os.lstat(path)
+        except OSError:
+            continue
+        if not (_own(kept) and _own(session, private=True)):
+            continue
+        resumable = load_session(path)
+        if resumable is not None:
+            found.append((kept.st_mtime, temp, resumable))
+    if not found:
+        return None
+    _, temp, resumable = max(found, key=lambda entry: entry[0])
+    return temp, resumable
+
+
+def reopen(temp: Path) -> BinaryIO:
+    """The kept temporary file, open for writing at its end (never through a link)."""
+    descriptor = os.open(temp, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+    file = os.fdopen(descriptor, "wb")
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        file.close()
+        raise IsADirectoryError(0, "not a regular file", str(temp))
+    file.seek(0, os.SEEK_END)
+    return file
+
+
 # --- the requests ------------------------------------------------------------------------
 
 
@@ -244,6 +383,8 @@ class Delivery:
     response: requests.Response
     origin: str
     remaining_uses: str | None  # X-Remaining-Uses from the onetime server, if it said
+    start: int = 0  # where in the file its body begins (a 206 answers the rest)
+    total: int | None = None  # the whole file's length, when known
 
     @property
     def disposition(self) -> str | None:
@@ -251,8 +392,13 @@ class Delivery:
 
     @property
     def length(self) -> int | None:
+        """The bytes this answer carries (Content-Length)."""
         value = self.response.headers.get("Content-Length", "").strip()
         return int(value) if value.isdigit() else None
+
+    @property
+    def etag(self) -> str | None:
+        return self.response.headers.get("ETag")
 
 
 def _headers() -> dict[str, str]:
@@ -265,17 +411,26 @@ def _headers() -> dict[str, str]:
 
 
 @contextmanager
-def redeem(link: Link, *, timeout: float) -> Iterator[Delivery]:
+def redeem(
+    link: Link, *, timeout: float, resumable: Resumable | None = None, offset: int = 0
+) -> Iterator[Delivery]:
     """POST the token; follow the answer's redirects (at most MAX_REDIRECTS, each
     a GET without the token) to the file.  ``ApiError`` when the onetime server
-    refuses, ``Unfetched`` when a redirect's target does."""
+    refuses, ``Unfetched`` when a redirect's target does.
+
+    With ``resumable``, its session (if any) goes with the token, and the session the
+    answer opens is kept in it; with an ``offset``, the redirect's target is asked for
+    the bytes from there on, and a 206 that does not continue them is ``WrongRange``."""
+    post_headers = {**_headers(), "Content-Type": "application/x-www-form-urlencoded"}
+    if resumable is not None and resumable.session is not None:
+        post_headers[SESSION_HEADER] = resumable.session
     with requests.Session() as session:
         origin = link.origin
         try:
             response = session.post(
                 link.redeem_url,
                 data=urlencode({"token": link.token}),
-                headers={**_headers(), "Content-Type": "application/x-www-form-urlencoded"},
+                headers=post_headers,
                 auth=NoCredentials(),
                 timeout=timeout,
                 allow_redirects=False,
@@ -287,6 +442,9 @@ def redeem(link: Link, *, timeout: float) -> Iterator[Delivery]:
             raise Lost(origin, f"no answer within {timeout:g} s") from error
         except requests.ConnectionError as error:
             raise Unreachable(origin, connection_failure(error)) from error
+        given = response.headers.get(SESSION_HEADER, "").strip()
+        if resumable is not None and _SESSION_VALUE.fullmatch(given):
+            resumable.session = given
         remaining = response.headers.get("X-Remaining-Uses")
         hops = 0
         try:
@@ -303,19 +461,45 @@ def redeem(link: Link, *, timeout: float) -> Iterator[Delivery]:
                 hops += 1
                 origin = origin_of(url)
                 session.cookies.clear()  # nothing of one host's goes to the next
-                response = _fetch(session, url, origin, timeout)
-            if response.status_code != 200:
+                response = _fetch(session, url, origin, timeout, offset)
+            delivery = Delivery(response, origin, remaining)
+            if response.status_code == 206 and hops > 0 and offset > 0:
+                delivery.start, delivery.total = _continuation(delivery, offset, resumable)
+            elif response.status_code == 200:
+                delivery.total = delivery.length
+            else:
                 raise _refusal(response, origin, redirected=hops > 0)
-            yield Delivery(response, origin, remaining)
+            yield delivery
         finally:
             response.close()
 
 
-def _fetch(session: requests.Session, url: str, origin: str, timeout: float) -> requests.Response:
+def _continuation(delivery: Delivery, offset: int, resumable: Resumable | None) -> tuple[int, int]:
+    """Where a 206 begins and the file's whole length, if it carries exactly the bytes
+    from ``offset`` to the end of the same file; ``WrongRange`` otherwise."""
+    found = _CONTENT_RANGE.fullmatch(delivery.response.headers.get("Content-Range", "").strip())
+    if found is None or found.group(3) == "*":
+        raise WrongRange(f"{delivery.origin}: a 206 without a usable Content-Range")
+    first, last, total = (int(found.group(index)) for index in (1, 2, 3))
+    known = resumable.length if resumable is not None else None
+    etag = resumable.etag if resumable is not None else None
+    if first != offset or last != total - 1 or (known is not None and total != known):
+        raise WrongRange(f"{delivery.origin}: bytes {first}-{last}/{total}, not {offset}-")
+    if etag is not None and delivery.etag is not None and delivery.etag != etag:
+        raise WrongRange(f"{delivery.origin}: another version of the file")
+    return first, total
+
+
+def _fetch(
+    session: requests.Session, url: str, origin: str, timeout: float, offset: int = 0
+) -> requests.Response:
+    headers = _headers()
+    if offset > 0:
+        headers["Range"] = f"bytes={offset}-"
     try:
         return session.get(
             url,
-            headers=_headers(),
+            headers=headers,
             auth=NoCredentials(),
             timeout=timeout,
             allow_redirects=False,
@@ -379,3 +563,91 @@ def _timed_out(error: BaseException) -> bool:
         isinstance(cause, (TimeoutError, urllib3.exceptions.TimeoutError))
         for cause in (error.__cause__, error.__context__)
     )
+
+
+# --- the whole download, taken up again where it broke -------------------------------------
+
+Watch = Callable[[Delivery], AbstractContextManager[Progress | None]]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    size: int
+    disposition: str | None  # the last answer's that gave one
+    remaining_uses: str | None
+    breaks: int  # how often the transfer broke and was taken up again
+    start: int  # where the last answer's bytes began: above 0 when it sent only the rest
+
+
+def _retryable(error: Exception) -> bool:
+    """A failure that asking again, within the session, may get past."""
+    if isinstance(error, (BrokenTransfer, Unreachable, WrongRange)):
+        return True
+    if isinstance(error, (ApiError, Unfetched)):
+        return error.status in (408, 429) or error.status >= 500
+    return False
+
+
+def _described(error: Exception) -> str:
+    if isinstance(error, BrokenTransfer):
+        return f"{error.origin}: {error.reason}"
+    if isinstance(error, Unreachable):
+        return f"cannot reach {error.what} at {error.url}: {error.reason}"
+    if isinstance(error, Unfetched):
+        return f"{error.origin} answered {error.status}: {error.message}"
+    if isinstance(error, ApiError):
+        return f"the onetime server answered {error.status}: {error.message}"
+    return str(error)
+
+
+def fetch(
+    link: Link,
+    file: BinaryIO,
+    resumable: Resumable,
+    *,
+    timeout: float,
+    watch: Watch,
+    tries: int = RESUME_TRIES,
+    delays: Sequence[float] | None = None,
+) -> Fetched:
+    """Redeem ``link`` and write the file to ``file``, after what it holds already.
+
+    ``file`` is empty for a new download; for ``--resume`` it holds the bytes kept, and
+    ``resumable`` the session that gets the rest.  When the transfer breaks (or the
+    file's host cannot be reached) and the redemption opened a session, the token is
+    sent again with it (no use is spent) and the rest is asked for with ``Range``; an
+    answer with the whole file (200) starts it over.  After ``tries`` such attempts,
+    ``GaveUp``.  ``watch`` is entered around each answer's bytes (a progress bar)."""
+    waits = RETRY_DELAYS if delays is None else delays
+    breaks = 0
+    disposition: str | None = None
+    remaining: str | None = None
+    while True:
+        offset = file.tell()
+        try:
+            with redeem(link, timeout=timeout, resumable=resumable, offset=offset) as delivery:
+                if delivery.start != offset:  # the whole file (again): start over
+                    file.seek(0)
+                    file.truncate()
+                if remaining is None:
+                    remaining = delivery.remaining_uses
+                disposition = delivery.disposition or disposition
+                resumable.length = delivery.total
+                resumable.etag = delivery.etag or resumable.etag
+                with watch(delivery) as advance:
+                    receive(delivery, file, advance)
+                return Fetched(file.tell(), disposition, remaining, breaks, delivery.start)
+        except (BrokenTransfer, Unreachable, WrongRange, ApiError, Unfetched) as error:
+            if resumable.session is None or not _retryable(error):
+                raise
+            if isinstance(error, WrongRange):  # those bytes do not go on from these
+                file.seek(0)
+                file.truncate()
+                resumable.length = resumable.etag = None
+            if breaks == tries:
+                file.flush()
+                raise GaveUp(file.tell(), resumable.length, tries, _described(error)) from error
+        wait = waits[min(breaks, len(waits) - 1)] if waits else 0.0
+        breaks += 1
+        if wait > 0:
+            time.sleep(wait)

@@ -226,23 +226,42 @@ def section_table(title: str | None = None) -> Table:
     )
 
 
+def redeliveries(redemption: JsonObject) -> str:
+    """``'2, last 2026-11-30 10:20'``: how often the redemption's download session got
+    the file again without spending a use, and when last; ``'0'`` when never."""
+    count = redemption.get("redeliveries")
+    if count is None:
+        return NONE
+    if count == 0:
+        return "0"
+    last = redemption.get("redelivered_at")
+    return f"{count}, last {short_time(last)}" if last else str(count)
+
+
 def redemptions_table(redemptions: Sequence[JsonObject]) -> Table:
+    # Servers before download sessions send no re-deliveries: no column for them.
+    sessions = any("redeliveries" in redemption for redemption in redemptions)
     table = section_table("Redemptions")
     table.add_column("ID", no_wrap=True)
     table.add_column("Time (UTC)")
     table.add_column("IP", no_wrap=True)
     table.add_column("User agent", overflow="fold", min_width=12)
     table.add_column("Path", no_wrap=True)
+    if sessions:
+        table.add_column("Re-deliveries", no_wrap=True)
     table.add_column("Notes", overflow="fold")
     for redemption in redemptions:
-        table.add_row(
+        cells = [
             text(redemption.get("id")),
             text(short_time(redemption.get("at"))),
             text(redemption.get("ip")),
             text(redemption.get("user_agent")),
             text(redemption.get("path")),
-            Text(printable(redemption_notes(redemption))),
-        )
+        ]
+        if sessions:
+            cells.append(text(redeliveries(redemption)))
+        cells.append(Text(printable(redemption_notes(redemption))))
+        table.add_row(*cells)
     return table
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import socket
+import stat
 import threading
 import time
 import unicodedata
@@ -1861,3 +1862,390 @@ def test_get_downloads_a_single_use_link_once(stack: Stack, tmp_path: Path, key:
     assert token not in first.output + again.output
     state = state_of(stack, minted["id"])
     assert (state["uses"], [r["path"] for r in state["redemptions"]]) == (1, ["redirect"])
+
+
+# =========================================================================================
+# Download sessions: get takes a broken transfer up again, get --resume, show's re-deliveries
+# =========================================================================================
+
+SESSION = "0123456789abcdef." + "s" * 43  # <claim id>.<secret>, as the server hands it out
+WHOLE = bytes(range(256)) * 800  # 204,800 bytes
+CUT = 70_001  # where the first answer breaks off (not on a block boundary)
+CUT_HEADER = "X-Test-Cut"  # a canned answer's own: how many body bytes to send, then hang up
+FRESH_PATH = "/bucket/samples/R.pdf?X-Amz-Signature=" + "1" * 64  # the second presigned URL
+
+
+class CuttingHandler(CannedHandler):
+    """A canned answer that may announce its whole body, send only ``X-Test-Cut`` bytes
+    of it and hang up: a transfer that breaks off.  Records requests as Canned does."""
+
+    def handle_one(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        self.server.requests.append((self.command, self.path, dict(self.headers), body))
+        status, headers, raw = self.server.answers.pop(0)
+        sent = dict(headers)
+        cut = sent.pop(CUT_HEADER, None)
+        self.send_response(status)
+        for name, value in {**sent, "Content-Length": str(len(raw))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(raw if cut is None else raw[: int(cut)])
+        self.close_connection = True
+
+    do_GET = do_POST = handle_one
+
+
+@pytest.fixture
+def flaky() -> Iterator[Canned]:
+    """The storage (S3) host, whose answers may break off (``X-Test-Cut``)."""
+    server = Canned()
+    server.RequestHandlerClass = CuttingHandler
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries at once: the tests wait for no backoff."""
+    monkeypatch.setattr(downloads, "RETRY_DELAYS", (0.0,))
+
+
+def redirect_with_session(
+    canned: Canned, flaky: Canned, path: str = PRESIGNED_PATH, session: str | None = SESSION
+) -> None:
+    """The onetime server's 302 to a presigned URL, opening (or going on with) a session."""
+    headers = {"Location": flaky.url + path, "X-Remaining-Uses": "0"}
+    if session is not None:
+        headers["X-Download-Session"] = session
+        headers["Set-Cookie"] = f"onetime_{LINK_ID}={session}; Path=/download; HttpOnly"
+    canned.answer(302, b"", headers)
+
+
+def whole_file(flaky: Canned, cut: int | None = None) -> None:
+    headers = {"Content-Type": "application/pdf", "Content-Disposition": RESUME_DISPOSITION}
+    if cut is not None:
+        headers[CUT_HEADER] = str(cut)
+    flaky.answer(200, WHOLE, headers)
+
+
+def rest_of_file(
+    flaky: Canned, start: int, cut: int | None = None, total: int = len(WHOLE)
+) -> None:
+    headers = {
+        "Content-Type": "application/pdf",
+        "Content-Disposition": RESUME_DISPOSITION,
+        "Content-Range": f"bytes {start}-{total - 1}/{total}",
+    }
+    if cut is not None:
+        headers[CUT_HEADER] = str(cut)
+    flaky.answer(206, WHOLE[start:total], headers)
+
+
+def sessions_sent(canned: Canned) -> list[str | None]:
+    """The X-Download-Session header of each POST the onetime server received."""
+    return [
+        headers.get("X-Download-Session")
+        for method, _, headers, _ in canned.requests
+        if method == "POST"
+    ]
+
+
+def ranges_asked(server: Canned) -> list[str | None]:
+    return [headers.get("Range") for _, _, headers, _ in server.requests]
+
+
+def secrets_not_in(result: Result) -> None:
+    no_token_in(result)
+    assert SESSION not in result.output
+    assert SESSION.split(".")[1] not in result.output
+
+
+def test_get_resumes_a_broken_transfer_through_the_session_with_a_range(
+    canned: Canned, flaky: Canned, tmp_path: Path
+) -> None:
+    redirect_with_session(canned, flaky)
+    whole_file(flaky, cut=CUT)
+    redirect_with_session(canned, flaky, FRESH_PATH)
+    rest_of_file(flaky, CUT)
+    result = get(link_to(canned), "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    saved = tmp_path / RESUME
+    assert result.stdout == f"{saved}\n"
+    assert result.stderr == (
+        "Saved 200.0 KiB (204,800 bytes). The transfer broke 1 time; resumed at 70,001 bytes. "
+        "The link is now used up.\n"
+    )
+    assert saved.read_bytes() == WHOLE
+    assert files_in(tmp_path) == [RESUME]  # neither the temporary file nor a session file
+
+    # The first POST opened the session; the second carried it back, in the header only.
+    assert sessions_sent(canned) == [None, SESSION]
+    assert [body for *_, body in canned.requests] == [f"token={TOKEN}".encode()] * 2
+    assert all("Cookie" not in headers for _, _, headers, _ in canned.requests)
+    # The storage was asked for the whole file, then for the bytes after those written.
+    assert [path for _, path, _, _ in flaky.requests] == [PRESIGNED_PATH, FRESH_PATH]
+    assert ranges_asked(flaky) == [None, f"bytes={CUT}-"]
+    assert SESSION not in json.dumps(flaky.requests, default=str)  # S3 never sees it
+    secrets_not_in(result)
+
+
+def test_get_starts_over_when_the_storage_answers_the_range_with_the_whole_file(
+    canned: Canned, flaky: Canned, tmp_path: Path
+) -> None:
+    redirect_with_session(canned, flaky)
+    whole_file(flaky, cut=CUT)
+    redirect_with_session(canned, flaky, FRESH_PATH)
+    whole_file(flaky)  # 200: the Range was not honoured
+    result = get(link_to(canned), "-o", str(tmp_path / "mine.pdf"))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(
+        "Saved 200.0 KiB (204,800 bytes). The transfer broke 1 time; started over."
+    )
+    assert (tmp_path / "mine.pdf").read_bytes() == WHOLE  # not the first bytes twice
+    assert files_in(tmp_path) == ["mine.pdf"]
+    assert ranges_asked(flaky) == [None, f"bytes={CUT}-"]
+    assert sessions_sent(canned) == [None, SESSION]
+
+
+def test_get_starts_over_when_the_range_does_not_continue_the_bytes_kept(
+    canned: Canned, flaky: Canned, tmp_path: Path
+) -> None:
+    redirect_with_session(canned, flaky)
+    whole_file(flaky, cut=CUT)
+    redirect_with_session(canned, flaky, FRESH_PATH)
+    rest_of_file(flaky, CUT, total=len(WHOLE) - 1)  # another length: another file
+    redirect_with_session(canned, flaky, FRESH_PATH)
+    whole_file(flaky)
+    result = get(link_to(canned), "-o", str(tmp_path / "mine.pdf"), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "mine.pdf").read_bytes() == WHOLE
+    assert files_in(tmp_path) == ["mine.pdf"]
+    assert ranges_asked(flaky) == [None, f"bytes={CUT}-", None]  # the third asks for all
+    assert sessions_sent(canned) == [None, SESSION, SESSION]
+
+
+def test_get_without_a_session_does_not_ask_again_and_keeps_nothing(
+    canned: Canned, flaky: Canned, tmp_path: Path
+) -> None:
+    redirect_with_session(canned, flaky, session=None)  # a server before sessions
+    whole_file(flaky, cut=CUT)
+    result = get(link_to(canned), "-o", str(tmp_path))
+    assert result.exit_code == 4
+    assert f"broke off after {CUT:,} of {len(WHOLE):,} bytes" in result.stderr
+    assert "nothing was saved" in result.stderr
+    assert len(canned.requests) == 1  # another POST would spend another use
+    assert files_in(tmp_path) == []
+
+
+def test_get_gives_up_keeping_the_bytes_and_the_session_and_resume_finishes(
+    canned: Canned, flaky: Canned, tmp_path: Path, no_waits: None
+) -> None:
+    redirect_with_session(canned, flaky)
+    whole_file(flaky, cut=CUT)
+    for attempt in range(downloads.RESUME_TRIES):  # each try gets 1,000 bytes further
+        redirect_with_session(canned, flaky, FRESH_PATH)
+        rest_of_file(flaky, CUT + 1000 * attempt, cut=1000)
+    gave_up = get(link_to(canned), "-o", str(tmp_path))
+    written = CUT + 1000 * downloads.RESUME_TRIES
+    assert gave_up.exit_code == 4
+    assert gave_up.stdout == ""
+    assert sessions_sent(canned) == [None] + [SESSION] * downloads.RESUME_TRIES
+    assert ranges_asked(flaky) == [None] + [
+        f"bytes={CUT + 1000 * attempt}-" for attempt in range(downloads.RESUME_TRIES)
+    ]
+
+    [part, session_file] = files_in(tmp_path)
+    assert part.startswith(f".onetime-{LINK_ID}-") and part.endswith(".part")
+    assert session_file == part + ".session"
+    temp, kept = tmp_path / part, tmp_path / session_file
+    assert temp.read_bytes() == WHOLE[:written]
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert json.loads(kept.read_text())["session"] == SESSION
+    assert gave_up.stderr == (
+        f"error: the download broke off after {written:,} of {len(WHOLE):,} bytes, and 3 "
+        f"tries to resume it failed (the last: {flaky.url}: the connection broke). The bytes "
+        f"are kept in {temp}, and the download session in {kept} (readable only by you: it "
+        "lets whoever holds it get the file again). To finish it without spending another "
+        "use, run `onetime get` with the same link, the same --output and --resume, while the "
+        "session lasts (an hour, unless the sender's service says otherwise).\n"
+    )
+    secrets_not_in(gave_up)
+
+    canned.requests.clear()
+    flaky.requests.clear()
+    redirect_with_session(canned, flaky, FRESH_PATH)
+    rest_of_file(flaky, written)
+    resumed = get(link_to(canned), "-o", str(tmp_path), "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.stdout == f"{tmp_path / RESUME}\n"
+    assert resumed.stderr == (
+        f"Saved 200.0 KiB (204,800 bytes). Resumed at {written:,} bytes. The link is now used up.\n"
+    )
+    assert (tmp_path / RESUME).read_bytes() == WHOLE
+    assert files_in(tmp_path) == [RESUME]  # the temporary and the session file are gone
+    assert sessions_sent(canned) == [SESSION]  # the very first POST carries the session
+    assert ranges_asked(flaky) == [f"bytes={written}-"]
+    secrets_not_in(resumed)
+
+
+def give_up_once(canned: Canned, flaky: Canned, folder: Path) -> Path:
+    """A get that breaks off and gives up; the temporary file it kept."""
+    redirect_with_session(canned, flaky)
+    whole_file(flaky, cut=CUT)
+    for _ in range(downloads.RESUME_TRIES):
+        canned.answer(503, {"error": "unavailable", "message": "Try later."})
+    result = get(link_to(canned), "-o", str(folder))
+    assert result.exit_code == 4, result.output
+    assert "(the last: the onetime server answered 503: Try later.)" in result.stderr
+    [part, _] = files_in(folder)
+    canned.requests.clear()
+    flaky.requests.clear()
+    return folder / part
+
+
+def test_resume_when_the_session_is_over_removes_what_was_kept(
+    canned: Canned, flaky: Canned, tmp_path: Path, no_waits: None
+) -> None:
+    give_up_once(canned, flaky, tmp_path)
+    message = "This link has already been used (1 time). Ask the sender."
+    canned.answer(410, {"error": "link_used", "message": message})
+    result = get(link_to(canned), "-o", str(tmp_path), "--resume")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {message} The kept bytes and session are removed.\n"
+    assert sessions_sent(canned) == [SESSION]
+    assert flaky.requests == []
+    assert files_in(tmp_path) == []
+
+
+def test_resume_that_breaks_again_keeps_both_for_the_next_try(
+    canned: Canned, flaky: Canned, tmp_path: Path, no_waits: None
+) -> None:
+    temp = give_up_once(canned, flaky, tmp_path)
+    for attempt in range(downloads.RESUME_TRIES + 1):
+        redirect_with_session(canned, flaky, FRESH_PATH)
+        rest_of_file(flaky, CUT + 10 * attempt, cut=10)
+    result = get(link_to(canned), "-o", str(tmp_path), "--resume")
+    assert result.exit_code == 4
+    assert files_in(tmp_path) == sorted([temp.name, temp.name + ".session"])
+    assert temp.read_bytes() == WHOLE[: CUT + 10 * (downloads.RESUME_TRIES + 1)]
+    assert sessions_sent(canned) == [SESSION] * (downloads.RESUME_TRIES + 1)
+    secrets_not_in(result)
+
+
+def test_resume_shows_progress_from_the_bytes_kept(
+    canned: Canned, flaky: Canned, tmp_path: Path, no_waits: None
+) -> None:
+    give_up_once(canned, flaky, tmp_path)
+    redirect_with_session(canned, flaky, FRESH_PATH)
+    rest_of_file(flaky, CUT)
+    result = get(link_to(canned), "-o", str(tmp_path), "--resume", extra_env=TERMINAL)
+    assert result.exit_code == 0, result.output
+    assert f"Resuming {RESUME}" in result.stderr
+    assert "200.0/200.0 KiB" in result.stderr  # the kept bytes count towards the whole
+    assert (tmp_path / RESUME).read_bytes() == WHOLE
+    assert ranges_asked(flaky) == [f"bytes={CUT}-"]
+
+
+def test_resume_with_nothing_to_resume_sends_nothing(canned: Canned, tmp_path: Path) -> None:
+    for name, mode in (("bcdefghijklmnopq-x", 0o600), (f"{LINK_ID}-y", 0o644)):
+        # Another link's; and this link's, but with a session others could read (not ours).
+        (tmp_path / f".onetime-{name}.part").write_bytes(b"kept bytes")
+        kept = tmp_path / f".onetime-{name}.part.session"
+        kept.write_text(json.dumps({"session": SESSION}))
+        kept.chmod(mode)
+    (tmp_path / f".onetime-{LINK_ID}-z.part.session").write_text("not a session")
+    (tmp_path / f".onetime-{LINK_ID}-z.part.session").chmod(0o600)
+    (tmp_path / f".onetime-{LINK_ID}-z.part").write_bytes(b"kept bytes")
+    result = get(link_to(canned), "-o", str(tmp_path), "--resume")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: no interrupted download of this link in {tmp_path} to resume (give the "
+        "--output it had). Nothing was downloaded: the link was not used.\n"
+    )
+    assert canned.requests == []
+
+
+def test_show_counts_each_redemptions_re_deliveries(canned: Canned) -> None:
+    state = counted_state()
+    first, second = state["redemptions"]
+    first.update(redeliveries=3, redelivered_at="2026-11-30T10:20:00Z")
+    second.update(redeliveries=0, redelivered_at=None)
+    canned.answer(200, state)
+    canned.answer(200, counted_state())  # a server before sessions: no such fields
+    result = invoke(["show", LINK_ID], url=canned.url)
+    older = invoke(["show", LINK_ID], url=canned.url)
+    assert result.exit_code == older.exit_code == 0, result.output
+    out = result.stdout
+    assert "Re-deliveries" in line_with(out, "ID", "Path", "Notes")
+    assert "redirect   3, last 2026-11-30 10:20   suspected automation" in line_with(
+        out, REDEMPTION_ID, "10.0.0.5"
+    )
+    assert line_with(out, "0123456789abcdef").endswith("stream     0")
+    assert "Re-deliveries" not in older.stdout
+
+
+def test_show_escapes_terminal_controls_in_re_deliveries(canned: Canned) -> None:
+    state = evil_state(
+        redemptions=[{"id": "r1", "path": "redirect", "redeliveries": EVIL, "redelivered_at": EVIL}]
+    )
+    canned.answer(200, state)
+    result = invoke(["show", LINK_ID], url=canned.url, extra_env=TERMINAL, color=True)
+    assert result.exit_code == 0, result.output
+    assert_nothing_reaches_the_terminal_raw(result.stdout)
+    assert f"{EVIL_SHOWN}, last {EVIL_SHOWN}" in result.stdout
+
+
+# --- download sessions against the running stack ----------------------------------------
+
+
+def test_get_resume_finishes_a_download_through_the_stacks_session(
+    stack: Stack, tmp_path: Path
+) -> None:
+    minted = json.loads(ok(stack, "link", LARGE_SAMPLE, "--json"))
+    sample = stack.client("s3").get_object(Bucket=stack.bucket, Key=LARGE_SAMPLE)["Body"].read()
+    # The first get, broken off after 1 MiB: a redemption, and the bytes up to there.
+    first = download(minted["url"])
+    assert first.status_code == 302
+    session = first.headers["X-Download-Session"]
+    part = requests.get(
+        first.headers["Location"], headers={"Range": "bytes=0-1048575"}, timeout=TIMEOUT
+    )
+    assert part.status_code == 206
+    assert part.content == sample[:1048576]
+    link = downloads.parse_link(minted["url"])
+    file, temp = downloads.temporary_file(tmp_path, link)
+    with file:
+        file.write(part.content)
+    resumable = downloads.Resumable(session, len(sample), part.headers.get("ETag"))
+    downloads.save_session(temp, resumable)
+
+    resumed = get(minted["url"], "-o", str(tmp_path), "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    saved = tmp_path / minted["filename"]
+    assert resumed.stdout == f"{saved}\n"
+    # The rest came as a 206 from the first MiB on: only it was fetched again.
+    assert f"({len(sample):,} bytes). Resumed at 1,048,576 bytes." in resumed.stderr
+    assert saved.read_bytes() == sample
+    assert files_in(tmp_path) == [saved.name]
+    assert session not in resumed.output
+
+    state = state_of(stack, minted["id"])
+    assert state["uses"] == 1  # the resumed download spent nothing
+    [redemption] = state["redemptions"]
+    assert redemption["redeliveries"] == 1
+    assert redemption["redelivered_at"] is not None
+    shown = ok(stack, "show", minted["id"])
+    assert f"1, last {utc_minute(redemption['redelivered_at'])}" in line_with(
+        shown, redemption["id"]
+    )
+
+    # Without the session, the same link is used up.
+    again = get(minted["url"], "-o", str(tmp_path), "--force")
+    assert again.exit_code == 1
+    assert again.stderr.startswith("error: This link has already been used")
+    assert saved.read_bytes() == sample

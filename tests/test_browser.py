@@ -6,6 +6,11 @@ page's Download button does, unless it was pressed faster than a person could
 real press the browser gets a page saying the download started, whose meta refresh
 fetches the file from S3.
 
+A press also opens a download session (chalicelib/sessions.py): an HttpOnly cookie
+scoped to the download route.  Within it the same browser may download the file again
+without spending a use (the "Download again" button, on the started page and on the
+link's page opened again); any other browser still finds the link used.
+
 A scanner's visit is simulated the way Safe Links and chat unfurlers make it: a
 headless browser that loads the link and runs whatever scripts the page has, plus a
 HEAD request.  Neither may spend a use; a person's press must.
@@ -63,6 +68,8 @@ DISCORD = "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)"
 READING_SECONDS = MIN_PRESS_SECONDS + 0.4
 STARTED = "Your download has started"
 READY = "Your download is ready"
+AGAIN = "Download again"
+USED = "This link has already been used"
 TOO_FAST = "Press Download again"
 PHONE: ViewportSize = {"width": 360, "height": 640}
 RUNS = 20  # clicks per kind in the timing measurement
@@ -101,14 +108,19 @@ def watched(context: BrowserContext) -> tuple[Page, list[str]]:
     return opened, dialogs
 
 
+def person(browser: Browser, viewport: ViewportSize | None = None) -> BrowserContext:
+    """A person's browser (its own cookie jar): desktop Chrome's User-Agent, downloads on."""
+    return browser.new_context(
+        accept_downloads=True,
+        viewport=viewport or {"width": 900, "height": 700},
+        user_agent=desktop_agent(browser),
+    )
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A person's browser tab."""
-    context = browser.new_context(
-        accept_downloads=True,
-        viewport={"width": 900, "height": 700},
-        user_agent=desktop_agent(browser),
-    )
+    context = person(browser)
     opened, dialogs = watched(context)
     yield opened
     context.close()
@@ -144,23 +156,38 @@ def read_like_a_person(page: Page) -> None:
     )
 
 
-def press_download(page: Page) -> Response:
-    """Press the landing page's button; the answer to its POST, once it is shown."""
+def press_download(page: Page, button: str = "Download") -> Response:
+    """Press the page's button named exactly ``button``; the answer to its POST, once it
+    is shown."""
     with page.expect_navigation() as navigated:
-        page.get_by_role("button", name="Download").click()
+        page.get_by_role("button", name=button, exact=True).click()
     response = navigated.value
     assert response is not None
     assert response.request.method == "POST"
     return response
 
 
+def expect_again_form(page: Page) -> None:
+    """The page's one button is "Download again" (never a plain "Download"), in a form
+    that posts the link's token with ``again=1``."""
+    expect(page.get_by_role("button")).to_have_count(1)
+    expect(page.get_by_role("button", name="Download", exact=True)).to_have_count(0)
+    button = page.get_by_role("button", name=AGAIN, exact=True)
+    expect(button).to_be_visible()
+    form = page.locator("form", has=button)
+    expect(form).to_have_attribute("method", "post")
+    expect(form.locator('input[type="hidden"][name="again"]')).to_have_value("1")
+    expect(form.locator('input[type="hidden"][name="token"]')).to_have_count(1)
+
+
 def expect_started(page: Page, response: Response, filename: str) -> None:
-    """The page after a real press: says the download started, offers no button, and its
-    fallback link is the address the meta refresh fetches."""
+    """The page after a real press: says the download started, offers only "Download
+    again" (no plain Download button), and its fallback link is the address the meta
+    refresh fetches."""
     assert response.status == 200
     expect(page.get_by_role("heading")).to_have_text(STARTED)
     expect(page.locator(".file")).to_have_text(filename)
-    expect(page.get_by_role("button")).to_have_count(0)
+    expect_again_form(page)
     fallback = page.get_by_role("link", name="start it here").get_attribute("href")
     refresh = page.locator('meta[http-equiv="refresh"]').get_attribute("content")
     assert fallback is not None and refresh == f"0;url={fallback}"
@@ -271,11 +298,20 @@ def test_scanner_spends_nothing_then_a_press_downloads(
     [redemption] = link_state(stack, minted)["redemptions"]
     assert redemption["path"] == "redirect"  # the page's press always gets the S3 address
 
+    # The same browser, within its download session, is offered the file again.
     page.goto(minted["url"])
-    assert page.get_by_role("heading").inner_text() == "This link has already been used"
-    assert "It was used once, most recently on" in page.inner_text("main")
+    expect(page.get_by_role("heading")).to_have_text(AGAIN)
+    expect_again_form(page)
+    # Any other browser finds the link used.
+    stranger = person(browser, PHONE if small else None)
+    other, dialogs = watched(stranger)
+    other.goto(minted["url"])
+    assert other.get_by_role("heading").inner_text() == USED
+    assert "It was used once, most recently on" in other.inner_text("main")
     if small:
-        screenshot(page, "already-used.png")
+        screenshot(other, "already-used.png")
+    stranger.close()
+    assert dialogs == []
     assert uses(stack, minted) == 1
 
 
@@ -374,6 +410,9 @@ class Press:
 
 
 def timed_press(page: Page, url: str, how: str) -> Press:
+    # Each press on a fresh landing page: a download session from an earlier press that
+    # the server let through would turn the page into "Download again".
+    page.context.clear_cookies()
     page.goto(url)
     if how == "networkidle":
         page.wait_for_load_state("networkidle")

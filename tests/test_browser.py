@@ -27,10 +27,11 @@ import json
 import statistics
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -45,6 +46,7 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+from playwright.sync_api import Error as PlaywrightError
 
 from chalicelib.services.redemption import MIN_PRESS_SECONDS
 from tests.conftest import ARTIFACTS
@@ -347,6 +349,99 @@ def test_an_automated_click_spends_nothing_and_a_second_press_downloads(
 
     received = download_by_pressing(page, tmp_path, minted["filename"])
     assert received == sample_pdf()
+    assert uses(stack, minted) == 1
+
+
+@contextmanager
+def throttled(page: Page, bytes_per_second: int) -> Iterator[None]:
+    """Within the block, the page's network receives at most ``bytes_per_second``,
+    downloads it starts included (Chromium's network emulation, through the DevTools
+    protocol; it lasts as long as the DevTools session, so the block holds that open)."""
+    session = page.context.new_cdp_session(page)
+    session.send("Network.enable")
+
+    def limit(rate: int) -> None:
+        conditions = {"offline": False, "latency": 0, "uploadThroughput": -1}
+        session.send("Network.emulateNetworkConditions", {**conditions, "downloadThroughput": rate})
+
+    limit(bytes_per_second)
+    try:
+        yield
+    finally:
+        limit(-1)
+        session.detach()
+
+
+def posted_fields(response: Response) -> dict[str, list[str]]:
+    """The form fields of the POST that ``response`` answered."""
+    return parse_qs(response.request.post_data or "")
+
+
+def test_a_cancelled_download_is_downloaded_again_without_spending(
+    stack: Stack, browser: Browser, page: Page, tmp_path: Path
+) -> None:
+    """The issue's case: the download of a large file stops half-way; the person opens the
+    link again in the same browser, presses Download again and gets the whole file, and
+    the link's one use stays spent once.  Nobody else can."""
+    minted = mint(stack, LARGE_SAMPLE)
+    page.goto(minted["url"])
+    expect(page.get_by_role("heading")).to_have_text(READY)
+    read_like_a_person(page)
+    # At 1 MB/s the 5 MiB file takes over 5 s to arrive, so the cancel lands mid-way.
+    with throttled(page, 1_000_000):
+        with page.expect_download() as caught:
+            response = press_download(page)
+        expect_started(page, response, minted["filename"])
+        cut = caught.value
+        cut.cancel()
+        # Cut before it finished: a download that had completed reports no failure.
+        assert cut.failure() == "canceled"
+        with pytest.raises(PlaywrightError, match="canceled"):
+            cut.path()  # nothing was kept of it
+    state = link_state(stack, minted)
+    assert state["uses"] == 1
+    [redemption] = state["redemptions"]
+    assert redemption["redeliveries"] == 0
+
+    # The link again, in the same browser: the page offers the file again.
+    page.goto(minted["url"])
+    expect(page.get_by_role("heading")).to_have_text(AGAIN)
+    expect(page.locator(".file")).to_have_text(minted["filename"])
+    expect(page.locator(".notice")).to_contain_text("You downloaded this file in this browser")
+    expect_again_form(page)
+    page.set_viewport_size(PHONE)
+    screenshot(page, "download-again.png")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+    # Pressed at once: the session, not a reading time, shows this browser pressed before.
+    with page.expect_download() as caught:
+        response = press_download(page, AGAIN)
+    sent = posted_fields(response)
+    token = parse_qs(urlsplit(minted["url"]).query)["token"]
+    assert (sent["token"], sent["again"]) == (token, ["1"])
+    expect_started(page, response, minted["filename"])
+    again = caught.value
+    assert again.failure() is None
+    assert again.suggested_filename == minted["filename"]
+    saved = tmp_path / again.suggested_filename
+    again.save_as(saved)
+    assert saved.read_bytes() == s3_bytes(stack, LARGE_SAMPLE)
+
+    state = link_state(stack, minted)
+    assert (state["uses"], state["remaining"]) == (1, 0)
+    [redemption] = state["redemptions"]
+    assert redemption["redeliveries"] == 1
+    assert redemption["redelivered_at"] is not None
+
+    # Another browser (no session): the link is used.
+    stranger = person(browser)
+    other, dialogs = watched(stranger)
+    loaded = other.goto(minted["url"])
+    assert loaded is not None and loaded.status == 410
+    expect(other.get_by_role("heading")).to_have_text(USED)
+    expect(other.get_by_role("button")).to_have_count(0)
+    stranger.close()
+    assert dialogs == []
     assert uses(stack, minted) == 1
 
 

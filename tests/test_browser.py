@@ -445,6 +445,36 @@ def test_a_cancelled_download_is_downloaded_again_without_spending(
     assert uses(stack, minted) == 1
 
 
+def test_the_session_cookie_is_http_only_and_scoped_to_the_download_route(
+    stack: Stack, page: Page
+) -> None:
+    """The session's credential is a cookie for this link and the download route only,
+    which scripts cannot read, and the same value as the POST's X-Download-Session."""
+    minted = mint(stack, SMALL_SAMPLE)
+    page.goto(minted["url"])
+    assert page.context.cookies() == []  # loading the link opens no session
+    read_like_a_person(page)
+    with page.expect_download() as caught:
+        response = press_download(page)
+    expect_started(page, response, minted["filename"])
+    download = caught.value
+    assert download.failure() is None
+    pressed = time.time()
+
+    [cookie] = page.context.cookies()
+    assert cookie["name"] == f"onetime_{minted['id']}"
+    assert cookie["value"] == response.headers["x-download-session"]
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+    assert cookie["path"] == "/download"
+    assert cookie["domain"] == "127.0.0.1"
+    assert cookie["secure"] is False  # plain HTTP here; Secure over HTTPS
+    assert pressed + 3600 - 60 <= cookie["expires"] <= pressed + 3600
+    # Out of reach of scripts on the page, though the page is at the cookie's path.
+    assert page.evaluate("document.cookie") == ""
+    assert page.evaluate("location.pathname") == "/download"
+
+
 @pytest.mark.parametrize("disguised", [True, False], ids=["as-chrome", "as-headless"])
 def test_a_scanner_running_scripts_spends_nothing_and_is_recorded(
     stack: Stack, browser: Browser, disguised: bool

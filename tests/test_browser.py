@@ -6,6 +6,11 @@ page's Download button does, unless it was pressed faster than a person could
 real press the browser gets a page saying the download started, whose meta refresh
 fetches the file from S3.
 
+A press also opens a download session (chalicelib/sessions.py): an HttpOnly cookie
+scoped to the download route.  Within it the same browser may download the file again
+without spending a use (the "Download again" button, on the started page and on the
+link's page opened again); any other browser still finds the link used.
+
 A scanner's visit is simulated the way Safe Links and chat unfurlers make it: a
 headless browser that loads the link and runs whatever scripts the page has, plus a
 HEAD request.  Neither may spend a use; a person's press must.
@@ -22,10 +27,11 @@ import json
 import statistics
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -40,6 +46,7 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+from playwright.sync_api import Error as PlaywrightError
 
 from chalicelib.services.redemption import MIN_PRESS_SECONDS
 from tests.conftest import ARTIFACTS
@@ -63,6 +70,8 @@ DISCORD = "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)"
 READING_SECONDS = MIN_PRESS_SECONDS + 0.4
 STARTED = "Your download has started"
 READY = "Your download is ready"
+AGAIN = "Download again"
+USED = "This link has already been used"
 TOO_FAST = "Press Download again"
 PHONE: ViewportSize = {"width": 360, "height": 640}
 RUNS = 20  # clicks per kind in the timing measurement
@@ -101,14 +110,19 @@ def watched(context: BrowserContext) -> tuple[Page, list[str]]:
     return opened, dialogs
 
 
+def person(browser: Browser, viewport: ViewportSize | None = None) -> BrowserContext:
+    """A person's browser (its own cookie jar): desktop Chrome's User-Agent, downloads on."""
+    return browser.new_context(
+        accept_downloads=True,
+        viewport=viewport or {"width": 900, "height": 700},
+        user_agent=desktop_agent(browser),
+    )
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A person's browser tab."""
-    context = browser.new_context(
-        accept_downloads=True,
-        viewport={"width": 900, "height": 700},
-        user_agent=desktop_agent(browser),
-    )
+    context = person(browser)
     opened, dialogs = watched(context)
     yield opened
     context.close()
@@ -144,23 +158,38 @@ def read_like_a_person(page: Page) -> None:
     )
 
 
-def press_download(page: Page) -> Response:
-    """Press the landing page's button; the answer to its POST, once it is shown."""
+def press_download(page: Page, button: str = "Download") -> Response:
+    """Press the page's button named exactly ``button``; the answer to its POST, once it
+    is shown."""
     with page.expect_navigation() as navigated:
-        page.get_by_role("button", name="Download").click()
+        page.get_by_role("button", name=button, exact=True).click()
     response = navigated.value
     assert response is not None
     assert response.request.method == "POST"
     return response
 
 
+def expect_again_form(page: Page) -> None:
+    """The page's one button is "Download again" (never a plain "Download"), in a form
+    that posts the link's token with ``again=1``."""
+    expect(page.get_by_role("button")).to_have_count(1)
+    expect(page.get_by_role("button", name="Download", exact=True)).to_have_count(0)
+    button = page.get_by_role("button", name=AGAIN, exact=True)
+    expect(button).to_be_visible()
+    form = page.locator("form", has=button)
+    expect(form).to_have_attribute("method", "post")
+    expect(form.locator('input[type="hidden"][name="again"]')).to_have_value("1")
+    expect(form.locator('input[type="hidden"][name="token"]')).to_have_count(1)
+
+
 def expect_started(page: Page, response: Response, filename: str) -> None:
-    """The page after a real press: says the download started, offers no button, and its
-    fallback link is the address the meta refresh fetches."""
+    """The page after a real press: says the download started, offers only "Download
+    again" (no plain Download button), and its fallback link is the address the meta
+    refresh fetches."""
     assert response.status == 200
     expect(page.get_by_role("heading")).to_have_text(STARTED)
     expect(page.locator(".file")).to_have_text(filename)
-    expect(page.get_by_role("button")).to_have_count(0)
+    expect_again_form(page)
     fallback = page.get_by_role("link", name="start it here").get_attribute("href")
     refresh = page.locator('meta[http-equiv="refresh"]').get_attribute("content")
     assert fallback is not None and refresh == f"0;url={fallback}"
@@ -271,11 +300,20 @@ def test_scanner_spends_nothing_then_a_press_downloads(
     [redemption] = link_state(stack, minted)["redemptions"]
     assert redemption["path"] == "redirect"  # the page's press always gets the S3 address
 
+    # The same browser, within its download session, is offered the file again.
     page.goto(minted["url"])
-    assert page.get_by_role("heading").inner_text() == "This link has already been used"
-    assert "It was used once, most recently on" in page.inner_text("main")
+    expect(page.get_by_role("heading")).to_have_text(AGAIN)
+    expect_again_form(page)
+    # Any other browser finds the link used.
+    stranger = person(browser, PHONE if small else None)
+    other, dialogs = watched(stranger)
+    other.goto(minted["url"])
+    assert other.get_by_role("heading").inner_text() == USED
+    assert "It was used once, most recently on" in other.inner_text("main")
     if small:
-        screenshot(page, "already-used.png")
+        screenshot(other, "already-used.png")
+    stranger.close()
+    assert dialogs == []
     assert uses(stack, minted) == 1
 
 
@@ -312,6 +350,129 @@ def test_an_automated_click_spends_nothing_and_a_second_press_downloads(
     received = download_by_pressing(page, tmp_path, minted["filename"])
     assert received == sample_pdf()
     assert uses(stack, minted) == 1
+
+
+@contextmanager
+def throttled(page: Page, bytes_per_second: int) -> Iterator[None]:
+    """Within the block, the page's network receives at most ``bytes_per_second``,
+    downloads it starts included (Chromium's network emulation, through the DevTools
+    protocol; it lasts as long as the DevTools session, so the block holds that open)."""
+    session = page.context.new_cdp_session(page)
+    session.send("Network.enable")
+
+    def limit(rate: int) -> None:
+        conditions = {"offline": False, "latency": 0, "uploadThroughput": -1}
+        session.send("Network.emulateNetworkConditions", {**conditions, "downloadThroughput": rate})
+
+    limit(bytes_per_second)
+    try:
+        yield
+    finally:
+        limit(-1)
+        session.detach()
+
+
+def posted_fields(response: Response) -> dict[str, list[str]]:
+    """The form fields of the POST that ``response`` answered."""
+    return parse_qs(response.request.post_data or "")
+
+
+def test_a_cancelled_download_is_downloaded_again_without_spending(
+    stack: Stack, browser: Browser, page: Page, tmp_path: Path
+) -> None:
+    """The issue's case: the download of a large file stops half-way; the person opens the
+    link again in the same browser, presses Download again and gets the whole file, and
+    the link's one use stays spent once.  Nobody else can."""
+    minted = mint(stack, LARGE_SAMPLE)
+    page.goto(minted["url"])
+    expect(page.get_by_role("heading")).to_have_text(READY)
+    read_like_a_person(page)
+    # At 1 MB/s the 5 MiB file takes over 5 s to arrive, so the cancel lands mid-way.
+    with throttled(page, 1_000_000):
+        with page.expect_download() as caught:
+            response = press_download(page)
+        expect_started(page, response, minted["filename"])
+        cut = caught.value
+        cut.cancel()
+        # Cut before it finished: a download that had completed reports no failure.
+        assert cut.failure() == "canceled"
+        with pytest.raises(PlaywrightError, match="canceled"):
+            cut.path()  # nothing was kept of it
+    state = link_state(stack, minted)
+    assert state["uses"] == 1
+    [redemption] = state["redemptions"]
+    assert redemption["redeliveries"] == 0
+
+    # The link again, in the same browser: the page offers the file again.
+    page.goto(minted["url"])
+    expect(page.get_by_role("heading")).to_have_text(AGAIN)
+    expect(page.locator(".file")).to_have_text(minted["filename"])
+    expect(page.locator(".notice")).to_contain_text("You downloaded this file in this browser")
+    expect_again_form(page)
+    page.set_viewport_size(PHONE)
+    screenshot(page, "download-again.png")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+    # Pressed at once: the session, not a reading time, shows this browser pressed before.
+    with page.expect_download() as caught:
+        response = press_download(page, AGAIN)
+    sent = posted_fields(response)
+    token = parse_qs(urlsplit(minted["url"]).query)["token"]
+    assert (sent["token"], sent["again"]) == (token, ["1"])
+    expect_started(page, response, minted["filename"])
+    again = caught.value
+    assert again.failure() is None
+    assert again.suggested_filename == minted["filename"]
+    saved = tmp_path / again.suggested_filename
+    again.save_as(saved)
+    assert saved.read_bytes() == s3_bytes(stack, LARGE_SAMPLE)
+
+    state = link_state(stack, minted)
+    assert (state["uses"], state["remaining"]) == (1, 0)
+    [redemption] = state["redemptions"]
+    assert redemption["redeliveries"] == 1
+    assert redemption["redelivered_at"] is not None
+
+    # Another browser (no session): the link is used.
+    stranger = person(browser)
+    other, dialogs = watched(stranger)
+    loaded = other.goto(minted["url"])
+    assert loaded is not None and loaded.status == 410
+    expect(other.get_by_role("heading")).to_have_text(USED)
+    expect(other.get_by_role("button")).to_have_count(0)
+    stranger.close()
+    assert dialogs == []
+    assert uses(stack, minted) == 1
+
+
+def test_the_session_cookie_is_http_only_and_scoped_to_the_download_route(
+    stack: Stack, page: Page
+) -> None:
+    """The session's credential is a cookie for this link and the download route only,
+    which scripts cannot read, and the same value as the POST's X-Download-Session."""
+    minted = mint(stack, SMALL_SAMPLE)
+    page.goto(minted["url"])
+    assert page.context.cookies() == []  # loading the link opens no session
+    read_like_a_person(page)
+    with page.expect_download() as caught:
+        response = press_download(page)
+    expect_started(page, response, minted["filename"])
+    download = caught.value
+    assert download.failure() is None
+    pressed = time.time()
+
+    [cookie] = page.context.cookies()
+    assert cookie["name"] == f"onetime_{minted['id']}"
+    assert cookie["value"] == response.headers["x-download-session"]
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+    assert cookie["path"] == "/download"
+    assert cookie["domain"] == "127.0.0.1"
+    assert cookie["secure"] is False  # plain HTTP here; Secure over HTTPS
+    assert pressed + 3600 - 60 <= cookie["expires"] <= pressed + 3600
+    # Out of reach of scripts on the page, though the page is at the cookie's path.
+    assert page.evaluate("document.cookie") == ""
+    assert page.evaluate("location.pathname") == "/download"
 
 
 @pytest.mark.parametrize("disguised", [True, False], ids=["as-chrome", "as-headless"])
@@ -374,6 +535,9 @@ class Press:
 
 
 def timed_press(page: Page, url: str, how: str) -> Press:
+    # Each press on a fresh landing page: a download session from an earlier press that
+    # the server let through would turn the page into "Download again".
+    page.context.clear_cookies()
     page.goto(url)
     if how == "networkidle":
         page.wait_for_load_state("networkidle")

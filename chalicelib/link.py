@@ -47,7 +47,6 @@ class Use:
 # What a visit that spent nothing was: a page view, a HEAD, a preview fetch (a GET that
 # does not want HTML), a known previewer's request, or a press faster than a person's.
 VISIT_KINDS = ("page", "head", "preview", "bot", "too_fast")
-RECENT_VISITS = 20  # records kept per link (counters are exact); see linkstore
 # A person reads an email or a chat before clicking; a redemption this soon after minting
 # (or emailing, which follows at once) is more likely a scanner's.
 AUTOMATION_WINDOW = 10
@@ -100,7 +99,7 @@ class Link:
     revoked_at: float | None = None
     note: str = ""
     uses_log: tuple[Use, ...] = ()
-    visits: tuple[Visit, ...] = ()  # the most recent few, oldest first
+    visits: tuple[Visit, ...] = ()  # the last visit of each kind, oldest first
     visit_counts: tuple[tuple[str, int], ...] = ()  # (kind, count) for every visit
     refunds: tuple[Refund, ...] = ()
 

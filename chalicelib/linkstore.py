@@ -15,7 +15,6 @@ from chalicelib import dynamo, refusals
 from chalicelib.dynamo import ConditionFailed, translated
 from chalicelib.errors import LinkNotFoundError, UnavailableError
 from chalicelib.link import (
-    RECENT_VISITS,
     REDELIVERY_CAP,
     VISIT_KINDS,
     Claim,
@@ -150,8 +149,9 @@ class DynamoLinkStore:
                     ConditionExpression=condition,
                     ExpressionAttributeNames={
                         "#count": f"seen_{visit.kind}",
-                        # A ring of slots: a storm of visits cannot grow the item.
-                        "#slot": str(int(visit.at * 1000) % RECENT_VISITS),
+                        # The last visit of each kind: a storm of visits cannot grow the
+                        # item, and one kind never overwrites another.
+                        "#slot": visit.kind,
                     },
                     ExpressionAttributeValues=values,
                     ReturnValues="ALL_NEW",

@@ -21,7 +21,6 @@ from chalicelib.errors import (
     RateLimitedError,
 )
 from chalicelib.link import (
-    RECENT_VISITS,
     VISIT_KINDS,
     Claim,
     Link,
@@ -68,7 +67,7 @@ class MemoryLinkStore:
     def __init__(self) -> None:
         self.links: dict[str, Link] = {}
         self._claims: dict[str, dict[str, Use]] = {}
-        self._visits: dict[str, dict[int, Visit]] = {}
+        self._visits: dict[str, dict[str, Visit]] = {}
         self._lock = threading.Lock()  # one lock stands in for DynamoDB's conditional write
 
     def create(self, link: Link) -> None:
@@ -112,7 +111,7 @@ class MemoryLinkStore:
                 return Viewed(link, recorded=False)
             counts = dict(link.visit_counts)
             counts[visit.kind] = counts.get(visit.kind, 0) + 1
-            slot = int(visit.at * 1000) % RECENT_VISITS
+            slot = visit.kind
             self._visits.setdefault(link_id, {})[slot] = dataclasses.replace(
                 visit, client_ip=visit.client_ip[:64], user_agent=visit.user_agent[:512]
             )

@@ -90,6 +90,11 @@ DECLINED: dict[str, tuple[str, str]] = {
         "Nothing was used up: the button was pressed faster than a person could. "
         "Press Download again.",
     ),
+    "again_ended": (
+        "session_ended",
+        "Nothing was used up: the time to download again for free has ended. "
+        "Press Download to use one more download.",
+    ),
     "repeated": (
         "already_pressed",
         "Nothing more was used up: this press of Download was already answered. "
@@ -101,6 +106,8 @@ DECLINED_NOTES = {
     "and nothing was used up. Press Download again.",
     "bot": "This looks like a link preview, so nothing was downloaded. Open the link in your "
     "browser to download the file.",
+    "again_ended": "The time to download again for free has ended, so nothing was downloaded and "
+    "nothing was used up. Press Download to use one more download.",
     "repeated": "Your download started when you pressed Download, and nothing more was used up "
     "now. To download once more, press Download again: that uses one more download.",
 }

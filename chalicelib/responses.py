@@ -112,7 +112,7 @@ def landing_response(
 
 # Declined: nothing was spent.  A GET that must confirm, or a press that came too soon, is
 # a conflict with the link's state; a previewer is refused outright.
-DECLINED_STATUS = {"confirm": 409, "too_fast": 409, "repeated": 409, "bot": 403}
+DECLINED_STATUS = {"confirm": 409, "too_fast": 409, "repeated": 409, "again_ended": 409, "bot": 403}
 
 
 def declined_response(link: Link, reason: str, url: str) -> Response:

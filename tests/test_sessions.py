@@ -242,3 +242,19 @@ def test_a_streamed_file_resumes_with_range_inside_the_session(
     changed = streamed({"Cookie": cookie, "Range": "bytes=100-", "If-Range": '"other"'})
     assert changed.status_code == 200 and changed.body == SMALL  # not the file it has a part of
     assert service.uses(minted["id"]) == 1
+
+
+def test_download_again_after_the_session_spends_nothing_silently(service: InProcess) -> None:
+    service.put("docs/a.pdf", SMALL)
+    minted = service.mint("docs/a.pdf", uses=2)
+    cookie = cookie_of(post(service, token_of(minted)))
+    service.clock.advance(3601)  # the free window has ended; one use is left
+    pressed = post(
+        service, token_of(minted), cookie=cookie, accept=BROWSER_ACCEPT, extra="&again=1"
+    )
+    assert pressed.status_code == 200
+    assert b"The time to download again for free has ended" in pressed.body
+    assert service.uses(minted["id"]) == 1  # not spent behind the person's back
+    as_api = post(service, token_of(minted), cookie=cookie, extra="&again=1")
+    assert as_api.status_code == 409
+    assert as_api.json_body["error"] == "session_ended"

@@ -72,7 +72,8 @@ class Landing:
 class Declined:
     """Nothing was spent, and why: ``confirm`` (a GET that does not want HTML, on a link
     that waits for a person), ``bot`` (a known previewer), ``too_fast`` (a press faster
-    than a person's) or ``repeated`` (a page's press sent again).  ``stamp`` renders the
+    than a person's), ``repeated`` (a page's press sent again) or ``again_ended`` (a
+    "Download again" press after the download session ended).  ``stamp`` renders the
     landing page again where that helps."""
 
     link: Link
@@ -189,6 +190,13 @@ class Redeeming:
             redelivered = self._redeliver(token, requester, session, for_page=from_page)
             if redelivered is not None:
                 return redelivered
+            if again:
+                # "Download again" promised a free download; its session has ended, so say
+                # so rather than spend a use the person did not mean to spend.
+                viewed = self._links.view(
+                    token.link_id, token.digest, self._visit(requester, "page")
+                )
+                return self._spared(token, viewed.link, "again_ended")
         if kind != "bot" and shown is not None:
             at = self._stamps.shown_at(token.link_id, shown)
             # An edited or foreign stamp counts as too fast: it cannot prove a wait.

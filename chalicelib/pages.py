@@ -103,7 +103,9 @@ def human_date(timestamp: float) -> str:
 def relative(timestamp: float, now: float) -> str:
     """``in 3 hours`` or ``2 days ago``."""
     seconds = timestamp - now
-    span = int(abs(seconds))
+    # To the nearest half minute: a day's link emailed a moment after minting is "in 1 day",
+    # not "in 23 hours".
+    span = int(abs(seconds) + 30)
     if span < 60:
         return "in less than a minute" if seconds > 0 else "less than a minute ago"
     for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):

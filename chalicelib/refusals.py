@@ -78,7 +78,7 @@ DECLINED: dict[str, tuple[str, str]] = {
     "confirm": (
         "confirmation_required",
         "Nothing was used up. This link downloads with a POST, so that link previews "
-        "cannot use it up: curl -OJL -d '' '{url}', or onetime get '{url}'.",
+        "cannot use it up: onetime get '{url}', or curl -fOJL -d '' '{url}'.",
     ),
     "bot": (
         "automated_client",

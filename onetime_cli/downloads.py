@@ -240,9 +240,11 @@ def target_for(output: str | None) -> Target:
     if path.is_dir():
         return Target(path, None)
     if output.endswith(("/", os.sep)):
-        raise ValueError(f"{output} is not a folder.")
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise ValueError(f"{output} {what}.")
     if not path.parent.is_dir():
-        raise ValueError(f"{path.parent} is not a folder.")
+        what = "is not a folder" if path.parent.exists() else "does not exist"
+        raise ValueError(f"{path.parent} {what}.")
     return Target(path.parent, path.name)
 
 

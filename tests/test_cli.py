@@ -1825,7 +1825,14 @@ def test_get_quiet_prints_only_the_saved_path(
         (["https://onetime.example.com/download?token="], "the link has no token"),
         ([f"onetime.example.com/download?token={TOKEN}"], "give the whole link"),
         ([f"ftp://onetime.example.com/download?token={TOKEN}"], "give the whole link"),
-        ([f"https://x.example/download?token={TOKEN}", "-o", "no/such/folder/f.pdf"], "no/such"),
+        (
+            [f"https://x.example/download?token={TOKEN}", "-o", "no/such/folder/f.pdf"],
+            "no/such/folder does not exist",
+        ),
+        (
+            [f"https://x.example/download?token={TOKEN}", "-o", "no/such/"],
+            "no/such/ does not exist",
+        ),
     ],
 )
 def test_get_usage_errors_exit_2_without_the_token(args: list[str], says: str) -> None:

@@ -132,7 +132,8 @@ def test_a_get_that_does_not_want_html_is_told_how_and_spends_nothing(
     assert response.status_code == 409
     body = response.json()
     assert body["error"] == "confirmation_required"
-    assert f"curl -OJL -d '' '{minted['url']}'" in body["message"]
+    assert f"onetime get '{minted['url']}'" in body["message"]
+    assert f"curl -fOJL -d '' '{minted['url']}'" in body["message"]
     assert b"%PDF" not in response.content
     assert uses(stack, minted) == 0
     assert state(stack, minted)["visits"]["counts"] == {"preview": 1}

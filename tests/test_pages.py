@@ -124,7 +124,7 @@ def test_clients_that_do_not_ask_for_html_are_told_how_to_download(
     )
     assert response.status_code == 409
     assert response.json_body["error"] == "confirmation_required"
-    assert "curl -OJL -d ''" in response.json_body["message"]
+    assert "curl -fOJL -d ''" in response.json_body["message"]
     assert service.uses(minted["id"]) == 0
 
 

@@ -154,7 +154,7 @@ onetime is running.
   export AWS_DEFAULT_REGION={aws["AWS_DEFAULT_REGION"]}
 
 Single-use links to the two sample files (open them in a browser: a GET never uses
-them up; from a shell, `curl -OJL -d '' 'LINK'` or `onetime get 'LINK'`):
+them up; from a shell, `.venv/bin/onetime get 'LINK'` or `curl -fOJL -d '' 'LINK'`):
   small               ({small}):
     {small_link}
   large               ({large}):
@@ -165,7 +165,7 @@ Mint another:
        '{stack.base_url}/get-link?{urlencode({"file": small})}'
 
 Email a link (read it back with `make outbox`):
-  onetime link '{small}' --email customer@example.com
+  .venv/bin/onetime link '{small}' --email customer@example.com
     (with ONETIME_URL={stack.base_url} ONETIME_API_KEY={stack.api_key}; sender {stack.mail_from})
 
 Ctrl-C stops everything.""",

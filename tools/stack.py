@@ -339,7 +339,7 @@ LARGE_SAMPLE = "samples/dataset-5MiB.zip"
 
 
 def sample_pdf() -> bytes:
-    text = "Hello from onetime. This PDF was streamed straight from the Lambda response."
+    text = "Hello from onetime. This PDF came through a single-use link."
     stream = f"BT /F1 18 Tf 40 780 Td ({text}) Tj ET".encode("latin-1")
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -349,7 +349,8 @@ def sample_pdf() -> bytes:
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out = io.BytesIO(b"%PDF-1.4\n")
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")  # BytesIO(initial) would start writing over it, at position 0
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(out.tell())

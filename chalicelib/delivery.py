@@ -114,9 +114,13 @@ def byte_range(
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, _, last = spec.strip().partition("-")
-    if not (first.isdigit() or last.isdigit()) or (first and not first.isdigit()):
+
+    def number(text: str) -> bool:
+        return text.isascii() and text.isdigit()  # isdigit alone admits "²" and "٣"
+
+    if not (number(first) or number(last)) or (first and not number(first)):
         return None
-    if last and not last.isdigit():
+    if last and not number(last):
         return None
     if not first:  # the last n bytes
         start, end = max(size - int(last), 0), size - 1

@@ -108,8 +108,13 @@ class DynamoLinkStore:
             recorded = (old or {}).get("redemptions", {}).get(claim.claim_id)
             if old is not None and recorded is not None:
                 # Our own write, retried by botocore after its first attempt did succeed
-                # (the same claim, to the millisecond), or a page's form sent again.
-                ours = recorded.get("at") == round(claim.at, 3)
+                # (the same attempt: its random session digest, or without sessions its
+                # millisecond), or a page's form sent again.
+                ours = (
+                    recorded.get("session") == claim.session_digest
+                    if claim.session_digest
+                    else recorded.get("at") == round(claim.at, 3)
+                )
                 return ClaimOutcome(_from_item(old), claimed=ours, repeated=not ours)
             link = refusals.check(_from_item(old) if old else None, digest, claim.at)
             if unless_confirm and link.confirm:
@@ -175,50 +180,69 @@ class DynamoLinkStore:
         return Viewed(_from_item(dynamo.from_item(response["Attributes"])), recorded=True)
 
     def redeliver(
-        self, link_id: str, digest: str, claim_id: str, session_digest: str, at: float, seconds: int
+        self,
+        link_id: str,
+        digest: str,
+        claim_id: str,
+        session_digest: str | None,
+        at: float,
+        seconds: int,
+        new_session_digest: str | None = None,
     ) -> Link | None:
         """Count one re-delivery in a download session, if the session still allows one:
         one conditional ``UpdateItem`` that checks the session's secret, its window and cap,
         and that the link is neither withdrawn nor expired beyond the window (the rule of
-        ``Link.session``).  None when it does not: the caller may then claim a new use."""
+        ``Link.session``).  None when it does not: the caller may then claim a new use.
+
+        ``session_digest=None`` is a landing page's press sent again (its stamp names the
+        claim, and only that page held the stamp): no secret to check, and
+        ``new_session_digest`` re-keys the session, whose first answer the browser dropped.
+        """
         since = at - seconds
+        condition = (
+            "token_digest = :digest AND attribute_not_exists(revoked_at)"
+            " AND expires_at > :since AND attribute_exists(redemptions.#claim)"
+            " AND redemptions.#claim.#at > :since"
+            " AND attribute_not_exists(redemptions.#claim.#refunded)"
+            " AND (attribute_not_exists(redemptions.#claim.#again)"
+            " OR redemptions.#claim.#again < :cap)"
+        )
+        update = (
+            "SET redemptions.#claim.#again = if_not_exists(redemptions.#claim.#again, :zero)"
+            " + :one, redemptions.#claim.#again_at = :now"
+        )
+        values: dict[str, Any] = {
+            ":digest": digest,
+            ":since": since,
+            ":now": at,
+            ":zero": 0,
+            ":one": 1,
+            ":cap": REDELIVERY_CAP,
+        }
+        if session_digest is not None:
+            condition += " AND redemptions.#claim.#session = :session"
+            values[":session"] = session_digest
+        if new_session_digest is not None:
+            update += ", redemptions.#claim.#session = :new_session"
+            values[":new_session"] = new_session_digest
+        names = {
+            "#claim": claim_id,
+            "#at": "at",
+            "#again": "again",
+            "#again_at": "again_at",
+            "#refunded": "refunded_at",
+        }
+        if session_digest is not None or new_session_digest is not None:
+            names["#session"] = "session"  # SESSION and AT are DynamoDB reserved words
         try:
             with translated(WHAT):
                 response = self._client.update_item(
                     TableName=self._table,
                     Key=_key(link_id),
-                    UpdateExpression=(
-                        "SET redemptions.#claim.#again = if_not_exists(redemptions.#claim.#again,"
-                        " :zero) + :one, redemptions.#claim.#again_at = :now"
-                    ),
-                    ConditionExpression=(
-                        "token_digest = :digest AND attribute_not_exists(revoked_at)"
-                        " AND expires_at > :since AND redemptions.#claim.#session = :session"
-                        " AND redemptions.#claim.#at > :since"
-                        " AND attribute_not_exists(redemptions.#claim.#refunded)"
-                        " AND (attribute_not_exists(redemptions.#claim.#again)"
-                        " OR redemptions.#claim.#again < :cap)"
-                    ),
-                    # Names by placeholder: SESSION and AT are DynamoDB reserved words.
-                    ExpressionAttributeNames={
-                        "#claim": claim_id,
-                        "#at": "at",
-                        "#session": "session",
-                        "#again": "again",
-                        "#again_at": "again_at",
-                        "#refunded": "refunded_at",
-                    },
-                    ExpressionAttributeValues=dynamo.to_item(
-                        {
-                            ":digest": digest,
-                            ":session": session_digest,
-                            ":since": since,
-                            ":now": at,
-                            ":zero": 0,
-                            ":one": 1,
-                            ":cap": REDELIVERY_CAP,
-                        }
-                    ),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=dynamo.to_item(values),
                     ReturnValues="ALL_NEW",
                 )
         except ConditionFailed:
@@ -282,9 +306,15 @@ class DynamoLinkStore:
                     TableName=self._table,
                     Key=_key(link_id),
                     UpdateExpression=_RELEASE_UPDATE,
-                    ConditionExpression="attribute_exists(redemptions.#claim)",
+                    # A use already refunded is not given back twice, and uses never
+                    # drop below zero, whatever raced this undo.
+                    ConditionExpression=(
+                        "attribute_exists(redemptions.#claim)"
+                        " AND attribute_not_exists(redemptions.#claim.refunded_at)"
+                        " AND uses > :zero"
+                    ),
                     ExpressionAttributeNames={"#claim": claim_id},
-                    ExpressionAttributeValues={":one": {"N": "1"}},
+                    ExpressionAttributeValues={":one": {"N": "1"}, ":zero": {"N": "0"}},
                 )
         except ConditionFailed:
             return False

@@ -70,7 +70,14 @@ class LinkStore(Protocol):
         ...
 
     def redeliver(
-        self, link_id: str, digest: str, claim_id: str, session_digest: str, at: float, seconds: int
+        self,
+        link_id: str,
+        digest: str,
+        claim_id: str,
+        session_digest: str | None,
+        at: float,
+        seconds: int,
+        new_session_digest: str | None = None,
     ) -> Link | None:
         """Count one re-delivery of a download session atomically (``Link.session`` is the
         rule); None if the session does not allow one.  Spends no use."""

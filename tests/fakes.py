@@ -82,7 +82,11 @@ class MemoryLinkStore:
             current = self.links.get(link_id)
             recorded = self._claims.get(link_id, {}).get(claim.claim_id)
             if current is not None and recorded is not None:
-                ours = recorded.at == claim.at
+                ours = (
+                    recorded.session_digest == claim.session_digest
+                    if claim.session_digest
+                    else recorded.at == claim.at
+                )
                 return ClaimOutcome(current, claimed=ours, repeated=not ours)
             link = refusals.check(current, digest, claim.at)
             if unless_confirm and link.confirm:
@@ -135,17 +139,28 @@ class MemoryLinkStore:
             )
 
     def redeliver(
-        self, link_id: str, digest: str, claim_id: str, session_digest: str, at: float, seconds: int
+        self,
+        link_id: str,
+        digest: str,
+        claim_id: str,
+        session_digest: str | None,
+        at: float,
+        seconds: int,
+        new_session_digest: str | None = None,
     ) -> Link | None:
         with self._lock:
             link = self.links.get(link_id)
-            if link is None or link.token_digest != digest:
+            use = self._claims.get(link_id, {}).get(claim_id)
+            if link is None or link.token_digest != digest or use is None:
                 return None
-            if link.session(claim_id, session_digest, at, seconds) is None:
+            proof = use.session_digest if session_digest is None else session_digest
+            if link.session(claim_id, proof, at, seconds) is None:
                 return None
-            use = self._claims[link_id][claim_id]
             self._claims[link_id][claim_id] = dataclasses.replace(
-                use, redeliveries=use.redeliveries + 1, redelivered_at=at
+                use,
+                redeliveries=use.redeliveries + 1,
+                redelivered_at=at,
+                session_digest=new_session_digest or use.session_digest,
             )
             return self._update(link_id)
 
@@ -154,7 +169,8 @@ class MemoryLinkStore:
 
     def release(self, link_id: str, claim_id: str) -> bool:
         with self._lock:
-            if claim_id not in self._claims.get(link_id, {}):
+            use = self._claims.get(link_id, {}).get(claim_id)
+            if use is None or use.refunded_at is not None or self.links[link_id].uses <= 0:
                 return False
             del self._claims[link_id][claim_id]
             self._update(link_id, uses=self.links[link_id].uses - 1)

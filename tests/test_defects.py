@@ -208,3 +208,26 @@ def test_reset_forgets_the_buyer_token_verifier(monkeypatch: pytest.MonkeyPatch)
     app_module.reset()
     assert app_module.get_buyer_tokens() is None
     app_module.reset()
+
+
+@pytest.mark.parametrize(
+    "headers", [{"Host": "example.com."}, {"X-Forwarded-Proto": "ftp"}, {"Host": "a_b.example"}]
+)
+def test_a_bad_host_on_a_redemption_spends_nothing(
+    service: InProcess, headers: dict[str, str]
+) -> None:
+    """Found by review: the session cookie's path was built after the claim."""
+    service.put("a.pdf", SMALL)
+    minted = service.mint("a.pdf")
+    response = form_post_with(service, token_of(minted), headers)
+    assert response.status_code == 400
+    assert response.json_body["error"] == "invalid_host"
+    assert service.uses(minted["id"]) == 0
+
+
+def form_post_with(service: InProcess, token: str, headers: dict[str, str]) -> Any:
+    return service.client.http.post(
+        "/download",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "*/*", **headers},
+        body=f"token={token}",
+    )

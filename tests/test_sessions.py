@@ -258,3 +258,46 @@ def test_download_again_after_the_session_spends_nothing_silently(service: InPro
     as_api = post(service, token_of(minted), cookie=cookie, extra="&again=1")
     assert as_api.status_code == 409
     assert as_api.json_body["error"] == "session_ended"
+
+
+@pytest.mark.parametrize(
+    "range_", ["bytes=\u00b2-", "bytes=0-\u00b2", "bytes=-\u00b2", "bytes=\u0663-"]
+)
+def test_a_range_of_other_digits_is_the_whole_file_not_a_500(
+    service: InProcess, minted: dict[str, Any], range_: str
+) -> None:
+    first = post(service, token_of(minted), accept="application/pdf")
+    again = post(
+        service,
+        token_of(minted),
+        cookie=cookie_of(first),
+        accept="application/pdf",
+        extra="",
+    )
+    assert again.status_code == 200
+    ranged = service.client.http.post(
+        "/download",
+        headers={
+            "Content-Type": FORM,
+            "Accept": "application/pdf",
+            "Cookie": cookie_of(first),
+            "Range": range_,
+        },
+        body=f"token={token_of(minted)}",
+    )
+    assert ranged.status_code == 200 and ranged.body == SMALL
+
+
+def test_a_damaged_cookie_does_not_hide_a_good_header(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    first = post(service, token_of(minted))
+    name = cookie_of(first).split("=", 1)[0]
+    again = post(
+        service,
+        token_of(minted),
+        cookie=f"{name}=garbage",
+        header=first.headers["X-Download-Session"],
+    )
+    assert again.status_code == 302
+    assert service.uses(minted["id"]) == 1

@@ -350,3 +350,38 @@ def test_a_session_ends_when_the_link_is_revoked(links: LinkStore) -> None:
     links.claim(link.link_id, digest, taken)
     links.revoke(link.link_id, NOW + 2)
     assert links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 3, 3600) is None
+
+
+def test_a_refunded_claim_is_never_given_back_twice(links: LinkStore) -> None:
+    """An operator's refund racing the app's own give-back of an undelivered claim: one of
+    them gives the use back, never both, and uses never drop below zero."""
+    for named in (True, False):
+        link, digest = new_link(links, uses=1)
+        taken = claim()
+        links.claim(link.link_id, digest, taken)
+        links.refund(link.link_id, NOW + 5, taken.claim_id if named else None)
+        assert not links.release(link.link_id, taken.claim_id)
+        assert links.get(link.link_id).uses == 0
+
+
+def test_two_attempts_with_one_claim_id_are_told_apart_by_their_session(
+    links: LinkStore,
+) -> None:
+    """The same page's form sent twice within one millisecond is still a second attempt."""
+    link, digest = new_link(links, uses=2)
+    first = Claim("p" * 16, NOW + 1, "", "", False, None, "1" * 64)
+    assert links.claim(link.link_id, digest, first).claimed
+    twin = Claim("p" * 16, NOW + 1, "", "", False, None, "2" * 64)
+    outcome = links.claim(link.link_id, digest, twin)
+    assert not outcome.claimed and outcome.repeated
+    assert links.get(link.link_id).uses == 1
+
+
+def test_a_press_re_delivered_by_its_claim_is_re_keyed(links: LinkStore) -> None:
+    link, digest = new_link(links, uses=1)
+    taken = Claim("q" * 16, NOW + 1, "", "", False, None, "1" * 64)
+    links.claim(link.link_id, digest, taken)
+    again = links.redeliver(link.link_id, digest, "q" * 16, None, NOW + 2, 3600, "3" * 64)
+    assert again is not None and again.uses_log[0].session_digest == "3" * 64
+    assert links.redeliver(link.link_id, digest, "q" * 16, "1" * 64, NOW + 3, 3600) is None
+    assert links.redeliver(link.link_id, digest, "q" * 16, "3" * 64, NOW + 3, 3600) is not None

@@ -40,8 +40,9 @@ def download() -> Response:
         # Never spends a use: whether the link could be redeemed now, from one request.
         link = redeeming.head(token, who)
         return responses.head_response(200, responses.link_headers(link))
+    base = public_base(request)  # checked before anything is spent
     outcome = redeeming.get(token, who, session_key(request, token))
-    return answer(outcome, str(token), who.wants_html, from_page=False)
+    return answer(outcome, str(token), who.wants_html, base, from_page=False)
 
 
 @bp.route(
@@ -57,11 +58,12 @@ def download_by_post() -> Response:
     shown = single(form(request), FIELD)
     again = single(form(request), AGAIN_FIELD) is not None  # the "Download again" button
     session = session_key(request, token)
+    base = public_base(request)  # checked before anything is spent
     outcome = deps().services().redeeming.post(token, who, shown, session, again=again)
-    return answer(outcome, str(token), who.wants_html, from_page=shown is not None or again)
+    return answer(outcome, str(token), who.wants_html, base, from_page=shown is not None or again)
 
 
-def answer(outcome: Redemption, token: str, html: bool, *, from_page: bool) -> Response:
+def answer(outcome: Redemption, token: str, html: bool, base: str, *, from_page: bool) -> Response:
     now = deps().clock()
     if isinstance(outcome, Landing):
         return responses.landing_response(
@@ -72,16 +74,13 @@ def answer(outcome: Redemption, token: str, html: bool, *, from_page: bool) -> R
             return responses.landing_response(
                 outcome.link, token, now, outcome.stamp, declined=outcome.reason
             )
-        url = download_url(public_base(current_request()), token)
-        return responses.declined_response(outcome.link, outcome.reason, url)
+        return responses.declined_response(outcome.link, outcome.reason, download_url(base, token))
     if isinstance(outcome, Redirect) and html and from_page:
         # The landing page's button: a page that says the download started, and starts it.
         response = responses.started_response(outcome, token, now)
     else:
         response = responses.download_response(outcome)
     if outcome.session is not None:
-        request = current_request()
-        base = public_base(request)
         link_id = outcome.link.link_id
         response.headers.update(responses.session_headers(link_id, outcome.session, base, now))
     return response

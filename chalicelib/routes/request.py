@@ -184,8 +184,9 @@ def session_key(request: Request, token: str | None) -> SessionKey | None:
     name = cookie_name(token[:16])
     for part in request.headers.get("cookie", "").split(";"):
         key, _, value = part.strip().partition("=")
-        if key == name:
-            return SessionKey.parse(value)
+        found = SessionKey.parse(value) if key == name else None
+        if found is not None:
+            return found  # a stale or damaged cookie does not hide a good header
     return SessionKey.parse(request.headers.get(SESSION_HEADER.lower()))
 
 

@@ -285,6 +285,27 @@ class Redeeming:
             ),
         )
 
+    def _again_for_press(
+        self, token: Token, claim_id: str, accept_stream: bool
+    ) -> Stream | Redirect | None:
+        key = SessionKey.new(claim_id)
+        link = self._links.redeliver(
+            token.link_id,
+            token.digest,
+            claim_id,
+            None,
+            self._clock(),
+            self._session_seconds,
+            new_session_digest=key.digest,
+        )
+        if link is None:
+            return None
+        use = next(u for u in link.uses_log if u.claim_id == claim_id)
+        annotate(outcome="redelivered_press", redeliveries=use.redeliveries)
+        metric("Redelivered")
+        session = Session(key, use.at + self._session_seconds)
+        return self._deliver(link, accept_stream, session, redelivered=True)
+
     def _claim(
         self,
         token: Token,
@@ -320,6 +341,13 @@ class Redeeming:
             token.link_id, token.digest, claim, unless_confirm=unless_confirm
         )
         link = outcome.link
+        if outcome.repeated and self._session_seconds:
+            # The same page's press again (a double click whose first answer the browser
+            # dropped, or a reload): the same person, so the file again, in that press's
+            # session, re-keyed because the first answer's cookie may never have arrived.
+            again = self._again_for_press(token, claim_id, accept_stream)
+            if again is not None:
+                return again
         if not outcome.claimed:
             return link  # waits for a person, or a repeated press: nothing spent
         session = Session(key, claim.at + self._session_seconds) if key is not None else None

@@ -311,25 +311,41 @@ def test_refund_and_suspicion(world: World) -> None:
     assert later.suspicion(later.uses_log[-1]) is None
 
 
-def test_a_reloaded_press_spends_nothing_more(world: World) -> None:
-    token, link = mint(world, uses=3)
+def test_the_same_press_again_is_delivered_again_not_spent(world: World) -> None:
+    """A double click whose first answer the browser dropped, or a reload: the same page's
+    form again gets the file again, in that press's session, re-keyed."""
+    token, link = mint(world, uses=1)
     landing = world.services.redeeming.get(token, BROWSER)
     assert isinstance(landing, Landing)
     world.clock.advance(2)
-    assert isinstance(world.services.redeeming.post(token, BROWSER, landing.stamp), Redirect)
-    world.clock.advance(1)  # the browser sends the same form again
-    again = world.services.redeeming.post(token, BROWSER, landing.stamp)
-    assert isinstance(again, Declined) and again.reason == "repeated"
+    first = world.services.redeeming.post(token, BROWSER, landing.stamp)
+    assert isinstance(first, Redirect) and first.session is not None
+    world.clock.advance(0.1)  # the second click, before the first answer arrived
+    second = world.services.redeeming.post(token, BROWSER, landing.stamp)
+    assert isinstance(second, Redirect) and second.redelivered
+    assert second.session is not None and second.session.key != first.session.key
     assert world.links.get(link.link_id).uses == 1
+    # The re-keyed session works; the first answer's key (never stored by the browser) not.
+    assert isinstance(
+        world.services.redeeming.post(token, CURL, None, second.session.key), Redirect
+    )
+    with pytest.raises(LinkUsedUpError):
+        world.services.redeeming.post(token, CURL, None, first.session.key)
 
 
-def test_a_reloaded_press_on_a_used_up_link_says_it_started(world: World) -> None:
+def test_the_same_press_without_sessions_says_it_started(world: World) -> None:
+    services = Services.build(
+        settings=settings(session_seconds=0),
+        clock=world.clock,
+        links=world.links,
+        objects=world.objects,
+    )
     token, link = mint(world)
-    landing = world.services.redeeming.get(token, BROWSER)
+    landing = services.redeeming.get(token, BROWSER)
     assert isinstance(landing, Landing)
     world.clock.advance(2)
-    world.services.redeeming.post(token, BROWSER, landing.stamp)
+    services.redeeming.post(token, BROWSER, landing.stamp)
     world.clock.advance(1)
     with pytest.raises(PressRepeatedError, match="started when you pressed"):
-        world.services.redeeming.post(token, BROWSER, landing.stamp)
+        services.redeeming.post(token, BROWSER, landing.stamp)
     assert world.links.get(link.link_id).uses == 1

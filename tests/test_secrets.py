@@ -375,9 +375,7 @@ def test_no_session_secret_in_the_log_the_table_or_a_url(
     sessions: list[str] = []
     locations: list[str] = []
     for accept in ("*/*", "application/pdf", BROWSER_ACCEPT):
-        first = http.post(
-            "/download", headers={**form, "Accept": accept}, body=f"token={token}"
-        )
+        first = http.post("/download", headers={**form, "Accept": accept}, body=f"token={token}")
         if "X-Download-Session" in first.headers:
             sessions.append(first.headers["X-Download-Session"])
         locations.append(first.headers.get("Location", ""))

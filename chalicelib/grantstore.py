@@ -14,9 +14,9 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import dynamo
+from chalicelib import dynamo, refusals
 from chalicelib.dynamo import ConditionFailed, translated
-from chalicelib.errors import ForbiddenError, LinkNotFoundError, RateLimitedError
+from chalicelib.errors import ForbiddenError
 from chalicelib.refusals import NOT_GRANTED
 from chalicelib.stores import Grant, GrantPage
 
@@ -59,7 +59,7 @@ class DynamoGrantStore:
                     ConditionExpression="attribute_exists(pk)",
                 )
         except ConditionFailed:
-            raise LinkNotFoundError("There is no such grant.") from None
+            raise refusals.unknown_grant() from None
 
     def use(self, subject: str, file: str, day: str, daily_limit: int, retry_after: int) -> None:
         """Count one self-service link against today's allowance, in one conditional write.
@@ -87,7 +87,7 @@ class DynamoGrantStore:
             old = failed.old or self._read(subject, file)
             if old is None:
                 raise ForbiddenError(NOT_GRANTED) from None
-            raise _limited(daily_limit, retry_after) from None
+            raise refusals.over_daily_limit(daily_limit, retry_after) from None
 
     def use_own(
         self, subject: str, file: str, day: str, daily_limit: int, retry_after: int
@@ -112,7 +112,7 @@ class DynamoGrantStore:
                     ),
                 )
         except ConditionFailed:
-            raise _limited(daily_limit, retry_after) from None
+            raise refusals.over_daily_limit(daily_limit, retry_after) from None
 
     def give_back(self, subject: str, file: str, day: str, *, own: bool = False) -> None:
         """Undo one count of ``use``/``use_own`` (the mint it allowed failed)."""
@@ -159,14 +159,6 @@ def _own_key(subject: str, file: str) -> dynamo.Item:
 def _purge_after(day: str) -> int:
     # The day after ``day`` (YYYY-MM-DD, UTC) ends: the counter is no longer needed.
     return int(calendar.timegm(time.strptime(day, "%Y-%m-%d"))) + 2 * 86_400
-
-
-def _limited(daily_limit: int, retry_after: int) -> RateLimitedError:
-    return RateLimitedError(
-        f"You have already made {daily_limit} links to this file today; "
-        "try again tomorrow or contact the shop.",
-        retry_after,
-    )
 
 
 def _grant(item: Mapping[str, Any]) -> Grant:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import dynamo, refusals
 from chalicelib.dynamo import ConditionFailed, translated
-from chalicelib.errors import LinkNotFoundError, UnavailableError
+from chalicelib.errors import UnavailableError
 from chalicelib.link import (
     REDELIVERY_CAP,
     VISIT_KINDS,
@@ -286,7 +286,7 @@ class DynamoLinkStore:
         except ConditionFailed as failed:
             old = failed.old or self._read(link_id)
             if old is None:
-                raise LinkNotFoundError(f"There is no link {link_id}.") from None
+                raise refusals.unknown_link(link_id) from None
             raise refusals.nothing_to_refund(_from_item(old), claim_id) from None
         return _from_item(dynamo.from_item(response["Attributes"]))
 
@@ -323,7 +323,7 @@ class DynamoLinkStore:
     def get(self, link_id: str) -> Link:
         item = self._read(link_id)
         if item is None:
-            raise LinkNotFoundError(f"There is no link {link_id}.")
+            raise refusals.unknown_link(link_id)
         return _from_item(item)
 
     def change(
@@ -371,7 +371,7 @@ class DynamoLinkStore:
         except ConditionFailed as failed:
             old = failed.old or self._read(link_id)
             if old is None:
-                raise LinkNotFoundError(f"There is no link {link_id}.") from None
+                raise refusals.unknown_link(link_id) from None
             raise refusals.unchangeable(_from_item(old)) from None
         return _from_item(dynamo.from_item(response["Attributes"]))
 
@@ -388,7 +388,7 @@ class DynamoLinkStore:
                     ReturnValues="ALL_NEW",
                 )
         except ConditionFailed:
-            raise LinkNotFoundError(f"There is no link {link_id}.") from None
+            raise refusals.unknown_link(link_id) from None
         return _from_item(dynamo.from_item(response["Attributes"]))
 
     def for_file(self, key: str, limit: int, cursor: str | None) -> Page:

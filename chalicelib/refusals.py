@@ -15,6 +15,7 @@ from chalicelib.errors import (
     LinkNotFoundError,
     LinkRevokedError,
     LinkUsedUpError,
+    RateLimitedError,
 )
 from chalicelib.link import Link
 
@@ -117,3 +118,21 @@ REPEATED = (
 )
 # The one line a redirect carries, for a client that does not follow it (curl without -L).
 REDIRECT_NOTE = "The file is at the address in the Location header; with curl, add -L."
+
+
+def unknown_link(link_id: str) -> LinkNotFoundError:
+    """An operator named a link that is not there."""
+    return LinkNotFoundError(f"There is no link {link_id}.")
+
+
+def unknown_grant() -> LinkNotFoundError:
+    return LinkNotFoundError("There is no such grant.")
+
+
+def over_daily_limit(daily_limit: int, retry_after: int) -> RateLimitedError:
+    """A buyer's links to one file for today are used up (granted or owned alike)."""
+    return RateLimitedError(
+        f"You have already made {daily_limit} links to this file today; "
+        "try again tomorrow or contact the shop.",
+        retry_after,
+    )

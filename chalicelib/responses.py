@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from chalice.app import Response
 
@@ -38,7 +38,6 @@ from chalicelib.services.redemption import Redirect, Session, Stream
 from chalicelib.services.uploads import Upload
 from chalicelib.sessions import HEADER as SESSION_HEADER
 from chalicelib.sessions import cookie_name
-from chalicelib.settings import DEFAULT_REDIRECT_TTL
 from chalicelib.stores import Grant, GrantPage, Page
 
 # Looked up along each error's class hierarchy, most specific first.
@@ -127,9 +126,10 @@ def declined_response(link: Link, reason: str, url: str) -> Response:
 
 def started_response(redirect: Redirect, token: str, now: float) -> Response:
     link = redirect.link
-    seconds = _lifetime(redirect.location)
     until = redirect.session.until if redirect.session is not None else None
-    html = pages.started(link.filename, redirect.location, seconds, link.remaining, token, until)
+    html = pages.started(
+        link.filename, redirect.location, redirect.lifetime, link.remaining, token, until
+    )
     return page_response(html, 200, link_headers(link))
 
 
@@ -152,12 +152,6 @@ def session_headers(link_id: str, session: Session, base: str, now: float) -> He
     if address.scheme == "https":
         cookie += "; Secure"
     return {"Set-Cookie": cookie, SESSION_HEADER: session.key.value}
-
-
-def _lifetime(location: str) -> int:
-    # The presigned URL says how long it lives (SigV4's X-Amz-Expires).
-    found = parse_qs(urlsplit(location).query).get("X-Amz-Expires", [""])[0]
-    return int(found) if found.isdigit() else DEFAULT_REDIRECT_TTL
 
 
 def link_headers(link: Link) -> Headers:

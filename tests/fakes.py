@@ -16,9 +16,7 @@ from chalicelib import refusals
 from chalicelib.errors import (
     ForbiddenError,
     InvalidRequestError,
-    LinkNotFoundError,
     ObjectNotFoundError,
-    RateLimitedError,
 )
 from chalicelib.link import (
     VISIT_KINDS,
@@ -178,7 +176,7 @@ class MemoryLinkStore:
 
     def get(self, link_id: str) -> Link:
         if link_id not in self.links:
-            raise LinkNotFoundError(f"There is no link {link_id}.")
+            raise refusals.unknown_link(link_id)
         return self.links[link_id]
 
     def change(
@@ -246,7 +244,7 @@ class MemoryGrantStore:
     def delete(self, subject: str, file: str) -> None:
         with self._lock:
             if self.grants.pop((subject, file), None) is None:
-                raise LinkNotFoundError("There is no such grant.")
+                raise refusals.unknown_grant()
 
     def use(self, subject: str, file: str, day: str, daily_limit: int, retry_after: int) -> None:
         with self._lock:
@@ -269,11 +267,7 @@ class MemoryGrantStore:
     def _count(self, key: tuple[str, ...], daily_limit: int, retry_after: int) -> None:
         count = self.minted.get(key, 0)
         if count >= daily_limit:
-            raise RateLimitedError(
-                f"You have already made {daily_limit} links to this file today; "
-                "try again tomorrow or contact the shop.",
-                retry_after,
-            )
+            raise refusals.over_daily_limit(daily_limit, retry_after)
         self.minted[key] = count + 1
 
     def for_subject(self, subject: str, limit: int, cursor: str | None) -> GrantPage:

@@ -54,9 +54,10 @@ def download() -> Response:
 def download_by_post() -> Response:
     request = current_request()
     who = requester(request)
-    token = token_of(request)
-    shown = single(form(request), FIELD)
-    again = single(form(request), AGAIN_FIELD) is not None  # the "Download again" button
+    fields = form(request)  # parsed once: token, render stamp, "Download again"
+    token = token_of(request, fields)
+    shown = single(fields, FIELD)
+    again = single(fields, AGAIN_FIELD) is not None  # the "Download again" button
     session = session_key(request, token)
     base = public_base(request)  # checked before anything is spent
     outcome = deps().services().redeeming.post(token, who, shown, session, again=again)

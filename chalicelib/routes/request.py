@@ -209,9 +209,9 @@ def form(request: Request) -> dict[str, list[str]]:
     return parse_qs(text, keep_blank_values=True)
 
 
-def token_of(request: Request) -> str | None:
-    """The token, from the query or a form body, given once."""
-    from_form, from_query = single(form(request), "token"), single(query(request), "token")
+def token_of(request: Request, fields: Mapping[str, Sequence[str]]) -> str | None:
+    """The token, from the query or the form body's ``fields``, given once."""
+    from_form, from_query = single(fields, "token"), single(query(request), "token")
     if from_form is not None and from_query is not None and from_form != from_query:
         raise InvalidRequestError("invalid_token", "Give the token only once.")
     return from_form if from_form is not None else from_query

@@ -105,6 +105,7 @@ class Redirect:
     link: Link
     disposition: str
     location: str
+    lifetime: int  # seconds the presigned location works
     session: Session | None = None
     redelivered: bool = False
 
@@ -259,52 +260,46 @@ class Redeeming:
         that spends no use.  None when there is no such session (or it ended)."""
         if session is None or not self._session_seconds:
             return None
-        now = self._clock()
+        accept_stream = delivery.accepts_stream(requester.accept) and not for_page
+        return self._deliver_again(token, requester, session.claim_id, accept_stream, session)
+
+    def _deliver_again(
+        self,
+        token: Token,
+        requester: Requester,
+        claim_id: str,
+        accept_stream: bool,
+        proof: SessionKey | None,
+    ) -> Stream | Redirect | None:
+        """The file again, in the download session of redemption ``claim_id``: one
+        conditional write that spends no use.  ``proof`` is the client's session key; None
+        means a page's press sent again (its stamp named the claim), and the session is then
+        re-keyed, because the first answer's cookie may never have arrived."""
+        key = proof or SessionKey.new(claim_id)
         link = self._links.redeliver(
             token.link_id,
             token.digest,
-            session.claim_id,
-            session.digest,
-            now,
+            claim_id,
+            proof.digest if proof is not None else None,
+            self._clock(),
             self._session_seconds,
+            new_session_digest=None if proof is not None else key.digest,
         )
         if link is None:
             return None
-        use = next(u for u in link.uses_log if u.claim_id == session.claim_id)
-        accept_stream = delivery.accepts_stream(requester.accept) and not for_page
+        use = next(u for u in link.uses_log if u.claim_id == claim_id)
         annotate(outcome="redelivered", redeliveries=use.redeliveries)
         metric("Redelivered")
         # Nothing to give back if S3 fails now: no use was spent, the client may retry.
         return self._deliver(
             link,
             accept_stream,
-            Session(session, use.at + self._session_seconds),
+            Session(key, use.at + self._session_seconds),
             redelivered=True,
             byte_range=delivery.byte_range(
                 requester.range, requester.if_range, link.object.size, link.object.etag
             ),
         )
-
-    def _again_for_press(
-        self, token: Token, claim_id: str, accept_stream: bool
-    ) -> Stream | Redirect | None:
-        key = SessionKey.new(claim_id)
-        link = self._links.redeliver(
-            token.link_id,
-            token.digest,
-            claim_id,
-            None,
-            self._clock(),
-            self._session_seconds,
-            new_session_digest=key.digest,
-        )
-        if link is None:
-            return None
-        use = next(u for u in link.uses_log if u.claim_id == claim_id)
-        annotate(outcome="redelivered_press", redeliveries=use.redeliveries)
-        metric("Redelivered")
-        session = Session(key, use.at + self._session_seconds)
-        return self._deliver(link, accept_stream, session, redelivered=True)
 
     def _claim(
         self,
@@ -345,21 +340,17 @@ class Redeeming:
             # The same page's press again (a double click whose first answer the browser
             # dropped, or a reload): the same person, so the file again, in that press's
             # session, re-keyed because the first answer's cookie may never have arrived.
-            again = self._again_for_press(token, claim_id, accept_stream)
+            again = self._deliver_again(token, requester, claim_id, accept_stream, None)
             if again is not None:
                 return again
         if not outcome.claimed:
             return link  # waits for a person, or a repeated press: nothing spent
         session = Session(key, claim.at + self._session_seconds) if key is not None else None
         try:
-            redemption = self._deliver(link, accept_stream, session)
+            return self._deliver(link, accept_stream, session)
         except OnetimeError:
             self._give_back(link, claim)
             raise
-        except Exception as exc:
-            self._give_back(link, claim)
-            raise UnavailableError("The file could not be delivered; try again shortly.") from exc
-        return redemption
 
     def _deliver(
         self,
@@ -382,15 +373,13 @@ class Redeeming:
                 redemption = Stream(link, disposition, body, session, redelivered, byte_range)
             else:
                 url = self._objects.presign(obj, disposition, self._redirect_ttl)
-                redemption = Redirect(link, disposition, url, session, redelivered)
+                redemption = Redirect(
+                    link, disposition, url, self._redirect_ttl, session, redelivered
+                )
         except OnetimeError:
             raise
-        except Exception as exc:
-            if redelivered:
-                raise UnavailableError(
-                    "The file could not be delivered; try again shortly."
-                ) from exc
-            raise
+        except Exception as exc:  # anything else S3 or botocore raised: retry later
+            raise UnavailableError("The file could not be delivered; try again shortly.") from exc
         if not redelivered:
             metric("Redeemed", Path=how.value)
         return redemption

@@ -38,6 +38,7 @@ def get_services() -> Services:
     from chalicelib.linkstore import DynamoLinkStore
     from chalicelib.mailer import Mailer
     from chalicelib.objectstore import S3ObjectStore
+    from chalicelib.requeststore import DynamoRequestStore
 
     settings = get_settings()
     clock = request.deps().clock
@@ -55,6 +56,7 @@ def get_services() -> Services:
         clock=clock,
         links=DynamoLinkStore(dynamodb, settings.table, settings.retention_days * 86_400),
         objects=S3ObjectStore(s3_client(), settings.bucket),
+        requests=DynamoRequestStore(dynamodb, settings.table, settings.retention_days * 86_400),
         grants=DynamoGrantStore(dynamodb, settings.table),
         mailer=mailer,
     )

@@ -125,3 +125,42 @@ class UnavailableError(OnetimeError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# File requests (upload links).  Each refusal carries the heading and the next step its
+# page shows (worded in ``chalicelib.refusals``), since an uploader's next step differs
+# from a customer's.
+
+
+class UploadRefusal(OnetimeError):
+    """Why an upload link, or a file sent through it, was refused; nothing was spent."""
+
+    def __init__(self, code: str, heading: str, message: str, next_step: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.heading = heading
+        self.next_step = next_step
+
+
+class RequestNotFoundError(UploadRefusal):
+    pass
+
+
+class RequestGoneError(UploadRefusal):
+    """Revoked, filled or expired: the link takes no more files."""
+
+
+class UploadMissingError(UploadRefusal):
+    """The confirmation names no file that arrived under the request's form."""
+
+
+class UploadTooLargeError(UploadRefusal):
+    pass
+
+
+class UploadTypeError(UploadRefusal):
+    pass
+
+
+class AlreadyReceivedError(UploadRefusal):
+    """This upload was confirmed before: a reload, or a replay."""

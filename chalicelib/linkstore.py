@@ -121,9 +121,7 @@ class DynamoLinkStore:
                 return ClaimOutcome(link, claimed=False)
             # The link changed between our write and our read (extended, say):
             # nothing was spent, and trying again will see the new state.
-            raise UnavailableError(
-                "The link changed while we looked at it; try again.", retry_after=1
-            ) from None
+            raise refusals.changed_meanwhile() from None
         return ClaimOutcome(_from_item(dynamo.from_item(response["Attributes"])), claimed=True)
 
     def view(

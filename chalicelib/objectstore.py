@@ -11,6 +11,7 @@ from chalicelib.errors import FileChangedError, ObjectNotFoundError, Unavailable
 from chalicelib.link import StoredObject
 from chalicelib.logs import get_logger
 from chalicelib.settings import base64_length
+from chalicelib.stores import UploadForm
 
 log = get_logger("objectstore")
 
@@ -123,6 +124,54 @@ class S3ObjectStore:
             ExpiresIn=lifetime,
         )
         return post
+
+    def presign_form(self, form: UploadForm) -> dict[str, Any]:
+        """A presigned POST for a browser form: signing is local, no AWS call."""
+        tag_key, tag_value = form.tag
+        tagging = (
+            f"<Tagging><TagSet><Tag><Key>{tag_key}</Key><Value>{tag_value}</Value></Tag>"
+            "</TagSet></Tagging>"
+        )
+        fields: dict[str, str] = {"tagging": tagging}
+        conditions: list[Any] = [
+            {"tagging": tagging},
+            ["content-length-range", 1, form.max_bytes],
+        ]
+        if form.content_type is not None:
+            fields["Content-Type"] = form.content_type
+            conditions.append({"Content-Type": form.content_type})
+        else:  # the form chooses; the confirmation checks it against the request
+            conditions.append(["starts-with", "$Content-Type", ""])
+        if form.redirect is not None:
+            fields["success_action_redirect"] = form.redirect
+            conditions.append({"success_action_redirect": form.redirect})
+        else:
+            fields["success_action_status"] = "201"
+            conditions.append({"success_action_status": "201"})
+        # A key ending in ${filename} gets the file's own name from S3, and boto3 turns
+        # the key's condition into "starts-with" the prefix.
+        post: dict[str, Any] = self._client.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=form.key_prefix + "${filename}",
+            Fields=fields,
+            Conditions=conditions,
+            ExpiresIn=form.lifetime,
+        )
+        return post
+
+    def mark(self, obj: StoredObject, tag: str, value: str) -> None:
+        """Replace the object version's tags with ``tag=value``: one ``PutObjectTagging``."""
+        params: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": obj.key,
+            "Tagging": {"TagSet": [{"Key": tag, "Value": value}]},
+        }
+        if obj.version_id:
+            params["VersionId"] = obj.version_id
+        try:
+            self._client.put_object_tagging(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise UnavailableError("The file store is not answering; try again shortly.") from exc
 
     def ping(self) -> None:
         """Raise unless the bucket answers.

@@ -28,6 +28,7 @@ from chalicelib.errors import (
 )
 from chalicelib.link import Link
 from chalicelib.refusals import DECLINED_NOTES, EXPIRED, FILE_CHANGED, REVOKED, USED, times
+from chalicelib.text import human_size
 
 # os.path rather than pathlib: pathlib would be this module's heaviest import.
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -82,17 +83,6 @@ def _page(title: str, kind: str, content: Html, head: Html = NOTHING) -> str:
     return fill(
         "page.html", title=title, kind=kind, style=Html(stylesheet()), content=content, head=head
     )
-
-
-def human_size(size: int) -> str:
-    if size < 1000:
-        return "1 byte" if size == 1 else f"{size} bytes"
-    value = float(size)
-    for unit in ("kB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 1000 or unit == "TB":
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
 
 
 def human_date(timestamp: float) -> str:

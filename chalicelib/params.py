@@ -41,7 +41,12 @@ def boolean(params: Mapping[str, Sequence[str]], name: str, default: bool) -> bo
 
 
 # JSON bodies: each field has one type; bool is not accepted where a number is.
-JSON_TYPES: dict[type, str] = {str: "a string", int: "a whole number", bool: "true or false"}
+JSON_TYPES: dict[type, str] = {
+    str: "a string",
+    int: "a whole number",
+    bool: "true or false",
+    tuple: "a list of strings",  # a ``tuple[str, ...]`` field
+}
 
 
 def json_object(raw: bytes | str | None, fields: Mapping[str, type]) -> dict[str, object]:
@@ -61,12 +66,17 @@ def json_object(raw: bytes | str | None, fields: Mapping[str, type]) -> dict[str
         if item is None:
             continue
         wrong_bool = expected is not bool and isinstance(item, bool)
+        if expected is tuple:
+            wrong_bool = not isinstance(item, list) or not all(isinstance(i, str) for i in item)
+            expected = list
         if not isinstance(item, expected) or wrong_bool:
             raise InvalidRequestError(f"invalid_{name}", f"{name} must be {JSON_TYPES[expected]}.")
     return {name: item for name, item in value.items() if item is not None}
 
 
 def _json_type(hint: object) -> type:
+    if typing.get_origin(hint) is tuple:
+        return tuple
     # ``str | None`` and the like: the one non-None member is the JSON type.
     members = [m for m in getattr(hint, "__args__", (hint,)) if m is not type(None)]
     found = members[0]

@@ -10,14 +10,23 @@ from __future__ import annotations
 import hmac
 
 from chalicelib.errors import (
+    AlreadyReceivedError,
     ConflictError,
     LinkExpiredError,
     LinkNotFoundError,
     LinkRevokedError,
     LinkUsedUpError,
     RateLimitedError,
+    RequestGoneError,
+    RequestNotFoundError,
+    UnavailableError,
+    UploadMissingError,
+    UploadTooLargeError,
+    UploadTypeError,
 )
+from chalicelib.filerequest import FileRequest
 from chalicelib.link import Link
+from chalicelib.text import human_size
 
 ASK_SENDER = "Ask the sender for a new one."
 NOT_FOUND = "This link does not exist. Check it was copied whole, or ask the sender for a new one."
@@ -136,3 +145,111 @@ def over_daily_limit(daily_limit: int, retry_after: int) -> RateLimitedError:
         "try again tomorrow or contact the shop.",
         retry_after,
     )
+
+
+# File requests: why an upload link, or a file sent through it, was refused.  Each refusal
+# says what happened and what the uploader can do; none of them spent anything.
+
+ASK_REQUESTER = "What you can do: ask the person who asked you for the file for a new upload link."
+TRY_AGAIN = "What you can do: go back to the upload page and send the file again."
+
+
+def check_request(
+    request: FileRequest | None, digest: str, now: float, nonce: str | None = None
+) -> FileRequest:
+    """The request, if it could take a file now (and ``nonce``'s upload is not confirmed
+    yet); otherwise raise why not.  Shared by the DynamoDB store, after a failed write,
+    and by the in-memory one."""
+    if request is None or not hmac.compare_digest(request.token_digest, digest):
+        raise RequestNotFoundError(
+            "request_not_found",
+            "We can't find this upload link",
+            "No upload link matches this address. It may have been mistyped or cut short.",
+            ASK_REQUESTER,
+        )
+    if nonce is not None and any(r.nonce == nonce for r in request.receipts):
+        raise AlreadyReceivedError(
+            "upload_already_confirmed",
+            "This file was already received",
+            "This upload was confirmed before, and its download link was given out then. "
+            "Nothing more was received now.",
+            "What you can do: nothing; to send another file, open the upload link again.",
+        )
+    if request.revoked_at is not None:
+        raise RequestGoneError(
+            "request_revoked",
+            "This upload link was withdrawn",
+            "The person who sent it withdrew it, so it takes no more files.",
+            ASK_REQUESTER,
+        )
+    if request.files >= request.max_files:
+        files = "file" if request.max_files == 1 else f"{request.max_files} files"
+        raise RequestGoneError(
+            "request_used",
+            "This upload link has already been used",
+            f"It was for {files}, and {'it has' if request.max_files == 1 else 'all have'} "
+            "been received.",
+            ASK_REQUESTER,
+        )
+    if request.expires_at <= now:
+        raise request_expired()
+    return request
+
+
+def request_expired() -> RequestGoneError:
+    return RequestGoneError(
+        "request_expired",
+        "This upload link has expired",
+        "It stopped taking files when its time ran out.",
+        ASK_REQUESTER,
+    )
+
+
+def too_large(size: int, limit: int) -> UploadTooLargeError:
+    return UploadTooLargeError(
+        "upload_too_large",
+        "This file is too big",
+        f"The file is {human_size(size)}; this upload link takes files of at most "
+        f"{human_size(limit)}. "
+        "Nothing was used up.",
+        TRY_AGAIN.replace("the file", "a smaller file"),
+    )
+
+
+def wrong_type(content_type: str, accepted: tuple[str, ...]) -> UploadTypeError:
+    return UploadTypeError(
+        "upload_wrong_type",
+        "This type of file is not accepted",
+        f"The file is {content_type}; this upload link takes only {', '.join(accepted)}. "
+        "Nothing was used up.",
+        TRY_AGAIN.replace("the file", "a file of an accepted type"),
+    )
+
+
+def check_file(request: FileRequest, size: int, content_type: str) -> None:
+    """Raise unless the request takes a file of this size and type."""
+    if size > request.max_bytes:
+        raise too_large(size, request.max_bytes)
+    if not request.accepts_type(content_type):
+        raise wrong_type(content_type, request.content_types)
+
+
+def changed_meanwhile() -> UnavailableError:
+    """A conditional write failed, yet the state read after it allows what was asked: it
+    changed in between (extended, say).  Nothing was done; trying again sees the new state."""
+    return UnavailableError("The link changed while we looked at it; try again.", retry_after=1)
+
+
+def upload_missing() -> UploadMissingError:
+    return UploadMissingError(
+        "upload_missing",
+        "The file did not arrive",
+        "We could not find the file this page was sent for: the upload may have failed or "
+        "been cut short. Nothing was used up.",
+        TRY_AGAIN,
+    )
+
+
+def unknown_request(request_id: str) -> LinkNotFoundError:
+    """An operator named a file request that is not there."""
+    return LinkNotFoundError(f"There is no file request {request_id}.")

@@ -14,6 +14,7 @@ from chalice.app import Response
 
 from chalicelib import pages
 from chalicelib.errors import (
+    AlreadyReceivedError,
     ConfigurationError,
     ConflictError,
     ForbiddenError,
@@ -27,9 +28,14 @@ from chalicelib.errors import (
     ObjectNotFoundError,
     OnetimeError,
     RateLimitedError,
+    RequestGoneError,
+    RequestNotFoundError,
     UnauthorizedError,
     UnavailableError,
     UnsupportedMediaTypeError,
+    UploadMissingError,
+    UploadTooLargeError,
+    UploadTypeError,
 )
 from chalicelib.link import Link
 from chalicelib.refusals import DECLINED, REDIRECT_NOTE
@@ -54,6 +60,12 @@ STATUS: dict[type[OnetimeError], int] = {
     RateLimitedError: 429,
     MailError: 502,
     UnavailableError: 503,
+    RequestNotFoundError: 404,
+    RequestGoneError: 410,
+    UploadMissingError: 400,
+    UploadTooLargeError: 413,
+    UploadTypeError: 415,
+    AlreadyReceivedError: 409,
 }
 
 # Every answer about a link is private to one customer and one moment.

@@ -38,6 +38,7 @@ DEFAULT_SESSION_SECONDS = 3600
 MAX_SESSION_SECONDS = 86_400
 DEFAULT_RETENTION_DAYS = 30
 DEFAULT_UPLOAD_PREFIX = "uploads/"
+DEFAULT_REQUEST_PREFIX = "requests/"  # files sent through file requests (upload links)
 # S3 takes at most 5 GiB in one POST; beyond that only multipart uploads work,
 # which a browser form cannot do.
 SINGLE_POST_LIMIT = 5 * 1024**3
@@ -59,6 +60,7 @@ class Settings:
     public_url: str | None = None
     mail_from: str | None = None
     upload_prefix: str = DEFAULT_UPLOAD_PREFIX
+    request_prefix: str = DEFAULT_REQUEST_PREFIX
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     cors_origins: tuple[str, ...] = ()
     jwt_issuer: str | None = None
@@ -88,12 +90,13 @@ class Settings:
                 f"ONETIME_KEY_PREFIX={key_prefix!r} must end with '/' (a folder, such as "
                 f"{key_prefix + '/'!r}), or it would also admit its sibling folders."
             )
-        # Uploaded files must be linkable, so by default they go under the key prefix.
-        upload_prefix = environ.get("ONETIME_UPLOAD_PREFIX") or key_prefix + DEFAULT_UPLOAD_PREFIX
-        if not upload_prefix.endswith("/") or not upload_prefix.startswith(key_prefix):
+        upload_prefix = _upload_prefix(environ, "ONETIME_UPLOAD_PREFIX", DEFAULT_UPLOAD_PREFIX)
+        request_prefix = _upload_prefix(environ, "ONETIME_REQUEST_PREFIX", DEFAULT_REQUEST_PREFIX)
+        if upload_prefix.startswith(request_prefix) or request_prefix.startswith(upload_prefix):
             raise ConfigurationError(
-                f"ONETIME_UPLOAD_PREFIX={upload_prefix!r} must end with '/' and lie under "
-                f"ONETIME_KEY_PREFIX={key_prefix!r}, or uploaded files could not be linked."
+                f"ONETIME_REQUEST_PREFIX={request_prefix!r} and ONETIME_UPLOAD_PREFIX="
+                f"{upload_prefix!r} must not contain one another: each has its own IAM grant "
+                "and lifecycle rule."
             )
         issuer = environ.get("ONETIME_JWT_ISSUER", "").strip().rstrip("/") or None
         audience = environ.get("ONETIME_JWT_AUDIENCE", "").strip() or None
@@ -128,6 +131,7 @@ class Settings:
             public_url=public_url,
             mail_from=environ.get("ONETIME_MAIL_FROM", "").strip() or None,
             upload_prefix=upload_prefix,
+            request_prefix=request_prefix,
             max_upload_bytes=_int(
                 environ, "ONETIME_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, 1, SINGLE_POST_LIMIT
             ),
@@ -144,6 +148,18 @@ class Settings:
 @functools.cache
 def get_settings() -> Settings:
     return Settings.from_environ(os.environ)
+
+
+def _upload_prefix(environ: Mapping[str, str], name: str, default: str) -> str:
+    # Uploaded files must be linkable, so by default they go under the key prefix.
+    key_prefix = environ.get("ONETIME_KEY_PREFIX", "")
+    prefix = environ.get(name) or key_prefix + default
+    if not prefix.endswith("/") or not prefix.startswith(key_prefix):
+        raise ConfigurationError(
+            f"{name}={prefix!r} must end with '/' and lie under "
+            f"ONETIME_KEY_PREFIX={key_prefix!r}, or uploaded files could not be linked."
+        )
+    return prefix
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalicelib.filerequest import FileRequest, Receipt
 from chalicelib.link import Claim, Link, StoredObject, Visit
 
 
@@ -26,6 +27,27 @@ class Grant:
 @dataclass(frozen=True)
 class GrantPage:
     grants: list[Grant]
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    """What a browser's upload form may send: any key under ``key_prefix`` (the file's own
+    name is appended by S3), a body of 1 to ``max_bytes``, a content type that is exactly
+    ``content_type`` or, when that is None, any; tagged as ``tag``; S3 then answers with
+    a redirect to ``redirect`` or, when that is None, with status 201 (for a script)."""
+
+    key_prefix: str
+    max_bytes: int
+    content_type: str | None
+    tag: tuple[str, str]
+    lifetime: int
+    redirect: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    requests: list[FileRequest]
     cursor: str | None
 
 
@@ -107,6 +129,27 @@ class LinkStore(Protocol):
     def ping(self) -> None: ...
 
 
+class RequestStore(Protocol):
+    def create(self, request: FileRequest) -> None: ...
+
+    def receive(self, request_id: str, digest: str, receipt: Receipt) -> FileRequest:
+        """Take one file of the request for this upload atomically, or raise why not
+        (``chalicelib.refusals.check_request`` and ``check_file``)."""
+        ...
+
+    def release(self, request_id: str, nonce: str) -> bool:
+        """Give back the file a receipt took; False when it is not (or no longer) recorded."""
+        ...
+
+    def peek(self, request_id: str, digest: str, now: float) -> FileRequest: ...
+
+    def get(self, request_id: str) -> FileRequest: ...
+
+    def revoke(self, request_id: str, at: float) -> FileRequest: ...
+
+    def recent(self, limit: int, cursor: str | None) -> RequestPage: ...
+
+
 class GrantStore(Protocol):
     def put(self, subject: str, file: str, at: float) -> Grant: ...
 
@@ -139,5 +182,13 @@ class ObjectStore(Protocol):
     def presign_upload(
         self, key: str, content_type: str, size: int, lifetime: int
     ) -> dict[str, Any]: ...
+
+    def presign_form(self, form: UploadForm) -> dict[str, Any]:
+        """A presigned POST for a browser form (``url`` and ``fields``): no AWS call."""
+        ...
+
+    def mark(self, obj: StoredObject, tag: str, value: str) -> None:
+        """Tag the object's version (a confirmed upload), one ``PutObjectTagging``."""
+        ...
 
     def ping(self) -> None: ...

@@ -40,3 +40,14 @@ def printable(value: str) -> str:
         else ch
         for ch in value
     )
+
+
+def human_size(size: int) -> str:
+    if size < 1000:
+        return "1 byte" if size == 1 else f"{size} bytes"
+    value = float(size)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")

@@ -18,6 +18,7 @@ from chalicelib.errors import (
     InvalidRequestError,
     ObjectNotFoundError,
 )
+from chalicelib.filerequest import FileRequest, Receipt
 from chalicelib.link import (
     VISIT_KINDS,
     Claim,
@@ -27,7 +28,15 @@ from chalicelib.link import (
     Use,
     Visit,
 )
-from chalicelib.stores import ClaimOutcome, Grant, GrantPage, Page, Viewed
+from chalicelib.stores import (
+    ClaimOutcome,
+    Grant,
+    GrantPage,
+    Page,
+    RequestPage,
+    UploadForm,
+    Viewed,
+)
 
 
 class FrozenClock:
@@ -284,13 +293,73 @@ class MemoryGrantStore:
         )
 
 
+class MemoryRequestStore:
+    def __init__(self) -> None:
+        self.requests: dict[str, FileRequest] = {}
+        self._lock = threading.Lock()
+
+    def create(self, request: FileRequest) -> None:
+        with self._lock:
+            self.requests[request.request_id] = request
+
+    def receive(self, request_id: str, digest: str, receipt: Receipt) -> FileRequest:
+        with self._lock:
+            request = refusals.check_request(
+                self.requests.get(request_id), digest, receipt.at, receipt.nonce
+            )
+            refusals.check_file(request, receipt.size, receipt.content_type)
+            return self._update(
+                request_id, files=request.files + 1, receipts=(*request.receipts, receipt)
+            )
+
+    def release(self, request_id: str, nonce: str) -> bool:
+        with self._lock:
+            request = self.requests.get(request_id)
+            if request is None or not any(r.nonce == nonce for r in request.receipts):
+                return False
+            kept = tuple(r for r in request.receipts if r.nonce != nonce)
+            self._update(request_id, files=request.files - 1, receipts=kept)
+            return True
+
+    def peek(self, request_id: str, digest: str, now: float) -> FileRequest:
+        return refusals.check_request(self.requests.get(request_id), digest, now)
+
+    def get(self, request_id: str) -> FileRequest:
+        if request_id not in self.requests:
+            raise refusals.unknown_request(request_id)
+        return self.requests[request_id]
+
+    def revoke(self, request_id: str, at: float) -> FileRequest:
+        with self._lock:
+            request = self.get(request_id)
+            if request.revoked_at is not None:
+                return request
+            return self._update(request_id, revoked_at=at)
+
+    def recent(self, limit: int, cursor: str | None) -> RequestPage:
+        ordered = sorted(self.requests.values(), key=lambda r: r.created_at, reverse=True)
+        offset = _page_offset(cursor, "requests")
+        more = offset + limit < len(ordered)
+        return RequestPage(
+            ordered[offset : offset + limit],
+            _page_cursor(offset + limit, "requests") if more else None,
+        )
+
+    def _update(self, request_id: str, **changes: Any) -> FileRequest:
+        updated = dataclasses.replace(self.requests[request_id], **changes)
+        self.requests[request_id] = updated
+        return updated
+
+
 class MemoryObjectStore:
     """Objects as bytes in a dict.  A presigned URL is a readable fake that names what
     S3's would sign: key, version, disposition and lifetime."""
 
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, str, str | None]] = {}
+        self.tags: dict[str, dict[str, str]] = {}
         self.fail_reads: Exception | None = None
+        self.fail_marks: Exception | None = None
 
     def put(
         self, key: str, body: bytes, content_type: str = "application/pdf", owner: str | None = None
@@ -321,6 +390,22 @@ class MemoryObjectStore:
             "url": "memory://uploads",
             "fields": {"key": key, "Content-Type": content_type, "size": str(size)},
         }
+
+    def presign_form(self, form: UploadForm) -> dict[str, Any]:
+        # What S3's policy would pin, readable: the key prefix, the largest body, the type.
+        fields = {"key": form.key_prefix + "${filename}", "max_bytes": str(form.max_bytes)}
+        if form.content_type is not None:
+            fields["Content-Type"] = form.content_type
+        if form.redirect is not None:
+            fields["success_action_redirect"] = form.redirect
+        else:
+            fields["success_action_status"] = "201"
+        return {"url": "memory://uploads", "fields": fields}
+
+    def mark(self, obj: StoredObject, tag: str, value: str) -> None:
+        if self.fail_marks is not None:
+            raise self.fail_marks
+        self.tags[obj.key] = {tag: value}
 
     def ping(self) -> None:
         return None

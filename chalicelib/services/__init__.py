@@ -4,7 +4,8 @@
 * ``redemption``: what a customer's request gets (landing page, stream, redirect);
 * ``links``: operators inspect, change, revoke and list links;
 * ``grants``: operators say which buyer may mint which file; buyers mint their own;
-* ``uploads``: presigned uploads for files that are not in the bucket yet.
+* ``uploads``: presigned uploads for files that are not in the bucket yet;
+* ``filerequests``: upload links a person fills in with a file, from a web page.
 
 Each class takes its stores and the clock by keyword; ``Services`` bundles them for
 the routes, and ``app.py`` builds it once per container.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib.clock import Clock
+from chalicelib.services.filerequests import Receiving, Requesting
 from chalicelib.services.grants import BuyerMinting, Granting
 from chalicelib.services.links import LinkAdmin
 from chalicelib.services.minting import Minting
@@ -24,7 +26,8 @@ from chalicelib.services.redemption import Redeeming
 from chalicelib.services.uploads import Uploading
 from chalicelib.settings import Settings
 from chalicelib.stamps import Stamps
-from chalicelib.stores import GrantStore, LinkStore, ObjectStore
+from chalicelib.stores import GrantStore, LinkStore, ObjectStore, RequestStore
+from chalicelib.terms import TermsSigner
 
 if TYPE_CHECKING:
     from chalicelib.mailer import Mailer
@@ -38,6 +41,8 @@ class Services:
     granting: Granting
     buyers: BuyerMinting
     uploading: Uploading
+    requesting: Requesting
+    receiving: Receiving
     link_store: LinkStore
     object_store: ObjectStore
 
@@ -49,6 +54,7 @@ class Services:
         clock: Clock,
         links: LinkStore,
         objects: ObjectStore,
+        requests: RequestStore,
         grants: GrantStore | None = None,
         mailer: Callable[[], Mailer] | None = None,
     ) -> Services:
@@ -56,6 +62,7 @@ class Services:
         minting = Minting(
             links=links, objects=objects, clock=clock, key_prefix=settings.key_prefix, mailer=mailer
         )
+        signer = TermsSigner(settings.api_key_hashes)
         return cls(
             minting=minting,
             redeeming=Redeeming(
@@ -82,6 +89,22 @@ class Services:
                 clock=clock,
                 upload_prefix=settings.upload_prefix,
                 max_upload_bytes=settings.max_upload_bytes,
+            ),
+            requesting=Requesting(
+                requests=requests,
+                clock=clock,
+                signer=signer,
+                max_upload_bytes=settings.max_upload_bytes,
+                mailer=mailer,
+            ),
+            receiving=Receiving(
+                requests=requests,
+                objects=objects,
+                minting=minting,
+                clock=clock,
+                signer=signer,
+                request_prefix=settings.request_prefix,
+                mailer=mailer,
             ),
             link_store=links,
             object_store=objects,

@@ -85,14 +85,21 @@ class Minting:
         # A provider, so the SES client is only built by the first email.
         self._mailer = mailer
 
-    def mint(self, request: MintRequest, described: StoredObject | None = None) -> MintedLink:
+    def mint(
+        self,
+        request: MintRequest,
+        described: StoredObject | None = None,
+        token: Token | None = None,
+    ) -> MintedLink:
+        """A new link; ``described`` saves the ``HeadObject`` when the caller has just
+        made it, ``token`` lets the caller record the link's id before it exists."""
         key = validate_key(request.file, self._key_prefix)
         filename = validate_filename(
             request.filename if request.filename is not None else default_filename(key)
         )
         obj = described or self._objects.describe(key)
         now = self._clock()
-        token = new_token(confirm=request.confirm)
+        token = token or new_token(confirm=request.confirm)
         link = Link(
             link_id=token.link_id,
             token_digest=token.digest,
@@ -110,6 +117,10 @@ class Minting:
         metric("Minted")
         return MintedLink(token=token, link=link)
 
+    def withdraw(self, link_id: str) -> None:
+        """Revoke a link just minted that nobody received."""
+        self._links.revoke(link_id, self._clock())
+
     def mint_and_mail(
         self, request: MintRequest, letter: Letter, url_for: Callable[[str], str]
     ) -> MintedLink:
@@ -126,7 +137,7 @@ class Minting:
             )
         except Exception as exc:
             # Whatever went wrong (SES, or composing the message), nobody has the link.
-            self._links.revoke(minted.link.link_id, self._clock())
+            self.withdraw(minted.link.link_id)
             annotate(outcome="mail_failed")
             if isinstance(exc, MailError):
                 raise

@@ -35,7 +35,13 @@ from chalicelib.services.redemption import (
 )
 from chalicelib.services.uploads import UploadRequest
 from chalicelib.settings import Settings
-from tests.fakes import FrozenClock, MemoryGrantStore, MemoryLinkStore, MemoryObjectStore
+from tests.fakes import (
+    FrozenClock,
+    MemoryGrantStore,
+    MemoryLinkStore,
+    MemoryObjectStore,
+    MemoryRequestStore,
+)
 
 PDF = b"%PDF-1.7 small" * 10
 BROWSER = Requester(accept="text/html,*/*", client_ip="10.0.0.9", user_agent="Firefox")
@@ -68,6 +74,7 @@ def world() -> World:
         clock=clock,
         links=links,
         objects=objects,
+        requests=MemoryRequestStore(),
         grants=grants,
     )
     return World(services, links, objects, grants, clock)
@@ -199,6 +206,7 @@ def test_a_failed_email_revokes_the_link(world: World) -> None:
         clock=world.clock,
         links=world.links,
         objects=world.objects,
+        requests=MemoryRequestStore(),
         mailer=BrokenMailer,
     )
     with pytest.raises(MailError):
@@ -215,6 +223,7 @@ def test_buyer_mints_within_the_daily_allowance(world: World) -> None:
         clock=world.clock,
         links=world.links,
         objects=world.objects,
+        requests=MemoryRequestStore(),
         grants=world.grants,
     )
     with pytest.raises(ForbiddenError):
@@ -339,6 +348,7 @@ def test_the_same_press_without_sessions_says_it_started(world: World) -> None:
         clock=world.clock,
         links=world.links,
         objects=world.objects,
+        requests=MemoryRequestStore(),
     )
     token, link = mint(world)
     landing = services.redeeming.get(token, BROWSER)

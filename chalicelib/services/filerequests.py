@@ -1,0 +1,361 @@
+"""File requests: an operator asks a person for a file with an upload link; the person's
+browser sends it straight to S3 with a presigned POST, and the service confirms it and
+mints a download link to it.
+
+* ``Requesting`` (operators): make, inspect, list and withdraw upload links.
+* ``Receiving`` (uploaders): the upload page, and the confirmation S3 sends the browser
+  back to.  Showing the page spends nothing and, when its URL's terms verify, costs no
+  AWS call (``chalicelib.terms``); presigning is local.  A confirmation is one
+  ``HeadObject`` (the file is there, its size and type), one conditional write that takes
+  one of the request's files, one ``PutObjectTagging`` (the lifecycle rule then spares
+  the file) and one ``PutItem`` (the download link).  A refusal at any step takes nothing,
+  and a failure after the write gives the file back.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chalicelib import refusals
+from chalicelib.clock import Clock
+from chalicelib.errors import InvalidRequestError, MailError, ObjectNotFoundError, OnetimeError
+from chalicelib.filenames import validate_filename
+from chalicelib.filerequest import CONFIRMED, PENDING, UPLOAD_TAG, FileRequest, Receipt
+from chalicelib.logs import annotate, get_logger, metric
+from chalicelib.mailer import Letter, Mailer
+from chalicelib.services.minting import (
+    DEFAULT_TTL,
+    MintedLink,
+    Minting,
+    MintRequest,
+    check_note,
+    check_ttl,
+    check_uses,
+)
+from chalicelib.stores import ObjectStore, RequestPage, RequestStore, UploadForm
+from chalicelib.terms import Terms, TermsSigner
+from chalicelib.tokens import Token, is_link_id, new_token, parse_token
+
+log = get_logger("filerequests")
+
+DEFAULT_REQUEST_TTL = 7 * 86_400
+MAX_FILES = 100
+MAX_CONTENT_TYPES = 20
+# How long one page's form may be sent: a page left open longer is reloaded for a new one.
+FORM_LIFETIME = 3600
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+_NONCE = re.compile(r"^[0-9a-f]{16}$")
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """What a file request is made with.  Its fields are also the JSON API's fields."""
+
+    files: int = 1
+    ttl: int = DEFAULT_REQUEST_TTL
+    max_size: int | None = None  # bytes; the deployment's ONETIME_MAX_UPLOAD_BYTES if unset
+    content_types: tuple[str, ...] = ()
+    note: str = ""
+    # Who gets each file's download link: the uploader's page, and/or this address.
+    show_link: bool = True
+    notify: str | None = None
+    link_uses: int = 1
+    link_ttl: int = DEFAULT_TTL
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.files <= MAX_FILES:
+            raise InvalidRequestError("invalid_files", f"files must be between 1 and {MAX_FILES}.")
+        check_ttl(self.ttl)
+        check_note(self.note)
+        check_uses("link_uses", self.link_uses)
+        if not 1 <= self.link_ttl <= 30 * 86_400:
+            raise InvalidRequestError(
+                "invalid_link_ttl", "link_ttl must be between 1 and 2592000 seconds (30 days)."
+            )
+        types = tuple(t.strip().lower() for t in self.content_types)
+        if len(types) > MAX_CONTENT_TYPES or not all(_MEDIA_TYPE.match(t) for t in types):
+            raise InvalidRequestError(
+                "invalid_content_types",
+                f"content_types must be at most {MAX_CONTENT_TYPES} types like application/pdf.",
+            )
+        object.__setattr__(self, "content_types", tuple(dict.fromkeys(types)))
+        if self.notify is not None:
+            Letter(email=self.notify)  # the same address rule as any email
+        if not self.show_link and self.notify is None:
+            raise InvalidRequestError(
+                "invalid_show_link",
+                "With show_link false, give notify: otherwise nobody gets the download link.",
+            )
+
+
+@dataclass(frozen=True)
+class MintedRequest:
+    token: Token
+    request: FileRequest
+    terms: str  # the signed terms the upload page's URL carries
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadPage:
+    """An upload page's forms: one for a browser without JavaScript (S3 redirects it to
+    the confirmation), one for the page's script (S3 answers 201, the script goes on)."""
+
+    request_id: str
+    terms: Terms
+    key_prefix: str
+    form: dict[str, object]
+    script_form: dict[str, object]
+    form_expires_at: int
+
+
+@dataclass(frozen=True)
+class Received:
+    """A confirmed upload: the download link minted for it, and whether it was emailed."""
+
+    request: FileRequest
+    minted: MintedLink
+    filename: str
+    emailed: bool
+    mail_failed: bool = False
+
+
+class Requesting:
+    def __init__(
+        self,
+        *,
+        requests: RequestStore,
+        clock: Clock,
+        signer: TermsSigner,
+        max_upload_bytes: int,
+        mailer: Callable[[], Mailer] | None = None,
+    ) -> None:
+        self._requests = requests
+        self._clock = clock
+        self._signer = signer
+        self._max_bytes = max_upload_bytes
+        self._mailer = mailer
+
+    def request(self, spec: RequestSpec) -> MintedRequest:
+        """A new upload link: one ``PutItem``."""
+        max_bytes = self._max_bytes if spec.max_size is None else spec.max_size
+        if not 1 <= max_bytes <= self._max_bytes:
+            raise InvalidRequestError(
+                "invalid_max_size", f"max_size must be between 1 and {self._max_bytes} bytes."
+            )
+        if spec.notify is not None and self._mailer is None:
+            raise _email_disabled()
+        token = new_token(confirm=True)
+        now = self._clock()
+        request = FileRequest(
+            request_id=token.link_id,
+            token_digest=token.digest,
+            created_at=now,
+            expires_at=int(now) + spec.ttl,
+            max_files=spec.files,
+            max_bytes=max_bytes,
+            content_types=spec.content_types,
+            note=spec.note,
+            show_link=spec.show_link,
+            notify=spec.notify,
+            link_uses=spec.link_uses,
+            link_ttl=spec.link_ttl,
+        )
+        self._requests.create(request)
+        annotate(outcome="requested", request_id=request.request_id)
+        metric("Requested")
+        terms = Terms(request.expires_at, request.max_bytes, request.content_types)
+        return MintedRequest(token, request, self._signer.sign(token.digest, terms))
+
+    def request_and_mail(
+        self, spec: RequestSpec, letter: Letter, url_for: Callable[[MintedRequest], str]
+    ) -> MintedRequest:
+        """Make an upload link and email it; if the email fails, the link is withdrawn."""
+        if self._mailer is None:
+            raise _email_disabled()
+        minted = self.request(spec)
+        try:
+            message_id = self._mailer().send_request(
+                letter, minted.request, url_for(minted), self._clock()
+            )
+        except Exception as exc:
+            self._requests.revoke(minted.request.request_id, self._clock())
+            annotate(outcome="mail_failed")
+            if isinstance(exc, MailError):
+                raise
+            raise MailError("The email could not be sent; the upload link was withdrawn.") from exc
+        return MintedRequest(minted.token, minted.request, minted.terms, message_id)
+
+    def describe(self, request_id: str) -> FileRequest:
+        return self._requests.get(_request_id(request_id))
+
+    def recent(self, limit: int, cursor: str | None) -> RequestPage:
+        if not 1 <= limit <= 100:
+            raise InvalidRequestError("invalid_limit", "limit must be between 1 and 100.")
+        return self._requests.recent(limit, cursor)
+
+    def revoke(self, request_id: str) -> FileRequest:
+        return self._requests.revoke(_request_id(request_id), self._clock())
+
+
+class Receiving:
+    def __init__(
+        self,
+        *,
+        requests: RequestStore,
+        objects: ObjectStore,
+        minting: Minting,
+        clock: Clock,
+        signer: TermsSigner,
+        request_prefix: str,
+        mailer: Callable[[], Mailer] | None = None,
+    ) -> None:
+        self._requests = requests
+        self._objects = objects
+        self._minting = minting
+        self._clock = clock
+        self._signer = signer
+        self._prefix = request_prefix
+        self._mailer = mailer
+
+    def page(self, token_value: str | None, signed_terms: str | None, done_url: str) -> UploadPage:
+        """The upload page's forms, for a fresh key.  Spends nothing; reads the stored
+        request only when the URL's terms do not verify."""
+        token = parse_token(token_value)
+        now = self._clock()
+        terms = self._signer.verify(token.digest, signed_terms)
+        if terms is None:
+            request = self._requests.peek(token.link_id, token.digest, now)
+            terms = Terms(request.expires_at, request.max_bytes, request.content_types)
+        elif terms.expires_at <= now:
+            raise refusals.request_expired()
+        prefix = f"{self._prefix}{token.link_id}/{secrets.token_hex(8)}/"
+        lifetime = max(1, min(FORM_LIFETIME, terms.expires_at - int(now)))
+        only = terms.content_types[0] if len(terms.content_types) == 1 else None
+
+        def presigned(redirect: str | None) -> dict[str, object]:
+            form = UploadForm(
+                key_prefix=prefix,
+                max_bytes=terms.max_bytes,
+                content_type=only,
+                tag=(UPLOAD_TAG, PENDING),
+                lifetime=lifetime,
+                redirect=redirect,
+            )
+            return self._objects.presign_form(form)
+
+        annotate(outcome="upload_page", request_id=token.link_id)
+        return UploadPage(
+            request_id=token.link_id,
+            terms=terms,
+            key_prefix=prefix,
+            form=presigned(done_url),
+            script_form=presigned(None),
+            form_expires_at=int(now) + lifetime,
+        )
+
+    def confirm(
+        self, token_value: str | None, key: str | None, url_for: Callable[[str], str]
+    ) -> Received:
+        """Check the upload, take one of the request's files, and mint its download link.
+        A refusal takes nothing; a failure after the take gives it back."""
+        token = parse_token(token_value)
+        nonce, filename = self._parse_key(token.link_id, key)
+        assert key is not None
+        try:
+            obj = self._objects.describe(key)
+        except ObjectNotFoundError:
+            raise refusals.upload_missing() from None
+        download = new_token(confirm=True)
+        receipt = Receipt(
+            nonce=nonce,
+            at=self._clock(),
+            key=key,
+            size=obj.size,
+            content_type=obj.content_type,
+            filename=filename,
+            link_id=download.link_id,
+        )
+        request = self._requests.receive(token.link_id, token.digest, receipt)
+        try:
+            self._objects.mark(obj, UPLOAD_TAG, CONFIRMED)
+            mint = MintRequest(
+                file=key, uses=request.link_uses, ttl=request.link_ttl, filename=filename
+            )
+            minted = self._minting.mint(mint, described=obj, token=download)
+        except Exception:
+            self._give_back(request.request_id, nonce)
+            raise
+        annotate(outcome="upload_received", request_id=request.request_id)
+        metric("UploadReceived")
+        if request.notify is None:
+            return Received(request, minted, filename, emailed=False)
+        return self._notify(request, minted, filename, url_for, nonce)
+
+    def _notify(
+        self,
+        request: FileRequest,
+        minted: MintedLink,
+        filename: str,
+        url_for: Callable[[str], str],
+        nonce: str,
+    ) -> Received:
+        assert request.notify is not None
+        letter = Letter(
+            email=request.notify,
+            subject=f"File received: {filename}",
+            message=f"Sent through your upload link {request.request_id}."
+            + (f"\n{request.note}" if request.note else ""),
+        )
+        try:
+            if self._mailer is None:
+                raise _email_disabled()
+            self._mailer().send(letter, minted.link, url_for(minted.token.value), self._clock())
+        except OnetimeError as exc:
+            if request.show_link:
+                # The uploader sees the link and is told the email failed: nothing is lost.
+                log.warning("notify email failed", extra={"request_id": request.request_id})
+                return Received(request, minted, filename, emailed=False, mail_failed=True)
+            # Nobody would get the link: withdraw it and give the file back, so that the
+            # uploader's retry (a reload) can confirm it again.
+            self._minting.withdraw(minted.link.link_id)
+            self._give_back(request.request_id, nonce)
+            if isinstance(exc, MailError):
+                raise
+            raise MailError("The email could not be sent; nothing was used up.") from exc
+        return Received(request, minted, filename, emailed=True)
+
+    def _give_back(self, request_id: str, nonce: str) -> None:
+        try:
+            self._requests.release(request_id, nonce)
+        except OnetimeError:
+            # The receipt stays, with no link: an operator sees it in the request's state.
+            log.error("could not give back a file request's file", extra={"request_id": request_id})
+
+    def _parse_key(self, request_id: str, key: str | None) -> tuple[str, str]:
+        """The upload's nonce and file name, from a key this request's forms allow."""
+        prefix = f"{self._prefix}{request_id}/"
+        if not key or not key.startswith(prefix):
+            raise refusals.upload_missing()
+        nonce, _, name = key[len(prefix) :].partition("/")
+        if not _NONCE.match(nonce) or not name or "/" in name:
+            raise refusals.upload_missing()
+        try:
+            return nonce, validate_filename(name)
+        except InvalidRequestError:
+            return nonce, "upload"  # S3 took a name we would not serve; the bytes are fine
+
+
+def _request_id(value: str) -> str:
+    if not is_link_id(value):
+        raise refusals.unknown_request(value)
+    return value
+
+
+def _email_disabled() -> InvalidRequestError:
+    return InvalidRequestError(
+        "email_disabled", "This service is not set up to send email (ONETIME_MAIL_FROM)."
+    )

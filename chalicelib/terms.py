@@ -1,0 +1,57 @@
+"""An upload page's terms, signed into its URL, so that showing the page costs no AWS
+call: the request id, when it expires, the largest file and the types it accepts.
+
+``terms = <base64url JSON>.<mac>``, the MAC taken over the request token's digest and the
+JSON, keyed as ``chalicelib.signing`` says.  Only whoever holds the whole token, and the
+terms minted with it, can open a form; editing the terms to ask for a larger file breaks
+the MAC.  The terms only shape the form: the confirmation's conditional write checks the
+stored request, so a stale page (a request revoked or filled since) still cannot confirm.
+When the terms do not verify (the API keys were rotated since the link was made), the page
+reads the stored request instead: one ``GetItem``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from dataclasses import dataclass
+
+from chalicelib.signing import derive_key, mac
+
+_LABEL = "onetime upload terms"
+
+
+@dataclass(frozen=True)
+class Terms:
+    expires_at: int
+    max_bytes: int
+    content_types: tuple[str, ...]
+
+
+class TermsSigner:
+    def __init__(self, secret_material: tuple[str, ...]) -> None:
+        self._key = derive_key(_LABEL, secret_material)
+
+    def sign(self, token_digest: str, terms: Terms) -> str:
+        body = json.dumps(
+            [terms.expires_at, terms.max_bytes, list(terms.content_types)], separators=(",", ":")
+        )
+        encoded = base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+        return f"{encoded}.{mac(self._key, f'{token_digest}.{encoded}')}"
+
+    def verify(self, token_digest: str, signed: str | None) -> Terms | None:
+        """The terms, if ``signed`` is what ``sign`` made for this token; else None."""
+        encoded, _, signature = (signed or "").partition(".")
+        if not encoded or len(encoded) > 2048:
+            return None
+        if not hmac.compare_digest(signature, mac(self._key, f"{token_digest}.{encoded}")):
+            return None
+        try:
+            expires_at, max_bytes, types = json.loads(
+                base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            )
+        except (ValueError, TypeError, binascii.Error):
+            return None  # signed by us, so unreachable unless the format changes
+        return Terms(int(expires_at), int(max_bytes), tuple(str(t) for t in types))

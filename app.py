@@ -17,7 +17,7 @@ from chalicelib.apikeys import ApiKeys
 from chalicelib.buyers import BuyerTokens
 from chalicelib.clock import Clock
 from chalicelib.delivery import BINARY_TYPES
-from chalicelib.routes import buyers, customers, health, operators, request
+from chalicelib.routes import buyers, customers, health, operators, request, uploaders
 from chalicelib.services import Services
 from chalicelib.settings import get_settings
 
@@ -25,7 +25,7 @@ app = Chalice(app_name="onetime", configure_logs=False)
 app.api.binary_types = list(BINARY_TYPES)  # why these: chalicelib/delivery.py
 log = logs.configure()
 app.register_middleware(request.log_request, "http")
-for blueprint in (customers.bp, operators.bp, buyers.bp, health.bp):
+for blueprint in (customers.bp, uploaders.bp, operators.bp, buyers.bp, health.bp):
     app.register_blueprint(blueprint)
 
 

@@ -12,8 +12,10 @@ import datetime as dt
 import functools
 import hashlib
 import html
+import json
 import os
 from string import Template
+from typing import TYPE_CHECKING
 
 from chalicelib.errors import (
     FileChangedError,
@@ -25,10 +27,14 @@ from chalicelib.errors import (
     OnetimeError,
     PressRepeatedError,
     UnavailableError,
+    UploadRefusal,
 )
 from chalicelib.link import Link
 from chalicelib.refusals import DECLINED_NOTES, EXPIRED, FILE_CHANGED, REVOKED, USED, times
 from chalicelib.text import human_size
+
+if TYPE_CHECKING:
+    from chalicelib.services.filerequests import Received, UploadPage
 
 # os.path rather than pathlib: pathlib would be this module's heaviest import.
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -52,14 +58,28 @@ def stylesheet() -> str:
 
 
 @functools.cache
-def content_security_policy() -> str:
-    # Inline CSS is allowed by its hash, nothing else by any means.  No
-    # form-action: Chrome applies it to the redirect that follows the POST, and
-    # the presigned S3 URL's host is not known here.
-    digest = base64.b64encode(hashlib.sha256(stylesheet().encode("utf-8")).digest()).decode()
-    return (
-        f"default-src 'none'; style-src 'sha256-{digest}'; base-uri 'none'; frame-ancestors 'none'"
-    )
+def script(name: str) -> str:
+    """A page's script, inlined so the page needs no other request; allowed by its hash."""
+    with open(os.path.join(TEMPLATES, name), encoding="utf-8") as source:
+        return source.read().strip()
+
+
+def _sha256(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+
+
+@functools.cache
+def content_security_policy(script_name: str | None = None, connect: str | None = None) -> str:
+    # Inline CSS, and a page's one script, are allowed by their hashes, nothing else by any
+    # means; ``connect`` is the one origin the script may send to (the upload page's bucket).
+    # No form-action: Chrome applies it to the redirect that follows the POST, and the
+    # presigned S3 URL's host is not known here.
+    policy = f"default-src 'none'; style-src 'sha256-{_sha256(stylesheet())}'"
+    if script_name is not None:
+        policy += f"; script-src 'sha256-{_sha256(script(script_name))}'"
+    if connect is not None:
+        policy += f"; connect-src {connect}"
+    return policy + "; base-uri 'none'; frame-ancestors 'none'"
 
 
 def fill(name: str, **values: object) -> Html:
@@ -191,7 +211,9 @@ def started(
 def problem(error: OnetimeError, now: float) -> str:
     heading, explanation = _explain(error, now)
     next_step = ASK_SENDER
-    if isinstance(error, UnavailableError):
+    if isinstance(error, UploadRefusal):
+        heading, explanation, next_step = error.heading, error.message, error.next_step
+    elif isinstance(error, UnavailableError):
         next_step = "What you can do: try again in a minute. Nothing was used up."
     content = fill("problem.html", heading=heading, explanation=explanation, next_step=next_step)
     return _page(heading, "problem", content)
@@ -242,3 +264,100 @@ def _explain(error: OnetimeError, now: float) -> tuple[str, str]:
             "We could not reach the file just now.",
         )
     return "Something went wrong", "We could not complete this on our side."
+
+
+UPLOAD_SCRIPT = "upload.js"
+COPY_SCRIPT = "copy.js"
+
+
+def upload(page: UploadPage, done_url: str, now: float) -> str:
+    """The upload form.  Without JavaScript it posts straight to S3, which sends the browser
+    on to the confirmation; with it, the script posts the same fields with a progress bar."""
+    terms = page.terms
+    form = page.form
+    fields: dict[str, str] = dict(form["fields"])  # type: ignore[call-overload]
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">\n'
+        for name, value in fields.items()
+    )
+    type_field = NOTHING
+    if "Content-Type" not in fields:
+        if terms.content_types:
+            options = "".join(
+                f'<option value="{html.escape(t)}">{html.escape(t)}</option>'
+                for t in terms.content_types
+            )
+            type_field = fill("upload-type.html", options=Html(options))
+        else:  # any type: the script sends the file's own; without it S3 stores this
+            type_field = Html(
+                '<input type="hidden" name="Content-Type" value="application/octet-stream">\n'
+            )
+    script_form = page.script_form
+    data = {
+        "url": script_form["url"],
+        "fields": script_form["fields"],
+        "prefix": page.key_prefix,
+        "max_bytes": terms.max_bytes,
+        "types": list(terms.content_types),
+        "done": done_url,
+    }
+    # Inside <script> nothing is unescaped, so "<" is written as JSON's \u003c instead.
+    embedded = json.dumps(data).replace("<", "\\u003c")
+    accept = ""
+    if terms.content_types:
+        accept = f' accept="{html.escape(",".join(terms.content_types))}"'
+    content = fill(
+        "upload.html",
+        files="one file" if terms.max_files == 1 else f"up to {terms.max_files} files",
+        largest=human_size(terms.max_bytes),
+        types=", ".join(terms.content_types) or "Any",
+        expires_in=relative(terms.expires_at, now),
+        expires_on=human_date(terms.expires_at),
+        action=str(form["url"]),
+        fields=Html(hidden),
+        type_field=type_field,
+        accept=Html(accept),
+        form_until=clock_time(page.form_expires_at),
+        script_form=Html(embedded),
+        script=Html(script(UPLOAD_SCRIPT)),
+    )
+    return _page("Send a file", "upload", content)
+
+
+def received(item: Received, url: str | None, now: float) -> str:
+    """After the confirmation: the download link (with a copy button), or where it went."""
+    link = item.minted.link
+    notice = NOTHING
+    if item.mail_failed:
+        notice = fill(
+            "notice.html",
+            text="We could not email the link to the person who asked for the file. "
+            "Copy it below and send it to them yourself.",
+        )
+    elif item.emailed and url is None:
+        notice = fill(
+            "notice.html", text="The download link was emailed to the person who asked for it."
+        )
+    elif item.emailed:
+        notice = fill("notice.html", text="The download link was also emailed to the requester.")
+    link_block = NOTHING
+    if url is not None:
+        link_block = fill("received-link.html", url=url, script=Html(script(COPY_SCRIPT)))
+    left = item.request.remaining
+    content = fill(
+        "received.html",
+        notice=notice,
+        filename=item.filename,
+        size=human_size(link.object.size),
+        downloads="1" if link.max_uses == 1 else str(link.max_uses),
+        expires_in=relative(link.expires_at, now),
+        expires_on=human_date(link.expires_at),
+        link_block=link_block,
+        remaining_note=(
+            "This upload link is now used up."
+            if left == 0
+            else f"This upload link takes {left} more "
+            f"{'file' if left == 1 else 'files'}: open it again to send another."
+        ),
+    )
+    return _page("File received", "received", content)

@@ -173,7 +173,7 @@ def check_request(
             "This file was already received",
             "This upload was confirmed before, and its download link was given out then. "
             "Nothing more was received now.",
-            "What you can do: nothing; to send another file, open the upload link again.",
+            "What you can do: to send another file, open the upload link again.",
         )
     if request.revoked_at is not None:
         raise RequestGoneError(

@@ -37,14 +37,16 @@ from chalicelib.errors import (
     UploadTooLargeError,
     UploadTypeError,
 )
+from chalicelib.filerequest import FileRequest
 from chalicelib.link import Link
 from chalicelib.refusals import DECLINED, REDIRECT_NOTE
+from chalicelib.services.filerequests import MintedRequest, Received, UploadPage
 from chalicelib.services.minting import MintedLink
 from chalicelib.services.redemption import Redirect, Session, Stream
 from chalicelib.services.uploads import Upload
 from chalicelib.sessions import HEADER as SESSION_HEADER
 from chalicelib.sessions import cookie_name
-from chalicelib.stores import Grant, GrantPage, Page
+from chalicelib.stores import Grant, GrantPage, Page, RequestPage
 
 # Looked up along each error's class hierarchy, most specific first.
 STATUS: dict[type[OnetimeError], int] = {
@@ -360,3 +362,75 @@ def grant_response(grant: Grant, status: int = 200) -> Response:
 def grants_response(page: GrantPage) -> Response:
     body = {"grants": [grant_state(g) for g in page.grants], "next_cursor": page.cursor}
     return Response(body=body, status_code=200, headers={**PRIVATE, **JSON})
+
+
+# File requests
+
+
+def request_state(request: FileRequest, now: float) -> dict[str, Any]:
+    """What an operator sees of a file request: everything but the token.  Each received
+    file names its download link by id; the link's token is never stored, so to hand out
+    another, mint one to the file's key."""
+    state: dict[str, Any] = {
+        "id": request.request_id,
+        "status": request.status(now),
+        "created_at": iso(request.created_at),
+        "expires_at": iso(request.expires_at),
+        "max_files": request.max_files,
+        "files": request.files,
+        "max_size": request.max_bytes,
+        "content_types": list(request.content_types),
+        "note": request.note,
+        "show_link": request.show_link,
+        "notify": request.notify,
+        "link_uses": request.link_uses,
+        "link_ttl": request.link_ttl,
+        "received": [
+            {
+                "at": iso(r.at),
+                "file": r.key,
+                "filename": r.filename,
+                "size": r.size,
+                "content_type": r.content_type,
+                "link_id": r.link_id,
+            }
+            for r in request.receipts
+        ],
+    }
+    if request.revoked_at is not None:
+        state["revoked_at"] = iso(request.revoked_at)
+    return state
+
+
+def request_response(request: FileRequest, now: float) -> Response:
+    return Response(body=request_state(request, now), headers={**PRIVATE, **JSON})
+
+
+def minted_request_response(minted: MintedRequest, url: str, now: float, location: str) -> Response:
+    body = {"url": url, **request_state(minted.request, now)}
+    if minted.message_id is not None:
+        body["message_id"] = minted.message_id
+    return Response(body=body, status_code=201, headers={**PRIVATE, **JSON, "Location": location})
+
+
+def requests_response(page: RequestPage, now: float) -> Response:
+    body: dict[str, Any] = {"requests": [request_state(r, now) for r in page.requests]}
+    if page.cursor:
+        body["cursor"] = page.cursor
+    return Response(body=body, headers={**PRIVATE, **JSON})
+
+
+def upload_page_response(page: UploadPage, done_url: str, now: float) -> Response:
+    # The script may send to the bucket's origin, and nowhere else.
+    parts = urlsplit(str(page.script_form["url"]))
+    policy = pages.content_security_policy(pages.UPLOAD_SCRIPT, f"{parts.scheme}://{parts.netloc}")
+    return page_response(
+        pages.upload(page, done_url, now), 200, {"Content-Security-Policy": policy}
+    )
+
+
+def received_response(received: Received, url: str | None, now: float) -> Response:
+    policy = pages.content_security_policy(pages.COPY_SCRIPT if url is not None else None)
+    return page_response(
+        pages.received(received, url, now), 201, {"Content-Security-Policy": policy}
+    )

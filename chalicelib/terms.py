@@ -1,5 +1,5 @@
 """An upload page's terms, signed into its URL, so that showing the page costs no AWS
-call: the request id, when it expires, the largest file and the types it accepts.
+call: when the request expires, the largest file, the types it accepts and how many files.
 
 ``terms = <base64url JSON>.<mac>``, the MAC taken over the request token's digest and the
 JSON, keyed as ``chalicelib.signing`` says.  Only whoever holds the whole token, and the
@@ -28,6 +28,7 @@ class Terms:
     expires_at: int
     max_bytes: int
     content_types: tuple[str, ...]
+    max_files: int = 1
 
 
 class TermsSigner:
@@ -36,7 +37,8 @@ class TermsSigner:
 
     def sign(self, token_digest: str, terms: Terms) -> str:
         body = json.dumps(
-            [terms.expires_at, terms.max_bytes, list(terms.content_types)], separators=(",", ":")
+            [terms.expires_at, terms.max_bytes, list(terms.content_types), terms.max_files],
+            separators=(",", ":"),
         )
         encoded = base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
         return f"{encoded}.{mac(self._key, f'{token_digest}.{encoded}')}"
@@ -49,9 +51,9 @@ class TermsSigner:
         if not hmac.compare_digest(signature, mac(self._key, f"{token_digest}.{encoded}")):
             return None
         try:
-            expires_at, max_bytes, types = json.loads(
+            expires_at, max_bytes, types, files = json.loads(
                 base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
             )
         except (ValueError, TypeError, binascii.Error):
             return None  # signed by us, so unreachable unless the format changes
-        return Terms(int(expires_at), int(max_bytes), tuple(str(t) for t in types))
+        return Terms(int(expires_at), int(max_bytes), tuple(str(t) for t in types), int(files))

@@ -49,3 +49,13 @@ def base_url(public_url: str | None, headers: Mapping[str, str], context: Mappin
 
 def download_url(base: str, token: str) -> str:
     return f"{base}/download?{urlencode({'token': token})}"
+
+
+def upload_url(base: str, token: str, terms: str) -> str:
+    """A file request's page; the signed ``terms`` let it show without a read."""
+    return f"{base}/upload?{urlencode({'token': token, 'terms': terms})}"
+
+
+def received_url(base: str, token: str) -> str:
+    """Where S3 sends the browser after an upload (S3 appends ``bucket``, ``key``, ``etag``)."""
+    return f"{base}/upload/done?{urlencode({'token': token})}"

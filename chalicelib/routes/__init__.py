@@ -1,7 +1,8 @@
 """HTTP routes as Chalice blueprints, one per audience.
 
 * ``customers``: ``/download``, the link a customer opens;
-* ``operators``: ``/links``, ``/grants``, ``/uploads``, behind the API key;
+* ``uploaders``: ``/upload``, the page a file request opens, and its confirmation;
+* ``operators``: ``/links``, ``/grants``, ``/uploads``, ``/requests``, behind the API key;
 * ``buyers``: ``/get-link``, for shops and signed-in buyers;
 * ``health``: ``/health``.
 

@@ -1,5 +1,5 @@
 """Operators' routes, all behind the API key: the link lifecycle (``/links``), grants
-(``/grants``) and presigned uploads (``/uploads``)."""
+(``/grants``), presigned uploads (``/uploads``) and file requests (``/requests``)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from chalicelib.routes.request import (
     public_base,
     query,
 )
+from chalicelib.services.filerequests import MintedRequest, RequestSpec
 from chalicelib.services.grants import GrantRequest
 from chalicelib.services.links import LIST_LIMIT, LinkChange, RefundRequest
 from chalicelib.services.minting import MintRequest
 from chalicelib.services.uploads import UploadRequest
-from chalicelib.urls import download_url
+from chalicelib.urls import download_url, upload_url
 
 bp = Blueprint(__name__)
 
@@ -146,3 +147,57 @@ def delete_grant() -> Response:
 def _grant_request(subject: object, file: object) -> GrantRequest:
     # A missing field reads as empty, which the request refuses by name.
     return GrantRequest(subject=str(subject or ""), file=str(file or ""))
+
+
+# File requests: upload links a person fills in with a file (see routes/uploaders.py).
+
+
+@bp.route("/requests", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def create_request() -> Response:
+    request = operator_request()
+    body = json_body(request, RequestSpec, Letter)
+    mail = {name: body.pop(name) for name in ("email", "subject", "message") if name in body}
+    spec = build(RequestSpec, body)  # everything is checked before anything is made
+    base = public_base(request)
+    requesting = deps().services().requesting
+
+    def url_of(minted: MintedRequest) -> str:
+        return upload_url(base, minted.token.value, minted.terms)
+
+    if mail:
+        if "email" not in mail:
+            raise InvalidRequestError("invalid_email", "subject and message need an email.")
+        minted = requesting.request_and_mail(spec, Letter(**mail), url_of)
+    else:
+        minted = requesting.request(spec)
+    location = f"{base}/requests/{minted.request.request_id}"
+    return responses.minted_request_response(minted, url_of(minted), deps().clock(), location)
+
+
+@bp.route("/requests", methods=["GET"])
+@mapped_errors()
+def list_requests() -> Response:
+    params = query(operator_request())
+    page = (
+        deps()
+        .services()
+        .requesting.recent(whole_number(params, "limit", LIST_LIMIT), single(params, "cursor"))
+    )
+    return responses.requests_response(page, deps().clock())
+
+
+@bp.route("/requests/{request_id}", methods=["GET"])
+@mapped_errors()
+def show_request(request_id: str) -> Response:
+    operator_request()
+    found = deps().services().requesting.describe(request_id)
+    return responses.request_response(found, deps().clock())
+
+
+@bp.route("/requests/{request_id}", methods=["DELETE"])
+@mapped_errors()
+def revoke_request(request_id: str) -> Response:
+    operator_request()
+    revoked = deps().services().requesting.revoke(request_id)
+    return responses.request_response(revoked, deps().clock())

@@ -165,10 +165,9 @@ class Requesting:
             link_ttl=spec.link_ttl,
         )
         self._requests.create(request)
-        annotate(outcome="requested", request_id=request.request_id)
+        annotate(outcome="requested", file_request=request.request_id)
         metric("Requested")
-        terms = Terms(request.expires_at, request.max_bytes, request.content_types)
-        return MintedRequest(token, request, self._signer.sign(token.digest, terms))
+        return MintedRequest(token, request, self._signer.sign(token.digest, _terms(request)))
 
     def request_and_mail(
         self, spec: RequestSpec, letter: Letter, url_for: Callable[[MintedRequest], str]
@@ -229,7 +228,7 @@ class Receiving:
         terms = self._signer.verify(token.digest, signed_terms)
         if terms is None:
             request = self._requests.peek(token.link_id, token.digest, now)
-            terms = Terms(request.expires_at, request.max_bytes, request.content_types)
+            terms = _terms(request)
         elif terms.expires_at <= now:
             raise refusals.request_expired()
         prefix = f"{self._prefix}{token.link_id}/{secrets.token_hex(8)}/"
@@ -247,7 +246,7 @@ class Receiving:
             )
             return self._objects.presign_form(form)
 
-        annotate(outcome="upload_page", request_id=token.link_id)
+        annotate(outcome="upload_page", file_request=token.link_id)
         return UploadPage(
             request_id=token.link_id,
             terms=terms,
@@ -289,7 +288,7 @@ class Receiving:
         except Exception:
             self._give_back(request.request_id, nonce)
             raise
-        annotate(outcome="upload_received", request_id=request.request_id)
+        annotate(outcome="upload_received", file_request=request.request_id)
         metric("UploadReceived")
         if request.notify is None:
             return Received(request, minted, filename, emailed=False)
@@ -317,7 +316,7 @@ class Receiving:
         except OnetimeError as exc:
             if request.show_link:
                 # The uploader sees the link and is told the email failed: nothing is lost.
-                log.warning("notify email failed", extra={"request_id": request.request_id})
+                log.warning("notify email failed", extra={"file_request": request.request_id})
                 return Received(request, minted, filename, emailed=False, mail_failed=True)
             # Nobody would get the link: withdraw it and give the file back, so that the
             # uploader's retry (a reload) can confirm it again.
@@ -333,7 +332,9 @@ class Receiving:
             self._requests.release(request_id, nonce)
         except OnetimeError:
             # The receipt stays, with no link: an operator sees it in the request's state.
-            log.error("could not give back a file request's file", extra={"request_id": request_id})
+            log.error(
+                "could not give back a file request's file", extra={"file_request": request_id}
+            )
 
     def _parse_key(self, request_id: str, key: str | None) -> tuple[str, str]:
         """The upload's nonce and file name, from a key this request's forms allow."""
@@ -347,6 +348,10 @@ class Receiving:
             return nonce, validate_filename(name)
         except InvalidRequestError:
             return nonce, "upload"  # S3 took a name we would not serve; the bytes are fine
+
+
+def _terms(request: FileRequest) -> Terms:
+    return Terms(request.expires_at, request.max_bytes, request.content_types, request.max_files)
 
 
 def _request_id(value: str) -> str:

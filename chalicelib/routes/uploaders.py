@@ -1,0 +1,48 @@
+"""The uploader's routes: ``/upload``, the page a file request's link opens, and
+``/upload/done``, where S3 (or the page's script) sends the browser once the file is in.
+
+Opening the page spends nothing (scanners open upload links too).  What a confirmation
+checks, takes and mints is decided in ``chalicelib/services/filerequests.py``.
+"""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint, Response
+
+from chalicelib import responses
+from chalicelib.params import single
+from chalicelib.routes.request import current_request, deps, mapped_errors, public_base, query
+from chalicelib.urls import download_url, received_url
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/upload", methods=["GET", "HEAD"])
+@mapped_errors(pages=True)
+def upload_page() -> Response:
+    request = current_request()
+    params = query(request)
+    token = single(params, "token")
+    base = public_base(request)
+    done = received_url(base, str(token))
+    page = deps().services().receiving.page(token, single(params, "terms"), done)
+    if request.method == "HEAD":
+        return responses.head_response(200)
+    return responses.upload_page_response(page, done, deps().clock())
+
+
+@bp.route("/upload/done", methods=["GET"])
+@mapped_errors(pages=True)
+def upload_done() -> Response:
+    request = current_request()
+    params = query(request)
+    base = public_base(request)  # checked before anything is taken
+    received = (
+        deps()
+        .services()
+        .receiving.confirm(
+            single(params, "token"), single(params, "key"), lambda token: download_url(base, token)
+        )
+    )
+    url = download_url(base, received.minted.token.value) if received.request.show_link else None
+    return responses.received_response(received, url, deps().clock())

@@ -1,0 +1,76 @@
+(function () {
+  "use strict";
+  var form = document.getElementById("upload");
+  var input = document.getElementById("file");
+  var send = document.getElementById("send");
+  var status = document.getElementById("status");
+  var progress = document.getElementById("progress");
+  var bar = document.getElementById("bar");
+  var terms = JSON.parse(document.getElementById("script-form").textContent);
+
+  function size(bytes) {
+    var units = ["bytes", "kB", "MB", "GB", "TB"];
+    var i = 0;
+    while (bytes >= 1000 && i < units.length - 1) { bytes /= 1000; i += 1; }
+    return i === 0 ? bytes + " bytes" : bytes.toFixed(1) + " " + units[i];
+  }
+  function duration(seconds) {
+    if (seconds < 60) { return Math.max(1, Math.round(seconds)) + " s"; }
+    return Math.round(seconds / 60) + " min";
+  }
+  function say(text) { status.textContent = text; }
+
+  form.addEventListener("submit", function (event) {
+    var file = input.files && input.files[0];
+    if (!file) { return; }
+    event.preventDefault();
+    var picked = form.elements["Content-Type"];
+    var type = terms.fields["Content-Type"] ||
+      (file.type || (picked && picked.value) || "application/octet-stream").toLowerCase();
+    if (file.size > terms.max_bytes) {
+      say("This file is too big: it is " + size(file.size) + ", and this link takes at most " +
+        size(terms.max_bytes) + ". Nothing was sent.");
+      return;
+    }
+    if (terms.types.length && terms.types.indexOf(type) < 0) {
+      say("This type of file (" + type + ") is not accepted here; send " +
+        terms.types.join(", ") + ". Nothing was sent.");
+      return;
+    }
+    var key = terms.prefix + file.name;
+    var body = new FormData();
+    Object.keys(terms.fields).forEach(function (name) { body.append(name, terms.fields[name]); });
+    body.set("key", key);
+    body.set("Content-Type", type);
+    body.append("file", file);  // S3 reads no field after the file
+    var xhr = new XMLHttpRequest();
+    var started = Date.now();
+    xhr.open("POST", terms.url);
+    xhr.upload.addEventListener("progress", function (e) {
+      if (!e.lengthComputable) { return; }
+      var seconds = (Date.now() - started) / 1000;
+      var rate = seconds > 0 ? e.loaded / seconds : 0;
+      bar.value = Math.floor(100 * e.loaded / e.total);
+      var left = rate > 0 ? " \u00b7 about " + duration((e.total - e.loaded) / rate) + " left" : "";
+      say(size(e.loaded) + " of " + size(e.total) + " \u00b7 " + size(rate) + "/s" + left);
+    });
+    xhr.addEventListener("load", function () {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        say("Uploaded. Checking the file\u2026");
+        window.location.assign(terms.done + "&key=" + encodeURIComponent(key));
+        return;
+      }
+      send.disabled = false;
+      say("The storage service refused the file (status " + xhr.status + "). Nothing was used " +
+        "up; reload the page and try again.");
+    });
+    xhr.addEventListener("error", function () {
+      send.disabled = false;
+      say("The upload was interrupted. Nothing was used up; check your connection and try again.");
+    });
+    send.disabled = true;
+    progress.hidden = false;
+    say("Starting the upload\u2026");
+    xhr.send(body);
+  });
+}());

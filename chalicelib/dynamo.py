@@ -144,7 +144,7 @@ def decode_cursor(cursor: str, names: set[str], partition: str, value: str) -> I
             and key[partition] == {"S": value}
             and set(pk) == {"S"}
             and isinstance(pk["S"], str)
-            and pk["S"].startswith(("link#", "grant#"))
+            and pk["S"].startswith(("link#", "grant#", "request#"))
             and set(created) == {"N"}
             and isinstance(created["N"], str)
             # the numbers this service writes: epoch seconds with at most 3 decimals

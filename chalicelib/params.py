@@ -65,11 +65,12 @@ def json_object(raw: bytes | str | None, fields: Mapping[str, type]) -> dict[str
             )
         if item is None:
             continue
-        wrong_bool = expected is not bool and isinstance(item, bool)
-        if expected is tuple:
-            wrong_bool = not isinstance(item, list) or not all(isinstance(i, str) for i in item)
-            expected = list
-        if not isinstance(item, expected) or wrong_bool:
+        if expected is tuple:  # a JSON list of strings
+            wrong = not isinstance(item, list) or not all(isinstance(i, str) for i in item)
+        else:
+            wrong_bool = expected is not bool and isinstance(item, bool)
+            wrong = not isinstance(item, expected) or wrong_bool
+        if wrong:
             raise InvalidRequestError(f"invalid_{name}", f"{name} must be {JSON_TYPES[expected]}.")
     return {name: item for name, item in value.items() if item is not None}
 

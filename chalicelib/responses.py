@@ -434,3 +434,37 @@ def received_response(received: Received, url: str | None, now: float) -> Respon
     return page_response(
         pages.received(received, url, now), 201, {"Content-Security-Policy": policy}
     )
+
+
+UPLOAD_PAGE_NOTE = (
+    "This is an upload link: open it in a browser to send a file. Opening it uses nothing."
+)
+
+
+def upload_terms_response(page: UploadPage) -> Response:
+    terms = page.terms
+    body = {
+        "message": UPLOAD_PAGE_NOTE,
+        "max_files": terms.max_files,
+        "max_size": terms.max_bytes,
+        "content_types": list(terms.content_types),
+        "expires_at": iso(terms.expires_at),
+    }
+    return Response(body=body, headers={**PRIVATE, **JSON})
+
+
+def received_json_response(received: Received, url: str | None) -> Response:
+    link = received.minted.link
+    body: dict[str, Any] = {
+        "id": link.link_id,
+        "file": link.object.key,
+        "filename": received.filename,
+        "size": link.object.size,
+        "max_uses": link.max_uses,
+        "expires_at": iso(link.expires_at),
+        "emailed": received.emailed,
+        "files_left": received.request.remaining,
+    }
+    if url is not None:
+        body["url"] = url
+    return Response(body=body, status_code=201, headers={**PRIVATE, **JSON})

@@ -10,6 +10,7 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import responses
+from chalicelib.delivery import prefers_html
 from chalicelib.params import single
 from chalicelib.routes.request import current_request, deps, mapped_errors, public_base, query
 from chalicelib.urls import download_url, received_url
@@ -28,6 +29,9 @@ def upload_page() -> Response:
     page = deps().services().receiving.page(token, single(params, "terms"), done)
     if request.method == "HEAD":
         return responses.head_response(200)
+    if not prefers_html(request.headers.get("accept")):
+        # Only a navigating browser gets the page (chalicelib/delivery.py says why).
+        return responses.upload_terms_response(page)
     return responses.upload_page_response(page, done, deps().clock())
 
 
@@ -45,4 +49,6 @@ def upload_done() -> Response:
         )
     )
     url = download_url(base, received.minted.token.value) if received.request.show_link else None
+    if not prefers_html(request.headers.get("accept")):
+        return responses.received_json_response(received, url)
     return responses.received_response(received, url, deps().clock())

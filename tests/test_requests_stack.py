@@ -1,0 +1,177 @@
+"""File requests over HTTP: chalice local on dynalite, and the upload posted for real to
+moto server with the page's own form fields, as a browser without JavaScript would.
+
+moto does not check a POST policy (content-length-range included), which is why the
+confirmation checks the object itself: an oversized file that S3 would have refused gets
+as far as the confirmation here, and must be refused there.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+from tests.conftest import BROWSER_ACCEPT
+from tools.stack import Stack
+
+TIMEOUT = 30
+PDF = b"%PDF-1.7 " + bytes(range(256)) * 64
+NAME = "Relevé de compte n°7.pdf"
+
+
+def make_request(stack: Stack, **fields: Any) -> dict[str, Any]:
+    response = requests.post(
+        f"{stack.base_url}/requests",
+        json=fields,
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 201, response.text
+    made: dict[str, Any] = response.json()
+    return made
+
+
+def state(stack: Stack, request_id: str) -> dict[str, Any]:
+    response = requests.get(
+        f"{stack.base_url}/requests/{request_id}",
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def page_form(url: str) -> tuple[str, dict[str, str]]:
+    page = requests.get(url, headers={"Accept": BROWSER_ACCEPT}, timeout=TIMEOUT)
+    assert page.status_code == 200, page.text
+    action = re.search(r'<form id="upload" method="post" action="([^"]+)"', page.text)
+    assert action is not None
+    fields = {
+        html.unescape(name): html.unescape(value)
+        for name, value in re.findall(
+            r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text
+        )
+    }
+    return html.unescape(action.group(1)), fields
+
+
+def post_to_s3(url: str, body: bytes = PDF, name: str = NAME) -> str:
+    """Send the page's form to S3 as a browser would; the address S3 sends it on to."""
+    action, fields = page_form(url)
+    posted = requests.post(
+        action,
+        data=fields,
+        files={"file": (name, body, "application/pdf")},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+    assert posted.status_code == 303, posted.text
+    location: str = posted.headers["Location"]
+    return location
+
+
+def links_for(stack: Stack, request_id: str) -> list[dict[str, Any]]:
+    """Download links minted to files sent through this request (a scan of the test's
+    own table: it holds this session's items only)."""
+    items = stack.client("dynamodb").scan(TableName=stack.table)["Items"]
+    return [
+        i
+        for i in items
+        if i["pk"]["S"].startswith("link#") and i["file"]["S"].startswith(f"requests/{request_id}/")
+    ]
+
+
+def test_the_form_posts_to_s3_which_sends_the_browser_to_the_confirmation(
+    stack: Stack,
+) -> None:
+    made = make_request(stack, max_size=len(PDF), content_types=["application/pdf"])
+    done = post_to_s3(made["url"])
+    assert done.startswith(f"{stack.base_url}/upload/done?")
+    query = parse_qs(urlsplit(done).query)
+    key = query["key"][0]
+    assert key.startswith(f"requests/{made['id']}/") and key.endswith("/" + NAME)
+    # (moto ignores the form's tagging field, which AWS would store as "pending".)
+    received = requests.get(done, headers={"Accept": BROWSER_ACCEPT}, timeout=TIMEOUT)
+    assert received.status_code == 201
+    link = re.search(r'id="link" type="text" readonly value="([^"]+)"', received.text)
+    assert link is not None
+    fetched = requests.post(
+        f"{stack.base_url}/download",
+        data={"token": parse_qs(urlsplit(html.unescape(link.group(1))).query)["token"][0]},
+        headers={"Accept": "application/octet-stream"},
+        timeout=TIMEOUT,
+    )
+    assert fetched.status_code == 200 and fetched.content == PDF
+    tags = stack.client("s3").get_object_tagging(Bucket=stack.bucket, Key=key)["TagSet"]
+    assert tags == [{"Key": "onetime-upload", "Value": "confirmed"}]
+    assert state(stack, made["id"])["status"] == "used"
+
+
+def test_an_oversized_upload_is_refused_at_confirmation_with_nothing_minted(
+    stack: Stack,
+) -> None:
+    made = make_request(stack, max_size=1000)
+    done = post_to_s3(made["url"], body=b"x" * 1001)  # S3 would refuse it; moto does not
+    refused = requests.get(done, headers={"Accept": BROWSER_ACCEPT}, timeout=TIMEOUT)
+    assert refused.status_code == 413
+    assert "This file is too big" in refused.text
+    assert links_for(stack, made["id"]) == []
+    assert state(stack, made["id"])["files"] == 0
+
+
+def test_a_second_confirmation_of_the_same_upload_is_refused(stack: Stack) -> None:
+    made = make_request(stack, files=2)
+    done = post_to_s3(made["url"])
+    first = requests.get(done, headers={"Accept": BROWSER_ACCEPT}, timeout=TIMEOUT)
+    assert first.status_code == 201
+    again = requests.get(done, headers={"Accept": BROWSER_ACCEPT}, timeout=TIMEOUT)
+    assert again.status_code == 409 and "already received" in again.text
+    assert len(links_for(stack, made["id"])) == 1
+    assert state(stack, made["id"])["files"] == 1
+
+
+def test_a_scanners_get_and_head_of_the_page_spend_nothing(stack: Stack) -> None:
+    made = make_request(stack)
+    for accept in (BROWSER_ACCEPT, "*/*", None):
+        headers = {"Accept": accept} if accept else {}
+        assert requests.get(made["url"], headers=headers, timeout=TIMEOUT).status_code == 200
+        assert requests.head(made["url"], headers=headers, timeout=TIMEOUT).status_code == 200
+    assert state(stack, made["id"])["files"] == 0
+    assert state(stack, made["id"])["status"] == "active"
+
+
+def test_concurrent_confirmations_of_a_single_file_request_mint_one_link(
+    stack: Stack,
+) -> None:
+    made = make_request(stack)
+    # Six different uploads, each confirmed twice at once: twelve contenders for one file.
+    targets = [post_to_s3(made["url"], name=f"part {n}.pdf") for n in range(6)] * 2
+    sessions = [requests.Session() for _ in targets]
+    for session in sessions:  # connections opened before the race (chalice local's backlog)
+        assert session.get(f"{stack.base_url}/health", timeout=TIMEOUT).status_code == 200
+    barrier = threading.Barrier(len(targets))
+    statuses: list[int] = []
+
+    def confirm(session: requests.Session, url: str) -> None:
+        barrier.wait(timeout=TIMEOUT)
+        response = session.get(url, headers={"Accept": BROWSER_ACCEPT}, timeout=TIMEOUT)
+        statuses.append(response.status_code)
+
+    threads = [
+        threading.Thread(target=confirm, args=pair) for pair in zip(sessions, targets, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=TIMEOUT)
+    assert sorted(statuses).count(201) == 1, statuses
+    assert set(statuses) <= {201, 409, 410}, statuses
+    assert len(links_for(stack, made["id"])) == 1
+    after = state(stack, made["id"])
+    assert after["files"] == 1 and len(after["received"]) == 1

@@ -1,0 +1,197 @@
+"""File requests on in-memory stores: the signed page terms, the page's forms, and the
+confirmation's take-then-mint, with its refusals and give-backs."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.errors import (
+    AlreadyReceivedError,
+    InvalidRequestError,
+    RequestGoneError,
+    RequestNotFoundError,
+    UnavailableError,
+    UploadMissingError,
+    UploadTooLargeError,
+)
+from chalicelib.services import Services
+from chalicelib.services.filerequests import MintedRequest, RequestSpec
+from chalicelib.settings import Settings
+from chalicelib.terms import Terms, TermsSigner
+from tests.fakes import (
+    FrozenClock,
+    MemoryGrantStore,
+    MemoryLinkStore,
+    MemoryObjectStore,
+    MemoryRequestStore,
+)
+
+NOW = 1_800_000_000.0
+DONE = "https://files.example/upload/done?token=t"
+
+
+class World:
+    def __init__(self) -> None:
+        self.links = MemoryLinkStore()
+        self.objects = MemoryObjectStore()
+        self.requests = MemoryRequestStore()
+        self.clock = FrozenClock(NOW)
+        settings = Settings(
+            table="t", bucket="b", api_key_hashes=("0" * 64,), max_upload_bytes=5000
+        )
+        self.services = Services.build(
+            settings=settings,
+            clock=self.clock,
+            links=self.links,
+            objects=self.objects,
+            requests=self.requests,
+            grants=MemoryGrantStore(),
+        )
+
+    def request(self, **fields: object) -> MintedRequest:
+        return self.services.requesting.request(RequestSpec(**fields))  # type: ignore[arg-type]
+
+    def upload(self, minted: MintedRequest, name: str = "a.pdf", size: int = 10) -> str:
+        page = self.services.receiving.page(minted.token.value, minted.terms, DONE)
+        key = page.key_prefix + name
+        self.objects.put(key, b"x" * size)
+        return key
+
+    def confirm(self, minted: MintedRequest, key: str) -> str:
+        received = self.services.receiving.confirm(
+            minted.token.value, key, lambda token: f"https://files.example/download?token={token}"
+        )
+        return received.minted.link.link_id
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_terms_verify_only_for_their_token_and_unchanged() -> None:
+    signer = TermsSigner(("a" * 64,))
+    terms = Terms(1_900_000_000, 1000, ("application/pdf",), 2)
+    signed = signer.sign("digest-1", terms)
+    assert signer.verify("digest-1", signed) == terms
+    assert signer.verify("digest-2", signed) is None  # another request's token
+    body, mac = signed.split(".")
+    assert signer.verify("digest-1", body + "." + mac[:-1] + "0") is None
+    assert signer.verify("digest-1", body[:-2] + "." + mac) is None
+    assert TermsSigner(("b" * 64,)).verify("digest-1", signed) is None  # keys rotated
+    assert signer.verify("digest-1", None) is None and signer.verify("digest-1", "") is None
+
+
+def test_a_page_spends_nothing_and_pins_a_fresh_prefix(world: World) -> None:
+    minted = world.request(max_size=1000, content_types=["application/pdf"])
+    first = world.services.receiving.page(minted.token.value, minted.terms, DONE)
+    second = world.services.receiving.page(minted.token.value, minted.terms, DONE)
+    assert first.key_prefix.startswith(f"requests/{minted.request.request_id}/")
+    assert first.key_prefix != second.key_prefix
+    fields = first.form["fields"]
+    assert isinstance(fields, dict)
+    assert fields["max_bytes"] == "1000" and fields["Content-Type"] == "application/pdf"
+    assert fields["success_action_redirect"] == DONE
+    script_fields = first.script_form["fields"]
+    assert isinstance(script_fields, dict) and script_fields["success_action_status"] == "201"
+    assert world.requests.get(minted.request.request_id).files == 0
+
+
+def test_a_page_after_expiry_says_expired_without_a_read(world: World) -> None:
+    minted = world.request(ttl=60)
+    world.clock.advance(60)
+    with pytest.raises(RequestGoneError) as gone:
+        world.services.receiving.page(minted.token.value, minted.terms, DONE)
+    assert gone.value.code == "request_expired"
+
+
+def test_a_page_with_bad_terms_reads_the_stored_request(world: World) -> None:
+    minted = world.request(max_size=700)
+    page = world.services.receiving.page(minted.token.value, "forged.terms", DONE)
+    assert page.terms.max_bytes == 700
+    world.services.requesting.revoke(minted.request.request_id)
+    with pytest.raises(RequestGoneError) as gone:
+        world.services.receiving.page(minted.token.value, "forged.terms", DONE)
+    assert gone.value.code == "request_revoked"
+
+
+def test_confirming_takes_one_file_and_mints_a_link_to_it(world: World) -> None:
+    minted = world.request(files=2, link_uses=3, link_ttl=600)
+    key = world.upload(minted, name="Été.pdf")
+    link_id = world.confirm(minted, key)
+    link = world.links.get(link_id)
+    assert (link.object.key, link.filename, link.max_uses) == (key, "Été.pdf", 3)
+    assert link.expires_at == int(NOW) + 600
+    assert world.objects.tags[key] == {"onetime-upload": "confirmed"}
+    (receipt,) = world.requests.get(minted.request.request_id).receipts
+    assert receipt.link_id == link_id and receipt.key == key
+
+
+def test_a_repeated_or_missing_upload_takes_nothing(world: World) -> None:
+    minted = world.request(files=2)
+    key = world.upload(minted)
+    world.confirm(minted, key)
+    with pytest.raises(AlreadyReceivedError):
+        world.confirm(minted, key)
+    with pytest.raises(UploadMissingError):
+        world.confirm(minted, key.rsplit("/", 1)[0] + "/never.pdf")
+    with pytest.raises(UploadMissingError):
+        world.confirm(minted, "elsewhere/a.pdf")
+    assert world.requests.get(minted.request.request_id).files == 1
+    assert len(world.links.links) == 1
+
+
+def test_a_file_over_the_limit_takes_nothing(world: World) -> None:
+    minted = world.request(max_size=100)
+    with pytest.raises(UploadTooLargeError):
+        world.confirm(minted, world.upload(minted, size=101))
+    assert world.requests.get(minted.request.request_id).files == 0 and world.links.links == {}
+
+
+def test_a_wrong_token_is_not_found(world: World) -> None:
+    minted = world.request()
+    other = world.request()
+    key = world.upload(minted)
+    with pytest.raises(UploadMissingError):
+        # Another request's token cannot confirm a file under this request's prefix.
+        world.services.receiving.confirm(other.token.value, key, str)
+    forged = minted.token.value[:16] + other.token.value[16:]  # this id, a wrong secret
+    with pytest.raises(RequestNotFoundError):
+        world.services.receiving.confirm(forged, key, str)
+    assert world.requests.get(minted.request.request_id).files == 0
+
+
+def test_a_failed_tag_gives_the_file_back(world: World) -> None:
+    minted = world.request()
+    key = world.upload(minted)
+    world.objects.fail_marks = UnavailableError("S3 is down")
+    with pytest.raises(UnavailableError):
+        world.confirm(minted, key)
+    assert world.requests.get(minted.request.request_id).files == 0 and world.links.links == {}
+    world.objects.fail_marks = None
+    world.confirm(minted, key)  # the uploader's retry
+    assert world.requests.get(minted.request.request_id).files == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"files": 0}, "invalid_files"),
+        ({"ttl": 30 * 86_400 + 1}, "invalid_ttl"),
+        ({"max_size": 5001}, "invalid_max_size"),
+        ({"content_types": ["application/pdf", "nonsense"]}, "invalid_content_types"),
+        ({"show_link": False}, "invalid_show_link"),
+        ({"notify": "two@example.com, three@example.com"}, "invalid_email"),
+        ({"notify": "ops@example.com"}, "email_disabled"),
+    ],
+)
+def test_bad_requests_make_nothing(world: World, fields: dict[str, object], code: str) -> None:
+    with pytest.raises(InvalidRequestError) as refused:
+        world.request(**fields)
+    assert refused.value.code == code
+    assert world.requests.requests == {}
+
+
+def test_types_are_normalised_and_deduplicated(world: World) -> None:
+    minted = world.request(content_types=["Application/PDF", "application/pdf", "image/png"])
+    assert minted.request.content_types == ("application/pdf", "image/png")

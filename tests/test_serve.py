@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from chalicelib.tokens import new_token
+from tests.conftest import BROWSER_ACCEPT
 from tools.stack import (
     LARGE_SAMPLE,
     ROOT,
@@ -185,8 +186,16 @@ def test_serve_sends_from_onetime_mail_from(served: Served) -> None:
     assert "From the chosen sender" in last["raw_data"]
 
 
+def test_serve_prints_an_upload_link_that_opens_its_page(served: Served) -> None:
+    (link,) = re.findall(r"^ {4}(http://\S+/upload\?\S+)$", served.output, flags=re.MULTILINE)
+    page = requests.get(link, headers={"Accept": BROWSER_ACCEPT}, timeout=30)
+    assert page.status_code == 200 and "Send a file" in page.text
+    # Files sent through it go under the key prefix too, where they can be linked.
+    assert f'value="{PREFIX}requests/' in page.text
+
+
 def test_serve_uploads_the_samples_under_the_key_prefix(served: Served) -> None:
-    links = re.findall(r"^ {4}(http://\S+)$", served.output, flags=re.MULTILINE)
+    links = re.findall(r"^ {4}(http://\S+/download\?\S+)$", served.output, flags=re.MULTILINE)
     assert len(links) == 2, served.output
     assert f"({PREFIX}{SMALL_SAMPLE})" in served.output
     assert f"({PREFIX}{LARGE_SAMPLE})" in served.output

@@ -88,6 +88,21 @@ def mint(stack: Stack, key: str) -> str:
         raise RuntimeError(f"could not mint a link to {key!r}: {one_line(error)}") from error
 
 
+def request_files(stack: Stack) -> str:
+    """A file request (upload link) for the banner: open it in a browser to send a file."""
+    request = urllib.request.Request(
+        f"{stack.base_url}/requests",
+        data=json.dumps({"note": "made by make serve"}).encode(),
+        headers={"Authorization": f"Bearer {stack.api_key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            url: str = json.load(response)["url"]
+            return url
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"could not make an upload link: {one_line(error)}") from error
+
+
 def port_in_use(error: PortInUse, env: Mapping[str, str]) -> str:
     name, _ = PORT_VARIABLES[error.role]
     message = (
@@ -136,6 +151,7 @@ def main() -> int:
             small, large = (settings.key_prefix + key for key in (SMALL_SAMPLE, LARGE_SAMPLE))
             upload_samples(stack, prefix=settings.key_prefix)
             small_link, large_link = mint(stack, small), mint(stack, large)
+            upload_link = request_files(stack)
             aws = stack.aws_env()
             print(
                 f"""
@@ -159,6 +175,9 @@ them up; from a shell, `.venv/bin/onetime get 'LINK'` or `curl -fOJL -d '' 'LINK
     {small_link}
   large               ({large}):
     {large_link}
+
+An upload link (a file request: open it in a browser, send a file, get a link to it):
+    {upload_link}
 
 Mint another:
   curl -H 'Authorization: Bearer {stack.api_key}' \\

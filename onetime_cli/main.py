@@ -817,7 +817,10 @@ def requests_group(
 @click.option("--json", "as_json", is_flag=True, help="Print the server's whole JSON answer.")
 @pass_config
 def request_show_command(config: Config, request_id: str, as_json: bool) -> None:
-    """Show a file request and the files it received, with their download links' ids.
+    """Show a file request and the files it received.
+
+    Each received file is listed with its S3 key and the id of its download
+    link, for `onetime show`, `extend` and `revoke`.
 
     \b
     Examples:

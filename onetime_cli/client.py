@@ -155,6 +155,63 @@ class ApiClient:
             if not cursor:
                 return
 
+    def create_request(
+        self,
+        *,
+        files: int | None = None,
+        ttl: int | None = None,
+        max_size: int | None = None,
+        content_types: list[str] | None = None,
+        note: str | None = None,
+        show_link: bool | None = None,
+        notify: str | None = None,
+        link_uses: int | None = None,
+        link_ttl: int | None = None,
+        email: str | None = None,
+        subject: str | None = None,
+        message: str | None = None,
+    ) -> JsonObject:
+        """Make a file request (an upload link, ``url``); with ``email`` the server also
+        mails it (and answers ``message_id``).  Unset fields take the server's defaults."""
+        body = _without_none(
+            {
+                "files": files,
+                "ttl": ttl,
+                "max_size": max_size,
+                "content_types": content_types,
+                "note": note,
+                "show_link": show_link,
+                "notify": notify,
+                "link_uses": link_uses,
+                "link_ttl": link_ttl,
+                "email": email,
+                "subject": subject,
+                "message": message,
+            }
+        )
+        return self._request("POST", "/requests", json=body)
+
+    def get_request(self, request_id: str) -> JsonObject:
+        return self._request("GET", _request_path(request_id))
+
+    def revoke_request(self, request_id: str) -> JsonObject:
+        return self._request("DELETE", _request_path(request_id))
+
+    def list_requests(self, *, limit: int | None = None, cursor: str | None = None) -> JsonObject:
+        params = _without_none({"limit": limit, "cursor": cursor})
+        return self._request("GET", "/requests", params=params)
+
+    def iter_requests(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> Iterator[JsonObject]:
+        """Every file request, newest first, following the cursor page by page."""
+        while True:
+            page = self.list_requests(limit=limit, cursor=cursor)
+            yield from page.get("requests") or []
+            cursor = next_cursor(page)
+            if not cursor:
+                return
+
     def _request(
         self,
         method: str,
@@ -178,6 +235,17 @@ class ApiClient:
 def _link_path(link_id: str) -> str:
     # quote() with no safe characters: an id can never change the path's shape.
     return "/links/" + quote(link_id, safe="")
+
+
+def _request_path(request_id: str) -> str:
+    return "/requests/" + quote(request_id, safe="")
+
+
+def next_cursor(page: JsonObject) -> str | None:
+    """Where the next page starts, ``None`` after the last.  GET /links answers it as
+    ``next_cursor`` (null at the end); GET /requests as ``cursor`` (absent at the end)."""
+    cursor = page.get("next_cursor") or page.get("cursor")
+    return cursor if isinstance(cursor, str) and cursor else None
 
 
 def _without_none(values: JsonObject) -> JsonObject:

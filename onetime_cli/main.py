@@ -20,9 +20,17 @@ from urllib.parse import urlsplit
 import click
 
 from onetime_cli import downloads, render, uploads
-from onetime_cli.client import DEFAULT_TIMEOUT, ApiClient, ApiError, Unreachable, version
+from onetime_cli.client import (
+    DEFAULT_TIMEOUT,
+    ApiClient,
+    ApiError,
+    Unreachable,
+    next_cursor,
+    version,
+)
 from onetime_cli.durations import DURATION
-from onetime_cli.links import LINK
+from onetime_cli.links import LINK, REQUEST
+from onetime_cli.sizes import SIZE
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -192,7 +200,7 @@ pass_config = click.make_pass_decorator(Config)
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, api_key: str | None, timeout: float) -> None:
     """Share files, and mint, inspect, extend, revoke, refund and list onetime download
-    links; download one as a customer would.
+    links; ask someone for files with an upload link; download one as a customer would.
 
     \b
     Examples:
@@ -203,6 +211,8 @@ def cli(ctx: click.Context, url: str | None, api_key: str | None, timeout: float
       onetime refund abcdefghijklmnop
       onetime list --file "reports/q3.pdf"
       onetime get "$url" -o ~/Downloads
+      onetime request --files 3 --type application/pdf --email customer@example.com
+      onetime requests show abcdefghijklmnop
 
     Exit codes: 0 done, 1 the API refused (its message on stderr), 2 bad usage
     (for get: a file already there), 3 ONETIME_URL or ONETIME_API_KEY not set
@@ -616,6 +626,233 @@ def list_command(
         more += ["--limit", str(limit)] if limit is not None else []
         more += ["--cursor", next_cursor]
         render.echo(f"More links: {shlex.join(more)}  (or --all)", err=True)
+
+
+# File requests: upload links that ask a person for files.
+
+
+@cli.command("request")
+@click.option(
+    "--files",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="How many files the link takes.  [default: 1]",
+)
+@click.option(
+    "--ttl",
+    type=DURATION,
+    help="How long the upload link lives: 2h, 7d, 1w or seconds.  [default: 7d; at most 30d]",
+)
+@click.option(
+    "--max-size",
+    type=SIZE,
+    help="The largest file it takes: 10MB, 5MiB, 1.5GB or bytes.  [default: the "
+    "deployment's limit]",
+)
+@click.option(
+    "--type",
+    "content_types",
+    metavar="TYPE",
+    multiple=True,
+    help="Take only files of this media type, e.g. application/pdf; repeat for more.  "
+    "[default: any]",
+)
+@click.option("--note", metavar="TEXT", help="A note for operators (requests, show).")
+@click.option(
+    "--notify",
+    metavar="ADDR",
+    help="Email each received file's download link to this address.",
+)
+@click.option(
+    "--no-show-link",
+    is_flag=True,
+    help="Do not show the uploader the download link of what they sent (needs --notify).",
+)
+@click.option(
+    "--link-uses",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Downloads each received file's link allows.  [default: 1]",
+)
+@click.option(
+    "--link-ttl",
+    type=DURATION,
+    help="How long each received file's download link lives.  [default: 1d]",
+)
+@click.option(
+    "--email",
+    metavar="ADDR",
+    help="Email the upload link to this one address (the URL is still printed).",
+)
+@click.option("--subject", metavar="TEXT", help="The email's subject.")
+@click.option("--message", metavar="TEXT", help="A message to the recipient in the email.")
+@click.option("--json", "as_json", is_flag=True, help="Print the server's whole JSON answer.")
+@pass_config
+def request_command(
+    config: Config,
+    files: int | None,
+    ttl: int | None,
+    max_size: int | None,
+    content_types: tuple[str, ...],
+    note: str | None,
+    notify: str | None,
+    no_show_link: bool,
+    link_uses: int | None,
+    link_ttl: int | None,
+    email: str | None,
+    subject: str | None,
+    message: str | None,
+    as_json: bool,
+) -> None:
+    """Ask someone for files: make an upload link and print its URL.
+
+    Whoever opens the link can upload up to --files files (each at most
+    --max-size, of the --type types) straight to S3 until it expires.  Each
+    file received gets its own download link, shown to the uploader on the
+    confirmation page and, with --notify, emailed to that address.
+
+    The URL goes alone to stdout, so url=$(onetime request ...) captures it;
+    a summary (and "Emailed to ...") goes to stderr.
+
+    \b
+    Examples:
+      onetime request
+      onetime request --files 3 --max-size 20MB --type application/pdf --note "ticket 4711"
+      onetime request --email customer@example.com --message "Please send the signed contract."
+      onetime request --notify ops@example.com --no-show-link --link-uses 3 --link-ttl 7d
+      url=$(onetime request --ttl 2d)
+    """
+    check_mail_options(email, subject, message)
+    if no_show_link and notify is None:
+        # Checked here too: the server refuses it, and a usage error says which option.
+        raise click.UsageError("--no-show-link needs --notify: otherwise nobody gets the links.")
+    minted = config.client().create_request(
+        files=files,
+        ttl=ttl,
+        max_size=max_size,
+        content_types=list(content_types) or None,
+        note=note,
+        show_link=False if no_show_link else None,
+        notify=notify,
+        link_uses=link_uses,
+        link_ttl=link_ttl,
+        email=email,
+        subject=subject,
+        message=message,
+    )
+    print_minted(minted, email, as_json)
+    if not as_json:
+        for line in render.request_summary(minted):
+            render.echo(line, err=True)
+
+
+class RequestsGroup(click.Group):
+    """``onetime requests`` lists; ``onetime requests show|revoke ID`` acts on one."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[OPTIONS] [show|revoke ID [OPTIONS]]")
+
+
+@cli.group("requests", cls=RequestsGroup, invoke_without_command=True)
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Requests per page.")
+@click.option("--cursor", metavar="C", help="Continue from a previous page.")
+@click.option("--all", "fetch_all", is_flag=True, help="Follow every page.")
+@click.option("--json", "as_json", is_flag=True, help="Print the server's JSON answer.")
+@click.pass_context
+def requests_group(
+    ctx: click.Context,
+    limit: int | None,
+    cursor: str | None,
+    fetch_all: bool,
+    as_json: bool,
+) -> None:
+    """List file requests (upload links), newest first; show or revoke one.
+
+    ID is the request's id; its upload URL or token works too (only the id is
+    sent).  `requests show` lists the files received, each with the id of its
+    download link (for `onetime show`, `extend`, `revoke`).
+
+    \b
+    Examples:
+      onetime requests
+      onetime requests --all --json | jq -r '.requests[] | select(.status == "active") | .id'
+      onetime requests show abcdefghijklmnop
+      onetime requests revoke "https://onetime.example.com/upload?token=...&terms=..."
+    """
+    if ctx.invoked_subcommand is not None:
+        if limit is not None or cursor is not None or fetch_all or as_json:
+            # They would be silently ignored: say where they go instead.
+            raise click.UsageError(
+                "--limit, --cursor, --all and --json before a command are the list's; "
+                f"for {ctx.invoked_subcommand}, put --json after its ID."
+            )
+        return
+    config = ctx.find_object(Config)
+    assert config is not None
+    client = config.client()
+    if fetch_all:
+        page: render.JsonObject = {
+            "requests": list(client.iter_requests(limit=limit, cursor=cursor))
+        }
+    else:
+        page = client.list_requests(limit=limit, cursor=cursor)
+    if as_json:
+        render.print_json(page)
+        return
+    found: list[render.JsonObject] = page.get("requests") or []
+    if found:
+        render.emit(render.console(), render.requests_table(found))
+    else:
+        render.echo("No file requests." if cursor is None else "No more file requests.")
+    following = next_cursor(page)
+    if following:
+        more = ["onetime", "requests"]
+        more += ["--limit", str(limit)] if limit is not None else []
+        more += ["--cursor", following]
+        render.echo(f"More requests: {shlex.join(more)}  (or --all)", err=True)
+
+
+@requests_group.command("show")
+@click.argument("request_id", metavar="ID", type=REQUEST)
+@click.option("--json", "as_json", is_flag=True, help="Print the server's whole JSON answer.")
+@pass_config
+def request_show_command(config: Config, request_id: str, as_json: bool) -> None:
+    """Show a file request and the files it received.
+
+    Each received file is listed with its S3 key and the id of its download
+    link, for `onetime show`, `extend` and `revoke`.
+
+    \b
+    Examples:
+      onetime requests show abcdefghijklmnop
+      onetime requests show abcdefghijklmnop --json | jq -r '.received[].link_id'
+    """
+    state = config.client().get_request(request_id)
+    if as_json:
+        render.print_json(state)
+    else:
+        render.show_request(render.console(), state)
+
+
+@requests_group.command("revoke")
+@click.argument("request_id", metavar="ID", type=REQUEST)
+@click.option("--json", "as_json", is_flag=True, help="Print the request's state as JSON.")
+@pass_config
+def request_revoke_command(config: Config, request_id: str, as_json: bool) -> None:
+    """Revoke an upload link now: it takes no more files.  Revoking twice is harmless.
+
+    The download links of files already received are not touched; revoke
+    those with `onetime revoke LINK` (their ids: `onetime requests show ID`).
+
+    \b
+    Examples:
+      onetime requests revoke abcdefghijklmnop
+    """
+    state = config.client().revoke_request(request_id)
+    if as_json:
+        render.print_json(state)
+    else:
+        render.echo(render.revoked_request_line(state))
 
 
 def uses_left(remaining: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Showing link states to a person: rich tables and one-line summaries.
+"""Showing link and file request states to a person: rich tables and one-line summaries.
 
 Every value that came from the server is wrapped in ``Text``, so a note or a
 file name containing ``[brackets]`` or ``:emoji:`` codes prints as written.
@@ -384,6 +384,136 @@ def revoked_line(state: JsonObject) -> str:
     return (
         f"Revoked link {state.get('id')} ({state.get('file')}): it will not deliver again "
         f"({uses_summary(state)})."
+    )
+
+
+# File requests: upload links that ask a person for files.
+
+
+def plural(count: object, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def files_summary(state: JsonObject) -> str:
+    """``'1 of 3 received'``."""
+    return f"{state.get('files')} of {state.get('max_files')} received"
+
+
+def content_types(state: JsonObject) -> str:
+    types = state.get("content_types")
+    if not isinstance(types, list) or not types:
+        return "any"
+    return ", ".join(str(kind) for kind in types)
+
+
+def seconds(value: object) -> str:
+    """``86400`` -> ``'1d'``; anything else as sent."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return format_duration(value)
+    return NONE if value is None else str(value)
+
+
+def link_terms(state: JsonObject) -> str:
+    """How each received file's download link is made and who gets it:
+    ``'1 download, valid 1d; shown to the uploader, emailed to ops@example.com'``."""
+    uses = state.get("link_uses")
+    terms = f"{plural(uses, 'download')}, valid {seconds(state.get('link_ttl'))}"
+    to: list[str] = []
+    if state.get("show_link"):
+        to.append("shown to the uploader")
+    if state.get("notify"):
+        to.append(f"emailed to {state.get('notify')}")
+    return f"{terms}; {', '.join(to)}" if to else terms
+
+
+def request_table(state: JsonObject) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    rows: list[tuple[str, Text]] = [
+        ("id", text(state.get("id"))),
+        ("status", status_text(state.get("status"))),
+        ("files", text(files_summary(state))),
+        ("max size", text(size(state.get("max_size")))),
+        ("types", text(content_types(state))),
+        ("created", text(when(state.get("created_at")))),
+        ("expires", text(when(state.get("expires_at")))),
+    ]
+    if state.get("revoked_at"):
+        rows.append(("revoked", text(when(state.get("revoked_at")))))
+    rows += [
+        ("download links", text(link_terms(state))),
+        ("note", text(state.get("note"))),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def received_table(received: Sequence[JsonObject]) -> Table:
+    table = section_table("Received")
+    table.add_column("Time (UTC)")
+    table.add_column("Filename", overflow="fold", min_width=12)
+    table.add_column("Size", no_wrap=True, justify="right")
+    table.add_column("Type", no_wrap=True)
+    # The id of the file's download link: for `onetime show`, `revoke`, `extend`.
+    table.add_column("Link", no_wrap=True)
+    table.add_column("Key", overflow="fold", min_width=12)
+    for entry in received:
+        table.add_row(
+            text(short_time(entry.get("at"))),
+            text(entry.get("filename")),
+            text(size(entry.get("size"))),
+            text(entry.get("content_type")),
+            text(entry.get("link_id")),
+            text(entry.get("file")),
+        )
+    return table
+
+
+def show_request(out: Console, state: JsonObject) -> None:
+    received = [entry for entry in state.get("received") or [] if isinstance(entry, dict)]
+    below = received_table(received) if received else Text("No files received yet.")
+    emit(out, Group(request_table(state), Text(""), below))
+
+
+def requests_table(requests: Sequence[JsonObject]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("ID", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Files", no_wrap=True, justify="right")
+    table.add_column("Expires (UTC)")
+    table.add_column("Created (UTC)")
+    table.add_column("Note", overflow="fold", min_width=12)
+    for request in requests:
+        table.add_row(
+            text(request.get("id")),
+            status_text(request.get("status")),
+            text(f"{request.get('files')}/{request.get('max_files')}"),
+            text(short_time(request.get("expires_at"))),
+            text(short_time(request.get("created_at"))),
+            text(request.get("note")),
+        )
+    return table
+
+
+def request_summary(state: JsonObject) -> list[str]:
+    """What a new file request asks for, in two lines."""
+    kinds = content_types(state)
+    kinds = "any type" if kinds == "any" else f"types: {kinds}"
+    return [
+        f"Upload link {state.get('id')}: up to {plural(state.get('max_files'), 'file')} of at "
+        f"most {size(state.get('max_size'))} each ({kinds}); expires "
+        f"{when(state.get('expires_at'))}.",
+        f"Each file received gets a download link for {link_terms(state)}.",
+    ]
+
+
+def revoked_request_line(state: JsonObject) -> str:
+    return (
+        f"Revoked upload link {state.get('id')}: it takes no more files "
+        f"({files_summary(state)}).  The download links of files already received still "
+        "work: revoke those with `onetime revoke LINK`."
     )
 
 

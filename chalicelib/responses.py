@@ -414,9 +414,7 @@ def minted_request_response(minted: MintedRequest, url: str, now: float, locatio
 
 
 def requests_response(page: RequestPage, now: float) -> Response:
-    body: dict[str, Any] = {"requests": [request_state(r, now) for r in page.requests]}
-    if page.cursor:
-        body["cursor"] = page.cursor
+    body = {"requests": [request_state(r, now) for r in page.requests], "next_cursor": page.cursor}
     return Response(body=body, headers={**PRIVATE, **JSON})
 
 

@@ -45,7 +45,18 @@ TOKEN = LINK_ID + "S" * 43
 CUSTOMER = "customer@example.com"
 REPORT_NAME = "Prüfbericht 2026.bin"
 THIS_FILE = str(Path(__file__).resolve())  # a file that certainly exists
-COMMANDS = ["link", "share", "show", "revoke", "refund", "extend", "list", "get"]
+COMMANDS = [
+    "link",
+    "share",
+    "show",
+    "revoke",
+    "refund",
+    "extend",
+    "list",
+    "get",
+    "request",
+    "requests",
+]
 
 
 def invoke(

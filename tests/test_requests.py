@@ -387,7 +387,7 @@ def test_operators_list_show_and_revoke_requests(service: InProcess) -> None:
     listed = call(service, "GET", "/requests?limit=2")
     assert listed.status_code == 200
     first_ids = [r["id"] for r in listed.json_body["requests"]]
-    rest = call(service, "GET", f"/requests?limit=2&cursor={listed.json_body['cursor']}")
+    rest = call(service, "GET", f"/requests?limit=2&cursor={listed.json_body['next_cursor']}")
     assert set(first_ids + [r["id"] for r in rest.json_body["requests"]]) == set(made)
     assert call(service, "GET", "/requests/aaaaaaaaaaaaaaaa").status_code == 404
     assert call(service, "GET", "/requests/not-an-id").status_code == 404

@@ -48,11 +48,15 @@
     xhr.open("POST", terms.url);
     xhr.upload.addEventListener("progress", function (e) {
       if (!e.lengthComputable) { return; }
+      // The event counts the whole request body, the form's fields (a few kB) with the
+      // file; shown as that share of the file, so that the total is the file's own size.
+      var sent = Math.round(file.size * e.loaded / e.total);
       var seconds = (Date.now() - started) / 1000;
-      var rate = seconds > 0 ? e.loaded / seconds : 0;
+      var rate = seconds > 0 ? sent / seconds : 0;
       bar.value = Math.floor(100 * e.loaded / e.total);
-      var left = rate > 0 ? " \u00b7 about " + duration((e.total - e.loaded) / rate) + " left" : "";
-      say(size(e.loaded) + " of " + size(e.total) + " \u00b7 " + size(rate) + "/s" + left);
+      var left = rate > 0 && sent < file.size ?
+        " \u00b7 about " + duration((file.size - sent) / rate) + " left" : "";
+      say(size(sent) + " of " + size(file.size) + " \u00b7 " + size(rate) + "/s" + left);
     });
     xhr.addEventListener("load", function () {
       if (xhr.status >= 200 && xhr.status < 300) {

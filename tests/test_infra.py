@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 
 from tools import package as packaging
-from tools.stack import create_table
+from tools import stack as local
+from tools.stack import HOST, Stack, create_table
 
 STAGES = packaging.STAGES
 
@@ -291,6 +293,41 @@ def test_bucket_lifecycle_removes_unconfirmed_request_uploads_soon(stage: Built)
     assert all(rule["Status"] == "Enabled" for rule in rules.values())
 
 
+def as_api_rule(rule: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """A template's lifecycle rule in the S3 API's shape (as tools/stack.py puts it),
+    with each parameter at its default."""
+
+    def value(node: Any) -> Any:
+        return parameters[node["Ref"]]["Default"] if isinstance(node, dict) else node
+
+    rule = dict(rule)
+    prefix = rule.pop("Prefix", "")
+    tags = rule.pop("TagFilters", None)
+    api: dict[str, Any] = {
+        "ID": rule.pop("Id"),
+        "Status": rule.pop("Status"),
+        "Filter": {"And": {"Prefix": prefix, "Tags": tags}} if tags else {"Prefix": prefix},
+    }
+    if "ExpirationInDays" in rule:
+        api["Expiration"] = {"Days": value(rule.pop("ExpirationInDays"))}
+    if "ExpiredObjectDeleteMarker" in rule:
+        api["Expiration"] = {"ExpiredObjectDeleteMarker": rule.pop("ExpiredObjectDeleteMarker")}
+    if "NoncurrentVersionExpiration" in rule:
+        days = rule.pop("NoncurrentVersionExpiration")["NoncurrentDays"]
+        api["NoncurrentVersionExpiration"] = {"NoncurrentDays": value(days)}
+    if "AbortIncompleteMultipartUpload" in rule:
+        api["AbortIncompleteMultipartUpload"] = rule.pop("AbortIncompleteMultipartUpload")
+    assert rule == {}, f"a lifecycle setting this test does not translate: {rule}"
+    return api
+
+
+def test_local_bucket_has_the_template_s_lifecycle_rules(stage: Built) -> None:
+    bucket = stage.properties("FilesBucket")
+    parameters = stage.template["Parameters"]
+    declared = [as_api_rule(r, parameters) for r in bucket["LifecycleConfiguration"]["Rules"]]
+    assert declared == local.bucket_lifecycle()["Rules"]
+
+
 # The bucket's CORS rule (file requests' upload page)
 
 
@@ -365,6 +402,53 @@ def test_public_url_must_have_a_host_an_origin_can_match(stage: Built) -> None:
         "files.example.com",
     ]:
         assert not re.fullmatch(pattern, bad), bad
+
+
+def test_local_bucket_has_the_template_s_cors_rule(stage: Built) -> None:
+    rule, _ = cors_rule(stage)
+    origin = "http://127.0.0.1:8000"
+    assert local.bucket_cors(origin) == {
+        "CORSRules": [
+            {
+                "ID": rule["Id"],
+                "AllowedMethods": rule["AllowedMethods"],
+                "AllowedOrigins": [origin],
+                "MaxAgeSeconds": rule["MaxAge"],
+            }
+        ]
+    }
+
+
+def test_local_bucket_shows_a_form_post_s_answer_to_the_service_s_pages_only(
+    stack: Stack,
+) -> None:
+    """What the file request page's script meets: moto as the stack runs it (no global
+    CORS, the bucket's rule added to POST answers as S3 does)."""
+    post = stack.client("s3").generate_presigned_post(stack.bucket, "requests/r/n/cors.txt")
+
+    def post_from(origin: str | None) -> requests.Response:
+        return requests.post(
+            post["url"],
+            data=post["fields"],
+            files={"file": ("cors.txt", b"hi")},
+            headers={"Origin": origin} if origin else {},
+            timeout=10,
+        )
+
+    allowed = post_from(stack.base_url)
+    assert allowed.status_code == 204
+    assert allowed.headers["Access-Control-Allow-Origin"] == stack.base_url
+    for origin in ["https://elsewhere.example", f"http://{HOST}:{stack.s3_port}", None]:
+        other = post_from(origin)
+        assert other.status_code == 204  # stored all the same: CORS only hides the answer
+        assert "Access-Control-Allow-Origin" not in other.headers, origin
+    # Nor does any other request get an answer for every origin any more.
+    read = requests.get(
+        f"{post['url']}/requests/r/n/cors.txt",
+        headers={"Origin": "https://elsewhere.example"},
+        timeout=10,
+    )
+    assert "Access-Control-Allow-Origin" not in read.headers
 
 
 # The function's permissions
@@ -495,7 +579,7 @@ def test_api_key_hashes_come_from_ssm_not_from_the_template(stage: Built) -> Non
 
 def test_request_uploads_go_where_the_policy_and_the_lifecycle_rules_say(stage: Built) -> None:
     variables = stage.properties("APIHandler")["Environment"]["Variables"]
-    assert variables["ONETIME_REQUEST_PREFIX"] == "requests/"
+    assert variables["ONETIME_REQUEST_PREFIX"] == "requests/" == local.REQUEST_PREFIX
     # `chalice deploy` (way 1) takes the environment from config.json.
     config = packaging.stage_config(stage.stage)["environment_variables"]
     assert config["ONETIME_REQUEST_PREFIX"] == "requests/"

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 
 from tools import package as packaging
-from tools.stack import create_table
+from tools import stack as local
+from tools.stack import HOST, Stack, create_table
 
 STAGES = packaging.STAGES
 
@@ -44,8 +46,13 @@ EXPECTED_ACTIONS = {
     # ObjectStore.fetch and .presign with VersionId: links pin the version they were minted with.
     "s3:GetObjectVersion",
     # ObjectStore.presign_upload: POST /uploads hands out a presigned POST under uploads/,
-    # which S3 authorises as the role.
+    # and a file request's page one under requests/; S3 authorises both as the role.
     "s3:PutObject",
+    # A file request's form carries a tagging field (onetime-upload=pending), which S3
+    # authorises as PutObjectTagging; confirming the upload retags that very version,
+    # which needs PutObjectVersionTagging as well.
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionTagging",
     # Mailer.send: SES v2 SendEmail (POST /links with "email").  It sends Raw MIME
     # content, which SES authorises as ses:SendRawEmail; both name the one identity.
     "ses:SendEmail",
@@ -158,7 +165,13 @@ def test_data_only_template_passes_the_same_checks(built: dict[str, Built]) -> N
         "TableName",
         "BucketName",
         "UploadExpirationDays",
+        "UnconfirmedUploadDays",
         "NoncurrentVersionDays",
+        "PublicUrl",  # the bucket's CORS rule
+    }
+    # The bucket's CORS rule needs its condition, or the stack would not deploy.
+    assert data.template["Conditions"] == {
+        "HasPublicUrl": built["prod"].template["Conditions"]["HasPublicUrl"]
     }
 
 
@@ -259,6 +272,185 @@ def test_bucket_lifecycle_expires_uploads_old_versions_and_stale_multipart(
     assert abort == {"DaysAfterInitiation": 1}
 
 
+def test_bucket_lifecycle_removes_unconfirmed_request_uploads_soon(stage: Built) -> None:
+    rules = {r["Id"]: r for r in stage.properties("FilesBucket")["LifecycleConfiguration"]["Rules"]}
+    unconfirmed = rules["expire-unconfirmed-request-uploads"]
+    # Both the prefix and the tag: a confirmed upload, or one under uploads/, is not touched.
+    assert unconfirmed["Prefix"] == "requests/"
+    assert unconfirmed["TagFilters"] == [{"Key": "onetime-upload", "Value": "pending"}]
+    assert unconfirmed["ExpirationInDays"] == {"Ref": "UnconfirmedUploadDays"}
+    # Its bytes too: on a versioned bucket expiring leaves the object as an old version.
+    assert unconfirmed["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": {"Ref": "UnconfirmedUploadDays"}
+    }
+    days = stage.template["Parameters"]["UnconfirmedUploadDays"]
+    assert (days["Type"], days["Default"], days["MinValue"]) == ("Number", 1, 1)
+    # Confirmed ones live as long as any upload.
+    confirmed = rules["expire-request-uploads"]
+    assert confirmed["Prefix"] == "requests/"
+    assert "TagFilters" not in confirmed
+    assert confirmed["ExpirationInDays"] == {"Ref": "UploadExpirationDays"}
+    assert all(rule["Status"] == "Enabled" for rule in rules.values())
+
+
+def as_api_rule(rule: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """A template's lifecycle rule in the S3 API's shape (as tools/stack.py puts it),
+    with each parameter at its default."""
+
+    def value(node: Any) -> Any:
+        return parameters[node["Ref"]]["Default"] if isinstance(node, dict) else node
+
+    rule = dict(rule)
+    prefix = rule.pop("Prefix", "")
+    tags = rule.pop("TagFilters", None)
+    api: dict[str, Any] = {
+        "ID": rule.pop("Id"),
+        "Status": rule.pop("Status"),
+        "Filter": {"And": {"Prefix": prefix, "Tags": tags}} if tags else {"Prefix": prefix},
+    }
+    if "ExpirationInDays" in rule:
+        api["Expiration"] = {"Days": value(rule.pop("ExpirationInDays"))}
+    if "ExpiredObjectDeleteMarker" in rule:
+        api["Expiration"] = {"ExpiredObjectDeleteMarker": rule.pop("ExpiredObjectDeleteMarker")}
+    if "NoncurrentVersionExpiration" in rule:
+        days = rule.pop("NoncurrentVersionExpiration")["NoncurrentDays"]
+        api["NoncurrentVersionExpiration"] = {"NoncurrentDays": value(days)}
+    if "AbortIncompleteMultipartUpload" in rule:
+        api["AbortIncompleteMultipartUpload"] = rule.pop("AbortIncompleteMultipartUpload")
+    assert rule == {}, f"a lifecycle setting this test does not translate: {rule}"
+    return api
+
+
+def test_local_bucket_has_the_template_s_lifecycle_rules(stage: Built) -> None:
+    bucket = stage.properties("FilesBucket")
+    parameters = stage.template["Parameters"]
+    declared = [as_api_rule(r, parameters) for r in bucket["LifecycleConfiguration"]["Rules"]]
+    assert declared == local.bucket_lifecycle()["Rules"]
+
+
+# The bucket's CORS rule (file requests' upload page)
+
+
+def evaluate(node: Any, parameters: dict[str, str]) -> Any:
+    """The few intrinsic functions the CORS origin is built with, as CloudFormation
+    evaluates them."""
+    if isinstance(node, list):
+        return [evaluate(item, parameters) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ((function, argument),) = node.items()
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Fn::Sub":
+        return re.sub(r"\$\{(\w+)\}", lambda m: parameters[m[1]], argument)
+    if function == "Fn::Split":
+        separator, text = argument
+        return str(evaluate(text, parameters)).split(separator)
+    if function == "Fn::Select":
+        index, items = argument
+        return evaluate(items, parameters)[int(index)]
+    if function == "Fn::Join":
+        separator, items = argument
+        return separator.join(evaluate(items, parameters))
+    raise AssertionError(f"{function} is not expected in the CORS rule")
+
+
+def cors_rule(stage: Built) -> tuple[dict[str, Any], Any]:
+    """The rule when PublicUrl is set, and what stands when it is not."""
+    condition, present, absent = stage.properties("FilesBucket")["CorsConfiguration"]["Fn::If"]
+    assert condition == "HasPublicUrl"
+    assert stage.template["Conditions"]["HasPublicUrl"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "PublicUrl"}, ""]}]
+    }
+    (rule,) = present["CorsRules"]
+    return rule, absent
+
+
+def test_bucket_cors_allows_only_a_post_from_the_service_s_origin(stage: Built) -> None:
+    rule, absent = cors_rule(stage)
+    assert absent == {"Ref": "AWS::NoValue"}  # no PublicUrl: no rule, the plain form works
+    assert rule["AllowedMethods"] == ["POST"]
+    # A form POST sends no preflight: no request header is allowed, none exposed.
+    assert "AllowedHeaders" not in rule
+    assert "ExposedHeaders" not in rule
+    assert 0 < rule["MaxAge"] <= 3600
+    (origin,) = rule["AllowedOrigins"]
+    for public_url, expected in [
+        ("https://files.example.com", "https://files.example.com"),
+        ("https://files.example.com/", "https://files.example.com"),
+        ("https://files.example.com:8443/x/y", "https://files.example.com:8443"),
+        (
+            "https://abc123.execute-api.eu-central-1.amazonaws.com/api",
+            "https://abc123.execute-api.eu-central-1.amazonaws.com",
+        ),
+    ]:
+        assert evaluate(origin, {"PublicUrl": public_url}) == expected
+    # Even unused, the expression evaluates with PublicUrl empty.
+    assert evaluate(origin, {"PublicUrl": ""}) == "https://"
+
+
+def test_public_url_must_have_a_host_an_origin_can_match(stage: Built) -> None:
+    pattern = stage.template["Parameters"]["PublicUrl"]["AllowedPattern"]
+    # CloudFormation matches the whole value.
+    for good in ["", "https://files.example.com", "https://a-b.example.com:8443/api/"]:
+        assert re.fullmatch(pattern, good), good
+    for bad in [
+        "http://files.example.com",
+        "https://Files.Example.com",  # browsers send the host in lower case
+        "https://user@files.example.com",
+        "https://files.example.com?x=1",
+        "files.example.com",
+    ]:
+        assert not re.fullmatch(pattern, bad), bad
+
+
+def test_local_bucket_has_the_template_s_cors_rule(stage: Built) -> None:
+    rule, _ = cors_rule(stage)
+    origin = "http://127.0.0.1:8000"
+    assert local.bucket_cors(origin) == {
+        "CORSRules": [
+            {
+                "ID": rule["Id"],
+                "AllowedMethods": rule["AllowedMethods"],
+                "AllowedOrigins": [origin],
+                "MaxAgeSeconds": rule["MaxAge"],
+            }
+        ]
+    }
+
+
+def test_local_bucket_shows_a_form_post_s_answer_to_the_service_s_pages_only(
+    stack: Stack,
+) -> None:
+    """What the file request page's script meets: moto as the stack runs it (no global
+    CORS, the bucket's rule added to POST answers as S3 does)."""
+    post = stack.client("s3").generate_presigned_post(stack.bucket, "requests/r/n/cors.txt")
+
+    def post_from(origin: str | None) -> requests.Response:
+        return requests.post(
+            post["url"],
+            data=post["fields"],
+            files={"file": ("cors.txt", b"hi")},
+            headers={"Origin": origin} if origin else {},
+            timeout=10,
+        )
+
+    allowed = post_from(stack.base_url)
+    assert allowed.status_code == 204
+    assert allowed.headers["Access-Control-Allow-Origin"] == stack.base_url
+    for origin in ["https://elsewhere.example", f"http://{HOST}:{stack.s3_port}", None]:
+        other = post_from(origin)
+        assert other.status_code == 204  # stored all the same: CORS only hides the answer
+        assert "Access-Control-Allow-Origin" not in other.headers, origin
+    # Nor does any other request get an answer for every origin any more.
+    read = requests.get(
+        f"{post['url']}/requests/r/n/cors.txt",
+        headers={"Origin": "https://elsewhere.example"},
+        timeout=10,
+    )
+    assert "Access-Control-Allow-Origin" not in read.headers
+
+
 # The function's permissions
 
 
@@ -291,7 +483,9 @@ def test_policy_names_only_this_stage_s_table_bucket_and_log_group(stage: Built)
         "dynamodb:Query": {f"{table}/index/by-file", f"{table}/index/by-subject"},
         "s3:GetObject": {objects + "*"},
         "s3:GetObjectVersion": {objects + "*"},
-        "s3:PutObject": {objects + "uploads/*"},
+        "s3:PutObject": {objects + "uploads/*", objects + "requests/*"},
+        "s3:PutObjectTagging": {objects + "requests/*"},
+        "s3:PutObjectVersionTagging": {objects + "requests/*"},
         "ses:SendEmail": {f"arn:aws:ses:*:*:identity/{mail_domain}"},
         "ses:SendRawEmail": {f"arn:aws:ses:*:*:identity/{mail_domain}"},
         "logs:CreateLogGroup": {log_group, log_group + ":*"},
@@ -300,6 +494,29 @@ def test_policy_names_only_this_stage_s_table_bucket_and_log_group(stage: Built)
     }
     for action, resource in grants(stage.stage):
         assert resource in allowed[action], (action, resource)
+
+
+def test_writes_and_tags_reach_exactly_the_upload_prefixes(stage: Built) -> None:
+    env = packaging.stage_config(stage.stage)["environment_variables"]
+    objects = f"arn:aws:s3:::{env['ONETIME_BUCKET']}/"
+    where: dict[str, set[str]] = {}
+    for action, resource in grants(stage.stage):
+        where.setdefault(action, set()).add(resource)
+    # Every prefix named, and no other (not the bucket's root, where the linked files are).
+    assert where["s3:PutObject"] == {objects + "uploads/*", objects + "requests/*"}
+    assert where["s3:PutObjectTagging"] == {objects + "requests/*"}
+    assert where["s3:PutObjectVersionTagging"] == {objects + "requests/*"}
+    writes = {a for a in where if a.startswith("s3:") and not a.startswith("s3:Get")}
+    assert writes == {"s3:PutObject", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"}
+
+
+def test_policy_files_differ_only_in_the_stage_s_names() -> None:
+    def shape(stage: str) -> str:
+        env = packaging.stage_config(stage)["environment_variables"]
+        text = json.dumps(packaging.policy_document(stage), sort_keys=True)
+        return text.replace(env["ONETIME_BUCKET"], "BUCKET").replace(f"onetime-{stage}", "NAME")
+
+    assert shape("dev") == shape("prod")
 
 
 def test_the_packaged_role_carries_the_policy_file_unchanged(stage: Built) -> None:
@@ -324,6 +541,10 @@ def test_packaging_refuses_an_upload_prefix_the_policy_does_not_name() -> None:
         packaging.check_upload_prefix("prod", {"ONETIME_UPLOAD_PREFIX": "incoming/"})
     with pytest.raises(packaging.PackageError, match="ONETIME_KEY_PREFIX"):
         packaging.check_upload_prefix("prod", {"ONETIME_KEY_PREFIX": "files/"})
+    with pytest.raises(packaging.PackageError, match="ONETIME_REQUEST_PREFIX"):
+        packaging.check_upload_prefix("prod", {"ONETIME_REQUEST_PREFIX": "inbox/"})
+    for stage in STAGES:
+        packaging.check_upload_prefix(stage, packaging.stage_config(stage)["environment_variables"])
 
 
 def test_packaging_refuses_a_policy_for_another_bucket_or_sender() -> None:
@@ -354,6 +575,14 @@ def test_api_key_hashes_come_from_ssm_not_from_the_template(stage: Built) -> Non
     assert variables["ONETIME_TABLE"] == {"Ref": "TableName"}
     assert variables["ONETIME_BUCKET"] == {"Ref": "BucketName"}
     assert variables["ONETIME_UPLOAD_PREFIX"] == "uploads/"
+
+
+def test_request_uploads_go_where_the_policy_and_the_lifecycle_rules_say(stage: Built) -> None:
+    variables = stage.properties("APIHandler")["Environment"]["Variables"]
+    assert variables["ONETIME_REQUEST_PREFIX"] == "requests/" == local.REQUEST_PREFIX
+    # `chalice deploy` (way 1) takes the environment from config.json.
+    config = packaging.stage_config(stage.stage)["environment_variables"]
+    assert config["ONETIME_REQUEST_PREFIX"] == "requests/"
 
 
 def test_function_ends_before_api_gateway_gives_up(stage: Built) -> None:

@@ -50,6 +50,9 @@ PARAMETER_FROM_ENV = {
 PINNED_PARAMETERS = ("Stage", "TableName", "BucketName")
 # Uploads go here: the policy file's s3:PutObject and the lifecycle rule name it.
 UPLOAD_PREFIX = "uploads/"
+# File requests' uploads go here: the policy file's s3:PutObject and s3:PutObjectTagging
+# and two lifecycle rules name it.
+REQUEST_PREFIX = "requests/"
 # The resources `--data-only` extracts (way 1: data first, then `chalice deploy`).
 DATA_RESOURCES = ("LinksTable", "FilesBucket", "FilesBucketPolicy")
 
@@ -147,13 +150,19 @@ def check_policy_names(stage: str, parameters: Mapping[str, Any]) -> None:
 
 
 def check_upload_prefix(stage: str, environment: Mapping[str, str]) -> None:
-    """The policy file and the bucket's lifecycle rule name ``uploads/`` at the bucket's root."""
-    prefix = environment.get("ONETIME_UPLOAD_PREFIX", UPLOAD_PREFIX)
-    if prefix != UPLOAD_PREFIX or environment.get("ONETIME_KEY_PREFIX", ""):
+    """The policy file and the bucket's lifecycle rules name ``uploads/`` and ``requests/``
+    at the bucket's root."""
+    expected = {"ONETIME_UPLOAD_PREFIX": UPLOAD_PREFIX, "ONETIME_REQUEST_PREFIX": REQUEST_PREFIX}
+    wrong = [name for name, prefix in expected.items() if environment.get(name, prefix) != prefix]
+    if environment.get("ONETIME_KEY_PREFIX", ""):
+        wrong.append("ONETIME_KEY_PREFIX")
+    if wrong:
         raise PackageError(
-            f".chalice/config.json, stage {stage!r}: the template and the policy file expect "
-            f"ONETIME_UPLOAD_PREFIX={UPLOAD_PREFIX!r} and no ONETIME_KEY_PREFIX; change "
-            f"infra/resources.yaml and the policy file together with them"
+            f".chalice/config.json, stage {stage!r}: {', '.join(wrong)} differ from what the "
+            f"template and the policy file expect: "
+            f"{', '.join(f'{name}={prefix!r}' for name, prefix in expected.items())} and no "
+            f"ONETIME_KEY_PREFIX; change infra/resources.yaml and the policy file together "
+            f"with them"
         )
 
 
@@ -161,11 +170,17 @@ def data_template(stage: str) -> dict[str, Any]:
     """The table, the bucket and its policy alone, with the parameters they use."""
     full = merge_template(stage)
     resources = {name: copy.deepcopy(full["Resources"][name]) for name in DATA_RESOURCES}
-    used = set(_references(resources))
+    names = set(_conditions(resources))
+    while more := set(_conditions([full["Conditions"][name] for name in names])) - names:
+        names |= more  # a condition may be made of others
+    conditions = {name: copy.deepcopy(full["Conditions"][name]) for name in names}
+    # A condition's parameters (the bucket's CORS rule tests PublicUrl) are used too.
+    used = set(_references(resources)) | set(_references(conditions))
     return {
         "AWSTemplateFormatVersion": full["AWSTemplateFormatVersion"],
         "Description": f"onetime {stage}: the links table and the files bucket",
         "Parameters": {name: value for name, value in full["Parameters"].items() if name in used},
+        **({"Conditions": conditions} if conditions else {}),
         "Resources": resources,
         "Outputs": {name: full["Outputs"][name] for name in ("TableName", "BucketName")},
     }
@@ -351,6 +366,22 @@ def _references(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for item in node:
             yield from _references(item)
+
+
+def _conditions(node: Any) -> Iterator[str]:
+    """Every condition name in node: an Fn::If's first item, or a Condition's value."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Fn::If" and isinstance(value, list) and value:
+                yield str(value[0])
+                yield from _conditions(value[1:])
+            elif key == "Condition" and isinstance(value, str):
+                yield value
+            else:
+                yield from _conditions(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _conditions(item)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,13 @@ import threading
 import time
 import urllib.parse
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import boto3
 
@@ -243,8 +245,12 @@ class Stack:
             "dynalite", [str(dynalite), "--host", HOST, "--port", str(self.dynamodb_port)]
         )
         wait_for_port(self.dynamodb_port, process, "dynalite")
+        # moto server behind serve_s3's shim (below); without flask-cors' answer to every
+        # origin, a page from anywhere but the bucket's CORS rule sees no S3 answer, as on AWS.
         process = self._spawn(
-            "moto", [str(BIN / "moto_server"), "-H", HOST, "-p", str(self.s3_port)]
+            "moto",
+            [sys.executable, "-m", "tools.stack", "s3", HOST, str(self.s3_port)],
+            env={"MOTO_DISABLE_GLOBAL_CORS": "true"},
         )
         wait_for_port(self.s3_port, process, "moto server")
 
@@ -253,6 +259,12 @@ class Stack:
         s3 = self.client("s3")
         s3.create_bucket(Bucket=self.bucket)
         s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        # As infra/resources.yaml declares them, the service's own origin being this API's.
+        # moto keeps the lifecycle rules but never applies them: nothing expires here.
+        s3.put_bucket_cors(Bucket=self.bucket, CORSConfiguration=bucket_cors(self.base_url))
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=self.bucket, LifecycleConfiguration=bucket_lifecycle()
+        )
         # SES refuses to send from an address it has not verified; so does moto.
         self.client("ses").verify_email_identity(EmailAddress=self.mail_from)
 
@@ -318,6 +330,152 @@ def create_table(client: Any, name: str) -> None:
         ],
     )
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
+
+
+# The bucket's configuration as infra/resources.yaml declares it, with its parameters'
+# defaults (tests/test_infra.py compares the two).
+UPLOAD_PREFIX = "uploads/"
+REQUEST_PREFIX = "requests/"
+# The file request form tags each upload so; the service retags it when it confirms it.
+PENDING_TAG = {"Key": "onetime-upload", "Value": "pending"}
+UPLOAD_EXPIRATION_DAYS = 60
+UNCONFIRMED_UPLOAD_DAYS = 1
+NONCURRENT_VERSION_DAYS = 31
+CORS_MAX_AGE_SECONDS = 600
+
+
+def bucket_cors(origin: str) -> dict[str, Any]:
+    """The bucket's one CORS rule: pages from ``origin`` (the service's) may POST an upload
+    form with a script and read the answer.  A form POST sends no preflight, so no request
+    header is allowed."""
+    return {
+        "CORSRules": [
+            {
+                "ID": "request-uploads-from-the-service",
+                "AllowedMethods": ["POST"],
+                "AllowedOrigins": [origin],
+                "MaxAgeSeconds": CORS_MAX_AGE_SECONDS,
+            }
+        ]
+    }
+
+
+def bucket_lifecycle() -> dict[str, Any]:
+    """The bucket's lifecycle rules, in the S3 API's shape."""
+    everything = {"Prefix": ""}
+    return {
+        "Rules": [
+            {
+                "ID": "expire-uploads",
+                "Status": "Enabled",
+                "Filter": {"Prefix": UPLOAD_PREFIX},
+                "Expiration": {"Days": UPLOAD_EXPIRATION_DAYS},
+            },
+            {
+                "ID": "expire-unconfirmed-request-uploads",
+                "Status": "Enabled",
+                "Filter": {"And": {"Prefix": REQUEST_PREFIX, "Tags": [PENDING_TAG]}},
+                "Expiration": {"Days": UNCONFIRMED_UPLOAD_DAYS},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": UNCONFIRMED_UPLOAD_DAYS},
+            },
+            {
+                "ID": "expire-request-uploads",
+                "Status": "Enabled",
+                "Filter": {"Prefix": REQUEST_PREFIX},
+                "Expiration": {"Days": UPLOAD_EXPIRATION_DAYS},
+            },
+            {
+                "ID": "expire-noncurrent-versions",
+                "Status": "Enabled",
+                "Filter": everything,
+                "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_VERSION_DAYS},
+            },
+            {
+                "ID": "remove-expired-delete-markers",
+                "Status": "Enabled",
+                "Filter": everything,
+                "Expiration": {"ExpiredObjectDeleteMarker": True},
+            },
+            {
+                "ID": "abort-incomplete-multipart-uploads",
+                "Status": "Enabled",
+                "Filter": everything,
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+            },
+        ]
+    }
+
+
+def bucket_cors_headers(bucket: str, origin: str, method: str) -> list[tuple[str, str]]:
+    """The CORS headers S3 adds to a ``method`` request from ``origin``: those of the
+    bucket's first rule that allows both, as moto holds it (in this process); none if no
+    rule does.  Origins are compared exactly: our rules have no wildcard."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.models import s3_backends
+
+    try:
+        rules = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_bucket(bucket).cors
+    except S3ClientError:  # no such bucket (or no bucket in the path: SES)
+        return []
+    for rule in rules:
+        if origin in (rule.allowed_origins or ()) and method in (rule.allowed_methods or ()):
+            headers = [
+                ("Access-Control-Allow-Origin", origin),
+                ("Access-Control-Allow-Methods", ", ".join(rule.allowed_methods)),
+                ("Vary", "Origin"),
+            ]
+            if rule.exposed_headers:
+                headers.append(("Access-Control-Expose-Headers", ", ".join(rule.exposed_headers)))
+            if rule.max_age_seconds is not None:
+                headers.append(("Access-Control-Max-Age", str(rule.max_age_seconds)))
+            return headers
+    return []
+
+
+class FormPostCors:
+    """moto 5.2 applies a bucket's CORS rules to preflights, GETs and PUTs, but answers a
+    POST (the browser's upload form) with none: S3 answers it with the matching rule's
+    headers, which a page's script needs to read the outcome.  This adds them."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self._app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        origin = environ.get("HTTP_ORIGIN")
+        if environ.get("REQUEST_METHOD") != "POST" or not origin:
+            return self._app(environ, start_response)
+        # Path-style, as boto3 presigns for an endpoint on an IP address: /<bucket>[/<key>].
+        bucket = str(environ.get("PATH_INFO", "")).lstrip("/").split("/", 1)[0]
+        added = bucket_cors_headers(bucket, str(origin), "POST")
+
+        def start(
+            status: str,
+            headers: list[tuple[str, str]],
+            exc_info: tuple[type[BaseException], BaseException, TracebackType]
+            | tuple[None, None, None]
+            | None = None,
+        ) -> Any:
+            present = {name.lower() for name, _ in headers}
+            extra = [(name, value) for name, value in added if name.lower() not in present]
+            return start_response(status, [*headers, *extra], exc_info)
+
+        return self._app(environ, start)
+
+
+def serve_s3(host: str, port: int) -> None:
+    """moto server (S3 and SES), as ``moto_server -H host -p port`` runs it, behind
+    FormPostCors.  Start it with MOTO_DISABLE_GLOBAL_CORS=true in the environment (moto
+    reads it on import): then only the buckets' own CORS rules answer."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import run_simple
+
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(host, port, FormPostCors(app), threaded=True, request_handler=MotoRequestHandler)
 
 
 @contextmanager
@@ -476,3 +634,10 @@ def remove_state(directory: Path) -> None:
         state = read_state(directory)
         if state is not None and state.pid == os.getpid():
             (directory / STATE_FILE).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    # Stack.start_standins runs the S3 stand-in so: python -m tools.stack s3 HOST PORT
+    if sys.argv[1:2] != ["s3"] or len(sys.argv) != 4:
+        sys.exit("usage: python -m tools.stack s3 HOST PORT")
+    serve_s3(sys.argv[2], int(sys.argv[3]))

@@ -183,7 +183,7 @@ def check_request(
             ASK_REQUESTER,
         )
     if request.files >= request.max_files:
-        files = "file" if request.max_files == 1 else f"{request.max_files} files"
+        files = "one file" if request.max_files == 1 else f"{request.max_files} files"
         raise RequestGoneError(
             "request_used",
             "This upload link has already been used",

@@ -9,6 +9,7 @@ are signed too, so they count.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,10 @@ REQUIRED: dict[tuple[str, str], set[str]] = {
     ("s3", "HeadObject"): {"s3:GetObject"},  # mint describes the object (HEAD is a GetObject right)
     # stream and presigned redirect, always pinned to a version where there is one
     ("s3", "GetObject"): {"s3:GetObject", "s3:GetObjectVersion"},
-    ("s3", "PutObject"): {"s3:PutObject"},  # the presigned upload form
+    ("s3", "PutObject"): {"s3:PutObject"},  # the presigned upload forms
+    # A confirmed file request's upload is retagged, by version: IAM checks the version's
+    # own action too when a VersionId is given.
+    ("s3", "PutObjectTagging"): {"s3:PutObjectTagging", "s3:PutObjectVersionTagging"},
     # The email with the link.  IAM authorises SES v2 SendEmail by its content: raw
     # MIME (ours) is reported to be checked as ses:SendRawEmail; both are granted,
     # on the sender identity only, since this cannot be checked offline.
@@ -73,6 +77,17 @@ def everything(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> set[tuple
     http.get("/get-link?file=f.pdf", headers={"Authorization": f"Bearer {issuer.token()}"})
     call(service, "GET", "/grants?subject=buyer-1")
     call(service, "DELETE", "/grants?subject=buyer-1&file=f.pdf")
+    made = call(service, "POST", "/requests", {"notify": "ops@example.com"}).json_body
+    page = http.get(f"/upload?{made['url'].split('?', 1)[1]}", headers={"Accept": "text/html"})
+    prefix = re.search(r'name="key" value="([^"]+)\$\{filename\}"', page.body.decode())
+    assert prefix is not None
+    service.put(prefix.group(1) + "r.pdf", SMALL)
+    token = made["url"].split("token=", 1)[1].split("&", 1)[0]
+    done = http.get(f"/upload/done?token={token}&key={prefix.group(1)}r.pdf")
+    assert done.status_code == 201, done.body
+    call(service, "GET", "/requests")
+    call(service, "GET", f"/requests/{made['id']}")
+    call(service, "DELETE", f"/requests/{made['id']}")
     http.get("/health")
     issuer.server.shutdown()
     return set(SIGNED)

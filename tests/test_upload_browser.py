@@ -35,6 +35,7 @@ from playwright.sync_api import (
     Locator,
     Page,
     Request,
+    Route,
     ViewportSize,
     expect,
     sync_playwright,
@@ -435,6 +436,41 @@ def test_with_javascript_the_page_shows_progress_and_the_link_downloads_the_file
     assert tab.csp_violations() == [] and tab.errors == []
 
     assert download_as_a_person(browser, link, tmp_path) == CONTENT
+
+
+def test_when_the_scripts_upload_fails_the_plain_form_sends_the_file(
+    stack: Stack, browser: Browser
+) -> None:
+    """A bucket without a CORS rule for the page's origin (a deployment without PublicUrl)
+    refuses the script's request; so does a broken connection.  The script then submits the
+    plain form, which needs no CORS, and the file still arrives, once."""
+    made = make_request(stack)
+    context = person(browser, javascript=True)
+    tab = watch(context)
+    page = tab.page
+    refused: list[str] = []
+
+    def refuse_the_script(route: Route) -> None:
+        if route.request.resource_type == "xhr":
+            refused.append(route.request.method)
+            route.abort("accessdenied")
+        else:
+            route.continue_()
+
+    page.route(f"http://127.0.0.1:{stack.s3_port}/**", refuse_the_script)
+    page.goto(made["url"])
+    choose_file(page)
+    with page.expect_response(lambda response: is_done(response.url)) as confirmed:
+        upload_button(page).click()
+    assert confirmed.value.status == 201
+    assert refused == ["POST"]
+    [posted] = [p for p in tab.posts() if p.resource_type == "document"]
+    answer = posted.response()
+    assert answer is not None and answer.status == 303  # S3 sent the browser on
+    link = expect_received(tab, stack, made)
+    expect_spent(stack, made, link, "application/octet-stream")
+    context.close()
+    assert tab.csp_violations() == [] and tab.errors == []
 
 
 def active(page: Page) -> str:

@@ -69,8 +69,12 @@
         "up; reload the page and try again.");
     });
     xhr.addEventListener("error", function () {
-      send.disabled = false;
-      say("The upload was interrupted. Nothing was used up; check your connection and try again.");
+      // No answer the script may read: the connection broke, or the bucket does not allow
+      // this page's origin (a deployment without PublicUrl, or the page opened from another
+      // address), so the browser refused the script's request.  The plain form needs no CORS:
+      // send it instead (S3 stores a POST whole or not at all; the same name overwrites).
+      say("Sending the file without the progress bar\u2026");
+      form.submit();
     });
     send.disabled = true;
     progress.hidden = false;

@@ -105,6 +105,28 @@ class LinkRevokedError(LinkGoneError):
         self.revoked_at = revoked_at
 
 
+class LinkLockedError(OnetimeError):
+    """Too many wrong answers to the link's recipient check; an operator can unlock it."""
+
+    code = "link_locked"
+
+    def __init__(self, message: str, locked_at: float) -> None:
+        super().__init__(message)
+        self.locked_at = locked_at
+
+
+class RecipientCheckError(OnetimeError):
+    """A press without the right answer to the link's recipient check: nothing was spent.
+    ``reason`` is ``answer_required`` (none given: not counted) or ``wrong_answer``
+    (counted); ``link`` is the link as that write left it."""
+
+    def __init__(self, reason: str, link: object) -> None:
+        super().__init__(reason)
+        self.code = reason
+        self.reason = reason
+        self.link = link
+
+
 class FileChangedError(LinkGoneError):
     """The object behind a link was deleted or replaced after minting."""
 

@@ -71,6 +71,21 @@ class Refund:
     claim_id: str | None = None
 
 
+# Recipient checks (``Link.check``): what the person must type before a press counts.
+CHECKS = ("email", "code")
+# Wrong answers a link takes before it locks; an operator can unlock it (or refund).
+MAX_WRONG_ANSWERS = 5
+
+
+@dataclass(frozen=True)
+class Guess:
+    """One wrong answer to a link's recipient check, recorded by the write that counted it."""
+
+    at: float
+    client_ip: str
+    user_agent: str
+
+
 @dataclass(frozen=True)
 class Claim:
     """One redemption attempt.  Its id makes the claim's write recognisable and undoable;
@@ -83,6 +98,9 @@ class Claim:
     binary: bool = False
     stream_max_bytes: int | None = None
     session_digest: str = ""  # the download session this claim opens (see Use)
+    # The keyed digest of the person's answer to the link's recipient check ("" for none);
+    # compared with the stored one inside the claim's own conditional write.
+    answer_digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,33 @@ class Link:
     visits: tuple[Visit, ...] = ()  # the last visit of each kind, oldest first
     visit_counts: tuple[tuple[str, int], ...] = ()  # (kind, count) for every visit
     refunds: tuple[Refund, ...] = ()
+    # Who the link was emailed to, and SES's id for that message (personal data: deleted
+    # with the item, by the same TTL).  ``notify`` gets a receipt when it is redeemed.
+    recipient: str | None = None
+    message_id: str | None = None
+    notify: str | None = None
+    # The recipient check, if any: ``email`` or ``code`` (CHECKS), the keyed digest of the
+    # expected answer, and the wrong answers counted since the last unlock.
+    check: str | None = None
+    answer_digest: str | None = None
+    wrong_answers: int = 0  # since the last unlock: at MAX_WRONG_ANSWERS the link locks
+    guesses: tuple[Guess, ...] = ()  # every wrong answer, kept through unlocks (the audit trail)
+    unlocked: tuple[float, ...] = ()  # when an operator unlocked it
+    # A resend: the link this one replaced, and the one that replaced it.
+    replaces: str | None = None
+    replaced_by: str | None = None
+
+    @property
+    def locked(self) -> bool:
+        return self.wrong_answers >= MAX_WRONG_ANSWERS
+
+    @property
+    def locked_at(self) -> float | None:
+        return self.guesses[-1].at if self.locked else None
+
+    @property
+    def answers_left(self) -> int:
+        return max(MAX_WRONG_ANSWERS - self.wrong_answers, 0)
 
     @property
     def last_used_at(self) -> float | None:

@@ -8,16 +8,19 @@ redemptions can never both take the last use.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import dynamo, refusals
 from chalicelib.dynamo import ConditionFailed, translated
-from chalicelib.errors import UnavailableError
+from chalicelib.errors import RecipientCheckError, UnavailableError
 from chalicelib.link import (
+    MAX_WRONG_ANSWERS,
     REDELIVERY_CAP,
     VISIT_KINDS,
     Claim,
+    Guess,
     Link,
     Refund,
     StoredObject,
@@ -41,6 +44,9 @@ _CLAIM_CONDITION = (
     # botocore retries a request whose answer was lost with the same claim id: the
     # retry must fail here (and be recognised as ours) rather than take a second use.
     " AND attribute_not_exists(redemptions.#claim)"
+    # A link with a recipient check takes a use only with the right answer, and never
+    # once locked: the check is part of the same conditional write as the claim.
+    " AND (attribute_not_exists(answer_digest) OR (answer_digest = :answer AND wrong < :max))"
 )
 _CLAIM_UPDATE = "SET uses = uses + :one, redemptions.#claim = :record"
 _RELEASE_UPDATE = "SET uses = uses - :one REMOVE redemptions.#claim"
@@ -81,7 +87,14 @@ class DynamoLinkStore:
         """
         condition = _CLAIM_CONDITION
         values = dynamo.to_item(
-            {":digest": digest, ":now": claim.at, ":one": 1, ":record": _record(claim)}
+            {
+                ":digest": digest,
+                ":now": claim.at,
+                ":one": 1,
+                ":record": _record(claim),
+                ":answer": claim.answer_digest,
+                ":max": MAX_WRONG_ANSWERS,
+            }
         )
         if unless_confirm:
             condition += " AND confirm = :false"
@@ -119,10 +132,89 @@ class DynamoLinkStore:
             link = refusals.check(_from_item(old) if old else None, digest, claim.at)
             if unless_confirm and link.confirm:
                 return ClaimOutcome(link, claimed=False)
+            if link.answer_digest and not hmac.compare_digest(
+                link.answer_digest, claim.answer_digest
+            ):
+                if not claim.answer_digest:
+                    raise RecipientCheckError("answer_required", link) from None
+                counted = self._count_wrong(link_id, digest, claim)
+                raise RecipientCheckError("wrong_answer", counted) from None
             # The link changed between our write and our read (extended, say):
             # nothing was spent, and trying again will see the new state.
             raise refusals.changed_meanwhile() from None
         return ClaimOutcome(_from_item(dynamo.from_item(response["Attributes"])), claimed=True)
+
+    def _count_wrong(self, link_id: str, digest: str, claim: Claim) -> Link:
+        """Count one wrong answer, and record it, in one conditional write: never past
+        ``MAX_WRONG_ANSWERS``, however many guesses race.  The link as it is after it;
+        ``LinkLockedError`` if it was locked before this one counted."""
+        try:
+            with translated(WHAT):
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(link_id),
+                    UpdateExpression=(
+                        "SET wrong = wrong + :one,"
+                        " guesses = list_append(if_not_exists(guesses, :none), :guess)"
+                    ),
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND token_digest = :digest"
+                        " AND answer_digest <> :answer AND wrong < :max"
+                    ),
+                    ExpressionAttributeValues=dynamo.to_item(
+                        {
+                            ":digest": digest,
+                            ":answer": claim.answer_digest,
+                            ":max": MAX_WRONG_ANSWERS,
+                            ":one": 1,
+                            ":none": [],
+                            ":guess": [_guess(claim)],
+                        }
+                    ),
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ConditionFailed as failed:
+            old = failed.old if failed.old is not None else self._read(link_id)
+            refusals.check(_from_item(old) if old else None, digest, claim.at)  # locked: raises
+            raise refusals.changed_meanwhile() from None
+        return _from_item(dynamo.from_item(response["Attributes"]))
+
+    def unlock(self, link_id: str, at: float) -> Link:
+        """Forget the wrong answers since the last unlock (they stay in the audit trail)."""
+        try:
+            with translated(WHAT):
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(link_id),
+                    UpdateExpression=(
+                        "SET wrong = :zero,"
+                        " unlocked = list_append(if_not_exists(unlocked, :none), :now)"
+                    ),
+                    ConditionExpression="attribute_exists(pk) AND attribute_exists(answer_digest)",
+                    ExpressionAttributeValues=dynamo.to_item(
+                        {":zero": 0, ":none": [], ":now": [at]}
+                    ),
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ConditionFailed as failed:
+            old = failed.old if failed.old is not None else self._read(link_id)
+            if old is None:
+                raise refusals.unknown_link(link_id) from None
+            raise refusals.no_check_to_unlock() from None
+        return _from_item(dynamo.from_item(response["Attributes"]))
+
+    def record_message(self, link_id: str, message_id: str) -> None:
+        """SES's id for the email that carried the link (known only after sending)."""
+        with translated(WHAT):
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(link_id),
+                UpdateExpression="SET message_id = :id",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":id": {"S": message_id}},
+            )
 
     def view(
         self, link_id: str, digest: str, visit: Visit, *, unless_direct: bool = False
@@ -472,6 +564,12 @@ def _to_item(link: Link) -> dynamo.Item:
     }
     if obj.version_id:
         values["version_id"] = obj.version_id
+    # Only links that have them carry these: the recipient index stays sparse.
+    for name in ("recipient", "message_id", "notify", "check", "answer_digest", "replaces"):
+        if getattr(link, name) is not None:
+            values[name] = getattr(link, name)
+    if link.answer_digest is not None:
+        values["wrong"] = link.wrong_answers
     return dynamo.to_item(values)
 
 
@@ -519,7 +617,23 @@ def _from_item(item: Mapping[str, Any]) -> Link:
             Refund(entry["at"], entry.get("redemption") or None)
             for entry in item.get("refunds", [])
         ),
+        recipient=item.get("recipient"),
+        message_id=item.get("message_id"),
+        notify=item.get("notify"),
+        check=item.get("check"),
+        answer_digest=item.get("answer_digest"),
+        wrong_answers=item.get("wrong", 0),
+        guesses=tuple(
+            Guess(g["at"], g.get("ip", ""), g.get("ua", "")) for g in item.get("guesses", [])
+        ),
+        unlocked=tuple(item.get("unlocked", [])),
+        replaces=item.get("replaces"),
+        replaced_by=item.get("replaced_by"),
     )
+
+
+def _guess(claim: Claim) -> dict[str, Any]:
+    return {"at": claim.at, "ip": claim.client_ip[:64], "ua": claim.user_agent[:512]}
 
 
 def _visit(visit: Visit) -> dict[str, Any]:

@@ -34,10 +34,7 @@ class Letter:
     message: str = ""
 
     def __post_init__(self) -> None:
-        if len(self.email) > 254 or not _ADDRESS.match(self.email):
-            raise InvalidRequestError(
-                "invalid_email", "email must be one address like customer@example.com."
-            )
+        check_address("email", self.email)
         if self.subject is not None and (
             len(self.subject) > MAX_SUBJECT_LENGTH or has_control_characters(self.subject)
         ):
@@ -52,6 +49,14 @@ class Letter:
                 "invalid_message",
                 f"message must be at most {MAX_MESSAGE_LENGTH} characters of text.",
             )
+
+
+def check_address(name: str, address: str) -> None:
+    """One plain address, or a 400 naming the field."""
+    if len(address) > 254 or not _ADDRESS.match(address):
+        raise InvalidRequestError(
+            f"invalid_{name}", f"{name} must be one address like customer@example.com."
+        )
 
 
 class Mailer:

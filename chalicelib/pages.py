@@ -21,6 +21,7 @@ from chalicelib.errors import (
     FileChangedError,
     InvalidRequestError,
     LinkExpiredError,
+    LinkLockedError,
     LinkNotFoundError,
     LinkRevokedError,
     LinkUsedUpError,
@@ -29,8 +30,8 @@ from chalicelib.errors import (
     UnavailableError,
     UploadRefusal,
 )
-from chalicelib.link import Link
-from chalicelib.refusals import DECLINED_NOTES, EXPIRED, FILE_CHANGED, REVOKED, USED, times
+from chalicelib.link import MAX_WRONG_ANSWERS, Link
+from chalicelib.refusals import DECLINED_NOTES, EXPIRED, FILE_CHANGED, LOCKED, REVOKED, USED, times
 from chalicelib.text import human_size
 
 if TYPE_CHECKING:
@@ -127,6 +128,23 @@ def relative(timestamp: float, now: float) -> str:
 
 
 AGAIN_FIELD = "again"  # the "Download again" button's form field
+ANSWER_FIELD = "answer"  # the recipient check's answer
+
+
+ANSWER_FIELDS = {
+    "email": lambda: fill(
+        "answer.html",
+        label="The email address this link was sent to",
+        attributes=Html('type="email" autocomplete="email"'),
+        hint="This link was sent to one person. Type their address to download.",
+    ),
+    "code": lambda: fill(
+        "answer.html",
+        label="Your download code",
+        attributes=Html('type="text" inputmode="numeric" autocomplete="one-time-code"'),
+        hint="The sender gave you a code with this link, by another channel or in the email.",
+    ),
+}
 
 
 def clock_time(timestamp: float) -> str:
@@ -147,7 +165,11 @@ def landing(
     remaining = link.remaining
     notice = NOTHING
     if declined in DECLINED_NOTES:
-        notice = fill("notice.html", text=DECLINED_NOTES[declined])
+        text = DECLINED_NOTES[declined]
+        if declined == "wrong_answer":
+            left = link.answers_left
+            text += f" {left} {'try' if left == 1 else 'tries'} left before the link locks."
+        notice = fill("notice.html", text=text)
     if again_until is not None:
         notice = fill(
             "notice.html",
@@ -161,6 +183,8 @@ def landing(
         heading="Download again" if again_until is not None else "Your download is ready",
         button="Download again" if again_until is not None else "Download",
         again=fill("again.html") if again_until is not None else NOTHING,
+        # A session's "Download again" needs no answer: the session proves who presses.
+        answer=ANSWER_FIELDS[link.check]() if link.check and again_until is None else NOTHING,
         shown=stamp,
         filename=link.filename,
         size=human_size(link.object.size),
@@ -230,6 +254,12 @@ def _explain(error: OnetimeError, now: float) -> tuple[str, str]:
                 f" ({relative(error.last_used_at, now)})"
             )
         return USED, f"It was used {times(error.uses)}{when}."
+    if isinstance(error, LinkLockedError):
+        return (
+            LOCKED,
+            f"It was locked on {human_date(error.locked_at)} after {MAX_WRONG_ANSWERS} wrong "
+            "answers to its check. Nothing was downloaded. The sender can unlock it.",
+        )
     if isinstance(error, LinkExpiredError):
         return (
             EXPIRED,

@@ -13,6 +13,7 @@ from chalicelib.errors import (
     AlreadyReceivedError,
     ConflictError,
     LinkExpiredError,
+    LinkLockedError,
     LinkNotFoundError,
     LinkRevokedError,
     LinkUsedUpError,
@@ -25,7 +26,7 @@ from chalicelib.errors import (
     UploadTypeError,
 )
 from chalicelib.filerequest import FileRequest
-from chalicelib.link import Link
+from chalicelib.link import MAX_WRONG_ANSWERS, Link
 from chalicelib.text import human_size
 
 ASK_SENDER = "Ask the sender for a new one."
@@ -34,6 +35,7 @@ USED = "This link has already been used"
 EXPIRED = "This link has expired"
 REVOKED = "This link was withdrawn"
 FILE_CHANGED = "This file is no longer available"
+LOCKED = "This link is locked"
 NOT_GRANTED = "You have no purchase that includes this file. Contact the shop if you think you do."
 
 
@@ -50,6 +52,12 @@ def check(link: Link | None, digest: str, now: float) -> Link:
         raise LinkNotFoundError(NOT_FOUND)
     if link.revoked_at is not None:
         raise LinkRevokedError(f"{REVOKED} by its sender. Ask them for a new one.", link.revoked_at)
+    if link.locked:
+        raise LinkLockedError(
+            f"{LOCKED} after {MAX_WRONG_ANSWERS} wrong answers to its check. Ask the sender "
+            "to unlock it.",
+            link.locked_at or now,
+        )
     if link.uses >= link.max_uses:
         raise LinkUsedUpError(
             f"{USED} ({times(link.uses)}). {ASK_SENDER}", link.uses, link.last_used_at
@@ -69,6 +77,10 @@ def unchangeable(link: Link) -> ConflictError:
     return ConflictError(
         f"The link has already been used {link.uses} time(s); the limit cannot go below that."
     )
+
+
+def no_check_to_unlock() -> ConflictError:
+    return ConflictError("The link has no recipient check, so there is nothing to unlock.")
 
 
 def nothing_to_refund(link: Link, claim_id: str | None) -> ConflictError:
@@ -105,6 +117,16 @@ DECLINED: dict[str, tuple[str, str]] = {
         "Nothing was used up: the time to download again for free has ended. "
         "Press Download to use one more download.",
     ),
+    "answer_required": (
+        "answer_required",
+        "Nothing was used up. This link asks who you are first: send the email address it "
+        "was sent to (or the code you were given) as the answer field, with the token.",
+    ),
+    "wrong_answer": (
+        "wrong_answer",
+        "Nothing was used up: that answer is not right. After "
+        f"{MAX_WRONG_ANSWERS} wrong answers the link locks.",
+    ),
     "repeated": (
         "already_pressed",
         "Nothing more was used up: this press of Download was already answered. "
@@ -112,6 +134,10 @@ DECLINED: dict[str, tuple[str, str]] = {
     ),
 }
 DECLINED_NOTES = {
+    "answer_required": "Before the download starts, type the email address this link was sent "
+    "to (or the code you were given). Nothing was used up.",
+    "wrong_answer": "That answer is not right, so nothing was downloaded and nothing was used "
+    "up. Check it and try again.",
     "too_fast": "That was quicker than we expected from a person, so nothing was downloaded "
     "and nothing was used up. Press Download again.",
     "bot": "This looks like a link preview, so nothing was downloaded. Open the link in your "

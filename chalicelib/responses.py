@@ -21,6 +21,7 @@ from chalicelib.errors import (
     InvalidRequestError,
     LinkExpiredError,
     LinkGoneError,
+    LinkLockedError,
     LinkNotFoundError,
     LinkRevokedError,
     LinkUsedUpError,
@@ -58,6 +59,7 @@ STATUS: dict[type[OnetimeError], int] = {
     ConflictError: 409,
     UnsupportedMediaTypeError: 415,
     LinkGoneError: 410,
+    LinkLockedError: 423,
     ConfigurationError: 500,
     RateLimitedError: 429,
     MailError: 502,
@@ -125,12 +127,26 @@ def landing_response(
 
 # Declined: nothing was spent.  A GET that must confirm, or a press that came too soon, is
 # a conflict with the link's state; a previewer is refused outright.
-DECLINED_STATUS = {"confirm": 409, "too_fast": 409, "repeated": 409, "again_ended": 409, "bot": 403}
+DECLINED_STATUS = {
+    "confirm": 409,
+    "too_fast": 409,
+    "repeated": 409,
+    "again_ended": 409,
+    "bot": 403,
+    "answer_required": 403,
+    "wrong_answer": 403,
+}
 
 
 def declined_response(link: Link, reason: str, url: str) -> Response:
     code, message = DECLINED[reason]
-    body = {"error": code, "message": message.format(url=url), "remaining": link.remaining}
+    body: dict[str, Any] = {
+        "error": code,
+        "message": message.format(url=url),
+        "remaining": link.remaining,
+    }
+    if reason == "wrong_answer":
+        body["answers_left"] = link.answers_left
     return Response(
         body=body,
         status_code=DECLINED_STATUS[reason],
@@ -195,6 +211,8 @@ def error_response(error: OnetimeError, html: bool = False, now: float = 0.0) ->
         body["expired_at"] = iso(error.expired_at)
     elif isinstance(error, LinkRevokedError):
         body["revoked_at"] = iso(error.revoked_at)
+    elif isinstance(error, LinkLockedError):
+        body["locked_at"] = iso(error.locked_at)
     elif isinstance(error, UnavailableError | RateLimitedError):
         headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, UnauthorizedError):
@@ -224,6 +242,10 @@ def minted_response(
     }
     if minted.message_id is not None:
         body["message_id"] = minted.message_id
+    if link.check is not None:
+        body["verify"] = link.check
+    if minted.code is not None:
+        body["code"] = minted.code  # shown once: only its keyed digest is stored
     headers: Headers = {**PRIVATE, **JSON}
     if location:
         headers["Location"] = location
@@ -278,6 +300,20 @@ def link_state(link: Link, now: float) -> dict[str, Any]:
         "refunds": [
             {"at": iso(refund.at), "redemption": refund.claim_id} for refund in link.refunds
         ],
+        # Who it went to (personal data, deleted with the link by the table's TTL).
+        "recipient": link.recipient,
+        "message_id": link.message_id,
+        "notify": link.notify,
+        # The recipient check: never its answer, which is stored only as a keyed digest.
+        "verify": link.check,
+        "locked_at": iso(link.locked_at) if link.locked_at is not None else None,
+        "wrong_answers": link.wrong_answers,
+        "guesses": [
+            {"at": iso(g.at), "ip": g.client_ip, "user_agent": g.user_agent} for g in link.guesses
+        ],
+        "unlocked_at": [iso(at) for at in link.unlocked],
+        "replaces": link.replaces,
+        "replaced_by": link.replaced_by,
     }
 
 

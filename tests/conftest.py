@@ -182,6 +182,17 @@ def service(aws_env: None) -> Iterator[InProcess]:
     app_module.configure()
 
 
+@pytest.fixture
+def mailing(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> InProcess:
+    """The in-process service with email on: a sender moto's SES has verified."""
+    from tools.stack import MAIL_FROM
+
+    monkeypatch.setenv("ONETIME_MAIL_FROM", MAIL_FROM)
+    reset_app_caches()
+    boto3.session.Session().client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
+    return service
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     suffix = uuid.uuid4().hex[:8]

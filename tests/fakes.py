@@ -17,11 +17,13 @@ from chalicelib.errors import (
     ForbiddenError,
     InvalidRequestError,
     ObjectNotFoundError,
+    RecipientCheckError,
 )
 from chalicelib.filerequest import FileRequest, Receipt
 from chalicelib.link import (
     VISIT_KINDS,
     Claim,
+    Guess,
     Link,
     Refund,
     StoredObject,
@@ -98,6 +100,16 @@ class MemoryLinkStore:
             link = refusals.check(current, digest, claim.at)
             if unless_confirm and link.confirm:
                 return ClaimOutcome(link, claimed=False)
+            if link.answer_digest and link.answer_digest != claim.answer_digest:
+                if not claim.answer_digest:
+                    raise RecipientCheckError("answer_required", link)
+                guess = Guess(claim.at, claim.client_ip[:64], claim.user_agent[:512])
+                counted = self._update(
+                    link_id,
+                    wrong_answers=link.wrong_answers + 1,
+                    guesses=(*link.guesses, guess),
+                )
+                raise RecipientCheckError("wrong_answer", counted)
             use = Use(
                 claim.at,
                 claim.client_ip[:64],
@@ -109,6 +121,17 @@ class MemoryLinkStore:
             )
             self._claims[link_id][claim.claim_id] = use
             return ClaimOutcome(self._update(link_id, uses=link.uses + 1), claimed=True)
+
+    def unlock(self, link_id: str, at: float) -> Link:
+        with self._lock:
+            link = self.get(link_id)
+            if link.answer_digest is None:
+                raise refusals.no_check_to_unlock()
+            return self._update(link_id, wrong_answers=0, unlocked=(*link.unlocked, at))
+
+    def record_message(self, link_id: str, message_id: str) -> None:
+        with self._lock:
+            self._update(link_id, message_id=message_id)
 
     def view(
         self, link_id: str, digest: str, visit: Visit, *, unless_direct: bool = False

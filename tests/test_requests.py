@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import boto3
 import pytest
 
 from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
 from tests.test_email import parts, sent
 from tests.test_operators import call
-from tools.stack import MAIL_FROM
 
 PDF = b"%PDF-1.7 request sample " * 20
 NAME = "Reçu d'été – 2026.pdf"  # noqa: RUF001 - a dash outside ASCII, on purpose
@@ -312,14 +310,6 @@ def test_a_failed_tag_gives_the_file_back_too(service: InProcess) -> None:
     service.hooks.fail("s3:PutObjectTagging", aws_error("SlowDown", 503))
     assert confirm(service, requested, key).status_code == 503
     assert state(service, requested.id)["files"] == 0 and links_in_table(service) == []
-
-
-@pytest.fixture
-def mailing(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    monkeypatch.setenv("ONETIME_MAIL_FROM", MAIL_FROM)
-    reset_app_caches()
-    boto3.session.Session().client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
-    return service
 
 
 def test_the_link_is_not_shown_when_it_goes_only_to_the_requester(mailing: InProcess) -> None:

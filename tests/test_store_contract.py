@@ -4,6 +4,7 @@ conditional writes are atomic).  A fake that passes here may stand in for Dynamo
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,13 +17,16 @@ from chalicelib.errors import (
     ForbiddenError,
     InvalidRequestError,
     LinkExpiredError,
+    LinkLockedError,
     LinkNotFoundError,
     LinkRevokedError,
     LinkUsedUpError,
     RateLimitedError,
+    RecipientCheckError,
+    UnavailableError,
 )
 from chalicelib.grantstore import DynamoGrantStore
-from chalicelib.link import VISIT_KINDS, Claim, Link, Refund, StoredObject, Visit
+from chalicelib.link import MAX_WRONG_ANSWERS, VISIT_KINDS, Claim, Link, Refund, StoredObject, Visit
 from chalicelib.linkstore import DynamoLinkStore
 from chalicelib.stores import GrantStore, LinkStore
 from chalicelib.tokens import new_token
@@ -385,3 +389,116 @@ def test_a_press_re_delivered_by_its_claim_is_re_keyed(links: LinkStore) -> None
     assert again is not None and again.uses_log[0].session_digest == "3" * 64
     assert links.redeliver(link.link_id, digest, "q" * 16, "1" * 64, NOW + 3, 3600) is None
     assert links.redeliver(link.link_id, digest, "q" * 16, "3" * 64, NOW + 3, 3600) is not None
+
+
+# Recipient checks: the answer is compared inside the claim's write, a wrong one is counted
+# by a second conditional write, and the count never passes MAX_WRONG_ANSWERS.
+
+
+def checked_link(store: LinkStore, answer: str = "right") -> tuple[Link, str]:
+    token = new_token()
+    link = Link(
+        link_id=token.link_id,
+        token_digest=token.digest,
+        object=StoredObject(f"k/{uuid.uuid4().hex}.pdf", 10, "application/pdf", '"e"'),
+        filename="f.pdf",
+        max_uses=1,
+        uses=0,
+        created_at=NOW,
+        expires_at=int(NOW) + 3600,
+        confirm=True,
+        check="code",
+        answer_digest=f"digest-of-{answer}",
+        recipient="someone@example.com",
+    )
+    store.create(link)
+    return link, token.digest
+
+
+def answered(answer: str, at: float = NOW + 1) -> Claim:
+    return Claim(uuid.uuid4().hex[:16], at, "10.0.0.1", "agent/1", True, answer_digest=answer)
+
+
+def test_a_check_takes_a_use_only_with_the_right_answer(links: LinkStore) -> None:
+    link, digest = checked_link(links)
+    with pytest.raises(RecipientCheckError) as blank:
+        links.claim(link.link_id, digest, answered(""))
+    assert blank.value.reason == "answer_required"
+    with pytest.raises(RecipientCheckError) as wrong:
+        links.claim(link.link_id, digest, answered("digest-of-wrong"))
+    counted = wrong.value.link
+    assert isinstance(counted, Link) and wrong.value.reason == "wrong_answer"
+    assert (counted.wrong_answers, counted.uses, len(counted.guesses)) == (1, 0, 1)
+    assert counted.guesses[0].client_ip == "10.0.0.1"
+    assert links.claim(link.link_id, digest, answered("digest-of-right")).claimed
+    after = links.get(link.link_id)
+    assert (after.uses, after.wrong_answers, after.recipient) == (1, 1, "someone@example.com")
+
+
+def test_five_wrong_answers_lock_until_unlocked(links: LinkStore) -> None:
+    link, digest = checked_link(links)
+    for _ in range(MAX_WRONG_ANSWERS):
+        with pytest.raises(RecipientCheckError):
+            links.claim(link.link_id, digest, answered("digest-of-wrong"))
+    with pytest.raises(LinkLockedError):
+        links.claim(link.link_id, digest, answered("digest-of-right"))
+    with pytest.raises(LinkLockedError):
+        links.claim(link.link_id, digest, answered("digest-of-wrong"))
+    locked = links.get(link.link_id)
+    assert locked.locked and locked.wrong_answers == MAX_WRONG_ANSWERS
+    unlocked = links.unlock(link.link_id, NOW + 5)
+    assert not unlocked.locked and unlocked.unlocked == (NOW + 5,)
+    assert len(unlocked.guesses) == MAX_WRONG_ANSWERS  # the audit trail keeps them
+    assert links.claim(link.link_id, digest, answered("digest-of-right")).claimed
+
+
+def test_a_link_without_a_check_cannot_be_unlocked(links: LinkStore) -> None:
+    link, _ = new_link(links)
+    with pytest.raises(ConflictError):
+        links.unlock(link.link_id, NOW)
+    with pytest.raises(LinkNotFoundError):
+        links.unlock(new_token().link_id, NOW)
+
+
+def test_the_message_id_is_recorded(links: LinkStore) -> None:
+    link, _ = checked_link(links)
+    links.record_message(link.link_id, "ses-message-1")
+    assert links.get(link.link_id).message_id == "ses-message-1"
+
+
+@pytest.fixture(params=["memory", "dynalite"])
+def atomic_links(request: pytest.FixtureRequest) -> Iterator[LinkStore]:
+    # moto's conditional writes are not atomic under concurrency: a race proves nothing there.
+    if request.param == "memory":
+        yield MemoryLinkStore()
+    else:
+        stack: Stack = request.getfixturevalue("stack")
+        yield DynamoLinkStore(stack.client("dynamodb"), stack.table)
+
+
+def test_concurrent_guesses_never_get_past_the_lock_count(atomic_links: LinkStore) -> None:
+    link, digest = checked_link(atomic_links)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(24)
+
+    def guess(n: int) -> None:
+        barrier.wait(timeout=10)
+        try:
+            atomic_links.claim(link.link_id, digest, answered(f"digest-of-wrong-{n}"))
+            outcomes.append("claimed")
+        except RecipientCheckError as error:
+            outcomes.append(error.reason)
+        except LinkLockedError:
+            outcomes.append("locked")
+        except UnavailableError:
+            outcomes.append("retry")  # the link changed between write and read: not counted
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    after = atomic_links.get(link.link_id)
+    assert outcomes.count("wrong_answer") == MAX_WRONG_ANSWERS, outcomes
+    assert after.wrong_answers == MAX_WRONG_ANSWERS and len(after.guesses) == MAX_WRONG_ANSWERS
+    assert after.uses == 0 and "claimed" not in outcomes

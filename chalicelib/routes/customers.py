@@ -9,7 +9,7 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import responses
-from chalicelib.pages import AGAIN_FIELD
+from chalicelib.pages import AGAIN_FIELD, ANSWER_FIELD
 from chalicelib.params import single
 from chalicelib.routes.request import (
     current_request,
@@ -54,13 +54,15 @@ def download() -> Response:
 def download_by_post() -> Response:
     request = current_request()
     who = requester(request)
-    fields = form(request)  # parsed once: token, render stamp, "Download again"
+    fields = form(request)  # parsed once: token, render stamp, "Download again", answer
     token = token_of(request, fields)
     shown = single(fields, FIELD)
     again = single(fields, AGAIN_FIELD) is not None  # the "Download again" button
     session = session_key(request, token)
     base = public_base(request)  # checked before anything is spent
-    outcome = deps().services().redeeming.post(token, who, shown, session, again=again)
+    typed = single(fields, ANSWER_FIELD)  # the recipient check's answer, if asked
+    redeeming = deps().services().redeeming
+    outcome = redeeming.post(token, who, shown, session, again=again, answer=typed)
     return answer(outcome, str(token), who.wants_html, base, from_page=shown is not None or again)
 
 

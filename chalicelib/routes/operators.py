@@ -93,6 +93,14 @@ def refund_link(link_id: str) -> Response:
     return responses.link_response(link, deps().clock())
 
 
+@bp.route("/links/{link_id}/unlock", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def unlock_link(link_id: str) -> Response:
+    operator_request()
+    links = deps().services().links
+    return responses.link_response(links.unlock(link_id), deps().clock())
+
+
 @bp.route("/links/{link_id}", methods=["DELETE"])
 @mapped_errors()
 def revoke_link(link_id: str) -> Response:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from chalicelib.answers import ANSWER_LABEL, Answers
 from chalicelib.clock import Clock
 from chalicelib.services.filerequests import Receiving, Requesting
 from chalicelib.services.grants import BuyerMinting, Granting
@@ -25,6 +26,7 @@ from chalicelib.services.minting import Minting
 from chalicelib.services.redemption import Redeeming
 from chalicelib.services.uploads import Uploading
 from chalicelib.settings import Settings
+from chalicelib.signing import derive_key
 from chalicelib.stamps import Stamps
 from chalicelib.stores import GrantStore, LinkStore, ObjectStore, RequestStore
 from chalicelib.terms import TermsSigner
@@ -57,10 +59,19 @@ class Services:
         requests: RequestStore,
         grants: GrantStore | None = None,
         mailer: Callable[[], Mailer] | None = None,
+        answer_key: Callable[[], bytes] | None = None,
     ) -> Services:
-        """Every service, on these stores, configured from ``settings``."""
+        """Every service, on these stores, configured from ``settings``.  ``answer_key``
+        keys the recipient checks' digests (chalicelib/answers.py); by default it is
+        derived from the API key digests."""
+        answers = Answers(answer_key or (lambda: derive_key(ANSWER_LABEL, settings.api_key_hashes)))
         minting = Minting(
-            links=links, objects=objects, clock=clock, key_prefix=settings.key_prefix, mailer=mailer
+            links=links,
+            objects=objects,
+            clock=clock,
+            key_prefix=settings.key_prefix,
+            mailer=mailer,
+            answers=answers,
         )
         signer = TermsSigner(settings.api_key_hashes)
         return cls(
@@ -73,6 +84,7 @@ class Services:
                 stream_max_bytes=settings.stream_max_bytes,
                 redirect_ttl=settings.redirect_ttl,
                 session_seconds=settings.session_seconds,
+                answers=answers,
             ),
             links=LinkAdmin(links=links, clock=clock),
             granting=Granting(grants=grants, clock=clock),

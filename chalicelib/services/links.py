@@ -66,6 +66,11 @@ class LinkAdmin:
         annotate(link_id=link_id, outcome="refunded")
         return self._links.refund(checked_id(link_id), self._clock(), request.redemption)
 
+    def unlock(self, link_id: str) -> Link:
+        """Let a link locked by wrong answers take answers again (the guesses stay on
+        record)."""
+        return self._links.unlock(checked_id(link_id), self._clock())
+
     def revoke(self, link_id: str) -> Link:
         return self._links.revoke(checked_id(link_id), self._clock())
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chalicelib.answers import Answers, new_code
 from chalicelib.clock import Clock
-from chalicelib.errors import InvalidRequestError, MailError
+from chalicelib.errors import InvalidRequestError, MailError, OnetimeError
 from chalicelib.filenames import default_filename, validate_filename
-from chalicelib.link import Link, StoredObject
-from chalicelib.logs import annotate, metric
-from chalicelib.mailer import Letter, Mailer
+from chalicelib.link import CHECKS, Link, StoredObject
+from chalicelib.logs import annotate, get_logger, metric
+from chalicelib.mailer import Letter, Mailer, check_address
 from chalicelib.objectkeys import validate_key
 from chalicelib.stores import LinkStore, ObjectStore
 from chalicelib.text import has_control_characters
 from chalicelib.tokens import Token, new_token
+
+log = get_logger("minting")
 
 DEFAULT_USES = 1
 MAX_USES = 100
@@ -33,11 +37,27 @@ class MintRequest:
     filename: str | None = None
     confirm: bool = True
     note: str = ""
+    # A recipient check (``email`` or ``code``, chalicelib/answers.py), and an address
+    # told when the link is redeemed.
+    verify: str | None = None
+    notify: str | None = None
 
     def __post_init__(self) -> None:
         check_uses("uses", self.uses)
         check_ttl(self.ttl)
         check_note(self.note)
+        if self.verify is not None:
+            if self.verify not in CHECKS:
+                raise InvalidRequestError(
+                    "invalid_verify", f"verify must be one of: {', '.join(CHECKS)}."
+                )
+            if not self.confirm:
+                raise InvalidRequestError(
+                    "invalid_verify",
+                    "A link with a recipient check waits for a person (confirm must be true).",
+                )
+        if self.notify is not None:
+            check_address("notify", self.notify)
 
 
 def check_uses(name: str, uses: int) -> None:
@@ -66,6 +86,7 @@ class MintedLink:
     token: Token
     link: Link
     message_id: str | None = None
+    code: str | None = None  # a ``verify: code`` link's code: given out once, never stored
 
 
 class Minting:
@@ -77,8 +98,10 @@ class Minting:
         clock: Clock,
         key_prefix: str = "",
         mailer: Callable[[], Mailer] | None = None,
+        answers: Answers | None = None,
     ) -> None:
         self._links = links
+        self._answers = answers
         self._objects = objects
         self._clock = clock
         self._key_prefix = key_prefix
@@ -90,16 +113,29 @@ class Minting:
         request: MintRequest,
         described: StoredObject | None = None,
         token: Token | None = None,
+        recipient: str | None = None,
     ) -> MintedLink:
         """A new link; ``described`` saves the ``HeadObject`` when the caller has just
-        made it, ``token`` lets the caller record the link's id before it exists."""
+        made it, ``token`` lets the caller record the link's id before it exists, and
+        ``recipient`` is the address it is about to be emailed to."""
         key = validate_key(request.file, self._key_prefix)
         filename = validate_filename(
             request.filename if request.filename is not None else default_filename(key)
         )
+        if request.verify == "email" and recipient is None:
+            raise InvalidRequestError(
+                "invalid_verify", "verify: email needs the email the link is sent to."
+            )
         obj = described or self._objects.describe(key)
         now = self._clock()
         token = token or new_token(confirm=request.confirm)
+        code = new_code() if request.verify == "code" else None
+        answer = code if code is not None else recipient if request.verify else None
+        answer_digest = None
+        if answer is not None:
+            if self._answers is None:
+                raise InvalidRequestError("verify_disabled", "Recipient checks are not set up.")
+            answer_digest = self._answers.digest(token.link_id, answer)
         link = Link(
             link_id=token.link_id,
             token_digest=token.digest,
@@ -111,11 +147,15 @@ class Minting:
             expires_at=int(now) + request.ttl,
             confirm=request.confirm,
             note=request.note,
+            recipient=recipient,
+            notify=request.notify,
+            check=request.verify,
+            answer_digest=answer_digest,
         )
         self._links.create(link)
         annotate(outcome="minted", link_id=link.link_id)
         metric("Minted")
-        return MintedLink(token=token, link=link)
+        return MintedLink(token=token, link=link, code=code)
 
     def withdraw(self, link_id: str) -> None:
         """Revoke a link just minted that nobody received."""
@@ -130,7 +170,7 @@ class Minting:
             raise InvalidRequestError(
                 "email_disabled", "This service is not set up to send email (ONETIME_MAIL_FROM)."
             )
-        minted = self.mint(request)
+        minted = self.mint(request, recipient=letter.email)
         try:
             message_id = self._mailer().send(
                 letter, minted.link, url_for(minted.token.value), self._clock()
@@ -143,4 +183,11 @@ class Minting:
                 raise
             raise MailError("The email could not be sent; the link was withdrawn.") from exc
         annotate(outcome="minted_mailed")
-        return MintedLink(minted.token, minted.link, message_id)
+        try:
+            # One more write, after the email: SES names the message only once it is sent.
+            self._links.record_message(minted.link.link_id, message_id)
+        except OnetimeError:
+            # The link was emailed and works; only support's lookup of the message id is lost.
+            log.warning("message id not recorded", extra={"link_id": minted.link.link_id})
+        link = dataclasses.replace(minted.link, message_id=message_id)
+        return MintedLink(minted.token, link, message_id, minted.code)

@@ -20,9 +20,15 @@ import secrets
 from dataclasses import dataclass
 
 from chalicelib import delivery, refusals
+from chalicelib.answers import Answers
 from chalicelib.bots import previewer
 from chalicelib.clock import Clock
-from chalicelib.errors import OnetimeError, PressRepeatedError, UnavailableError
+from chalicelib.errors import (
+    OnetimeError,
+    PressRepeatedError,
+    RecipientCheckError,
+    UnavailableError,
+)
 from chalicelib.filenames import content_disposition
 from chalicelib.link import Claim, Link, Visit
 from chalicelib.logs import annotate, get_logger, metric
@@ -73,8 +79,9 @@ class Declined:
     """Nothing was spent, and why: ``confirm`` (a GET that does not want HTML, on a link
     that waits for a person), ``bot`` (a known previewer), ``too_fast`` (a press faster
     than a person's), ``repeated`` (a page's press sent again) or ``again_ended`` (a
-    "Download again" press after the download session ended).  ``stamp`` renders the
-    landing page again where that helps."""
+    "Download again" press after the download session ended), ``answer_required`` or
+    ``wrong_answer`` (a press without the right answer to the link's recipient check).
+    ``stamp`` renders the landing page again where that helps."""
 
     link: Link
     reason: str
@@ -124,8 +131,10 @@ class Redeeming:
         stream_max_bytes: int,
         redirect_ttl: int,
         session_seconds: int = 0,
+        answers: Answers | None = None,
     ) -> None:
         self._links = links
+        self._answers = answers
         self._objects = objects
         self._clock = clock
         self._stamps = stamps
@@ -173,8 +182,12 @@ class Redeeming:
         session: SessionKey | None = None,
         *,
         again: bool = False,
+        answer: str | None = None,
     ) -> Redemption:
         """A POST: the landing page's button, ``curl -d``, the CLI or an API client.
+
+        ``answer`` is the person's answer to the link's recipient check, if it has one: the
+        claim's own write compares it, and counts a wrong one (chalicelib/answers.py).
 
         ``shown`` is the landing form's signed render time; a POST without it (not from
         the page) is not timed.  A page (``requester.wants_html``) gets the file by
@@ -206,9 +219,26 @@ class Redeeming:
         if kind:
             viewed = self._links.view(token.link_id, token.digest, self._visit(requester, kind))
             return self._spared(token, viewed.link, kind, session)
-        outcome = self._claim(
-            token, requester, unless_confirm=False, for_page=from_page, stamp=shown
-        )
+        answer_digest = ""
+        if answer and answer.strip() and self._answers is not None:
+            answer_digest = self._answers.digest(token.link_id, answer)
+        try:
+            outcome = self._claim(
+                token,
+                requester,
+                unless_confirm=False,
+                for_page=from_page,
+                stamp=shown,
+                answer_digest=answer_digest,
+            )
+        except RecipientCheckError as failed:
+            link = failed.link
+            assert isinstance(link, Link)
+            annotate(outcome=f"declined_{failed.reason}", answers_left=link.answers_left)
+            if failed.reason == "wrong_answer":
+                metric("WrongAnswers")
+                refusals.check(link, token.digest, self._clock())  # the fifth: now locked
+            return Declined(link, failed.reason, self._stamps.make(link.link_id, self._clock()))
         if isinstance(outcome, Link):  # this page's press was already redeemed
             return self._spared(token, outcome, "repeated", session)
         return outcome
@@ -309,6 +339,7 @@ class Redeeming:
         unless_confirm: bool,
         for_page: bool = False,
         stamp: str | None = None,
+        answer_digest: str = "",
     ) -> Stream | Redirect | Link:
         """Spend a use and hand over the file; with ``unless_confirm``, a link that waits
         for a person is returned untouched instead, and so is a page's press that was
@@ -331,6 +362,7 @@ class Redeeming:
             binary=accept_stream,
             stream_max_bytes=self._stream_max_bytes,  # recorded: later settings change nothing
             session_digest=key.digest if key is not None else "",  # never the secret itself
+            answer_digest=answer_digest,
         )
         outcome = self._links.claim(
             token.link_id, token.digest, claim, unless_confirm=unless_confirm

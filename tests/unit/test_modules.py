@@ -28,6 +28,8 @@ def test_mint_fields_come_from_the_dataclasses() -> None:
         "filename": str,
         "confirm": bool,
         "note": str,
+        "verify": str,
+        "notify": str,
         "email": str,
         "subject": str,
         "message": str,

@@ -50,6 +50,17 @@ def get_services() -> Services:
         def mailer() -> Mailer:
             return Mailer(ses_client(), sender)
 
+    answer_key = None
+    if settings.secret_parameter:
+        name = settings.secret_parameter
+
+        @functools.cache
+        def answer_key() -> bytes:
+            # Read once per container, and only by the first recipient check.
+            from chalicelib.secrets import read_secret
+
+            return read_secret(name)
+
     dynamodb = dynamodb_client()
     return Services.build(
         settings=settings,
@@ -59,6 +70,7 @@ def get_services() -> Services:
         requests=DynamoRequestStore(dynamodb, settings.table, settings.retention_days * 86_400),
         grants=DynamoGrantStore(dynamodb, settings.table),
         mailer=mailer,
+        answer_key=answer_key,
     )
 
 

@@ -67,6 +67,8 @@ class Settings:
     jwt_audience: str | None = None
     jwt_jwks_url: str | None = None
     grant_daily_links: int = DEFAULT_GRANT_DAILY_LINKS
+    # The SSM Parameter Store SecureString that keys recipient checks (chalicelib/answers.py).
+    secret_parameter: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -130,6 +132,7 @@ class Settings:
             retention_days=_int(environ, "ONETIME_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 0, 3650),
             public_url=public_url,
             mail_from=environ.get("ONETIME_MAIL_FROM", "").strip() or None,
+            secret_parameter=_parameter_name(environ),
             upload_prefix=upload_prefix,
             request_prefix=request_prefix,
             max_upload_bytes=_int(
@@ -160,6 +163,17 @@ def _upload_prefix(environ: Mapping[str, str], name: str, default: str) -> str:
             f"ONETIME_KEY_PREFIX={key_prefix!r}, or uploaded files could not be linked."
         )
     return prefix
+
+
+def _parameter_name(environ: Mapping[str, str]) -> str | None:
+    name = environ.get("ONETIME_SECRET_PARAMETER", "").strip()
+    # SSM's own rule for a parameter name: a path of letters, digits and ._-/ only.
+    if name and not re.fullmatch(r"/?[A-Za-z0-9_.\-/]{1,1011}", name):
+        raise ConfigurationError(
+            f"ONETIME_SECRET_PARAMETER={name!r} is not an SSM parameter name "
+            "(letters, digits and ._-/ only, e.g. /onetime/prod/secret)."
+        )
+    return name or None
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:

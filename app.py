@@ -48,7 +48,9 @@ def get_services() -> Services:
 
         @functools.cache
         def mailer() -> Mailer:
-            return Mailer(ses_client(), sender)
+            return Mailer(
+                ses_client(), sender, name=settings.mail_from_name, reply_to=settings.reply_to
+            )
 
     answer_key = None
     if settings.secret_parameter:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,15 +13,12 @@ from chalicelib.filerequest import FileRequest
 from chalicelib.link import Link
 from chalicelib.logs import get_logger
 from chalicelib.pages import Html, fill, fill_text, human_date, relative
-from chalicelib.text import has_control_characters, human_size
+from chalicelib.text import has_control_characters, human_size, is_email_address
 
 log = get_logger("mailer")
 
 MAX_SUBJECT_LENGTH = 200
 MAX_MESSAGE_LENGTH = 2000
-# Deliberately plain: one local part, one domain with a dot, no spaces, commas or
-# angle brackets (so no "Name <addr>", no lists, no header tricks).
-_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 @dataclass(frozen=True)
@@ -53,21 +49,44 @@ class Letter:
 
 def check_address(name: str, address: str) -> None:
     """One plain address, or a 400 naming the field."""
-    if len(address) > 254 or not _ADDRESS.match(address):
+    if not is_email_address(address):
         raise InvalidRequestError(
             f"invalid_{name}", f"{name} must be one address like customer@example.com."
         )
 
 
 class Mailer:
-    def __init__(self, client: Any, sender: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        sender: str,
+        *,
+        name: str | None = None,
+        reply_to: str | None = None,
+    ) -> None:
         self._client = client
         self._sender = sender
+        self._name = name
+        self._reply_to = reply_to
 
-    def send(self, letter: Letter, link: Link, url: str, now: float) -> str:
-        """Send the link; the SES message id, or ``MailError`` saying why not."""
+    def send(
+        self, letter: Letter, link: Link, url: str, now: float, code: str | None = None
+    ) -> str:
+        """Send the link; the SES message id, or ``MailError`` saying why not.
+
+        ``code`` is the link's recipient code (``verify: "code"``), shown as text in the
+        body and never put in ``url``: whoever gets only the link cannot use it."""
         subject = letter.subject or f"Your download: {link.filename}"
-        text, page = compose(letter, link, url, subject, now)
+        text, page = compose(
+            letter,
+            link,
+            url,
+            subject,
+            now,
+            code=code,
+            reply_to=self._reply_to,
+            sender_name=self._name,
+        )
         return self._deliver(letter.email, subject, text, page)
 
     def send_request(self, letter: Letter, request: FileRequest, url: str, now: float) -> str:
@@ -80,16 +99,27 @@ class Mailer:
         # A MIME message we build ourselves (SES v2 "Raw"), so the customer gets
         # multipart/alternative with a text and an HTML part, exactly as composed.
         # Imported here: the email package costs ~15 ms, and only mints that email pay it.
+        from email.headerregistry import Address
         from email.message import EmailMessage
 
         mime = EmailMessage()
         mime["Subject"] = subject
-        mime["From"] = self._sender
+        # An Address, not a string we format: the header registry quotes a name with a
+        # comma ("Café Müller, Inc." would otherwise read as two addresses) and writes a
+        # non-ASCII one as an RFC 2047 encoded word.  (Settings ensure the sender is a
+        # bare address when a name is set.)
+        mime["From"] = (
+            Address(display_name=self._name, addr_spec=self._sender) if self._name else self._sender
+        )
         mime["To"] = to
+        if self._reply_to:
+            mime["Reply-To"] = self._reply_to
         mime.set_content(text)
         mime.add_alternative(page, subtype="html")
         try:
             response = self._client.send_email(
+                # The bare address: what SES checks against the verified identity.  The
+                # name the customer sees is the From header's, in the raw message.
                 FromEmailAddress=self._sender,
                 Destination={"ToAddresses": [to]},
                 Content={"Raw": {"Data": mime.as_bytes()}},
@@ -107,8 +137,20 @@ class Mailer:
         return message_id
 
 
-def compose(letter: Letter, link: Link, url: str, subject: str, now: float) -> tuple[str, str]:
+def compose(
+    letter: Letter,
+    link: Link,
+    url: str,
+    subject: str,
+    now: float,
+    *,
+    code: str | None = None,
+    reply_to: str | None = None,
+    sender_name: str | None = None,
+) -> tuple[str, str]:
     """The plain-text and HTML parts (the HTML escapes every value)."""
+    if code is not None and (not code or has_control_characters(code)):
+        raise ValueError("a recipient code must be non-empty text on one line")
     downloads = "1 download" if link.max_uses == 1 else f"{link.max_uses} downloads"
     facts = {
         "filename": link.filename,
@@ -117,11 +159,17 @@ def compose(letter: Letter, link: Link, url: str, subject: str, now: float) -> t
         "expires_in": relative(link.expires_at, now),
         "expires_on": human_date(link.expires_at),
         "url": url,
+        "closing": closing(reply_to, sender_name),
     }
     intro = "A file has been shared with you. The link works for a limited time"
     intro += " and only once." if link.max_uses == 1 else f" and {downloads}."
     text_block = f"Message from the sender:\n{letter.message}\n" if letter.message else ""
-    text = fill_text("email.txt", intro=intro, message_block=text_block, **facts)
+    text_code = f"Your download code: {code}\n{CODE_NOTE}\n" if code else ""
+    if text_code and text_block:
+        text_code += "\n"  # a blank line between the code and the sender's message
+    text = fill_text(
+        "email.txt", intro=intro, code_block=text_code, message_block=text_block, **facts
+    )
     html_block = (
         Html(
             '<p style="margin:0 0 8px;white-space:pre-wrap;border-left:3px solid #d5d9df;'
@@ -130,8 +178,42 @@ def compose(letter: Letter, link: Link, url: str, subject: str, now: float) -> t
         if letter.message
         else Html("")
     )
-    page = fill("email.html", subject=subject, intro=intro, message_block=html_block, **facts)
+    html_code = (
+        Html(
+            '<p style="margin:0 0 16px">Your download code: <strong style="font-family:'
+            'ui-monospace,Menlo,Consolas,monospace;font-size:20px;letter-spacing:2px">'
+            f"{html.escape(code)}</strong><br>"
+            f'<span style="color:#4a5360;font-size:14px">{html.escape(CODE_NOTE)}</span></p>'
+        )
+        if code
+        else Html("")
+    )
+    page = fill(
+        "email.html",
+        subject=subject,
+        intro=intro,
+        code_block=html_code,
+        message_block=html_block,
+        **facts,
+    )
     return text, page
+
+
+# Said with the code: the customer should expect the question, and not think the code
+# was left out of the link by mistake (it is kept apart so the link alone is not enough).
+CODE_NOTE = (
+    "You will be asked for it when you download the file. It is not in the link on purpose: "
+    "the link alone is not enough."
+)
+
+
+def closing(reply_to: str | None, sender_name: str | None) -> str:
+    """What to do when the link no longer works.  "Reply" only when a Reply-To address
+    is set: without one, a reply may reach a no-reply sender that nobody reads."""
+    if reply_to:
+        return "If the link no longer works, reply to this email to ask for a new one."
+    who = sender_name or "whoever sent you this file"
+    return f"If the link no longer works, ask {who} for a new one."
 
 
 def compose_request(

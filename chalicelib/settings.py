@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chalicelib.errors import ConfigurationError
+from chalicelib.text import has_control_characters, has_format_characters, is_email_address
 
 # A buffered Lambda response is capped at 6 MB (6,291,456 bytes) *after* the
 # body has been base64-encoded into the JSON envelope.  Keep room for the
@@ -44,6 +45,7 @@ DEFAULT_REQUEST_PREFIX = "requests/"  # files sent through file requests (upload
 SINGLE_POST_LIMIT = 5 * 1024**3
 DEFAULT_MAX_UPLOAD_BYTES = SINGLE_POST_LIMIT
 DEFAULT_GRANT_DAILY_LINKS = 5
+MAX_MAIL_FROM_NAME = 100
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -59,6 +61,8 @@ class Settings:
     retention_days: int = DEFAULT_RETENTION_DAYS
     public_url: str | None = None
     mail_from: str | None = None
+    mail_from_name: str | None = None  # the sender's display name: "Example Shop"
+    reply_to: str | None = None  # where a customer's reply goes; none: nobody reads replies
     upload_prefix: str = DEFAULT_UPLOAD_PREFIX
     request_prefix: str = DEFAULT_REQUEST_PREFIX
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
@@ -119,6 +123,14 @@ class Settings:
                     f"ONETIME_CORS_ORIGINS: {origin!r} is not an origin like https://shop.example "
                     "(no '*': buyers send credentials)."
                 )
+        mail_from = environ.get("ONETIME_MAIL_FROM", "").strip() or None
+        mail_from_name = _mail_from_name(environ, mail_from)
+        reply_to = environ.get("ONETIME_REPLY_TO", "").strip() or None
+        if reply_to and not is_email_address(reply_to):
+            raise ConfigurationError(
+                f"ONETIME_REPLY_TO={reply_to!r} must be one address like help@shop.example "
+                '(no "Name <addr>", no list).'
+            )
         return cls(
             table=_required(environ, "ONETIME_TABLE"),
             bucket=_required(environ, "ONETIME_BUCKET"),
@@ -131,7 +143,9 @@ class Settings:
             ),
             retention_days=_int(environ, "ONETIME_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 0, 3650),
             public_url=public_url,
-            mail_from=environ.get("ONETIME_MAIL_FROM", "").strip() or None,
+            mail_from=mail_from,
+            mail_from_name=mail_from_name,
+            reply_to=reply_to,
             secret_parameter=_parameter_name(environ),
             upload_prefix=upload_prefix,
             request_prefix=request_prefix,
@@ -174,6 +188,31 @@ def _parameter_name(environ: Mapping[str, str]) -> str | None:
             "(letters, digits and ._-/ only, e.g. /onetime/prod/secret)."
         )
     return name or None
+
+
+def _mail_from_name(environ: Mapping[str, str], mail_from: str | None) -> str | None:
+    name = environ.get("ONETIME_MAIL_FROM_NAME", "").strip()
+    if not name:
+        return None
+    # It goes into the From header, and is what the customer sees as the sender: one
+    # line, nothing that could split the header, nothing invisible that makes it read as
+    # another name (a bidi override), short enough for a mail client's list.
+    if (
+        len(name) > MAX_MAIL_FROM_NAME
+        or has_control_characters(name)
+        or has_format_characters(name)
+    ):
+        raise ConfigurationError(
+            f"ONETIME_MAIL_FROM_NAME={name!r} must be one line of at most "
+            f"{MAX_MAIL_FROM_NAME} characters, without control or invisible characters."
+        )
+    if mail_from and not is_email_address(mail_from):
+        # "Shop <a@b>" in ONETIME_MAIL_FROM already names the sender: two names, one header.
+        raise ConfigurationError(
+            f"ONETIME_MAIL_FROM={mail_from!r} must be a bare address such as "
+            "downloads@shop.example when ONETIME_MAIL_FROM_NAME gives the name."
+        )
+    return name
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:

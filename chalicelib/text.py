@@ -3,6 +3,7 @@ and one way to keep text that must be stored as sent (a User-Agent) harmless."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Control characters (Cc: NUL, CR, LF, ESC ...) could split headers or log lines, or drive
@@ -12,6 +13,9 @@ import unicodedata
 # terminals, so they count as line breaks.
 _UNUSABLE = frozenset({"Cc", "Cs", "Zl", "Zp"})
 _LINE_BREAKS = "\n\u2028\u2029"
+# Deliberately plain: one local part, one domain with a dot, no spaces, commas or
+# angle brackets (so no "Name <addr>", no lists, no header tricks).
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
 def has_control_characters(value: str, allowed: str = "") -> bool:
@@ -23,6 +27,13 @@ def has_control_characters(value: str, allowed: str = "") -> bool:
     if "\n" in allowed:
         allowed += _LINE_BREAKS
     return any(unicodedata.category(ch) in _UNUSABLE and ch not in allowed for ch in value)
+
+
+def is_email_address(value: str) -> bool:
+    """One plain address (``customer@example.com``): what may go in a To or Reply-To header.
+
+    ``fullmatch``, not ``match`` with ``$``: ``$`` also matches before a final newline."""
+    return len(value) <= 254 and _ADDRESS.fullmatch(value) is not None
 
 
 def has_format_characters(value: str) -> bool:

@@ -193,4 +193,5 @@ def test_the_email_of_a_code_link_shows_the_code_as_text(mailing: InProcess) -> 
     (message,) = [m for m in sent() if m["To"] == "buyer@example.com"]
     plain, page = parts(message)
     assert minted["url"] in plain
+    assert f"Your download code: {minted['code']}" in plain and minted["code"] in page
     assert all(minted["code"] not in url for url in re.findall(r"https?://\S+", plain + page))

@@ -173,7 +173,7 @@ class Minting:
         minted = self.mint(request, recipient=letter.email)
         try:
             message_id = self._mailer().send(
-                letter, minted.link, url_for(minted.token.value), self._clock()
+                letter, minted.link, url_for(minted.token.value), self._clock(), code=minted.code
             )
         except Exception as exc:
             # Whatever went wrong (SES, or composing the message), nobody has the link.

@@ -15,10 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlencode
 
 import boto3
 from botocore.config import Config
 
+from chalicelib.answers import Answers
 from chalicelib.link import Link, StoredObject
 from chalicelib.linkstore import DynamoLinkStore
 from chalicelib.objectstore import S3ObjectStore
@@ -115,10 +117,22 @@ class LinkFactory:
             self._described[key] = self._objects.describe(key)
         return self._described[key]
 
-    def mint(self, key: str, *, uses: int = 1, confirm: bool = False) -> str:
+    def mint(
+        self,
+        key: str,
+        *,
+        uses: int = 1,
+        confirm: bool = False,
+        answer: tuple[str, Callable[[], bytes]] | None = None,
+    ) -> str:
+        """A link; with ``answer`` (the answer and the key of its digest), one with a
+        recipient check (``verify: code``)."""
         obj = self.describe(key)
-        token = new_token(confirm=confirm)
+        token = new_token(confirm=confirm or answer is not None)
         now = time.time()
+        digest = None
+        if answer is not None:
+            digest = Answers(answer[1]).digest(token.link_id, answer[0])
         self._store.create(
             Link(
                 link_id=token.link_id,
@@ -129,7 +143,9 @@ class LinkFactory:
                 uses=0,
                 created_at=now,
                 expires_at=int(now) + DAY,
-                confirm=confirm,
+                confirm=confirm or answer is not None,
+                check="code" if answer is not None else None,
+                answer_digest=digest,
             )
         )
         return token.value
@@ -198,11 +214,18 @@ class LambdaContext:
 
 
 def lambda_event(
-    token: str, accept: str | None = "application/json", method: str = "GET"
+    token: str,
+    accept: str | None = "application/json",
+    method: str = "GET",
+    form: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """A REST API event for /download; with ``form``, a POST of that urlencoded body."""
     headers = {"host": "127.0.0.1", "user-agent": "bench"}
     if accept is not None:
         headers["accept"] = accept
+    if form is not None:
+        method = "POST"
+        headers["content-type"] = "application/x-www-form-urlencoded"
     return {
         "resource": "/download",
         "path": "/download",
@@ -221,7 +244,7 @@ def lambda_event(
             "requestId": "bench",
             "identity": {"sourceIp": "127.0.0.1"},
         },
-        "body": None,
+        "body": urlencode(form) if form is not None else None,
         "isBase64Encoded": False,
     }
 

@@ -24,4 +24,9 @@ def read_secret(name: str) -> bytes:
         log.error("secret parameter unreadable", extra={"error": type(exc).__name__})
         raise UnavailableError("The service cannot check answers just now; try again.") from exc
     value: str = response["Parameter"]["Value"]
+    return key_from(value)
+
+
+def key_from(value: str) -> bytes:
+    """A 256-bit key from the parameter's value, whatever its length or encoding."""
     return hashlib.sha256(b"onetime recipient check\0" + value.encode()).digest()

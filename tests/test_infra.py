@@ -57,6 +57,9 @@ EXPECTED_ACTIONS = {
     # content, which SES authorises as ses:SendRawEmail; both name the one identity.
     "ses:SendEmail",
     "ses:SendRawEmail",
+    # chalicelib/secrets.py: the SecureString that keys recipient checks, read once per
+    # container (SSM's AWS managed key needs no kms:Decrypt grant of its own).
+    "ssm:GetParameter",
     # The Lambda runtime writes the function's JSON log lines (chalicelib/logs.py)
     # and its embedded-format metrics to the function's own log group.
     "logs:CreateLogGroup",
@@ -488,6 +491,7 @@ def test_policy_names_only_this_stage_s_table_bucket_and_log_group(stage: Built)
         "s3:PutObjectVersionTagging": {objects + "requests/*"},
         "ses:SendEmail": {f"arn:aws:ses:*:*:identity/{mail_domain}"},
         "ses:SendRawEmail": {f"arn:aws:ses:*:*:identity/{mail_domain}"},
+        "ssm:GetParameter": {f"arn:aws:ssm:*:*:parameter/onetime/{stage.stage}/secret"},
         "logs:CreateLogGroup": {log_group, log_group + ":*"},
         "logs:CreateLogStream": {log_group + ":*"},
         "logs:PutLogEvents": {log_group + ":*"},
@@ -514,6 +518,7 @@ def test_policy_files_differ_only_in_the_stage_s_names() -> None:
     def shape(stage: str) -> str:
         env = packaging.stage_config(stage)["environment_variables"]
         text = json.dumps(packaging.policy_document(stage), sort_keys=True)
+        text = text.replace(packaging.secret_parameter(stage), "SECRET")
         return text.replace(env["ONETIME_BUCKET"], "BUCKET").replace(f"onetime-{stage}", "NAME")
 
     assert shape("dev") == shape("prod")

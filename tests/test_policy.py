@@ -41,6 +41,7 @@ REQUIRED: dict[tuple[str, str], set[str]] = {
     # MIME (ours) is reported to be checked as ses:SendRawEmail; both are granted,
     # on the sender identity only, since this cannot be checked offline.
     ("sesv2", "SendEmail"): {"ses:SendEmail", "ses:SendRawEmail"},
+    ("ssm", "GetParameter"): {"ssm:GetParameter"},  # the secret keying recipient checks
 }
 
 
@@ -55,7 +56,11 @@ def everything(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> set[tuple
     monkeypatch.setenv("ONETIME_JWT_AUDIENCE", "shop-web-client")
     monkeypatch.setenv("ONETIME_JWT_JWKS_URL", issuer.url)
     monkeypatch.setenv("ONETIME_STREAM_MAX_BYTES", str(len(SMALL)))
+    monkeypatch.setenv("ONETIME_SECRET_PARAMETER", "/onetime/test/secret")
     reset_app_caches()
+    boto3.session.Session().client("ssm").put_parameter(
+        Name="/onetime/test/secret", Value="s3cret", Type="SecureString"
+    )
 
     boto3.session.Session().client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
     service.put("f.pdf", SMALL)
@@ -68,6 +73,7 @@ def everything(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> set[tuple
     http.head(f"/download?token={token_of(small)}")
     http.get(f"/download?token={token_of(big)}", headers={"Accept": "*/*"})
     call(service, "POST", "/links", {"file": "f.pdf", "email": "a@example.com"})
+    call(service, "POST", "/links", {"file": "f.pdf", "verify": "code"})
     call(service, "GET", f"/links/{small['id']}")
     call(service, "PATCH", f"/links/{small['id']}", {"ttl": 60})
     call(service, "GET", "/links?file=f.pdf")

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error
+from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
 from tests.test_email import parts, sent
 from tests.test_operators import call
 from tests.test_pages import browse, text_of
@@ -195,3 +195,51 @@ def test_the_email_of_a_code_link_shows_the_code_as_text(mailing: InProcess) -> 
     assert minted["url"] in plain
     assert f"Your download code: {minted['code']}" in plain and minted["code"] in page
     assert all(minted["code"] not in url for url in re.findall(r"https?://\S+", plain + page))
+
+
+@pytest.fixture
+def keyed(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> InProcess:
+    """The secret in SSM Parameter Store, as a deployment has it."""
+    import boto3
+
+    monkeypatch.setenv("ONETIME_SECRET_PARAMETER", "/onetime/test/secret")
+    reset_app_caches()
+    boto3.session.Session().client("ssm").put_parameter(
+        Name="/onetime/test/secret", Value="a long random value", Type="SecureString"
+    )
+    return service
+
+
+def test_the_secret_is_read_once_per_container_and_only_for_checks(keyed: InProcess) -> None:
+    keyed.hooks.calls.clear()
+    plain = mint(keyed)
+    assert "ssm:GetParameter" not in keyed.hooks.calls  # links without a check never read it
+    minted = mint(keyed, verify="code")
+    wrong = "000000" if minted["code"] != "000000" else "111111"
+    press(keyed, token_of(minted), wrong)
+    assert press(keyed, token_of(minted), minted["code"]).status_code == 200
+    assert keyed.hooks.calls.count("ssm:GetParameter") == 1
+    assert press(keyed, token_of(plain), None).status_code == 200
+
+
+def test_keys_differ_so_a_digest_made_with_another_secret_does_not_verify(
+    keyed: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    minted = mint(keyed, verify="code")
+    # The same code, checked under another deployment's secret (the derived fallback).
+    monkeypatch.delenv("ONETIME_SECRET_PARAMETER")
+    reset_app_caches()
+    assert "not right" in text_of(press(keyed, token_of(minted), minted["code"]))
+
+
+def test_an_unreadable_secret_is_503_and_spends_and_mints_nothing(
+    service: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONETIME_SECRET_PARAMETER", "/onetime/test/missing")
+    reset_app_caches()
+    service.put("docs/contract.pdf", SMALL)
+    refused = call(service, "POST", "/links", {"file": "docs/contract.pdf", "verify": "code"})
+    assert refused.status_code == 503
+    assert [i for i in service.table_items() if i["pk"]["S"].startswith("link#")] == []
+    plain = call(service, "POST", "/links", {"file": "docs/contract.pdf"})
+    assert plain.status_code == 201  # links without a check do not need it

@@ -121,6 +121,11 @@ def merge_template(stage: str) -> dict[str, Any]:
     return template
 
 
+def secret_parameter(stage: str) -> str:
+    """The SSM parameter keying recipient checks: fixed per stage, so the policy can name it."""
+    return f"/onetime/{stage}/secret"
+
+
 def check_policy_names(stage: str, parameters: Mapping[str, Any]) -> None:
     """The policy file must name the very table, bucket and function the template declares."""
     resources = {
@@ -131,14 +136,17 @@ def check_policy_names(stage: str, parameters: Mapping[str, Any]) -> None:
     table = f"arn:aws:dynamodb:*:*:table/{parameters['TableName']['Default']}"
     objects = f"arn:aws:s3:::{parameters['BucketName']['Default']}/"
     log_group = f"arn:aws:logs:*:*:log-group:/aws/lambda/onetime-{stage}"
-    expected = {table, objects + "*", log_group + ":*"}
-    ours = [table, f"{table}/index/", objects, log_group]
+    # The template sets ONETIME_SECRET_PARAMETER to this name (infra/resources.yaml).
+    secret = f"arn:aws:ssm:*:*:parameter{secret_parameter(stage)}"
+    expected = {table, objects + "*", log_group + ":*", secret}
+    ours = [table, f"{table}/index/", objects, log_group, secret]
     sender = str(parameters["MailFrom"].get("Default", ""))
     if "@" in sender:
         ours.append(f"arn:aws:ses:*:*:identity/{sender.split('@', 1)[1]}")
     problems = [f"it does not name {arn}" for arn in sorted(expected - resources)]
     problems += [
-        f"it names {arn}, which is none of the stage's table, bucket, log group or sender"
+        f"it names {arn}, which is none of the stage's table, bucket, log group, secret "
+        "or sender"
         for arn in sorted(resources)
         if not any(arn == prefix or arn.startswith(prefix) for prefix in ours)
     ]

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -37,6 +38,7 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 DEV_API_KEY = "onetime-dev-key"  # documented in the README; never used outside this machine
 MAIL_FROM = "downloads@onetime.local"
+SECRET_PARAMETER = "/onetime/local/secret"  # keys recipient checks (chalicelib/answers.py)
 
 
 class PortInUse(RuntimeError):
@@ -183,6 +185,8 @@ class Stack:
             # endpoint variable is ..._SESV2); ..._SES is for scripts using v1.
             "AWS_ENDPOINT_URL_SES": f"http://{HOST}:{self.s3_port}",
             "AWS_ENDPOINT_URL_SESV2": f"http://{HOST}:{self.s3_port}",
+            # and SSM Parameter Store, for the secret that keys recipient checks
+            "AWS_ENDPOINT_URL_SSM": f"http://{HOST}:{self.s3_port}",
             "AWS_ACCESS_KEY_ID": "onetime-local",
             "AWS_SECRET_ACCESS_KEY": "onetime-local",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -195,6 +199,7 @@ class Stack:
             "ONETIME_BUCKET": self.bucket,
             "ONETIME_API_KEY_SHA256": api_key_digest(self.api_key),
             "ONETIME_MAIL_FROM": self.mail_from,
+            "ONETIME_SECRET_PARAMETER": SECRET_PARAMETER,
             **self.extra_env,
         }
 
@@ -267,6 +272,10 @@ class Stack:
         )
         # SES refuses to send from an address it has not verified; so does moto.
         self.client("ses").verify_email_identity(EmailAddress=self.mail_from)
+        # The deployment's secret, as docs/DEPLOY.md has operators create it (random, once).
+        self.client("ssm").put_parameter(
+            Name=SECRET_PARAMETER, Value=secrets.token_urlsafe(32), Type="SecureString"
+        )
 
     def start_api(self) -> subprocess.Popen[bytes]:
         # --no-autoreload: otherwise chalice local forks a child that outlives a plain kill.

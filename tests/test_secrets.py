@@ -400,3 +400,27 @@ def test_no_session_secret_in_the_log_the_table_or_a_url(
     text = "\n".join(captured.lines) + json.dumps(service.table_items()) + "".join(locations)
     assert [secret for secret in secrets_ if secret in text] == []
     assert "A" * 43 not in "\n".join(captured.lines)
+
+
+def test_no_recipient_code_or_answer_in_the_log_or_the_table(
+    service: InProcess, captured: Captured
+) -> None:
+    """A check's code is handed out once, in the mint's answer; the answers people type are
+    compared as digests.  Neither is ever logged or stored."""
+    http = service.client.http
+    service.put("secret/contract.pdf", SMALL)
+    body = json.dumps({"file": "secret/contract.pdf", "verify": "code"}).encode()
+    minted = http.post(
+        "/links", headers={**service.auth(), "Content-Type": "application/json"}, body=body
+    ).json_body
+    code, token = minted["code"], token_of(minted["url"])
+    wrong = "31415926"  # not six digits: cannot collide with the code
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "*/*"}
+    for answer in (wrong, code):
+        http.post("/download", headers=form, body=f"token={token}&answer={answer}")
+    assert service.uses(minted["id"]) == 1
+    # As numbers of their own: six digits also occur inside timestamps and digests.
+    alone = [re.compile(rf"(?<![0-9]){answer}(?![0-9])") for answer in (code, wrong)]
+    logged = "\n".join(captured.lines)
+    stored = json.dumps(service.table_items())
+    assert logged and not any(p.search(logged) or p.search(stored) for p in alone)

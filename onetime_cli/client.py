@@ -31,13 +31,20 @@ class ApiError(Exception):
     """The server answered with an error status."""
 
     def __init__(
-        self, status: int, code: str, message: str, retry_after: str | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        retry_after: str | None = None,
+        answers_left: int | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        # A wrong answer to a link's recipient check: how many more it takes before it locks.
+        self.answers_left = answers_left
 
 
 class Unreachable(Exception):
@@ -93,8 +100,12 @@ class ApiClient:
         email: str | None = None,
         subject: str | None = None,
         message: str | None = None,
+        verify: str | None = None,
+        notify: str | None = None,
     ) -> JsonObject:
-        """Mint a link; with ``email`` the server also mails it (and answers ``message_id``)."""
+        """Mint a link; with ``email`` the server also mails it (and answers ``message_id``).
+        ``verify`` (``email`` or ``code``) asks the person for that address, or for the
+        code the answer carries once (``code``), before a download counts."""
         body = _without_none(
             {
                 "file": file,
@@ -106,6 +117,8 @@ class ApiClient:
                 "email": email,
                 "subject": subject,
                 "message": message,
+                "verify": verify,
+                "notify": notify,
             }
         )
         return self._request("POST", "/links", json=body)
@@ -131,6 +144,11 @@ class ApiClient:
 
     def revoke_link(self, link_id: str) -> JsonObject:
         return self._request("DELETE", _link_path(link_id))
+
+    def unlock_link(self, link_id: str) -> JsonObject:
+        """Let a link locked by wrong answers to its check take answers again (409 for a
+        link without a check)."""
+        return self._request("POST", _link_path(link_id) + "/unlock")
 
     def refund_link(self, link_id: str, *, redemption: str | None = None) -> JsonObject:
         """Give one use back (the use of ``redemption``, a redemption's id, if given);
@@ -283,11 +301,13 @@ def api_error(response: requests.Response, body: Any = None) -> ApiError:
     status = response.status_code
     if not (isinstance(message, str) and message):
         message = f"The server answered {status} {response.reason or ''}".rstrip() + "."
+    left = error.get("answers_left")
     return ApiError(
         status,
         code if isinstance(code, str) and code else f"http_{status}",
         message,
         response.headers.get("Retry-After"),
+        left if isinstance(left, int) and not isinstance(left, bool) else None,
     )
 
 

@@ -414,7 +414,12 @@ def _headers() -> dict[str, str]:
 
 @contextmanager
 def redeem(
-    link: Link, *, timeout: float, resumable: Resumable | None = None, offset: int = 0
+    link: Link,
+    *,
+    timeout: float,
+    resumable: Resumable | None = None,
+    offset: int = 0,
+    answer: str | None = None,
 ) -> Iterator[Delivery]:
     """POST the token; follow the answer's redirects (at most MAX_REDIRECTS, each
     a GET without the token) to the file.  ``ApiError`` when the onetime server
@@ -422,7 +427,14 @@ def redeem(
 
     With ``resumable``, its session (if any) goes with the token, and the session the
     answer opens is kept in it; with an ``offset``, the redirect's target is asked for
-    the bytes from there on, and a 206 that does not continue them is ``WrongRange``."""
+    the bytes from there on, and a 206 that does not continue them is ``WrongRange``.
+
+    ``answer`` goes with the token when the link has a recipient check (the address it
+    was sent to, or the code given with it); a wrong one is ``ApiError`` 403
+    ``wrong_answer``, with ``answers_left``."""
+    fields = {"token": link.token}
+    if answer is not None:
+        fields["answer"] = answer
     post_headers = {**_headers(), "Content-Type": "application/x-www-form-urlencoded"}
     if resumable is not None and resumable.session is not None:
         post_headers[SESSION_HEADER] = resumable.session
@@ -431,7 +443,7 @@ def redeem(
         try:
             response = session.post(
                 link.redeem_url,
-                data=urlencode({"token": link.token}),
+                data=urlencode(fields),
                 headers=post_headers,
                 auth=NoCredentials(),
                 timeout=timeout,
@@ -611,6 +623,7 @@ def fetch(
     watch: Watch,
     tries: int = RESUME_TRIES,
     delays: Sequence[float] | None = None,
+    answer: str | None = None,
 ) -> Fetched:
     """Redeem ``link`` and write the file to ``file``, after what it holds already.
 
@@ -619,7 +632,8 @@ def fetch(
     file's host cannot be reached) and the redemption opened a session, the token is
     sent again with it (no use is spent) and the rest is asked for with ``Range``; an
     answer with the whole file (200) starts it over.  After ``tries`` such attempts,
-    ``GaveUp``.  ``watch`` is entered around each answer's bytes (a progress bar)."""
+    ``GaveUp``.  ``watch`` is entered around each answer's bytes (a progress bar).
+    ``answer`` is the link's recipient check's (see ``redeem``)."""
     waits = RETRY_DELAYS if delays is None else delays
     breaks = 0
     disposition: str | None = None
@@ -627,7 +641,9 @@ def fetch(
     while True:
         offset = file.tell()
         try:
-            with redeem(link, timeout=timeout, resumable=resumable, offset=offset) as delivery:
+            with redeem(
+                link, timeout=timeout, resumable=resumable, offset=offset, answer=answer
+            ) as delivery:
                 if delivery.start != offset:  # the whole file (again): start over
                     file.seek(0)
                     file.truncate()

@@ -295,9 +295,49 @@ def print_minted(
         render.echo(f"Emailed to {email} (message id {minted.get('message_id')}).", err=True)
 
 
+def check_options(command: F) -> F:
+    """The recipient check of a new link, and who is told of its download (``link``)."""
+    command = click.option(
+        "--notify",
+        metavar="ADDR",
+        help="An address the server keeps with the link, to tell of its download.",
+    )(command)
+    return click.option(
+        "--verify",
+        type=click.Choice(["email", "code"]),
+        help="Ask the person who opens the link who they are before a download counts: the "
+        "address it was emailed to (email, needs --email), or a 6-digit code printed "
+        "once here, for you to pass on by another channel (code).  Five wrong answers "
+        "lock the link; `onetime unlock` undoes that.",
+    )(command)
+
+
+def check_verify_options(verify: str | None, email: str | None, no_confirm: bool) -> None:
+    # The server refuses these too; a usage error says which option, and sends nothing.
+    if verify == "email" and email is None:
+        raise click.UsageError("--verify email needs --email: the address the person types.")
+    if verify is not None and no_confirm:
+        raise click.UsageError(
+            "--verify needs a person to press Download: it cannot go with --no-confirm."
+        )
+
+
+def print_code(minted: render.JsonObject) -> None:
+    """A ``verify: code`` link's code, on stderr (stdout stays the URL alone): the server
+    gives it this once and keeps only a digest of it."""
+    code = minted.get("code")
+    if code:
+        render.echo(
+            f"Code: {code}  (the person types it to download; pass it on by another "
+            "channel than the link. It is shown only this once.)",
+            err=True,
+        )
+
+
 @cli.command("link")
 @click.argument("file")
 @mint_options(filename_help="Save the download under this name.")
+@check_options
 @pass_config
 def link_command(
     config: Config,
@@ -311,11 +351,18 @@ def link_command(
     subject: str | None,
     message: str | None,
     as_json: bool,
+    verify: str | None,
+    notify: str | None,
 ) -> None:
     """Mint a download link for FILE (an S3 key) and print its URL.
 
     With --email the server also emails the link to that address; the URL is
     still printed, and "Emailed to ..." goes to stderr.
+
+    With --verify the link's page asks for the address it was emailed to
+    (email) or for a code (code) before Download counts; the code goes to
+    stderr ("Code: ...") and is in --json's "code".  A wrong answer spends
+    nothing; the fifth locks the link until `onetime unlock ID`.
 
     \b
     Examples:
@@ -323,9 +370,12 @@ def link_command(
       onetime link "reports/q3.pdf" --uses 3 --ttl 7d --note "ticket 4711"
       onetime link "exports/data.zip" --filename data-2026.zip --no-confirm
       onetime link "reports/q3.pdf" --email customer@example.com --message "As promised."
+      onetime link "reports/q3.pdf" --email customer@example.com --verify email
+      url=$(onetime link "reports/q3.pdf" --verify code)   # the code on stderr
       url=$(onetime link "reports/q3.pdf" --ttl 2h)
     """
     check_mail_options(email, subject, message)
+    check_verify_options(verify, email, no_confirm)
     minted = config.client().create_link(
         file,
         uses=uses,
@@ -336,8 +386,11 @@ def link_command(
         email=email,
         subject=subject,
         message=message,
+        verify=verify,
+        notify=notify,
     )
     print_minted(minted, email, as_json)
+    print_code(minted)
 
 
 @cli.command("share")
@@ -485,6 +538,29 @@ def revoke_command(config: Config, link_id: str, as_json: bool) -> None:
         render.print_json(state)
     else:
         render.echo(render.revoked_line(state))
+
+
+@cli.command("unlock")
+@click.argument("link_id", metavar="ID", type=LINK)
+@click.option("--json", "as_json", is_flag=True, help="Print the link's state as JSON.")
+@pass_config
+def unlock_command(config: Config, link_id: str, as_json: bool) -> None:
+    """Unlock a link that wrong answers to its recipient check locked.
+
+    It takes answers again (five more before it locks); the wrong answers so
+    far stay listed in `onetime show`, with the unlock.  A link without a
+    check cannot be unlocked (exit 1).
+
+    \b
+    Examples:
+      onetime unlock abcdefghijklmnop
+      onetime unlock "https://onetime.example.com/download?token=..."
+    """
+    state = config.client().unlock_link(link_id)
+    if as_json:
+        render.print_json(state)
+    else:
+        render.echo(render.unlocked_line(state))
 
 
 @cli.command("refund")
@@ -942,9 +1018,21 @@ def open_download(
     help="No progress bar and no notes: only the saved path on stdout.  (There is no "
     "progress bar either when stderr is not a terminal.)",
 )
+@click.option(
+    "--answer",
+    metavar="TEXT",
+    help="For a link that asks who you are: the email address it was sent to, or the "
+    "code you were given.  A wrong one spends nothing; five lock the link.",
+)
 @pass_config
 def get_command(
-    config: Config, url: str, output: str | None, force: bool, resume: bool, quiet: bool
+    config: Config,
+    url: str,
+    output: str | None,
+    force: bool,
+    resume: bool,
+    quiet: bool,
+    answer: str | None,
 ) -> None:
     """Download the file a link delivers, as the customer it was sent to.
 
@@ -979,8 +1067,11 @@ def get_command(
       onetime get "https://onetime.example.com/download?token=..." -o ~/Downloads
       onetime get "$url" -o report.pdf --force
       onetime get "$url" -o ~/Downloads --resume
+      onetime get "$url" --answer 482913
       saved=$(onetime get "$url" --quiet)
     """
+    if answer is not None and not answer.strip():
+        raise click.BadParameter("give the address or the code.", param_hint="'--answer'")
     try:
         link = downloads.parse_link(url)
     except ValueError as error:
@@ -1015,7 +1106,9 @@ def get_command(
 
     try:
         with file:
-            fetched = downloads.fetch(link, file, resumable, timeout=config.timeout, watch=watch)
+            fetched = downloads.fetch(
+                link, file, resumable, timeout=config.timeout, watch=watch, answer=answer
+            )
     except downloads.GaveUp as error:
         try:
             kept = downloads.save_session(temp, resumable)
@@ -1037,7 +1130,7 @@ def get_command(
                 after = " The kept bytes and session are still there: try --resume again later."
                 if not keep:
                     after = " The kept bytes and session are removed."
-            raise Failure(error.message + retry_hint(error) + after) from error
+            raise Failure(error.message + retry_hint(error) + check_hint(error) + after) from error
         if isinstance(error, OSError):  # writing the file: network errors are wrapped
             raise Failure(f"cannot write {temp}: {error.strerror}. {MAY_BE_SPENT}") from error
         raise
@@ -1059,6 +1152,18 @@ def get_command(
     if not quiet:
         render.echo(saved_line(fetched), err=True)
     render.echo(str(final))
+
+
+def check_hint(error: ApiError) -> str:
+    """What to do about the link's recipient check, after the server's own words."""
+    if error.code == "answer_required":
+        return " Give it with --answer."
+    if error.code == "wrong_answer" and error.answers_left is not None:
+        left = error.answers_left
+        return f" {left} {'try' if left == 1 else 'tries'} left before the link locks."
+    if error.code == "link_locked" and "locked" not in error.message:
+        return " The link is locked: ask the sender to unlock it."
+    return ""
 
 
 def keeps_resumable(error: BaseException) -> bool:

@@ -198,9 +198,82 @@ def state_table(state: JsonObject) -> Table:
         ("confirm", text(NONE if confirm is None else "yes" if confirm else "no")),
         ("note", text(state.get("note"))),
     ]
+    rows += recipient_rows(state)
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+# Recipients: who a link was emailed to, and its recipient check (``verify``).
+
+
+def recipient_rows(state: JsonObject) -> list[tuple[str, Text]]:
+    """Who the link went to and its check; nothing for a link that has neither (and for
+    servers before recipients, which send none of these)."""
+    rows: list[tuple[str, Text]] = []
+    for name, field in (
+        ("recipient", "recipient"),
+        ("message id", "message_id"),
+        ("notify", "notify"),
+    ):
+        if state.get(field):
+            rows.append((name, text(state.get(field))))
+    verify = state.get("verify")
+    if verify:
+        rows.append(("verify", text(verify)))
+        rows.append(("wrong answers", text(wrong_answers(state))))
+    return rows
+
+
+def wrong_answers(state: JsonObject) -> str:
+    """``'2 of 5 (3 left before it locks)'``, or ``'5 of 5: locked since <time>'``."""
+    count, locked_at = state.get("wrong_answers"), state.get("locked_at")
+    if locked_at:
+        locked = f"locked since {when(locked_at)}; onetime unlock undoes it"
+        return f"{count} of {MAX_WRONG_ANSWERS}: {locked}"
+    if isinstance(count, int) and not isinstance(count, bool):
+        left = max(MAX_WRONG_ANSWERS - count, 0)
+        return f"{count} of {MAX_WRONG_ANSWERS} ({left} left before it locks)"
+    return NONE if count is None else str(count)
+
+
+MAX_WRONG_ANSWERS = 5  # the server's (chalicelib/link.py): shown, never enforced here
+
+
+def guesses_section(state: JsonObject) -> RenderableType:
+    """Every wrong answer (kept through unlocks), and the unlocks."""
+    guesses = [guess for guess in state.get("guesses") or [] if isinstance(guess, dict)]
+    unlocks: list[Any] = state.get("unlocked_at") or []
+    parts: list[RenderableType] = []
+    if guesses:
+        table = section_table("Wrong answers")
+        table.add_column("Time (UTC)")
+        table.add_column("IP", no_wrap=True)
+        table.add_column("User agent", overflow="fold", min_width=12)
+        for guess in guesses:
+            table.add_row(
+                text(short_time(guess.get("at"))),
+                text(guess.get("ip")),
+                text(guess.get("user_agent")),
+            )
+        parts.append(table)
+    else:
+        parts.append(Text("No wrong answers."))
+    if unlocks:
+        times = ", ".join(short_time(at) for at in unlocks)
+        parts.append(Text(printable(f"Unlocked (UTC): {times}")))
+    return Group(*parts)
+
+
+def unlocked_line(state: JsonObject) -> str:
+    guesses = state.get("guesses")
+    count = len(guesses) if isinstance(guesses, list) else 0
+    line = (
+        f"Unlocked link {state.get('id')}: it takes answers again "
+        f"({plural(count, 'wrong answer')} so far, listed by onetime show)."
+    )
+    status = state.get("status")
+    return line if status == "active" else f"{line} It is {status}: it will not deliver."
 
 
 def redemption_notes(redemption: JsonObject) -> str:
@@ -340,6 +413,8 @@ def show_state(out: Console, state: JsonObject) -> None:
     refunds = state.get("refunds")
     if isinstance(refunds, list):
         parts += [Text(""), refunds_section(refunds)]
+    if state.get("verify"):
+        parts += [Text(""), guesses_section(state)]
     emit(out, Group(*parts))
 
 

@@ -50,6 +50,7 @@ COMMANDS = [
     "share",
     "show",
     "revoke",
+    "unlock",
     "refund",
     "extend",
     "list",

@@ -196,9 +196,12 @@ class Link:
         return max(self.max_uses - self.uses, 0)
 
     def status(self, now: float) -> str:
-        """``revoked``, ``used``, ``expired`` or ``active``: the first that applies."""
+        """``revoked``, ``locked``, ``used``, ``expired`` or ``active``: the first that
+        applies (the order in which ``refusals.check`` refuses)."""
         if self.revoked_at is not None:
             return "revoked"
+        if self.locked:
+            return "locked"
         if self.uses >= self.max_uses:
             return "used"
         if self.expires_at <= now:

@@ -243,3 +243,19 @@ def test_an_unreadable_secret_is_503_and_spends_and_mints_nothing(
     assert [i for i in service.table_items() if i["pk"]["S"].startswith("link#")] == []
     plain = call(service, "POST", "/links", {"file": "docs/contract.pdf"})
     assert plain.status_code == 201  # links without a check do not need it
+
+
+def test_a_locked_link_says_so_in_its_state_and_an_overlong_answer_is_not_counted(
+    service: InProcess,
+) -> None:
+    minted = mint(service, verify="code")
+    token = token_of(minted)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "*/*"}
+    overlong = service.client.http.post(
+        "/download", headers=headers, body=urlencode({"token": token, "answer": "9" * 321})
+    )
+    assert overlong.status_code == 400 and overlong.json_body["error"] == "invalid_answer"
+    assert state(service, minted["id"])["wrong_answers"] == 0
+    for _ in range(5):
+        service.client.http.post("/download", headers=headers, body=f"token={token}&answer=x")
+    assert state(service, minted["id"])["status"] == "locked"

@@ -145,8 +145,7 @@ def check_policy_names(stage: str, parameters: Mapping[str, Any]) -> None:
         ours.append(f"arn:aws:ses:*:*:identity/{sender.split('@', 1)[1]}")
     problems = [f"it does not name {arn}" for arn in sorted(expected - resources)]
     problems += [
-        f"it names {arn}, which is none of the stage's table, bucket, log group, secret "
-        "or sender"
+        f"it names {arn}, which is none of the stage's table, bucket, log group, secret or sender"
         for arn in sorted(resources)
         if not any(arn == prefix or arn.startswith(prefix) for prefix in ours)
     ]

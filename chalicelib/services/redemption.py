@@ -24,6 +24,7 @@ from chalicelib.answers import Answers
 from chalicelib.bots import previewer
 from chalicelib.clock import Clock
 from chalicelib.errors import (
+    InvalidRequestError,
     OnetimeError,
     PressRepeatedError,
     RecipientCheckError,
@@ -46,6 +47,7 @@ log = get_logger("redemption")
 # network to go idle 0.62-0.64 s (worst 0.73 s).  A person has to see the page and reach
 # the button first, which takes longer (assumed, not measured).  See docs/COUNTING.md.
 MIN_PRESS_SECONDS = 0.8
+MAX_ANSWER_LENGTH = 320
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,11 @@ class Redeeming:
             viewed = self._links.view(token.link_id, token.digest, self._visit(requester, kind))
             return self._spared(token, viewed.link, kind, session)
         answer_digest = ""
+        if answer is not None and len(answer) > MAX_ANSWER_LENGTH:
+            # Longer than any address (RFC 5321: 254) or code: refused unread, not counted.
+            raise InvalidRequestError(
+                "invalid_answer", f"The answer is longer than {MAX_ANSWER_LENGTH} characters."
+            )
         if answer and answer.strip() and self._answers is not None:
             answer_digest = self._answers.digest(token.link_id, answer)
         try:

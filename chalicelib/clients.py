@@ -34,3 +34,7 @@ def s3_client() -> Any:
 
 def ses_client() -> Any:
     return boto3.client("sesv2", config=_COMMON)
+
+
+def ssm_client() -> Any:
+    return boto3.client("ssm", config=_COMMON)

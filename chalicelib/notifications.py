@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -35,7 +36,7 @@ from chalicelib.link import Link, Use, Visit
 from chalicelib.linkstore import _from_item as link_from_item
 from chalicelib.logs import get_logger, metric
 from chalicelib.settings import NotificationSettings
-from chalicelib.webhooks import BACKOFF, TIMEOUT, Webhooks
+from chalicelib.webhooks import BACKOFF, TIMEOUT, Sleeper, Webhooks
 
 log = get_logger("notifications")
 
@@ -176,7 +177,10 @@ class Notifier:
         """Deliver a batch in order; the sequence numbers Lambda must retry (from the first
         record that failed on: a link's events stay in order)."""
         for position, record in enumerate(records):
-            if remaining_ms is not None and remaining_ms() < self._worst_ms + _MARGIN_MS:
+            # The first record is always tried (the function's timeout allows one at its
+            # worst); a later one only if the worst case still fits.
+            budget = self._worst_ms + _MARGIN_MS
+            if position and remaining_ms is not None and remaining_ms() < budget:
                 # Not a failure of this record: no time left to try it within this call.
                 log.info("notifications: out of time, handing the rest back to Lambda")
                 return [_sequence(r) for r in records[position:]]
@@ -236,7 +240,7 @@ def _sequence(record: Mapping[str, Any]) -> str:
     return str(record.get("dynamodb", {}).get("SequenceNumber", ""))
 
 
-def build(settings: NotificationSettings) -> Notifier:
+def build(settings: NotificationSettings, *, sleep: Sleeper = time.sleep) -> Notifier:
     """The notifier a container uses, built once (app.py caches it): the webhook secret is
     read from SSM here, once per container, never per record."""
     # Imported here: the API's containers import this module's events only.
@@ -253,7 +257,7 @@ def build(settings: NotificationSettings) -> Notifier:
                 Name=settings.webhook_secret_parameter, WithDecryption=True
             )
             secret = str(answer["Parameter"]["Value"])
-        webhooks = Webhooks(settings.webhook_urls, secret)
+        webhooks = Webhooks(settings.webhook_urls, secret, sleep=sleep)
     mailer = None
     if settings.mail_from:
         from chalicelib.clients import ses_client

@@ -502,3 +502,35 @@ def test_webhook_settings_are_checked_once_at_start() -> None:
     ]:
         with pytest.raises(ConfigurationError, match=problem):
             read(environ)
+
+
+def test_the_secret_is_read_from_ssm_once_per_container(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not through ``service``: the API's function never reads SSM, and its policy test
+    (tests/test_policy.py) must not see this function's calls."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        boto3.setup_default_session()
+        calls: list[str] = []
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.register(
+            "before-call.ssm.GetParameter", lambda **_: calls.append("GetParameter")
+        )
+        boto3.session.Session().client("ssm").put_parameter(
+            Name="/onetime/test/webhook-secret", Value=SECRET, Type="SecureString"
+        )
+        monkeypatch.setenv("ONETIME_WEBHOOK_URLS", "https://hooks.example.com/onetime")
+        monkeypatch.setenv("ONETIME_WEBHOOK_SECRET_PARAMETER", "/onetime/test/webhook-secret")
+        reset_app_caches()
+        try:
+            first, again = app_module.get_notifier(), app_module.get_notifier()
+        finally:
+            reset_app_caches()
+    assert first is again and calls == ["GetParameter"]
+    webhooks = first._webhooks
+    assert webhooks is not None
+    headers = webhooks.headers("msg_1", b"{}")
+    Webhook(SECRET).verify(b"{}", headers)  # signed with the secret SSM held

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import TYPE_CHECKING, Any
 
-from chalice.app import Chalice
+from chalice.app import Chalice, DynamoDBEvent
 
 from chalicelib import logs
 from chalicelib.apikeys import ApiKeys
@@ -19,7 +20,10 @@ from chalicelib.clock import Clock
 from chalicelib.delivery import BINARY_TYPES
 from chalicelib.routes import buyers, customers, health, operators, request, uploaders
 from chalicelib.services import Services
-from chalicelib.settings import get_settings
+from chalicelib.settings import get_notification_settings, get_settings
+
+if TYPE_CHECKING:  # the module imports boto3: only the notifications function pays for it
+    from chalicelib.notifications import Notifier
 
 app = Chalice(app_name="onetime", configure_logs=False)
 app.api.binary_types = list(BINARY_TYPES)  # why these: chalicelib/delivery.py
@@ -89,11 +93,34 @@ def get_buyer_tokens() -> BuyerTokens | None:
     return BuyerTokens(settings.jwt_issuer, settings.jwt_audience, settings.jwt_jwks_url)
 
 
+@functools.cache
+def get_notifier() -> Notifier:
+    from chalicelib.notifications import build
+
+    return build(get_notification_settings())
+
+
+# Notifications, from the links table's stream: a function of their own, off the request
+# path.  The ARN is a stand-in that the template replaces with the table's own stream
+# (infra/resources.yaml); the handler's retries and dead-letter queue are set there too.
+STREAM_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/onetime/stream/set-by-the-template"
+
+
+@app.on_dynamodb_record(stream_arn=STREAM_ARN, batch_size=10, name="notify")
+def notify(event: DynamoDBEvent) -> dict[str, Any]:
+    context: Any = event.context
+    remaining = context.get_remaining_time_in_millis if context is not None else None
+    failed = get_notifier().handle(event.to_dict()["Records"], remaining)
+    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
+
+
 def reset() -> None:
     """Forget every cached dependency, so the next request reads the settings again and
     builds new clients.  The one reset, for tests and benchmarks that change settings."""
     for factory in (get_settings, get_services, get_api_keys, get_buyer_tokens):
         factory.cache_clear()
+    get_notification_settings.cache_clear()
+    get_notifier.cache_clear()
 
 
 def configure(*, clock: Clock = time.time) -> None:

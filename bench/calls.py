@@ -222,4 +222,10 @@ def measure(app: ModuleType, stack: Stack) -> Section:
         "one `PutItem` (the download link); the tag is the one call the feature adds beyond "
         "what minting a link already costs."
     )
+    section.notes.append(
+        "Notifications (webhooks, receipts) add no call and no latency to a redemption: "
+        "DynamoDB writes the table's stream itself, and a separate function reads it "
+        "(chalicelib/notifications.py). The redemption rows are the same with them on "
+        "(tests/test_notifications.py checks the calls)."
+    )
     return section

@@ -95,6 +95,11 @@ class Mailer:
         text, page = compose_request(letter, request, url, subject, now)
         return self._deliver(letter.email, subject, text, page)
 
+    def deliver(self, to: str, subject: str, text: str, page: str) -> str:
+        """Send a message composed elsewhere (a receipt: chalicelib/receipts.py); the SES
+        message id, or ``MailError``."""
+        return self._deliver(to, subject, text, page)
+
     def _deliver(self, to: str, subject: str, text: str, page: str) -> str:
         # A MIME message we build ourselves (SES v2 "Raw"), so the customer gets
         # multipart/alternative with a text and an HTML part, exactly as composed.

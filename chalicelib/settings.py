@@ -167,6 +167,90 @@ def get_settings() -> Settings:
     return Settings.from_environ(os.environ)
 
 
+# Webhook endpoints a deployment may have: each delivery is sequential, retried, and
+# bounded in time, so a handful at most (chalicelib/webhooks.py).
+MAX_WEBHOOK_URLS = 5
+_WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/]{32,}={0,2}$")
+# Plain http only to this machine: the local stack and the tests' receivers.
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """What the stream handler needs, apart from the API's settings: the notifications
+    function has no API keys, bucket or table name to give (it reads the stream)."""
+
+    webhook_urls: tuple[str, ...] = ()
+    # The Standard Webhooks secret (``whsec_<base64>``), given directly (local use), or the
+    # name of the SSM SecureString that holds it (read once per container).
+    webhook_secret: str | None = None
+    webhook_secret_parameter: str | None = None
+    mail_from: str | None = None  # receipts to a link's ``notify`` address; off without it
+    visits: bool = False  # also every visit that spent nothing
+    client_details: bool = False  # client IP and user agent in payloads and receipts
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> NotificationSettings:
+        urls = tuple(u.strip() for u in environ.get("ONETIME_WEBHOOK_URLS", "").split(","))
+        urls = tuple(u for u in urls if u)
+        if len(urls) > MAX_WEBHOOK_URLS:
+            raise ConfigurationError(
+                f"ONETIME_WEBHOOK_URLS names {len(urls)} endpoints; at most {MAX_WEBHOOK_URLS}."
+            )
+        for url in urls:
+            if not _webhook_url(url):
+                raise ConfigurationError(
+                    f"ONETIME_WEBHOOK_URLS: {url!r} is not an https URL (plain http only to "
+                    "127.0.0.1 or localhost)."
+                )
+        secret = environ.get("ONETIME_WEBHOOK_SECRET", "").strip() or None
+        parameter = environ.get("ONETIME_WEBHOOK_SECRET_PARAMETER", "").strip() or None
+        if secret and parameter:
+            raise ConfigurationError(
+                "Set ONETIME_WEBHOOK_SECRET or ONETIME_WEBHOOK_SECRET_PARAMETER, not both."
+            )
+        if secret and not _WEBHOOK_SECRET.match(secret):
+            raise ConfigurationError(
+                "ONETIME_WEBHOOK_SECRET must be whsec_ followed by the base64 of at least "
+                "24 random bytes (Standard Webhooks)."
+            )
+        if urls and not (secret or parameter):
+            raise ConfigurationError(
+                "ONETIME_WEBHOOK_URLS needs a signing secret: ONETIME_WEBHOOK_SECRET_PARAMETER "
+                "(an SSM SecureString) or ONETIME_WEBHOOK_SECRET."
+            )
+        return cls(
+            webhook_urls=urls,
+            webhook_secret=secret,
+            webhook_secret_parameter=parameter,
+            mail_from=environ.get("ONETIME_MAIL_FROM", "").strip() or None,
+            visits=_flag(environ, "ONETIME_NOTIFY_VISITS"),
+            client_details=_flag(environ, "ONETIME_NOTIFY_CLIENT_DETAILS"),
+        )
+
+
+@functools.cache
+def get_notification_settings() -> NotificationSettings:
+    return NotificationSettings.from_environ(os.environ)
+
+
+def _webhook_url(url: str) -> bool:
+    match = re.match(r"^(https?)://([^/\s?#@]+)(/\S*)?$", url)
+    if match is None:
+        return False
+    host = match[2].rsplit(":", 1)[0] if not match[2].endswith("]") else match[2]
+    return match[1] == "https" or host in _LOCAL_HOSTS
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw in ("", "false", "0", "no", "off"):
+        return False
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{name}={raw!r} must be true or false.")
+
+
 def _upload_prefix(environ: Mapping[str, str], name: str, default: str) -> str:
     # Uploaded files must be linkable, so by default they go under the key prefix.
     key_prefix = environ.get("ONETIME_KEY_PREFIX", "")

@@ -70,6 +70,7 @@ EXPECTED_ACTIONS = {
 # checkov checks that do not apply, each skipped in infra/resources.yaml with its reason.
 EXPECTED_SKIPS = {
     "CKV_AWS_18",  # S3 access logging
+    "CKV_AWS_27",  # the notifications' dead-letter queue: SQS-managed encryption, not KMS
     "CKV_AWS_73",  # X-Ray on the API
     "CKV_AWS_76",  # API access logging (needs the account-wide API Gateway role)
     "CKV_AWS_116",  # DLQ: the function is invoked synchronously
@@ -618,6 +619,98 @@ def test_alarms_watch_this_api_and_released_uses(stage: Built) -> None:
     assert (released["Namespace"], released["MetricName"]) == ("onetime", "UsesReleased")
     # The embedded-format metric carries no dimensions (chalicelib/logs.py metric()).
     assert "Dimensions" not in released
+
+
+# Notifications (chalicelib/notifications.py)
+
+
+def test_the_table_streams_both_images_to_the_notifications_function(stage: Built) -> None:
+    table = stage.properties("LinksTable")
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    function = stage.properties("Notify")
+    assert function["Handler"] == "app.notify"
+    assert function["FunctionName"] == {"Fn::Sub": "onetime-${Stage}-notify"}
+    assert function["Role"] == {"Fn::GetAtt": ["NotifyRole", "Arn"]}
+    (source,) = function["Events"].values()
+    assert source["Type"] == "DynamoDB"
+    mapping = source["Properties"]
+    # The table's own stream, not app.py's stand-in.
+    assert mapping["Stream"] == {"Fn::GetAtt": ["LinksTable", "StreamArn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 1 <= mapping["MaximumRetryAttempts"] <= 5
+    assert mapping["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Fn::GetAtt": ["NotificationsDeadLetterQueue", "Arn"]}}
+    }
+    # One record at its worst (every endpoint failing every attempt) fits the timeout.
+    from chalicelib.settings import MAX_WEBHOOK_URLS
+    from chalicelib.webhooks import BACKOFF, TIMEOUT
+
+    worst = MAX_WEBHOOK_URLS * (TIMEOUT * (len(BACKOFF) + 1) + sum(BACKOFF))
+    assert worst + 10 < function["Timeout"] <= 900
+    variables = function["Environment"]["Variables"]
+    assert variables["ONETIME_WEBHOOK_URLS"] == {"Ref": "WebhookUrls"}
+    assert variables["ONETIME_WEBHOOK_SECRET_PARAMETER"] == {"Ref": "WebhookSecretParameter"}
+    assert "ONETIME_WEBHOOK_SECRET" not in variables  # the secret stays in SSM
+
+
+def test_the_notifications_role_may_do_only_what_notifying_needs(stage: Built) -> None:
+    (policy,) = stage.properties("NotifyRole")["Policies"]
+    statements = policy["PolicyDocument"]["Statement"]
+    conditional = [s for s in statements if "Fn::If" in s]
+    (secret,) = conditional
+    condition, granted, absent = secret["Fn::If"]
+    assert condition == "HasWebhookSecretParameter" and absent == {"Ref": "AWS::NoValue"}
+    plain = {s["Sid"]: s for s in statements if "Fn::If" not in s}
+    allowed = {
+        "ReadTheLinksStream": (
+            ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+            {"Fn::GetAtt": ["LinksTable", "StreamArn"]},
+        ),
+        "ListTheLinksStreams": ("dynamodb:ListStreams", {"Fn::Sub": "${LinksTable.Arn}/stream/*"}),
+        "SetAsideFailures": (
+            "sqs:SendMessage",
+            {"Fn::GetAtt": ["NotificationsDeadLetterQueue", "Arn"]},
+        ),
+    }
+    for sid, (action, resource) in allowed.items():
+        assert (plain[sid]["Action"], plain[sid]["Resource"]) == (action, resource)
+    assert plain["SendReceipts"]["Action"] == ["ses:SendEmail", "ses:SendRawEmail"]
+    assert "identity/${Domain}" in plain["SendReceipts"]["Resource"]["Fn::Sub"][0]
+    assert plain["WriteOwnLogs"]["Resource"]["Fn::Sub"].endswith(
+        "log-group:/aws/lambda/onetime-${Stage}-notify:*"
+    )
+    assert set(plain) == set(allowed) | {"SendReceipts", "WriteOwnLogs"}
+    assert granted["Action"] == "ssm:GetParameter"
+    assert granted["Resource"]["Fn::Sub"].endswith(":parameter${WebhookSecretParameter}")
+    for statement in [*plain.values(), granted]:
+        assert statement["Effect"] == "Allow"
+        assert "*" not in json.dumps(statement["Action"])
+        assert statement["Resource"] != "*"
+
+
+def test_failed_notifications_are_set_aside_and_alarmed(stage: Built) -> None:
+    queue = stage.properties("NotificationsDeadLetterQueue")
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == 14 * 86_400
+    alarm = stage.properties("NotificationsFailedAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert alarm["Dimensions"] == [
+        {
+            "Name": "QueueName",
+            "Value": {"Fn::GetAtt": ["NotificationsDeadLetterQueue", "QueueName"]},
+        }
+    ]
+    assert alarm["Threshold"] == 1
+
+
+def test_packaging_refuses_a_template_that_keeps_the_stand_in_stream() -> None:
+    import app
+
+    assert packaging.STREAM_STAND_IN in app.STREAM_ARN
 
 
 def test_local_stage_keeps_no_environment() -> None:

@@ -29,6 +29,18 @@ from botocore.exceptions import ReadTimeoutError
 
 from chalicelib.logs import JsonFormatter
 from tests.conftest import API_KEY, BROWSER_ACCEPT, InProcess, aws_error
+from tests.test_email import sent
+from tests.test_notifications import (
+    NOTIFY,
+    Receiver,
+    Stream,
+    mint,
+    modified,
+    notifier,
+    ttl_deleted,
+    turn_on,
+)
+from tests.test_redeem import redeem
 from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack
 
 TIMEOUT = 30
@@ -424,3 +436,68 @@ def test_no_recipient_code_or_answer_in_the_log_or_the_table(
     logged = "\n".join(captured.lines)
     stored = json.dumps(service.table_items())
     assert logged and not any(p.search(logged) or p.search(stored) for p in alone)
+
+
+# ---------------------------------------------------------------- notifications
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.close()
+
+
+def test_no_token_and_no_download_address_in_any_notification(
+    mailing: InProcess, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every kind of notification, with every option on, searched like the logs: the
+    webhook bodies and headers, and the receipts' every part."""
+    turn_on(mailing, receiver, monkeypatch)
+    notifying = mailing
+    tokens: list[str] = []
+    signatures: list[str] = []
+    stream = Stream()
+    records = []
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"notify": NOTIFY}, "application/pdf"),  # streamed
+        ({"notify": NOTIFY, "uses": 2}, "*/*"),  # redirected: a presigned URL exists
+    ]
+    for fields, accept in cases:
+        minted = mint(notifying, **fields)
+        token = token_of(minted["url"])
+        tokens.append(token)
+
+        def spend(token: str = token, accept: str = accept) -> None:
+            response = redeem(notifying, token, accept)
+            if "X-Amz-Signature" in response.headers.get("Location", ""):
+                signatures.append(signature_of(response.headers["Location"]))
+
+        records.append(modified(notifying, stream, minted["id"], spend))
+    visited = mint(notifying, confirm=True, notify=NOTIFY)
+    tokens.append(token_of(visited["url"]))
+    records.append(
+        modified(
+            notifying,
+            stream,
+            visited["id"],
+            lambda: notifying.client.http.get(
+                f"/download?token={tokens[-1]}", headers={"Accept": BROWSER_ACCEPT}
+            ),
+        )
+    )
+    records.append(ttl_deleted(notifying, stream, visited["id"]))
+    handler, _ = notifier(receiver, [], visits=True, client_details=True)
+
+    assert handler.handle(records) == []
+
+    kinds = [payload["type"] for payload in receiver.verified()]
+    assert kinds == ["link.redeemed", "link.redeemed", "link.visited", "link.expired_unused"]
+    assert len(signatures) == 1
+    corpus = [json.dumps(headers) + body.decode() for headers, body in receiver.received]
+    corpus += [message.as_string() for message in sent()]
+    assert len(corpus) == 4 + 3  # a receipt for each but the visit
+    for text in corpus:
+        assert not secrets_in(text, tokens, signatures), secrets_in(text, tokens, signatures)
+        assert "/download" not in text and "token=" not in text
+        assert "http://" not in text and "https://" not in text  # no address of any kind

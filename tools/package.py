@@ -45,6 +45,10 @@ PARAMETER_FROM_ENV = {
     "CorsOrigins": "ONETIME_CORS_ORIGINS",
     "JwtIssuer": "ONETIME_JWT_ISSUER",
     "JwtAudience": "ONETIME_JWT_AUDIENCE",
+    "WebhookUrls": "ONETIME_WEBHOOK_URLS",
+    "WebhookSecretParameter": "ONETIME_WEBHOOK_SECRET_PARAMETER",
+    "NotifyVisits": "ONETIME_NOTIFY_VISITS",
+    "NotifyClientDetails": "ONETIME_NOTIFY_CLIENT_DETAILS",
 }
 # Named by the IAM policy file: a different value at deploy time could only fail.
 PINNED_PARAMETERS = ("Stage", "TableName", "BucketName")
@@ -53,6 +57,8 @@ UPLOAD_PREFIX = "uploads/"
 # File requests' uploads go here: the policy file's s3:PutObject and s3:PutObjectTagging
 # and two lifecycle rules name it.
 REQUEST_PREFIX = "requests/"
+# app.py's stand-in for the stream ARN, which the merge template replaces.
+STREAM_STAND_IN = "stream/set-by-the-template"
 # The resources `--data-only` extracts (way 1: data first, then `chalice deploy`).
 DATA_RESOURCES = ("LinksTable", "FilesBucket", "FilesBucketPolicy")
 
@@ -223,6 +229,13 @@ def package(stage: str, out_dir: Path) -> Path:
         raise PackageError(
             f"chalice package --stage {stage} failed ({result.returncode}):\n"
             f"{result.stdout}{result.stderr}"
+        )
+    if STREAM_STAND_IN in template.read_text():
+        # app.py's on_dynamodb_record names a stand-in; the merge template must have put
+        # the table's own stream in its place (Notify's event in infra/resources.yaml).
+        raise PackageError(
+            f"{template}: the notifications function still reads the stand-in stream "
+            f"{STREAM_STAND_IN!r}; infra/resources.yaml must set its Events' Stream"
         )
     return template
 

@@ -1,0 +1,536 @@
+"""Notifications from the links table's stream, fed records built from real items.
+
+dynalite has no streams, so each test makes the change through the app (in-process, on
+moto), reads the item before and after, and hands the handler a record shaped as AWS's
+DynamoDB Streams documentation shows one (``NEW_AND_OLD_IMAGES``; a TTL deletion carries
+the DynamoDB service principal as ``userIdentity``).  Webhooks go to a receiver on
+127.0.0.1 that checks each signature with the ``standardwebhooks`` package's verifier.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.message
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
+
+import app as app_module
+from chalicelib import notifications
+from chalicelib.errors import ConfigurationError
+from chalicelib.notifications import EXPIRED_UNUSED, REDEEMED, VISITED, Notifier
+from chalicelib.settings import NotificationSettings
+from tests.conftest import BROWSER_ACCEPT, InProcess, reset_app_caches
+from tests.test_email import sent
+from tests.test_operators import call
+from tests.test_redeem import SMALL, download, redeem, token_of
+from tools.stack import MAIL_FROM
+
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+NOTIFY = "ops@example.com"
+STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/links-test/stream/2026-11-30T00:00:00.000"
+TTL_DELETER = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+
+# ------------------------------------------------------------------ records, as AWS sends them
+
+
+class Stream:
+    """Turns an item before and after a change into a DynamoDB Streams record."""
+
+    def __init__(self) -> None:
+        self.sequence = 100_000_000_000_000_000_000
+
+    def record(
+        self,
+        name: str,
+        old: dict[str, Any] | None,
+        new: dict[str, Any] | None,
+        *,
+        at: float,
+        identity: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        self.sequence += 1
+        image = new or old
+        assert image is not None
+        change: dict[str, Any] = {
+            "ApproximateCreationDateTime": int(at),
+            "Keys": {"pk": image["pk"]},
+            "SequenceNumber": str(self.sequence),
+            "SizeBytes": len(json.dumps(image)),
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        }
+        if new is not None:
+            change["NewImage"] = new
+        if old is not None:
+            change["OldImage"] = old
+        record: dict[str, Any] = {
+            "eventID": uuid.uuid4().hex,
+            "eventName": name,
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": change,
+            "eventSourceARN": STREAM,
+        }
+        if identity is not None:
+            record["userIdentity"] = identity
+        return record
+
+
+def modified(service: InProcess, stream: Stream, link_id: str, change: Any) -> dict[str, Any]:
+    """Make a change through the app; the MODIFY record it wrote to the stream."""
+    before = service.item(link_id)
+    change()
+    after = service.item(link_id)
+    assert after != before
+    return stream.record("MODIFY", before, after, at=service.clock())
+
+
+def ttl_deleted(service: InProcess, stream: Stream, link_id: str) -> dict[str, Any]:
+    """The record of DynamoDB's TTL deleting the item (the item is deleted too)."""
+    before = service.item(link_id)
+    service.dynamodb.delete_item(TableName=service.table, Key={"pk": before["pk"]})
+    return stream.record("REMOVE", before, None, at=service.clock(), identity=TTL_DELETER)
+
+
+def batch(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": list(records)}
+
+
+# ------------------------------------------------------------------ the receiver
+
+
+class Receiver:
+    """Webhook endpoint on 127.0.0.1: answers the statuses it is given (then 200),
+    records each request, and checks its signature with the Standard Webhooks verifier."""
+
+    def __init__(self, secret: str = SECRET) -> None:
+        self.answers: list[int] = []
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.verifier = Webhook(secret)
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/onetime"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def verified(self) -> list[dict[str, Any]]:
+        """Every payload received, each through the verifier (which raises on a bad one)."""
+        return [self.verifier.verify(body, headers) for headers, body in self.received]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.close()
+
+
+def turn_on(service: InProcess, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Webhooks to the receiver, on a service with email on (``mailing``)."""
+    monkeypatch.setenv("ONETIME_WEBHOOK_URLS", receiver.url)
+    monkeypatch.setenv("ONETIME_WEBHOOK_SECRET", SECRET)
+    reset_app_caches()
+    service.put("reports/Q3 résumé.pdf", SMALL)
+
+
+@pytest.fixture
+def notifying(mailing: InProcess, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> InProcess:
+    turn_on(mailing, receiver, monkeypatch)
+    return mailing
+
+
+def mint(service: InProcess, **fields: Any) -> dict[str, Any]:
+    body = {"file": "reports/Q3 résumé.pdf", "confirm": False, "note": "ticket 4711", **fields}
+    response = call(service, "POST", "/links", body)
+    assert response.status_code == 201, response.body
+    minted: dict[str, Any] = response.json_body
+    return minted
+
+
+def notifier(
+    receiver: Receiver, sleeps: list[float], **options: Any
+) -> tuple[Notifier, NotificationSettings]:
+    settings = NotificationSettings(
+        webhook_urls=(receiver.url,), webhook_secret=SECRET, mail_from=MAIL_FROM, **options
+    )
+    return notifications.build(settings, sleep=sleeps.append), settings
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def warnings_() -> Iterator[Captured]:
+    capture = Captured()
+    logger = logging.getLogger("onetime")
+    logger.addHandler(capture)
+    try:
+        yield capture
+    finally:
+        logger.removeHandler(capture)
+
+
+def receipts_to(address: str) -> list[email.message.EmailMessage]:
+    return [message for message in sent() if message["To"] == address]
+
+
+# ------------------------------------------------------------------ redeemed
+
+
+def test_a_redemption_is_told_to_the_webhook_signed_and_to_the_notify_address(
+    notifying: InProcess, receiver: Receiver
+) -> None:
+    stream = Stream()
+    minted = mint(notifying, notify=NOTIFY)
+    record = modified(
+        notifying,
+        stream,
+        minted["id"],
+        lambda: redeem(notifying, token_of(minted), "application/pdf"),
+    )
+
+    # Through the handler Chalice registered, as Lambda would call it.
+    answer = app_module.notify(batch(record), None)
+
+    assert answer == {"batchItemFailures": []}
+    [delivered] = receiver.verified()
+    [(headers, _)] = receiver.received
+    redemption_id = next(iter(notifying.item(minted["id"])["redemptions"]["M"]))
+    assert headers["webhook-id"] == f"redeemed_{minted['id']}_{redemption_id}"
+    assert headers["webhook-signature"].startswith("v1,")
+    assert delivered["type"] == REDEEMED
+    data = delivered["data"]
+    assert data["link_id"] == minted["id"]
+    assert data["redemption_id"] == redemption_id
+    assert (data["filename"], data["file"]) == ("Q3 résumé.pdf", "reports/Q3 résumé.pdf")
+    assert (data["uses"], data["remaining"], data["max_uses"]) == (1, 0, 1)
+    assert data["delivery"] == "stream"
+    assert data["note"] == "ticket 4711"
+    assert "client_ip" not in data and "user_agent" not in data  # not opted in
+    [receipt] = receipts_to(NOTIFY)
+    assert receipt["Subject"] == "Downloaded: Q3 résumé.pdf"
+    text = receipt.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert minted["id"] in text.get_content()
+    assert "/download" not in receipt.as_string()
+
+
+def test_a_tampered_payload_or_another_secret_fails_the_verifier(
+    notifying: InProcess, receiver: Receiver
+) -> None:
+    stream = Stream()
+    minted = mint(notifying)
+    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    app_module.notify(batch(record), None)
+    [(headers, body)] = receiver.received
+    with pytest.raises(WebhookVerificationError):
+        receiver.verifier.verify(body.replace(b'"uses":1', b'"uses":0'), headers)
+    other = Webhook("whsec_" + base64.b64encode(b"another secret of 32 bytes......").decode())
+    with pytest.raises(WebhookVerificationError):
+        other.verify(body, headers)
+
+
+def test_the_receiver_failing_twice_gets_it_on_the_third_attempt(
+    notifying: InProcess, receiver: Receiver
+) -> None:
+    stream = Stream()
+    minted = mint(notifying)
+    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    receiver.answers = [500, 500]
+    sleeps: list[float] = []
+    handler, _ = notifier(receiver, sleeps)
+
+    assert handler.handle([record]) == []
+
+    assert len(receiver.verified()) == 3  # each attempt signed, and each signature good
+    assert len({headers["webhook-id"] for headers, _ in receiver.received}) == 1
+    assert sleeps == [1.0, 4.0]  # backoff, bounded
+
+
+def test_what_never_arrives_is_handed_back_logged_and_set_aside(
+    notifying: InProcess, receiver: Receiver, warnings_: Captured
+) -> None:
+    stream = Stream()
+    first, second = mint(notifying), mint(notifying)
+    records = [
+        modified(notifying, stream, link["id"], lambda link=link: redeem(notifying, token_of(link)))
+        for link in (first, second)
+    ]
+    receiver.answers = [503] * 10
+    sleeps: list[float] = []
+    handler, _ = notifier(receiver, sleeps)
+
+    failed = handler.handle(records)
+
+    # The first record failed: it and everything after it go back to Lambda, which retries
+    # them and finally sends them to the dead-letter queue (infra/resources.yaml).
+    assert failed == [r["dynamodb"]["SequenceNumber"] for r in records]
+    assert len(receiver.received) == 3 and sleeps == [1.0, 4.0]  # bounded: then it gives up
+    [line] = [m for m in warnings_.messages if m.startswith("NOTIFICATION FAILED")]
+    assert first["id"] in line and "127.0.0.1" in line and "answered 503" in line
+    assert "/hooks/onetime" not in line  # the host only: a path may hold a credential
+
+
+def test_a_refusal_that_will_not_change_is_not_asked_again(
+    notifying: InProcess, receiver: Receiver
+) -> None:
+    stream = Stream()
+    minted = mint(notifying)
+    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    receiver.answers = [401]
+    sleeps: list[float] = []
+    handler, _ = notifier(receiver, sleeps)
+    assert handler.handle([record]) == [record["dynamodb"]["SequenceNumber"]]
+    assert len(receiver.received) == 1 and sleeps == []
+
+
+def test_an_unreachable_endpoint_is_retried_then_given_up(notifying: InProcess) -> None:
+    stream = Stream()
+    minted = mint(notifying)
+    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    closed = Receiver()
+    closed.close()  # nothing listens on its port any more
+    sleeps: list[float] = []
+    handler, _ = notifier(closed, sleeps)
+    assert handler.handle([record]) == [record["dynamodb"]["SequenceNumber"]]
+    assert sleeps == [1.0, 4.0]
+
+
+def test_a_batch_stops_before_the_time_runs_out(notifying: InProcess, receiver: Receiver) -> None:
+    stream = Stream()
+    links = [mint(notifying) for _ in range(3)]
+    records = [
+        modified(notifying, stream, link["id"], lambda link=link: redeem(notifying, token_of(link)))
+        for link in links
+    ]
+    handler, _ = notifier(receiver, [])
+    remaining = iter([300_000, 1_000])  # plenty for the second record, not for the third
+    failed = handler.handle(records, lambda: next(remaining))
+    assert failed == [records[2]["dynamodb"]["SequenceNumber"]]
+    assert len(receiver.received) == 2
+
+
+def test_client_details_only_when_the_deployment_opts_in(
+    notifying: InProcess, receiver: Receiver
+) -> None:
+    stream = Stream()
+    minted = mint(notifying, notify=NOTIFY)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "curl/8.5.0"}
+    record = modified(
+        notifying,
+        stream,
+        minted["id"],
+        lambda: notifying.client.http.post(
+            "/download", headers=headers, body=f"token={token_of(minted)}"
+        ),
+    )
+    plain, _ = notifier(receiver, [])
+    detailed, _ = notifier(receiver, [], client_details=True)
+    assert plain.handle([record]) == detailed.handle([record]) == []
+    without, with_ = (payload["data"] for payload in receiver.verified())
+    assert "client_ip" not in without and "user_agent" not in without
+    assert with_["user_agent"] == "curl/8.5.0" and "client_ip" in with_
+    first, second = receipts_to(NOTIFY)
+    assert "curl/8.5.0" not in first.as_string()
+    assert "curl/8.5.0" in second.as_string()
+
+
+# ------------------------------------------------------------------ expired unused, visits
+
+
+def test_a_link_deleted_by_ttl_unused_is_told_as_expired_unused(
+    notifying: InProcess, receiver: Receiver
+) -> None:
+    stream = Stream()
+    minted = mint(notifying, notify=NOTIFY)
+    notifying.clock.advance(86_400 * 31)  # expired, and past its retention
+    record = ttl_deleted(notifying, stream, minted["id"])
+
+    assert app_module.notify(batch(record), None) == {"batchItemFailures": []}
+
+    [delivered] = receiver.verified()
+    assert delivered["type"] == EXPIRED_UNUSED
+    assert delivered["data"]["link_id"] == minted["id"]
+    assert delivered["data"]["uses"] == 0
+    assert receiver.received[0][0]["webhook-id"] == f"expired_{minted['id']}"
+    [receipt] = receipts_to(NOTIFY)
+    assert receipt["Subject"] == "Not downloaded: Q3 résumé.pdf"
+
+
+def test_only_ttl_deleting_an_unused_live_link_counts(
+    notifying: InProcess, receiver: Receiver
+) -> None:
+    stream = Stream()
+    used, revoked, deleted = mint(notifying), mint(notifying), mint(notifying)
+    redeem(notifying, token_of(used))
+    assert call(notifying, "DELETE", f"/links/{revoked['id']}").status_code == 200
+    records = [
+        ttl_deleted(notifying, stream, used["id"]),
+        ttl_deleted(notifying, stream, revoked["id"]),
+    ]
+    # Deleted by someone, not by TTL: no userIdentity.
+    before = notifying.item(deleted["id"])
+    records.append(stream.record("REMOVE", before, None, at=notifying.clock()))
+    # A new link (INSERT) tells nothing; its redemption does; a refund (uses go down) not.
+    fresh = mint(notifying)
+    records.append(stream.record("INSERT", None, notifying.item(fresh["id"]), at=notifying.clock()))
+    records.append(
+        modified(notifying, stream, fresh["id"], lambda: redeem(notifying, token_of(fresh)))
+    )
+    records.append(
+        modified(
+            notifying,
+            stream,
+            fresh["id"],
+            lambda: call(notifying, "POST", f"/links/{fresh['id']}/refund", {}),
+        )
+    )
+    assert app_module.notify(batch(*records), None) == {"batchItemFailures": []}
+    assert [p["type"] for p in receiver.verified()] == [REDEEMED]  # only fresh's redemption
+
+
+def test_other_items_in_the_table_tell_nothing(notifying: InProcess, receiver: Receiver) -> None:
+    stream = Stream()
+    call(notifying, "POST", "/grants", {"subject": "buyer-1", "file": "reports/Q3 résumé.pdf"})
+    [grant] = [i for i in notifying.table_items() if i["pk"]["S"].startswith("grant#")]
+    record = stream.record("REMOVE", grant, None, at=notifying.clock(), identity=TTL_DELETER)
+    assert app_module.notify(batch(record), None) == {"batchItemFailures": []}
+    assert receiver.received == []
+
+
+def test_visits_that_spent_nothing_only_when_opted_in(
+    notifying: InProcess, receiver: Receiver
+) -> None:
+    stream = Stream()
+    minted = mint(notifying, confirm=True, notify=NOTIFY)
+    record = modified(
+        notifying,
+        stream,
+        minted["id"],
+        lambda: download(notifying, token_of(minted), BROWSER_ACCEPT),  # the landing page
+    )
+    quiet, _ = notifier(receiver, [])
+    assert quiet.handle([record]) == []
+    assert receiver.received == []
+
+    told, _ = notifier(receiver, [], visits=True)
+    assert told.handle([record]) == []
+    [delivered] = receiver.verified()
+    assert delivered["type"] == VISITED
+    assert (delivered["data"]["visit"], delivered["data"]["visits_of_this_kind"]) == ("page", 1)
+    assert receiver.received[0][0]["webhook-id"] == f"visited_{minted['id']}_page_1"
+    assert receipts_to(NOTIFY) == []  # visits go to webhooks only
+
+
+# ------------------------------------------------------------------ the request path
+
+
+def test_a_redemption_makes_the_same_aws_calls_with_notifications_on(
+    notifying: InProcess, receiver: Receiver
+) -> None:
+    minted = mint(notifying, notify=NOTIFY)
+    notifying.hooks.calls.clear()
+    assert redeem(notifying, token_of(minted), "application/pdf").status_code == 200
+    assert notifying.hooks.calls == ["dynamodb:UpdateItem", "s3:GetObject"]
+    assert receiver.received == []  # nothing is sent from the request path
+    assert receipts_to(NOTIFY) == []
+
+
+# ------------------------------------------------------------------ settings
+
+
+def test_webhook_settings_are_checked_once_at_start() -> None:
+    read = NotificationSettings.from_environ
+    ok = read(
+        {
+            "ONETIME_WEBHOOK_URLS": "https://hooks.example.com/a, http://127.0.0.1:9/b",
+            "ONETIME_WEBHOOK_SECRET_PARAMETER": "/onetime/prod/webhook-secret",
+            "ONETIME_NOTIFY_VISITS": "true",
+        }
+    )
+    assert ok.webhook_urls == ("https://hooks.example.com/a", "http://127.0.0.1:9/b")
+    assert ok.visits and not ok.client_details
+    assert read({}) == NotificationSettings()
+    for environ, problem in [
+        ({"ONETIME_WEBHOOK_URLS": "http://hooks.example.com/a"}, "not an https URL"),
+        ({"ONETIME_WEBHOOK_URLS": "https://hooks.example.com/a"}, "needs a signing secret"),
+        ({"ONETIME_WEBHOOK_SECRET": "hunter2"}, "whsec_"),
+        (
+            {"ONETIME_WEBHOOK_SECRET": SECRET, "ONETIME_WEBHOOK_SECRET_PARAMETER": "/x"},
+            "not both",
+        ),
+        ({"ONETIME_NOTIFY_CLIENT_DETAILS": "maybe"}, "true or false"),
+        (
+            {
+                "ONETIME_WEBHOOK_URLS": ",".join(["https://h.example"] * 6),
+                "ONETIME_WEBHOOK_SECRET": SECRET,
+            },
+            "at most 5",
+        ),
+    ]:
+        with pytest.raises(ConfigurationError, match=problem):
+            read(environ)
+
+
+def test_the_secret_is_read_from_ssm_once_per_container(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not through ``service``: the API's function never reads SSM, and its policy test
+    (tests/test_policy.py) must not see this function's calls."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        boto3.setup_default_session()
+        calls: list[str] = []
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.register(
+            "before-call.ssm.GetParameter", lambda **_: calls.append("GetParameter")
+        )
+        boto3.session.Session().client("ssm").put_parameter(
+            Name="/onetime/test/webhook-secret", Value=SECRET, Type="SecureString"
+        )
+        monkeypatch.setenv("ONETIME_WEBHOOK_URLS", "https://hooks.example.com/onetime")
+        monkeypatch.setenv("ONETIME_WEBHOOK_SECRET_PARAMETER", "/onetime/test/webhook-secret")
+        reset_app_caches()
+        try:
+            first, again = app_module.get_notifier(), app_module.get_notifier()
+        finally:
+            reset_app_caches()
+    assert first is again and calls == ["GetParameter"]
+    webhooks = first._webhooks
+    assert webhooks is not None
+    headers = webhooks.headers("msg_1", b"{}")
+    Webhook(SECRET).verify(b"{}", headers)  # signed with the secret SSM held

@@ -8,6 +8,7 @@ audience), the logic in ``chalicelib/services``.
 from __future__ import annotations
 
 import functools
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -103,15 +104,23 @@ def get_notifier() -> Notifier:
 # Notifications, from the links table's stream: a function of their own, off the request
 # path.  The ARN is a stand-in that the template replaces with the table's own stream
 # (infra/resources.yaml); the handler's retries and dead-letter queue are set there too.
+NOTIFY_HANDLER_VARIABLE = "ONETIME_NOTIFY_HANDLER"
 STREAM_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/onetime/stream/set-by-the-template"
 
 
-@app.on_dynamodb_record(stream_arn=STREAM_ARN, batch_size=10, name="notify")
 def notify(event: DynamoDBEvent) -> dict[str, Any]:
     context: Any = event.context
     remaining = context.get_remaining_time_in_millis if context is not None else None
     failed = get_notifier().handle(event.to_dict()["Records"], remaining)
     return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
+
+
+# Registered only where the stream exists: `make package` (tools/package.py) and the
+# notify function itself (the template sets the variable), so that `chalice deploy`
+# (way 1, docs/DEPLOY.md) deploys the API alone rather than a handler for a stream that
+# does not exist.  Read at import: it decides which functions the app has.
+if os.environ.get(NOTIFY_HANDLER_VARIABLE) == "1":
+    notify = app.on_dynamodb_record(stream_arn=STREAM_ARN, batch_size=10, name="notify")(notify)
 
 
 def reset() -> None:

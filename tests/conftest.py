@@ -8,6 +8,7 @@ in-memory AWS, for fast endpoint tests; ``stack`` runs real processes
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ from typing import Any
 import boto3
 import pytest
 from chalice.test import Client
+
+# As in the notify function's own environment (infra/resources.yaml): app.py registers
+# the stream handler, so tests call ``app.notify`` as Lambda calls it.
+os.environ["ONETIME_NOTIFY_HANDLER"] = "1"
 
 import app as app_module
 from tests.fakes import FrozenClock

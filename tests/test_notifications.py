@@ -13,10 +13,12 @@ import base64
 import email.message
 import json
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +39,10 @@ SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode
 NOTIFY = "ops@example.com"
 STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/links-test/stream/2026-11-30T00:00:00.000"
 TTL_DELETER = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+# The stream handler as Lambda calls it: (event dict, context).  tests/conftest.py sets
+# ONETIME_NOTIFY_HANDLER, as the notify function's environment does, so it is registered.
+lambda_notify: Any = app_module.notify
 
 
 # ------------------------------------------------------------------ records, as AWS sends them
@@ -222,7 +228,7 @@ def test_a_redemption_is_told_to_the_webhook_signed_and_to_the_notify_address(
     )
 
     # Through the handler Chalice registered, as Lambda would call it.
-    answer = app_module.notify(batch(record), None)
+    answer = lambda_notify(batch(record), None)
 
     assert answer == {"batchItemFailures": []}
     [delivered] = receiver.verified()
@@ -253,7 +259,7 @@ def test_a_tampered_payload_or_another_secret_fails_the_verifier(
     stream = Stream()
     minted = mint(notifying)
     record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
-    app_module.notify(batch(record), None)
+    lambda_notify(batch(record), None)
     [(headers, body)] = receiver.received
     with pytest.raises(WebhookVerificationError):
         receiver.verifier.verify(body.replace(b'"uses":1', b'"uses":0'), headers)
@@ -378,7 +384,7 @@ def test_a_link_deleted_by_ttl_unused_is_told_as_expired_unused(
     notifying.clock.advance(86_400 * 31)  # expired, and past its retention
     record = ttl_deleted(notifying, stream, minted["id"])
 
-    assert app_module.notify(batch(record), None) == {"batchItemFailures": []}
+    assert lambda_notify(batch(record), None) == {"batchItemFailures": []}
 
     [delivered] = receiver.verified()
     assert delivered["type"] == EXPIRED_UNUSED
@@ -417,7 +423,7 @@ def test_only_ttl_deleting_an_unused_live_link_counts(
             lambda: call(notifying, "POST", f"/links/{fresh['id']}/refund", {}),
         )
     )
-    assert app_module.notify(batch(*records), None) == {"batchItemFailures": []}
+    assert lambda_notify(batch(*records), None) == {"batchItemFailures": []}
     assert [p["type"] for p in receiver.verified()] == [REDEEMED]  # only fresh's redemption
 
 
@@ -426,7 +432,7 @@ def test_other_items_in_the_table_tell_nothing(notifying: InProcess, receiver: R
     call(notifying, "POST", "/grants", {"subject": "buyer-1", "file": "reports/Q3 résumé.pdf"})
     [grant] = [i for i in notifying.table_items() if i["pk"]["S"].startswith("grant#")]
     record = stream.record("REMOVE", grant, None, at=notifying.clock(), identity=TTL_DELETER)
-    assert app_module.notify(batch(record), None) == {"batchItemFailures": []}
+    assert lambda_notify(batch(record), None) == {"batchItemFailures": []}
     assert receiver.received == []
 
 
@@ -534,3 +540,24 @@ def test_the_secret_is_read_from_ssm_once_per_container(
     assert webhooks is not None
     headers = webhooks.headers("msg_1", b"{}")
     Webhook(SECRET).verify(b"{}", headers)  # signed with the secret SSM held
+
+
+@pytest.mark.parametrize(("variable", "sources"), [("", 0), ("1", 1)])
+def test_the_stream_handler_exists_only_where_the_stream_does(variable: str, sources: int) -> None:
+    """`chalice deploy` (way 1) has no stream to attach to: without the variable the app
+    has no event source, so it deploys the API alone; `make package` and the notify
+    function set it."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ONETIME_NOTIFY_HANDLER": variable}
+    done = subprocess.run(
+        [sys.executable, "-c", "import app; print(len(app.app.event_sources))"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == str(sources)

@@ -208,6 +208,7 @@ def package(stage: str, out_dir: Path) -> Path:
     env = dict(os.environ)
     # chalice package needs a region even though it talks to no AWS service.
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    env["ONETIME_NOTIFY_HANDLER"] = "1"  # the template has the stream: package its handler
     result = subprocess.run(
         [
             str(Path(sys.executable).parent / "chalice"),

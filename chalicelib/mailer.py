@@ -64,10 +64,13 @@ class Mailer:
         self._client = client
         self._sender = sender
 
-    def send(self, letter: Letter, link: Link, url: str, now: float) -> str:
-        """Send the link; the SES message id, or ``MailError`` saying why not."""
+    def send(
+        self, letter: Letter, link: Link, url: str, now: float, code: str | None = None
+    ) -> str:
+        """Send the link; the SES message id, or ``MailError`` saying why not.  ``code``
+        (a ``verify: code`` link's) is shown as text, never put in ``url``."""
         subject = letter.subject or f"Your download: {link.filename}"
-        text, page = compose(letter, link, url, subject, now)
+        text, page = compose(letter, link, url, subject, now, code=code)
         return self._deliver(letter.email, subject, text, page)
 
     def send_request(self, letter: Letter, request: FileRequest, url: str, now: float) -> str:
@@ -107,7 +110,9 @@ class Mailer:
         return message_id
 
 
-def compose(letter: Letter, link: Link, url: str, subject: str, now: float) -> tuple[str, str]:
+def compose(
+    letter: Letter, link: Link, url: str, subject: str, now: float, *, code: str | None = None
+) -> tuple[str, str]:
     """The plain-text and HTML parts (the HTML escapes every value)."""
     downloads = "1 download" if link.max_uses == 1 else f"{link.max_uses} downloads"
     facts = {
@@ -121,7 +126,6 @@ def compose(letter: Letter, link: Link, url: str, subject: str, now: float) -> t
     intro = "A file has been shared with you. The link works for a limited time"
     intro += " and only once." if link.max_uses == 1 else f" and {downloads}."
     text_block = f"Message from the sender:\n{letter.message}\n" if letter.message else ""
-    text = fill_text("email.txt", intro=intro, message_block=text_block, **facts)
     html_block = (
         Html(
             '<p style="margin:0 0 8px;white-space:pre-wrap;border-left:3px solid #d5d9df;'
@@ -130,6 +134,14 @@ def compose(letter: Letter, link: Link, url: str, subject: str, now: float) -> t
         if letter.message
         else Html("")
     )
+    if code is not None:
+        # Kept apart from the URL on purpose: whoever gets only the link cannot use it.
+        text_block = f"Your download code: {code}\n\n" + text_block
+        html_block = Html(
+            f'<p style="margin:0 0 16px">Your download code: <strong>{html.escape(code)}'
+            f"</strong></p>{html_block}"
+        )
+    text = fill_text("email.txt", intro=intro, message_block=text_block, **facts)
     page = fill("email.html", subject=subject, intro=intro, message_block=html_block, **facts)
     return text, page
 

@@ -196,7 +196,9 @@ class BrokenMailer(Mailer):
     def __init__(self) -> None:
         pass
 
-    def send(self, letter: Letter, link: Link, url: str, now: float) -> str:
+    def send(
+        self, letter: Letter, link: Link, url: str, now: float, code: str | None = None
+    ) -> str:
         raise MailError("SES refused the message")
 
 

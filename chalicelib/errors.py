@@ -100,9 +100,10 @@ class LinkExpiredError(LinkGoneError):
 class LinkRevokedError(LinkGoneError):
     code = "link_revoked"
 
-    def __init__(self, message: str, revoked_at: float) -> None:
+    def __init__(self, message: str, revoked_at: float, *, replaced: bool = False) -> None:
         super().__init__(message)
         self.revoked_at = revoked_at
+        self.replaced = replaced  # withdrawn by a resend: a newer link was emailed
 
 
 class LinkLockedError(OnetimeError):

@@ -77,6 +77,13 @@ CHECKS = ("email", "code")
 MAX_WRONG_ANSWERS = 5
 
 
+def recipient_key(address: str) -> str:
+    """How the ``by-recipient`` index files an address: lower case, so that support finds
+    ``Client@Example.com``'s links by whatever case they type (the address itself is kept
+    as given, for display and for the email)."""
+    return address.strip().lower()
+
+
 @dataclass(frozen=True)
 class Guess:
     """One wrong answer to a link's recipient check, recorded by the write that counted it."""

@@ -26,6 +26,7 @@ from chalicelib.link import (
     StoredObject,
     Use,
     Visit,
+    recipient_key,
 )
 from chalicelib.logs import get_logger, metric
 from chalicelib.stores import ClaimOutcome, Page, Viewed
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 log = get_logger("linkstore")
 
 FILE_INDEX = "by-file"
+# Sparse: only links emailed to someone carry ``recipient_key`` (their address in lower case).
+RECIPIENT_INDEX = "by-recipient"
 WHAT = "link service"
 
 _CLAIM_CONDITION = (
@@ -215,6 +218,47 @@ class DynamoLinkStore:
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":id": {"S": message_id}},
             )
+
+    def supersede(self, link_id: str, replacement: str, at: float) -> Link:
+        """Revoke a link because ``replacement`` (already created) replaces it: one
+        conditional write, so of two resends racing only one replaces it; the other is
+        told why not (``ConflictError``) and must withdraw its replacement."""
+        try:
+            with translated(WHAT):
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(link_id),
+                    UpdateExpression="SET revoked_at = :now, replaced_by = :new",
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND attribute_not_exists(revoked_at)"
+                        " AND attribute_not_exists(replaced_by)"
+                    ),
+                    ExpressionAttributeValues=dynamo.to_item({":now": at, ":new": replacement}),
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ConditionFailed as failed:
+            old = failed.old if failed.old is not None else self._read(link_id)
+            if old is None:
+                raise refusals.unknown_link(link_id) from None
+            raise refusals.not_resendable(_from_item(old)) from None
+        return _from_item(dynamo.from_item(response["Attributes"]))
+
+    def restore(self, link_id: str, replacement: str) -> bool:
+        """Undo ``supersede`` (the replacement's email failed): only if this replacement is
+        the one recorded, so nothing else's revocation is ever undone.  False if it is not."""
+        try:
+            with translated(WHAT):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(link_id),
+                    UpdateExpression="REMOVE revoked_at, replaced_by",
+                    ConditionExpression="replaced_by = :new",
+                    ExpressionAttributeValues={":new": {"S": replacement}},
+                )
+        except ConditionFailed:
+            return False
+        return True
 
     def view(
         self, link_id: str, digest: str, visit: Visit, *, unless_direct: bool = False
@@ -488,6 +532,20 @@ class DynamoLinkStore:
         )
         return Page(links=[_from_item(item) for item in items], cursor=next_cursor)
 
+    def for_recipient(self, address: str, limit: int, cursor: str | None) -> Page:
+        """Links emailed to one address (in any case), newest first, from the sparse
+        ``by-recipient`` index (never a scan)."""
+        items, next_cursor = dynamo.newest_first(
+            self._client,
+            self._table,
+            RECIPIENT_INDEX,
+            "recipient_key",
+            recipient_key(address),
+            limit,
+            cursor,
+        )
+        return Page(links=[_from_item(item) for item in items], cursor=next_cursor)
+
     def ping(self) -> None:
         """Raise unless the table answers a read."""
         self._client.get_item(TableName=self._table, Key=_key("health-probe"))
@@ -568,6 +626,8 @@ def _to_item(link: Link) -> dynamo.Item:
     for name in ("recipient", "message_id", "notify", "check", "answer_digest", "replaces"):
         if getattr(link, name) is not None:
             values[name] = getattr(link, name)
+    if link.recipient is not None:
+        values["recipient_key"] = recipient_key(link.recipient)
     if link.answer_digest is not None:
         values["wrong"] = link.wrong_answers
     return dynamo.to_item(values)

@@ -31,7 +31,16 @@ from chalicelib.errors import (
     UploadRefusal,
 )
 from chalicelib.link import MAX_WRONG_ANSWERS, Link
-from chalicelib.refusals import DECLINED_NOTES, EXPIRED, FILE_CHANGED, LOCKED, REVOKED, USED, times
+from chalicelib.refusals import (
+    DECLINED_NOTES,
+    EXPIRED,
+    FILE_CHANGED,
+    LOCKED,
+    REPLACED,
+    REVOKED,
+    USED,
+    times,
+)
 from chalicelib.text import human_size
 
 if TYPE_CHECKING:
@@ -267,6 +276,12 @@ def _explain(error: OnetimeError, now: float) -> tuple[str, str]:
             f" ({relative(error.expired_at, now)}).",
         )
     if isinstance(error, LinkRevokedError):
+        if error.replaced:
+            return (
+                REVOKED,
+                f"It was {REPLACED} on {human_date(error.revoked_at)}. Use the link in the "
+                "newest email.",
+            )
         return (
             REVOKED,
             f"The sender withdrew it on {human_date(error.revoked_at)}.",

@@ -34,6 +34,7 @@ NOT_FOUND = "This link does not exist. Check it was copied whole, or ask the sen
 USED = "This link has already been used"
 EXPIRED = "This link has expired"
 REVOKED = "This link was withdrawn"
+REPLACED = "replaced by a newer link that was emailed to you"
 FILE_CHANGED = "This file is no longer available"
 LOCKED = "This link is locked"
 NOT_GRANTED = "You have no purchase that includes this file. Contact the shop if you think you do."
@@ -50,6 +51,12 @@ def check(link: Link | None, digest: str, now: float) -> Link:
     """
     if link is None or not hmac.compare_digest(link.token_digest, digest):
         raise LinkNotFoundError(NOT_FOUND)
+    if link.revoked_at is not None and link.replaced_by is not None:
+        raise LinkRevokedError(
+            f"{REVOKED}: it was {REPLACED}. Use the link in the newest email.",
+            link.revoked_at,
+            replaced=True,
+        )
     if link.revoked_at is not None:
         raise LinkRevokedError(f"{REVOKED} by its sender. Ask them for a new one.", link.revoked_at)
     if link.locked:
@@ -77,6 +84,35 @@ def unchangeable(link: Link) -> ConflictError:
     return ConflictError(
         f"The link has already been used {link.uses} time(s); the limit cannot go below that."
     )
+
+
+def no_recipient() -> ConflictError:
+    """A resend of a link that was never emailed: there is nobody to send it to."""
+    return ConflictError(
+        "The link was not emailed to anyone, so there is nobody to resend it to. "
+        "Mint a new link with an email instead."
+    )
+
+
+def not_resendable(link: Link) -> ConflictError:
+    """Why a link cannot be replaced (by the write's condition): a resend replaces only a
+    link that still stands, so a withdrawal is never undone and a chain has one live end."""
+    if link.replaced_by is not None:
+        return ConflictError(
+            f"The link was already replaced by link {link.replaced_by}; resend that one."
+        )
+    return ConflictError(
+        "The link was withdrawn; a resend would give it back. Mint a new link instead."
+    )
+
+
+def nothing_left_to_resend(link: Link, now: float) -> ConflictError:
+    """A resend that would carry over no uses or no time, with none given."""
+    if link.remaining <= 0:
+        return ConflictError(
+            f"The link is used up ({times(link.uses)}); give uses for the new link."
+        )
+    return ConflictError("The link has expired; give a ttl for the new link.")
 
 
 def no_check_to_unlock() -> ConflictError:

@@ -132,6 +132,19 @@ class LinkStore(Protocol):
 
     def for_file(self, key: str, limit: int, cursor: str | None) -> Page: ...
 
+    def for_recipient(self, address: str, limit: int, cursor: str | None) -> Page:
+        """Links emailed to ``address``, whatever its case, newest first."""
+        ...
+
+    def supersede(self, link_id: str, replacement: str, at: float) -> Link:
+        """Revoke the link as replaced by ``replacement``, atomically, unless it is revoked
+        or replaced already (``ConflictError``)."""
+        ...
+
+    def restore(self, link_id: str, replacement: str) -> bool:
+        """Undo ``supersede`` by this replacement; False when it is not the one recorded."""
+        ...
+
     def ping(self) -> None: ...
 
 

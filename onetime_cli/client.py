@@ -173,6 +173,31 @@ class ApiClient:
             if not cursor:
                 return
 
+    def resend_link(
+        self, link_id: str, *, uses: int | None = None, ttl: int | None = None
+    ) -> JsonObject:
+        """Replace an emailed link and email the new one to the same address; the old
+        one is withdrawn.  Without ``uses``/``ttl`` the new link gets what the old had left."""
+        body = _without_none({"uses": uses, "ttl": ttl})
+        return self._request("POST", _link_path(link_id) + "/resend", json=body)
+
+    def list_links_to(
+        self, email: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> JsonObject:
+        """One page of the links emailed to ``email`` (in any case), newest first."""
+        params = _without_none({"email": email, "limit": limit, "cursor": cursor})
+        return self._request("GET", "/links", params=params)
+
+    def iter_links_to(
+        self, email: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Iterator[JsonObject]:
+        while True:
+            page = self.list_links_to(email, limit=limit, cursor=cursor)
+            yield from page.get("links") or []
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
     def create_request(
         self,
         *,

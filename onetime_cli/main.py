@@ -209,6 +209,7 @@ def cli(ctx: click.Context, url: str | None, api_key: str | None, timeout: float
       onetime share ./report.pdf --email customer@example.com
       onetime show abcdefghijklmnop
       onetime refund abcdefghijklmnop
+      onetime resend abcdefghijklmnop
       onetime list --file "reports/q3.pdf"
       onetime get "$url" -o ~/Downloads
       onetime request --files 3 --type application/pdf --email customer@example.com
@@ -658,7 +659,8 @@ def extend_command(
 
 
 @cli.command("list")
-@click.option("--file", "file", required=True, metavar="KEY", help="The S3 key of the file.")
+@click.option("--file", "file", metavar="KEY", help="The S3 key of the file.")
+@click.option("--email", metavar="ADDR", help="The address the links were emailed to (any case).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Links per page.")
 @click.option("--cursor", metavar="C", help="Continue from a previous page.")
 @click.option("--all", "fetch_all", is_flag=True, help="Follow every page.")
@@ -666,28 +668,36 @@ def extend_command(
 @pass_config
 def list_command(
     config: Config,
-    file: str,
+    file: str | None,
+    email: str | None,
     limit: int | None,
     cursor: str | None,
     fetch_all: bool,
     as_json: bool,
 ) -> None:
-    """List the links minted for a file, newest first.
+    """List the links minted for a file, or emailed to an address, newest first.
+
+    Give exactly one of --file and --email.
 
     \b
     Examples:
       onetime list --file "reports/q3.pdf"
       onetime list --file "reports/q3.pdf" --all
       onetime list --file "reports/q3.pdf" --json | jq -r '.links[].id'
+      onetime list --email customer@example.com
     """
+    if (file is None) == (email is None):
+        raise click.UsageError("give exactly one of --file and --email.")
     client = config.client()
-    if fetch_all:
-        page: render.JsonObject = {
-            "links": list(client.iter_links(file, limit=limit, cursor=cursor)),
+    if email is not None:
+        page = _links_to(client, email, limit, cursor, fetch_all)
+    elif fetch_all:
+        page = {
+            "links": list(client.iter_links(file or "", limit=limit, cursor=cursor)),
             "next_cursor": None,
         }
     else:
-        page = client.list_links(file, limit=limit, cursor=cursor)
+        page = client.list_links(file or "", limit=limit, cursor=cursor)
     links: list[render.JsonObject] = page.get("links") or []
     next_cursor = page.get("next_cursor")
     if as_json:
@@ -696,12 +706,69 @@ def list_command(
     if links:
         render.emit(render.console(), render.links_table(links))
     else:
-        render.echo(f"No links for {file}." if cursor is None else "No more links.")
+        render.echo(f"No links for {file or email}." if cursor is None else "No more links.")
     if next_cursor:
-        more = ["onetime", "list", "--file", file]
+        more = ["onetime", "list", "--file", file] if file else ["onetime", "list", "--email"]
+        more += [email] if email else []
         more += ["--limit", str(limit)] if limit is not None else []
         more += ["--cursor", next_cursor]
         render.echo(f"More links: {shlex.join(more)}  (or --all)", err=True)
+
+
+def _links_to(
+    client: ApiClient, email: str, limit: int | None, cursor: str | None, fetch_all: bool
+) -> render.JsonObject:
+    if not fetch_all:
+        return client.list_links_to(email, limit=limit, cursor=cursor)
+    return {
+        "links": list(client.iter_links_to(email, limit=limit, cursor=cursor)),
+        "next_cursor": None,
+    }
+
+
+@cli.command("resend")
+@click.argument("link_id", metavar="ID", type=LINK)
+@click.option(
+    "--uses",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Downloads the new link allows.  [default: what the old one has left]",
+)
+@click.option(
+    "--ttl",
+    type=DURATION,
+    help="How long the new link lives, from now: 30m, 2h, 7d.  [default: the old one's "
+    "remaining time]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the server's JSON answer.")
+@pass_config
+def resend_command(
+    config: Config, link_id: str, uses: int | None, ttl: int | None, as_json: bool
+) -> None:
+    """Email a new link in place of an emailed one, to the same address.
+
+    The new link goes to the same file, with the same name and check (a code
+    link gets a new code), and what the old one had left unless --uses or --ttl
+    say otherwise; the old link is withdrawn.  If the email fails, the old link
+    keeps working (exit 1).  Prints the new URL; the rest goes to stderr.
+
+    \b
+    Examples:
+      onetime resend abcdefghijklmnop
+      onetime resend abcdefghijklmnop --uses 1 --ttl 2d
+    """
+    minted = config.client().resend_link(link_id, uses=uses, ttl=ttl)
+    if as_json:
+        render.print_json(minted)
+        return
+    render.echo(str(minted.get("url") or ""))
+    render.echo(
+        f"Emailed link {minted.get('id')} to the recipient of {link_id} (message id "
+        f"{minted.get('message_id')}); {link_id} is withdrawn.",
+        err=True,
+    )
+    if minted.get("code"):
+        render.echo(f"Its code (also in the email): {minted.get('code')}", err=True)
 
 
 # File requests: upload links that ask a person for files.

@@ -29,6 +29,7 @@ from chalicelib.link import (
     StoredObject,
     Use,
     Visit,
+    recipient_key,
 )
 from chalicelib.stores import (
     ClaimOutcome,
@@ -252,6 +253,38 @@ class MemoryLinkStore:
         page = matching[offset : offset + limit]
         more = offset + limit < len(matching)
         return Page(page, _page_cursor(offset + limit, key) if more else None)
+
+    def for_recipient(self, address: str, limit: int, cursor: str | None) -> Page:
+        key = recipient_key(address)
+        offset = _page_offset(cursor, key)
+        matching = sorted(
+            (
+                link
+                for link in self.links.values()
+                if link.recipient is not None and recipient_key(link.recipient) == key
+            ),
+            key=lambda link: link.created_at,
+            reverse=True,
+        )
+        more = offset + limit < len(matching)
+        return Page(
+            matching[offset : offset + limit], _page_cursor(offset + limit, key) if more else None
+        )
+
+    def supersede(self, link_id: str, replacement: str, at: float) -> Link:
+        with self._lock:
+            link = self.get(link_id)
+            if link.revoked_at is not None or link.replaced_by is not None:
+                raise refusals.not_resendable(link)
+            return self._update(link_id, revoked_at=at, replaced_by=replacement)
+
+    def restore(self, link_id: str, replacement: str) -> bool:
+        with self._lock:
+            link = self.links.get(link_id)
+            if link is None or link.replaced_by != replacement:
+                return False
+            self._update(link_id, revoked_at=None, replaced_by=None)
+            return True
 
     def ping(self) -> None:
         return None

@@ -52,6 +52,7 @@ COMMANDS = [
     "revoke",
     "unlock",
     "refund",
+    "resend",
     "extend",
     "list",
     "get",
@@ -229,7 +230,7 @@ def test_help_lists_every_command_with_a_description() -> None:
         ["show"],
         ["refund"],  # ID missing
         ["refund", LINK_ID, "--redemption", " "],  # refused before any request
-        ["list"],  # --file missing
+        ["list"],  # --file (or --email) missing
         ["list", "--file", "f", "--limit", "0"],
         ["link", "f", "--message", "hi"],  # a message needs --email
         ["share"],  # FILE missing

@@ -37,7 +37,8 @@ EXPECTED_ACTIONS = {
     "dynamodb:GetItem",
     # GrantStore.delete: DELETE /grants (revoking a link is an UpdateItem, not this).
     "dynamodb:DeleteItem",
-    # LinkStore.for_file (GET /links?file=, index by-file) and GrantStore.for_subject
+    # LinkStore.for_file (GET /links?file=, index by-file), LinkStore.for_recipient
+    # (GET /links?email=, index by-recipient) and GrantStore.for_subject
     # (GET /grants?subject=, index by-subject).
     "dynamodb:Query",
     # ObjectStore.describe (HeadObject is authorised as GetObject), .fetch (the stream
@@ -214,6 +215,20 @@ def test_table_keys_and_index_are_those_the_tests_run_on(stage: Built) -> None:
     assert table["TableName"] == {"Ref": "TableName"}
     config = packaging.stage_config(stage.stage)["environment_variables"]
     assert stage.parameter_default("TableName") == config["ONETIME_TABLE"]
+
+
+def test_the_indexes_the_stores_query_are_in_the_template(stage: Built) -> None:
+    from chalicelib.grantstore import SUBJECT_INDEX
+    from chalicelib.linkstore import FILE_INDEX, RECIPIENT_INDEX
+
+    indexes = {
+        index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
+        for index in stage.properties("LinksTable")["GlobalSecondaryIndexes"]
+    }
+    # The attributes the stores write and query by (chalicelib/linkstore.py _to_item).
+    assert indexes[FILE_INDEX] == ["file", "created_at"]
+    assert indexes[SUBJECT_INDEX] == ["grant_subject", "created_at"]
+    assert indexes[RECIPIENT_INDEX] == ["recipient_key", "created_at"]
 
 
 def test_table_survives_mistakes_and_purges_old_links(stage: Built) -> None:
@@ -484,7 +499,11 @@ def test_policy_names_only_this_stage_s_table_bucket_and_log_group(stage: Built)
         "dynamodb:UpdateItem": {table},
         "dynamodb:GetItem": {table},
         "dynamodb:DeleteItem": {table},
-        "dynamodb:Query": {f"{table}/index/by-file", f"{table}/index/by-subject"},
+        "dynamodb:Query": {
+            f"{table}/index/by-file",
+            f"{table}/index/by-subject",
+            f"{table}/index/by-recipient",
+        },
         "s3:GetObject": {objects + "*"},
         "s3:GetObjectVersion": {objects + "*"},
         "s3:PutObject": {objects + "uploads/*", objects + "requests/*"},

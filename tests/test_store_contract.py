@@ -4,6 +4,7 @@ conditional writes are atomic).  A fake that passes here may stand in for Dynamo
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from collections.abc import Iterator
@@ -502,3 +503,80 @@ def test_concurrent_guesses_never_get_past_the_lock_count(atomic_links: LinkStor
     assert outcomes.count("wrong_answer") == MAX_WRONG_ANSWERS, outcomes
     assert after.wrong_answers == MAX_WRONG_ANSWERS and len(after.guesses) == MAX_WRONG_ANSWERS
     assert after.uses == 0 and "claimed" not in outcomes
+
+
+def emailed_link(store: LinkStore, recipient: str | None, at: float = NOW) -> Link:
+    token = new_token()
+    link = Link(
+        link_id=token.link_id,
+        token_digest=token.digest,
+        object=StoredObject(f"k/{uuid.uuid4().hex}.pdf", 10, "application/pdf", '"e"'),
+        filename="f.pdf",
+        max_uses=1,
+        uses=0,
+        created_at=at,
+        expires_at=int(NOW) + 3600,
+        confirm=True,
+        recipient=recipient,
+    )
+    store.create(link)
+    return link
+
+
+def test_for_recipient_pages_newest_first_in_any_case(links: LinkStore) -> None:
+    box = f"Client.{uuid.uuid4().hex}@Example.com"
+    made = [
+        emailed_link(links, box if i % 2 else box.lower(), at=NOW + i).link_id for i in range(3)
+    ]
+    emailed_link(links, None)  # not in the index at all
+    emailed_link(links, f"other-{box}")
+    first = links.for_recipient(box.upper(), 2, None)
+    assert [link.link_id for link in first.links] == made[::-1][:2]
+    assert first.links[1].recipient == box  # kept as given
+    assert first.cursor is not None
+    rest = links.for_recipient(box.lower(), 2, first.cursor)
+    assert [link.link_id for link in rest.links] == made[:1]
+    assert rest.cursor is None
+    assert links.for_recipient(f"nobody-{box}", 5, None).links == []
+    with pytest.raises(InvalidRequestError):
+        links.for_recipient(box, 2, "not-a-cursor")
+    with pytest.raises(InvalidRequestError):  # another address's cursor
+        links.for_recipient(f"other-{box}", 2, first.cursor)
+
+
+def test_supersede_revokes_once_and_restore_undoes_only_its_own(links: LinkStore) -> None:
+    old = emailed_link(links, "someone@example.com")
+    new = emailed_link(links, "someone@example.com")
+    replaced = links.supersede(old.link_id, new.link_id, NOW + 5)
+    assert (replaced.revoked_at, replaced.replaced_by) == (NOW + 5, new.link_id)
+    # A second resend racing the first loses: the link has one replacement.
+    with pytest.raises(ConflictError):
+        links.supersede(old.link_id, "b" * 16, NOW + 6)
+    assert not links.restore(old.link_id, "b" * 16)
+    assert links.get(old.link_id).replaced_by == new.link_id
+    assert links.restore(old.link_id, new.link_id)
+    restored = links.get(old.link_id)
+    assert (restored.revoked_at, restored.replaced_by) == (None, None)
+    # A link withdrawn by an operator is never replaced, nor given back by a restore.
+    links.revoke(old.link_id, NOW + 7)
+    with pytest.raises(ConflictError):
+        links.supersede(old.link_id, new.link_id, NOW + 8)
+    assert not links.restore(old.link_id, new.link_id)
+    assert links.get(old.link_id).revoked_at == NOW + 7
+    with pytest.raises(LinkNotFoundError):
+        links.supersede(new_token().link_id, new.link_id, NOW)
+
+
+def test_a_replaced_link_says_so_when_redeemed(links: LinkStore) -> None:
+    link, digest = new_link(links)
+    links.supersede(link.link_id, "b" * 16, NOW + 5)
+    with pytest.raises(LinkRevokedError) as refused:
+        links.claim(link.link_id, digest, claim())
+    assert refused.value.replaced and "newer link" in refused.value.message
+
+
+def test_a_replacement_records_what_it_replaces(links: LinkStore) -> None:
+    token = new_token()
+    link = dataclasses.replace(emailed_link(links, "a@example.com"), link_id=token.link_id)
+    links.create(dataclasses.replace(link, replaces="c" * 16))
+    assert links.get(token.link_id).replaces == "c" * 16

@@ -316,6 +316,7 @@ def create_table(client: Any, name: str) -> None:
             {"AttributeName": "file", "AttributeType": "S"},
             {"AttributeName": "created_at", "AttributeType": "N"},
             {"AttributeName": "grant_subject", "AttributeType": "S"},
+            {"AttributeName": "recipient_key", "AttributeType": "S"},
         ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
@@ -332,6 +333,15 @@ def create_table(client: Any, name: str) -> None:
                 "IndexName": "by-subject",
                 "KeySchema": [
                     {"AttributeName": "grant_subject", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                # Sparse: only links emailed to someone carry recipient_key.
+                "IndexName": "by-recipient",
+                "KeySchema": [
+                    {"AttributeName": "recipient_key", "KeyType": "HASH"},
                     {"AttributeName": "created_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},

@@ -21,7 +21,7 @@ from chalicelib.routes.request import (
 from chalicelib.services.filerequests import MintedRequest, RequestSpec
 from chalicelib.services.grants import GrantRequest
 from chalicelib.services.links import LIST_LIMIT, LinkChange, RefundRequest
-from chalicelib.services.minting import MintRequest
+from chalicelib.services.minting import MintRequest, ResendRequest
 from chalicelib.services.uploads import UploadRequest
 from chalicelib.urls import download_url, upload_url
 
@@ -59,11 +59,15 @@ def create_link() -> Response:
 def list_links() -> Response:
     params = query(operator_request())
     links = deps().services().links
-    page = links.for_file(
-        single(params, "file") or "",
-        whole_number(params, "limit", LIST_LIMIT),
-        single(params, "cursor"),
-    )
+    file, email = single(params, "file"), single(params, "email")
+    limit, cursor = whole_number(params, "limit", LIST_LIMIT), single(params, "cursor")
+    # One listing at a time: each is one index's partition, and a cursor names one.
+    if file is not None and email is not None:
+        raise InvalidRequestError("invalid_query", "Give either ?file=KEY or ?email=ADDRESS.")
+    if email is not None:
+        page = links.for_recipient(email, limit, cursor)
+    else:
+        page = links.for_file(file or "", limit, cursor)
     return responses.page_of_links_response(page, deps().clock())
 
 
@@ -99,6 +103,24 @@ def unlock_link(link_id: str) -> Response:
     operator_request()
     links = deps().services().links
     return responses.link_response(links.unlock(link_id), deps().clock())
+
+
+@bp.route("/links/{link_id}/resend", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def resend_link(link_id: str) -> Response:
+    request = operator_request()
+    body = json_body(request, ResendRequest) if request.raw_body else {}
+    resend = build(ResendRequest, body)
+    base = public_base(request)
+    minted = (
+        deps().services().minting.resend(link_id, resend, lambda token: download_url(base, token))
+    )
+    return responses.minted_response(
+        minted,
+        download_url(base, minted.token.value),
+        status=201,
+        location=f"{base}/links/{minted.link.link_id}",
+    )
 
 
 @bp.route("/links/{link_id}", methods=["DELETE"])

@@ -1,4 +1,4 @@
-"""Operators' view of links: inspect, change, revoke, list by file."""
+"""Operators' view of links: inspect, change, revoke, list by file or by recipient."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from chalicelib.clock import Clock
 from chalicelib.errors import InvalidRequestError, LinkNotFoundError
 from chalicelib.link import Link
 from chalicelib.logs import annotate
+from chalicelib.mailer import check_address
 from chalicelib.services.minting import check_note, check_ttl, check_uses
 from chalicelib.stores import LinkStore, Page
 from chalicelib.tokens import is_link_id
@@ -76,8 +77,14 @@ class LinkAdmin:
 
     def for_file(self, key: str, limit: int, cursor: str | None) -> Page:
         if not key:
-            raise InvalidRequestError("invalid_file", "Say which file with ?file=KEY.")
+            raise InvalidRequestError(
+                "invalid_file", "Say which links with ?file=KEY or ?email=ADDRESS."
+            )
         return self._links.for_file(key, checked_limit(limit), cursor)
+
+    def for_recipient(self, address: str, limit: int, cursor: str | None) -> Page:
+        check_address("email", address)
+        return self._links.for_recipient(address, checked_limit(limit), cursor)
 
 
 def checked_limit(limit: int) -> int:

@@ -6,9 +6,10 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chalicelib import refusals
 from chalicelib.answers import Answers, new_code
 from chalicelib.clock import Clock
-from chalicelib.errors import InvalidRequestError, MailError, OnetimeError
+from chalicelib.errors import InvalidRequestError, MailError, OnetimeError, UnavailableError
 from chalicelib.filenames import default_filename, validate_filename
 from chalicelib.link import CHECKS, Link, StoredObject
 from chalicelib.logs import annotate, get_logger, metric
@@ -16,7 +17,7 @@ from chalicelib.mailer import Letter, Mailer, check_address
 from chalicelib.objectkeys import validate_key
 from chalicelib.stores import LinkStore, ObjectStore
 from chalicelib.text import has_control_characters
-from chalicelib.tokens import Token, new_token
+from chalicelib.tokens import Token, is_link_id, new_token
 
 log = get_logger("minting")
 
@@ -82,6 +83,21 @@ def check_note(note: str) -> None:
 
 
 @dataclass(frozen=True)
+class ResendRequest:
+    """New values for a resend's replacement link; each left out carries over what the
+    old link has left (its remaining uses, its remaining time)."""
+
+    uses: int | None = None
+    ttl: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.uses is not None:
+            check_uses("uses", self.uses)
+        if self.ttl is not None:
+            check_ttl(self.ttl)
+
+
+@dataclass(frozen=True)
 class MintedLink:
     token: Token
     link: Link
@@ -114,10 +130,12 @@ class Minting:
         described: StoredObject | None = None,
         token: Token | None = None,
         recipient: str | None = None,
+        replaces: str | None = None,
     ) -> MintedLink:
         """A new link; ``described`` saves the ``HeadObject`` when the caller has just
-        made it, ``token`` lets the caller record the link's id before it exists, and
-        ``recipient`` is the address it is about to be emailed to."""
+        made it, ``token`` lets the caller record the link's id before it exists,
+        ``recipient`` is the address it is about to be emailed to, and ``replaces`` the
+        link it replaces (a resend)."""
         key = validate_key(request.file, self._key_prefix)
         filename = validate_filename(
             request.filename if request.filename is not None else default_filename(key)
@@ -151,6 +169,7 @@ class Minting:
             notify=request.notify,
             check=request.verify,
             answer_digest=answer_digest,
+            replaces=replaces,
         )
         self._links.create(link)
         annotate(outcome="minted", link_id=link.link_id)
@@ -191,3 +210,97 @@ class Minting:
             log.warning("message id not recorded", extra={"link_id": minted.link.link_id})
         link = dataclasses.replace(minted.link, message_id=message_id)
         return MintedLink(minted.token, link, message_id, minted.code)
+
+    def resend(
+        self, link_id: str, request: ResendRequest, url_for: Callable[[str], str]
+    ) -> MintedLink:
+        """Replace an emailed link with a new one to the same file and email it to the
+        same recipient: what the old link had left (or ``request``'s values), the same
+        name, check (a code link gets a new code) and receipt address.
+
+        The writes are ordered so that a failure at any step leaves the customer with
+        exactly one working link: the replacement is created first (unknown to anyone),
+        then one conditional write revokes the old link naming its replacement (a racing
+        resend loses there and withdraws its own), then the email goes; if that fails the
+        old link is restored and the replacement withdrawn."""
+        if self._mailer is None:
+            raise InvalidRequestError(
+                "email_disabled", "This service is not set up to send email (ONETIME_MAIL_FROM)."
+            )
+        if not is_link_id(link_id):
+            raise refusals.unknown_link(link_id)
+        old = self._links.get(link_id)
+        if old.recipient is None:
+            raise refusals.no_recipient()
+        if old.revoked_at is not None:
+            raise refusals.not_resendable(old)
+        now = self._clock()
+        uses = old.remaining if request.uses is None else request.uses
+        ttl = int(old.expires_at - now) if request.ttl is None else request.ttl
+        if uses <= 0 or ttl <= 0:
+            raise refusals.nothing_left_to_resend(old, now)
+        mint = MintRequest(
+            file=old.object.key,
+            uses=uses,
+            ttl=min(ttl, MAX_TTL),
+            filename=old.filename,
+            confirm=old.confirm,
+            note=old.note,
+            verify=old.check,
+            notify=old.notify,
+        )
+        # The object as the old link pinned it (version and ETag): the customer gets the
+        # file they were sent, and a resend costs no HeadObject.
+        minted = self.mint(mint, described=old.object, recipient=old.recipient, replaces=link_id)
+        new_id = minted.link.link_id
+        try:
+            self._links.supersede(link_id, new_id, now)
+        except UnavailableError:
+            # The write may have landed: undo it if it did, before withdrawing ours.
+            self._restore(link_id, new_id)
+            self._withdraw_unsent(new_id)
+            raise
+        except OnetimeError:
+            self._withdraw_unsent(new_id)  # another resend or a revocation came first
+            raise
+        letter = Letter(email=old.recipient)
+        try:
+            url = url_for(minted.token.value)
+            message_id = self._mailer().send(letter, minted.link, url, now, code=minted.code)
+        except Exception as exc:
+            # The old link first: the customer still holds it, nobody holds the new one.
+            self._restore(link_id, new_id)
+            self._withdraw_unsent(new_id)
+            annotate(outcome="resend_mail_failed", link_id=link_id)
+            if isinstance(exc, MailError):
+                raise MailError(f"{exc.message} The old link works as before.") from exc
+            raise MailError("The email could not be sent; the old link works as before.") from exc
+        annotate(outcome="resent", link_id=new_id, replaces=link_id)
+        metric("Resent")
+        try:
+            self._links.record_message(new_id, message_id)
+        except OnetimeError:
+            log.warning("message id not recorded", extra={"link_id": new_id})
+        link = dataclasses.replace(minted.link, message_id=message_id)
+        return MintedLink(minted.token, link, message_id, minted.code)
+
+    def _restore(self, link_id: str, replacement: str) -> None:
+        try:
+            self._links.restore(link_id, replacement)
+        except OnetimeError:
+            # Loud, with what to do: the customer's old link may stay withdrawn.
+            log.error(
+                "RESEND NOT UNDONE: if link %s shows replaced_by %s (a link nobody was "
+                "emailed), the customer has no working link: mint and email them a new one",
+                link_id,
+                replacement,
+                extra={"link_id": link_id, "replacement": replacement},
+            )
+
+    def _withdraw_unsent(self, link_id: str) -> None:
+        # A replacement whose token never left this request: if revoking it fails, it
+        # works for nobody, so the caller's own error is the one to report.
+        try:
+            self.withdraw(link_id)
+        except OnetimeError:
+            log.warning("unsent replacement not revoked", extra={"link_id": link_id})

@@ -580,3 +580,9 @@ def test_a_replacement_records_what_it_replaces(links: LinkStore) -> None:
     link = dataclasses.replace(emailed_link(links, "a@example.com"), link_id=token.link_id)
     links.create(dataclasses.replace(link, replaces="c" * 16))
     assert links.get(token.link_id).replaces == "c" * 16
+
+
+def test_an_answer_sent_to_a_link_without_a_check_is_ignored(links: LinkStore) -> None:
+    link, digest = new_link(links, confirm=True)
+    outcome = links.claim(link.link_id, digest, answered("digest-of-anything"))
+    assert outcome.claimed and links.get(link.link_id).uses == 1

@@ -561,6 +561,16 @@ def test_names_the_policy_relies_on_cannot_be_changed_at_deploy_time(stage: Buil
     assert log_group["RetentionInDays"] >= 365
 
 
+def test_deleting_the_stack_keeps_the_logs(stage: Built) -> None:
+    """Issue 16, item 7: a year of logs must survive the stack's deletion or replacement."""
+    for name in ("ApiHandlerLogGroup", "NotifyLogGroup"):
+        group = stage.resource(name)
+        assert (group.get("DeletionPolicy"), group.get("UpdateReplacePolicy")) == (
+            "Retain",
+            "Retain",
+        ), name
+
+
 def test_packaging_refuses_an_upload_prefix_the_policy_does_not_name() -> None:
     with pytest.raises(packaging.PackageError, match="ONETIME_UPLOAD_PREFIX"):
         packaging.check_upload_prefix("prod", {"ONETIME_UPLOAD_PREFIX": "incoming/"})

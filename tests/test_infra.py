@@ -74,6 +74,7 @@ EXPECTED_SKIPS = {
     "CKV_AWS_27",  # the notifications' dead-letter queue: SQS-managed encryption, not KMS
     "CKV_AWS_73",  # X-Ray on the API
     "CKV_AWS_76",  # API access logging (needs the account-wide API Gateway role)
+    "CKV_AWS_115",  # the notify function's concurrency: bounded by the stream's shards
     "CKV_AWS_116",  # DLQ: the function is invoked synchronously
     "CKV_AWS_117",  # VPC
     "CKV_AWS_119",  # DynamoDB with a customer managed key (AWS managed KMS key instead)
@@ -626,7 +627,25 @@ def test_function_ends_before_api_gateway_gives_up(stage: Built) -> None:
     # worst, plus a cold start; API Gateway's integration timeout is 29 s.
     assert 24 < function["Timeout"] < 29
     assert function["MemorySize"] == 1024
-    assert function["ReservedConcurrentExecutions"] >= 1
+
+
+def test_concurrency_is_unreserved_unless_asked_for(stage: Built) -> None:
+    """Issue 16, item 5: reserving 100 fails the whole stack on accounts whose quota is
+    under 200; it is a parameter that defaults to no reservation."""
+    parameter = stage.template["Parameters"]["ReservedConcurrency"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 0, 0)
+    assert stage.properties("APIHandler")["ReservedConcurrentExecutions"] == {
+        "Fn::If": [
+            "HasReservedConcurrency",
+            {"Ref": "ReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert stage.template["Conditions"]["HasReservedConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]
+    }
+    # `chalice deploy` (way 1) reserves nothing either, unless config.json is given a value.
+    assert "reserved_concurrency" not in packaging.stage_config(stage.stage)
 
 
 def test_api_stage_is_throttled(stage: Built) -> None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -765,3 +766,17 @@ def test_local_stage_keeps_no_environment() -> None:
     # tests and `make serve` set the environment themselves.
     config = json.loads(packaging.CONFIG.read_text())
     assert config["stages"]["local"] == {"api_gateway_stage": "local"}
+
+
+def test_prod_refuses_the_example_names_unless_asked_not_to(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Issue 16, item 10: `make package STAGE=prod` with the repository's example bucket and
+    sender stops, naming them, before building anything."""
+    assert packaging.main(["--stage", "prod", "--out", str(tmp_path)]) == 1
+    said = capsys.readouterr().err
+    assert "onetime-prod-files-example" in said and "no-reply@onetime.example.com" in said
+    assert not (tmp_path / "sam.json").exists()
+    packaging.check_placeholders("dev")  # dev may keep them
+    with pytest.raises(packaging.PackageError, match="--allow-placeholders"):
+        packaging.check_placeholders("prod")

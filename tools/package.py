@@ -337,6 +337,29 @@ def describe(report: Report) -> str:
     return "\n".join(lines)
 
 
+# The repository's example names: fine to build and check a template with, never to ship.
+PLACEHOLDERS = ("-example", "example.com", "example.org", "example.net")
+
+
+def check_placeholders(stage: str) -> None:
+    """Refuse the example bucket and sender for prod: a stack deployed with them would point at
+    a bucket someone else may own and send mail no one can verify."""
+    if stage != "prod":
+        return
+    env = stage_config(stage)["environment_variables"]
+    found = [
+        f"{name}={env[name]!r}"
+        for name in ("ONETIME_BUCKET", "ONETIME_MAIL_FROM")
+        if any(mark in str(env.get(name, "")) for mark in PLACEHOLDERS)
+    ]
+    if found:
+        raise PackageError(
+            f"the prod stage still has the repository's example names ({', '.join(found)}): "
+            "set your bucket and sender in .chalice/config.json (docs/DEPLOY.md), or pass "
+            "--allow-placeholders to build a template only to check it"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.package", description=__doc__)
     parser.add_argument("--stage", required=True, choices=STAGES)
@@ -344,9 +367,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--data-only", action="store_true", help="only the table and bucket, as data.json"
     )
+    parser.add_argument(
+        "--allow-placeholders",
+        action="store_true",
+        help="build prod with the example names anyway (to check the template, not to deploy)",
+    )
     args = parser.parse_args(argv)
     out_dir: Path = args.out or ROOT / "build" / args.stage
     try:
+        if not args.allow_placeholders:
+            check_placeholders(args.stage)
         if args.data_only:
             template = package_data(args.stage, out_dir)
         else:

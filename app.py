@@ -42,7 +42,7 @@ def get_services() -> Services:
     from chalicelib.grantstore import DynamoGrantStore
     from chalicelib.linkstore import DynamoLinkStore
     from chalicelib.mailer import Mailer
-    from chalicelib.objectstore import S3ObjectStore
+    from chalicelib.objectstore import HEALTH_PROBE, S3ObjectStore
     from chalicelib.requeststore import DynamoRequestStore
 
     settings = get_settings()
@@ -73,7 +73,9 @@ def get_services() -> Services:
         settings=settings,
         clock=clock,
         links=DynamoLinkStore(dynamodb, settings.table, settings.retention_days * 86_400),
-        objects=S3ObjectStore(s3_client(), settings.bucket),
+        objects=S3ObjectStore(
+            s3_client(), settings.bucket, probe_key=settings.upload_prefix + HEALTH_PROBE
+        ),
         requests=DynamoRequestStore(dynamodb, settings.table, settings.retention_days * 86_400),
         grants=DynamoGrantStore(dynamodb, settings.table),
         mailer=mailer,

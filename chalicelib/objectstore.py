@@ -16,14 +16,18 @@ from chalicelib.stores import UploadForm
 log = get_logger("objectstore")
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+HEALTH_PROBE = ".onetime-health"  # under the upload prefix: see S3ObjectStore.ping
 _CHUNK = 3 * 64 * 1024  # a multiple of 3, so most chunks encode without a carry
 _GONE = {"NoSuchKey", "NoSuchVersion", "404", "PreconditionFailed", "412", "InvalidArgument"}
 
 
 class S3ObjectStore:
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(
+        self, client: Any, bucket: str, probe_key: str = "uploads/.onetime-health"
+    ) -> None:
         self._client = client
         self._bucket = bucket
+        self._probe = probe_key  # the health check's own object (see ping)
 
     def describe(self, key: str) -> StoredObject:
         """What the object is now: one ``HeadObject``."""
@@ -174,17 +178,33 @@ class S3ObjectStore:
             raise UnavailableError("The file store is not answering; try again shortly.") from exc
 
     def ping(self) -> None:
-        """Raise unless the bucket answers.
+        """Raise unless the role can read the bucket's objects.
 
-        Reading a key that does not exist tells "bucket there" (NoSuchKey, or
-        AccessDenied without s3:ListBucket) from "bucket gone" (NoSuchBucket),
-        which a HEAD cannot: it has no body to carry the code.
+        Without ``s3:ListBucket`` (which the role rightly lacks), S3 answers a missing key
+        with ``AccessDenied``, exactly as it answers a role that may read nothing, so a
+        probe of a key that need not exist proves nothing.  The probe is therefore an object
+        the service keeps itself, under the upload prefix (where the role may write and the
+        lifecycle rule eventually removes it): read it; if that is refused, write it again
+        and read it once more.  Only a refusal after the write means the role cannot read.
+        One ``GetObject`` while the probe is there.
         """
         try:
-            self._client.get_object(Bucket=self._bucket, Key=".onetime-health-probe")
+            self._client.get_object(Bucket=self._bucket, Key=self._probe)
+            return
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) not in ("NoSuchKey", "AccessDenied"):
-                raise
+            if _code(exc) not in ("NoSuchKey", "AccessDenied"):
+                raise UnavailableError("The file store does not answer.") from exc
+        except BotoCoreError as exc:
+            raise UnavailableError("The file store does not answer.") from exc
+        try:
+            self._client.put_object(Bucket=self._bucket, Key=self._probe, Body=b"onetime health")
+            self._client.get_object(Bucket=self._bucket, Key=self._probe)
+        except (ClientError, BotoCoreError) as exc:
+            raise UnavailableError("The file store cannot be read or written.") from exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _real_version(version: str | None) -> str | None:

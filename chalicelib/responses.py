@@ -369,8 +369,13 @@ class EncodedResponse(Response):
         return response
 
 
-def health_response(healthy: bool) -> Response:
-    body = {"status": "ok" if healthy else "unavailable"}
+def health_response(checks: dict[str, bool]) -> Response:
+    """Which dependency failed, in our words only: never AWS's text."""
+    healthy = all(checks.values())
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        "checks": {name: "ok" if ok else "unavailable" for name, ok in checks.items()},
+    }
     headers: Headers = {**PRIVATE, **JSON}
     if not healthy:
         headers["Retry-After"] = "5"

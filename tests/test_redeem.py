@@ -298,11 +298,47 @@ def test_redeem_aws_call_counts(service: InProcess, small: dict[str, Any]) -> No
     assert service.hooks.calls == ["dynamodb:UpdateItem"]  # the token says which write
 
 
+HEALTHY = {"status": "ok", "checks": {"table": "ok", "bucket": "ok"}}
+
+
 def test_health(service: InProcess) -> None:
     response = service.client.http.get("/health")
     assert response.status_code == 200
-    assert response.json_body == {"status": "ok"}
+    assert response.json_body == HEALTHY
     service.hooks.fail("dynamodb:GetItem", aws_error("InternalServerError", 500))
     response = service.client.http.get("/health")
     assert response.status_code == 503
-    assert response.json_body == {"status": "unavailable"}
+    assert response.json_body == {
+        "status": "unavailable",
+        "checks": {"table": "unavailable", "bucket": "ok"},
+    }
+
+
+def test_health_fails_when_the_role_cannot_read_the_bucket(service: InProcess) -> None:
+    """Issue 16, item 6: AccessDenied used to count as healthy.  Without s3:ListBucket a
+    missing key is AccessDenied too, so the check reads an object it writes itself."""
+    service.hooks.fail("s3:GetObject", aws_error("AccessDenied", 403))
+    response = service.client.http.get("/health")
+    assert response.status_code == 503
+    assert response.json_body == {
+        "status": "unavailable",
+        "checks": {"table": "ok", "bucket": "unavailable"},
+    }
+    assert "AccessDenied" not in response.body.decode()  # our words, never AWS's
+
+
+def test_health_writes_its_probe_again_when_it_is_gone(service: InProcess) -> None:
+    # A fresh bucket (or the lifecycle rule) has no probe yet: written, then read.
+    service.hooks.calls.clear()
+    assert service.client.http.get("/health").json_body == HEALTHY
+    assert service.hooks.calls == [
+        "dynamodb:GetItem",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:GetObject",
+    ]
+    body = service.s3.get_object(Bucket=service.bucket, Key="uploads/.onetime-health")["Body"]
+    assert body.read() == b"onetime health"
+    service.hooks.calls.clear()
+    assert service.client.http.get("/health").json_body == HEALTHY
+    assert service.hooks.calls == ["dynamodb:GetItem", "s3:GetObject"]  # there now: one read

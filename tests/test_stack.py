@@ -101,7 +101,7 @@ def test_small_file_arrives_intact_for_every_accept(
 def test_health_over_http(stack: Stack) -> None:
     response = requests.get(f"{stack.base_url}/health", timeout=TIMEOUT)
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "checks": {"table": "ok", "bucket": "ok"}}
 
 
 def scan_all(stack: Stack, page_size: int) -> tuple[list[dict[str, Any]], int]:

@@ -14,8 +14,8 @@ log = logs.get_logger("health")
 @bp.route("/health", methods=["GET"])
 def health() -> Response:
     try:
-        deps().services().ping()
-    except Exception:
+        checks = deps().services().health()
+    except Exception:  # the services could not even be built (settings, clients)
         log.warning("health check failed", exc_info=True)
-        return responses.health_response(False)
-    return responses.health_response(True)
+        checks = {"table": False, "bucket": False}
+    return responses.health_response(checks)

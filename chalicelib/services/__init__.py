@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.answers import ANSWER_LABEL, Answers
 from chalicelib.clock import Clock
+from chalicelib.logs import get_logger
 from chalicelib.services.filerequests import Receiving, Requesting
 from chalicelib.services.grants import BuyerMinting, Granting
 from chalicelib.services.links import LinkAdmin
@@ -33,6 +34,9 @@ from chalicelib.terms import TermsSigner
 
 if TYPE_CHECKING:
     from chalicelib.mailer import Mailer
+
+
+log = get_logger("services")
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,15 @@ class Services:
             object_store=objects,
         )
 
-    def ping(self) -> None:
-        """Raise unless both the table and the bucket answer."""
-        self.link_store.ping()
-        self.object_store.ping()
+    def health(self) -> dict[str, bool]:
+        """Whether each dependency answers as the service needs: the table, and the bucket
+        (its objects readable by this role).  Never raises."""
+        checks: dict[str, bool] = {}
+        for name, ping in (("table", self.link_store.ping), ("bucket", self.object_store.ping)):
+            try:
+                ping()
+                checks[name] = True
+            except Exception:
+                log.warning("health check failed", extra={"dependency": name}, exc_info=True)
+                checks[name] = False
+        return checks

@@ -780,3 +780,88 @@ def test_prod_refuses_the_example_names_unless_asked_not_to(
     packaging.check_placeholders("dev")  # dev may keep them
     with pytest.raises(packaging.PackageError, match="--allow-placeholders"):
         packaging.check_placeholders("prod")
+
+
+# API Gateway's own answers (gateway responses)
+
+# Each response type the template sets: (status, error code).  None keeps API Gateway's
+# status.  The signature errors arise only for a request that matched no route (no
+# method here is IAM-authorised), so they answer as an unknown path does.
+GATEWAY_RESPONSES: dict[str, tuple[str | None, str]] = {
+    "MISSING_AUTHENTICATION_TOKEN": ("404", "not_found"),
+    "INCOMPLETE_SIGNATURE": ("404", "not_found"),
+    "INVALID_SIGNATURE": ("404", "not_found"),
+    "EXPIRED_TOKEN": ("404", "not_found"),
+    "THROTTLED": ("429", "rate_limited"),
+    "REQUEST_TOO_LARGE": ("413", "request_too_large"),
+    "UNSUPPORTED_MEDIA_TYPE": ("415", "unsupported_media_type"),
+    "DEFAULT_4XX": (None, "refused"),
+    "DEFAULT_5XX": (None, "unavailable"),
+}
+
+# What a template may refer to: the request id, nothing that holds the request's text.
+_VTL_REFERENCE = re.compile(r"\$!?\{?[A-Za-z][\w.]*\}?")
+
+
+def gateway_responses(stage: Built) -> dict[str, dict[str, Any]]:
+    body = stage.properties("RestAPI")["DefinitionBody"]
+    found: dict[str, dict[str, Any]] = body["x-amazon-apigateway-gateway-responses"]
+    return found
+
+
+def test_api_gateway_s_own_answers_are_the_ones_the_template_sets(stage: Built) -> None:
+    assert set(gateway_responses(stage)) == set(GATEWAY_RESPONSES)
+    # In the definition SAM imports and deploys: separate GatewayResponse resources would
+    # miss the stage's deployment snapshot.
+    types = {resource.get("Type") for resource in stage.template["Resources"].values()}
+    assert "AWS::ApiGateway::GatewayResponse" not in types
+
+
+@pytest.mark.parametrize("response_type", sorted(GATEWAY_RESPONSES))
+def test_each_gateway_response_is_private_json_in_the_api_s_error_shape(
+    stage: Built, response_type: str
+) -> None:
+    response = gateway_responses(stage)[response_type]
+    status, code = GATEWAY_RESPONSES[response_type]
+    assert response.get("statusCode") == status
+    (template,) = response["responseTemplates"].values()
+    assert list(response["responseTemplates"]) == ["application/json"]
+    # Nothing from the request: no $input, no $context.error (API Gateway's message
+    # quotes the Authorization header), no header, path or query parameter.
+    references = set(_VTL_REFERENCE.findall(template))
+    assert references <= {"$context.requestId"}, references
+    assert "header" not in template.lower()
+    assert "#" not in template  # no VTL directives either
+    body = json.loads(
+        template.replace("$context.requestId", "c0ffee00-0000-4000-8000-000000000000")
+    )
+    assert body["error"] == code
+    assert isinstance(body["message"], str) and body["message"].endswith(".")
+    assert set(body) <= {"error", "message", "request_id"}
+    # Static values only ('...'): a header mapped from the request would echo it.
+    parameters = response["responseParameters"]
+    assert all(re.fullmatch(r"'[^']*'", value) for value in parameters.values()), parameters
+    headers = {
+        name.removeprefix("gatewayresponse.header."): value for name, value in parameters.items()
+    }
+    assert headers["Content-Type"] == "'application/json'"
+    assert headers["Cache-Control"] == "'no-store'"
+    assert headers["X-Content-Type-Options"] == "'nosniff'"
+    assert headers["Referrer-Policy"] == "'no-referrer'"
+    if response_type == "THROTTLED":
+        assert headers["Retry-After"] == "'1'"
+
+
+def test_gateway_error_codes_match_the_app_s_where_they_mean_the_same(stage: Built) -> None:
+    from chalicelib.errors import RateLimitedError, UnavailableError, UnsupportedMediaTypeError
+
+    responses = gateway_responses(stage)
+
+    def code(response_type: str) -> str:
+        (template,) = responses[response_type]["responseTemplates"].values()
+        found: str = json.loads(template)["error"]
+        return found
+
+    assert code("THROTTLED") == RateLimitedError.code
+    assert code("UNSUPPORTED_MEDIA_TYPE") == UnsupportedMediaTypeError.code
+    assert code("DEFAULT_5XX") == UnavailableError.code

@@ -9,9 +9,11 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
 import requests
 from click.testing import CliRunner, Result
 
+from onetime_cli import smoke as smoke_module
 from onetime_cli.main import cli
 from tools.stack import SMALL_SAMPLE, Stack, sample_pdf
 
@@ -157,3 +159,29 @@ def test_make_smoke_fails_with_the_step(stack: Stack) -> None:
     assert done.returncode != 0
     assert steps(done.stdout)[-1][:2] == ("failed", "mint")
     assert key not in done.stdout + done.stderr
+
+
+def test_a_failure_after_the_mint_revokes_the_link(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_head(run: smoke_module.Run) -> str:
+        raise smoke_module.StepFailed("HEAD /download answered 500, not 200")
+
+    monkeypatch.setattr(smoke_module, "head", broken_head)
+    before = set(tokens_of(stack, SMALL_SAMPLE))
+    result = smoke(stack, SMALL_SAMPLE)
+    assert result.exit_code == 1
+    assert [(outcome, step) for outcome, step, _ in steps(result.stdout)] == [
+        ("ok", "health"),
+        ("ok", "mint"),
+        ("failed", "head"),
+        ("ok", "cleanup"),
+    ]
+    assert "failed at step head" in result.stderr
+    (link_id,) = set(tokens_of(stack, SMALL_SAMPLE)) - before
+    state = requests.get(
+        f"{stack.base_url}/links/{link_id}",
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+        timeout=TIMEOUT,
+    ).json()
+    assert (state["status"], state["uses"]) == ("revoked", 0)

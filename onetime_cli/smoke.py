@@ -160,10 +160,12 @@ def mint(smoke: Run) -> str:
         raise StepFailed("POST /links answered without the link's id and url")
     smoke.link_id, smoke.url = link_id, url
     token = _token(url)
+    smoke.secrets.append(url)  # the whole URL before its token, so no prefix is left
     if token:
         smoke.secrets.append(token)
-    smoke.secrets.append(url)  # the whole URL before its token, so no prefix is left
     smoke.secrets.sort(key=len, reverse=True)
+    if not token:  # the later steps could not use it (and would raise, not report)
+        raise StepFailed(f"POST /links answered a url without a token for link {link_id}")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise StepFailed(f"POST /links answered no size for {smoke.file} (link {link_id})")
     smoke.size = size

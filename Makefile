@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: deps serve test test-fast lint clean package bench outbox
+.PHONY: deps serve test test-fast lint clean package bench outbox smoke
 STAGE ?= dev
 SCAN := .venv-scan
 
@@ -53,6 +53,15 @@ outbox: $(STAMP)
 # One CloudFormation/SAM template (app + table + bucket + alarms) in build/<stage>/.
 package: deps $(SCAN)/.installed
 	$(PY) -m tools.package --stage $(STAGE)
+
+# After a deploy: `make smoke URL=https://... KEY=... FILE=<a key in the bucket>` checks the
+# stack end to end (`onetime smoke`).  URL and KEY default to ONETIME_URL and ONETIME_API_KEY.
+# The recipe is silent (@) and reads them from the environment (make exports command-line
+# variables), so the key is never echoed into a terminal or a CI log.
+smoke: $(STAMP)
+	@test -n "$${FILE-}" || { echo "usage: make smoke URL=https://... KEY=... FILE=<S3 key>" >&2; exit 2; }
+	@ONETIME_URL="$${URL:-$${ONETIME_URL-}}" ONETIME_API_KEY="$${KEY:-$${ONETIME_API_KEY-}}" \
+		$(PY) -m onetime_cli smoke --file "$$FILE"
 
 # Speed and memory, measured side by side; writes BENCHMARKS.md.
 bench: deps

@@ -58,6 +58,7 @@ COMMANDS = [
     "get",
     "request",
     "requests",
+    "smoke",
 ]
 
 

@@ -216,6 +216,7 @@ def recompute(section: Section) -> dict[str, tuple[Fraction, Decimal]]:
             assert not (requests or written_quantity or price_id), where
         else:
             assert re.fullmatch(r"R\d+", ident), f"{where}: line ids are R1, R2, …"
+            assert requests == "1,000,000", f"{where}: the sections are per million requests"
             amount = product(f"{per_request} {TIMES} {requests}")
             stated = re.fullmatch(r"([\d,.]+) (\S+)", written_quantity)
             assert stated, f"{where}: quantity {written_quantity!r}"

@@ -511,8 +511,14 @@ def test_policy_names_only_this_stage_s_table_bucket_and_log_group(stage: Built)
         "s3:PutObject": {objects + "uploads/*", objects + "requests/*"},
         "s3:PutObjectTagging": {objects + "requests/*"},
         "s3:PutObjectVersionTagging": {objects + "requests/*"},
-        "ses:SendEmail": {f"arn:aws:ses:*:*:identity/{mail_domain}"},
-        "ses:SendRawEmail": {f"arn:aws:ses:*:*:identity/{mail_domain}"},
+        "ses:SendEmail": {
+            f"arn:aws:ses:*:*:identity/{mail_domain}",
+            f"arn:aws:ses:*:*:identity/{env['ONETIME_MAIL_FROM']}",
+        },
+        "ses:SendRawEmail": {
+            f"arn:aws:ses:*:*:identity/{mail_domain}",
+            f"arn:aws:ses:*:*:identity/{env['ONETIME_MAIL_FROM']}",
+        },
         "ssm:GetParameter": {f"arn:aws:ssm:*:*:parameter/onetime/{stage.stage}/secret"},
         "logs:CreateLogGroup": {log_group, log_group + ":*"},
         "logs:CreateLogStream": {log_group + ":*"},
@@ -597,6 +603,31 @@ def test_packaging_refuses_a_policy_for_another_bucket_or_sender() -> None:
     packaging.check_policy_names("prod", parameters)
     parameters["MailFrom"]["Default"] = "no-reply@elsewhere.example"
     with pytest.raises(packaging.PackageError, match=re.escape("identity/onetime.example.com")):
+        packaging.check_policy_names("prod", parameters)
+
+
+def test_email_is_allowed_from_the_senders_domain_or_its_address_alone() -> None:
+    """Issue 16, item 3: DEPLOY.md allows verifying the domain or only the address; the
+    policy must cover both, or every emailed link would get 502 and be revoked.  A sender
+    whose address identity the policy does not name is refused by `make package`."""
+    prod = packaging.stage_config("prod")["environment_variables"]
+    sender = prod["ONETIME_MAIL_FROM"]
+    resources = {
+        resource
+        for statement in packaging.policy_document("prod")["Statement"]
+        if "ses:SendEmail" in statement["Action"]
+        for resource in statement["Resource"]
+    }
+    assert resources == {
+        f"arn:aws:ses:*:*:identity/{sender.split('@')[1]}",
+        f"arn:aws:ses:*:*:identity/{sender}",
+    }
+    parameters = {
+        "TableName": {"Default": "onetime-prod"},
+        "BucketName": {"Default": prod["ONETIME_BUCKET"]},
+        "MailFrom": {"Default": "downloads@onetime.example.com"},  # same domain, other address
+    }
+    with pytest.raises(packaging.PackageError, match=re.escape("downloads@onetime.example.com")):
         packaging.check_policy_names("prod", parameters)
 
 
@@ -725,7 +756,9 @@ def test_the_notifications_role_may_do_only_what_notifying_needs(stage: Built) -
     for sid, (action, resource) in allowed.items():
         assert (plain[sid]["Action"], plain[sid]["Resource"]) == (action, resource)
     assert plain["SendReceipts"]["Action"] == ["ses:SendEmail", "ses:SendRawEmail"]
-    assert "identity/${Domain}" in plain["SendReceipts"]["Resource"]["Fn::Sub"][0]
+    domain, address = plain["SendReceipts"]["Resource"]  # the sender's domain or its address
+    assert "identity/${Domain}" in domain["Fn::Sub"][0]
+    assert address["Fn::Sub"].endswith(":identity/${MailFrom}")
     assert plain["WriteOwnLogs"]["Resource"]["Fn::Sub"].endswith(
         "log-group:/aws/lambda/onetime-${Stage}-notify:*"
     )
@@ -865,3 +898,25 @@ def test_gateway_error_codes_match_the_app_s_where_they_mean_the_same(stage: Bui
     assert code("THROTTLED") == RateLimitedError.code
     assert code("UNSUPPORTED_MEDIA_TYPE") == UnsupportedMediaTypeError.code
     assert code("DEFAULT_5XX") == UnavailableError.code
+
+
+def test_uploads_cannot_be_encrypted_with_a_key_the_function_cannot_use(stage: Built) -> None:
+    """Issue 16, item 8: an object under the uploader's own KMS key (or SSE-C) could never be
+    delivered; the bucket policy refuses such uploads, whoever signs them."""
+    statements = {
+        s["Sid"]: s for s in stage.properties("FilesBucketPolicy")["PolicyDocument"]["Statement"]
+    }
+    kms = statements["DenyUploadsNotSseS3"]
+    assert (kms["Effect"], kms["Principal"], kms["Action"]) == ("Deny", "*", "s3:PutObject")
+    assert kms["Condition"] == {
+        "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"},
+        "Null": {"s3:x-amz-server-side-encryption": "false"},  # only when the header is sent
+    }
+    customer = statements["DenyUploadsWithCustomerKeys"]
+    assert (customer["Effect"], customer["Action"]) == ("Deny", "s3:PutObject")
+    assert customer["Condition"] == {
+        "Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}
+    }
+    encryption = stage.properties("FilesBucket")["BucketEncryption"]
+    [rule] = encryption["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}

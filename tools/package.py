@@ -51,7 +51,7 @@ PARAMETER_FROM_ENV = {
     "NotifyClientDetails": "ONETIME_NOTIFY_CLIENT_DETAILS",
 }
 # Named by the IAM policy file: a different value at deploy time could only fail.
-PINNED_PARAMETERS = ("Stage", "TableName", "BucketName")
+PINNED_PARAMETERS = ("Stage", "TableName", "BucketName", "MailFrom")
 # Uploads go here: the policy file's s3:PutObject and the lifecycle rule name it.
 UPLOAD_PREFIX = "uploads/"
 # File requests' uploads go here: the policy file's s3:PutObject and s3:PutObjectTagging
@@ -148,7 +148,14 @@ def check_policy_names(stage: str, parameters: Mapping[str, Any]) -> None:
     ours = [table, f"{table}/index/", objects, log_group, secret]
     sender = str(parameters["MailFrom"].get("Default", ""))
     if "@" in sender:
-        ours.append(f"arn:aws:ses:*:*:identity/{sender.split('@', 1)[1]}")
+        # SES authorises a send against whichever identity is verified: the sender's domain,
+        # or the address alone (DEPLOY.md allows either), so the policy names both.
+        identities = {
+            f"arn:aws:ses:*:*:identity/{sender.split('@', 1)[1]}",
+            f"arn:aws:ses:*:*:identity/{sender}",
+        }
+        expected |= identities
+        ours += sorted(identities)
     problems = [f"it does not name {arn}" for arn in sorted(expected - resources)]
     problems += [
         f"it names {arn}, which is none of the stage's table, bucket, log group, secret or sender"

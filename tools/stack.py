@@ -200,6 +200,8 @@ class Stack:
             "ONETIME_API_KEY_SHA256": api_key_digest(self.api_key),
             "ONETIME_MAIL_FROM": self.mail_from,
             "ONETIME_SECRET_PARAMETER": SECRET_PARAMETER,
+            # dynalite serialises racing requests on a shared machine: AWS's timeouts x 4.
+            "ONETIME_CLIENT_TIMEOUT_SCALE": "4",
             **self.extra_env,
         }
 

@@ -14,6 +14,7 @@ from botocore.config import Config
 from botocore.retries.standard import ExponentialBackoff
 
 from chalicelib import budgets, clients
+from chalicelib.errors import ConfigurationError
 
 CONFIG = Path(__file__).resolve().parents[2] / ".chalice" / "config.json"
 API_GATEWAY_TIMEOUT = 29  # the REST API's integration timeout, seconds
@@ -118,3 +119,15 @@ def test_botocores_max_attempts_counts_retries_not_tries() -> None:
     """Why clients.py says ``total_max_attempts``: ``max_attempts=2`` makes three tries."""
     old = Config(retries={"mode": "standard", "max_attempts": 2})
     assert attempts_made(boto3.client("dynamodb", config=old), "get_item", CLAIM) == 3
+
+
+def test_only_the_local_stand_ins_scale_the_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(clients.SCALE_VARIABLE, raising=False)
+    assert clients.timeout_scale() == 1.0  # what AWS runs with: the budgets above
+    monkeypatch.setenv(clients.SCALE_VARIABLE, "4")
+    config: Any = clients.LIMITS["dynamodb"].config()  # the stubs do not type its fields
+    assert config.read_timeout == clients.LIMITS["dynamodb"].read_timeout * 4
+    for bad in ("0.5", "11", "fast"):
+        monkeypatch.setenv(clients.SCALE_VARIABLE, bad)
+        with pytest.raises(ConfigurationError):
+            clients.timeout_scale()

@@ -8,7 +8,9 @@ directory; every assertion reads the generated ``sam.json`` or the policy files.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -920,3 +922,65 @@ def test_uploads_cannot_be_encrypted_with_a_key_the_function_cannot_use(stage: B
     encryption = stage.properties("FilesBucket")["BucketEncryption"]
     [rule] = encryption["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+
+
+# What CloudFormation deploys: the SAM transform's output
+
+
+# Run by .venv-scan's Python (aws-sam-translator, pinned in requirements-scan.txt): the
+# transform CloudFormation applies on deploy, offline.  The function code stays a local
+# zip until deploy time, so an S3 location stands in for it; the roles are chalice's own,
+# so no managed policy needs looking up (an empty map, and no AWS call).  Prints the
+# generated API Gateway resources, the API's definition left out.
+_TRANSLATE = """
+import json, sys
+from samtranslator.translator.transform import transform
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+template = json.load(open(sys.argv[1]))
+for resource in template["Resources"].values():
+    if "CodeUri" in resource.get("Properties", {}):
+        resource["Properties"]["CodeUri"] = "s3://deployment-artifacts/deployment.zip"
+output = transform(template, {}, NoManagedPolicies())
+api = {}
+for name, resource in output["Resources"].items():
+    if resource["Type"].startswith("AWS::ApiGateway::"):
+        resource.get("Properties", {}).pop("Body", None)
+        api[name] = resource
+json.dump(api, sys.stdout)
+"""
+
+
+def translated_api(template: Path) -> dict[str, dict[str, Any]]:
+    """The API Gateway resources SAM generates from the template, by logical id."""
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    result = subprocess.run(
+        [packaging.scanner("python"), "-c", _TRANSLATE, str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, (
+        f"the SAM translation failed (run 'make .venv-scan/.installed'):\n{result.stderr}"
+    )
+    found: dict[str, dict[str, Any]] = json.loads(result.stdout)
+    return found
+
+
+def test_sam_deploys_exactly_one_api_stage_the_throttled_one(stage: Built) -> None:
+    api = translated_api(stage.report.template)
+
+    def of_type(kind: str) -> list[dict[str, Any]]:
+        return [r.get("Properties", {}) for r in api.values() if r["Type"] == kind]
+
+    (only_stage,) = of_type("AWS::ApiGateway::Stage")
+    assert only_stage["StageName"] == packaging.stage_config(stage.stage)["api_gateway_stage"]
+    assert only_stage["MethodSettings"] == stage.properties("RestAPI")["MethodSettings"]
+    # A Deployment with a StageName creates that stage as well: SAM's "Stage", next to the
+    # real one, unthrottled and unwatched (aws/serverless-application-model#191).
+    (deployment,) = of_type("AWS::ApiGateway::Deployment")
+    assert "StageName" not in deployment, deployment

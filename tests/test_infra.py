@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ class Built:
     stage: str
     template: dict[str, Any]
     report: packaging.Report
+    directory: Path
 
     def resource(self, name: str) -> dict[str, Any]:
         found: dict[str, Any] = self.template["Resources"][name]
@@ -116,7 +118,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
             template = packaging.package_data("prod", out)
         else:
             template = packaging.package(stage, out)
-        return Built(stage, json.loads(template.read_text()), packaging.check(template))
+        return Built(stage, json.loads(template.read_text()), packaging.check(template), out)
 
     # Each one spends most of its time in subprocesses (chalice, cfn-lint, checkov).
     jobs = [*STAGES, DATA_ONLY]
@@ -984,3 +986,55 @@ def test_sam_deploys_exactly_one_api_stage_the_throttled_one(stage: Built) -> No
     # real one, unthrottled and unwatched (aws/serverless-application-model#191).
     (deployment,) = of_type("AWS::ApiGateway::Deployment")
     assert "StageName" not in deployment, deployment
+
+
+# The runtime
+
+
+def zip_names(stage: Built) -> list[str]:
+    with zipfile.ZipFile(stage.directory / "deployment.zip") as archive:
+        return archive.namelist()
+
+
+def test_every_function_runs_on_the_pinned_runtime(stage: Built) -> None:
+    functions = {
+        name: resource["Properties"]
+        for name, resource in stage.template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(functions) == {"APIHandler", "Notify"}
+    assert {name: p["Runtime"] for name, p in functions.items()} == {
+        name: "python3.12" for name in functions
+    }
+    assert packaging.LAMBDA_RUNTIME == "python3.12"
+
+
+def test_the_zip_s_dependencies_are_built_for_the_runtime(stage: Built) -> None:
+    names = zip_names(stage)
+    # cffi's backend is the one extension with a CPython tag: cryptography's is abi3.
+    assert "_cffi_backend.cpython-312-x86_64-linux-gnu.so" in names
+    assert "cryptography/hazmat/bindings/_rust.abi3.so" in names
+    assert [name for name in names if "cpython-311" in name] == []
+    # pip's console scripts and this Python's bytecode stay out.
+    assert [name for name in names if name.startswith("bin/") or name.endswith(".pyc")] == []
+
+
+def test_the_zip_keeps_the_app_s_own_modules(stage: Built) -> None:
+    names = set(zip_names(stage))
+    root = Path(packaging.ROOT)
+    own = {"app.py"} | {
+        path.relative_to(root).as_posix()
+        for path in (root / "chalicelib").rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    assert own - names == set()
+    assert "chalice/app.py" in names  # chalice's runtime, which app.py imports
+
+
+def test_packaging_refuses_a_zip_with_another_python_s_extension(tmp_path: Path) -> None:
+    archive = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(archive, "w") as built:
+        built.writestr("app.py", "")
+        built.writestr("_cffi_backend.cpython-311-x86_64-linux-gnu.so", b"")
+    with pytest.raises(packaging.PackageError, match="cpython-311"):
+        packaging.check_runtime_files(archive)

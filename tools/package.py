@@ -4,7 +4,10 @@
    parameter's default taken from the stage's ``.chalice/config.json``, and the names
    the IAM policy file hard-codes (table, bucket, stage) pinned to those values.
 2. ``chalice package --stage S --merge-template ... build/S`` writes ``sam.json`` and
-   ``deployment.zip``.
+   ``deployment.zip``.  Chalice builds for the Python that runs it, so every function's
+   runtime is then set to ``LAMBDA_RUNTIME`` and the zip's third-party packages are
+   reinstalled from wheels built for that runtime; a compiled extension for any other
+   Python left in the zip fails the command.
 3. ``cfn-lint`` and ``checkov`` (from ``.venv-scan``) check ``sam.json``; any error,
    warning or failed check fails the command.
 
@@ -22,6 +25,8 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +39,17 @@ CONFIG = ROOT / ".chalice" / "config.json"
 MERGE_TEMPLATE = ROOT / "infra" / "resources.yaml"
 SCAN_BIN = ROOT / ".venv-scan" / "bin"
 STAGES = ("dev", "prod")
+REQUIREMENTS = ROOT / "requirements.txt"
+# The Lambda runtime every function runs on, whatever Python runs `make package`:
+# python3.12 is supported by Lambda well beyond the next year (python3.11 is deprecated
+# around mid-2027).  The zip's dependencies are built for it (rebuild_dependencies).
+LAMBDA_RUNTIME = "python3.12"
+# CPython's tag for that runtime, as compiled extensions and .pyc files carry it.
+RUNTIME_TAG = "cpython-" + LAMBDA_RUNTIME.removeprefix("python").replace(".", "")
+# The platform of Lambda's x86_64 runtimes (the template sets no Architectures: x86_64).
+LAMBDA_PLATFORM = "manylinux2014_x86_64"
+# Chalice writes its entries with this fixed time, so the same sources give the same zip.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 # Template parameter <- the stage's environment variable in .chalice/config.json.
 PARAMETER_FROM_ENV = {
@@ -238,6 +254,8 @@ def package(stage: str, out_dir: Path) -> Path:
             f"chalice package --stage {stage} failed ({result.returncode}):\n"
             f"{result.stdout}{result.stderr}"
         )
+    pin_runtime(template)
+    rebuild_dependencies(out_dir / "deployment.zip")
     if STREAM_STAND_IN in template.read_text():
         # app.py's on_dynamodb_record names a stand-in; the merge template must have put
         # the table's own stream in its place (Notify's event in infra/resources.yaml).
@@ -246,6 +264,118 @@ def package(stage: str, out_dir: Path) -> Path:
             f"{STREAM_STAND_IN!r}; infra/resources.yaml must set its Events' Stream"
         )
     return template
+
+
+def pin_runtime(template: Path) -> None:
+    """Every function runs on LAMBDA_RUNTIME, not on the Python that ran chalice."""
+    document = json.loads(template.read_text())
+    functions = [
+        resource["Properties"]
+        for resource in document["Resources"].values()
+        if resource["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function")
+    ]
+    if not functions:
+        raise PackageError(f"{template}: no function to set the runtime of")
+    for properties in functions:
+        properties["Runtime"] = LAMBDA_RUNTIME
+    template.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def rebuild_dependencies(archive: Path) -> None:
+    """Replace the zip's third-party packages with wheels built for LAMBDA_RUNTIME.
+
+    Chalice puts the dependencies at the zip's root, next to app.py, chalicelib/ and its
+    own chalice/ runtime; each one's files are those its dist-info's RECORD lists.  Every
+    other entry is the app's and is kept as it is.
+    """
+    with zipfile.ZipFile(archive) as original:
+        entries = {info.filename: (info, original.read(info)) for info in original.infolist()}
+    installed = {
+        line.split(",")[0]
+        for name, (_, data) in entries.items()
+        if re.fullmatch(r"[^/]+\.dist-info/RECORD", name)
+        for line in data.decode().splitlines()
+        if line.strip()
+    }
+    installed |= {name for name in entries if name.split("/")[0].endswith(".dist-info")}
+    kept = {name: entry for name, entry in entries.items() if name not in installed}
+    with tempfile.TemporaryDirectory(prefix="onetime-deps-") as scratch:
+        target = Path(scratch)
+        version = LAMBDA_RUNTIME.removeprefix("python")
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                # .pyc compiled by this Python would be ignored by another one: none.
+                "--no-compile",
+                "--target",
+                str(target),
+                "--platform",
+                LAMBDA_PLATFORM,
+                "--implementation",
+                "cp",
+                "--python-version",
+                version,
+                "--only-binary=:all:",
+                "-r",
+                str(REQUIREMENTS),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise PackageError(
+                f"pip could not install {REQUIREMENTS.name} for {LAMBDA_RUNTIME} "
+                f"({LAMBDA_PLATFORM}), exit {result.returncode}:\n{result.stderr[-3000:]}"
+            )
+        added = {
+            path.relative_to(target).as_posix(): path
+            for path in sorted(target.rglob("*"))
+            if path.is_file()
+            # Console scripts (cffi's, pip writes them to bin/): the function runs none.
+            and path.relative_to(target).parts[0] != "bin"
+            and "__pycache__" not in path.parts
+        }
+        clash = sorted(set(added) & set(kept))
+        if clash:
+            raise PackageError(
+                f"{archive}: the dependencies built for {LAMBDA_RUNTIME} would overwrite "
+                f"the app's own files: {', '.join(clash[:10])}"
+            )
+        rebuilt = archive.with_suffix(".rebuilding")
+        with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as out:
+            for name in sorted(kept):
+                info, data = kept[name]
+                out.writestr(info, data)
+            for name, path in added.items():
+                info = zipfile.ZipInfo(name, ZIP_TIME)
+                info.external_attr = 0o100644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                out.writestr(info, path.read_bytes())
+    rebuilt.replace(archive)
+    check_runtime_files(archive)
+
+
+def check_runtime_files(archive: Path) -> None:
+    """Refuse a zip holding a compiled extension (or .pyc) for a Python other than the
+    runtime's: the runtime could not import it."""
+    with zipfile.ZipFile(archive) as built:
+        foreign = [
+            name
+            for name in built.namelist()
+            if (tag := re.search(r"cpython-\d+", name.rsplit("/", 1)[-1])) is not None
+            and tag.group() != RUNTIME_TAG
+        ]
+    if foreign:
+        raise PackageError(
+            f"{archive} holds files built for another Python than {LAMBDA_RUNTIME}: "
+            f"{', '.join(sorted(foreign)[:10])}"
+        )
 
 
 def package_data(stage: str, out_dir: Path) -> Path:

@@ -298,7 +298,13 @@ def rebuild_dependencies(archive: Path) -> None:
         if line.strip()
     }
     installed |= {name for name in entries if name.split("/")[0].endswith(".dist-info")}
-    kept = {name: entry for name, entry in entries.items() if name not in installed}
+    # The app's own files, without the bytecode chalice copies from the working tree's
+    # __pycache__ (compiled by the Python running the tests, which the runtime would ignore).
+    kept = {
+        name: entry
+        for name, entry in entries.items()
+        if name not in installed and "__pycache__/" not in name and not name.endswith(".pyc")
+    }
     with tempfile.TemporaryDirectory(prefix="onetime-deps-") as scratch:
         target = Path(scratch)
         version = LAMBDA_RUNTIME.removeprefix("python")

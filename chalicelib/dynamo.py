@@ -94,6 +94,34 @@ def translated(what: str) -> Iterator[None]:
         raise UnavailableError(f"The {what} is not answering; try again shortly.") from exc
 
 
+def read(client: DynamoDBClient, table: str, key: Item, what: str) -> dict[str, Any] | None:
+    """The item under ``key`` as Python values (a consistent read), or None."""
+    with translated(what):
+        response = client.get_item(TableName=table, Key=key, ConsistentRead=True)
+    item = response.get("Item")
+    return from_item(item) if item else None
+
+
+def withdraw(
+    client: DynamoDBClient, table: str, key: Item, at: float, what: str
+) -> dict[str, Any] | None:
+    """Mark the item revoked at ``at`` (revoking again keeps the first time); the item as
+    it is after, or None when there is no such item.  One ``UpdateItem``."""
+    try:
+        with translated(what):
+            response = client.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":now": attribute(at)},
+                ReturnValues="ALL_NEW",
+            )
+    except ConditionFailed:
+        return None
+    return from_item(response["Attributes"])
+
+
 def newest_first(
     client: DynamoDBClient,
     table: str,

@@ -140,12 +140,7 @@ class DynamoGrantStore:
         return GrantPage(grants=[_grant(item) for item in items], cursor=next_cursor)
 
     def _read(self, subject: str, file: str) -> dict[str, Any] | None:
-        with translated(WHAT):
-            response = self._client.get_item(
-                TableName=self._table, Key=_key(subject, file), ConsistentRead=True
-            )
-        item = response.get("Item")
-        return dynamo.from_item(item) if item else None
+        return dynamo.read(self._client, self._table, _key(subject, file), WHAT)
 
 
 def _key(subject: str, file: str) -> dynamo.Item:

@@ -516,19 +516,10 @@ class DynamoLinkStore:
 
     def revoke(self, link_id: str, at: float) -> Link:
         """Withdraw a link for good.  Revoking again keeps the first time."""
-        try:
-            with translated(WHAT):
-                response = self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(link_id),
-                    UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues={":now": dynamo.attribute(at)},
-                    ReturnValues="ALL_NEW",
-                )
-        except ConditionFailed:
-            raise refusals.unknown_link(link_id) from None
-        return _from_item(dynamo.from_item(response["Attributes"]))
+        item = dynamo.withdraw(self._client, self._table, _key(link_id), at, WHAT)
+        if item is None:
+            raise refusals.unknown_link(link_id)
+        return _from_item(item)
 
     def for_file(self, key: str, limit: int, cursor: str | None) -> Page:
         """Links to one file, newest first, from the ``by-file`` index (never a scan)."""
@@ -556,12 +547,7 @@ class DynamoLinkStore:
         self._client.get_item(TableName=self._table, Key=_key("health-probe"))
 
     def _read(self, link_id: str) -> dict[str, Any] | None:
-        with translated(WHAT):
-            response = self._client.get_item(
-                TableName=self._table, Key=_key(link_id), ConsistentRead=True
-            )
-        item = response.get("Item")
-        return dynamo.from_item(item) if item else None
+        return dynamo.read(self._client, self._table, _key(link_id), WHAT)
 
     def _undo_uncertain_claim(self, link_id: str, claim: Claim, cause: Exception) -> None:
         # A timeout or 5xx may hide a write that DynamoDB did apply.  The claim's

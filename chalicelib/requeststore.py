@@ -125,19 +125,10 @@ class DynamoRequestStore:
 
     def revoke(self, request_id: str, at: float) -> FileRequest:
         """Withdraw a request for good.  Revoking again keeps the first time."""
-        try:
-            with translated(WHAT):
-                response = self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(request_id),
-                    UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues={":now": dynamo.attribute(at)},
-                    ReturnValues="ALL_NEW",
-                )
-        except ConditionFailed:
-            raise refusals.unknown_request(request_id) from None
-        return _from_item(dynamo.from_item(response["Attributes"]))
+        item = dynamo.withdraw(self._client, self._table, _key(request_id), at, WHAT)
+        if item is None:
+            raise refusals.unknown_request(request_id)
+        return _from_item(item)
 
     def recent(self, limit: int, cursor: str | None) -> RequestPage:
         """Requests, newest first, from the ``by-file`` index (never a scan)."""
@@ -148,12 +139,7 @@ class DynamoRequestStore:
         return RequestPage(requests=requests, cursor=next_cursor)
 
     def _read(self, request_id: str) -> dict[str, Any] | None:
-        with translated(WHAT):
-            response = self._client.get_item(
-                TableName=self._table, Key=_key(request_id), ConsistentRead=True
-            )
-        item = response.get("Item")
-        return dynamo.from_item(item) if item else None
+        return dynamo.read(self._client, self._table, _key(request_id), WHAT)
 
 
 def _key(request_id: str) -> dynamo.Item:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import click
 
@@ -46,10 +47,13 @@ def format_duration(seconds: float) -> str:
     return " ".join(parts)
 
 
-class Duration(click.ParamType[int]):
-    """A click parameter type that turns a human duration into whole seconds."""
+class Quantity(click.ParamType[int]):
+    """A click parameter type that turns what a person writes ("2d", "10MB") into a whole
+    number with ``parse``; an int passes through (a default)."""
 
-    name = "duration"
+    def __init__(self, name: str, parse: Callable[[str], int]) -> None:
+        self.name = name
+        self._parse = parse
 
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
@@ -57,12 +61,12 @@ class Duration(click.ParamType[int]):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         try:
-            return parse_duration(str(value))
+            return self._parse(str(value))
         except ValueError as error:
             self.fail(str(error), param, ctx)
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
-        return "DURATION"
+        return self.name.upper()
 
 
-DURATION = Duration()
+DURATION = Quantity("duration", parse_duration)

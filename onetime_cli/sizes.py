@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-import click
+from onetime_cli.durations import Quantity
 
 # Both families, since people write both: MB is 1000², MiB is 1024².
 UNITS: dict[str, int] = {
@@ -38,23 +38,4 @@ def parse_size(text: str) -> int:
     return int(amount)
 
 
-class Size(click.ParamType[int]):
-    """A click parameter type that turns a human size into bytes."""
-
-    name = "size"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        try:
-            return parse_size(str(value))
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
-
-    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
-        return "SIZE"
-
-
-SIZE = Size()
+SIZE = Quantity("size", parse_size)

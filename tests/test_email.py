@@ -21,14 +21,9 @@ TO = "customer@example.com"
 
 
 @pytest.fixture
-def mail(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    monkeypatch.setenv("ONETIME_MAIL_FROM", MAIL_FROM)
-    reset_app_caches()
-    import boto3
-
-    boto3.session.Session().client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
-    service.put("books/Été à Paris.pdf", SMALL)
-    return service
+def mail(mailing: InProcess) -> InProcess:
+    mailing.put("books/Été à Paris.pdf", SMALL)
+    return mailing
 
 
 def sent() -> list[email.message.EmailMessage]:

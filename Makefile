@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: deps serve test test-fast lint clean package bench outbox smoke
+.PHONY: deps serve test test-fast lint clean package bench outbox smoke consistency
 STAGE ?= dev
 SCAN := .venv-scan
 
@@ -62,6 +62,11 @@ smoke: $(STAMP)
 	@test -n "$${FILE-}" || { echo "usage: make smoke URL=https://... KEY=... FILE=<S3 key>" >&2; exit 2; }
 	@ONETIME_URL="$${URL:-$${ONETIME_URL-}}" ONETIME_API_KEY="$${KEY:-$${ONETIME_API_KEY-}}" \
 		$(PY) -m onetime_cli smoke --file "$$FILE"
+
+# The fault matrix (tests/faultmatrix.py), written into docs/CONSISTENCY.md; a test fails
+# when the document is stale.
+consistency: $(STAMP)
+	$(PY) -m tests.faultmatrix --write docs/CONSISTENCY.md >/dev/null
 
 # Speed and memory, measured side by side; writes BENCHMARKS.md.
 bench: deps

@@ -134,10 +134,23 @@ class FileChangedError(LinkGoneError):
     code = "file_changed"
 
 
+class ChangedMeanwhileError(ConflictError):
+    """A write that relied on what a read saw found the item changed since (a use spent
+    by a racing redemption, say): nothing was written, and trying again sees the change."""
+
+
 class MailError(OnetimeError):
-    """SES refused or failed; the link minted for the email was revoked."""
+    """SES refused the message (an error answer), or it could never have been sent: the
+    link minted for the email was withdrawn."""
 
     code = "mail_failed"
+
+
+class MailUncertainError(MailError):
+    """The message may have gone out: SES stopped answering after the request was sent
+    (a read timeout, a dropped connection).  What may have been emailed is kept."""
+
+    code = "mail_uncertain"
 
 
 class UnavailableError(OnetimeError):

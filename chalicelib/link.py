@@ -142,6 +142,9 @@ class Link:
     # A resend: the link this one replaced, and the one that replaced it.
     replaces: str | None = None
     replaced_by: str | None = None
+    # Counts resends prepared against this link that were given up (``close_resends``):
+    # a resend's write checks it, so one given up can never land late.
+    fence: int = 0
 
     @property
     def locked(self) -> bool:

@@ -68,10 +68,7 @@ class DynamoLinkStore:
         self._retention = retention_seconds
 
     def create(self, link: Link) -> None:
-        item = _to_item(link)
-        # DynamoDB's TTL deletes the item some time after this; expiry itself is
-        # enforced by the claim's condition, never by the deletion.
-        item["purge_at"] = dynamo.attribute(link.expires_at + self._retention)
+        item = self._item(link)
         try:
             with translated(WHAT):
                 self._client.put_item(
@@ -82,6 +79,22 @@ class DynamoLinkStore:
             # failure here means nothing was minted and the caller may retry.
             log.warning("mint write failed", extra={"link_id": link.link_id, "error": repr(exc)})
             raise UnavailableError("The link could not be saved; try again.") from exc
+
+    def bury(self, link: Link, at: float) -> None:
+        """Store ``link`` as withdrawn at ``at`` whether or not its ``create`` landed: the
+        undo of a mint whose token nobody received.  One unconditional ``PutItem``, so
+        repeating it is harmless, and a ``create`` that arrives after it fails its own
+        condition instead of bringing a link nobody knows of to life."""
+        item = self._item(dataclasses.replace(link, revoked_at=at))
+        with translated(WHAT):
+            self._client.put_item(TableName=self._table, Item=item)
+
+    def _item(self, link: Link) -> dynamo.Item:
+        item = _to_item(link)
+        # DynamoDB's TTL deletes the item some time after this; expiry itself is
+        # enforced by the claim's condition, never by the deletion.
+        item["purge_at"] = dynamo.attribute(link.expires_at + self._retention)
+        return item
 
     def claim(
         self, link_id: str, digest: str, claim: Claim, *, unless_confirm: bool = False
@@ -224,21 +237,30 @@ class DynamoLinkStore:
                 ExpressionAttributeValues={":id": {"S": message_id}},
             )
 
-    def supersede(self, link_id: str, replacement: str, at: float) -> Link:
-        """Revoke a link because ``replacement`` (already created) replaces it: one
-        conditional write, so of two resends racing only one replaces it; the other is
-        told why not (``ConflictError``) and must withdraw its replacement."""
+    def supersede(
+        self, link_id: str, replacement: str, at: float, *, uses: int, fence: int
+    ) -> Link:
+        """Revoke a link because ``replacement`` (already created) replaces it, in one
+        conditional write that also checks the link is as the resend read it: ``uses``
+        (no use spent or refunded since, so the replacement carries over exactly what
+        is left) and ``fence`` (no resend started since was given up, see
+        ``close_resends``).  Of two resends racing, one replaces it; the other is told
+        why not (``ConflictError``) and must withdraw its replacement."""
+        fenced = "attribute_not_exists(fence)" if fence == 0 else "fence = :fence"
         try:
             with translated(WHAT):
                 response = self._client.update_item(
                     TableName=self._table,
                     Key=_key(link_id),
-                    UpdateExpression="SET revoked_at = :now, replaced_by = :new",
+                    UpdateExpression="SET revoked_at = :now, replaced_by = :new, fence = :next",
                     ConditionExpression=(
                         "attribute_exists(pk) AND attribute_not_exists(revoked_at)"
-                        " AND attribute_not_exists(replaced_by)"
+                        f" AND attribute_not_exists(replaced_by) AND uses = :uses AND {fenced}"
                     ),
-                    ExpressionAttributeValues=dynamo.to_item({":now": at, ":new": replacement}),
+                    ExpressionAttributeValues=dynamo.to_item(
+                        {":now": at, ":new": replacement, ":uses": uses, ":next": fence + 1}
+                        | ({":fence": fence} if fence else {})
+                    ),
                     ReturnValues="ALL_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
@@ -246,8 +268,26 @@ class DynamoLinkStore:
             old = failed.old if failed.old is not None else self._read(link_id)
             if old is None:
                 raise refusals.unknown_link(link_id) from None
-            raise refusals.not_resendable(_from_item(old)) from None
+            link = _from_item(old)
+            if link.revoked_at is not None or link.replaced_by is not None:
+                raise refusals.not_resendable(link) from None
+            raise refusals.resend_raced() from None
         return _from_item(dynamo.from_item(response["Attributes"]))
+
+    def close_resends(self, link_id: str) -> None:
+        """Make every ``supersede`` prepared before now fail: the first step of undoing
+        one whose answer was lost, so that it cannot land after the undo."""
+        try:
+            with translated(WHAT):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(link_id),
+                    UpdateExpression="SET fence = if_not_exists(fence, :zero) + :one",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues=dynamo.to_item({":zero": 0, ":one": 1}),
+                )
+        except ConditionFailed:
+            raise refusals.unknown_link(link_id) from None
 
     def restore(self, link_id: str, replacement: str) -> bool:
         """Undo ``supersede`` (the replacement's email failed): only if this replacement is
@@ -619,6 +659,8 @@ def _to_item(link: Link) -> dynamo.Item:
             values[name] = getattr(link, name)
     if link.recipient is not None:
         values["recipient_key"] = recipient_key(link.recipient)
+    if link.revoked_at is not None:
+        values["revoked_at"] = link.revoked_at  # a buried link (``bury``)
     if link.answer_digest is not None:
         values["wrong"] = link.wrong_answers
     return dynamo.to_item(values)
@@ -680,6 +722,7 @@ def _from_item(item: Mapping[str, Any]) -> Link:
         unlocked=tuple(item.get("unlocked", [])),
         replaces=item.get("replaces"),
         replaced_by=item.get("replaced_by"),
+        fence=item.get("fence", 0),
     )
 
 

@@ -6,9 +6,14 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
 
-from chalicelib.errors import InvalidRequestError, MailError
+from chalicelib.errors import InvalidRequestError, MailError, MailUncertainError
 from chalicelib.filerequest import FileRequest
 from chalicelib.link import Link
 from chalicelib.logs import get_logger
@@ -72,7 +77,8 @@ class Mailer:
     def send(
         self, letter: Letter, link: Link, url: str, now: float, code: str | None = None
     ) -> str:
-        """Send the link; the SES message id, or ``MailError`` saying why not.
+        """Send the link; the SES message id, or ``MailError`` saying why not
+        (``MailUncertainError`` when it may have gone out all the same).
 
         ``code`` is the link's recipient code (``verify: "code"``), shown as text in the
         body and never put in ``url``: whoever gets only the link cannot use it."""
@@ -133,10 +139,18 @@ class Mailer:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             log.warning("SES refused a message", extra={"ses_error": code})
             raise MailError(_reason(code)) from exc
-        except BotoCoreError as exc:
-            log.warning("SES did not answer", extra={"ses_error": type(exc).__name__})
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            # No connection was ever made, so nothing was sent.
+            log.warning("SES unreachable", extra={"ses_error": type(exc).__name__})
             raise MailError(
-                "The email could not be sent: the mail service did not answer."
+                "The email could not be sent: the mail service could not be reached."
+            ) from exc
+        except BotoCoreError as exc:
+            # The request went out and its answer did not come back: SES may have
+            # accepted the message.  The caller keeps what may have been emailed.
+            log.warning("SES did not answer", extra={"ses_error": type(exc).__name__})
+            raise MailUncertainError(
+                "The email may not have been sent: the mail service stopped answering."
             ) from exc
         message_id: str = response["MessageId"]
         return message_id

@@ -11,6 +11,7 @@ import hmac
 
 from chalicelib.errors import (
     AlreadyReceivedError,
+    ChangedMeanwhileError,
     ConflictError,
     LinkExpiredError,
     LinkLockedError,
@@ -103,6 +104,15 @@ def not_resendable(link: Link) -> ConflictError:
         )
     return ConflictError(
         "The link was withdrawn; a resend would give it back. Mint a new link instead."
+    )
+
+
+def resend_raced() -> ChangedMeanwhileError:
+    """A resend's write found the link changed since it was read: a use spent or given
+    back meanwhile, or another resend given up.  Nothing was resent."""
+    return ChangedMeanwhileError(
+        "The link changed while it was being resent (it was used, refunded or resent "
+        "meanwhile); nothing was sent. Look at it again, then resend if you still want to."
     )
 
 

@@ -42,7 +42,7 @@ from chalicelib.filerequest import FileRequest
 from chalicelib.link import Link
 from chalicelib.refusals import DECLINED, REDIRECT_NOTE
 from chalicelib.services.filerequests import MintedRequest, Received, UploadPage
-from chalicelib.services.minting import MintedLink
+from chalicelib.services.minting import UNCERTAIN, MintedLink
 from chalicelib.services.redemption import Redirect, Session, Stream
 from chalicelib.services.uploads import Upload
 from chalicelib.sessions import HEADER as SESSION_HEADER
@@ -226,6 +226,13 @@ def internal_error_response(html: bool = False) -> Response:
     return error_response(error, html)
 
 
+EMAIL_UNCERTAIN = (
+    "The mail service stopped answering after the email was handed to it, so it may or may "
+    "not arrive. This link works either way; resending it is safe (POST /links/{id}/resend "
+    "with this link's id replaces it with a new one)."
+)
+
+
 def minted_response(
     minted: MintedLink, url: str, status: int = 200, location: str | None = None
 ) -> Response:
@@ -242,6 +249,10 @@ def minted_response(
     }
     if minted.message_id is not None:
         body["message_id"] = minted.message_id
+    if minted.email is not None:
+        body["email"] = minted.email
+        if minted.email == UNCERTAIN:
+            body["message"] = EMAIL_UNCERTAIN
     if link.check is not None:
         body["verify"] = link.check
     if minted.code is not None:

@@ -136,9 +136,21 @@ class LinkStore(Protocol):
         """Links emailed to ``address``, whatever its case, newest first."""
         ...
 
-    def supersede(self, link_id: str, replacement: str, at: float) -> Link:
+    def bury(self, link: Link, at: float) -> None:
+        """Store the link withdrawn, whether or not its ``create`` landed; a ``create``
+        arriving later then fails.  Safe to repeat."""
+        ...
+
+    def supersede(
+        self, link_id: str, replacement: str, at: float, *, uses: int, fence: int
+    ) -> Link:
         """Revoke the link as replaced by ``replacement``, atomically, unless it is revoked
-        or replaced already (``ConflictError``)."""
+        or replaced already (``ConflictError``) or its ``uses`` or ``fence`` differ from
+        those given (``ChangedMeanwhileError``)."""
+        ...
+
+    def close_resends(self, link_id: str) -> None:
+        """Make any ``supersede`` given the link's current fence fail from now on."""
         ...
 
     def restore(self, link_id: str, replacement: str) -> bool:

@@ -18,6 +18,7 @@ from chalicelib.errors import (
     InvalidRequestError,
     ObjectNotFoundError,
     RecipientCheckError,
+    UnavailableError,
 )
 from chalicelib.filerequest import FileRequest, Receipt
 from chalicelib.link import (
@@ -82,7 +83,14 @@ class MemoryLinkStore:
 
     def create(self, link: Link) -> None:
         with self._lock:
+            if link.link_id in self.links:  # the store's condition: attribute_not_exists(pk)
+                raise UnavailableError("The link could not be saved; try again.")
             self.links[link.link_id] = link
+            self._claims[link.link_id] = {}
+
+    def bury(self, link: Link, at: float) -> None:
+        with self._lock:
+            self.links[link.link_id] = dataclasses.replace(link, revoked_at=at)
             self._claims[link.link_id] = {}
 
     def claim(
@@ -271,12 +279,20 @@ class MemoryLinkStore:
             matching[offset : offset + limit], _page_cursor(offset + limit, key) if more else None
         )
 
-    def supersede(self, link_id: str, replacement: str, at: float) -> Link:
+    def supersede(
+        self, link_id: str, replacement: str, at: float, *, uses: int, fence: int
+    ) -> Link:
         with self._lock:
             link = self.get(link_id)
             if link.revoked_at is not None or link.replaced_by is not None:
                 raise refusals.not_resendable(link)
-            return self._update(link_id, revoked_at=at, replaced_by=replacement)
+            if link.uses != uses or link.fence != fence:
+                raise refusals.resend_raced()
+            return self._update(link_id, revoked_at=at, replaced_by=replacement, fence=fence + 1)
+
+    def close_resends(self, link_id: str) -> None:
+        with self._lock:
+            self._update(link_id, fence=self.get(link_id).fence + 1)
 
     def restore(self, link_id: str, replacement: str) -> bool:
         with self._lock:

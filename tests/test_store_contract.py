@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from chalicelib.errors import (
+    ChangedMeanwhileError,
     ConflictError,
     ForbiddenError,
     InvalidRequestError,
@@ -547,11 +548,11 @@ def test_for_recipient_pages_newest_first_in_any_case(links: LinkStore) -> None:
 def test_supersede_revokes_once_and_restore_undoes_only_its_own(links: LinkStore) -> None:
     old = emailed_link(links, "someone@example.com")
     new = emailed_link(links, "someone@example.com")
-    replaced = links.supersede(old.link_id, new.link_id, NOW + 5)
+    replaced = links.supersede(old.link_id, new.link_id, NOW + 5, uses=0, fence=0)
     assert (replaced.revoked_at, replaced.replaced_by) == (NOW + 5, new.link_id)
     # A second resend racing the first loses: the link has one replacement.
     with pytest.raises(ConflictError):
-        links.supersede(old.link_id, "b" * 16, NOW + 6)
+        links.supersede(old.link_id, "b" * 16, NOW + 6, uses=0, fence=0)
     assert not links.restore(old.link_id, "b" * 16)
     assert links.get(old.link_id).replaced_by == new.link_id
     assert links.restore(old.link_id, new.link_id)
@@ -560,16 +561,49 @@ def test_supersede_revokes_once_and_restore_undoes_only_its_own(links: LinkStore
     # A link withdrawn by an operator is never replaced, nor given back by a restore.
     links.revoke(old.link_id, NOW + 7)
     with pytest.raises(ConflictError):
-        links.supersede(old.link_id, new.link_id, NOW + 8)
+        links.supersede(old.link_id, new.link_id, NOW + 8, uses=0, fence=0)
     assert not links.restore(old.link_id, new.link_id)
     assert links.get(old.link_id).revoked_at == NOW + 7
     with pytest.raises(LinkNotFoundError):
-        links.supersede(new_token().link_id, new.link_id, NOW)
+        links.supersede(new_token().link_id, new.link_id, NOW, uses=0, fence=0)
+
+
+def test_supersede_refuses_a_link_changed_since_it_was_read(links: LinkStore) -> None:
+    """A resend's write carries over exactly what is left: it fails if a use was spent
+    since the read, or if an earlier resend's write was fenced off since."""
+    link, digest = new_link(links, uses=2)
+    links.claim(link.link_id, digest, claim())  # a redemption racing the resend
+    with pytest.raises(ChangedMeanwhileError):
+        links.supersede(link.link_id, "b" * 16, NOW + 5, uses=0, fence=0)
+    assert links.get(link.link_id).revoked_at is None
+    links.close_resends(link.link_id)
+    with pytest.raises(ChangedMeanwhileError):  # a supersede that arrives after its undo
+        links.supersede(link.link_id, "b" * 16, NOW + 5, uses=1, fence=0)
+    assert links.get(link.link_id).fence == 1
+    replaced = links.supersede(link.link_id, "b" * 16, NOW + 5, uses=1, fence=1)
+    assert (replaced.replaced_by, replaced.fence) == ("b" * 16, 2)
+    with pytest.raises(LinkNotFoundError):
+        links.close_resends(new_token().link_id)
+
+
+def test_bury_withdraws_a_link_whose_create_may_land_late(links: LinkStore) -> None:
+    """The undo of a mint nobody received: it revokes a link that was created, and a
+    create that arrives after it fails instead of bringing the link to life."""
+    link, _ = new_link(links)
+    links.bury(link, NOW + 2)
+    links.bury(link, NOW + 3)  # safe to repeat
+    assert links.get(link.link_id).revoked_at == NOW + 3
+    token = new_token()
+    unsaved = dataclasses.replace(link, link_id=token.link_id, token_digest=token.digest)
+    links.bury(unsaved, NOW + 2)  # its create never arrived...
+    with pytest.raises(UnavailableError):
+        links.create(unsaved)  # ...until now: refused
+    assert links.get(token.link_id).status(NOW + 4) == "revoked"
 
 
 def test_a_replaced_link_says_so_when_redeemed(links: LinkStore) -> None:
     link, digest = new_link(links)
-    links.supersede(link.link_id, "b" * 16, NOW + 5)
+    links.supersede(link.link_id, "b" * 16, NOW + 5, uses=0, fence=0)
     with pytest.raises(LinkRevokedError) as refused:
         links.claim(link.link_id, digest, claim())
     assert refused.value.replaced and "newer link" in refused.value.message

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from chalicelib import refusals
 from chalicelib.answers import Answers, new_code
 from chalicelib.clock import Clock
-from chalicelib.errors import InvalidRequestError, MailError, OnetimeError, UnavailableError
+from chalicelib.errors import (
+    ChangedMeanwhileError,
+    InvalidRequestError,
+    MailError,
+    MailUncertainError,
+    OnetimeError,
+    UnavailableError,
+)
 from chalicelib.filenames import default_filename, validate_filename
 from chalicelib.link import CHECKS, Link, StoredObject
 from chalicelib.logs import annotate, get_logger, metric
@@ -97,12 +104,19 @@ class ResendRequest:
             check_ttl(self.ttl)
 
 
+# What became of the email that carries a link: ``sent`` (SES gave its message id) or
+# ``uncertain`` (SES stopped answering after the message was handed over: it may arrive).
+SENT = "sent"
+UNCERTAIN = "uncertain"
+
+
 @dataclass(frozen=True)
 class MintedLink:
     token: Token
     link: Link
     message_id: str | None = None
     code: str | None = None  # a ``verify: code`` link's code: given out once, never stored
+    email: str | None = None  # SENT or UNCERTAIN when the link was emailed
 
 
 class Minting:
@@ -171,7 +185,13 @@ class Minting:
             answer_digest=answer_digest,
             replaces=replaces,
         )
-        self._links.create(link)
+        try:
+            self._links.create(link)
+        except UnavailableError:
+            # The write may still land (its answer was lost, or it is queued somewhere):
+            # bury the link so that nobody's link can come to life after we said "no".
+            self._bury(link, "mint")
+            raise
         annotate(outcome="minted", link_id=link.link_id)
         metric("Minted")
         return MintedLink(token=token, link=link, code=code)
@@ -183,52 +203,76 @@ class Minting:
     def mint_and_mail(
         self, request: MintRequest, letter: Letter, url_for: Callable[[str], str]
     ) -> MintedLink:
-        """Mint a link and email it.  If the email fails the link is revoked at once:
-        no working link that nobody received and nobody knows of."""
-        if self._mailer is None:
-            raise InvalidRequestError(
-                "email_disabled", "This service is not set up to send email (ONETIME_MAIL_FROM)."
-            )
+        """Mint a link and email it.  If SES refuses the email, the link is withdrawn
+        (``MailError``): no working link that nobody received.  If SES stops answering
+        after the message went out, the link is kept and the answer says the email is
+        ``uncertain``: it may arrive, and a link in a customer's mailbox must work."""
+        mailer = self._require_mailer()
         minted = self.mint(request, recipient=letter.email)
         try:
-            message_id = self._mailer().send(
+            message_id = mailer().send(
                 letter, minted.link, url_for(minted.token.value), self._clock(), code=minted.code
             )
+        except MailUncertainError:
+            annotate(outcome="minted_mail_uncertain", link_id=minted.link.link_id)
+            metric("MailUncertain")
+            return dataclasses.replace(minted, email=UNCERTAIN)
         except Exception as exc:
-            # Whatever went wrong (SES, or composing the message), nobody has the link.
-            self.withdraw(minted.link.link_id)
+            # Whatever else went wrong (SES refused, or composing the message), nobody
+            # has the link.
             annotate(outcome="mail_failed")
+            if not self._bury(minted.link, "mint_and_mail"):
+                raise MailError(
+                    f"The email could not be sent, and link {minted.link.link_id} could not "
+                    "be withdrawn: revoke it (DELETE /links/{id})."
+                ) from exc
             if isinstance(exc, MailError):
                 raise
             raise MailError("The email could not be sent; the link was withdrawn.") from exc
         annotate(outcome="minted_mailed")
-        try:
-            # One more write, after the email: SES names the message only once it is sent.
-            self._links.record_message(minted.link.link_id, message_id)
-        except OnetimeError:
-            # The link was emailed and works; only support's lookup of the message id is lost.
-            log.warning("message id not recorded", extra={"link_id": minted.link.link_id})
-        link = dataclasses.replace(minted.link, message_id=message_id)
-        return MintedLink(minted.token, link, message_id, minted.code)
+        return self._sent(minted, message_id)
 
     def resend(
         self, link_id: str, request: ResendRequest, url_for: Callable[[str], str]
     ) -> MintedLink:
         """Replace an emailed link with a new one to the same file and email it to the
-        same recipient: what the old link had left (or ``request``'s values), the same
+        same recipient: what the old link has left (or ``request``'s values), the same
         name, check (a code link gets a new code) and receipt address.
 
-        The writes are ordered so that a failure at any step leaves the customer with
-        exactly one working link: the replacement is created first (unknown to anyone),
-        then one conditional write revokes the old link naming its replacement (a racing
-        resend loses there and withdraws its own), then the email goes; if that fails the
-        old link is restored and the replacement withdrawn."""
-        if self._mailer is None:
-            raise InvalidRequestError(
-                "email_disabled", "This service is not set up to send email (ONETIME_MAIL_FROM)."
-            )
+        The order of the writes, and what each failure leaves, is in
+        docs/CONSISTENCY.md ("Resend").  In short: the replacement is created first
+        (nobody knows its token); one conditional write then supersedes the old link,
+        only if no use was spent, given back or resent since it was read (else we try
+        again from the read); then the email goes.  A chain therefore has one live link,
+        carries over exactly what is left, and every undo leaves a mark that makes the
+        write it undoes fail if it lands late."""
+        mailer = self._require_mailer()
         if not is_link_id(link_id):
             raise refusals.unknown_link(link_id)
+        for _ in range(RESEND_ATTEMPTS):
+            old, minted = self._prepare_resend(link_id, request)
+            try:
+                self._links.supersede(
+                    link_id, minted.link.link_id, self._clock(), uses=old.uses, fence=old.fence
+                )
+            except ChangedMeanwhileError:
+                self._bury(minted.link, "resend")  # a use was spent meanwhile: read again
+                continue
+            except UnavailableError:
+                # The write may have landed, or may land later: fence it off, undo it if it
+                # did land, and withdraw the replacement nobody was sent.
+                self._undo_resend(link_id, minted.link, fence=True)
+                raise
+            except OnetimeError:
+                self._bury(minted.link, "resend")  # another resend or a revocation came first
+                raise
+            break
+        else:
+            raise refusals.resend_raced()
+        return self._mail_resend(mailer(), link_id, old, minted, url_for)
+
+    def _prepare_resend(self, link_id: str, request: ResendRequest) -> tuple[Link, MintedLink]:
+        """The old link as it is now, and its replacement, created but not yet sent."""
         old = self._links.get(link_id)
         if old.recipient is None:
             raise refusals.no_recipient()
@@ -252,55 +296,110 @@ class Minting:
         # The object as the old link pinned it (version and ETag): the customer gets the
         # file they were sent, and a resend costs no HeadObject.
         minted = self.mint(mint, described=old.object, recipient=old.recipient, replaces=link_id)
+        return old, minted
+
+    def _mail_resend(
+        self,
+        mailer: Mailer,
+        link_id: str,
+        old: Link,
+        minted: MintedLink,
+        url_for: Callable[[str], str],
+    ) -> MintedLink:
         new_id = minted.link.link_id
-        try:
-            self._links.supersede(link_id, new_id, now)
-        except UnavailableError:
-            # The write may have landed: undo it if it did, before withdrawing ours.
-            self._restore(link_id, new_id)
-            self._withdraw_unsent(new_id)
-            raise
-        except OnetimeError:
-            self._withdraw_unsent(new_id)  # another resend or a revocation came first
-            raise
-        letter = Letter(email=old.recipient)
+        assert old.recipient is not None  # checked by _prepare_resend
         try:
             url = url_for(minted.token.value)
-            message_id = self._mailer().send(letter, minted.link, url, now, code=minted.code)
+            message_id = mailer.send(
+                Letter(email=old.recipient), minted.link, url, self._clock(), code=minted.code
+            )
+        except MailUncertainError:
+            # The new link may be in the customer's mailbox: it stays live, and the old one
+            # stays superseded, so there is still exactly one live link.  Resending the new
+            # link is safe: it supersedes this one in turn.
+            annotate(outcome="resend_mail_uncertain", link_id=new_id, replaces=link_id)
+            metric("MailUncertain")
+            return dataclasses.replace(minted, email=UNCERTAIN)
         except Exception as exc:
-            # The old link first: the customer still holds it, nobody holds the new one.
-            self._restore(link_id, new_id)
-            self._withdraw_unsent(new_id)
+            # SES refused: the customer still holds the old link, nobody holds the new one.
+            self._undo_resend(link_id, minted.link, fence=False)
             annotate(outcome="resend_mail_failed", link_id=link_id)
             if isinstance(exc, MailError):
                 raise MailError(f"{exc.message} The old link works as before.") from exc
             raise MailError("The email could not be sent; the old link works as before.") from exc
         annotate(outcome="resent", link_id=new_id, replaces=link_id)
         metric("Resent")
-        try:
-            self._links.record_message(new_id, message_id)
-        except OnetimeError:
-            log.warning("message id not recorded", extra={"link_id": new_id})
-        link = dataclasses.replace(minted.link, message_id=message_id)
-        return MintedLink(minted.token, link, message_id, minted.code)
+        return self._sent(minted, message_id)
 
-    def _restore(self, link_id: str, replacement: str) -> None:
+    def _sent(self, minted: MintedLink, message_id: str) -> MintedLink:
         try:
-            self._links.restore(link_id, replacement)
+            # One more write, after the email: SES names the message only once it is sent.
+            self._links.record_message(minted.link.link_id, message_id)
         except OnetimeError:
+            # The link was emailed and works; only support's lookup of the message id is lost.
+            log.warning("message id not recorded", extra={"link_id": minted.link.link_id})
+        link = dataclasses.replace(minted.link, message_id=message_id)
+        return dataclasses.replace(minted, link=link, message_id=message_id, email=SENT)
+
+    def _undo_resend(self, link_id: str, replacement: Link, *, fence: bool) -> None:
+        """Give the customer their old link back and withdraw the replacement nobody
+        received.  With ``fence``, first make sure the supersede cannot land after this
+        (its answer was lost: it may be on its way).  The old link is restored before the
+        replacement is withdrawn, so the customer is never without a working link; each
+        step is retried, being safe to repeat."""
+        new_id = replacement.link_id
+        steps_held = (not fence or _again(lambda: self._links.close_resends(link_id))) and _again(
+            lambda: self._links.restore(link_id, new_id)
+        )
+        if not steps_held:
             # Loud, with what to do: the customer's old link may stay withdrawn.
             log.error(
                 "RESEND NOT UNDONE: if link %s shows replaced_by %s (a link nobody was "
-                "emailed), the customer has no working link: mint and email them a new one",
+                "emailed), the customer has no working link: resend link %s",
                 link_id,
-                replacement,
-                extra={"link_id": link_id, "replacement": replacement},
+                new_id,
+                new_id,
+                extra={"link_id": link_id, "replacement": new_id},
             )
+            return  # the replacement is left live: resending it reaches the customer
+        self._bury(replacement, "resend")
 
-    def _withdraw_unsent(self, link_id: str) -> None:
-        # A replacement whose token never left this request: if revoking it fails, it
-        # works for nobody, so the caller's own error is the one to report.
+    def _bury(self, link: Link, during: str) -> bool:
+        """Withdraw a link whose token never left this request, retried; False (logged) if
+        it could not be, so the caller's answer can name it."""
+        if _again(lambda: self._links.bury(link, self._clock())):
+            return True
+        log.error(
+            "LINK NOT WITHDRAWN: link %s was minted during a failed %s and nobody received "
+            "it; revoke it",
+            link.link_id,
+            during,
+            extra={"link_id": link.link_id},
+        )
+        return False
+
+    def _require_mailer(self) -> Callable[[], Mailer]:
+        if self._mailer is None:
+            raise InvalidRequestError(
+                "email_disabled", "This service is not set up to send email (ONETIME_MAIL_FROM)."
+            )
+        return self._mailer
+
+
+# A resend that keeps losing to redemptions or refunds on the same link gives up after
+# this many tries (each one mints a replacement and buries it).
+RESEND_ATTEMPTS = 3
+# An undo step is retried this many times: it is safe to repeat, and the failure it
+# undoes is usually a moment's trouble in the store.
+UNDO_ATTEMPTS = 3
+
+
+def _again(step: Callable[[], object]) -> bool:
+    """Run an undo step until the store answers; False if it never did."""
+    for _ in range(UNDO_ATTEMPTS):
         try:
-            self.withdraw(link_id)
-        except OnetimeError:
-            log.warning("unsent replacement not revoked", extra={"link_id": link_id})
+            step()
+        except UnavailableError:
+            continue
+        return True
+    return False

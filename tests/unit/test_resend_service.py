@@ -34,9 +34,11 @@ class Outbox(Mailer):
 class Racing(MemoryLinkStore):
     """A store where another resend replaces the link between our create and our write."""
 
-    def supersede(self, link_id: str, replacement: str, at: float) -> Link:
-        super().supersede(link_id, "z" * 16, at)
-        return super().supersede(link_id, replacement, at)
+    def supersede(
+        self, link_id: str, replacement: str, at: float, *, uses: int, fence: int
+    ) -> Link:
+        super().supersede(link_id, "z" * 16, at, uses=uses, fence=fence)
+        return super().supersede(link_id, replacement, at, uses=uses, fence=fence)
 
 
 def minting(links: MemoryLinkStore, outbox: Outbox) -> Minting:

@@ -1,0 +1,521 @@
+"""The fault matrix: every operation that writes more than once, run once per AWS call it
+makes, with that call
+
+* ``refused``: it fails and was not applied;
+* ``lost``: it was applied, and its answer was lost;
+* ``late``: it fails now and is applied after the service has answered (a request that
+  sat in a queue, or a write DynamoDB applied after the client gave up on it).
+
+After each run the invariants of docs/CONSISTENCY.md are checked by reading the stores
+and the outbox.  The faults are injected at the stores' and the mailer's interfaces, on
+the in-memory fakes (each store method stands for one AWS call); a representative
+subset runs against dynalite and moto server in tests/test_fault_stack.py.
+
+``python -m tests.faultmatrix`` prints the table that ``make consistency`` writes into
+docs/CONSISTENCY.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chalicelib.errors import MailError, MailUncertainError, OnetimeError, UnavailableError
+from chalicelib.filerequest import FileRequest
+from chalicelib.link import MAX_WRONG_ANSWERS, Link
+from chalicelib.mailer import Letter, Mailer
+from chalicelib.services import Services
+from chalicelib.services.links import RefundRequest
+from chalicelib.services.minting import MintedLink, MintRequest, ResendRequest
+from chalicelib.services.redemption import Requester, Stream
+from chalicelib.settings import Settings
+from tests.fakes import FrozenClock, MemoryLinkStore, MemoryObjectStore, MemoryRequestStore
+
+KINDS = ("refused", "lost", "late")
+NOW = 1_800_000_000.0
+FILE = "docs/a.bin"
+BYTES = b"%PDF-1.7 fault matrix" * 20
+TO = "customer@example.com"
+# A client that takes the file in the response (the stream path): its GetObject can fail.
+CURL = Requester(accept="application/octet-stream", client_ip="10.0.0.8", user_agent="curl/8")
+
+# The store and mailer methods that stand for an AWS call (presigning is local).
+CALLS = {
+    "links": {
+        "create",
+        "bury",
+        "claim",
+        "view",
+        "refund",
+        "redeliver",
+        "peek",
+        "unlock",
+        "record_message",
+        "release",
+        "get",
+        "change",
+        "revoke",
+        "supersede",
+        "close_resends",
+        "restore",
+    },
+    "requests": {"create", "receive", "release", "peek", "get", "revoke"},
+    "objects": {"describe", "fetch_base64", "mark"},
+    "mail": {"send", "send_request", "deliver"},
+}
+# What each AWS call is, for the table.
+AWS = {
+    "links.create": "PutItem",
+    "links.bury": "PutItem",
+    "links.get": "GetItem",
+    "links.peek": "GetItem",
+    "requests.get": "GetItem",
+    "requests.peek": "GetItem",
+    "requests.create": "PutItem",
+    "objects.describe": "HeadObject",
+    "objects.fetch_base64": "GetObject",
+    "objects.mark": "PutObjectTagging",
+    "mail.send": "SendEmail",
+    "mail.send_request": "SendEmail",
+    "mail.deliver": "SendEmail",
+}
+
+
+class Injected(UnavailableError):
+    """The fault: what the stores raise for a timeout or a refused request."""
+
+    def __init__(self) -> None:
+        super().__init__("injected fault")
+
+
+class Faults:
+    """Counts the calls made through the wrapped objects while armed, and makes call
+    number ``at`` fail in the way ``kind`` says."""
+
+    def __init__(self, kind: str | None = None, at: int | None = None) -> None:
+        self.kind, self.at = kind, at
+        self.armed = False
+        self.calls: list[str] = []
+        self._late: list[Callable[[], object]] = []
+
+    def wrap(self, name: str, target: Any) -> Any:
+        return _Wrapped(self, name, target)
+
+    def run(self, label: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self.armed:
+            return method(*args, **kwargs)
+        index = len(self.calls)
+        self.calls.append(label)
+        if index != self.at:
+            return method(*args, **kwargs)
+        mail = label.startswith("mail.")
+        if self.kind == "refused":
+            raise MailError("injected refusal") if mail else Injected()
+        if self.kind == "lost":
+            # Applied: its condition decided, and nobody heard what it said.
+            with contextlib.suppress(OnetimeError):
+                method(*args, **kwargs)
+        else:
+            self._late.append(functools.partial(method, *args, **kwargs))
+        raise MailUncertainError("injected timeout") if mail else Injected()
+
+    def land_late(self) -> None:
+        """Apply the held calls, after the operation has answered."""
+        self.armed = False
+        for call in self._late:
+            # A refusal here is its condition at work: what an undo's marker is for.
+            with contextlib.suppress(OnetimeError):
+                call()
+
+
+class _Wrapped:
+    def __init__(self, faults: Faults, name: str, target: Any) -> None:
+        self._faults, self._name, self._target = faults, name, target
+
+    def __getattr__(self, attribute: str) -> Any:
+        value = getattr(self._target, attribute)
+        if attribute not in CALLS[self._name]:
+            return value
+        return functools.partial(self._faults.run, f"{self._name}.{attribute}", value)
+
+
+class Outbox(Mailer):
+    """What was handed to SES: the link (by id) in each message."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []  # (address, link id or request id)
+
+    def send(
+        self, letter: Letter, link: Link, url: str, now: float, code: str | None = None
+    ) -> str:
+        self.sent.append((letter.email, link.link_id))
+        return f"ses-{len(self.sent)}"
+
+    def send_request(self, letter: Letter, request: FileRequest, url: str, now: float) -> str:
+        self.sent.append((letter.email, request.request_id))
+        return f"ses-{len(self.sent)}"
+
+    def deliver(self, to: str, subject: str, text: str, page: str) -> str:
+        self.sent.append((to, subject))
+        return f"ses-{len(self.sent)}"
+
+
+@dataclass
+class World:
+    faults: Faults
+    links: MemoryLinkStore
+    objects: MemoryObjectStore
+    requests: MemoryRequestStore
+    outbox: Outbox
+    clock: FrozenClock
+    services: Services
+    # What the operation's setup left, for its checks: the customer's link, its token...
+    given: dict[str, Any] = field(default_factory=dict)
+    # What the operation answered: a value, or the error it raised.
+    answer: object = None
+
+    @property
+    def emailed(self) -> set[str]:
+        return {sent for _, sent in self.outbox.sent}
+
+
+def world(faults: Faults) -> World:
+    links, objects, requests = MemoryLinkStore(), MemoryObjectStore(), MemoryRequestStore()
+    objects.put(FILE, BYTES, "application/octet-stream")
+    outbox, clock = Outbox(), FrozenClock(NOW)
+    settings = Settings(
+        table="t",
+        bucket="b",
+        api_key_hashes=("0" * 64,),
+        stream_max_bytes=10_000,
+        redirect_ttl=10,
+        session_seconds=3600,
+    )
+    services = Services.build(
+        settings=settings,
+        clock=clock,
+        links=faults.wrap("links", links),
+        objects=faults.wrap("objects", objects),
+        requests=faults.wrap("requests", requests),
+        mailer=lambda: faults.wrap("mail", outbox),
+        answer_key=lambda: b"k" * 32,
+    )
+    return World(faults, links, objects, requests, outbox, clock, services)
+
+
+# ---- The invariants: each returns what it found wrong, or nothing. ----------------------
+
+
+def live(link: Link, now: float) -> bool:
+    return link.status(now) == "active"
+
+
+def chains(links: MemoryLinkStore) -> dict[str, list[Link]]:
+    """Links grouped by the first link of their resend chain."""
+
+    def root(link: Link) -> str:
+        while link.replaces is not None and link.replaces in links.links:
+            link = links.links[link.replaces]
+        return link.link_id
+
+    grouped: dict[str, list[Link]] = {}
+    for link in links.links.values():
+        grouped.setdefault(root(link), []).append(link)
+    return grouped
+
+
+def one_live_link_per_chain(w: World) -> list[str]:
+    return [
+        f"chain {root} has {count} live links"
+        for root, chain in chains(w.links).items()
+        if (count := sum(live(link, w.clock()) for link in chain)) > 1
+    ]
+
+
+def no_live_link_nobody_knows(w: World) -> list[str]:
+    """Every live link was there before, or the answer names it, or it was emailed."""
+    known = set(w.given.get("before", ())) | w.emailed
+    if isinstance(w.answer, MintedLink):
+        known.add(w.answer.link.link_id)
+    return [
+        f"live link {link.link_id} nobody knows of"
+        for link in w.links.links.values()
+        if live(link, w.clock()) and link.link_id not in known
+    ]
+
+
+def customer_holds_the_live_link(w: World) -> list[str]:
+    """The chain that was live before still is, and its live link is one the customer
+    holds: the one they had, or one emailed to them (never zero links)."""
+    first = w.given["link_id"]
+    (chain,) = [c for c in chains(w.links).values() if first in {x.link_id for x in c}]
+    held = {first} | w.emailed
+    if any(live(link, w.clock()) and link.link_id in held for link in chain):
+        return []
+    return [f"the customer holds no live link of chain {first}"]
+
+
+def uses_carried_over_exactly(w: World) -> list[str]:
+    """A chain never delivers more than its first link allowed plus its refunds: the uses
+    spent on every link, plus what the live link has left."""
+    first = w.given["link_id"]
+    (chain,) = [c for c in chains(w.links).values() if first in {x.link_id for x in c}]
+    allowed = w.given["max_uses"]
+    spent = sum(link.uses for link in chain)
+    left = sum(link.remaining for link in chain if live(link, w.clock()))
+    return [] if spent + left <= allowed else [f"chain allows {spent + left} > {allowed}"]
+
+
+def uses_match_records(w: World) -> list[str]:
+    """A link's count of uses is its unrefunded redemption records, within its limit."""
+    problems = []
+    for link in w.links.links.values():
+        records = sum(use.refunded_at is None for use in link.uses_log)
+        if link.uses != records:
+            problems.append(f"link {link.link_id} counts {link.uses} uses, records {records}")
+        if link.uses > link.max_uses:
+            problems.append(f"link {link.link_id} spent {link.uses} of {link.max_uses}")
+    return problems
+
+
+def no_use_lost(w: World) -> list[str]:
+    """An answer that is an error spent nothing."""
+    if not isinstance(w.answer, OnetimeError):
+        return []
+    link = w.links.links[w.given["link_id"]]
+    before = w.given["uses"]
+    return [] if link.uses == before else [f"error answered, uses {before} -> {link.uses}"]
+
+
+def redeliveries_match_deliveries(w: World) -> list[str]:
+    """A re-delivery counts towards the session's cap only if the file went out."""
+    link = w.links.links[w.given["link_id"]]
+    (use,) = [u for u in link.uses_log if u.claim_id == w.given["claim_id"]]
+    delivered = 0 if isinstance(w.answer, OnetimeError) else 1
+    if use.redeliveries == delivered:
+        return []
+    return [f"{use.redeliveries} re-deliveries counted, {delivered} made"]
+
+
+def wrong_answers_bounded(w: World) -> list[str]:
+    link = w.links.links[w.given["link_id"]]
+    return [] if link.wrong_answers <= MAX_WRONG_ANSWERS else ["more than five wrong answers"]
+
+
+# ---- The operations ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    setup: Callable[[World], None]
+    run: Callable[[World], object]
+    invariants: tuple[Callable[[World], list[str]], ...]
+    # Calls whose uncertain answer the DynamoDB store undoes itself, below the interface
+    # the fakes stand behind (the claim: ``DynamoLinkStore.claim`` gives the use back when
+    # its answer is lost): their cells run on dynalite, in tests/test_fault_stack.py.
+    undone_by_store: frozenset[str] = frozenset()
+
+
+def _emailed_link(w: World, **fields: Any) -> None:
+    minted = w.services.minting.mint_and_mail(
+        MintRequest(file=FILE, **fields), Letter(email=TO), lambda token: f"u/{token}"
+    )
+    w.given.update(
+        link_id=minted.link.link_id,
+        token=minted.token.value,
+        code=minted.code,
+        max_uses=minted.link.max_uses,
+        uses=0,
+    )
+
+
+def _before(w: World) -> None:
+    w.given["before"] = {lid for lid, link in w.links.links.items() if live(link, w.clock())}
+
+
+def _setup_nothing(w: World) -> None:
+    w.given.update(before=set())
+
+
+def _mint_with_email(w: World) -> object:
+    return w.services.minting.mint_and_mail(
+        MintRequest(file=FILE), Letter(email=TO), lambda token: f"u/{token}"
+    )
+
+
+def _setup_emailed(w: World) -> None:
+    _emailed_link(w, uses=2)
+    _before(w)
+
+
+def _resend(w: World) -> object:
+    return w.services.minting.resend(w.given["link_id"], ResendRequest(), lambda t: f"u/{t}")
+
+
+def _setup_redeemed(w: World) -> None:
+    """A 2-use link redeemed once by curl (its redemption's id kept)."""
+    _emailed_link(w, uses=2, confirm=False)
+    redeemed = w.services.redeeming.post(w.given["token"], CURL)
+    assert isinstance(redeemed, Stream) and redeemed.session is not None
+    link = w.links.links[w.given["link_id"]]
+    w.given.update(uses=link.uses, claim_id=link.uses_log[0].claim_id, session=redeemed.session.key)
+    _before(w)
+
+
+def _refund(w: World) -> object:
+    return w.services.links.refund(w.given["link_id"], RefundRequest(w.given["claim_id"]))
+
+
+def _redeliver(w: World) -> object:
+    """The same client again, within its download session: the file, spending nothing."""
+    return w.services.redeeming.post(w.given["token"], CURL, session=w.given["session"])
+
+
+def _redeem(w: World) -> object:
+    return w.services.redeeming.post(w.given["token"], CURL)
+
+
+def _setup_checked(w: World) -> None:
+    _emailed_link(w, verify="code")
+    _before(w)
+
+
+def _wrong_answer(w: World) -> object:
+    return w.services.redeeming.post(w.given["token"], CURL, answer="000000")
+
+
+def _setup_locked(w: World) -> None:
+    _setup_checked(w)
+    for _ in range(MAX_WRONG_ANSWERS):
+        with contextlib.suppress(OnetimeError):
+            _wrong_answer(w)
+
+
+def _unlock(w: World) -> object:
+    return w.services.links.unlock(w.given["link_id"])
+
+
+LINKS = (one_live_link_per_chain, no_live_link_nobody_knows, uses_match_records)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("mint with email", _setup_nothing, _mint_with_email, LINKS),
+    Operation(
+        "resend",
+        _setup_emailed,
+        _resend,
+        (*LINKS, customer_holds_the_live_link, uses_carried_over_exactly),
+    ),
+    Operation(
+        "redemption (stream)",
+        _setup_redeemed,
+        _redeem,
+        (*LINKS, no_use_lost),
+        undone_by_store=frozenset({"links.claim"}),
+    ),
+    Operation("refund", _setup_redeemed, _refund, LINKS),
+    Operation(
+        "wrong answer", _setup_checked, _wrong_answer, (*LINKS, no_use_lost, wrong_answers_bounded)
+    ),
+    Operation("unlock", _setup_locked, _unlock, (*LINKS, wrong_answers_bounded)),
+)
+
+
+# ---- Running it --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    operation: str
+    index: int  # which call of the operation's fault-free run
+    call: str  # e.g. "links.supersede"
+    kind: str
+    problems: tuple[str, ...]
+    answer: str
+
+    @property
+    def held(self) -> bool:
+        return not self.problems
+
+
+def attempt(operation: Operation, kind: str | None = None, at: int | None = None) -> World:
+    faults = Faults(kind, at)
+    w = world(faults)
+    operation.setup(w)
+    faults.armed = True
+    try:
+        w.answer = operation.run(w)
+    except OnetimeError as error:
+        w.answer = error
+    faults.land_late()
+    return w
+
+
+def problems(operation: Operation, w: World) -> tuple[str, ...]:
+    return tuple(problem for check in operation.invariants for problem in check(w))
+
+
+def cells(operation: Operation) -> Iterator[Cell]:
+    clean = attempt(operation)
+    if found := problems(operation, clean):
+        raise AssertionError(f"{operation.name} breaks its invariants without a fault: {found}")
+    for index, call in enumerate(clean.faults.calls):
+        if call in operation.undone_by_store:
+            continue
+        for kind in KINDS:
+            w = attempt(operation, kind, index)
+            yield Cell(operation.name, index, call, kind, problems(operation, w), _said(w.answer))
+
+
+def _said(answer: object) -> str:
+    if isinstance(answer, OnetimeError):
+        return answer.code
+    if isinstance(answer, MintedLink) and answer.email:
+        return f"minted, email {answer.email}"
+    return type(answer).__name__
+
+
+def matrix() -> list[Cell]:
+    return [cell for operation in OPERATIONS for cell in cells(operation)]
+
+
+def table(found: list[Cell]) -> str:
+    """The matrix as Markdown: one row per operation and call, one column per fault."""
+    lines = [
+        "| operation | call | AWS | " + " | ".join(KINDS) + " |",
+        "|---|---|---|" + "---|" * len(KINDS),
+    ]
+    rows: dict[tuple[str, int, str], dict[str, Cell]] = {}
+    for cell in found:
+        rows.setdefault((cell.operation, cell.index, cell.call), {})[cell.kind] = cell
+    for (operation, index, call), by_kind in rows.items():
+        aws = AWS.get(call, "UpdateItem")
+        marks = [("held: " + by_kind[k].answer) if by_kind[k].held else "BROKEN" for k in KINDS]
+        lines.append(f"| {operation} | {index + 1}. `{call}` | {aws} | " + " | ".join(marks) + " |")
+    held = sum(cell.held for cell in found)
+    lines.append("")
+    lines.append(f"{len(found)} cells, {held} held, over {len(OPERATIONS)} operations.")
+    return "\n".join(lines)
+
+
+BEGIN, END = "<!-- matrix: written by `make consistency` -->", "<!-- end of matrix -->"
+
+
+def write(path: Path) -> None:
+    """Put the matrix between the document's markers."""
+    text = path.read_text()
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    path.write_text(f"{head}{BEGIN}\n{table(matrix())}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--write"]:
+        write(Path(sys.argv[2]))
+    else:
+        sys.stdout.write(table(matrix()) + "\n")

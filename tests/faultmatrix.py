@@ -179,9 +179,28 @@ class World:
     # What the operation answered: a value, or the error it raised.
     answer: object = None
 
-    @property
-    def emailed(self) -> set[str]:
-        return {sent for _, sent in self.outbox.sent}
+    def seen(self) -> Seen:
+        named = {self.answer.link.link_id} if isinstance(self.answer, MintedLink) else set()
+        return Seen(
+            links=dict(self.links.links),
+            now=self.clock(),
+            emailed={sent for _, sent in self.outbox.sent},
+            given=self.given,
+            named=named,
+            failed=isinstance(self.answer, OnetimeError),
+        )
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the checks read after an operation, on the fakes or in DynamoDB and SES."""
+
+    links: dict[str, Link]
+    now: float
+    emailed: set[str]  # ids of the links (or requests) handed to SES
+    given: dict[str, Any]  # what the setup left: the customer's link id, its uses...
+    named: set[str]  # link ids the answer named
+    failed: bool  # the answer was an error
 
 
 def world(faults: Faults) -> World:
@@ -215,66 +234,67 @@ def live(link: Link, now: float) -> bool:
     return link.status(now) == "active"
 
 
-def chains(links: MemoryLinkStore) -> dict[str, list[Link]]:
+def chains(links: dict[str, Link]) -> dict[str, list[Link]]:
     """Links grouped by the first link of their resend chain."""
 
     def root(link: Link) -> str:
-        while link.replaces is not None and link.replaces in links.links:
-            link = links.links[link.replaces]
+        while link.replaces is not None and link.replaces in links:
+            link = links[link.replaces]
         return link.link_id
 
     grouped: dict[str, list[Link]] = {}
-    for link in links.links.values():
+    for link in links.values():
         grouped.setdefault(root(link), []).append(link)
     return grouped
 
 
-def one_live_link_per_chain(w: World) -> list[str]:
+def chain_of(seen: Seen, link_id: str) -> list[Link]:
+    (chain,) = [c for c in chains(seen.links).values() if link_id in {x.link_id for x in c}]
+    return chain
+
+
+def one_live_link_per_chain(seen: Seen) -> list[str]:
     return [
         f"chain {root} has {count} live links"
-        for root, chain in chains(w.links).items()
-        if (count := sum(live(link, w.clock()) for link in chain)) > 1
+        for root, chain in chains(seen.links).items()
+        if (count := sum(live(link, seen.now) for link in chain)) > 1
     ]
 
 
-def no_live_link_nobody_knows(w: World) -> list[str]:
+def no_live_link_nobody_knows(seen: Seen) -> list[str]:
     """Every live link was there before, or the answer names it, or it was emailed."""
-    known = set(w.given.get("before", ())) | w.emailed
-    if isinstance(w.answer, MintedLink):
-        known.add(w.answer.link.link_id)
+    known = set(seen.given.get("before", ())) | seen.emailed | seen.named
     return [
         f"live link {link.link_id} nobody knows of"
-        for link in w.links.links.values()
-        if live(link, w.clock()) and link.link_id not in known
+        for link in seen.links.values()
+        if live(link, seen.now) and link.link_id not in known
     ]
 
 
-def customer_holds_the_live_link(w: World) -> list[str]:
+def customer_holds_the_live_link(seen: Seen) -> list[str]:
     """The chain that was live before still is, and its live link is one the customer
     holds: the one they had, or one emailed to them (never zero links)."""
-    first = w.given["link_id"]
-    (chain,) = [c for c in chains(w.links).values() if first in {x.link_id for x in c}]
-    held = {first} | w.emailed
-    if any(live(link, w.clock()) and link.link_id in held for link in chain):
+    first = seen.given["link_id"]
+    held = {first} | seen.emailed
+    if any(live(link, seen.now) and link.link_id in held for link in chain_of(seen, first)):
         return []
     return [f"the customer holds no live link of chain {first}"]
 
 
-def uses_carried_over_exactly(w: World) -> list[str]:
+def uses_carried_over_exactly(seen: Seen) -> list[str]:
     """A chain never delivers more than its first link allowed plus its refunds: the uses
     spent on every link, plus what the live link has left."""
-    first = w.given["link_id"]
-    (chain,) = [c for c in chains(w.links).values() if first in {x.link_id for x in c}]
-    allowed = w.given["max_uses"]
+    chain = chain_of(seen, seen.given["link_id"])
+    allowed = seen.given["max_uses"]
     spent = sum(link.uses for link in chain)
-    left = sum(link.remaining for link in chain if live(link, w.clock()))
+    left = sum(link.remaining for link in chain if live(link, seen.now))
     return [] if spent + left <= allowed else [f"chain allows {spent + left} > {allowed}"]
 
 
-def uses_match_records(w: World) -> list[str]:
+def uses_match_records(seen: Seen) -> list[str]:
     """A link's count of uses is its unrefunded redemption records, within its limit."""
     problems = []
-    for link in w.links.links.values():
+    for link in seen.links.values():
         records = sum(use.refunded_at is None for use in link.uses_log)
         if link.uses != records:
             problems.append(f"link {link.link_id} counts {link.uses} uses, records {records}")
@@ -283,27 +303,26 @@ def uses_match_records(w: World) -> list[str]:
     return problems
 
 
-def no_use_lost(w: World) -> list[str]:
+def no_use_lost(seen: Seen) -> list[str]:
     """An answer that is an error spent nothing."""
-    if not isinstance(w.answer, OnetimeError):
+    if not seen.failed:
         return []
-    link = w.links.links[w.given["link_id"]]
-    before = w.given["uses"]
-    return [] if link.uses == before else [f"error answered, uses {before} -> {link.uses}"]
+    uses, before = seen.links[seen.given["link_id"]].uses, seen.given["uses"]
+    return [] if uses == before else [f"error answered, uses {before} -> {uses}"]
 
 
-def redeliveries_match_deliveries(w: World) -> list[str]:
+def redeliveries_match_deliveries(seen: Seen) -> list[str]:
     """A re-delivery counts towards the session's cap only if the file went out."""
-    link = w.links.links[w.given["link_id"]]
-    (use,) = [u for u in link.uses_log if u.claim_id == w.given["claim_id"]]
-    delivered = 0 if isinstance(w.answer, OnetimeError) else 1
+    link = seen.links[seen.given["link_id"]]
+    (use,) = [u for u in link.uses_log if u.claim_id == seen.given["claim_id"]]
+    delivered = 0 if seen.failed else 1
     if use.redeliveries == delivered:
         return []
     return [f"{use.redeliveries} re-deliveries counted, {delivered} made"]
 
 
-def wrong_answers_bounded(w: World) -> list[str]:
-    link = w.links.links[w.given["link_id"]]
+def wrong_answers_bounded(seen: Seen) -> list[str]:
+    link = seen.links[seen.given["link_id"]]
     return [] if link.wrong_answers <= MAX_WRONG_ANSWERS else ["more than five wrong answers"]
 
 
@@ -315,7 +334,7 @@ class Operation:
     name: str
     setup: Callable[[World], None]
     run: Callable[[World], object]
-    invariants: tuple[Callable[[World], list[str]], ...]
+    invariants: tuple[Callable[[Seen], list[str]], ...]
     # Calls whose uncertain answer the DynamoDB store undoes itself, below the interface
     # the fakes stand behind (the claim: ``DynamoLinkStore.claim`` gives the use back when
     # its answer is lost): their cells run on dynalite, in tests/test_fault_stack.py.
@@ -456,20 +475,22 @@ def attempt(operation: Operation, kind: str | None = None, at: int | None = None
     return w
 
 
-def problems(operation: Operation, w: World) -> tuple[str, ...]:
-    return tuple(problem for check in operation.invariants for problem in check(w))
+def problems(operation: Operation, seen: Seen) -> tuple[str, ...]:
+    return tuple(problem for check in operation.invariants for problem in check(seen))
 
 
 def cells(operation: Operation) -> Iterator[Cell]:
     clean = attempt(operation)
-    if found := problems(operation, clean):
+    if found := problems(operation, clean.seen()):
         raise AssertionError(f"{operation.name} breaks its invariants without a fault: {found}")
     for index, call in enumerate(clean.faults.calls):
         if call in operation.undone_by_store:
             continue
         for kind in KINDS:
             w = attempt(operation, kind, index)
-            yield Cell(operation.name, index, call, kind, problems(operation, w), _said(w.answer))
+            yield Cell(
+                operation.name, index, call, kind, problems(operation, w.seen()), _said(w.answer)
+            )
 
 
 def _said(answer: object) -> str:

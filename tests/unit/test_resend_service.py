@@ -3,11 +3,14 @@ leaves behind.  (The HTTP route, SES and DynamoDB are in tests/test_resend.py.)"
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from chalicelib.answers import Answers
-from chalicelib.errors import ConflictError, MailError
-from chalicelib.link import Link
+from chalicelib.errors import ConflictError, MailError, UnavailableError
+from chalicelib.link import Claim, Link
 from chalicelib.mailer import Letter, Mailer
 from chalicelib.services.minting import Minting, MintRequest, ResendRequest
 from tests.fakes import FrozenClock, MemoryLinkStore, MemoryObjectStore
@@ -41,7 +44,7 @@ class Racing(MemoryLinkStore):
         return super().supersede(link_id, replacement, at, uses=uses, fence=fence)
 
 
-def minting(links: MemoryLinkStore, outbox: Outbox) -> Minting:
+def minting(links: MemoryLinkStore, outbox: Mailer) -> Minting:
     objects = MemoryObjectStore()
     objects.put("docs/a.pdf", b"%PDF" * 10)
     return Minting(
@@ -96,3 +99,94 @@ def test_the_new_email_carries_the_new_code_and_url() -> None:
     assert minted.link.expires_at == 1_800_000_060
     assert links.get(old).replaced_by == minted.link.link_id
     assert links.get(minted.link.link_id).message_id == "ses-2"
+
+
+class RedeemedMeanwhile(MemoryLinkStore):
+    """A customer redeems the link between the resend's read and its write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.digest = ""
+
+    def get(self, link_id: str) -> Link:
+        link = super().get(link_id)
+        if self.digest and link.uses == 0:
+            self.claim(link_id, self.digest, Claim(claim_id="c1", at=link.created_at + 60))
+        return link
+
+
+def test_a_resend_racing_a_redemption_never_carries_over_the_spent_use() -> None:
+    """Break 1: the redemption wins the last use, so nothing is left to resend; the
+    replacement must not hand out the use the customer already had."""
+    links, outbox = RedeemedMeanwhile(), Outbox()
+    service = minting(links, outbox)
+    minted = service.mint_and_mail(MintRequest(file="docs/a.pdf"), Letter(email=TO), str)
+    links.digest = minted.token.digest
+    with pytest.raises(ConflictError, match="used up"):
+        service.resend(minted.link.link_id, ResendRequest(), lambda token: token)
+    live = [link for link in links.links.values() if link.status(1_800_000_000) == "active"]
+    assert live == []  # the one use went to the redemption, and nothing else works
+    assert links.get(minted.link.link_id).replaced_by is None
+    assert len(outbox.sent) == 1
+
+
+class LateCreate(MemoryLinkStore):
+    """The replacement's PutItem times out, and DynamoDB applies it after the answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[Link] = []
+
+    def create(self, link: Link) -> None:
+        if link.replaces is None:
+            return super().create(link)
+        self.held.append(link)
+        raise UnavailableError("The link service is not answering; try again shortly.")
+
+
+def test_a_replacement_whose_write_lands_late_never_comes_to_life() -> None:
+    """Break 3: the resend answered 503; its PutItem lands afterwards.  The customer must
+    still have exactly one live link, the one they hold."""
+    links, outbox = LateCreate(), Outbox()
+    service = minting(links, outbox)
+    old = first_link(service)
+    with pytest.raises(UnavailableError):
+        service.resend(old, ResendRequest(), lambda token: token)
+    (late,) = links.held
+    with contextlib.suppress(UnavailableError):  # the store refuses it: the id is taken
+        MemoryLinkStore.create(links, late)
+    live = [link.link_id for link in links.links.values() if link.status(1_800_000_000) == "active"]
+    assert live == [old]
+
+
+class TimingOutSes:
+    """SES that takes the message and then stops answering: it will be delivered."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+
+    def send_email(self, **_: object) -> dict[str, str]:
+        self.accepted += 1
+        if self.accepted > 1:
+            raise ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com")
+        return {"MessageId": "ses-1"}
+
+
+def test_an_uncertain_email_keeps_the_replacement_it_may_have_delivered() -> None:
+    """Break 4: SES accepted the resend's message but its answer was lost.  The newest
+    email in the customer's mailbox must work, and only one link may."""
+    links, ses = MemoryLinkStore(), TimingOutSes()
+    service = minting(links, Mailer(ses, "shop@example.com"))
+    old = first_link(service)
+    minted = service.resend(old, ResendRequest(), lambda token: token)
+    assert ses.accepted == 2
+    assert minted.email == "uncertain" and minted.message_id is None
+    assert links.get(minted.link.link_id).status(1_800_000_000) == "active"
+    assert links.get(old).replaced_by == minted.link.link_id
+    assert links.get(old).status(1_800_000_000) == "revoked"
+    # Resending again is safe: it replaces the uncertain one in turn.
+    ses.accepted = 0
+    again = service.resend(minted.link.link_id, ResendRequest(), lambda token: token)
+    assert again.email == "sent"
+    live = [link.link_id for link in links.links.values() if link.status(1_800_000_000) == "active"]
+    assert live == [again.link.link_id]

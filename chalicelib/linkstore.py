@@ -615,6 +615,12 @@ class DynamoLinkStore:
             )
 
 
+def link_from_item(item: Mapping[str, Any]) -> Link:
+    """The link an item holds, as DynamoDB's API carries it (typed values): for readers
+    of the table other than this store (the stream's images, the tests' checks)."""
+    return _from_item(dynamo.from_item(item))
+
+
 def _key(link_id: str) -> dynamo.Item:
     return {"pk": {"S": f"link#{link_id}"}}
 

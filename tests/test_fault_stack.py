@@ -56,9 +56,13 @@ class Injector:
     armed: bool = False
     calls: list[str] = field(default_factory=list)
     held: list[Callable[[], object]] = field(default_factory=list)
+    # Called with each AWS operation's name before it is made: to act in its window.
+    watch: Callable[[str], None] | None = None
     _target: bool = False
 
     def before_call(self, model: Any, **_: Any) -> Any:
+        if self.watch is not None:
+            self.watch(model.name)
         if not self.armed:
             return None
         self.calls.append(f"{model.service_model.service_name}:{model.name}")
@@ -282,3 +286,29 @@ def test_cell_holds_on_the_stand_ins(onstack: OnStack, cell: StackCell) -> None:
     problems = [problem for check in cell.invariants for problem in check(seen)]
     assert problems == [], (faulted.status, faulted.body)
     assert faulted.status != 500, faulted.body  # every fault is answered in words
+
+
+def test_a_redemption_inside_the_resends_window_is_not_carried_over(onstack: OnStack) -> None:
+    """Break 1, at its exact interleaving: a customer redeems (through the chalice local
+    process, on the same dynalite) after the resend read the link and before it writes.
+    The resend must not hand out the use the customer just had."""
+    cell = Cell(onstack)
+    cell.given_link(uses=1, confirm=False)
+    url = f"{onstack.stack.base_url}/download?token={cell.given['token']}"
+    redeemed: list[int] = []
+
+    def redeem_now(operation: str) -> None:
+        if operation == "PutItem" and not redeemed:  # the replacement's create
+            answer = requests.get(url, allow_redirects=False, timeout=30)
+            redeemed.append(answer.status_code)
+
+    onstack.injector.watch = redeem_now
+    try:
+        answer = resend(cell)
+    finally:
+        onstack.injector.watch = None
+    assert redeemed == [302]
+    assert answer.status_code == 409 and "used up" in answer.json_body["message"]
+    links = onstack.links_to(cell.key)
+    assert [link.link_id for link in links.values() if link.status(time.time()) == "active"] == []
+    assert links[cell.given["link_id"]].replaced_by is None

@@ -108,19 +108,33 @@ def events(record: Mapping[str, Any], *, visits: bool = False) -> list[Event]:
     if old is None or new is None:
         return []
     written_at = change.get("ApproximateCreationDateTime")
+    return between(
+        old,
+        new,
+        sequence=sequence,
+        written_at=None if written_at is None else float(written_at),
+        visits=visits,
+    )
+
+
+def between(
+    old: Link, new: Link, *, sequence: str, written_at: float | None, visits: bool = False
+) -> list[Event]:
+    """What one write that turned ``old`` into ``new`` means: the events of a MODIFY record
+    with that sequence number, written at ``written_at`` (its ApproximateCreationDateTime).
+    Works on links, not items, so a checker can run it on the in-memory store's links."""
     found = []
     before = {use.claim_id: use for use in old.uses_log}
     after = {use.claim_id: use for use in new.uses_log}
     for use in new.uses_log:
         if use.claim_id not in before:
-            found.append(
-                Event(REDEEMED, _event_id("redeemed", new, use, sequence), use.at, new, use)
-            )
+            event_id = _event_id("redeemed", new, use, sequence)
+            found.append(Event(REDEEMED, event_id, use.at, new, use))
     # Only a release removes a redemption (REMOVE redemptions.<claim id>, uses - 1);
     # the fall in uses guards against any later write that would trim the records.
     for use in old.uses_log:
         if use.claim_id not in after and new.uses < old.uses:
-            at = float(written_at) if written_at is not None else use.at
+            at = written_at if written_at is not None else use.at
             event_id = _event_id("returned", new, use, sequence)
             found.append(Event(REDEMPTION_RETURNED, event_id, at, new, use))
     named = 0
@@ -133,7 +147,7 @@ def events(record: Mapping[str, Any], *, visits: bool = False) -> list[Event]:
     returned = sum(1 for event in found if event.kind == REDEMPTION_RETURNED)
     taken = sum(1 for claim_id in after if claim_id not in before)
     if old.uses - new.uses + taken - returned - named > 0:  # a refund naming no redemption
-        at = new.refunds[-1].at if new.refunds else float(written_at or 0)
+        at = new.refunds[-1].at if new.refunds else (written_at or 0.0)
         found.append(Event(REFUNDED, _event_id("refunded", new, None, sequence), at, new))
     if visits:
         counts = dict(old.visit_counts)

@@ -1,12 +1,13 @@
-"""The receipt: the email a link's ``notify`` address gets when the link was redeemed, or
-expired without being used.  It names the link and never carries its address: whoever
-reads it (or a forward of it) cannot download the file."""
+"""The receipt: the email a link's ``notify`` address gets when a download of the link
+started, when one could not be handed over and its use was given back, when an operator
+gave a use back, or when the link expired without being used.  It names the link and never
+carries its address: whoever reads it (or a forward of it) cannot download the file."""
 
 from __future__ import annotations
 
 import html
 
-from chalicelib.notifications import EXPIRED_UNUSED, REDEEMED, Event
+from chalicelib.notifications import EXPIRED_UNUSED, REDEEMED, REDEMPTION_RETURNED, REFUNDED, Event
 from chalicelib.pages import Html, fill, fill_text, human_date
 
 
@@ -14,17 +15,7 @@ def compose(event: Event, client_details: bool) -> tuple[str, str, str]:
     """Subject, plain-text and HTML parts (the HTML escapes every value).  Moments are
     dates, never "2 hours ago": the receipt may be read much later."""
     link = event.link
-    if event.kind == REDEEMED:
-        subject = f"Downloaded: {link.filename}"
-        headline = f"The file was downloaded on {human_date(event.at)}."
-    elif event.kind == EXPIRED_UNUSED:
-        subject = f"Not downloaded: {link.filename}"
-        headline = (
-            f"The link expired on {human_date(link.expires_at)} without being used; "
-            "it has now been deleted."
-        )
-    else:
-        raise ValueError(f"no receipt for {event.kind}")
+    subject, headline = _wording(event)
     details = []
     if event.use is not None:
         details.append(("How", link.delivery_of(event.use).value))
@@ -52,3 +43,36 @@ def compose(event: Event, client_details: bool) -> tuple[str, str, str]:
         "receipt.html", subject=subject, headline=headline, details_block=html_block, **facts
     )
     return subject, text, page
+
+
+def _wording(event: Event) -> tuple[str, str]:
+    """Subject and headline.  A claim is made when the download starts, before any byte
+    reaches the client, so a receipt says it started, never that the file was received."""
+    filename = event.link.filename
+    if event.kind == REDEEMED:
+        return (
+            f"Download started: {filename}",
+            f"The link was used on {human_date(event.at)}: a download of the file started. "
+            "If the file could not be handed over, the use is given back and you get "
+            "another message saying so.",
+        )
+    if event.kind == REDEMPTION_RETURNED:
+        started = f" that started on {human_date(event.use.at)}" if event.use else ""
+        return (
+            f"Download did not complete: {filename}",
+            f"The download{started} did not complete: the file could not be handed "
+            f"over, so its use was given back on {human_date(event.at)}.",
+        )
+    if event.kind == REFUNDED:
+        of = f" of the download that started on {human_date(event.use.at)}" if event.use else ""
+        return (
+            f"Use given back: {filename}",
+            f"An operator gave back the use{of} on {human_date(event.at)}.",
+        )
+    if event.kind == EXPIRED_UNUSED:
+        return (
+            f"Not downloaded: {filename}",
+            f"The link expired on {human_date(event.link.expires_at)} without being used; "
+            "it has now been deleted.",
+        )
+    raise ValueError(f"no receipt for {event.kind}")

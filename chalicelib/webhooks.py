@@ -103,16 +103,14 @@ class Webhooks:
             "webhook-signature": signature,
         }
 
-    def deliver(self, message_id: str, body: bytes) -> list[Failure]:
-        """Send one message to every endpoint; the endpoints that never accepted it."""
-        failures = []
-        for url in self._urls:
-            failure = self._deliver_one(url, message_id, body)
-            if failure is not None:
-                failures.append(failure)
-        return failures
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The endpoints, each delivered to on its own (``deliver_one``), so that the
+        caller can skip one that already accepted a message."""
+        return self._urls
 
-    def _deliver_one(self, url: str, message_id: str, body: bytes) -> Failure | None:
+    def deliver_one(self, url: str, message_id: str, body: bytes) -> Failure | None:
+        """Send one message to one endpoint, retried with backoff; ``None`` once accepted."""
         reason = ""
         attempts = 0
         for wait in (0.0, *self._backoff):  # bounded: len(backoff) + 1 attempts

@@ -27,9 +27,16 @@ from standardwebhooks import Webhook, WebhookVerificationError
 import app as app_module
 from chalicelib import notifications
 from chalicelib.errors import ConfigurationError
-from chalicelib.notifications import EXPIRED_UNUSED, REDEEMED, VISITED, Notifier
+from chalicelib.notifications import (
+    EXPIRED_UNUSED,
+    REDEEMED,
+    REDEMPTION_RETURNED,
+    REFUNDED,
+    VISITED,
+    Notifier,
+)
 from chalicelib.settings import NotificationSettings
-from tests.conftest import BROWSER_ACCEPT, InProcess, reset_app_caches
+from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
 from tests.test_email import sent
 from tests.test_operators import call
 from tests.test_redeem import SMALL, download, redeem, token_of
@@ -234,7 +241,9 @@ def test_a_redemption_is_told_to_the_webhook_signed_and_to_the_notify_address(
     [delivered] = receiver.verified()
     [(headers, _)] = receiver.received
     redemption_id = next(iter(notifying.item(minted["id"])["redemptions"]["M"]))
-    assert headers["webhook-id"] == f"redeemed_{minted['id']}_{redemption_id}"
+    # Names the redemption and the stream record: the same on every retry of this record.
+    sequence = record["dynamodb"]["SequenceNumber"]
+    assert headers["webhook-id"] == f"redeemed_{minted['id']}_{redemption_id}_{sequence}"
     assert headers["webhook-signature"].startswith("v1,")
     assert delivered["type"] == REDEEMED
     data = delivered["data"]
@@ -246,7 +255,7 @@ def test_a_redemption_is_told_to_the_webhook_signed_and_to_the_notify_address(
     assert data["note"] == "ticket 4711"
     assert "client_ip" not in data and "user_agent" not in data  # not opted in
     [receipt] = receipts_to(NOTIFY)
-    assert receipt["Subject"] == "Downloaded: Q3 résumé.pdf"
+    assert receipt["Subject"] == "Download started: Q3 résumé.pdf"
     text = receipt.get_body(preferencelist=("plain",))
     assert text is not None
     assert minted["id"] in text.get_content()
@@ -373,6 +382,165 @@ def test_client_details_only_when_the_deployment_opts_in(
     assert "curl/8.5.0" in second.as_string()
 
 
+# ------------------------------------------------------------------ a use given back
+
+
+def failed_delivery(
+    service: InProcess, stream: Stream, minted: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A redemption whose S3 read fails, so the service gives the use back: the two MODIFY
+    records it writes (the claim, then the release), each built from the real items."""
+    link_id = minted["id"]
+    before = service.item(link_id)
+    claimed: list[dict[str, Any]] = []
+
+    def s3_fails() -> Any:
+        claimed.append(service.item(link_id))  # between the claim and the release
+        return aws_error("InternalError", 500)()
+
+    service.hooks.fail("s3:GetObject", s3_fails)
+    response = redeem(service, token_of(minted), "application/pdf")
+    del service.hooks.faults["s3:GetObject"]
+    assert response.status_code == 503, response.body
+    after = service.item(link_id)
+    [middle] = claimed
+    assert (middle["uses"]["N"], after["uses"]["N"]) == ("1", "0")  # claimed, then given back
+    at = service.clock()
+    return stream.record("MODIFY", before, middle, at=at), stream.record(
+        "MODIFY", middle, after, at=at
+    )
+
+
+def test_a_delivery_that_failed_is_told_as_started_then_returned(
+    notifying: InProcess, receiver: Receiver
+) -> None:
+    """Issue 20, break 7: the claim's record used to send a "Downloaded" receipt and a
+    ``link.redeemed`` webhook, and the release's record nothing at all."""
+    stream = Stream()
+    minted = mint(notifying, notify=NOTIFY)
+    claim, release = failed_delivery(notifying, stream, minted)
+
+    assert lambda_notify(batch(claim, release), None) == {"batchItemFailures": []}
+
+    redeemed, returned = receiver.verified()
+    assert (redeemed["type"], returned["type"]) == (REDEEMED, REDEMPTION_RETURNED)
+    redemption_id = redeemed["data"]["redemption_id"]
+    assert returned["data"]["redemption_id"] == redemption_id
+    assert returned["data"]["link_id"] == minted["id"]
+    assert (returned["data"]["uses"], returned["data"]["remaining"]) == (0, 1)
+    assert returned["timestamp"].endswith("Z")
+    ids = [headers["webhook-id"] for headers, _ in receiver.received]
+    assert len(set(ids)) == 2 and all(redemption_id in i for i in ids)
+    started, not_completed = receipts_to(NOTIFY)
+    assert started["Subject"] == "Download started: Q3 résumé.pdf"
+    assert not_completed["Subject"] == "Download did not complete: Q3 résumé.pdf"
+    for message in (started, not_completed):
+        part = message.get_body(preferencelist=("plain",))
+        assert part is not None
+        assert "downloaded" not in part.get_content().lower()  # only that it started
+    back = not_completed.get_body(preferencelist=("plain",))
+    assert back is not None and "given back" in back.get_content()
+    corpus = [body.decode() for _, body in receiver.received]
+    corpus += [message.as_string() for message in (started, not_completed)]
+    token = token_of(minted)
+    for sent_text in corpus:
+        assert token not in sent_text and "/download" not in sent_text
+        assert "X-Amz" not in sent_text
+
+
+def test_the_same_press_claimed_again_after_a_give_back_gets_new_webhook_ids(
+    notifying: InProcess,
+) -> None:
+    """A page's press is claimed under an id derived from its stamp, so after a give-back
+    the same press can be claimed again with the same redemption id (and, on a frozen
+    clock, the very same item).  Its events must not share a webhook id with the first
+    claim's, or a receiver dropping repeats would miss the second claim."""
+    stream = Stream()
+    minted = mint(notifying, notify=NOTIFY)
+    claim, release = failed_delivery(notifying, stream, minted)
+    again = stream.record(
+        "MODIFY",
+        release["dynamodb"]["NewImage"],
+        claim["dynamodb"]["NewImage"],
+        at=notifying.clock(),
+    )
+    told = [event for record in (claim, release, again) for event in notifications.events(record)]
+    assert [event.kind for event in told] == [REDEEMED, REDEMPTION_RETURNED, REDEEMED]
+    assert len({event.use.claim_id for event in told if event.use is not None}) == 1
+    assert len({event.event_id for event in told}) == 3
+    # The same record handed over again (Lambda's retry) is the same event.
+    assert [e.event_id for e in notifications.events(again)] == [told[2].event_id]
+
+
+def test_a_retried_record_skips_what_this_container_already_delivered(
+    notifying: InProcess, receiver: Receiver
+) -> None:
+    """One endpoint fails, the other endpoint and the receipt succeed: the record goes
+    back to Lambda.  Retried on the same container, only the failed endpoint gets it
+    again; on another container, everything does (at least once), under the same id."""
+    stream = Stream()
+    minted = mint(notifying, notify=NOTIFY)
+    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    flaky = Receiver()
+    flaky.answers = [503] * 3
+    settings = NotificationSettings(
+        webhook_urls=(receiver.url, flaky.url), webhook_secret=SECRET, mail_from=MAIL_FROM
+    )
+    try:
+        warm = notifications.build(settings, sleep=lambda _: None)
+        assert warm.handle([record]) == [record["dynamodb"]["SequenceNumber"]]
+        assert (len(receiver.received), len(flaky.received), len(receipts_to(NOTIFY))) == (1, 3, 1)
+
+        assert warm.handle([record]) == []  # Lambda's retry, on the same container
+        assert (len(receiver.received), len(flaky.received), len(receipts_to(NOTIFY))) == (1, 4, 1)
+
+        cold = notifications.build(settings, sleep=lambda _: None)
+        assert cold.handle([record]) == []  # the same record on another container
+        assert (len(receiver.received), len(flaky.received), len(receipts_to(NOTIFY))) == (2, 5, 2)
+        ids = {headers["webhook-id"] for headers, _ in receiver.received + flaky.received}
+        assert len(ids) == 1  # so a receiver drops the repeats
+    finally:
+        flaky.close()
+
+
+def test_a_refund_is_told_as_refunded_named_or_not(
+    notifying: InProcess, receiver: Receiver
+) -> None:
+    """A refund is not a returned redemption: an operator's decision, after a download
+    that may have completed, so its event and receipt say only that a use was given back."""
+    stream = Stream()
+    minted = mint(notifying, notify=NOTIFY, uses=2)
+    link_id = minted["id"]
+    records = [
+        modified(notifying, stream, link_id, lambda: redeem(notifying, token_of(minted)))
+        for _ in range(2)
+    ]
+    first = min(
+        notifying.item(link_id)["redemptions"]["M"].items(),
+        key=lambda pair: float(pair[1]["M"]["at"]["N"]),
+    )[0]
+    refund = "/links/" + link_id + "/refund"
+    records.append(
+        modified(notifying, stream, link_id, lambda: call(notifying, "POST", refund, {}))
+    )
+    named = {"redemption": first}
+    records.append(
+        modified(notifying, stream, link_id, lambda: call(notifying, "POST", refund, named))
+    )
+
+    assert lambda_notify(batch(*records), None) == {"batchItemFailures": []}
+
+    told = receiver.verified()
+    assert [p["type"] for p in told] == [REDEEMED, REDEEMED, REFUNDED, REFUNDED]
+    unnamed, of_first = told[2]["data"], told[3]["data"]
+    assert "redemption_id" not in unnamed and unnamed["uses"] == 1
+    assert of_first["redemption_id"] == first and of_first["uses"] == 0
+    ids = [headers["webhook-id"] for headers, _ in receiver.received]
+    assert len(set(ids)) == 4
+    subjects = [message["Subject"] for message in receipts_to(NOTIFY)]
+    assert subjects[2:] == ["Use given back: Q3 résumé.pdf"] * 2
+
+
 # ------------------------------------------------------------------ expired unused, visits
 
 
@@ -409,7 +577,7 @@ def test_only_ttl_deleting_an_unused_live_link_counts(
     # Deleted by someone, not by TTL: no userIdentity.
     before = notifying.item(deleted["id"])
     records.append(stream.record("REMOVE", before, None, at=notifying.clock()))
-    # A new link (INSERT) tells nothing; its redemption does; a refund (uses go down) not.
+    # A new link (INSERT) tells nothing; its redemption does, and so does a refund.
     fresh = mint(notifying)
     records.append(stream.record("INSERT", None, notifying.item(fresh["id"]), at=notifying.clock()))
     records.append(
@@ -424,7 +592,7 @@ def test_only_ttl_deleting_an_unused_live_link_counts(
         )
     )
     assert lambda_notify(batch(*records), None) == {"batchItemFailures": []}
-    assert [p["type"] for p in receiver.verified()] == [REDEEMED]  # only fresh's redemption
+    assert [p["type"] for p in receiver.verified()] == [REDEEMED, REFUNDED]  # only fresh's
 
 
 def test_other_items_in_the_table_tell_nothing(notifying: InProcess, receiver: Receiver) -> None:

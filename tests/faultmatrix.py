@@ -20,20 +20,24 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chalicelib import receipts
 from chalicelib.errors import MailError, MailUncertainError, OnetimeError, UnavailableError
 from chalicelib.filerequest import FileRequest
-from chalicelib.link import MAX_WRONG_ANSWERS, Link
+from chalicelib.link import MAX_WRONG_ANSWERS, Claim, Link
 from chalicelib.mailer import Letter, Mailer
+from chalicelib.notifications import Event, Notifier, between
 from chalicelib.services import Services
 from chalicelib.services.links import RefundRequest
 from chalicelib.services.minting import MintedLink, MintRequest, ResendRequest
 from chalicelib.services.redemption import Requester, Stream
 from chalicelib.settings import Settings
+from chalicelib.tokens import parse_token
+from chalicelib.webhooks import Webhooks
 from tests.fakes import FrozenClock, MemoryLinkStore, MemoryObjectStore, MemoryRequestStore
 
 KINDS = ("refused", "lost", "late")
@@ -41,6 +45,8 @@ NOW = 1_800_000_000.0
 FILE = "docs/a.bin"
 BYTES = b"%PDF-1.7 fault matrix" * 20
 TO = "customer@example.com"
+NOTIFY = "shop@example.com"
+WEBHOOK_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 # A client that takes the file in the response (the stream path): its GetObject can fail.
 CURL = Requester(accept="application/octet-stream", client_ip="10.0.0.8", user_agent="curl/8")
 
@@ -67,6 +73,7 @@ CALLS = {
     "requests": {"create", "receive", "release", "peek", "get", "revoke"},
     "objects": {"describe", "fetch_base64", "mark"},
     "mail": {"send", "send_request", "deliver"},
+    "hooks": {"post"},
 }
 # What each AWS call is, for the table.
 AWS = {
@@ -83,6 +90,7 @@ AWS = {
     "mail.send": "SendEmail",
     "mail.send_request": "SendEmail",
     "mail.deliver": "SendEmail",
+    "hooks.post": "webhook POST",
 }
 
 
@@ -113,16 +121,16 @@ class Faults:
         self.calls.append(label)
         if index != self.at:
             return method(*args, **kwargs)
-        mail = label.startswith("mail.")
+        refused, unanswered = _errors(label)
         if self.kind == "refused":
-            raise MailError("injected refusal") if mail else Injected()
+            raise refused
         if self.kind == "lost":
             # Applied: its condition decided, and nobody heard what it said.
             with contextlib.suppress(OnetimeError):
                 method(*args, **kwargs)
         else:
             self._late.append(functools.partial(method, *args, **kwargs))
-        raise MailUncertainError("injected timeout") if mail else Injected()
+        raise unanswered
 
     def land_late(self) -> None:
         """Apply the held calls, after the operation has answered."""
@@ -131,6 +139,15 @@ class Faults:
             # A refusal here is its condition at work: what an undo's marker is for.
             with contextlib.suppress(OnetimeError):
                 call()
+
+
+def _errors(label: str) -> tuple[Exception, Exception]:
+    """What a refused call raises, and what one whose answer never came raises."""
+    if label.startswith("mail."):
+        return MailError("injected refusal"), MailUncertainError("injected timeout")
+    if label.startswith("hooks."):
+        return ConnectionRefusedError("injected"), TimeoutError("injected")
+    return Injected(), Injected()
 
 
 class _Wrapped:
@@ -142,6 +159,17 @@ class _Wrapped:
         if attribute not in CALLS[self._name]:
             return value
         return functools.partial(self._faults.run, f"{self._name}.{attribute}", value)
+
+
+class Receiver:
+    """A webhook endpoint: the ids of the messages it accepted, repeats included."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        self.ids.append(headers["webhook-id"])
+        return 204
 
 
 class Outbox(Mailer):
@@ -172,6 +200,8 @@ class World:
     objects: MemoryObjectStore
     requests: MemoryRequestStore
     outbox: Outbox
+    receiver: Receiver
+    notifier: Notifier
     clock: FrozenClock
     services: Services
     # What the operation's setup left, for its checks: the customer's link, its token...
@@ -188,6 +218,8 @@ class World:
             given=self.given,
             named=named,
             failed=isinstance(self.answer, OnetimeError),
+            webhooks=list(self.receiver.ids),
+            receipts=[subject for _, subject in self.outbox.sent],
         )
 
 
@@ -201,6 +233,8 @@ class Seen:
     given: dict[str, Any]  # what the setup left: the customer's link id, its uses...
     named: set[str]  # link ids the answer named
     failed: bool  # the answer was an error
+    webhooks: list[str] = field(default_factory=list)  # ids the endpoint accepted
+    receipts: list[str] = field(default_factory=list)  # subjects of what SES took
 
 
 def world(faults: Faults) -> World:
@@ -224,7 +258,20 @@ def world(faults: Faults) -> World:
         mailer=lambda: faults.wrap("mail", outbox),
         answer_key=lambda: b"k" * 32,
     )
-    return World(faults, links, objects, requests, outbox, clock, services)
+    receiver = Receiver()
+    hooks = faults.wrap("hooks", receiver)
+    notifier = Notifier(
+        webhooks=Webhooks(
+            ["https://hooks.example/onetime"],
+            WEBHOOK_SECRET,
+            post=hooks.post,
+            sleep=lambda _: None,  # the backoff between attempts, skipped
+        ),
+        mailer=faults.wrap("mail", outbox),
+        compose=receipts.compose,
+        endpoints=1,
+    )
+    return World(faults, links, objects, requests, outbox, receiver, notifier, clock, services)
 
 
 # ---- The invariants: each returns what it found wrong, or nothing. ----------------------
@@ -319,6 +366,22 @@ def redeliveries_match_deliveries(seen: Seen) -> list[str]:
     if use.redeliveries == delivered:
         return []
     return [f"{use.redeliveries} re-deliveries counted, {delivered} made"]
+
+
+def every_event_told(seen: Seen) -> list[str]:
+    """Each event reached the endpoint and the receipt's address at least once (Lambda
+    retries a failed record; a receiver drops repeats by webhook id)."""
+    problems = []
+    for event_id, subject in seen.given["events"]:
+        if event_id not in seen.webhooks:
+            problems.append(f"webhook {event_id} never accepted")
+        if subject not in seen.receipts:
+            problems.append(f"receipt {subject!r} never sent")
+    return problems
+
+
+def no_receipt_claims_a_download(seen: Seen) -> list[str]:
+    return [f"receipt says {s!r}" for s in seen.receipts if "ownloaded" in s and "Not" not in s]
 
 
 def wrong_answers_bounded(seen: Seen) -> list[str]:
@@ -420,6 +483,38 @@ def _unlock(w: World) -> object:
     return w.services.links.unlock(w.given["link_id"])
 
 
+def _setup_given_back(w: World) -> None:
+    """A claim whose delivery failed, given back: the two writes the stream reports."""
+    _emailed_link(w, uses=2, confirm=False, notify=NOTIFY)
+    link_id, digest = w.given["link_id"], parse_token(w.given["token"]).digest
+    first = w.links.get(link_id)
+    w.links.claim(link_id, digest, Claim(claim_id="c1", at=NOW + 30))
+    claimed = w.links.get(link_id)
+    w.links.release(link_id, "c1")
+    found = [
+        *between(first, claimed, sequence="100", written_at=NOW + 30),
+        *between(claimed, w.links.get(link_id), sequence="101", written_at=NOW + 31),
+    ]
+    w.given["stream"] = found
+    w.given["events"] = [(e.event_id, receipts.compose(e, False)[0]) for e in found]
+    _before(w)
+
+
+def _notify(w: World) -> object:
+    """The notify function on those records: a record that fails is handed back, and
+    Lambda retries it (here, at once, up to three times)."""
+    stream: list[Event] = w.given["stream"]
+    for event in stream:
+        for _ in range(LAMBDA_RETRIES):
+            if not w.notifier.notify(event):
+                break
+        else:
+            raise UnavailableError("the record went to the dead-letter queue")
+    return "told"
+
+
+LAMBDA_RETRIES = 3
+
 LINKS = (one_live_link_per_chain, no_live_link_nobody_knows, uses_match_records)
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -442,6 +537,12 @@ OPERATIONS: tuple[Operation, ...] = (
         "wrong answer", _setup_checked, _wrong_answer, (*LINKS, no_use_lost, wrong_answers_bounded)
     ),
     Operation("unlock", _setup_locked, _unlock, (*LINKS, wrong_answers_bounded)),
+    Operation(
+        "notification (a use given back)",
+        _setup_given_back,
+        _notify,
+        (every_event_told, no_receipt_claims_a_download),
+    ),
 )
 
 
@@ -494,6 +595,8 @@ def cells(operation: Operation) -> Iterator[Cell]:
 
 
 def _said(answer: object) -> str:
+    if isinstance(answer, str):
+        return answer
     if isinstance(answer, OnetimeError):
         return answer.code
     if isinstance(answer, MintedLink) and answer.email:

@@ -82,12 +82,22 @@ class DynamoLinkStore:
 
     def bury(self, link: Link, at: float) -> None:
         """Store ``link`` as withdrawn at ``at`` whether or not its ``create`` landed: the
-        undo of a mint whose token nobody received.  One unconditional ``PutItem``, so
-        repeating it is harmless, and a ``create`` that arrives after it fails its own
-        condition instead of bringing a link nobody knows of to life."""
+        undo of a mint whose token nobody received.  One ``PutItem`` that overwrites only
+        this link, so repeating it is harmless, and a ``create`` that arrives after it
+        fails its own condition instead of bringing a link nobody knows of to life."""
         item = self._item(dataclasses.replace(link, revoked_at=at))
-        with translated(WHAT):
-            self._client.put_item(TableName=self._table, Item=item)
+        try:
+            with translated(WHAT):
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    # Never over another link that drew the same id (80 random bits: in
+                    # theory only), whose create is what made ours fail.
+                    ConditionExpression="attribute_not_exists(pk) OR token_digest = :ours",
+                    ExpressionAttributeValues={":ours": {"S": link.token_digest}},
+                )
+        except ConditionFailed:
+            log.warning("not buried: the id is another link's", extra={"link_id": link.link_id})
 
     def _item(self, link: Link) -> dynamo.Item:
         item = _to_item(link)

@@ -90,6 +90,9 @@ class MemoryLinkStore:
 
     def bury(self, link: Link, at: float) -> None:
         with self._lock:
+            there = self.links.get(link.link_id)
+            if there is not None and there.token_digest != link.token_digest:
+                return  # another link's id: not ours to bury
             self.links[link.link_id] = dataclasses.replace(link, revoked_at=at)
             self._claims[link.link_id] = {}
 

@@ -599,6 +599,10 @@ def test_bury_withdraws_a_link_whose_create_may_land_late(links: LinkStore) -> N
     with pytest.raises(UnavailableError):
         links.create(unsaved)  # ...until now: refused
     assert links.get(token.link_id).status(NOW + 4) == "revoked"
+    # Never over another link that drew the same id.
+    other, _ = new_link(links)
+    links.bury(dataclasses.replace(other, token_digest="not-" + other.token_digest), NOW + 5)
+    assert links.get(other.link_id).status(NOW + 4) == "active"
 
 
 def test_a_replaced_link_says_so_when_redeemed(links: LinkStore) -> None:

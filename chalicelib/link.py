@@ -75,6 +75,13 @@ class Refund:
 CHECKS = ("email", "code")
 # Wrong answers a link takes before it locks; an operator can unlock it (or refund).
 MAX_WRONG_ANSWERS = 5
+# The records an item keeps of each history (wrong answers, unlocks, refunds): the newest
+# ones, with exact totals.  An unbounded list would grow the item to DynamoDB's 400 KB,
+# past which every write to it fails.
+HISTORY_KEPT = 20
+# A wrong answer's user agent is kept to this many bytes of UTF-8 (a whole record stays
+# under about 300 bytes).
+GUESS_UA_BYTES = 200
 
 
 def recipient_key(address: str) -> str:

@@ -27,7 +27,17 @@ from chalicelib.errors import (
     UnavailableError,
 )
 from chalicelib.grantstore import DynamoGrantStore
-from chalicelib.link import MAX_WRONG_ANSWERS, VISIT_KINDS, Claim, Link, Refund, StoredObject, Visit
+from chalicelib.link import (
+    GUESS_UA_BYTES,
+    HISTORY_KEPT,
+    MAX_WRONG_ANSWERS,
+    VISIT_KINDS,
+    Claim,
+    Link,
+    Refund,
+    StoredObject,
+    Visit,
+)
 from chalicelib.linkstore import DynamoLinkStore
 from chalicelib.stores import GrantStore, LinkStore
 from chalicelib.tokens import new_token
@@ -35,6 +45,8 @@ from tests.fakes import MemoryGrantStore, MemoryLinkStore
 from tools.stack import Stack, create_table
 
 NOW = 1_800_000_000.0
+# What a link's item may weigh after any history (see test_a_long_history_keeps_the_stored_item_small).
+HISTORY_ITEM_BOUND = 64 * 1024
 BACKENDS = ["memory", "moto", "dynalite"]
 
 
@@ -586,3 +598,88 @@ def test_an_answer_sent_to_a_link_without_a_check_is_ignored(links: LinkStore) -
     link, digest = new_link(links, confirm=True)
     outcome = links.claim(link.link_id, digest, answered("digest-of-anything"))
     assert outcome.claimed and links.get(link.link_id).uses == 1
+
+
+# Bounded history (issue 20, break 8): wrong answers, unlocks and refunds keep their last
+# HISTORY_KEPT records and exact totals, so no history can grow an item to DynamoDB's
+# 400 KB limit (past which every write fails and the link answers 503 for good).
+
+LONG_UA = "Mozilla/5.0 (Ünïcödé) " + "é" * 600  # 600+ characters, 1200+ bytes in UTF-8
+
+
+def long_history(store: LinkStore) -> Link:
+    """200 wrong answers with an unlock after every fifth, and 100 redemptions each given
+    back (named and unnamed in turn), on one 1-use link with a check."""
+    link, digest = checked_link(store)
+    at = NOW + 1
+    for round_ in range(40):
+        for n in range(MAX_WRONG_ANSWERS):
+            at += 1
+            wrong = Claim(uuid.uuid4().hex[:16], at, f"10.0.{round_}.{n}", LONG_UA, True, None, "", "x")
+            with pytest.raises(RecipientCheckError):
+                store.claim(link.link_id, digest, wrong)
+        at += 1
+        store.unlock(link.link_id, at)
+    for n in range(100):
+        at += 1
+        taken = Claim(uuid.uuid4().hex[:16], at, "10.1.0.1", LONG_UA, True, None, "", "digest-of-right")
+        assert store.claim(link.link_id, digest, taken).claimed
+        at += 1
+        store.refund(link.link_id, at, taken.claim_id if n % 2 else None)
+    return store.get(link.link_id)
+
+
+def test_a_long_history_keeps_its_last_records_and_exact_totals(links: LinkStore) -> None:
+    after = long_history(links)
+    assert (after.guess_total, after.unlock_total, after.refund_total) == (200, 40, 100)
+    assert len(after.guesses) == len(after.unlocked) == len(after.refunds) == HISTORY_KEPT
+    # the kept records are the newest ones, oldest first
+    assert after.guesses[-1].client_ip == "10.0.39.4" and after.guesses[0].client_ip == "10.0.36.0"
+    assert list(after.unlocked) == sorted(after.unlocked) and after.unlocked[-1] < after.refunds[0].at
+    assert [r.claim_id is None for r in after.refunds][:2] == [True, False]
+    assert after.refunds[-1].at == max(r.at for r in after.refunds)
+    assert after.uses == 0 and after.wrong_answers == 0
+    # a kept guess's user agent is cut to GUESS_UA_BYTES of UTF-8, never mid-character
+    assert len(after.guesses[0].user_agent.encode()) <= GUESS_UA_BYTES
+    assert LONG_UA.startswith(after.guesses[0].user_agent)
+
+
+def item_bytes(attributes: dict[str, Any]) -> int:
+    """An item's size by DynamoDB's rule (names plus values; 3 bytes per map or list and 1
+    per element), from the item as the API returns it."""
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in attributes.items())
+
+
+def _value_bytes(value: dict[str, Any]) -> int:
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(str(inner).encode())
+    if kind == "N":
+        digits = str(inner).lstrip("-").replace(".", "").strip("0")
+        return (len(digits) + 1) // 2 + 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_bytes(v) + 1 for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(_value_bytes(v) + 1 for v in inner)
+    return 1  # BOOL, NULL
+
+
+def test_a_long_history_keeps_the_stored_item_small(stack: Stack) -> None:
+    """Measured on dynalite's stored item: every list and map is bounded, whatever the
+    link went through, so its size (and with it a claim's WCU) stops growing."""
+    client: Any = stack.client("dynamodb")
+    store = DynamoLinkStore(client, stack.table)
+    after = long_history(store)
+    item = client.get_item(
+        TableName=stack.table, Key={"pk": {"S": f"link#{after.link_id}"}}, ConsistentRead=True
+    )["Item"]
+    for name, value in item.items():
+        ((kind, inner),) = value.items()
+        if name == "redemptions":
+            # the uses made, plus the given-back ones of at most two refund generations
+            assert len(inner) <= after.max_uses + 2 * HISTORY_KEPT, name
+        elif kind in ("L", "M"):
+            assert len(inner) <= HISTORY_KEPT, name
+    size = item_bytes(item)
+    print(f"item after a long history: {size} bytes")
+    assert size < HISTORY_ITEM_BOUND

@@ -45,7 +45,7 @@ from tests.fakes import MemoryGrantStore, MemoryLinkStore
 from tools.stack import Stack, create_table
 
 NOW = 1_800_000_000.0
-# What a link's item may weigh after any history (see test_a_long_history_keeps_the_stored_item_small).
+# What a link's item may weigh after any history (test_a_long_history_keeps_the_stored_item_small)
 HISTORY_ITEM_BOUND = 64 * 1024
 BACKENDS = ["memory", "moto", "dynalite"]
 
@@ -615,14 +615,16 @@ def long_history(store: LinkStore) -> Link:
     for round_ in range(40):
         for n in range(MAX_WRONG_ANSWERS):
             at += 1
-            wrong = Claim(uuid.uuid4().hex[:16], at, f"10.0.{round_}.{n}", LONG_UA, True, None, "", "x")
+            ip = f"10.0.{round_}.{n}"
+            wrong = Claim(uuid.uuid4().hex[:16], at, ip, LONG_UA, True, answer_digest="x")
             with pytest.raises(RecipientCheckError):
                 store.claim(link.link_id, digest, wrong)
         at += 1
         store.unlock(link.link_id, at)
     for n in range(100):
         at += 1
-        taken = Claim(uuid.uuid4().hex[:16], at, "10.1.0.1", LONG_UA, True, None, "", "digest-of-right")
+        right = "digest-of-right"
+        taken = Claim(uuid.uuid4().hex[:16], at, "10.1.0.1", LONG_UA, True, answer_digest=right)
         assert store.claim(link.link_id, digest, taken).claimed
         at += 1
         store.refund(link.link_id, at, taken.claim_id if n % 2 else None)
@@ -634,8 +636,9 @@ def test_a_long_history_keeps_its_last_records_and_exact_totals(links: LinkStore
     assert (after.guess_total, after.unlock_total, after.refund_total) == (200, 40, 100)
     assert len(after.guesses) == len(after.unlocked) == len(after.refunds) == HISTORY_KEPT
     # the kept records are the newest ones, oldest first
-    assert after.guesses[-1].client_ip == "10.0.39.4" and after.guesses[0].client_ip == "10.0.36.0"
-    assert list(after.unlocked) == sorted(after.unlocked) and after.unlocked[-1] < after.refunds[0].at
+    assert (after.guesses[0].client_ip, after.guesses[-1].client_ip) == ("10.0.36.0", "10.0.39.4")
+    assert list(after.unlocked) == sorted(after.unlocked)
+    assert after.unlocked[-1] < after.refunds[0].at
     assert [r.claim_id is None for r in after.refunds][:2] == [True, False]
     assert after.refunds[-1].at == max(r.at for r in after.refunds)
     assert after.uses == 0 and after.wrong_answers == 0

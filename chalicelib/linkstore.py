@@ -501,10 +501,12 @@ class DynamoLinkStore:
                 possible = link.uses > 0 and (
                     claim_id is None or (named is not None and named.refunded_at is None)
                 )
-                if possible and REFUNDS.missed(seen, old):
-                    seen = old
-                    continue
-                raise (refused if not possible else refusals.changed_meanwhile()) from None
+                if not possible:
+                    raise refused from None
+                # The list was full (or moved), or a redemption took a use after this write
+                # was refused (a stand-in's read is not the failed write's view): try again.
+                seen = old
+                continue
             return _from_item(dynamo.from_item(response["Attributes"]))
         raise refusals.changed_meanwhile()
 

@@ -75,6 +75,13 @@ class Refund:
 CHECKS = ("email", "code")
 # Wrong answers a link takes before it locks; an operator can unlock it (or refund).
 MAX_WRONG_ANSWERS = 5
+# The records an item keeps of each history (wrong answers, unlocks, refunds): the newest
+# ones, with exact totals.  An unbounded list would grow the item to DynamoDB's 400 KB,
+# past which every write to it fails.
+HISTORY_KEPT = 20
+# A wrong answer's user agent is kept to this many bytes of UTF-8 (a whole record stays
+# under about 300 bytes).
+GUESS_UA_BYTES = 200
 
 
 def recipient_key(address: str) -> str:
@@ -82,6 +89,12 @@ def recipient_key(address: str) -> str:
     ``Client@Example.com``'s links by whatever case they type (the address itself is kept
     as given, for display and for the email)."""
     return address.strip().lower()
+
+
+def clipped(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, never inside a character (DynamoDB
+    sizes an item in bytes, and one character may take four)."""
+    return text.encode()[:limit].decode(errors="ignore")
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,12 @@ class Claim:
     answer_digest: str = ""
 
 
+def guess_of(claim: Claim) -> Guess:
+    """The record a wrong answer leaves: its time, IP and user agent, each cut short so a
+    record stays under about 300 bytes (64 + GUESS_UA_BYTES, plus names and time)."""
+    return Guess(claim.at, clipped(claim.client_ip, 64), clipped(claim.user_agent, GUESS_UA_BYTES))
+
+
 @dataclass(frozen=True)
 class Link:
     link_id: str
@@ -126,7 +145,8 @@ class Link:
     uses_log: tuple[Use, ...] = ()
     visits: tuple[Visit, ...] = ()  # the last visit of each kind, oldest first
     visit_counts: tuple[tuple[str, int], ...] = ()  # (kind, count) for every visit
-    refunds: tuple[Refund, ...] = ()
+    refunds: tuple[Refund, ...] = ()  # the newest HISTORY_KEPT, oldest first
+    refund_total: int = 0  # every refund ever made, kept or not
     # Who the link was emailed to, and SES's id for that message (personal data: deleted
     # with the item, by the same TTL).  ``notify`` gets a receipt when it is redeemed.
     recipient: str | None = None
@@ -137,8 +157,12 @@ class Link:
     check: str | None = None
     answer_digest: str | None = None
     wrong_answers: int = 0  # since the last unlock: at MAX_WRONG_ANSWERS the link locks
-    guesses: tuple[Guess, ...] = ()  # every wrong answer, kept through unlocks (the audit trail)
+    # The audit trail, kept through unlocks: the newest HISTORY_KEPT wrong answers and
+    # unlocks, oldest first, and how many there ever were.
+    guesses: tuple[Guess, ...] = ()
+    guess_total: int = 0
     unlocked: tuple[float, ...] = ()  # when an operator unlocked it
+    unlock_total: int = 0
     # A resend: the link this one replaced, and the one that replaced it.
     replaces: str | None = None
     replaced_by: str | None = None

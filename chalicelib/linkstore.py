@@ -17,6 +17,7 @@ from chalicelib import dynamo, refusals
 from chalicelib.dynamo import ConditionFailed, translated
 from chalicelib.errors import RecipientCheckError, UnavailableError
 from chalicelib.link import (
+    HISTORY_KEPT,
     MAX_WRONG_ANSWERS,
     REDELIVERY_CAP,
     VISIT_KINDS,
@@ -27,6 +28,7 @@ from chalicelib.link import (
     StoredObject,
     Use,
     Visit,
+    guess_of,
     recipient_key,
 )
 from chalicelib.logs import get_logger, metric
@@ -57,6 +59,79 @@ _NO_CHECK = " AND attribute_not_exists(answer_digest)"
 _RIGHT_ANSWER = " AND answer_digest = :answer AND wrong < :max"
 _CLAIM_UPDATE = "SET uses = uses + :one, redemptions.#claim = :record"
 _RELEASE_UPDATE = "SET uses = uses - :one REMOVE redemptions.#claim"
+# A write that lost a race on a history's generation tries again this many times in all
+# (each loss means another write landed, so a few always suffice).
+_HISTORY_ATTEMPTS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class _History:
+    """One bounded history on a link's item (wrong answers, unlocks, refunds).
+
+    Records go to ``log``, a list of at most HISTORY_KEPT.  When it is full, the next
+    record moves it to ``prev`` and starts a new ``log``: the item holds the newest
+    HISTORY_KEPT to 2 * HISTORY_KEPT records, and ``total`` counts every one.  Why two
+    lists and not one: one ``UpdateItem`` cannot both append to a list and drop its head
+    (DynamoDB refuses overlapping paths), and a map keyed by ``total % HISTORY_KEPT``
+    needs the total before the write, i.e. a read before every refund.  Here a write
+    needs only to know whether ``log`` is full, and guesses right (append) 19 times in 20
+    without reading; its condition makes a wrong guess fail, never lose a record.
+
+    ``legacy`` is the unbounded list items held before (a different name, so that these
+    writes never meet a list where they expect nothing): read, counted, never grown.
+    """
+
+    log: str
+    prev: str
+    total: str
+    legacy: str
+
+    def adding(self, record: Any, seen: Mapping[str, Any] | None) -> tuple[str, str, dynamo.Item]:
+        """The SET clauses, the condition clause and the values that add ``record`` to an
+        item that looked like ``seen`` (None: not read; assume ``log`` is not full)."""
+        sets = f"{self.total} = if_not_exists({self.total}, :h_zero) + :h_one, "
+        if self._full(seen):
+            sets += f"{self.prev} = {self.log}, {self.log} = :h_record"
+            condition = f"size({self.log}) = :h_kept"
+        else:
+            sets += f"{self.log} = list_append(if_not_exists({self.log}, :h_none), :h_record)"
+            condition = f"(attribute_not_exists({self.log}) OR size({self.log}) < :h_kept)"
+        values = dynamo.to_item(
+            {
+                ":h_zero": 0,
+                ":h_one": 1,
+                ":h_none": [],
+                ":h_record": [record],
+                ":h_kept": HISTORY_KEPT,
+            }
+        )
+        if self._full(seen):
+            del values[":h_none"]  # DynamoDB refuses a value the expressions do not use
+        return sets, condition, values
+
+    def missed(self, seen: Mapping[str, Any] | None, old: Mapping[str, Any]) -> bool:
+        """Whether a write planned from ``seen`` failed (only) for the generation: the
+        item ``old`` it met was full when the write assumed not, or the other way round."""
+        return self._full(seen) != self._full(old)
+
+    def rotates(self, seen: Mapping[str, Any] | None) -> bool:
+        return self._full(seen)
+
+    def kept(self, item: Mapping[str, Any]) -> list[Any]:
+        """The newest HISTORY_KEPT records, oldest first."""
+        records = [*item.get(self.legacy, []), *item.get(self.prev, []), *item.get(self.log, [])]
+        return records[-HISTORY_KEPT:]
+
+    def count(self, item: Mapping[str, Any]) -> int:
+        return int(item.get(self.total, 0)) + len(item.get(self.legacy, []))
+
+    def _full(self, item: Mapping[str, Any] | None) -> bool:
+        return item is not None and len(item.get(self.log, [])) >= HISTORY_KEPT
+
+
+GUESSES = _History("guess_log", "guess_prev", "guess_total", "guesses")
+UNLOCKS = _History("unlock_log", "unlock_prev", "unlock_total", "unlocked")
+REFUNDS = _History("refund_log", "refund_prev", "refund_total", "refunds")
 
 
 class DynamoLinkStore:
@@ -168,73 +243,86 @@ class DynamoLinkStore:
             ):
                 if not claim.answer_digest:
                     raise RecipientCheckError("answer_required", link) from None
-                counted = self._count_wrong(link_id, digest, claim)
+                counted = self._count_wrong(link_id, digest, claim, old)
                 raise RecipientCheckError("wrong_answer", counted) from None
             # The link changed between our write and our read (extended, say):
             # nothing was spent, and trying again will see the new state.
             raise refusals.changed_meanwhile() from None
         return ClaimOutcome(_from_item(dynamo.from_item(response["Attributes"])), claimed=True)
 
-    def _count_wrong(self, link_id: str, digest: str, claim: Claim) -> Link:
+    def _count_wrong(
+        self, link_id: str, digest: str, claim: Claim, seen: Mapping[str, Any] | None
+    ) -> Link:
         """Count one wrong answer, and record it, in one conditional write: never past
         ``MAX_WRONG_ANSWERS``, however many guesses race.  The link as it is after it;
-        ``LinkLockedError`` if it was locked before this one counted."""
-        try:
-            with translated(WHAT):
-                response = self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(link_id),
-                    UpdateExpression=(
-                        "SET wrong = wrong + :one,"
-                        " guesses = list_append(if_not_exists(guesses, :none), :guess)"
-                    ),
-                    ConditionExpression=(
-                        "attribute_exists(pk) AND token_digest = :digest"
-                        " AND answer_digest <> :answer AND wrong < :max"
-                    ),
-                    ExpressionAttributeValues=dynamo.to_item(
-                        {
-                            ":digest": digest,
-                            ":answer": claim.answer_digest,
-                            ":max": MAX_WRONG_ANSWERS,
-                            ":one": 1,
-                            ":none": [],
-                            ":guess": [_guess(claim)],
-                        }
-                    ),
-                    ReturnValues="ALL_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-        except ConditionFailed as failed:
-            old = failed.old if failed.old is not None else self._read(link_id)
-            refusals.check(_from_item(old) if old else None, digest, claim.at)  # locked: raises
-            raise refusals.changed_meanwhile() from None
-        return _from_item(dynamo.from_item(response["Attributes"]))
+        ``LinkLockedError`` if it was locked before this one counted.  ``seen`` is the item
+        as the failed claim found it (it says which generation the record goes to)."""
+        for _ in range(_HISTORY_ATTEMPTS):
+            sets, generation, values = GUESSES.adding(_guess(claim), seen)
+            values |= dynamo.to_item(
+                {
+                    ":digest": digest,
+                    ":answer": claim.answer_digest,
+                    ":max": MAX_WRONG_ANSWERS,
+                    ":one": 1,
+                }
+            )
+            try:
+                with translated(WHAT):
+                    response = self._client.update_item(
+                        TableName=self._table,
+                        Key=_key(link_id),
+                        UpdateExpression=f"SET wrong = wrong + :one, {sets}",
+                        ConditionExpression=(
+                            "attribute_exists(pk) AND token_digest = :digest"
+                            f" AND answer_digest <> :answer AND wrong < :max AND {generation}"
+                        ),
+                        ExpressionAttributeValues=values,
+                        ReturnValues="ALL_NEW",
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    )
+            except ConditionFailed as failed:
+                old = failed.old if failed.old is not None else self._read(link_id)
+                # locked (or gone) first: that refusal is the answer, whatever else changed
+                refusals.check(_from_item(old) if old else None, digest, claim.at)
+                if old is not None and GUESSES.missed(seen, old):
+                    seen = old  # another guess filled or moved the generation: go again
+                    continue
+                raise refusals.changed_meanwhile() from None
+            return _from_item(dynamo.from_item(response["Attributes"]))
+        raise refusals.changed_meanwhile()
 
     def unlock(self, link_id: str, at: float) -> Link:
         """Forget the wrong answers since the last unlock (they stay in the audit trail)."""
-        try:
-            with translated(WHAT):
-                response = self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(link_id),
-                    UpdateExpression=(
-                        "SET wrong = :zero,"
-                        " unlocked = list_append(if_not_exists(unlocked, :none), :now)"
-                    ),
-                    ConditionExpression="attribute_exists(pk) AND attribute_exists(answer_digest)",
-                    ExpressionAttributeValues=dynamo.to_item(
-                        {":zero": 0, ":none": [], ":now": [at]}
-                    ),
-                    ReturnValues="ALL_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-        except ConditionFailed as failed:
-            old = failed.old if failed.old is not None else self._read(link_id)
-            if old is None:
-                raise refusals.unknown_link(link_id) from None
-            raise refusals.no_check_to_unlock() from None
-        return _from_item(dynamo.from_item(response["Attributes"]))
+        seen: Mapping[str, Any] | None = None
+        for _ in range(_HISTORY_ATTEMPTS):
+            sets, generation, values = UNLOCKS.adding(at, seen)
+            try:
+                with translated(WHAT):
+                    response = self._client.update_item(
+                        TableName=self._table,
+                        Key=_key(link_id),
+                        UpdateExpression=f"SET wrong = :zero, {sets}",
+                        ConditionExpression=(
+                            "attribute_exists(pk) AND attribute_exists(answer_digest)"
+                            f" AND {generation}"
+                        ),
+                        ExpressionAttributeValues=values | {":zero": dynamo.attribute(0)},
+                        ReturnValues="ALL_NEW",
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    )
+            except ConditionFailed as failed:
+                old = failed.old if failed.old is not None else self._read(link_id)
+                if old is None:
+                    raise refusals.unknown_link(link_id) from None
+                if "answer_digest" not in old:
+                    raise refusals.no_check_to_unlock() from None
+                if UNLOCKS.missed(seen, old):
+                    seen = old
+                    continue
+                raise refusals.changed_meanwhile() from None
+            return _from_item(dynamo.from_item(response["Attributes"]))
+        raise refusals.changed_meanwhile()
 
     def record_message(self, link_id: str, message_id: str) -> None:
         """SES's id for the email that carried the link (known only after sending)."""
@@ -440,44 +528,72 @@ class DynamoLinkStore:
 
     def refund(self, link_id: str, at: float, claim_id: str | None = None) -> Link:
         """Give one use back, or the use of one named redemption: one conditional write,
-        so it cannot race a redemption into more uses than the limit plus the refunds."""
-        sets = [
-            "uses = uses - :one",
-            "refunds = list_append(if_not_exists(refunds, :none), :entry)",
-        ]
-        condition = "attribute_exists(pk) AND uses > :zero"
+        so it cannot race a redemption into more uses than the limit plus the refunds.
+
+        One write 19 times in 20.  The 20th refund finds the refunds' generation full:
+        its first write fails, and a second (after a read on stand-ins that return no old
+        item) starts a new generation and also drops the oldest redemption records past
+        ``max_uses + HISTORY_KEPT``, which only refunds let pile up (each lets one more
+        redemption in)."""
+        seen: Mapping[str, Any] | None = None
+        for _ in range(_HISTORY_ATTEMPTS):
+            params = self._refund_write(link_id, at, claim_id, seen)
+            try:
+                with translated(WHAT):
+                    response = self._client.update_item(**params)
+            except ConditionFailed as failed:
+                old = failed.old or self._read(link_id)
+                if old is None:
+                    raise refusals.unknown_link(link_id) from None
+                link = _from_item(old)
+                refused = refusals.nothing_to_refund(link, claim_id)
+                named = next((u for u in link.uses_log if u.claim_id == claim_id), None)
+                possible = link.uses > 0 and (
+                    claim_id is None or (named is not None and named.refunded_at is None)
+                )
+                if not possible:
+                    raise refused from None
+                # The list was full (or moved), or a redemption took a use after this write
+                # was refused (a stand-in's read is not the failed write's view): try again.
+                seen = old
+                continue
+            return _from_item(dynamo.from_item(response["Attributes"]))
+        raise refusals.changed_meanwhile()
+
+    def _refund_write(
+        self, link_id: str, at: float, claim_id: str | None, seen: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        history, generation, values = REFUNDS.adding({"at": at, "redemption": claim_id or ""}, seen)
+        update = f"SET uses = uses - :one, {history}"
+        condition = f"attribute_exists(pk) AND uses > :zero AND {generation}"
         names: dict[str, str] = {}
         if claim_id is not None:
-            sets.append("redemptions.#claim.refunded_at = :now")
+            update += ", redemptions.#claim.refunded_at = :now"
             condition += (
                 " AND attribute_exists(redemptions.#claim)"
                 " AND attribute_not_exists(redemptions.#claim.refunded_at)"
             )
             names["#claim"] = claim_id
-        entry = {"at": at, "redemption": claim_id or ""}
+            values[":now"] = dynamo.attribute(at)
+        if seen is not None and REFUNDS.rotates(seen):
+            dropped = [key for key in _redemptions_past_bound(seen) if key != claim_id]
+            if dropped:
+                names |= {f"#old{n}": key for n, key in enumerate(dropped)}
+                update += " REMOVE " + ", ".join(
+                    f"redemptions.#old{n}" for n in range(len(dropped))
+                )
         params: dict[str, Any] = {
             "TableName": self._table,
             "Key": _key(link_id),
-            "UpdateExpression": "SET " + ", ".join(sets),
+            "UpdateExpression": update,
             "ConditionExpression": condition,
-            "ExpressionAttributeValues": dynamo.to_item(
-                {":one": 1, ":zero": 0, ":none": [], ":entry": [entry]}
-                | ({":now": at} if claim_id is not None else {})
-            ),
+            "ExpressionAttributeValues": values | dynamo.to_item({":one": 1, ":zero": 0}),
             "ReturnValues": "ALL_NEW",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if names:
             params["ExpressionAttributeNames"] = names
-        try:
-            with translated(WHAT):
-                response = self._client.update_item(**params)
-        except ConditionFailed as failed:
-            old = failed.old or self._read(link_id)
-            if old is None:
-                raise refusals.unknown_link(link_id) from None
-            raise refusals.nothing_to_refund(_from_item(old), claim_id) from None
-        return _from_item(dynamo.from_item(response["Attributes"]))
+        return params
 
     def peek(self, link_id: str, digest: str, now: float) -> Link:
         """The link if a redemption would succeed now, else the refusal; changes nothing."""
@@ -723,19 +839,19 @@ def _from_item(item: Mapping[str, Any]) -> Link:
             (kind, item[f"seen_{kind}"]) for kind in VISIT_KINDS if f"seen_{kind}" in item
         ),
         refunds=tuple(
-            Refund(entry["at"], entry.get("redemption") or None)
-            for entry in item.get("refunds", [])
+            Refund(entry["at"], entry.get("redemption") or None) for entry in REFUNDS.kept(item)
         ),
+        refund_total=REFUNDS.count(item),
         recipient=item.get("recipient"),
         message_id=item.get("message_id"),
         notify=item.get("notify"),
         check=item.get("check"),
         answer_digest=item.get("answer_digest"),
         wrong_answers=item.get("wrong", 0),
-        guesses=tuple(
-            Guess(g["at"], g.get("ip", ""), g.get("ua", "")) for g in item.get("guesses", [])
-        ),
-        unlocked=tuple(item.get("unlocked", [])),
+        guesses=tuple(Guess(g["at"], g.get("ip", ""), g.get("ua", "")) for g in GUESSES.kept(item)),
+        guess_total=GUESSES.count(item),
+        unlocked=tuple(UNLOCKS.kept(item)),
+        unlock_total=UNLOCKS.count(item),
         replaces=item.get("replaces"),
         replaced_by=item.get("replaced_by"),
         fence=item.get("fence", 0),
@@ -743,7 +859,16 @@ def _from_item(item: Mapping[str, Any]) -> Link:
 
 
 def _guess(claim: Claim) -> dict[str, Any]:
-    return {"at": claim.at, "ip": claim.client_ip[:64], "ua": claim.user_agent[:512]}
+    guess = guess_of(claim)
+    return {"at": guess.at, "ip": guess.client_ip, "ua": guess.user_agent}
+
+
+def _redemptions_past_bound(item: Mapping[str, Any]) -> list[str]:
+    """The claim ids of the oldest redemption records past ``max_uses + HISTORY_KEPT``
+    (the same rule as the in-memory fake's)."""
+    records: Mapping[str, Any] = item.get("redemptions", {})
+    newest_first = sorted(records, key=lambda key: (records[key]["at"], key), reverse=True)
+    return newest_first[item["max_uses"] + HISTORY_KEPT :]
 
 
 def _visit(visit: Visit) -> dict[str, Any]:

@@ -308,9 +308,11 @@ def link_state(link: Link, now: float) -> dict[str, Any]:
                 for visit in link.visits
             ],
         },
+        # The newest HISTORY_KEPT records of each history, and how many there ever were.
         "refunds": [
             {"at": iso(refund.at), "redemption": refund.claim_id} for refund in link.refunds
         ],
+        "refunds_total": link.refund_total,
         # Who it went to (personal data, deleted with the link by the table's TTL).
         "recipient": link.recipient,
         "message_id": link.message_id,
@@ -322,7 +324,9 @@ def link_state(link: Link, now: float) -> dict[str, Any]:
         "guesses": [
             {"at": iso(g.at), "ip": g.client_ip, "user_agent": g.user_agent} for g in link.guesses
         ],
+        "guesses_total": link.guess_total,
         "unlocked_at": [iso(at) for at in link.unlocked],
+        "unlocks_total": link.unlock_total,
         "replaces": link.replaces,
         "replaced_by": link.replaced_by,
     }

@@ -240,13 +240,21 @@ def wrong_answers(state: JsonObject) -> str:
 MAX_WRONG_ANSWERS = 5  # the server's (chalicelib/link.py): shown, never enforced here
 
 
+def kept_title(title: str, shown: int, total: object) -> str:
+    """``'Wrong answers'``, or ``'Wrong answers (the newest 20 of 200)'`` when the server
+    kept only the newest records (it sends the total since bounded histories)."""
+    if isinstance(total, int) and not isinstance(total, bool) and total > shown:
+        return f"{title} (the newest {shown} of {total})"
+    return title
+
+
 def guesses_section(state: JsonObject) -> RenderableType:
-    """Every wrong answer (kept through unlocks), and the unlocks."""
+    """The wrong answers the server keeps (through unlocks), and the unlocks."""
     guesses = [guess for guess in state.get("guesses") or [] if isinstance(guess, dict)]
     unlocks: list[Any] = state.get("unlocked_at") or []
     parts: list[RenderableType] = []
     if guesses:
-        table = section_table("Wrong answers")
+        table = section_table(kept_title("Wrong answers", len(guesses), state.get("guesses_total")))
         table.add_column("Time (UTC)")
         table.add_column("IP", no_wrap=True)
         table.add_column("User agent", overflow="fold", min_width=12)
@@ -261,13 +269,16 @@ def guesses_section(state: JsonObject) -> RenderableType:
         parts.append(Text("No wrong answers."))
     if unlocks:
         times = ", ".join(short_time(at) for at in unlocks)
-        parts.append(Text(printable(f"Unlocked (UTC): {times}")))
+        title = kept_title("Unlocked", len(unlocks), state.get("unlocks_total"))
+        parts.append(Text(printable(f"{title} (UTC): {times}")))
     return Group(*parts)
 
 
 def unlocked_line(state: JsonObject) -> str:
-    guesses = state.get("guesses")
+    guesses, total = state.get("guesses"), state.get("guesses_total")
     count = len(guesses) if isinstance(guesses, list) else 0
+    if isinstance(total, int) and not isinstance(total, bool):
+        count = total
     line = (
         f"Unlocked link {state.get('id')}: it takes answers again "
         f"({plural(count, 'wrong answer')} so far, listed by onetime show)."
@@ -386,11 +397,11 @@ def visits_section(visits: JsonObject) -> RenderableType:
     return Group(*parts)
 
 
-def refunds_section(refunds: Sequence[Any]) -> RenderableType:
+def refunds_section(refunds: Sequence[Any], total: object = None) -> RenderableType:
     entries = [refund for refund in refunds if isinstance(refund, dict)]
     if not entries:
         return Text("No refunds.")
-    table = section_table("Refunds")
+    table = section_table(kept_title("Refunds", len(entries), total))
     table.add_column("Time (UTC)")
     table.add_column("Redemption", no_wrap=True)
     for refund in entries:
@@ -412,7 +423,7 @@ def show_state(out: Console, state: JsonObject) -> None:
         parts += [Text(""), visits_section(visits)]
     refunds = state.get("refunds")
     if isinstance(refunds, list):
-        parts += [Text(""), refunds_section(refunds)]
+        parts += [Text(""), refunds_section(refunds, state.get("refunds_total"))]
     if state.get("verify"):
         parts += [Text(""), guesses_section(state)]
     emit(out, Group(*parts))

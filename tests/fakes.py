@@ -22,14 +22,15 @@ from chalicelib.errors import (
 )
 from chalicelib.filerequest import FileRequest, Receipt
 from chalicelib.link import (
+    HISTORY_KEPT,
     VISIT_KINDS,
     Claim,
-    Guess,
     Link,
     Refund,
     StoredObject,
     Use,
     Visit,
+    guess_of,
     recipient_key,
 )
 from chalicelib.stores import (
@@ -115,11 +116,11 @@ class MemoryLinkStore:
             if link.answer_digest and link.answer_digest != claim.answer_digest:
                 if not claim.answer_digest:
                     raise RecipientCheckError("answer_required", link)
-                guess = Guess(claim.at, claim.client_ip[:64], claim.user_agent[:512])
                 counted = self._update(
                     link_id,
                     wrong_answers=link.wrong_answers + 1,
-                    guesses=(*link.guesses, guess),
+                    guesses=(*link.guesses, guess_of(claim))[-HISTORY_KEPT:],
+                    guess_total=link.guess_total + 1,
                 )
                 raise RecipientCheckError("wrong_answer", counted)
             use = Use(
@@ -139,7 +140,12 @@ class MemoryLinkStore:
             link = self.get(link_id)
             if link.answer_digest is None:
                 raise refusals.no_check_to_unlock()
-            return self._update(link_id, wrong_answers=0, unlocked=(*link.unlocked, at))
+            return self._update(
+                link_id,
+                wrong_answers=0,
+                unlocked=(*link.unlocked, at)[-HISTORY_KEPT:],
+                unlock_total=link.unlock_total + 1,
+            )
 
     def record_message(self, link_id: str, message_id: str) -> None:
         with self._lock:
@@ -176,8 +182,18 @@ class MemoryLinkStore:
                 raise refusals.nothing_to_refund(link, claim_id)
             if claim_id is not None and named is not None:
                 self._claims[link_id][claim_id] = dataclasses.replace(named, refunded_at=at)
+            if link.refund_total and link.refund_total % HISTORY_KEPT == 0:
+                # DynamoDB's store starts a new generation of refunds here, and drops the
+                # oldest redemption records past max_uses + HISTORY_KEPT (never the named one).
+                newest = sorted(uses.values(), key=lambda u: (u.at, u.claim_id), reverse=True)
+                for use in newest[link.max_uses + HISTORY_KEPT :]:
+                    if use.claim_id != claim_id:
+                        del self._claims[link_id][use.claim_id]
             return self._update(
-                link_id, uses=link.uses - 1, refunds=(*link.refunds, Refund(at, claim_id))
+                link_id,
+                uses=link.uses - 1,
+                refunds=(*link.refunds, Refund(at, claim_id))[-HISTORY_KEPT:],
+                refund_total=link.refund_total + 1,
             )
 
     def redeliver(

@@ -135,6 +135,34 @@ def test_show_escapes_terminal_controls_in_recipients_and_guesses(canned: Canned
     assert result.stdout.count(EVIL_SHOWN) == 4 + 6 + 1
 
 
+def test_show_says_how_many_of_a_long_history_it_lists(canned: Canned) -> None:
+    """The server keeps the newest 20 records of each history, with totals: show says so."""
+    guess = {"at": "2026-11-22T06:10:00Z", "ip": "192.0.2.1", "user_agent": "agent"}
+    refund = {"at": "2026-11-22T06:20:00Z", "redemption": None}
+    canned.answer(
+        200,
+        {
+            "id": LINK_ID,
+            "status": "active",
+            "redemptions": [],
+            "refunds": [refund] * 20,
+            "refunds_total": 100,
+            "verify": "code",
+            "wrong_answers": 0,
+            "locked_at": None,
+            "guesses": [guess] * 20,
+            "guesses_total": 200,
+            "unlocked_at": ["2026-11-22T06:15:00Z"] * 20,
+            "unlocks_total": 40,
+        },
+    )
+    result = invoke(["show", LINK_ID], url=canned.url)
+    assert result.exit_code == 0, result.output
+    assert "Wrong answers (the newest 20 of 200)" in result.stdout
+    assert "Unlocked (the newest 20 of 40) (UTC):" in result.stdout
+    assert "Refunds (the newest 20 of 100)" in result.stdout
+
+
 # --- against the running stack -----------------------------------------------------------
 
 

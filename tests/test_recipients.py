@@ -259,3 +259,39 @@ def test_a_locked_link_says_so_in_its_state_and_an_overlong_answer_is_not_counte
     for _ in range(5):
         service.client.http.post("/download", headers=headers, body=f"token={token}&answer=x")
     assert state(service, minted["id"])["status"] == "locked"
+
+
+def test_operators_see_the_newest_records_and_exact_totals_of_a_long_history(
+    service: InProcess,
+) -> None:
+    """30 wrong answers with an unlock after every fifth, then two refunded uses: the state
+    lists the newest 20 guesses (user agents cut to 200 bytes) and every total."""
+    minted = mint(service, verify="code", uses=1)
+    token, code = token_of(minted), minted["code"]
+    wrong = "123456" if code != "123456" else "654321"
+    agent = "Mozilla/5.0 " + "é" * 300
+
+    def answer(given: str) -> Any:
+        service.clock.advance(1)
+        return service.client.http.post(
+            "/download",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "*/*",
+                "User-Agent": agent,
+            },
+            body=urlencode({"token": token, "answer": given}),
+        )
+
+    for n in range(30):
+        assert answer(wrong).status_code in (403, 423)
+        if n % 5 == 4:
+            assert call(service, "POST", f"/links/{minted['id']}/unlock").status_code == 200
+    for _ in range(2):
+        assert answer(code).status_code in (200, 302)
+        assert call(service, "POST", f"/links/{minted['id']}/refund", {}).status_code == 200
+    after = state(service, minted["id"])
+    assert (after["guesses_total"], after["unlocks_total"], after["refunds_total"]) == (30, 6, 2)
+    assert (len(after["guesses"]), len(after["unlocked_at"]), len(after["refunds"])) == (20, 6, 2)
+    assert len(after["guesses"][-1]["user_agent"].encode()) <= 200
+    assert after["wrong_answers"] == 0 and after["uses"] == 0

@@ -4,6 +4,7 @@ conditional writes are atomic).  A fake that passes here may stand in for Dynamo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import uuid
@@ -28,7 +29,17 @@ from chalicelib.errors import (
     UnavailableError,
 )
 from chalicelib.grantstore import DynamoGrantStore
-from chalicelib.link import MAX_WRONG_ANSWERS, VISIT_KINDS, Claim, Link, Refund, StoredObject, Visit
+from chalicelib.link import (
+    GUESS_UA_BYTES,
+    HISTORY_KEPT,
+    MAX_WRONG_ANSWERS,
+    VISIT_KINDS,
+    Claim,
+    Link,
+    Refund,
+    StoredObject,
+    Visit,
+)
 from chalicelib.linkstore import DynamoLinkStore
 from chalicelib.stores import GrantStore, LinkStore
 from chalicelib.tokens import new_token
@@ -36,6 +47,8 @@ from tests.fakes import MemoryGrantStore, MemoryLinkStore
 from tools.stack import Stack, create_table
 
 NOW = 1_800_000_000.0
+# What a link's item may weigh after any history (test_a_long_history_keeps_the_stored_item_small)
+HISTORY_ITEM_BOUND = 64 * 1024
 BACKENDS = ["memory", "moto", "dynalite"]
 
 
@@ -624,3 +637,252 @@ def test_an_answer_sent_to_a_link_without_a_check_is_ignored(links: LinkStore) -
     link, digest = new_link(links, confirm=True)
     outcome = links.claim(link.link_id, digest, answered("digest-of-anything"))
     assert outcome.claimed and links.get(link.link_id).uses == 1
+
+
+# Bounded history (issue 20, break 8): wrong answers, unlocks and refunds keep their last
+# HISTORY_KEPT records and exact totals, so no history can grow an item to DynamoDB's
+# 400 KB limit (past which every write fails and the link answers 503 for good).
+
+LONG_UA = "Mozilla/5.0 (Ünïcödé) " + "é" * 600  # 600+ characters, 1200+ bytes in UTF-8
+
+
+def long_history(store: LinkStore) -> Link:
+    """200 wrong answers with an unlock after every fifth, and 100 redemptions each given
+    back (named and unnamed in turn), on one 1-use link with a check."""
+    link, digest = checked_link(store)
+    at = NOW + 1
+    for round_ in range(40):
+        for n in range(MAX_WRONG_ANSWERS):
+            at += 1
+            ip = f"10.0.{round_}.{n}"
+            wrong = Claim(uuid.uuid4().hex[:16], at, ip, LONG_UA, True, answer_digest="x")
+            with pytest.raises(RecipientCheckError):
+                store.claim(link.link_id, digest, wrong)
+        at += 1
+        store.unlock(link.link_id, at)
+    for n in range(100):
+        at += 1
+        right = "digest-of-right"
+        taken = Claim(uuid.uuid4().hex[:16], at, "10.1.0.1", LONG_UA, True, answer_digest=right)
+        assert store.claim(link.link_id, digest, taken).claimed
+        at += 1
+        store.refund(link.link_id, at, taken.claim_id if n % 2 else None)
+    return store.get(link.link_id)
+
+
+def test_a_long_history_keeps_its_last_records_and_exact_totals(links: LinkStore) -> None:
+    after = long_history(links)
+    assert (after.guess_total, after.unlock_total, after.refund_total) == (200, 40, 100)
+    assert len(after.guesses) == len(after.unlocked) == len(after.refunds) == HISTORY_KEPT
+    # the kept records are the newest ones, oldest first
+    assert (after.guesses[0].client_ip, after.guesses[-1].client_ip) == ("10.0.36.0", "10.0.39.4")
+    assert list(after.unlocked) == sorted(after.unlocked)
+    assert after.unlocked[-1] < after.refunds[0].at
+    assert [r.claim_id is None for r in after.refunds][:2] == [True, False]
+    assert after.refunds[-1].at == max(r.at for r in after.refunds)
+    assert after.uses == 0 and after.wrong_answers == 0
+    # a kept guess's user agent is cut to GUESS_UA_BYTES of UTF-8, never mid-character
+    assert len(after.guesses[0].user_agent.encode()) <= GUESS_UA_BYTES
+    assert LONG_UA.startswith(after.guesses[0].user_agent)
+
+
+def item_bytes(attributes: dict[str, Any]) -> int:
+    """An item's size by DynamoDB's rule (names plus values; 3 bytes per map or list and 1
+    per element), from the item as the API returns it."""
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in attributes.items())
+
+
+def _value_bytes(value: dict[str, Any]) -> int:
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(str(inner).encode())
+    if kind == "N":
+        digits = str(inner).lstrip("-").replace(".", "").strip("0")
+        return (len(digits) + 1) // 2 + 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_bytes(v) + 1 for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(_value_bytes(v) + 1 for v in inner)
+    return 1  # BOOL, NULL
+
+
+def test_a_long_history_keeps_the_stored_item_small(stack: Stack) -> None:
+    """Measured on dynalite's stored item: every list and map is bounded, whatever the
+    link went through, so its size (and with it a claim's WCU) stops growing."""
+    client: Any = stack.client("dynamodb")
+    store = DynamoLinkStore(client, stack.table)
+    after = long_history(store)
+    item = client.get_item(
+        TableName=stack.table, Key={"pk": {"S": f"link#{after.link_id}"}}, ConsistentRead=True
+    )["Item"]
+    for name, value in item.items():
+        ((kind, inner),) = value.items()
+        if name == "redemptions":
+            # the uses made, plus the given-back ones of at most two refund generations
+            assert len(inner) <= after.max_uses + 2 * HISTORY_KEPT, name
+        elif kind in ("L", "M"):
+            assert len(inner) <= HISTORY_KEPT, name
+    size = item_bytes(item)
+    print(f"item after a long history: {size} bytes")
+    assert size < HISTORY_ITEM_BOUND
+
+
+@pytest.mark.parametrize("backend", ["moto", "dynalite"])
+def test_an_item_written_before_bounded_history_still_reads_and_takes_writes(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Items from before hold lists under the old names: they read, they count in the
+    totals, new records go to the new attributes, and the old lists stop growing."""
+    if backend == "moto":
+        request.getfixturevalue("aws_env")
+        from moto import mock_aws
+
+        with mock_aws():
+            client: Any = boto3.client("dynamodb")
+            create_table(client, "legacy")
+            _check_legacy_item(client, "legacy")
+    else:
+        stack: Stack = request.getfixturevalue("stack")
+        _check_legacy_item(stack.client("dynamodb"), stack.table)
+
+
+def _check_legacy_item(client: Any, table: str) -> None:
+    store = DynamoLinkStore(client, table)
+    link, digest = checked_link(store)
+    old_guesses = [
+        {"M": {"at": {"N": str(NOW + n)}, "ip": {"S": f"10.9.0.{n}"}, "ua": {"S": "old"}}}
+        for n in range(30)
+    ]
+    old_refunds = [{"M": {"at": {"N": str(NOW)}, "redemption": {"S": ""}}}] * 3
+    client.update_item(
+        TableName=table,
+        Key={"pk": {"S": f"link#{link.link_id}"}},
+        UpdateExpression="SET guesses = :g, unlocked = :u, refunds = :r",
+        ExpressionAttributeValues={
+            ":g": {"L": old_guesses},
+            ":u": {"L": [{"N": str(NOW)}] * 6},
+            ":r": {"L": old_refunds},
+        },
+    )
+    before = store.get(link.link_id)
+    assert (before.guess_total, before.unlock_total, before.refund_total) == (30, 6, 3)
+    assert len(before.guesses) == HISTORY_KEPT and before.guesses[-1].client_ip == "10.9.0.29"
+    with pytest.raises(RecipientCheckError):
+        store.claim(link.link_id, digest, answered("digest-of-wrong", NOW + 100))
+    store.unlock(link.link_id, NOW + 101)
+    assert store.claim(link.link_id, digest, answered("digest-of-right", NOW + 102)).claimed
+    after = store.refund(link.link_id, NOW + 103)
+    assert (after.guess_total, after.unlock_total, after.refund_total) == (31, 7, 4)
+    assert after.guesses[-1].at == NOW + 100 and after.unlocked[-1] == NOW + 101
+    assert after.refunds[-1] == Refund(NOW + 103, None) and after.uses == 0
+    item = client.get_item(TableName=table, Key={"pk": {"S": f"link#{link.link_id}"}})["Item"]
+    assert [len(item[name]["L"]) for name in ("guesses", "unlocked", "refunds")] == [30, 6, 3]
+
+
+RACE_ROUNDS = 20
+
+
+def _race(*jobs: Any) -> None:
+    """Run the jobs at once (threads released together), bounded in time."""
+    barrier = threading.Barrier(len(jobs))
+
+    def run(job: Any) -> None:
+        barrier.wait(timeout=10)
+        job()
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+
+
+def test_unlocks_racing_wrong_answers_never_count_past_five(atomic_links: LinkStore) -> None:
+    """Each round starts two records short of a full generation, so the race also
+    crosses into a new one; the totals equal the guesses counted and unlocks made."""
+    for round_ in range(RACE_ROUNDS):
+        _unlocks_racing_wrong_answers(atomic_links, round_)
+
+
+def _unlocks_racing_wrong_answers(atomic_links: LinkStore, round_: int) -> None:
+    link, digest = checked_link(atomic_links)
+    at = NOW + 1
+    for n in range(HISTORY_KEPT - 2):
+        if n and n % MAX_WRONG_ANSWERS == 0:
+            atomic_links.unlock(link.link_id, at)
+        with pytest.raises(RecipientCheckError):
+            atomic_links.claim(link.link_id, digest, answered("digest-of-wrong", at))
+    before = atomic_links.get(link.link_id)
+    counted: list[Link] = []
+    unlocks: list[Link] = []
+    refused: list[str] = []
+
+    def guess(n: int) -> None:
+        try:
+            atomic_links.claim(link.link_id, digest, answered(f"wrong-{n}", NOW + 50))
+        except RecipientCheckError as error:
+            assert isinstance(error.link, Link)
+            counted.append(error.link)
+        except (LinkLockedError, UnavailableError) as error:
+            refused.append(type(error).__name__)
+
+    def unlock() -> None:
+        unlocks.append(atomic_links.unlock(link.link_id, NOW + 60))
+
+    jobs = [lambda n=n: guess(n) for n in range(12)] + [unlock, unlock]
+    _race(*jobs)
+    after = atomic_links.get(link.link_id)
+    assert all(seen.wrong_answers <= MAX_WRONG_ANSWERS for seen in (*counted, after))
+    assert after.wrong_answers <= MAX_WRONG_ANSWERS
+    # at most five counted per lock period: before the race, and after each unlock
+    assert len(counted) <= (MAX_WRONG_ANSWERS - before.wrong_answers) + 2 * MAX_WRONG_ANSWERS
+    assert len(counted) + len(refused) == 12 and len(unlocks) == 2, round_
+    assert after.guess_total == before.guess_total + len(counted)
+    assert after.unlock_total == before.unlock_total + 2
+    assert len(after.guesses) == HISTORY_KEPT  # 18 + at least 2 counted (none locked yet)
+    assert after.guesses[-1].at == NOW + 50
+    assert after.uses == 0
+
+
+def test_refunds_racing_redemptions_deliver_at_most_uses_plus_refunds(
+    atomic_links: LinkStore,
+) -> None:
+    """A 2-use link, used up, then redemptions race refunds: the uses taken never pass
+    max_uses plus the refunds made, and the refunds' total is exact across a new
+    generation (each round starts one refund short of a full one)."""
+    for round_ in range(RACE_ROUNDS):
+        _refunds_racing_redemptions(atomic_links, round_)
+
+
+def _refunds_racing_redemptions(atomic_links: LinkStore, round_: int) -> None:
+    link, digest = new_link(atomic_links, uses=2)
+    for _ in range(HISTORY_KEPT - 1):
+        atomic_links.claim(link.link_id, digest, claim())
+        atomic_links.refund(link.link_id, NOW + 2)
+    atomic_links.claim(link.link_id, digest, claim())
+    atomic_links.claim(link.link_id, digest, claim())
+    before = atomic_links.get(link.link_id)
+    assert before.uses == 2 and before.refund_total == HISTORY_KEPT - 1
+    taken: list[str] = []
+    refunded: list[Link] = []
+
+    def redeem() -> None:
+        try:
+            if atomic_links.claim(link.link_id, digest, claim(NOW + 3)).claimed:
+                taken.append("claimed")
+        except (LinkUsedUpError, UnavailableError):
+            pass
+
+    def refund() -> None:
+        with contextlib.suppress(ConflictError, UnavailableError):
+            refunded.append(atomic_links.refund(link.link_id, NOW + 4))
+
+    _race(*([redeem] * 8 + [refund] * 4))
+    after = atomic_links.get(link.link_id)
+    # every use taken in the race was made possible by a refund made in it
+    assert len(taken) <= len(refunded), round_
+    assert after.uses == before.uses + len(taken) - len(refunded) <= after.max_uses
+    assert after.refund_total == before.refund_total + len(refunded)
+    assert len(after.refunds) == HISTORY_KEPT
+    assert len(after.uses_log) <= after.max_uses + 2 * HISTORY_KEPT

@@ -28,7 +28,7 @@ from typing import Any
 from chalicelib import receipts
 from chalicelib.errors import MailError, MailUncertainError, OnetimeError, UnavailableError
 from chalicelib.filerequest import FileRequest
-from chalicelib.link import MAX_WRONG_ANSWERS, Claim, Link
+from chalicelib.link import HISTORY_KEPT, MAX_WRONG_ANSWERS, Claim, Link
 from chalicelib.mailer import Letter, Mailer
 from chalicelib.notifications import Event, Notifier, between
 from chalicelib.services import Services
@@ -389,6 +389,21 @@ def wrong_answers_bounded(seen: Seen) -> list[str]:
     return [] if link.wrong_answers <= MAX_WRONG_ANSWERS else ["more than five wrong answers"]
 
 
+def history_bounded(seen: Seen) -> list[str]:
+    """Each history shows at most its newest HISTORY_KEPT records, and its total counts
+    at least those (every record kept was counted)."""
+    problems = []
+    for link in seen.links.values():
+        for name, kept, total in (
+            ("guesses", link.guesses, link.guess_total),
+            ("unlocks", link.unlocked, link.unlock_total),
+            ("refunds", link.refunds, link.refund_total),
+        ):
+            if len(kept) > HISTORY_KEPT or total < len(kept):
+                problems.append(f"link {link.link_id}: {len(kept)} {name} kept, total {total}")
+    return problems
+
+
 # ---- The operations ----------------------------------------------------------------------
 
 
@@ -447,6 +462,21 @@ def _setup_redeemed(w: World) -> None:
     assert isinstance(redeemed, Stream) and redeemed.session is not None
     link = w.links.links[w.given["link_id"]]
     w.given.update(uses=link.uses, claim_id=link.uses_log[0].claim_id, session=redeemed.session.key)
+    _before(w)
+
+
+def _setup_refunded_often(w: World) -> None:
+    """A 1-use link redeemed and refunded HISTORY_KEPT times, then redeemed again: its
+    next refund finds its list of refunds full (two writes)."""
+    _emailed_link(w, uses=1, confirm=False)
+    for _ in range(HISTORY_KEPT + 1):
+        w.clock.advance(1)
+        redeemed = w.services.redeeming.post(w.given["token"], CURL)
+        assert isinstance(redeemed, Stream)
+        claim_id = w.links.links[w.given["link_id"]].uses_log[-1].claim_id
+        if w.links.links[w.given["link_id"]].refund_total < HISTORY_KEPT:
+            w.services.links.refund(w.given["link_id"], RefundRequest(claim_id))
+    w.given.update(uses=1, claim_id=claim_id)
     _before(w)
 
 
@@ -515,7 +545,7 @@ def _notify(w: World) -> object:
 
 LAMBDA_RETRIES = 3
 
-LINKS = (one_live_link_per_chain, no_live_link_nobody_knows, uses_match_records)
+LINKS = (one_live_link_per_chain, no_live_link_nobody_knows, uses_match_records, history_bounded)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("mint with email", _setup_nothing, _mint_with_email, LINKS),
@@ -533,6 +563,7 @@ OPERATIONS: tuple[Operation, ...] = (
         undone_by_store=frozenset({"links.claim"}),
     ),
     Operation("refund", _setup_redeemed, _refund, LINKS),
+    Operation("refund (a full history)", _setup_refunded_often, _refund, LINKS),
     Operation(
         "wrong answer", _setup_checked, _wrong_answer, (*LINKS, no_use_lost, wrong_answers_bounded)
     ),

@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.link import Link
+from chalicelib.link import HISTORY_KEPT, Link
 from chalicelib.linkstore import link_from_item
 from chalicelib.tokens import parse_token
 from tests import faultmatrix
@@ -206,6 +206,31 @@ class Cell:
         )
 
 
+def refunded_often(cell: Cell) -> None:
+    """A 1-use link redeemed and refunded HISTORY_KEPT times, then redeemed again: its
+    next refund finds its list of refunds full, so it takes a second UpdateItem."""
+    cell.given_link(uses=1, confirm=False)
+    for round_ in range(HISTORY_KEPT + 1):
+        assert redeem(cell).status_code == 200
+        state = cell.on.client.http.get(f"/links/{cell.given['link_id']}", headers=cell.on.auth())
+        claim_id = state.json_body["redemptions"][-1]["id"]
+        if round_ < HISTORY_KEPT:
+            assert refund_it(cell, claim_id).status_code == 200
+    cell.given.update(uses=1, claim_id=claim_id)
+
+
+def refund_it(cell: Cell, claim_id: str) -> Any:
+    return cell.on.client.http.post(
+        f"/links/{cell.given['link_id']}/refund",
+        headers=cell.on.auth(),
+        body=json.dumps({"redemption": claim_id}),
+    )
+
+
+def refund(cell: Cell) -> Any:
+    return refund_it(cell, cell.given["claim_id"])
+
+
 def resend(cell: Cell) -> Any:
     return cell.on.client.http.post(
         f"/links/{cell.given['link_id']}/resend", headers=cell.on.auth(), body="{}"
@@ -264,6 +289,12 @@ CELLS = [
     StackCell("resend", "sesv2:SendEmail", 0, "refused", resend, emailed_link, RESEND),
     StackCell(
         "redemption", "dynamodb:UpdateItem", 0, "lost", redeem, direct_link, (*LINKS, M.no_use_lost)
+    ),
+    StackCell(
+        "refund, full history", "dynamodb:UpdateItem", 1, "lost", refund, refunded_often, LINKS
+    ),
+    StackCell(
+        "refund, full history", "dynamodb:UpdateItem", 1, "late", refund, refunded_often, LINKS
     ),
 ]
 

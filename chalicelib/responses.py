@@ -34,6 +34,7 @@ from chalicelib.errors import (
     UnauthorizedError,
     UnavailableError,
     UnsupportedMediaTypeError,
+    UploadEmptyError,
     UploadMissingError,
     UploadTooLargeError,
     UploadTypeError,
@@ -68,6 +69,7 @@ STATUS: dict[type[OnetimeError], int] = {
     RequestGoneError: 410,
     UploadMissingError: 400,
     UploadTooLargeError: 413,
+    UploadEmptyError: 400,
     UploadTypeError: 415,
     AlreadyReceivedError: 409,
 }

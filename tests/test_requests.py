@@ -165,11 +165,14 @@ def test_a_confirmed_upload_gets_a_download_link_to_the_same_bytes_and_name(
     service.hooks.calls.clear()
     done = confirm(service, requested, key)
     assert done.status_code == 201, done.body
+    # Read (refusals change nothing), mint (the link exists before any receipt names it),
+    # tag, then take the file (docs/consistency/requests.md).
     assert service.hooks.calls == [
         "s3:HeadObject",
-        "dynamodb:UpdateItem",
-        "s3:PutObjectTagging",
+        "dynamodb:GetItem",
         "dynamodb:PutItem",
+        "s3:PutObjectTagging",
+        "dynamodb:UpdateItem",
     ]
     assert "File received" in done.body.decode() and html.escape(NAME) in done.body.decode()
     url = shown_link(done)
@@ -309,7 +312,9 @@ def test_a_failed_tag_gives_the_file_back_too(service: InProcess) -> None:
     key = upload(service, requested)
     service.hooks.fail("s3:PutObjectTagging", aws_error("SlowDown", 503))
     assert confirm(service, requested, key).status_code == 503
-    assert state(service, requested.id)["files"] == 0 and links_in_table(service) == []
+    # The link minted for it is withdrawn: nobody was shown it.
+    assert state(service, requested.id)["files"] == 0
+    assert [link.get("revoked_at") is not None for link in links_in_table(service)] == [True]
 
 
 def test_the_link_is_not_shown_when_it_goes_only_to_the_requester(mailing: InProcess) -> None:

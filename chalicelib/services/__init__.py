@@ -116,6 +116,7 @@ class Services:
             receiving=Receiving(
                 requests=requests,
                 objects=objects,
+                links=links,
                 minting=minting,
                 clock=clock,
                 signer=signer,

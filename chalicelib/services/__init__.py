@@ -119,7 +119,6 @@ class Services:
                 links=links,
                 minting=minting,
                 clock=clock,
-                signer=signer,
                 request_prefix=settings.request_prefix,
                 mailer=mailer,
             ),

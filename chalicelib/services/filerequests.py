@@ -3,13 +3,14 @@ browser sends it straight to S3 with a presigned POST, and the service confirms 
 mints a download link to it.
 
 * ``Requesting`` (operators): make, inspect, list and withdraw upload links.
-* ``Receiving`` (uploaders): the upload page, and the confirmation S3 sends the browser
-  back to.  Showing the page spends nothing and, when its URL's terms verify, costs no
-  AWS call (``chalicelib.terms``); presigning is local.  A confirmation is one
-  ``HeadObject`` (the file is there, its size and type), one conditional write that takes
-  one of the request's files, one ``PutObjectTagging`` (the lifecycle rule then spares
-  the file) and one ``PutItem`` (the download link).  A refusal at any step takes nothing,
-  and a failure after the write gives the file back.
+* ``Receiving`` (uploaders): the upload page, a fresh form for its script, and the
+  confirmation S3 sends the browser back to.  Showing the page spends nothing and costs one
+  consistent ``GetItem``, so that a withdrawn, filled or expired request offers no form;
+  presigning is local.  A confirmation is one ``HeadObject`` (the file is there, its size
+  and type), one ``GetItem`` (refusals change nothing), one ``PutItem`` (the download link),
+  one ``PutObjectTagging`` (the lifecycle rule then spares the file) and one conditional
+  ``UpdateItem`` that takes one of the request's files.  A refusal takes nothing, and a
+  failure gives back whatever was done (docs/consistency/requests.md).
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ log = get_logger("filerequests")
 DEFAULT_REQUEST_TTL = 7 * 86_400
 MAX_FILES = 100
 MAX_CONTENT_TYPES = 20
-# How long one page's form may be sent: a page left open longer is reloaded for a new one.
-FORM_LIFETIME = 3600
+# How long one signed form may be sent.  Short, because a form signed while the request
+# was open still lets S3 store a file after it is withdrawn or filled (the confirmation
+# then refuses it, and the lifecycle rule removes it); the page's script asks for a fresh
+# form when Upload is pressed, and without it the page says until when it works.
+FORM_LIFETIME = 900
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _NONCE = re.compile(r"^[0-9a-f]{16}$")
 
@@ -217,7 +221,6 @@ class Receiving:
         links: LinkStore,
         minting: Minting,
         clock: Clock,
-        signer: TermsSigner,
         request_prefix: str,
         mailer: Callable[[], Mailer] | None = None,
     ) -> None:
@@ -226,21 +229,18 @@ class Receiving:
         self._objects = objects
         self._minting = minting
         self._clock = clock
-        self._signer = signer
         self._prefix = request_prefix
         self._mailer = mailer
 
-    def page(self, token_value: str | None, signed_terms: str | None, done_url: str) -> UploadPage:
-        """The upload page's forms, for a fresh key.  Spends nothing; reads the stored
-        request only when the URL's terms do not verify."""
+    def page(self, token_value: str | None, done_url: str) -> UploadPage:
+        """The upload page's forms, for a fresh key, if the request can take a file now;
+        else why not.  Spends nothing; one consistent ``GetItem``.  The script's fresh
+        form (signed again when Upload is pressed) is this same answer."""
         token = parse_token(token_value)
         now = self._clock()
-        terms = self._signer.verify(token.digest, signed_terms)
-        if terms is None:
-            request = self._requests.peek(token.link_id, token.digest, now)
-            terms = _terms(request)
-        elif terms.expires_at <= now:
-            raise refusals.request_expired()
+        # Consistent: a request withdrawn or filled a moment ago offers no form.
+        request = self._requests.peek(token.link_id, token.digest, now)
+        terms = _terms(request)
         prefix = f"{self._prefix}{token.link_id}/{secrets.token_hex(8)}/"
         lifetime = max(1, min(FORM_LIFETIME, terms.expires_at - int(now)))
         only = terms.content_types[0] if len(terms.content_types) == 1 else None

@@ -63,7 +63,7 @@ class World:
         return self.services.requesting.request(RequestSpec(**fields))  # type: ignore[arg-type]
 
     def upload(self, minted: MintedRequest, name: str = "a.pdf", size: int = 10) -> str:
-        page = self.services.receiving.page(minted.token.value, minted.terms, DONE)
+        page = self.services.receiving.page(minted.token.value, DONE)
         key = page.key_prefix + name
         self.objects.put(key, b"x" * size)
         return key
@@ -95,8 +95,8 @@ def test_terms_verify_only_for_their_token_and_unchanged() -> None:
 
 def test_a_page_spends_nothing_and_pins_a_fresh_prefix(world: World) -> None:
     minted = world.request(max_size=1000, content_types=["application/pdf"])
-    first = world.services.receiving.page(minted.token.value, minted.terms, DONE)
-    second = world.services.receiving.page(minted.token.value, minted.terms, DONE)
+    first = world.services.receiving.page(minted.token.value, DONE)
+    second = world.services.receiving.page(minted.token.value, DONE)
     assert first.key_prefix.startswith(f"requests/{minted.request.request_id}/")
     assert first.key_prefix != second.key_prefix
     fields = first.form["fields"]
@@ -108,22 +108,30 @@ def test_a_page_spends_nothing_and_pins_a_fresh_prefix(world: World) -> None:
     assert world.requests.get(minted.request.request_id).files == 0
 
 
-def test_a_page_after_expiry_says_expired_without_a_read(world: World) -> None:
+@pytest.mark.parametrize(
+    ("close", "code"),
+    [("expire", "request_expired"), ("withdraw", "request_revoked"), ("fill", "request_used")],
+)
+def test_a_page_of_a_closed_request_offers_no_form(world: World, close: str, code: str) -> None:
+    """Break 6: the page reads the stored request, so a request withdrawn or filled since
+    its link was sent offers no form (an expired one never did)."""
     minted = world.request(ttl=60)
-    world.clock.advance(60)
+    if close == "expire":
+        world.clock.advance(60)
+    elif close == "withdraw":
+        world.services.requesting.revoke(minted.request.request_id)
+    else:
+        world.confirm(minted, world.upload(minted))
     with pytest.raises(RequestGoneError) as gone:
-        world.services.receiving.page(minted.token.value, minted.terms, DONE)
-    assert gone.value.code == "request_expired"
+        world.services.receiving.page(minted.token.value, DONE)
+    assert gone.value.code == code
 
 
-def test_a_page_with_bad_terms_reads_the_stored_request(world: World) -> None:
-    minted = world.request(max_size=700)
-    page = world.services.receiving.page(minted.token.value, "forged.terms", DONE)
-    assert page.terms.max_bytes == 700
-    world.services.requesting.revoke(minted.request.request_id)
-    with pytest.raises(RequestGoneError) as gone:
-        world.services.receiving.page(minted.token.value, "forged.terms", DONE)
-    assert gone.value.code == "request_revoked"
+def test_a_form_lives_fifteen_minutes_or_until_the_request_expires(world: World) -> None:
+    long = world.services.receiving.page(world.request(ttl=3600).token.value, DONE)
+    assert long.form_expires_at == int(NOW) + 900
+    short = world.services.receiving.page(world.request(ttl=60).token.value, DONE)
+    assert short.form_expires_at == int(NOW) + 60
 
 
 def test_confirming_takes_one_file_and_mints_a_link_to_it(world: World) -> None:

@@ -172,6 +172,75 @@ def test_concurrent_confirmations_of_a_single_file_request_mint_one_link(
         thread.join(timeout=TIMEOUT)
     assert sorted(statuses).count(201) == 1, statuses
     assert set(statuses) <= {201, 409, 410}, statuses
-    assert len(links_for(stack, made["id"])) == 1
+    # A contender that read the request before the winner took it minted a link, then lost
+    # the conditional write and withdrew it: one link stays live.
+    live = [i for i in links_for(stack, made["id"]) if "revoked_at" not in i]
+    assert len(live) == 1
     after = state(stack, made["id"])
     assert after["files"] == 1 and len(after["received"]) == 1
+
+
+RACE_ROUNDS = 20
+
+
+def race_confirm(
+    barrier: threading.Barrier,
+    answers: list[tuple[str, requests.Response]],
+    session: requests.Session,
+    url: str,
+) -> None:
+    barrier.wait(timeout=TIMEOUT)
+    response = session.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT)
+    answers.append((url, response))
+
+
+def test_confirmation_races_take_one_receipt_per_upload_and_never_more_than_files(
+    stack: Stack,
+) -> None:
+    """Confirmation x confirmation (issue 20), on dynalite: two uploads, each confirmed
+    twice at once, against a request for one file (odd rounds) or two (even rounds).
+    Every round: one receipt per upload at most, never more receipts than ``files``, each
+    201 carries a link that downloads the file, and the only live links are the receipts'.
+    """
+    sessions = [requests.Session() for _ in range(4)]
+    for session in sessions:  # connections opened before the race (chalice local's backlog)
+        assert session.get(f"{stack.base_url}/health", timeout=TIMEOUT).status_code == 200
+    for round_number in range(RACE_ROUNDS):
+        files = 1 + round_number % 2
+        made = make_request(stack, files=files)
+        uploads = [post_to_s3(made["url"], name=f"r{round_number} {n}.pdf") for n in range(2)]
+        targets = [uploads[0], uploads[1], uploads[0], uploads[1]]
+        barrier = threading.Barrier(len(targets))
+        answers: list[tuple[str, requests.Response]] = []
+        threads = [
+            threading.Thread(target=race_confirm, args=(barrier, answers, session, url))
+            for session, url in zip(sessions, targets, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=TIMEOUT)
+        assert len(answers) == len(targets), f"round {round_number}: a contender hung"
+        statuses = sorted(response.status_code for _, response in answers)
+        won = [(url, response) for url, response in answers if response.status_code == 201]
+        assert set(statuses) <= {201, 409, 410}, (round_number, statuses)
+        assert len(won) == files, (round_number, statuses)
+        assert len({url for url, _ in won}) == files  # one receipt per upload
+        after = state(stack, made["id"])
+        assert after["files"] == files == len(after["received"]), (round_number, after)
+        receipts = {r["link_id"] for r in after["received"]}
+        assert {response.json()["id"] for _, response in won} == receipts
+        live = {
+            i["pk"]["S"].removeprefix("link#")
+            for i in links_for(stack, made["id"])
+            if "revoked_at" not in i
+        }
+        assert live == receipts, (round_number, live, receipts)
+        for _, response in won:
+            fetched = requests.post(
+                f"{stack.base_url}/download",
+                data={"token": parse_qs(urlsplit(response.json()["url"]).query)["token"][0]},
+                headers={"Accept": "application/octet-stream"},
+                timeout=TIMEOUT,
+            )
+            assert fetched.status_code == 200 and fetched.content == PDF

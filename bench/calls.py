@@ -41,8 +41,8 @@ GOALS = {
     "HEAD": 1,
     "refund": 1,
     "file request: mint": 1,
-    "file request: upload page": 0,
-    "file request: confirmation": 4,
+    "file request: upload page": 1,
+    "file request: confirmation": 5,
 }
 
 
@@ -214,13 +214,13 @@ def measure(app: ModuleType, stack: Stack) -> Section:
         "write to try."
     )
     section.notes.append(
-        "File requests: making one is one `PutItem`. Its page makes no call at all: the "
-        "request's terms come signed in the page's URL (chalicelib/terms.py) and the S3 form is "
-        "presigned locally. A confirmation is one `HeadObject` (the file is there, its size and "
-        "type), one conditional `UpdateItem` that takes one of the request's files, one "
-        "`PutObjectTagging` (so the lifecycle rule for unconfirmed uploads spares the file) and "
-        "one `PutItem` (the download link); the tag is the one call the feature adds beyond "
-        "what minting a link already costs."
+        "File requests: making one is one `PutItem`. Its page is one consistent `GetItem`, so "
+        "that a withdrawn or filled request offers no form; the S3 form is presigned locally. "
+        "A confirmation is one `HeadObject` (the file is there, its size and type), one "
+        "`GetItem` (a refusal changes nothing), one `PutItem` (the download link, minted before "
+        "any receipt names it), one `PutObjectTagging` (so the lifecycle rule for unconfirmed "
+        "uploads spares the file) and one conditional `UpdateItem` that takes one of the "
+        "request's files (docs/consistency/requests.md)."
     )
     section.notes.append(
         "Notifications (webhooks, receipts) add no call and no latency to a redemption: "

@@ -194,9 +194,20 @@ class UploadTooLargeError(UploadRefusal):
     pass
 
 
+class UploadEmptyError(UploadRefusal):
+    """The file that arrived has no bytes (the form's policy allows 1 byte or more)."""
+
+
 class UploadTypeError(UploadRefusal):
     pass
 
 
 class AlreadyReceivedError(UploadRefusal):
-    """This upload was confirmed before: a reload, or a replay."""
+    """This upload was confirmed before: a reload, or a replay.  ``link_id`` is the
+    download link that confirmation recorded."""
+
+    def __init__(
+        self, code: str, heading: str, message: str, next_step: str, link_id: str | None = None
+    ) -> None:
+        super().__init__(code, heading, message, next_step)
+        self.link_id = link_id

@@ -315,9 +315,11 @@ UPLOAD_SCRIPT = "upload.js"
 COPY_SCRIPT = "copy.js"
 
 
-def upload(page: UploadPage, done_url: str, now: float) -> str:
+def upload(page: UploadPage, done_url: str, form_url: str, now: float) -> str:
     """The upload form.  Without JavaScript it posts straight to S3, which sends the browser
-    on to the confirmation; with it, the script posts the same fields with a progress bar."""
+    on to the confirmation; with it, the script asks ``form_url`` for freshly signed fields
+    when Upload is pressed (the request may have been withdrawn or filled meanwhile, and a
+    signed form lives 15 minutes) and posts them with a progress bar."""
     terms = page.terms
     form = page.form
     fields: dict[str, str] = dict(form["fields"])  # type: ignore[call-overload]
@@ -345,6 +347,7 @@ def upload(page: UploadPage, done_url: str, now: float) -> str:
         "max_bytes": terms.max_bytes,
         "types": list(terms.content_types),
         "done": done_url,
+        "refresh": form_url,
     }
     # Inside <script> nothing is unescaped, so "<" is written as JSON's \u003c instead.
     embedded = json.dumps(data).replace("<", "\\u003c")

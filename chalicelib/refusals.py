@@ -22,6 +22,7 @@ from chalicelib.errors import (
     RequestGoneError,
     RequestNotFoundError,
     UnavailableError,
+    UploadEmptyError,
     UploadMissingError,
     UploadTooLargeError,
     UploadTypeError,
@@ -239,13 +240,15 @@ def check_request(
             "No upload link matches this address. It may have been mistyped or cut short.",
             ASK_REQUESTER,
         )
-    if nonce is not None and any(r.nonce == nonce for r in request.receipts):
+    earlier = next((r for r in request.receipts if r.nonce == nonce), None)
+    if nonce is not None and earlier is not None:
         raise AlreadyReceivedError(
             "upload_already_confirmed",
             "This file was already received",
             "This upload was confirmed before, and its download link was given out then. "
             "Nothing more was received now.",
             "What you can do: to send another file, open the upload link again.",
+            link_id=earlier.link_id,
         )
     if request.revoked_at is not None:
         raise RequestGoneError(
@@ -298,8 +301,21 @@ def wrong_type(content_type: str, accepted: tuple[str, ...]) -> UploadTypeError:
     )
 
 
+def empty_upload() -> UploadEmptyError:
+    return UploadEmptyError(
+        "upload_empty",
+        "The file is empty",
+        "The file that arrived has no content (0 bytes), so there is nothing to pass on. "
+        "Nothing was used up.",
+        "What you can do: go back to the upload page, check that you picked the right file, "
+        "and send it again.",
+    )
+
+
 def check_file(request: FileRequest, size: int, content_type: str) -> None:
     """Raise unless the request takes a file of this size and type."""
+    if size < 1:
+        raise empty_upload()
     if size > request.max_bytes:
         raise too_large(size, request.max_bytes)
     if not request.accepts_type(content_type):
@@ -310,6 +326,13 @@ def changed_meanwhile() -> UnavailableError:
     """A conditional write failed, yet the state read after it allows what was asked: it
     changed in between (extended, say).  Nothing was done; trying again sees the new state."""
     return UnavailableError("The link changed while we looked at it; try again.", retry_after=1)
+
+
+def confirmation_abandoned() -> UnavailableError:
+    """A confirmation's write arrived after the service had given up on it and fenced it
+    off (``RequestStore.release``): it takes nothing.  Only a write that lands late meets
+    this, and nobody waits for its answer."""
+    return UnavailableError("This confirmation was given up; send the file again.", retry_after=1)
 
 
 def upload_missing() -> UploadMissingError:

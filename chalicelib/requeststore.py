@@ -3,9 +3,15 @@ this module.
 
 One item per request, keyed ``pk = "request#<id>"``.  Receiving a file is one
 conditional ``UpdateItem`` that checks the token, revocation, expiry, the files left,
-the file's size and type, and that this upload was not confirmed before, and records
-the receipt in the same write: concurrent confirmations can never take more files
-than the request allows, nor confirm one upload twice.
+the file's size and type, that this upload was not confirmed before, and that this
+attempt (named by the download link minted for it) was not given up, and records the
+receipt in the same write: concurrent confirmations can never take more files than the
+request allows, nor confirm one upload twice.
+
+Giving a file back (``release``) first fences the attempt off: its link id goes into the
+``voided`` string set, which the receive's condition checks, so a receive that lands
+after the service gave up on it takes nothing.  Then, if that attempt's receipt is
+there, it is removed and the file counted back.  Both writes are safe to repeat.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ LIST_PARTITION = "#file-requests"
 _RECEIVE_CONDITION = (
     "attribute_exists(pk) AND token_digest = :digest AND attribute_not_exists(revoked_at)"
     " AND expires_at > :now AND files < max_files AND max_bytes >= :size"
-    " AND attribute_not_exists(received.#nonce)"
+    " AND attribute_not_exists(received.#nonce) AND NOT contains(voided, :link)"
 )
 
 
@@ -59,6 +65,8 @@ class DynamoRequestStore:
     def receive(self, request_id: str, digest: str, receipt: Receipt) -> FileRequest:
         """Take one of the request's files for this upload, or raise why not (the
         refusal rule of ``chalicelib.refusals``).  One DynamoDB request on success."""
+        if receipt.size < 1:
+            raise refusals.empty_upload()  # the condition compares the size with max_bytes only
         condition = _RECEIVE_CONDITION
         values = dynamo.to_item(
             {
@@ -67,6 +75,7 @@ class DynamoRequestStore:
                 ":size": receipt.size,
                 ":one": 1,
                 ":receipt": _receipt(receipt),
+                ":link": receipt.link_id,
             }
         )
         names = {"#nonce": receipt.nonce}
@@ -87,6 +96,8 @@ class DynamoRequestStore:
                 )
         except ConditionFailed as failed:
             old = failed.old if failed.old is not None else self._read(request_id)
+            if old and receipt.link_id in (old.get("voided") or ()):
+                raise refusals.confirmation_abandoned() from None
             request = _from_item(old) if old else None
             refusals.check_request(request, digest, receipt.at, receipt.nonce)
             assert request is not None
@@ -95,27 +106,49 @@ class DynamoRequestStore:
             raise refusals.changed_meanwhile() from None
         return _from_item(dynamo.from_item(response["Attributes"]))
 
-    def release(self, request_id: str, nonce: str) -> bool:
-        """Give back the file a receipt took (its download link could not be made).
-        Idempotent: only a recorded receipt is undone."""
+    def release(self, request_id: str, nonce: str, link_id: str) -> bool:
+        """Give up the confirmation attempt whose download link is ``link_id``: fence it
+        off, then give back the file its receipt took, if it took one.  True when a file
+        was given back.  Safe to repeat, and a receive of that attempt landing at any
+        moment around it ends up taking nothing."""
+        link = {"SS": [link_id]}
+        try:
+            with translated(WHAT):
+                # An UpdateItem's ADD creates the set on an item that has none yet.
+                fenced = self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(request_id),
+                    UpdateExpression="ADD voided :link",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues={":link": link},
+                    ReturnValues="ALL_NEW",
+                )
+        except ConditionFailed:
+            return False
+        received = dynamo.from_item(fenced["Attributes"]).get("received") or {}
+        if (received.get(nonce) or {}).get("link_id") != link_id:
+            return False  # that attempt's receive never landed, and now it never will
         try:
             with translated(WHAT):
                 self._client.update_item(
                     TableName=self._table,
                     Key=_key(request_id),
                     UpdateExpression="SET files = files - :one REMOVE received.#nonce",
-                    ConditionExpression="attribute_exists(received.#nonce) AND files > :zero",
+                    ConditionExpression="received.#nonce.link_id = :link_id",
                     ExpressionAttributeNames={"#nonce": nonce},
-                    ExpressionAttributeValues={":one": {"N": "1"}, ":zero": {"N": "0"}},
+                    ExpressionAttributeValues={":one": {"N": "1"}, ":link_id": {"S": link_id}},
                 )
         except ConditionFailed:
-            return False
+            return False  # given back already, by a repeat of this undo
         return True
 
-    def peek(self, request_id: str, digest: str, now: float) -> FileRequest:
-        """The request if it could take a file now, else the refusal; changes nothing."""
+    def peek(
+        self, request_id: str, digest: str, now: float, nonce: str | None = None
+    ) -> FileRequest:
+        """The request if it could take a file now (and ``nonce``'s upload, if named, is
+        not confirmed yet), else the refusal; changes nothing.  One consistent GetItem."""
         item = self._read(request_id)
-        return refusals.check_request(_from_item(item) if item else None, digest, now)
+        return refusals.check_request(_from_item(item) if item else None, digest, now, nonce)
 
     def get(self, request_id: str) -> FileRequest:
         item = self._read(request_id)

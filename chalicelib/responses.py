@@ -34,6 +34,7 @@ from chalicelib.errors import (
     UnauthorizedError,
     UnavailableError,
     UnsupportedMediaTypeError,
+    UploadEmptyError,
     UploadMissingError,
     UploadTooLargeError,
     UploadTypeError,
@@ -68,6 +69,7 @@ STATUS: dict[type[OnetimeError], int] = {
     RequestGoneError: 410,
     UploadMissingError: 400,
     UploadTooLargeError: 413,
+    UploadEmptyError: 400,
     UploadTypeError: 415,
     AlreadyReceivedError: 409,
 }
@@ -474,13 +476,26 @@ def requests_response(page: RequestPage, now: float) -> Response:
     return Response(body=body, headers={**PRIVATE, **JSON})
 
 
-def upload_page_response(page: UploadPage, done_url: str, now: float) -> Response:
-    # The script may send to the bucket's origin, and nowhere else.
+def upload_page_response(page: UploadPage, done_url: str, form_url: str, now: float) -> Response:
+    # The script may send to the bucket's origin, and ask this service for a fresh form.
     parts = urlsplit(str(page.script_form["url"]))
-    policy = pages.content_security_policy(pages.UPLOAD_SCRIPT, f"{parts.scheme}://{parts.netloc}")
-    return page_response(
-        pages.upload(page, done_url, now), 200, {"Content-Security-Policy": policy}
+    policy = pages.content_security_policy(
+        pages.UPLOAD_SCRIPT, f"'self' {parts.scheme}://{parts.netloc}"
     )
+    return page_response(
+        pages.upload(page, done_url, form_url, now), 200, {"Content-Security-Policy": policy}
+    )
+
+
+def upload_form_response(page: UploadPage) -> Response:
+    """A freshly signed form for the upload page's script (``pages.upload``'s ``data``)."""
+    body = {
+        "url": page.script_form["url"],
+        "fields": page.script_form["fields"],
+        "prefix": page.key_prefix,
+        "expires_at": iso(page.form_expires_at),
+    }
+    return Response(body=body, headers={**PRIVATE, **JSON})
 
 
 def received_response(received: Received, url: str | None, now: float) -> Response:

@@ -165,14 +165,19 @@ class RequestStore(Protocol):
 
     def receive(self, request_id: str, digest: str, receipt: Receipt) -> FileRequest:
         """Take one file of the request for this upload atomically, or raise why not
-        (``chalicelib.refusals.check_request`` and ``check_file``)."""
+        (``chalicelib.refusals.check_request`` and ``check_file``; an attempt given up by
+        ``release`` takes nothing: ``refusals.confirmation_abandoned``)."""
         ...
 
-    def release(self, request_id: str, nonce: str) -> bool:
-        """Give back the file a receipt took; False when it is not (or no longer) recorded."""
+    def release(self, request_id: str, nonce: str, link_id: str) -> bool:
+        """Give up the attempt that minted ``link_id``: fence it off so that its receive
+        takes nothing, even arriving later, and give back the file it took, if any (True
+        then).  Safe to repeat."""
         ...
 
-    def peek(self, request_id: str, digest: str, now: float) -> FileRequest: ...
+    def peek(
+        self, request_id: str, digest: str, now: float, nonce: str | None = None
+    ) -> FileRequest: ...
 
     def get(self, request_id: str) -> FileRequest: ...
 

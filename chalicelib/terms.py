@@ -1,13 +1,13 @@
-"""An upload page's terms, signed into its URL, so that showing the page costs no AWS
-call: when the request expires, the largest file, the types it accepts and how many files.
+"""An upload link's terms, signed into its URL: when the request expires, the largest
+file, the types it accepts and how many files.
+
+No longer read: since issue 20 the page reads the stored request (one consistent
+``GetItem``), so that a withdrawn or filled request offers no form.  Upload links still
+carry ``terms=`` so that the URLs already sent keep their shape; the signer can go once
+nothing needs that shape (a follow-up, not done here).
 
 ``terms = <base64url JSON>.<mac>``, the MAC taken over the request token's digest and the
-JSON, keyed as ``chalicelib.signing`` says.  Only whoever holds the whole token, and the
-terms minted with it, can open a form; editing the terms to ask for a larger file breaks
-the MAC.  The terms only shape the form: the confirmation's conditional write checks the
-stored request, so a stale page (a request revoked or filled since) still cannot confirm.
-When the terms do not verify (the API keys were rotated since the link was made), the page
-reads the stored request instead: one ``GetItem``.
+JSON, keyed as ``chalicelib.signing`` says.
 """
 
 from __future__ import annotations

@@ -56,6 +56,11 @@ def upload_url(base: str, token: str, terms: str) -> str:
     return f"{base}/upload?{urlencode({'token': token, 'terms': terms})}"
 
 
+def upload_form_url(base: str, token: str) -> str:
+    """Where the upload page's script gets a freshly signed form when Upload is pressed."""
+    return f"{base}/upload/form?{urlencode({'token': token})}"
+
+
 def received_url(base: str, token: str) -> str:
     """Where S3 sends the browser after an upload (S3 appends ``bucket``, ``key``, ``etag``)."""
     return f"{base}/upload/done?{urlencode({'token': token})}"

@@ -387,6 +387,7 @@ class MemoryGrantStore:
 class MemoryRequestStore:
     def __init__(self) -> None:
         self.requests: dict[str, FileRequest] = {}
+        self.voided: dict[str, set[str]] = {}  # per request: the attempts given up
         self._lock = threading.Lock()
 
     def create(self, request: FileRequest) -> None:
@@ -395,6 +396,8 @@ class MemoryRequestStore:
 
     def receive(self, request_id: str, digest: str, receipt: Receipt) -> FileRequest:
         with self._lock:
+            if receipt.link_id in self.voided.get(request_id, ()):
+                raise refusals.confirmation_abandoned()
             request = refusals.check_request(
                 self.requests.get(request_id), digest, receipt.at, receipt.nonce
             )
@@ -403,17 +406,22 @@ class MemoryRequestStore:
                 request_id, files=request.files + 1, receipts=(*request.receipts, receipt)
             )
 
-    def release(self, request_id: str, nonce: str) -> bool:
+    def release(self, request_id: str, nonce: str, link_id: str) -> bool:
         with self._lock:
             request = self.requests.get(request_id)
-            if request is None or not any(r.nonce == nonce for r in request.receipts):
+            if request is None:
+                return False
+            self.voided.setdefault(request_id, set()).add(link_id)
+            if not any(r.nonce == nonce and r.link_id == link_id for r in request.receipts):
                 return False
             kept = tuple(r for r in request.receipts if r.nonce != nonce)
             self._update(request_id, files=request.files - 1, receipts=kept)
             return True
 
-    def peek(self, request_id: str, digest: str, now: float) -> FileRequest:
-        return refusals.check_request(self.requests.get(request_id), digest, now)
+    def peek(
+        self, request_id: str, digest: str, now: float, nonce: str | None = None
+    ) -> FileRequest:
+        return refusals.check_request(self.requests.get(request_id), digest, now, nonce)
 
     def get(self, request_id: str) -> FileRequest:
         if request_id not in self.requests:

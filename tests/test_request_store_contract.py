@@ -4,6 +4,7 @@ writes are atomic, so it alone, with the fake's lock, may prove the race)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from chalicelib.errors import (
     LinkNotFoundError,
     RequestGoneError,
     RequestNotFoundError,
+    UnavailableError,
+    UploadEmptyError,
     UploadTooLargeError,
     UploadTypeError,
 )
@@ -185,12 +188,57 @@ def test_release_gives_the_file_back_once(store: RequestStore) -> None:
     request, digest = new_request(store)
     taken = receipt()
     store.receive(request.request_id, digest, taken)
-    assert store.release(request.request_id, taken.nonce) is True
-    assert store.release(request.request_id, taken.nonce) is False
+    assert store.release(request.request_id, taken.nonce, taken.link_id) is True
+    assert store.release(request.request_id, taken.nonce, taken.link_id) is False
     after = store.get(request.request_id)
     assert after.files == 0 and after.receipts == ()
-    # Given back, the same upload may be confirmed again (the uploader's retry).
-    assert store.receive(request.request_id, digest, taken).files == 1
+    # Given back, the same upload may be confirmed again by a new attempt (a new link).
+    retry = dataclasses.replace(taken, link_id=new_token().link_id)
+    assert store.receive(request.request_id, digest, retry).files == 1
+
+
+def test_a_released_attempt_arriving_late_takes_nothing(store: RequestStore) -> None:
+    """Break 2: the receive timed out, the service gave the attempt up, then the write
+    landed.  The fence makes it take nothing, and the upload stays open to a retry."""
+    request, digest = new_request(store)
+    late = receipt()
+    assert store.release(request.request_id, late.nonce, late.link_id) is False
+    with pytest.raises(UnavailableError):
+        store.receive(request.request_id, digest, late)
+    after = store.get(request.request_id)
+    assert after.files == 0 and after.receipts == ()
+    retry = dataclasses.replace(late, link_id=new_token().link_id)
+    assert store.receive(request.request_id, digest, retry).receipts == (retry,)
+
+
+def test_release_of_another_attempt_leaves_the_receipt(store: RequestStore) -> None:
+    request, digest = new_request(store, files=2)
+    taken = receipt()
+    store.receive(request.request_id, digest, taken)
+    other = new_token().link_id  # a racing attempt at the same upload, which lost
+    assert store.release(request.request_id, taken.nonce, other) is False
+    assert store.get(request.request_id).receipts == (taken,)
+    assert store.release(new_token().link_id, taken.nonce, other) is False  # no such request
+
+
+def test_peek_with_a_nonce_says_already_received_and_names_the_link(
+    store: RequestStore,
+) -> None:
+    request, digest = new_request(store)
+    taken = receipt()
+    store.receive(request.request_id, digest, taken)
+    with pytest.raises(AlreadyReceivedError) as already:
+        store.peek(request.request_id, digest, NOW, taken.nonce)
+    assert already.value.link_id == taken.link_id
+    with pytest.raises(RequestGoneError):  # another upload: the request is full
+        store.peek(request.request_id, digest, NOW, receipt().nonce)
+
+
+def test_an_empty_file_takes_nothing(store: RequestStore) -> None:
+    request, digest = new_request(store)
+    with pytest.raises(UploadEmptyError):
+        store.receive(request.request_id, digest, receipt(size=0))
+    assert store.get(request.request_id).files == 0
 
 
 def test_peek_checks_the_token_and_changes_nothing(store: RequestStore) -> None:

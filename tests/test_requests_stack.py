@@ -8,13 +8,19 @@ as far as the confirmation here, and must be refused there.
 
 from __future__ import annotations
 
+import copy
 import html
 import re
 import threading
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import boto3
+import pytest
 import requests
+from botocore.exceptions import ClientError, ReadTimeoutError
+from chalice.test import Client
 
 from tests.conftest import BROWSER_ACCEPT
 from tools.stack import Stack
@@ -172,6 +178,173 @@ def test_concurrent_confirmations_of_a_single_file_request_mint_one_link(
         thread.join(timeout=TIMEOUT)
     assert sorted(statuses).count(201) == 1, statuses
     assert set(statuses) <= {201, 409, 410}, statuses
-    assert len(links_for(stack, made["id"])) == 1
+    # A contender that read the request before the winner took it minted a link, then lost
+    # the conditional write and withdrew it: one link stays live.
+    live = [i for i in links_for(stack, made["id"]) if "revoked_at" not in i]
+    assert len(live) == 1
     after = state(stack, made["id"])
     assert after["files"] == 1 and len(after["received"]) == 1
+
+
+RACE_ROUNDS = 20
+
+
+def race_confirm(
+    barrier: threading.Barrier,
+    answers: list[tuple[str, requests.Response]],
+    session: requests.Session,
+    url: str,
+) -> None:
+    barrier.wait(timeout=TIMEOUT)
+    response = session.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT)
+    answers.append((url, response))
+
+
+def test_confirmation_races_take_one_receipt_per_upload_and_never_more_than_files(
+    stack: Stack,
+) -> None:
+    """Confirmation x confirmation (issue 20), on dynalite: two uploads, each confirmed
+    twice at once, against a request for one file (odd rounds) or two (even rounds).
+    Every round: one receipt per upload at most, never more receipts than ``files``, each
+    201 carries a link that downloads the file, and the only live links are the receipts'.
+    """
+    sessions = [requests.Session() for _ in range(4)]
+    for session in sessions:  # connections opened before the race (chalice local's backlog)
+        assert session.get(f"{stack.base_url}/health", timeout=TIMEOUT).status_code == 200
+    for round_number in range(RACE_ROUNDS):
+        files = 1 + round_number % 2
+        made = make_request(stack, files=files)
+        uploads = [post_to_s3(made["url"], name=f"r{round_number} {n}.pdf") for n in range(2)]
+        targets = [uploads[0], uploads[1], uploads[0], uploads[1]]
+        barrier = threading.Barrier(len(targets))
+        answers: list[tuple[str, requests.Response]] = []
+        threads = [
+            threading.Thread(target=race_confirm, args=(barrier, answers, session, url))
+            for session, url in zip(sessions, targets, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=TIMEOUT)
+        assert len(answers) == len(targets), f"round {round_number}: a contender hung"
+        statuses = sorted(response.status_code for _, response in answers)
+        won = [(url, response) for url, response in answers if response.status_code == 201]
+        assert set(statuses) <= {201, 409, 410}, (round_number, statuses)
+        assert len(won) == files, (round_number, statuses)
+        assert len({url for url, _ in won}) == files  # one receipt per upload
+        after = state(stack, made["id"])
+        assert after["files"] == files == len(after["received"]), (round_number, after)
+        receipts = {r["link_id"] for r in after["received"]}
+        assert {response.json()["id"] for _, response in won} == receipts
+        live = {
+            i["pk"]["S"].removeprefix("link#")
+            for i in links_for(stack, made["id"])
+            if "revoked_at" not in i
+        }
+        assert live == receipts, (round_number, live, receipts)
+        for _, response in won:
+            fetched = requests.post(
+                f"{stack.base_url}/download",
+                data={"token": parse_qs(urlsplit(response.json()["url"]).query)["token"][0]},
+                headers={"Accept": "application/octet-stream"},
+                timeout=TIMEOUT,
+            )
+            assert fetched.status_code == 200 and fetched.content == PDF
+
+
+# Break 2 at the stack tier: the app in this process on dynalite and moto server, the
+# receive's UpdateItem stalled through botocore's event hooks.
+
+
+class StalledReceive:
+    """Stalls the next receive (the UpdateItem that adds a file): ``lost`` lets it run and
+    then loses its answer; ``late`` keeps its parameters and answers a timeout, so the test
+    can send the same write after the app has answered."""
+
+    def __init__(self) -> None:
+        self.mode: str | None = None
+        self.stalling = False
+        self.held: dict[str, Any] | None = None
+
+    def parameters(self, params: dict[str, Any], **_: Any) -> None:
+        if self.mode and str(params.get("UpdateExpression", "")).startswith("SET files = files +"):
+            self.stalling = True
+            if self.mode == "late":
+                self.held = copy.deepcopy(params)
+
+    def before_call(self, **_: Any) -> None:
+        if self.stalling and self.mode == "late":
+            self.mode, self.stalling = None, False
+            raise ReadTimeoutError(endpoint_url="dynalite")
+
+    def after_call(self, **_: Any) -> None:
+        if self.stalling and self.mode == "lost":
+            self.mode, self.stalling = None, False
+            raise ReadTimeoutError(endpoint_url="dynalite")
+
+
+@pytest.fixture
+def in_process(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Client, StalledReceive]]:
+    import app as app_module
+
+    for name, value in stack.app_env().items():
+        monkeypatch.setenv(name, value)
+    stall = StalledReceive()
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    events = boto3.DEFAULT_SESSION.events
+    events.register("before-parameter-build.dynamodb.UpdateItem", stall.parameters)
+    events.register("before-call.dynamodb.UpdateItem", stall.before_call)
+    events.register("after-call.dynamodb.UpdateItem", stall.after_call)
+    app_module.configure()
+    try:
+        with Client(app_module.app, stage_name="local") as client:
+            yield client, stall
+    finally:
+        boto3.setup_default_session()
+        app_module.configure()
+
+
+@pytest.mark.parametrize("mode", ["lost", "late"])
+def test_a_stalled_receive_on_dynalite_counts_nothing_and_a_reload_finishes(
+    stack: Stack, in_process: tuple[Client, StalledReceive], mode: str
+) -> None:
+    client, stall = in_process
+    auth = {"Authorization": f"Bearer {stack.api_key}", "Content-Type": "application/json"}
+    made = client.http.post("/requests", headers=auth, body=b"{}").json_body
+    url = urlsplit(made["url"])
+    token = parse_qs(url.query)["token"][0]
+    page = client.http.get(f"{url.path}?{url.query}", headers={"Accept": BROWSER_ACCEPT})
+    found = re.search(r'name="key" value="([^"]+)"', page.body.decode())
+    assert found is not None, page.body
+    key = html.unescape(found.group(1)).replace("${filename}", "stalled.pdf")
+    stack.client("s3").put_object(
+        Bucket=stack.bucket, Key=key, Body=PDF, ContentType="application/pdf"
+    )
+    done = f"/upload/done?{urlencode({'token': token, 'key': key})}"
+    json_accept = {"Accept": "application/json"}
+    stall.mode = mode
+    assert client.http.get(done, headers=json_accept).status_code == 503
+    if mode == "late":  # the held write arrives now, after the uploader was told to retry
+        assert stall.held is not None
+        with pytest.raises(ClientError) as refused:
+            stack.client("dynamodb").update_item(**stall.held)
+        assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    after = state(stack, made["id"])
+    assert (after["files"], after["received"]) == (0, [])
+    assert [i for i in links_for(stack, made["id"]) if "revoked_at" not in i] == []
+    reload = client.http.get(done, headers=json_accept)  # the uploader's reload
+    assert reload.status_code == 201, reload.body
+    after = state(stack, made["id"])
+    assert after["files"] == 1 and [r["link_id"] for r in after["received"]] == [
+        reload.json_body["id"]
+    ]
+    fetched = requests.post(
+        f"{stack.base_url}/download",
+        data={"token": parse_qs(urlsplit(reload.json_body["url"]).query)["token"][0]},
+        headers={"Accept": "application/octet-stream"},
+        timeout=TIMEOUT,
+    )
+    assert fetched.status_code == 200 and fetched.content == PDF

@@ -384,15 +384,11 @@ def test_without_javascript_the_form_posts_to_s3_and_the_link_downloads_the_file
     [receipt] = request_state(stack, made)["received"]
     assert link_state(stack, {"id": receipt["link_id"]})["uses"] == 1
 
-    # The upload link is spent: its page still shows (it spends nothing and reads
-    # nothing), but a second file is refused once S3 sends the browser back.
-    page.goto(made["url"])
-    choose_file(page)
-    with page.expect_response(lambda response: is_done(response.url)) as refused:
-        upload_button(page).click()
-    assert refused.value.status == 410
+    # The upload link is spent: its page reads the request and offers no form.
+    again = page.goto(made["url"])
+    assert again is not None and again.status == 410
     expect(page.get_by_role("heading")).to_have_text(UPLOAD_USED)
-    expect(page.locator("#link")).to_have_count(0)
+    expect(page.locator("#upload")).to_have_count(0)
     state = request_state(stack, made)
     assert (state["status"], state["files"], len(state["received"])) == ("used", 1, 1)
     context.close()
@@ -469,6 +465,32 @@ def test_when_the_scripts_upload_fails_the_plain_form_sends_the_file(
     assert answer is not None and answer.status == 303  # S3 sent the browser on
     link = expect_received(tab, stack, made)
     expect_spent(stack, made, link, "application/octet-stream")
+    context.close()
+    assert tab.csp_violations() == [] and tab.errors == []
+
+
+def test_with_javascript_a_request_withdrawn_after_the_page_was_shown_sends_nothing(
+    stack: Stack, browser: Browser
+) -> None:
+    """Break 6: pressing Upload first asks the service for a fresh form, which a request
+    withdrawn meanwhile refuses: the page says why, and no byte goes to S3."""
+    made = make_request(stack)
+    context = person(browser, javascript=True)
+    tab = watch(context)
+    page = tab.page
+    page.goto(made["url"])
+    choose_file(page)
+    withdrawn = requests.delete(
+        f"{stack.base_url}/requests/{made['id']}",
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+        timeout=TIMEOUT,
+    )
+    assert withdrawn.status_code == 200
+    upload_button(page).click()
+    expect(page.locator("#status")).to_contain_text("withdrew it")
+    expect(page.locator("#status")).to_contain_text("Nothing was sent.")
+    expect(upload_button(page)).to_be_disabled()
+    assert tab.posts() == []
     context.close()
     assert tab.csp_violations() == [] and tab.errors == []
 

@@ -116,9 +116,9 @@ class Services:
             receiving=Receiving(
                 requests=requests,
                 objects=objects,
+                links=links,
                 minting=minting,
                 clock=clock,
-                signer=signer,
                 request_prefix=settings.request_prefix,
                 mailer=mailer,
             ),

@@ -3,13 +3,14 @@ browser sends it straight to S3 with a presigned POST, and the service confirms 
 mints a download link to it.
 
 * ``Requesting`` (operators): make, inspect, list and withdraw upload links.
-* ``Receiving`` (uploaders): the upload page, and the confirmation S3 sends the browser
-  back to.  Showing the page spends nothing and, when its URL's terms verify, costs no
-  AWS call (``chalicelib.terms``); presigning is local.  A confirmation is one
-  ``HeadObject`` (the file is there, its size and type), one conditional write that takes
-  one of the request's files, one ``PutObjectTagging`` (the lifecycle rule then spares
-  the file) and one ``PutItem`` (the download link).  A refusal at any step takes nothing,
-  and a failure after the write gives the file back.
+* ``Receiving`` (uploaders): the upload page, a fresh form for its script, and the
+  confirmation S3 sends the browser back to.  Showing the page spends nothing and costs one
+  consistent ``GetItem``, so that a withdrawn, filled or expired request offers no form;
+  presigning is local.  A confirmation is one ``HeadObject`` (the file is there, its size
+  and type), one ``GetItem`` (refusals change nothing), one ``PutItem`` (the download link),
+  one ``PutObjectTagging`` (the lifecycle rule then spares the file) and one conditional
+  ``UpdateItem`` that takes one of the request's files.  A refusal takes nothing, and a
+  failure gives back whatever was done (docs/consistency/requests.md).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from dataclasses import dataclass
 
 from chalicelib import refusals
 from chalicelib.clock import Clock
-from chalicelib.errors import InvalidRequestError, MailError, ObjectNotFoundError, OnetimeError
+from chalicelib.errors import (
+    AlreadyReceivedError,
+    InvalidRequestError,
+    LinkNotFoundError,
+    MailError,
+    ObjectNotFoundError,
+    OnetimeError,
+    UnavailableError,
+)
 from chalicelib.filenames import validate_filename
 from chalicelib.filerequest import CONFIRMED, PENDING, UPLOAD_TAG, FileRequest, Receipt
 from chalicelib.logs import annotate, get_logger, metric
@@ -35,7 +44,7 @@ from chalicelib.services.minting import (
     check_ttl,
     check_uses,
 )
-from chalicelib.stores import ObjectStore, RequestPage, RequestStore, UploadForm
+from chalicelib.stores import LinkStore, ObjectStore, RequestPage, RequestStore, UploadForm
 from chalicelib.terms import Terms, TermsSigner
 from chalicelib.tokens import Token, is_link_id, new_token, parse_token
 
@@ -44,8 +53,11 @@ log = get_logger("filerequests")
 DEFAULT_REQUEST_TTL = 7 * 86_400
 MAX_FILES = 100
 MAX_CONTENT_TYPES = 20
-# How long one page's form may be sent: a page left open longer is reloaded for a new one.
-FORM_LIFETIME = 3600
+# How long one signed form may be sent.  Short, because a form signed while the request
+# was open still lets S3 store a file after it is withdrawn or filled (the confirmation
+# then refuses it, and the lifecycle rule removes it); the page's script asks for a fresh
+# form when Upload is pressed, and without it the page says until when it works.
+FORM_LIFETIME = 900
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _NONCE = re.compile(r"^[0-9a-f]{16}$")
 
@@ -206,31 +218,29 @@ class Receiving:
         *,
         requests: RequestStore,
         objects: ObjectStore,
+        links: LinkStore,
         minting: Minting,
         clock: Clock,
-        signer: TermsSigner,
         request_prefix: str,
         mailer: Callable[[], Mailer] | None = None,
     ) -> None:
         self._requests = requests
+        self._links = links
         self._objects = objects
         self._minting = minting
         self._clock = clock
-        self._signer = signer
         self._prefix = request_prefix
         self._mailer = mailer
 
-    def page(self, token_value: str | None, signed_terms: str | None, done_url: str) -> UploadPage:
-        """The upload page's forms, for a fresh key.  Spends nothing; reads the stored
-        request only when the URL's terms do not verify."""
+    def page(self, token_value: str | None, done_url: str) -> UploadPage:
+        """The upload page's forms, for a fresh key, if the request can take a file now;
+        else why not.  Spends nothing; one consistent ``GetItem``.  The script's fresh
+        form (signed again when Upload is pressed) is this same answer."""
         token = parse_token(token_value)
         now = self._clock()
-        terms = self._signer.verify(token.digest, signed_terms)
-        if terms is None:
-            request = self._requests.peek(token.link_id, token.digest, now)
-            terms = _terms(request)
-        elif terms.expires_at <= now:
-            raise refusals.request_expired()
+        # Consistent: a request withdrawn or filled a moment ago offers no form.
+        request = self._requests.peek(token.link_id, token.digest, now)
+        terms = _terms(request)
         prefix = f"{self._prefix}{token.link_id}/{secrets.token_hex(8)}/"
         lifetime = max(1, min(FORM_LIFETIME, terms.expires_at - int(now)))
         only = terms.content_types[0] if len(terms.content_types) == 1 else None
@@ -259,8 +269,9 @@ class Receiving:
     def confirm(
         self, token_value: str | None, key: str | None, url_for: Callable[[str], str]
     ) -> Received:
-        """Check the upload, take one of the request's files, and mint its download link.
-        A refusal takes nothing; a failure after the take gives it back."""
+        """Check the upload, mint its download link, and take one of the request's files
+        for it.  A refusal takes nothing and mints nothing; a failure gives back whatever
+        was done (docs/consistency/requests.md has the order and why)."""
         token = parse_token(token_value)
         nonce, filename = self._parse_key(token.link_id, key)
         assert key is not None
@@ -268,7 +279,20 @@ class Receiving:
             obj = self._objects.describe(key)
         except ObjectNotFoundError:
             raise refusals.upload_missing() from None
+        # Refusals first, from one consistent read: bad input mints and changes nothing.
+        request = self._ready(token, nonce)
+        refusals.check_file(request, obj.size, obj.content_type)
+        # The link is minted before the file is taken: until the page shows it nobody
+        # knows it, and a receipt then always names a link that exists.
         download = new_token(confirm=True)
+        mint = MintRequest(
+            file=key, uses=request.link_uses, ttl=request.link_ttl, filename=filename
+        )
+        try:
+            minted = self._minting.mint(mint, described=obj, token=download)
+        except UnavailableError:
+            self._withdraw(download.link_id)  # its PutItem may have landed, or may yet
+            raise
         receipt = Receipt(
             nonce=nonce,
             at=self._clock(),
@@ -278,21 +302,43 @@ class Receiving:
             filename=filename,
             link_id=download.link_id,
         )
-        request = self._requests.receive(token.link_id, token.digest, receipt)
         try:
+            # Tagged before it is taken: a file counted against the request is never left
+            # to the rule that deletes unconfirmed uploads.  A tag on a file that ends up
+            # not taken only keeps it as long as any upload (infra/resources.yaml).
             self._objects.mark(obj, UPLOAD_TAG, CONFIRMED)
-            mint = MintRequest(
-                file=key, uses=request.link_uses, ttl=request.link_ttl, filename=filename
-            )
-            minted = self._minting.mint(mint, described=obj, token=download)
+            request = self._requests.receive(token.link_id, token.digest, receipt)
+        except UnavailableError:
+            # The receive may have landed, or may land later: fence it off, give back.
+            self._give_back(token.link_id, nonce, download.link_id)
+            raise
         except Exception:
-            self._give_back(request.request_id, nonce)
+            self._withdraw(download.link_id)  # refused (a race): nothing was taken
             raise
         annotate(outcome="upload_received", file_request=request.request_id)
         metric("UploadReceived")
         if request.notify is None:
             return Received(request, minted, filename, emailed=False)
         return self._notify(request, minted, filename, url_for, nonce)
+
+    def _ready(self, token: Token, nonce: str) -> FileRequest:
+        """The request, if it can take this upload now; else why not.  An earlier receipt
+        of this upload whose link was withdrawn (its confirmation failed, and its undo did
+        not finish) is given up here, so that the uploader's reload can finish."""
+        now = self._clock()
+        try:
+            return self._requests.peek(token.link_id, token.digest, now, nonce)
+        except AlreadyReceivedError as already:
+            if already.link_id is None or self._delivers(already.link_id):
+                raise
+            self._requests.release(token.link_id, nonce, already.link_id)
+            return self._requests.peek(token.link_id, token.digest, now, nonce)
+
+    def _delivers(self, link_id: str) -> bool:
+        try:
+            return self._links.get(link_id).revoked_at is None
+        except LinkNotFoundError:
+            return False
 
     def _notify(
         self,
@@ -320,21 +366,32 @@ class Receiving:
                 return Received(request, minted, filename, emailed=False, mail_failed=True)
             # Nobody would get the link: withdraw it and give the file back, so that the
             # uploader's retry (a reload) can confirm it again.
-            self._minting.withdraw(minted.link.link_id)
-            self._give_back(request.request_id, nonce)
+            self._give_back(request.request_id, nonce, minted.link.link_id)
             if isinstance(exc, MailError):
                 raise
             raise MailError("The email could not be sent; nothing was used up.") from exc
         return Received(request, minted, filename, emailed=True)
 
-    def _give_back(self, request_id: str, nonce: str) -> None:
+    def _give_back(self, request_id: str, nonce: str, link_id: str) -> None:
+        """Undo an attempt that minted ``link_id``: the file first (fenced off and counted
+        back), then the link.  Both steps are safe to repeat."""
         try:
-            self._requests.release(request_id, nonce)
+            self._requests.release(request_id, nonce, link_id)
         except OnetimeError:
-            # The receipt stays, with no link: an operator sees it in the request's state.
+            # The receipt may stay, naming a withdrawn link: the uploader's reload gives
+            # it up (``_ready``); an operator sees it in the request's state meanwhile.
             log.error(
                 "could not give back a file request's file", extra={"file_request": request_id}
             )
+        self._withdraw(link_id)
+
+    def _withdraw(self, link_id: str) -> None:
+        # A link whose token never left this request: if revoking it fails, it works for
+        # nobody, so the caller's own error is the one to report.
+        try:
+            self._minting.withdraw(link_id)
+        except OnetimeError:
+            log.warning("unshown upload link not revoked", extra={"link_id": link_id})
 
     def _parse_key(self, request_id: str, key: str | None) -> tuple[str, str]:
         """The upload's nonce and file name, from a key this request's forms allow."""

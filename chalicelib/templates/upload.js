@@ -27,6 +27,10 @@
     var picked = form.elements["Content-Type"];
     var type = terms.fields["Content-Type"] ||
       (file.type || (picked && picked.value) || "application/octet-stream").toLowerCase();
+    if (file.size === 0) {
+      say("This file is empty (0 bytes): pick the file again. Nothing was sent.");
+      return;
+    }
     if (file.size > terms.max_bytes) {
       say("This file is too big: it is " + size(file.size) + ", and this link takes at most " +
         size(terms.max_bytes) + ". Nothing was sent.");
@@ -37,15 +41,41 @@
         terms.types.join(", ") + ". Nothing was sent.");
       return;
     }
-    var key = terms.prefix + file.name;
+    send.disabled = true;
+    say("Checking that this link still takes files\u2026");
+    // A freshly signed form: the page's own lives 15 minutes, and the request may have
+    // been withdrawn or filled since the page was shown.
+    var fresh = new XMLHttpRequest();
+    fresh.open("GET", terms.refresh);
+    fresh.setRequestHeader("Accept", "application/json");
+    fresh.addEventListener("load", function () {
+      var answer = null;
+      try { answer = JSON.parse(fresh.responseText); } catch (ignored) { answer = null; }
+      if (fresh.status === 200 && answer) {
+        upload(file, type, answer);
+        return;
+      }
+      if (fresh.status >= 400 && fresh.status < 500 && answer && answer.message) {
+        send.disabled = true;
+        say(answer.message + " Nothing was sent.");
+        return;
+      }
+      upload(file, type, terms);  // the service did not answer clearly: the page's own form
+    });
+    fresh.addEventListener("error", function () { upload(file, type, terms); });
+    fresh.send();
+  });
+
+  function upload(file, type, signed) {
+    var key = signed.prefix + file.name;
     var body = new FormData();
-    Object.keys(terms.fields).forEach(function (name) { body.append(name, terms.fields[name]); });
+    Object.keys(signed.fields).forEach(function (name) { body.append(name, signed.fields[name]); });
     body.set("key", key);
     body.set("Content-Type", type);
     body.append("file", file);  // S3 reads no field after the file
     var xhr = new XMLHttpRequest();
     var started = Date.now();
-    xhr.open("POST", terms.url);
+    xhr.open("POST", signed.url);
     xhr.upload.addEventListener("progress", function (e) {
       if (!e.lengthComputable) { return; }
       // The event counts the whole request body, the form's fields (a few kB) with the
@@ -76,9 +106,8 @@
       say("Sending the file without the progress bar\u2026");
       form.submit();
     });
-    send.disabled = true;
     progress.hidden = false;
     say("Starting the upload\u2026");
     xhr.send(body);
-  });
+  }
 }());

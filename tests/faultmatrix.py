@@ -32,6 +32,7 @@ from chalicelib.link import HISTORY_KEPT, MAX_WRONG_ANSWERS, Claim, Link
 from chalicelib.mailer import Letter, Mailer
 from chalicelib.notifications import Event, Notifier, between
 from chalicelib.services import Services
+from chalicelib.services.filerequests import Received, RequestSpec
 from chalicelib.services.links import RefundRequest
 from chalicelib.services.minting import MintedLink, MintRequest, ResendRequest
 from chalicelib.services.redemption import Requester, Stream
@@ -211,6 +212,8 @@ class World:
 
     def seen(self) -> Seen:
         named = {self.answer.link.link_id} if isinstance(self.answer, MintedLink) else set()
+        if isinstance(self.answer, Received):
+            named = {self.answer.minted.link.link_id}
         return Seen(
             links=dict(self.links.links),
             now=self.clock(),
@@ -218,6 +221,7 @@ class World:
             given=self.given,
             named=named,
             failed=isinstance(self.answer, OnetimeError),
+            requests=dict(self.requests.requests),
             webhooks=list(self.receiver.ids),
             receipts=[subject for _, subject in self.outbox.sent],
         )
@@ -233,6 +237,7 @@ class Seen:
     given: dict[str, Any]  # what the setup left: the customer's link id, its uses...
     named: set[str]  # link ids the answer named
     failed: bool  # the answer was an error
+    requests: dict[str, FileRequest] = field(default_factory=dict)
     webhooks: list[str] = field(default_factory=list)  # ids the endpoint accepted
     receipts: list[str] = field(default_factory=list)  # subjects of what SES took
 
@@ -382,6 +387,41 @@ def every_event_told(seen: Seen) -> list[str]:
 
 def no_receipt_claims_a_download(seen: Seen) -> list[str]:
     return [f"receipt says {s!r}" for s in seen.receipts if "ownloaded" in s and "Not" not in s]
+
+
+def files_are_their_receipts(seen: Seen) -> list[str]:
+    """A request counts exactly its receipts, never more than it takes, and each receipt's
+    link works: an uploader told "received" has a link; a file without one is not
+    counted."""
+    problems = []
+    for request in seen.requests.values():
+        if request.files != len(request.receipts) or request.files > request.max_files:
+            problems.append(f"request counts {request.files}, {len(request.receipts)} receipts")
+        for receipt in request.receipts:
+            link = seen.links.get(receipt.link_id or "")
+            if link is None or not live(link, seen.now):
+                problems.append(f"receipt {receipt.nonce} names no live link")
+    return problems
+
+
+def upload_links_are_receipts(seen: Seen) -> list[str]:
+    """Every live link to an uploaded file is a receipt's, and a "received" answer names
+    one; an answer that is an error names none."""
+    receipts = {r.link_id for request in seen.requests.values() for r in request.receipts}
+    problems = [
+        f"live upload link {link.link_id} is no receipt's"
+        for link in seen.links.values()
+        if link.object.key.startswith("requests/")
+        and live(link, seen.now)
+        and link.link_id not in receipts
+    ]
+    if not seen.failed and not seen.named <= receipts:
+        problems.append("the answer names a link that is no receipt's")
+    keys = {r.key for request in seen.requests.values() for r in request.receipts}
+    if seen.failed and seen.given["key"] in keys:
+        # The uploader was told it failed: a reload must confirm it, not say "received".
+        problems.append("an upload answered with an error kept its receipt")
+    return problems
 
 
 def wrong_answers_bounded(seen: Seen) -> list[str]:
@@ -545,6 +585,27 @@ def _notify(w: World) -> object:
 
 LAMBDA_RETRIES = 3
 
+
+def _setup_upload(w: World, **spec: Any) -> None:
+    """A file request for two files, and one file uploaded through its form."""
+    minted = w.services.requesting.request(RequestSpec(files=2, **spec))
+    page = w.services.receiving.page(minted.token.value, "https://x/upload/done")
+    key = page.key_prefix + "scan.pdf"
+    w.objects.put(key, b"%PDF-1.7 uploaded")
+    w.given.update(request_token=minted.token.value, key=key)
+    _before(w)
+
+
+def _setup_upload_for_notify(w: World) -> None:
+    _setup_upload(w, show_link=False, notify=NOTIFY)
+
+
+def _confirm(w: World) -> object:
+    return w.services.receiving.confirm(w.given["request_token"], w.given["key"], str)
+
+
+UPLOADS = (files_are_their_receipts, upload_links_are_receipts, no_live_link_nobody_knows)
+
 LINKS = (one_live_link_per_chain, no_live_link_nobody_knows, uses_match_records, history_bounded)
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -568,6 +629,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "wrong answer", _setup_checked, _wrong_answer, (*LINKS, no_use_lost, wrong_answers_bounded)
     ),
     Operation("unlock", _setup_locked, _unlock, (*LINKS, wrong_answers_bounded)),
+    Operation("upload confirmation", _setup_upload, _confirm, UPLOADS),
+    Operation(
+        "upload confirmation, link emailed only", _setup_upload_for_notify, _confirm, UPLOADS
+    ),
     Operation(
         "notification (a use given back)",
         _setup_given_back,
@@ -632,6 +697,8 @@ def _said(answer: object) -> str:
         return answer.code
     if isinstance(answer, MintedLink) and answer.email:
         return f"minted, email {answer.email}"
+    if isinstance(answer, Received):
+        return "received" + (", emailed" if answer.emailed else "")
     return type(answer).__name__
 
 

@@ -27,6 +27,7 @@ from chalicelib.errors import (
     InvalidRequestError,
     LinkNotFoundError,
     MailError,
+    MailUncertainError,
     ObjectNotFoundError,
     OnetimeError,
     UnavailableError,
@@ -359,6 +360,11 @@ class Receiving:
             if self._mailer is None:
                 raise _email_disabled()
             self._mailer().send(letter, minted.link, url_for(minted.token.value), self._clock())
+        except MailUncertainError:
+            # SES took the message and stopped answering: it may arrive, so its link must
+            # work, and the file stays received (the request's state names the link).
+            log.warning("notify email uncertain", extra={"file_request": request.request_id})
+            return Received(request, minted, filename, emailed=True)
         except OnetimeError as exc:
             if request.show_link:
                 # The uploader sees the link and is told the email failed: nothing is lost.

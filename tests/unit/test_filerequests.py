@@ -306,20 +306,7 @@ class StallingLinks(MemoryLinkStore):
         self.held.clear()
 
 
-@pytest.mark.parametrize(
-    "stall",
-    [
-        "lost",
-        pytest.param(
-            "late",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a PutItem landing after the withdraw needs LinkStore.revoke (or "
-                "Minting.withdraw) to leave a tombstone; the lead's part (issue 20 break 3)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("stall", ["lost", "late"])
 def test_a_stalled_link_mint_leaves_no_live_link_and_counts_nothing(stall: str) -> None:
     world = World()
     links = StallingLinks()

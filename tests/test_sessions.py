@@ -125,10 +125,9 @@ def test_revoking_or_refunding_ends_the_session(service: InProcess) -> None:
             (redemption,) = state(service, minted["id"])["redemptions"]
             body = {"redemption": redemption["id"]}
             assert call(service, "POST", f"/links/{minted['id']}/refund", body).status_code == 200
-            # The refunded use's session is over; the use itself is back.
-            again = post(service, token_of(minted), cookie=cookie)
-            assert again.status_code == 302
-            assert state(service, minted["id"])["redemptions"][1]["redeliveries"] == 0
+            # The refunded use's session is over (it says so); the use itself is back.
+            assert post(service, token_of(minted), cookie=cookie).status_code == 409
+            assert post(service, token_of(minted)).status_code == 302
             assert service.uses(minted["id"]) == 1
 
 
@@ -363,4 +362,29 @@ def test_the_landing_page_binds_its_form_to_a_cookie(service: InProcess) -> None
     assert wrong_key.status_code == 409 and wrong_key.json_body["error"] == "too_fast"
     assert service.uses(minted["id"]) == 0
     assert post(service, token, extra=form, cookie=attributes[0]).status_code == 302
+    assert service.uses(minted["id"]) == 1
+
+
+def test_an_ended_session_after_a_refund_does_not_spend_the_refunded_use_silently(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    """Issue 20, break 7: after a refund naming a redemption, that client's next POST with
+    its ended session silently spent the refunded use."""
+    first = post(service, token_of(minted))
+    cookie, header = cookie_of(first), first.headers["X-Download-Session"]
+    (redemption,) = state(service, minted["id"])["redemptions"]
+    body = {"redemption": redemption["id"]}
+    assert call(service, "POST", f"/links/{minted['id']}/refund", body).status_code == 200
+    for credential in ({"cookie": cookie}, {"header": header}):
+        ended = post(service, token_of(minted), **credential)
+        assert ended.status_code == 409
+        assert ended.json_body["error"] == "session_ended"
+        assert "refunded" in ended.json_body["message"]
+        assert "without the session" in ended.json_body["message"]
+        assert "Location" not in ended.headers and "X-Download-Session" not in ended.headers
+    page = post(service, token_of(minted), cookie=cookie, accept=BROWSER_ACCEPT, extra="&again=1")
+    assert page.status_code == 200 and b"given back by the sender" in page.body
+    assert service.uses(minted["id"]) == 0
+    # Sent without the session, as the answer says: that spends the use given back.
+    assert post(service, token_of(minted)).status_code == 302
     assert service.uses(minted["id"]) == 1

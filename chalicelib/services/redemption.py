@@ -175,7 +175,11 @@ class Redeeming:
             if viewed.link.confirm or kind == "bot":
                 return self._spared(token, requester, viewed.link, kind, session)
             # A direct link whose token carried no hint: claim it after all.
-        again = self._redeliver(token, requester, session, for_page=False)
+        try:
+            again = self._redeliver(token, requester, session, for_page=False)
+        except SessionRefundedError as ended:
+            assert isinstance(ended.link, Link)
+            return self._spared(token, requester, ended.link, "refunded")
         if again is not None:
             return again
         outcome = self._claim(token, requester, unless_confirm=True)
@@ -354,30 +358,42 @@ class Redeeming:
         means a page's press sent again (its stamp named the claim), and the session is then
         re-keyed, because the first answer's cookie may never have arrived."""
         key = proof or SessionKey.new(claim_id)
-        link = self._links.redeliver(
-            token.link_id,
-            token.digest,
-            claim_id,
-            proof.digest if proof is not None else None,
-            self._clock(),
-            self._session_seconds,
-            new_session_digest=None if proof is not None else key.digest,
-        )
+        attempt = secrets.token_hex(8)  # marks this count, so its undo undoes only it
+        try:
+            link = self._links.redeliver(
+                token.link_id,
+                token.digest,
+                claim_id,
+                proof.digest if proof is not None else None,
+                self._clock(),
+                self._session_seconds,
+                new_session_digest=None if proof is not None else key.digest,
+                attempt=attempt,
+            )
+        except UnavailableError:
+            # The count may have been applied, or may land later: fence it, and undo it.
+            self._give_back_redelivery(token.link_id, claim_id, attempt, fence=True)
+            raise
         if link is None:
             return None
         use = next(u for u in link.uses_log if u.claim_id == claim_id)
         annotate(outcome="redelivered", redeliveries=use.redeliveries)
         metric("Redelivered")
-        # Nothing to give back if S3 fails now: no use was spent, the client may retry.
-        return self._deliver(
-            link,
-            accept_stream,
-            Session(key, use.at + self._session_seconds),
-            redelivered=True,
-            byte_range=delivery.byte_range(
-                requester.range, requester.if_range, link.object.size, link.object.etag
-            ),
-        )
+        try:
+            return self._deliver(
+                link,
+                accept_stream,
+                Session(key, use.at + self._session_seconds),
+                redelivered=True,
+                byte_range=delivery.byte_range(
+                    requester.range, requester.if_range, link.object.size, link.object.etag
+                ),
+            )
+        except OnetimeError:
+            # No use was spent; the re-delivery that answered an error must not count
+            # towards the session's cap either.
+            self._give_back_redelivery(link.link_id, claim_id, attempt)
+            raise
 
     def _claim(
         self,
@@ -463,6 +479,19 @@ class Redeeming:
         if not redelivered:
             metric("Redeemed", Path=how.value)
         return redemption
+
+    def _give_back_redelivery(
+        self, link_id: str, claim_id: str, attempt: str, *, fence: bool = False
+    ) -> None:
+        try:
+            given = self._links.give_back_redelivery(link_id, claim_id, attempt, fence=fence)
+            annotate(redelivery_given_back=given)
+        except UnavailableError as exc:
+            # Not a use: at worst one failed re-delivery counts towards the session's cap.
+            log.warning(
+                "could not undo a failed re-delivery's count",
+                extra={"link_id": link_id, "claim_id": claim_id, "error": repr(exc.__cause__)},
+            )
 
     def _give_back(self, link: Link, claim: Claim) -> None:
         try:

@@ -20,7 +20,7 @@ from chalicelib.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from chalicelib.link import Link
+from chalicelib.link import REDELIVERY_CAP, Link
 from chalicelib.mailer import Letter, Mailer
 from chalicelib.services import Services
 from chalicelib.services.grants import GrantRequest
@@ -47,6 +47,7 @@ from tests.fakes import (
 PDF = b"%PDF-1.7 small" * 10
 BROWSER = Requester(accept="text/html,*/*", client_ip="10.0.0.9", user_agent="Firefox")
 CURL = Requester(accept="*/*", client_ip="10.0.0.8", user_agent="curl/8")
+STREAMING = Requester(accept="application/pdf", client_ip="10.0.0.8", user_agent="curl/8")
 CURL_AS_BROWSER = Requester(accept="text/html,*/*", client_ip="10.6.6.6", user_agent="Firefox")
 
 
@@ -409,3 +410,22 @@ def test_a_stamp_rendered_alongside_the_recipients_does_not_skip_the_check(world
     assert isinstance(replayed, Declined) and replayed.reason == "answer_required"
     stored = world.links.get(minted.link.link_id)
     assert stored.uses == 1 and stored.uses_log[0].redeliveries == 0
+
+
+def test_a_re_delivery_that_failed_does_not_count_towards_the_cap(world: World) -> None:
+    """Issue 20, break 7: re-deliveries that answered 503 (S3 failing on the stream path)
+    still counted towards the cap, so a client could be refused its free downloads."""
+    token, link = mint(world)
+    first = world.services.redeeming.post(token, CURL)
+    assert isinstance(first, Redirect) and first.session is not None
+    key = first.session.key
+    world.objects.fail_reads = OSError("connection reset")
+    for _ in range(REDELIVERY_CAP + 1):
+        with pytest.raises(UnavailableError):
+            world.services.redeeming.post(token, STREAMING, None, key)
+    stored = world.links.get(link.link_id)
+    assert stored.uses == 1 and stored.uses_log[0].redeliveries == 0
+    world.objects.fail_reads = None
+    again = world.services.redeeming.post(token, STREAMING, None, key)
+    assert isinstance(again, Stream) and again.redelivered
+    assert world.links.get(link.link_id).uses_log[0].redeliveries == 1

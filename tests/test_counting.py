@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -431,3 +432,38 @@ def test_a_redirect_that_led_nowhere_is_recovered_through_the_session(stack: Sta
     assert again.status_code == 302
     assert fetch(again.headers["Location"]) == s3_bytes(stack, SMALL_SAMPLE)
     assert uses(stack, minted) == 1
+
+
+@pytest.mark.parametrize("round_", range(20))
+def test_revoke_racing_re_deliveries(stack: Stack, round_: int) -> None:
+    """Issue 20's race, revoke x re-delivery (20 rounds): once the revoke has answered, no
+    re-delivery succeeds; neither spends a use; every success is counted on the redemption."""
+    minted = mint(stack, SMALL_SAMPLE)
+    session = post(stack, minted).headers["X-Download-Session"]
+    revoked_at: list[float] = []
+    tries: list[list[tuple[float, int]]] = [[] for _ in range(6)]
+
+    def act(index: int, client: requests.Session) -> int:
+        if index == 0:
+            answer = client.delete(
+                f"{stack.base_url}/links/{minted['id']}",
+                headers={"Authorization": f"Bearer {stack.api_key}"},
+                timeout=TIMEOUT,
+            )
+            revoked_at.append(time.monotonic())
+            return int(answer.status_code)
+        for _ in range(3):
+            sent = time.monotonic()
+            again = post(stack, minted, session=client, extra={"X-Download-Session": session})
+            tries[index - 1].append((sent, int(again.status_code)))
+        return 0
+
+    assert race(stack, 7, act)[0] == 200
+    attempts = [attempt for worker in tries for attempt in worker]
+    assert {status for _, status in attempts} <= {302, 410}
+    assert all(status == 410 for sent, status in attempts if sent > revoked_at[0])
+    final = item(stack, minted["id"])
+    assert int(final["uses"]["N"]) == 1 and "revoked_at" in final
+    (record,) = final["redemptions"]["M"].values()
+    counted = int(record["M"].get("again", {"N": "0"})["N"])
+    assert counted == sum(status == 302 for _, status in attempts)

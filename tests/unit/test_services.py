@@ -429,3 +429,50 @@ def test_a_re_delivery_that_failed_does_not_count_towards_the_cap(world: World) 
     again = world.services.redeeming.post(token, STREAMING, None, key)
     assert isinstance(again, Stream) and again.redelivered
     assert world.links.get(link.link_id).uses_log[0].redeliveries == 1
+
+
+class LosingLinkStore(MemoryLinkStore):
+    """The re-delivery count's answer is lost: applied (``late=False``) or held, to land
+    after the service answered (``late=True``, sent by ``land``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lose: str | None = None  # "applied" or "late"
+        self.held: list[tuple[tuple[object, ...], dict[str, object]]] = []
+
+    def redeliver(self, *args: object, **kwargs: object) -> Link | None:
+        if self.lose == "applied":
+            super().redeliver(*args, **kwargs)  # type: ignore[arg-type]
+        elif self.lose == "late":
+            self.held.append((args, kwargs))
+        else:
+            return super().redeliver(*args, **kwargs)  # type: ignore[arg-type]
+        raise UnavailableError("The link store did not answer; try again shortly.")
+
+    def land(self) -> None:
+        for args, kwargs in self.held:
+            super().redeliver(*args, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("lose", ["applied", "late"])
+def test_a_re_delivery_whose_count_was_lost_is_not_counted(world: World, lose: str) -> None:
+    links = LosingLinkStore()
+    services = Services.build(
+        settings=settings(stream_max_bytes=1000, redirect_ttl=20),
+        clock=world.clock,
+        links=links,
+        objects=world.objects,
+        requests=MemoryRequestStore(),
+    )
+    minted = services.minting.mint(MintRequest(file="docs/a.pdf"))
+    first = services.redeeming.post(minted.token.value, CURL)
+    assert isinstance(first, Redirect) and first.session is not None
+    links.lose = lose
+    with pytest.raises(UnavailableError):
+        services.redeeming.post(minted.token.value, CURL, None, first.session.key)
+    links.lose = None
+    links.land()  # a count that arrives after its undo is refused by the undo's fence
+    stored = links.get(minted.link.link_id)
+    assert stored.uses == 1 and stored.uses_log[0].redeliveries == 0
+    again = services.redeeming.post(minted.token.value, CURL, None, first.session.key)
+    assert isinstance(again, Redirect) and again.redelivered

@@ -128,6 +128,17 @@ class RecipientCheckError(OnetimeError):
         self.link = link
 
 
+class SessionRefundedError(OnetimeError):
+    """A download session whose redemption was refunded: it allows no free download, and
+    the use it took is back on the link.  ``link`` is the link as it is."""
+
+    code = "session_ended"
+
+    def __init__(self, link: object) -> None:
+        super().__init__("session refunded")
+        self.link = link
+
+
 class FileChangedError(LinkGoneError):
     """The object behind a link was deleted or replaced after minting."""
 

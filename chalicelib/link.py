@@ -215,6 +215,17 @@ class Link:
             return None
         return use
 
+    def refunded_session(self, claim_id: str, digest: str) -> bool:
+        """Whether this is the download session of a redemption that was refunded: such a
+        session allows nothing, and its client is told so rather than spend silently."""
+        use = next((u for u in self.uses_log if u.claim_id == claim_id), None)
+        return (
+            use is not None
+            and use.refunded_at is not None
+            and bool(use.session_digest)
+            and hmac.compare_digest(use.session_digest, digest)
+        )
+
     def suspicion(self, use: Use) -> str | None:
         """Why a redemption looks automated, if it does: a previewer's or headless
         browser's user agent, or a redemption too soon after the link was made."""

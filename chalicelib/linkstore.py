@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import dynamo, refusals
 from chalicelib.dynamo import ConditionFailed, translated
-from chalicelib.errors import RecipientCheckError, UnavailableError
+from chalicelib.errors import RecipientCheckError, SessionRefundedError, UnavailableError
 from chalicelib.link import (
     HISTORY_KEPT,
     MAX_WRONG_ANSWERS,
@@ -465,11 +465,18 @@ class DynamoLinkStore:
         at: float,
         seconds: int,
         new_session_digest: str | None = None,
+        *,
+        attempt: str,
     ) -> Link | None:
         """Count one re-delivery in a download session, if the session still allows one:
         one conditional ``UpdateItem`` that checks the session's secret, its window and cap,
         and that the link is neither withdrawn nor expired beyond the window (the rule of
         ``Link.session``).  None when it does not: the caller may then claim a new use.
+        ``SessionRefundedError`` when the session's redemption was refunded.
+
+        The count is marked with ``attempt`` (``again_id``), so that
+        ``give_back_redelivery`` undoes exactly this count; an attempt fenced by that undo
+        (``again_fence``) is refused, should the write arrive late.
 
         ``session_digest=None`` is a landing page's press sent again (its stamp names the
         claim, and only that page held the stamp): no secret to check, and
@@ -483,10 +490,12 @@ class DynamoLinkStore:
             " AND attribute_not_exists(redemptions.#claim.#refunded)"
             " AND (attribute_not_exists(redemptions.#claim.#again)"
             " OR redemptions.#claim.#again < :cap)"
+            " AND (attribute_not_exists(redemptions.#claim.#fence)"
+            " OR redemptions.#claim.#fence <> :attempt)"
         )
         update = (
             "SET redemptions.#claim.#again = if_not_exists(redemptions.#claim.#again, :zero)"
-            " + :one, redemptions.#claim.#again_at = :now"
+            " + :one, redemptions.#claim.#again_at = :now, redemptions.#claim.#again_id = :attempt"
         )
         values: dict[str, Any] = {
             ":digest": digest,
@@ -495,6 +504,7 @@ class DynamoLinkStore:
             ":zero": 0,
             ":one": 1,
             ":cap": REDELIVERY_CAP,
+            ":attempt": attempt,
         }
         if session_digest is not None:
             condition += " AND redemptions.#claim.#session = :session"
@@ -507,6 +517,8 @@ class DynamoLinkStore:
             "#at": "at",
             "#again": "again",
             "#again_at": "again_at",
+            "#again_id": "again_id",
+            "#fence": "again_fence",
             "#refunded": "refunded_at",
         }
         if session_digest is not None or new_session_digest is not None:
@@ -521,10 +533,71 @@ class DynamoLinkStore:
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=dynamo.to_item(values),
                     ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-        except ConditionFailed:
+        except ConditionFailed as failed:
+            if session_digest is None:
+                return None
+            # Why not, for a client that holds a session: a refunded redemption's session
+            # is told so (DynamoDB returns the old item; dynalite costs a read).
+            old = failed.old if failed.old is not None else self._read(link_id)
+            link = _from_item(old) if old else None
+            if (
+                link is not None
+                and hmac.compare_digest(link.token_digest, digest)
+                and link.refunded_session(claim_id, session_digest)
+            ):
+                raise SessionRefundedError(link) from None
             return None
         return _from_item(dynamo.from_item(response["Attributes"]))
+
+    def give_back_redelivery(
+        self, link_id: str, claim_id: str, attempt: str, *, fence: bool = False
+    ) -> bool:
+        """Undo the re-delivery that ``attempt`` counted; see ``LinkStore``.  Both writes
+        are conditional on the claim's record, and repeating either changes nothing."""
+        if fence:
+            # First the fence, so that from here on the count cannot land; then the undo,
+            # which finds the count if it landed before the fence.
+            try:
+                with translated(WHAT):
+                    self._client.update_item(
+                        TableName=self._table,
+                        Key=_key(link_id),
+                        UpdateExpression="SET redemptions.#claim.#fence = :attempt",
+                        ConditionExpression="attribute_exists(redemptions.#claim)",
+                        ExpressionAttributeNames={"#claim": claim_id, "#fence": "again_fence"},
+                        ExpressionAttributeValues={":attempt": {"S": attempt}},
+                    )
+            except ConditionFailed:
+                return False  # the claim itself is gone: nothing was counted on it
+        try:
+            with translated(WHAT):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(link_id),
+                    UpdateExpression=(
+                        "SET redemptions.#claim.#again = redemptions.#claim.#again - :one"
+                        " REMOVE redemptions.#claim.#again_id"
+                    ),
+                    ConditionExpression=(
+                        "redemptions.#claim.#again_id = :attempt"
+                        " AND redemptions.#claim.#again > :zero"
+                    ),
+                    ExpressionAttributeNames={
+                        "#claim": claim_id,
+                        "#again": "again",
+                        "#again_id": "again_id",
+                    },
+                    ExpressionAttributeValues={
+                        ":attempt": {"S": attempt},
+                        ":one": {"N": "1"},
+                        ":zero": {"N": "0"},
+                    },
+                )
+        except ConditionFailed:
+            return False
+        return True
 
     def refund(self, link_id: str, at: float, claim_id: str | None = None) -> Link:
         """Give one use back, or the use of one named redemption: one conditional write,

@@ -164,6 +164,19 @@ DECLINED: dict[str, tuple[str, str]] = {
         "Nothing was used up: the time to download again for free has ended. "
         "Press Download to use one more download.",
     ),
+    "refunded": (
+        "session_ended",
+        "Nothing was used up: the download made with this session was given back (refunded), "
+        "so the session has ended. To download, send the token again without the session "
+        "(no cookie or X-Download-Session header; onetime get without --resume): that uses "
+        "one download.",
+    ),
+    "no_form_cookie": (
+        "form_cookie_missing",
+        "Nothing was used up: this press came without the cookie its page set, so it may be "
+        "a form sent from another browser. Open the link in a browser that keeps cookies "
+        "and press Download, or: onetime get '{url}'.",
+    ),
     "answer_required": (
         "answer_required",
         "Nothing was used up. This link asks who you are first: send the email address it "
@@ -191,6 +204,11 @@ DECLINED_NOTES = {
     "browser to download the file.",
     "again_ended": "The time to download again for free has ended, so nothing was downloaded and "
     "nothing was used up. Press Download to use one more download.",
+    "refunded": "The download made in this browser was given back by the sender, so "
+    "downloading again for free has ended. Nothing was downloaded and nothing was used up. "
+    "Press Download to use one more download.",
+    "no_form_cookie": "This browser did not send back the cookie this page set, so nothing was "
+    "downloaded and nothing was used up. Allow cookies for this site and press Download.",
     "repeated": "Your download started when you pressed Download, and nothing more was used up "
     "now. To download once more, press Download again: that uses one more download.",
 }

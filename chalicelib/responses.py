@@ -48,6 +48,7 @@ from chalicelib.services.redemption import Redirect, Session, Stream
 from chalicelib.services.uploads import Upload
 from chalicelib.sessions import HEADER as SESSION_HEADER
 from chalicelib.sessions import cookie_name
+from chalicelib.stamps import COOKIE as FORM_COOKIE
 from chalicelib.stores import Grant, GrantPage, Page, RequestPage
 
 # Looked up along each error's class hierarchy, most specific first.
@@ -134,6 +135,8 @@ DECLINED_STATUS = {
     "too_fast": 409,
     "repeated": 409,
     "again_ended": 409,
+    "refunded": 409,
+    "no_form_cookie": 409,
     "bot": 403,
     "answer_required": 403,
     "wrong_answer": 403,
@@ -175,15 +178,27 @@ def session_headers(link_id: str, session: Session, base: str, now: float) -> He
     top-level navigations and same-site POSTs, never on cross-site subrequests.
     ``Secure`` whenever the service is reached over HTTPS.
     """
-    address = urlsplit(base)
     lifetime = max(int(session.until - now), 0)
+    cookie = _cookie(cookie_name(link_id), session.key.value, base, f"; Max-Age={lifetime}")
+    return {"Set-Cookie": cookie, SESSION_HEADER: session.key.value}
+
+
+def form_headers(form_key: str, base: str) -> Headers:
+    """The landing form's cookie: the key its stamp is bound to (chalicelib/stamps.py), with
+    the same scope as the session's.  No ``Max-Age``: it lasts while the browser runs, so a
+    page left open for a while can still be pressed."""
+    return {"Set-Cookie": _cookie(FORM_COOKIE, form_key, base)}
+
+
+def _cookie(name: str, value: str, base: str, lifetime: str = "") -> str:
+    address = urlsplit(base)
     cookie = (
-        f"{cookie_name(link_id)}={session.key.value}; Path={address.path.rstrip('/')}/download; "
-        f"Max-Age={lifetime}; HttpOnly; SameSite=Lax"
+        f"{name}={value}; Path={address.path.rstrip('/')}/download{lifetime}; "
+        "HttpOnly; SameSite=Lax"
     )
     if address.scheme == "https":
         cookie += "; Secure"
-    return {"Set-Cookie": cookie, SESSION_HEADER: session.key.value}
+    return cookie
 
 
 def link_headers(link: Link) -> Headers:

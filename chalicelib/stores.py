@@ -100,9 +100,24 @@ class LinkStore(Protocol):
         at: float,
         seconds: int,
         new_session_digest: str | None = None,
+        *,
+        attempt: str,
     ) -> Link | None:
         """Count one re-delivery of a download session atomically (``Link.session`` is the
-        rule); None if the session does not allow one.  Spends no use."""
+        rule), marked with ``attempt``; None if the session does not allow one, or if
+        ``attempt`` was fenced by ``give_back_redelivery``.  Spends no use.
+        ``SessionRefundedError`` when ``session_digest`` is the session of a redemption
+        that was refunded (``Link.refunded_session``)."""
+        ...
+
+    def give_back_redelivery(
+        self, link_id: str, claim_id: str, attempt: str, *, fence: bool = False
+    ) -> bool:
+        """Undo the re-delivery counted by ``attempt`` (its delivery failed): the count
+        goes down by one only while ``attempt`` is the last one recorded, so a repeated or
+        late undo changes nothing.  With ``fence`` (the count's own answer was lost), first
+        mark ``attempt`` so that the count, should it land later, is refused.  True when
+        a count was given back."""
         ...
 
     def peek(self, link_id: str, digest: str, now: float) -> Link: ...

@@ -18,6 +18,7 @@ from chalicelib.errors import (
     InvalidRequestError,
     ObjectNotFoundError,
     RecipientCheckError,
+    SessionRefundedError,
     UnavailableError,
 )
 from chalicelib.filerequest import FileRequest, Receipt
@@ -80,6 +81,9 @@ class MemoryLinkStore:
         self.links: dict[str, Link] = {}
         self._claims: dict[str, dict[str, Use]] = {}
         self._visits: dict[str, dict[str, Visit]] = {}
+        # Per (link, claim): the last re-delivery's attempt, and the attempt fenced by an undo.
+        self._again_ids: dict[tuple[str, str], str] = {}
+        self._again_fences: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()  # one lock stands in for DynamoDB's conditional write
 
     def create(self, link: Link) -> None:
@@ -205,6 +209,8 @@ class MemoryLinkStore:
         at: float,
         seconds: int,
         new_session_digest: str | None = None,
+        *,
+        attempt: str,
     ) -> Link | None:
         with self._lock:
             link = self.links.get(link_id)
@@ -212,7 +218,10 @@ class MemoryLinkStore:
             if link is None or link.token_digest != digest or use is None:
                 return None
             proof = use.session_digest if session_digest is None else session_digest
-            if link.session(claim_id, proof, at, seconds) is None:
+            fenced = self._again_fences.get((link_id, claim_id)) == attempt
+            if fenced or link.session(claim_id, proof, at, seconds) is None:
+                if session_digest is not None and link.refunded_session(claim_id, session_digest):
+                    raise SessionRefundedError(link)
                 return None
             self._claims[link_id][claim_id] = dataclasses.replace(
                 use,
@@ -220,7 +229,26 @@ class MemoryLinkStore:
                 redelivered_at=at,
                 session_digest=new_session_digest or use.session_digest,
             )
+            self._again_ids[(link_id, claim_id)] = attempt
             return self._update(link_id)
+
+    def give_back_redelivery(
+        self, link_id: str, claim_id: str, attempt: str, *, fence: bool = False
+    ) -> bool:
+        with self._lock:
+            use = self._claims.get(link_id, {}).get(claim_id)
+            if use is None:
+                return False
+            if fence:
+                self._again_fences[(link_id, claim_id)] = attempt
+            if self._again_ids.get((link_id, claim_id)) != attempt or use.redeliveries <= 0:
+                return False
+            del self._again_ids[(link_id, claim_id)]
+            self._claims[link_id][claim_id] = dataclasses.replace(
+                use, redeliveries=use.redeliveries - 1
+            )
+            self._update(link_id)
+            return True
 
     def peek(self, link_id: str, digest: str, now: float) -> Link:
         return refusals.check(self.links.get(link_id), digest, now)

@@ -452,7 +452,11 @@ def test_the_session_cookie_is_http_only_and_scoped_to_the_download_route(
     which scripts cannot read, and the same value as the POST's X-Download-Session."""
     minted = mint(stack, SMALL_SAMPLE)
     page.goto(minted["url"])
-    assert page.context.cookies() == []  # loading the link opens no session
+    # Loading the link opens no session; it sets only the form's cookie, which binds the
+    # page's stamp to this browser, out of reach of scripts too, with no expiry.
+    [form] = page.context.cookies()
+    assert form["name"] == "onetime_form" and form["httpOnly"] is True
+    assert (form["sameSite"], form["path"], form["expires"]) == ("Lax", "/download", -1)
     read_like_a_person(page)
     with page.expect_download() as caught:
         response = press_download(page)
@@ -461,7 +465,7 @@ def test_the_session_cookie_is_http_only_and_scoped_to_the_download_route(
     assert download.failure() is None
     pressed = time.time()
 
-    [cookie] = page.context.cookies()
+    [cookie] = [c for c in page.context.cookies() if c["name"] != "onetime_form"]
     assert cookie["name"] == f"onetime_{minted['id']}"
     assert cookie["value"] == response.headers["x-download-session"]
     assert cookie["httpOnly"] is True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -190,11 +191,12 @@ def landing_fields(html: str) -> dict[str, str]:
 
 def test_a_press_sooner_than_a_person_spends_nothing(stack: Stack) -> None:
     minted = mint(stack, SMALL_SAMPLE)
-    page = request("GET", minted["url"], accept=BROWSER_ACCEPT)
+    browser = requests.Session()  # keeps the page's form cookie, as a browser does
+    page = request("GET", minted["url"], accept=BROWSER_ACCEPT, session=browser)
     fields = landing_fields(page.text)
     assert set(fields) == {"token", "shown"}
     pressed = request(
-        "POST", f"{stack.base_url}/download", accept=BROWSER_ACCEPT, data=fields
+        "POST", f"{stack.base_url}/download", accept=BROWSER_ACCEPT, data=fields, session=browser
     )  # at once: a scanner clicking on load
     assert pressed.status_code == 200
     assert "Press Download again" in pressed.text
@@ -204,10 +206,14 @@ def test_a_press_sooner_than_a_person_spends_nothing(stack: Stack) -> None:
 
 def test_an_edited_render_time_spends_nothing(stack: Stack) -> None:
     minted = mint(stack, SMALL_SAMPLE)
-    fields = landing_fields(request("GET", minted["url"], accept=BROWSER_ACCEPT).text)
-    millis, _, mac = fields["shown"].partition(".")
-    fields["shown"] = f"{int(millis) - 60_000}.{mac}"  # "shown a minute ago"
-    pressed = request("POST", f"{stack.base_url}/download", accept=BROWSER_ACCEPT, data=fields)
+    browser = requests.Session()
+    page = request("GET", minted["url"], accept=BROWSER_ACCEPT, session=browser)
+    fields = landing_fields(page.text)
+    millis, _, rest = fields["shown"].partition(".")
+    fields["shown"] = f"{int(millis) - 60_000}.{rest}"  # "shown a minute ago"
+    pressed = request(
+        "POST", f"{stack.base_url}/download", accept=BROWSER_ACCEPT, data=fields, session=browser
+    )
     assert "Press Download again" in pressed.text
     assert uses(stack, minted) == 0
 
@@ -426,3 +432,38 @@ def test_a_redirect_that_led_nowhere_is_recovered_through_the_session(stack: Sta
     assert again.status_code == 302
     assert fetch(again.headers["Location"]) == s3_bytes(stack, SMALL_SAMPLE)
     assert uses(stack, minted) == 1
+
+
+@pytest.mark.parametrize("round_", range(20))
+def test_revoke_racing_re_deliveries(stack: Stack, round_: int) -> None:
+    """Issue 20's race, revoke x re-delivery (20 rounds): once the revoke has answered, no
+    re-delivery succeeds; neither spends a use; every success is counted on the redemption."""
+    minted = mint(stack, SMALL_SAMPLE)
+    session = post(stack, minted).headers["X-Download-Session"]
+    revoked_at: list[float] = []
+    tries: list[list[tuple[float, int]]] = [[] for _ in range(6)]
+
+    def act(index: int, client: requests.Session) -> int:
+        if index == 0:
+            answer = client.delete(
+                f"{stack.base_url}/links/{minted['id']}",
+                headers={"Authorization": f"Bearer {stack.api_key}"},
+                timeout=TIMEOUT,
+            )
+            revoked_at.append(time.monotonic())
+            return int(answer.status_code)
+        for _ in range(3):
+            sent = time.monotonic()
+            again = post(stack, minted, session=client, extra={"X-Download-Session": session})
+            tries[index - 1].append((sent, int(again.status_code)))
+        return 0
+
+    assert race(stack, 7, act)[0] == 200
+    attempts = [attempt for worker in tries for attempt in worker]
+    assert {status for _, status in attempts} <= {302, 410}
+    assert all(status == 410 for sent, status in attempts if sent > revoked_at[0])
+    final = item(stack, minted["id"])
+    assert int(final["uses"]["N"]) == 1 and "revoked_at" in final
+    (record,) = final["redemptions"]["M"].values()
+    counted = int(record["M"].get("again", {"N": "0"})["N"])
+    assert counted == sum(status == 302 for _, status in attempts)

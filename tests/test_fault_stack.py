@@ -31,6 +31,7 @@ from chalice.test import Client
 import app as app_module
 from chalicelib.link import HISTORY_KEPT, Link
 from chalicelib.linkstore import link_from_item
+from chalicelib.sessions import HEADER as SESSION_HEADER
 from chalicelib.tokens import parse_token
 from tests import faultmatrix
 from tests.conftest import API_KEY, aws_error
@@ -206,6 +207,31 @@ class Cell:
         )
 
 
+def redeemed_once(cell: Cell) -> None:
+    """A 2-use link redeemed once by a client that keeps its download session."""
+    cell.given_link(uses=2, confirm=False)
+    first = redeem(cell)
+    assert first.status_code == 200
+    state = cell.on.client.http.get(f"/links/{cell.given['link_id']}", headers=cell.on.auth())
+    cell.given.update(
+        uses=1,
+        claim_id=state.json_body["redemptions"][0]["id"],
+        session=first.headers[SESSION_HEADER],
+    )
+
+
+def redeliver(cell: Cell) -> Any:
+    return cell.on.client.http.post(
+        "/download",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/octet-stream",
+            SESSION_HEADER: cell.given["session"],
+        },
+        body=f"token={cell.given['token']}",
+    )
+
+
 def refunded_often(cell: Cell) -> None:
     """A 1-use link redeemed and refunded HISTORY_KEPT times, then redeemed again: its
     next refund finds its list of refunds full, so it takes a second UpdateItem."""
@@ -278,6 +304,7 @@ def direct_link(cell: Cell) -> None:
 M = faultmatrix
 LINKS = (M.one_live_link_per_chain, M.no_live_link_nobody_knows, M.uses_match_records)
 RESEND = (*LINKS, M.customer_holds_the_live_link, M.uses_carried_over_exactly)
+AGAIN = (*LINKS, M.no_use_lost, M.redeliveries_match_deliveries)
 CELLS = [
     StackCell("mint with email", "dynamodb:PutItem", 0, "late", mint_with_email, nothing, LINKS),
     StackCell("mint with email", "sesv2:SendEmail", 0, "lost", mint_with_email, nothing, LINKS),
@@ -296,6 +323,9 @@ CELLS = [
     StackCell(
         "refund, full history", "dynamodb:UpdateItem", 1, "late", refund, refunded_often, LINKS
     ),
+    StackCell("re-delivery", "dynamodb:UpdateItem", 0, "lost", redeliver, redeemed_once, AGAIN),
+    StackCell("re-delivery", "dynamodb:UpdateItem", 0, "late", redeliver, redeemed_once, AGAIN),
+    StackCell("re-delivery", "s3:GetObject", 0, "refused", redeliver, redeemed_once, AGAIN),
 ]
 
 

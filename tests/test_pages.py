@@ -14,23 +14,44 @@ from tests.test_redeem import SMALL, set_attribute, token_of
 HOSTILE = "<script>alert(1)</script>.pdf"
 
 
-def browse(service: InProcess, token: str, method: str = "GET") -> Any:
-    return getattr(service.client.http, method.lower())(
-        f"/download?token={token}", headers={"Accept": BROWSER_ACCEPT}
+Jar = dict[str, str]  # a browser's cookies for the download route, by name
+
+
+def browse(service: InProcess, token: str, method: str = "GET", jar: Jar | None = None) -> Any:
+    headers = {"Accept": BROWSER_ACCEPT, **sent_cookies(jar)}
+    response = getattr(service.client.http, method.lower())(
+        f"/download?token={token}", headers=headers
     )
+    return kept_cookies(response, jar)
 
 
-def press_download(service: InProcess, page: str) -> Any:
-    """Submit the landing page's form as a browser would."""
+def press_download(service: InProcess, page: str, jar: Jar | None = None) -> Any:
+    """Submit the landing page's form as a browser would, with the cookies in ``jar``."""
     form = re.search(r'<form method="post" action="([^"]+)">(.*?)</form>', page, re.S)
     assert form, page
     assert form.group(1) == "download"
     fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form.group(2)))
-    return service.client.http.post(
+    response = service.client.http.post(
         "/download",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": BROWSER_ACCEPT},
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": BROWSER_ACCEPT,
+            **sent_cookies(jar),
+        },
         body="&".join(f"{k}={v}" for k, v in fields.items()),
     )
+    return kept_cookies(response, jar)
+
+
+def sent_cookies(jar: Jar | None) -> dict[str, str]:
+    return {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())} if jar else {}
+
+
+def kept_cookies(response: Any, jar: Jar | None) -> Any:
+    if jar is not None and "Set-Cookie" in response.headers:
+        name, _, value = str(response.headers["Set-Cookie"]).split(";", 1)[0].partition("=")
+        jar[name] = value
+    return response
 
 
 @pytest.fixture
@@ -72,9 +93,10 @@ def test_browser_get_shows_landing_page_and_spends_nothing(
 def test_pressing_download_starts_the_download_and_says_so(
     service: InProcess, minted: dict[str, Any]
 ) -> None:
-    page = text_of(browse(service, token_of(minted)))
+    jar: Jar = {}
+    page = text_of(browse(service, token_of(minted), jar=jar))
     service.clock.advance(2)  # a person reads the page, then presses
-    response = press_download(service, page)
+    response = press_download(service, page, jar)
     assert response.status_code == 200
     started = text_of(response)
     assert "Your download has started" in started
@@ -93,26 +115,28 @@ def test_pressing_download_starts_the_download_and_says_so(
 def test_a_press_faster_than_a_person_spends_nothing(
     service: InProcess, minted: dict[str, Any]
 ) -> None:
-    page = text_of(browse(service, token_of(minted)))
+    jar: Jar = {}
+    page = text_of(browse(service, token_of(minted), jar=jar))
     service.clock.advance(0.2)
-    response = press_download(service, page)
+    response = press_download(service, page, jar)
     assert response.status_code == 200
     again = text_of(response)
     assert "Press Download again" in again
     assert "<button" in again
     assert service.uses(minted["id"]) == 0
     service.clock.advance(2)
-    assert "Your download has started" in text_of(press_download(service, again))
+    assert "Your download has started" in text_of(press_download(service, again, jar))
     assert service.uses(minted["id"]) == 1
 
 
 def test_an_edited_render_time_counts_as_too_fast(
     service: InProcess, minted: dict[str, Any]
 ) -> None:
-    page = text_of(browse(service, token_of(minted)))
+    jar: Jar = {}
+    page = text_of(browse(service, token_of(minted), jar=jar))
     forged = re.sub(r'name="shown" value="(\d+)\.', 'name="shown" value="1000.', page)
     service.clock.advance(5)
-    assert "Press Download again" in text_of(press_download(service, forged))
+    assert "Press Download again" in text_of(press_download(service, forged, jar))
     assert service.uses(minted["id"]) == 0
 
 
@@ -225,12 +249,13 @@ def test_landing_and_head_make_one_aws_call(service: InProcess, minted: dict[str
 def test_a_reloaded_started_page_spends_nothing_more(
     service: InProcess, minted: dict[str, Any]
 ) -> None:
-    page = text_of(browse(service, token_of(minted)))
+    jar: Jar = {}
+    page = text_of(browse(service, token_of(minted), jar=jar))
     service.clock.advance(2)
-    first = press_download(service, page)
+    first = press_download(service, page, jar)
     assert "Your download has started" in text_of(first)
     service.clock.advance(0.2)  # a double click: the browser drops the first answer
-    again = press_download(service, page)
+    again = press_download(service, page, jar)
     assert again.status_code == 200
     assert "Your download has started" in text_of(again)
     assert again.headers["Set-Cookie"] != first.headers["Set-Cookie"]  # re-keyed

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
 from tests.test_email import parts, sent
 from tests.test_operators import call
-from tests.test_pages import browse, text_of
+from tests.test_pages import Jar, browse, sent_cookies, text_of
 from tests.test_redeem import SMALL, token_of
 
 TO = "Client.Person@Example.com"
@@ -32,17 +32,17 @@ def mint(service: InProcess, **fields: Any) -> dict[str, Any]:
 
 def press(service: InProcess, token: str, answer: str | None, accept: str = BROWSER_ACCEPT) -> Any:
     """The landing page's form, as a person sends it after reading the page."""
-    page = text_of(browse(service, token))
+    jar: Jar = {}  # the page's form cookie, sent back with the form as a browser does
+    page = text_of(browse(service, token, jar=jar))
     shown = re.search(r'name="shown" value="([^"]+)"', page)
     assert shown is not None
     service.clock.advance(3)
     fields = {"token": token, "shown": shown.group(1)}
     if answer is not None:
         fields["answer"] = answer
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": accept}
     return service.client.http.post(
-        "/download",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": accept},
-        body=urlencode(fields),
+        "/download", headers={**headers, **sent_cookies(jar)}, body=urlencode(fields)
     )
 
 

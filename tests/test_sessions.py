@@ -125,10 +125,9 @@ def test_revoking_or_refunding_ends_the_session(service: InProcess) -> None:
             (redemption,) = state(service, minted["id"])["redemptions"]
             body = {"redemption": redemption["id"]}
             assert call(service, "POST", f"/links/{minted['id']}/refund", body).status_code == 200
-            # The refunded use's session is over; the use itself is back.
-            again = post(service, token_of(minted), cookie=cookie)
-            assert again.status_code == 302
-            assert state(service, minted["id"])["redemptions"][1]["redeliveries"] == 0
+            # The refunded use's session is over (it says so); the use itself is back.
+            assert post(service, token_of(minted), cookie=cookie).status_code == 409
+            assert post(service, token_of(minted)).status_code == 302
             assert service.uses(minted["id"]) == 1
 
 
@@ -169,14 +168,18 @@ def test_a_browser_with_the_session_is_offered_download_again(
 def test_a_page_press_sets_the_cookie_and_offers_download_again(
     service: InProcess, minted: dict[str, Any]
 ) -> None:
-    page = service.client.http.get(
+    landing = service.client.http.get(
         f"/download?token={token_of(minted)}", headers={"Accept": BROWSER_ACCEPT}
-    ).body.decode()
-    shown = re.search(r'name="shown" value="([^"]+)"', page)
+    )
+    shown = re.search(r'name="shown" value="([^"]+)"', landing.body.decode())
     assert shown
     service.clock.advance(2)
     started = post(
-        service, token_of(minted), accept=BROWSER_ACCEPT, extra=f"&shown={shown.group(1)}"
+        service,
+        token_of(minted),
+        accept=BROWSER_ACCEPT,
+        extra=f"&shown={shown.group(1)}",
+        cookie=cookie_of(landing),
     )
     assert started.status_code == 200
     assert "Set-Cookie" in started.headers
@@ -300,4 +303,88 @@ def test_a_damaged_cookie_does_not_hide_a_good_header(
         header=first.headers["X-Download-Session"],
     )
     assert again.status_code == 302
+    assert service.uses(minted["id"]) == 1
+
+
+def test_a_replayed_form_without_the_render_cookie_gets_nothing_and_re_keys_nothing(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    """Issue 20, break 5: another client replayed the person's form (token and stamp, no
+    cookie) and got the file; the replay also re-keyed the person's session, so the
+    person then got 410."""
+    token = token_of(minted)
+    page = service.client.http.get(f"/download?token={token}", headers={"Accept": BROWSER_ACCEPT})
+    shown = re.search(r'name="shown" value="([^"]+)"', page.body.decode())
+    assert shown
+    form = f"&shown={shown.group(1)}"
+    rendered = cookie_of(page) if "Set-Cookie" in page.headers else None  # the page's cookie
+    service.clock.advance(2)
+    pressed = post(service, token, accept=BROWSER_ACCEPT, extra=form, cookie=rendered)
+    assert b"Your download has started" in pressed.body
+    session = cookie_of(pressed)
+    for accept in (BROWSER_ACCEPT, "*/*"):  # another client: the form, none of the cookies
+        replayed = post(service, token, accept=accept, extra=form)
+        assert replayed.status_code == 410  # the link is used up: said plainly, nothing more
+        assert "X-Download-Session" not in replayed.headers and "Location" not in replayed.headers
+        assert b"Your download has started" not in replayed.body
+    (redemption,) = state(service, minted["id"])["redemptions"]
+    assert redemption["redeliveries"] == 0
+    assert post(service, token, cookie=session).status_code == 302  # the person's session
+    assert service.uses(minted["id"]) == 1
+
+
+def test_the_landing_page_binds_its_form_to_a_cookie(service: InProcess) -> None:
+    service.put("docs/a.pdf", SMALL)
+    minted = service.mint("docs/a.pdf", uses=3)
+    token = token_of(minted)
+    page = service.client.http.get(f"/download?token={token}", headers={"Accept": BROWSER_ACCEPT})
+    attributes = [part.strip() for part in page.headers["Set-Cookie"].split(";")]
+    name, _, key = attributes[0].partition("=")
+    assert name == "onetime_form" and len(key) == 43
+    assert set(attributes[1:]) == {"Path=/download", "HttpOnly", "SameSite=Lax"}
+    # The same client keeps its key: a page it shows in another tab stays valid.
+    other_tab = service.client.http.get(
+        f"/download?token={token}", headers={"Accept": BROWSER_ACCEPT, "Cookie": attributes[0]}
+    )
+    assert cookie_of(other_tab) == attributes[0]
+    shown = re.search(r'name="shown" value="([^"]+)"', page.body.decode())
+    assert shown
+    form = f"&shown={shown.group(1)}"
+    service.clock.advance(2)
+    # Another client with this form: the page again (bound to its own cookie), or a 409.
+    as_page = post(service, token, accept=BROWSER_ACCEPT, extra=form)
+    assert as_page.status_code == 200
+    assert b"did not send back the cookie" in as_page.body
+    assert cookie_of(as_page) != attributes[0] and "X-Download-Session" not in as_page.headers
+    as_api = post(service, token, extra=form)
+    assert as_api.status_code == 409 and as_api.json_body["error"] == "form_cookie_missing"
+    wrong_key = post(service, token, extra=form, cookie=cookie_of(as_page))
+    assert wrong_key.status_code == 409 and wrong_key.json_body["error"] == "too_fast"
+    assert service.uses(minted["id"]) == 0
+    assert post(service, token, extra=form, cookie=attributes[0]).status_code == 302
+    assert service.uses(minted["id"]) == 1
+
+
+def test_an_ended_session_after_a_refund_does_not_spend_the_refunded_use_silently(
+    service: InProcess, minted: dict[str, Any]
+) -> None:
+    """Issue 20, break 7: after a refund naming a redemption, that client's next POST with
+    its ended session silently spent the refunded use."""
+    first = post(service, token_of(minted))
+    cookie, header = cookie_of(first), first.headers["X-Download-Session"]
+    (redemption,) = state(service, minted["id"])["redemptions"]
+    body = {"redemption": redemption["id"]}
+    assert call(service, "POST", f"/links/{minted['id']}/refund", body).status_code == 200
+    for credential in ({"cookie": cookie}, {"header": header}):
+        ended = post(service, token_of(minted), **credential)
+        assert ended.status_code == 409
+        assert ended.json_body["error"] == "session_ended"
+        assert "refunded" in ended.json_body["message"]
+        assert "without the session" in ended.json_body["message"]
+        assert "Location" not in ended.headers and "X-Download-Session" not in ended.headers
+    page = post(service, token_of(minted), cookie=cookie, accept=BROWSER_ACCEPT, extra="&again=1")
+    assert page.status_code == 200 and b"given back by the sender" in page.body
+    assert service.uses(minted["id"]) == 0
+    # Sent without the session, as the answer says: that spends the use given back.
+    assert post(service, token_of(minted)).status_code == 302
     assert service.uses(minted["id"]) == 1

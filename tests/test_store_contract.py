@@ -26,6 +26,7 @@ from chalicelib.errors import (
     LinkUsedUpError,
     RateLimitedError,
     RecipientCheckError,
+    SessionRefundedError,
     UnavailableError,
 )
 from chalicelib.grantstore import DynamoGrantStore
@@ -351,16 +352,87 @@ def test_a_session_re_delivers_until_its_window_cap_or_refund(links: LinkStore) 
     link, digest = new_link(links, uses=1)
     taken = Claim("s" * 16, NOW + 1, "10.0.0.1", "agent/1", False, None, SESSION)
     links.claim(link.link_id, digest, taken)
-    again = links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 60, 3600)
+    again = links.redeliver(
+        link.link_id, digest, taken.claim_id, SESSION, NOW + 60, 3600, attempt="a1"
+    )
     assert again is not None and again.uses == 1
     assert again.uses_log[0].redeliveries == 1
-    assert links.redeliver(link.link_id, digest, taken.claim_id, "6" * 64, NOW + 61, 3600) is None
-    assert links.redeliver(link.link_id, digest, "t" * 16, SESSION, NOW + 61, 3600) is None
-    assert links.redeliver(link.link_id, "0" * 64, taken.claim_id, SESSION, NOW + 61, 3600) is None
-    assert links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 3601, 3600) is None
+    assert (
+        links.redeliver(
+            link.link_id, digest, taken.claim_id, "6" * 64, NOW + 61, 3600, attempt="a1"
+        )
+        is None
+    )
+    assert (
+        links.redeliver(link.link_id, digest, "t" * 16, SESSION, NOW + 61, 3600, attempt="a1")
+        is None
+    )
+    assert (
+        links.redeliver(
+            link.link_id, "0" * 64, taken.claim_id, SESSION, NOW + 61, 3600, attempt="a1"
+        )
+        is None
+    )
+    assert (
+        links.redeliver(
+            link.link_id, digest, taken.claim_id, SESSION, NOW + 3601, 3600, attempt="a1"
+        )
+        is None
+    )
     links.refund(link.link_id, NOW + 70, taken.claim_id)
-    assert links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 71, 3600) is None
+    # The refunded redemption's session says so (its client must not spend silently);
+    # another secret is no session at all.
+    with pytest.raises(SessionRefundedError):
+        links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 71, 3600, attempt="a2")
+    assert (
+        links.redeliver(
+            link.link_id, digest, taken.claim_id, "6" * 64, NOW + 71, 3600, attempt="a3"
+        )
+        is None
+    )
     assert links.get(link.link_id).uses_log[0].redeliveries == 1
+
+
+def redelivered(links: LinkStore, link_id: str, claim_id: str) -> int:
+    return next(u for u in links.get(link_id).uses_log if u.claim_id == claim_id).redeliveries
+
+
+def test_a_failed_re_delivery_is_given_back_once_and_only_its_own(links: LinkStore) -> None:
+    link, digest = new_link(links, uses=1)
+    taken = Claim("g" * 16, NOW + 1, "10.0.0.1", "agent/1", False, None, SESSION)
+    links.claim(link.link_id, digest, taken)
+    for attempt in ("one", "two"):
+        assert links.redeliver(
+            link.link_id, digest, taken.claim_id, SESSION, NOW + 5, 3600, attempt=attempt
+        )
+    # "one" is no longer the last count: undoing it would take "two"'s, so nothing moves.
+    assert not links.give_back_redelivery(link.link_id, taken.claim_id, "one")
+    assert links.give_back_redelivery(link.link_id, taken.claim_id, "two")
+    assert not links.give_back_redelivery(link.link_id, taken.claim_id, "two")  # repeated
+    assert redelivered(links, link.link_id, taken.claim_id) == 1
+    assert not links.give_back_redelivery(link.link_id, "x" * 16, "two")  # no such claim
+    assert links.get(link.link_id).uses == 1
+
+
+def test_a_fenced_re_delivery_cannot_land_late(links: LinkStore) -> None:
+    """The count's answer was lost and the undo ran first: the count, arriving late, is
+    refused; any other attempt still counts."""
+    link, digest = new_link(links, uses=1)
+    taken = Claim("f" * 16, NOW + 1, "10.0.0.1", "agent/1", False, None, SESSION)
+    links.claim(link.link_id, digest, taken)
+    assert not links.give_back_redelivery(link.link_id, taken.claim_id, "lost", fence=True)
+    late = links.redeliver(
+        link.link_id, digest, taken.claim_id, SESSION, NOW + 5, 3600, attempt="lost"
+    )
+    assert late is None
+    assert redelivered(links, link.link_id, taken.claim_id) == 0
+    assert links.redeliver(
+        link.link_id, digest, taken.claim_id, SESSION, NOW + 6, 3600, attempt="next"
+    )
+    # Landed before its fence: the fenced undo takes it back, once.
+    assert links.give_back_redelivery(link.link_id, taken.claim_id, "next", fence=True)
+    assert not links.give_back_redelivery(link.link_id, taken.claim_id, "next", fence=True)
+    assert redelivered(links, link.link_id, taken.claim_id) == 0
 
 
 def test_a_session_ends_when_the_link_is_revoked(links: LinkStore) -> None:
@@ -368,7 +440,10 @@ def test_a_session_ends_when_the_link_is_revoked(links: LinkStore) -> None:
     taken = Claim("r" * 16, NOW + 1, "10.0.0.1", "agent/1", False, None, SESSION)
     links.claim(link.link_id, digest, taken)
     links.revoke(link.link_id, NOW + 2)
-    assert links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 3, 3600) is None
+    assert (
+        links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 3, 3600, attempt="a1")
+        is None
+    )
 
 
 def test_a_refunded_claim_is_never_given_back_twice(links: LinkStore) -> None:
@@ -400,10 +475,18 @@ def test_a_press_re_delivered_by_its_claim_is_re_keyed(links: LinkStore) -> None
     link, digest = new_link(links, uses=1)
     taken = Claim("q" * 16, NOW + 1, "", "", False, None, "1" * 64)
     links.claim(link.link_id, digest, taken)
-    again = links.redeliver(link.link_id, digest, "q" * 16, None, NOW + 2, 3600, "3" * 64)
+    again = links.redeliver(
+        link.link_id, digest, "q" * 16, None, NOW + 2, 3600, "3" * 64, attempt="a1"
+    )
     assert again is not None and again.uses_log[0].session_digest == "3" * 64
-    assert links.redeliver(link.link_id, digest, "q" * 16, "1" * 64, NOW + 3, 3600) is None
-    assert links.redeliver(link.link_id, digest, "q" * 16, "3" * 64, NOW + 3, 3600) is not None
+    assert (
+        links.redeliver(link.link_id, digest, "q" * 16, "1" * 64, NOW + 3, 3600, attempt="a1")
+        is None
+    )
+    assert (
+        links.redeliver(link.link_id, digest, "q" * 16, "3" * 64, NOW + 3, 3600, attempt="a1")
+        is not None
+    )
 
 
 # Recipient checks: the answer is compared inside the claim's write, a wrong one is counted

@@ -69,14 +69,18 @@ def download_by_post() -> Response:
 def answer(outcome: Redemption, token: str, html: bool, base: str, *, from_page: bool) -> Response:
     now = deps().clock()
     if isinstance(outcome, Landing):
-        return responses.landing_response(
+        page = responses.landing_response(
             outcome.link, token, now, outcome.stamp, again_until=outcome.again_until
         )
+        page.headers.update(responses.form_headers(outcome.form_key, base))
+        return page
     if isinstance(outcome, Declined):
         if html:
-            return responses.landing_response(
+            page = responses.landing_response(
                 outcome.link, token, now, outcome.stamp, declined=outcome.reason
             )
+            page.headers.update(responses.form_headers(outcome.form_key, base))
+            return page
         return responses.declined_response(outcome.link, outcome.reason, download_url(base, token))
     if isinstance(outcome, Redirect) and html and from_page:
         # The landing page's button: a page that says the download started, and starts it.

@@ -21,6 +21,8 @@ from chalicelib.params import json_fields, json_object, single
 from chalicelib.services.redemption import Requester
 from chalicelib.sessions import HEADER as SESSION_HEADER
 from chalicelib.sessions import SessionKey, cookie_name
+from chalicelib.stamps import COOKIE as FORM_COOKIE
+from chalicelib.stamps import parse_form_key
 from chalicelib.text import printable
 from chalicelib.urls import base_url
 
@@ -156,6 +158,7 @@ def requester(request: Request) -> Requester:
         user_agent=printable(request.headers.get("user-agent", "")),
         range=request.headers.get("range"),
         if_range=request.headers.get("if-range"),
+        form_key=next(filter(None, map(parse_form_key, cookies(request, FORM_COOKIE))), None),
     )
 
 
@@ -181,13 +184,22 @@ def session_key(request: Request, token: str | None) -> SessionKey | None:
     same value in the ``X-Download-Session`` header (for clients without a cookie jar)."""
     if not token:
         return None
-    name = cookie_name(token[:16])
-    for part in request.headers.get("cookie", "").split(";"):
-        key, _, value = part.strip().partition("=")
-        found = SessionKey.parse(value) if key == name else None
+    for value in cookies(request, cookie_name(token[:16])):
+        found = SessionKey.parse(value)
         if found is not None:
             return found  # a stale or damaged cookie does not hide a good header
     return SessionKey.parse(request.headers.get(SESSION_HEADER.lower()))
+
+
+def cookies(request: Request, name: str) -> list[str]:
+    """The values of the cookies called ``name`` the client sent (a browser may hold two,
+    set for different paths)."""
+    found = []
+    for part in request.headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            found.append(value)
+    return found
 
 
 # Parameters and bodies, read strictly

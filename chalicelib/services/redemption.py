@@ -28,6 +28,7 @@ from chalicelib.errors import (
     OnetimeError,
     PressRepeatedError,
     RecipientCheckError,
+    SessionRefundedError,
     UnavailableError,
 )
 from chalicelib.filenames import content_disposition
@@ -35,7 +36,7 @@ from chalicelib.link import Claim, Link, Visit
 from chalicelib.logs import annotate, get_logger, metric
 from chalicelib.refusals import REPEATED
 from chalicelib.sessions import SessionKey
-from chalicelib.stamps import Stamps
+from chalicelib.stamps import Stamps, new_form_key
 from chalicelib.stores import LinkStore, ObjectStore
 from chalicelib.tokens import Token, parse_token
 
@@ -59,6 +60,7 @@ class Requester:
     user_agent: str = ""
     range: str | None = None  # honoured only inside a download session (a resume)
     if_range: str | None = None
+    form_key: str | None = None  # the landing form's cookie (chalicelib/stamps.py), if held
 
     @property
     def wants_html(self) -> bool:
@@ -68,11 +70,13 @@ class Requester:
 @dataclass(frozen=True)
 class Landing:
     """The link waits for a person to press Download; nothing was spent.  ``stamp`` is
-    the page's signed render time, for its form.  ``again_until`` is set when this client
-    holds a download session: it may download again, without spending, until then."""
+    the page's signed render time, for its form, bound to ``form_key``, which the page's
+    cookie must hold.  ``again_until`` is set when this client holds a download session:
+    it may download again, without spending, until then."""
 
     link: Link
     stamp: str
+    form_key: str
     again_until: float | None = None
 
 
@@ -82,12 +86,16 @@ class Declined:
     that waits for a person), ``bot`` (a known previewer), ``too_fast`` (a press faster
     than a person's), ``repeated`` (a page's press sent again) or ``again_ended`` (a
     "Download again" press after the download session ended), ``answer_required`` or
-    ``wrong_answer`` (a press without the right answer to the link's recipient check).
-    ``stamp`` renders the landing page again where that helps."""
+    ``wrong_answer`` (a press without the right answer to the link's recipient check),
+    ``no_form_cookie`` (a page's press without the cookie its page set: another client's
+    form, or cookies off) or ``refunded`` (a download session whose redemption was
+    refunded: a free download was asked for, and nothing is spent silently instead).
+    ``stamp`` and ``form_key`` render the landing page again where that helps."""
 
     link: Link
     reason: str
     stamp: str
+    form_key: str
 
 
 @dataclass(frozen=True)
@@ -165,15 +173,19 @@ class Redeeming:
                 unless_direct=kind != "bot",
             )
             if viewed.link.confirm or kind == "bot":
-                return self._spared(token, viewed.link, kind, session)
+                return self._spared(token, requester, viewed.link, kind, session)
             # A direct link whose token carried no hint: claim it after all.
-        again = self._redeliver(token, requester, session, for_page=False)
+        try:
+            again = self._redeliver(token, requester, session, for_page=False)
+        except SessionRefundedError as ended:
+            assert isinstance(ended.link, Link)
+            return self._spared(token, requester, ended.link, "refunded")
         if again is not None:
             return again
         outcome = self._claim(token, requester, unless_confirm=True)
         if isinstance(outcome, Link):  # it waits for a person after all
             link = self._links.view(token.link_id, token.digest, self._visit(requester, kind)).link
-            return self._spared(token, link, kind, session)
+            return self._spared(token, requester, link, kind, session)
         return outcome
 
     def post(
@@ -191,10 +203,12 @@ class Redeeming:
         ``answer`` is the person's answer to the link's recipient check, if it has one: the
         claim's own write compares it, and counts a wrong one (chalicelib/answers.py).
 
-        ``shown`` is the landing form's signed render time; a POST without it (not from
-        the page) is not timed.  A page (``requester.wants_html``) gets the file by
-        redirect, so the browser can be shown that the download started.  A client with a
-        download ``session`` for this link gets the file again without spending a use.
+        ``shown`` is the landing form's signed render time, bound to the client's form
+        cookie (``requester.form_key``); a POST without it (not from the page) is not
+        timed, and a stamp this client cannot prove it was shown spends nothing.  A page
+        (``requester.wants_html``) gets the file by redirect, so the browser can be shown
+        that the download started.  A client with a download ``session`` for this link
+        gets the file again without spending a use.
         """
         token = parse_token(token_value)
         annotate(link_id=token.link_id)
@@ -203,7 +217,15 @@ class Redeeming:
         from_page = (shown is not None or again) and requester.wants_html
         if not kind:
             # The session proves this client already pressed once: no timing needed.
-            redelivered = self._redeliver(token, requester, session, for_page=from_page)
+            try:
+                redelivered = self._redeliver(token, requester, session, for_page=from_page)
+            except SessionRefundedError as ended:
+                if shown is None or again:
+                    # The client asked for a free download; its use was given back, so
+                    # say so rather than spend that use silently.
+                    assert isinstance(ended.link, Link)
+                    return self._spared(token, requester, ended.link, "refunded")
+                redelivered = None  # the page's Download button: it says it spends a use
             if redelivered is not None:
                 return redelivered
             if again:
@@ -212,15 +234,14 @@ class Redeeming:
                 viewed = self._links.view(
                     token.link_id, token.digest, self._visit(requester, "page")
                 )
-                return self._spared(token, viewed.link, "again_ended")
+                return self._spared(token, requester, viewed.link, "again_ended")
         if kind != "bot" and shown is not None:
-            at = self._stamps.shown_at(token.link_id, shown)
-            # An edited or foreign stamp counts as too fast: it cannot prove a wait.
-            if at is None or self._clock() - at < MIN_PRESS_SECONDS:
-                kind = "too_fast"
+            kind = self._untimely(token, shown, requester)
         if kind:
-            viewed = self._links.view(token.link_id, token.digest, self._visit(requester, kind))
-            return self._spared(token, viewed.link, kind, session)
+            # A press without its page's cookie is recorded as a press too fast to count.
+            seen = "too_fast" if kind == "no_form_cookie" else kind
+            viewed = self._links.view(token.link_id, token.digest, self._visit(requester, seen))
+            return self._spared(token, requester, viewed.link, kind, session)
         answer_digest = ""
         if answer is not None and len(answer) > MAX_ANSWER_LENGTH:
             # Longer than any address (RFC 5321: 254) or code: refused unread, not counted.
@@ -245,9 +266,9 @@ class Redeeming:
             if failed.reason == "wrong_answer":
                 metric("WrongAnswers")
                 refusals.check(link, token.digest, self._clock())  # the fifth: now locked
-            return Declined(link, failed.reason, self._stamps.make(link.link_id, self._clock()))
+            return Declined(link, failed.reason, *self._form(link, requester))
         if isinstance(outcome, Link):  # this page's press was already redeemed
-            return self._spared(token, outcome, "repeated", session)
+            return self._spared(token, requester, outcome, "repeated", session)
         return outcome
 
     def head(self, token_value: str | None, requester: Requester) -> Link:
@@ -259,6 +280,24 @@ class Redeeming:
         link = self._links.view(token.link_id, token.digest, visit).link
         return refusals.check(link, token.digest, visit.at)
 
+    def _untimely(self, token: Token, shown: str, requester: Requester) -> str:
+        """Why a page's press cannot count ("too_fast", "no_form_cookie"), or "" if it can:
+        its stamp was made for this link and this client, long enough ago."""
+        if requester.form_key is None:
+            return "no_form_cookie"
+        at = self._stamps.shown_at(token.link_id, shown, requester.form_key)
+        # An edited stamp, another link's, or another client's counts as too fast: it
+        # cannot prove that this client waited.
+        if at is None or self._clock() - at < MIN_PRESS_SECONDS:
+            return "too_fast"
+        return ""
+
+    def _form(self, link: Link, requester: Requester) -> tuple[str, str]:
+        """A new stamp for a page's form, and the form key it is bound to: the client's
+        own, if it holds one (its other tabs' pages stay valid), else a new one."""
+        key = requester.form_key or new_form_key()
+        return self._stamps.make(link.link_id, self._clock(), key), key
+
     def _visit_kind(self, requester: Requester, otherwise: str) -> str:
         return "bot" if previewer(requester.user_agent) is not None else otherwise
 
@@ -266,7 +305,12 @@ class Redeeming:
         return Visit(self._clock(), requester.client_ip, requester.user_agent, kind)
 
     def _spared(
-        self, token: Token, link: Link, kind: str, session: SessionKey | None = None
+        self,
+        token: Token,
+        requester: Requester,
+        link: Link,
+        kind: str,
+        session: SessionKey | None = None,
     ) -> Landing | Declined:
         """Nothing spent: the landing page, or why not (the refusal, if the link is gone
         -- unless this client's download session still lets it download again)."""
@@ -276,10 +320,11 @@ class Redeeming:
             if session is not None and self._session_seconds and kind in ("page", "repeated")
             else None
         )
-        stamp = self._stamps.make(link.link_id, now)
+        stamp, form_key = self._form(link, requester)
         if open_session is not None:
             annotate(outcome="landing_again")
-            return Landing(link, stamp, again_until=open_session.at + self._session_seconds)
+            until = open_session.at + self._session_seconds
+            return Landing(link, stamp, form_key, again_until=until)
         if kind == "repeated" and link.uses >= link.max_uses and link.revoked_at is None:
             # The page that answered this press was reloaded: say what happened, not just
             # "already used", which would read as if someone else had taken the file.
@@ -287,8 +332,8 @@ class Redeeming:
         refusals.check(link, token.digest, now)
         annotate(outcome="landing" if kind == "page" else f"declined_{kind}")
         if kind == "page":
-            return Landing(link, stamp)
-        return Declined(link, "confirm" if kind == "preview" else kind, stamp)
+            return Landing(link, stamp, form_key)
+        return Declined(link, "confirm" if kind == "preview" else kind, stamp, form_key)
 
     def _redeliver(
         self, token: Token, requester: Requester, session: SessionKey | None, *, for_page: bool
@@ -313,30 +358,42 @@ class Redeeming:
         means a page's press sent again (its stamp named the claim), and the session is then
         re-keyed, because the first answer's cookie may never have arrived."""
         key = proof or SessionKey.new(claim_id)
-        link = self._links.redeliver(
-            token.link_id,
-            token.digest,
-            claim_id,
-            proof.digest if proof is not None else None,
-            self._clock(),
-            self._session_seconds,
-            new_session_digest=None if proof is not None else key.digest,
-        )
+        attempt = secrets.token_hex(8)  # marks this count, so its undo undoes only it
+        try:
+            link = self._links.redeliver(
+                token.link_id,
+                token.digest,
+                claim_id,
+                proof.digest if proof is not None else None,
+                self._clock(),
+                self._session_seconds,
+                new_session_digest=None if proof is not None else key.digest,
+                attempt=attempt,
+            )
+        except UnavailableError:
+            # The count may have been applied, or may land later: fence it, and undo it.
+            self._give_back_redelivery(token.link_id, claim_id, attempt, fence=True)
+            raise
         if link is None:
             return None
         use = next(u for u in link.uses_log if u.claim_id == claim_id)
         annotate(outcome="redelivered", redeliveries=use.redeliveries)
         metric("Redelivered")
-        # Nothing to give back if S3 fails now: no use was spent, the client may retry.
-        return self._deliver(
-            link,
-            accept_stream,
-            Session(key, use.at + self._session_seconds),
-            redelivered=True,
-            byte_range=delivery.byte_range(
-                requester.range, requester.if_range, link.object.size, link.object.etag
-            ),
-        )
+        try:
+            return self._deliver(
+                link,
+                accept_stream,
+                Session(key, use.at + self._session_seconds),
+                redelivered=True,
+                byte_range=delivery.byte_range(
+                    requester.range, requester.if_range, link.object.size, link.object.etag
+                ),
+            )
+        except OnetimeError:
+            # No use was spent; the re-delivery that answered an error must not count
+            # towards the session's cap either.
+            self._give_back_redelivery(link.link_id, claim_id, attempt)
+            raise
 
     def _claim(
         self,
@@ -422,6 +479,19 @@ class Redeeming:
         if not redelivered:
             metric("Redeemed", Path=how.value)
         return redemption
+
+    def _give_back_redelivery(
+        self, link_id: str, claim_id: str, attempt: str, *, fence: bool = False
+    ) -> None:
+        try:
+            given = self._links.give_back_redelivery(link_id, claim_id, attempt, fence=fence)
+            annotate(redelivery_given_back=given)
+        except UnavailableError as exc:
+            # Not a use: at worst one failed re-delivery counts towards the session's cap.
+            log.warning(
+                "could not undo a failed re-delivery's count",
+                extra={"link_id": link_id, "claim_id": claim_id, "error": repr(exc.__cause__)},
+            )
 
     def _give_back(self, link: Link, claim: Claim) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
@@ -19,7 +20,7 @@ from chalicelib.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from chalicelib.link import Link
+from chalicelib.link import REDELIVERY_CAP, Link
 from chalicelib.mailer import Letter, Mailer
 from chalicelib.services import Services
 from chalicelib.services.grants import GrantRequest
@@ -46,6 +47,13 @@ from tests.fakes import (
 PDF = b"%PDF-1.7 small" * 10
 BROWSER = Requester(accept="text/html,*/*", client_ip="10.0.0.9", user_agent="Firefox")
 CURL = Requester(accept="*/*", client_ip="10.0.0.8", user_agent="curl/8")
+STREAMING = Requester(accept="application/pdf", client_ip="10.0.0.8", user_agent="curl/8")
+CURL_AS_BROWSER = Requester(accept="text/html,*/*", client_ip="10.6.6.6", user_agent="Firefox")
+
+
+def holding(requester: Requester, page: Landing | Declined) -> Requester:
+    """``requester`` sending back the form cookie that ``page`` set."""
+    return dataclasses.replace(requester, form_key=page.form_key)
 
 
 @dataclass
@@ -286,11 +294,11 @@ def test_the_button_must_be_pressed_after_a_persons_delay(world: World) -> None:
     landing = world.services.redeeming.get(token, BROWSER)
     assert isinstance(landing, Landing)
     world.clock.advance(MIN_PRESS_SECONDS / 2)
-    early = world.services.redeeming.post(token, BROWSER, landing.stamp)
+    early = world.services.redeeming.post(token, holding(BROWSER, landing), landing.stamp)
     assert isinstance(early, Declined) and early.reason == "too_fast"
     assert world.links.get(link.link_id).uses == 0
     world.clock.advance(MIN_PRESS_SECONDS)
-    pressed = world.services.redeeming.post(token, BROWSER, landing.stamp)
+    pressed = world.services.redeeming.post(token, holding(BROWSER, landing), landing.stamp)
     assert isinstance(pressed, Redirect)  # the page follows it, even for a small file
     assert world.links.get(link.link_id).uses == 1
 
@@ -301,11 +309,21 @@ def test_a_stamp_for_another_link_or_edited_counts_as_too_fast(world: World) -> 
     landing = world.services.redeeming.get(other, BROWSER)
     assert isinstance(landing, Landing)
     world.clock.advance(5)
-    foreign = world.services.redeeming.post(token, BROWSER, landing.stamp)
+    foreign = world.services.redeeming.post(token, holding(BROWSER, landing), landing.stamp)
     assert isinstance(foreign, Declined) and foreign.reason == "too_fast"
-    millis, _, mac = landing.stamp.partition(".")
-    edited = world.services.redeeming.post(other, BROWSER, f"{int(millis) - 9000}.{mac}")
-    assert isinstance(edited, Declined) and edited.reason == "too_fast"
+    millis, _, rest = landing.stamp.partition(".")
+    edited = f"{int(millis) - 9000}.{rest}"
+    edited_press = world.services.redeeming.post(other, holding(BROWSER, landing), edited)
+    assert isinstance(edited_press, Declined) and edited_press.reason == "too_fast"
+    # Another client's stamp: it holds a form key, but not the one this stamp was made for.
+    theirs = world.services.redeeming.get(other, CURL_AS_BROWSER)
+    assert isinstance(theirs, Landing) and theirs.form_key != landing.form_key
+    replayed = world.services.redeeming.post(other, holding(BROWSER, theirs), landing.stamp)
+    assert isinstance(replayed, Declined) and replayed.reason == "too_fast"
+    # Without any form cookie: said so, and nothing is spent either.
+    bare = world.services.redeeming.post(other, BROWSER, landing.stamp)
+    assert isinstance(bare, Declined) and bare.reason == "no_form_cookie"
+    assert world.links.get(landing.link.link_id).uses == 0
 
 
 def test_refund_and_suspicion(world: World) -> None:
@@ -329,10 +347,10 @@ def test_the_same_press_again_is_delivered_again_not_spent(world: World) -> None
     landing = world.services.redeeming.get(token, BROWSER)
     assert isinstance(landing, Landing)
     world.clock.advance(2)
-    first = world.services.redeeming.post(token, BROWSER, landing.stamp)
+    first = world.services.redeeming.post(token, holding(BROWSER, landing), landing.stamp)
     assert isinstance(first, Redirect) and first.session is not None
     world.clock.advance(0.1)  # the second click, before the first answer arrived
-    second = world.services.redeeming.post(token, BROWSER, landing.stamp)
+    second = world.services.redeeming.post(token, holding(BROWSER, landing), landing.stamp)
     assert isinstance(second, Redirect) and second.redelivered
     assert second.session is not None and second.session.key != first.session.key
     assert world.links.get(link.link_id).uses == 1
@@ -356,8 +374,105 @@ def test_the_same_press_without_sessions_says_it_started(world: World) -> None:
     landing = services.redeeming.get(token, BROWSER)
     assert isinstance(landing, Landing)
     world.clock.advance(2)
-    services.redeeming.post(token, BROWSER, landing.stamp)
+    services.redeeming.post(token, holding(BROWSER, landing), landing.stamp)
     world.clock.advance(1)
     with pytest.raises(PressRepeatedError, match="started when you pressed"):
-        services.redeeming.post(token, BROWSER, landing.stamp)
+        services.redeeming.post(token, holding(BROWSER, landing), landing.stamp)
     assert world.links.get(link.link_id).uses == 1
+
+
+def test_renders_in_the_same_millisecond_have_their_own_stamps(world: World) -> None:
+    """Issue 20, break 5: two pages rendered in the same millisecond shared a stamp."""
+    token, _ = mint(world)
+    first = world.services.redeeming.get(token, BROWSER)
+    second = world.services.redeeming.get(token, BROWSER)
+    assert isinstance(first, Landing) and isinstance(second, Landing)
+    assert first.stamp != second.stamp
+
+
+def test_a_stamp_rendered_alongside_the_recipients_does_not_skip_the_check(world: World) -> None:
+    """Issue 20, break 5: someone holding only the token fetched pages during the
+    recipient's visit and replayed the stamp without the code: the file, without the code."""
+    minted = world.services.minting.mint(MintRequest(file="docs/a.pdf", verify="code", uses=2))
+    token, code = minted.token.value, minted.code
+    assert code is not None
+    recipient = world.services.redeeming.get(token, BROWSER)
+    attacker = world.services.redeeming.get(token, CURL_AS_BROWSER)
+    assert isinstance(recipient, Landing) and isinstance(attacker, Landing)
+    world.clock.advance(2)
+    pressed = world.services.redeeming.post(
+        token, holding(BROWSER, recipient), recipient.stamp, answer=code
+    )
+    assert isinstance(pressed, Redirect)
+    replayed = world.services.redeeming.post(
+        token, holding(CURL_AS_BROWSER, attacker), attacker.stamp
+    )
+    assert isinstance(replayed, Declined) and replayed.reason == "answer_required"
+    stored = world.links.get(minted.link.link_id)
+    assert stored.uses == 1 and stored.uses_log[0].redeliveries == 0
+
+
+def test_a_re_delivery_that_failed_does_not_count_towards_the_cap(world: World) -> None:
+    """Issue 20, break 7: re-deliveries that answered 503 (S3 failing on the stream path)
+    still counted towards the cap, so a client could be refused its free downloads."""
+    token, link = mint(world)
+    first = world.services.redeeming.post(token, CURL)
+    assert isinstance(first, Redirect) and first.session is not None
+    key = first.session.key
+    world.objects.fail_reads = OSError("connection reset")
+    for _ in range(REDELIVERY_CAP + 1):
+        with pytest.raises(UnavailableError):
+            world.services.redeeming.post(token, STREAMING, None, key)
+    stored = world.links.get(link.link_id)
+    assert stored.uses == 1 and stored.uses_log[0].redeliveries == 0
+    world.objects.fail_reads = None
+    again = world.services.redeeming.post(token, STREAMING, None, key)
+    assert isinstance(again, Stream) and again.redelivered
+    assert world.links.get(link.link_id).uses_log[0].redeliveries == 1
+
+
+class LosingLinkStore(MemoryLinkStore):
+    """The re-delivery count's answer is lost: applied (``late=False``) or held, to land
+    after the service answered (``late=True``, sent by ``land``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lose: str | None = None  # "applied" or "late"
+        self.held: list[tuple[tuple[object, ...], dict[str, object]]] = []
+
+    def redeliver(self, *args: object, **kwargs: object) -> Link | None:
+        if self.lose == "applied":
+            super().redeliver(*args, **kwargs)  # type: ignore[arg-type]
+        elif self.lose == "late":
+            self.held.append((args, kwargs))
+        else:
+            return super().redeliver(*args, **kwargs)  # type: ignore[arg-type]
+        raise UnavailableError("The link store did not answer; try again shortly.")
+
+    def land(self) -> None:
+        for args, kwargs in self.held:
+            super().redeliver(*args, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("lose", ["applied", "late"])
+def test_a_re_delivery_whose_count_was_lost_is_not_counted(world: World, lose: str) -> None:
+    links = LosingLinkStore()
+    services = Services.build(
+        settings=settings(stream_max_bytes=1000, redirect_ttl=20),
+        clock=world.clock,
+        links=links,
+        objects=world.objects,
+        requests=MemoryRequestStore(),
+    )
+    minted = services.minting.mint(MintRequest(file="docs/a.pdf"))
+    first = services.redeeming.post(minted.token.value, CURL)
+    assert isinstance(first, Redirect) and first.session is not None
+    links.lose = lose
+    with pytest.raises(UnavailableError):
+        services.redeeming.post(minted.token.value, CURL, None, first.session.key)
+    links.lose = None
+    links.land()  # a count that arrives after its undo is refused by the undo's fence
+    stored = links.get(minted.link.link_id)
+    assert stored.uses == 1 and stored.uses_log[0].redeliveries == 0
+    again = services.redeeming.post(minted.token.value, CURL, None, first.session.key)
+    assert isinstance(again, Redirect) and again.redelivered

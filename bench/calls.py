@@ -220,7 +220,7 @@ def measure(app: ModuleType, stack: Stack) -> Section:
         "`GetItem` (a refusal changes nothing), one `PutItem` (the download link, minted before "
         "any receipt names it), one `PutObjectTagging` (so the lifecycle rule for unconfirmed "
         "uploads spares the file) and one conditional `UpdateItem` that takes one of the "
-        "request's files (docs/consistency/requests.md)."
+        "request's files (docs/CONSISTENCY.md)."
     )
     section.notes.append(
         "Notifications (webhooks, receipts) add no call and no latency to a redemption: "

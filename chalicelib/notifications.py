@@ -29,7 +29,7 @@ table has neither); the client's IP and user agent only with
 Delivery is at least once.  A record that failed is delivered again by Lambda; this
 container remembers which destinations already accepted each event and skips them, but a
 retry on another container sends to every endpoint and the receipt's address again, so
-receivers drop repeats by ``webhook-id`` (stable per event: docs/consistency/notifications.md).
+receivers drop repeats by ``webhook-id`` (stable per event: docs/CONSISTENCY.md).
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ def test_a_confirmed_upload_gets_a_download_link_to_the_same_bytes_and_name(
     done = confirm(service, requested, key)
     assert done.status_code == 201, done.body
     # Read (refusals change nothing), mint (the link exists before any receipt names it),
-    # tag, then take the file (docs/consistency/requests.md).
+    # tag, then take the file (docs/CONSISTENCY.md).
     assert service.hooks.calls == [
         "s3:HeadObject",
         "dynamodb:GetItem",

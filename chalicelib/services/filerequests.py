@@ -10,7 +10,7 @@ mints a download link to it.
   and type), one ``GetItem`` (refusals change nothing), one ``PutItem`` (the download link),
   one ``PutObjectTagging`` (the lifecycle rule then spares the file) and one conditional
   ``UpdateItem`` that takes one of the request's files.  A refusal takes nothing, and a
-  failure gives back whatever was done (docs/consistency/requests.md).
+  failure gives back whatever was done (docs/CONSISTENCY.md).
 """
 
 from __future__ import annotations
@@ -272,7 +272,7 @@ class Receiving:
     ) -> Received:
         """Check the upload, mint its download link, and take one of the request's files
         for it.  A refusal takes nothing and mints nothing; a failure gives back whatever
-        was done (docs/consistency/requests.md has the order and why)."""
+        was done (docs/CONSISTENCY.md has the order and why)."""
         token = parse_token(token_value)
         nonce, filename = self._parse_key(token.link_id, key)
         assert key is not None

@@ -293,7 +293,10 @@ def print_minted(
     else:
         render.echo(str(minted.get("url") or ""))
     if email is not None and not quiet:
-        render.echo(f"Emailed to {email} (message id {minted.get('message_id')}).", err=True)
+        if minted.get("email") == "uncertain":
+            render.echo(f"Sent to {email}, but uncertain: {minted.get('message')}", err=True)
+        else:
+            render.echo(f"Emailed to {email} (message id {minted.get('message_id')}).", err=True)
 
 
 def check_options(command: F) -> F:
@@ -762,9 +765,14 @@ def resend_command(
         render.print_json(minted)
         return
     render.echo(str(minted.get("url") or ""))
+    sent = (
+        f"uncertain ({minted.get('message')})"
+        if minted.get("email") == "uncertain"
+        else f"message id {minted.get('message_id')}"
+    )
     render.echo(
-        f"Emailed link {minted.get('id')} to the recipient of {link_id} (message id "
-        f"{minted.get('message_id')}); {link_id} is withdrawn.",
+        f"Emailed link {minted.get('id')} to the recipient of {link_id} ({sent}); "
+        f"{link_id} is withdrawn.",
         err=True,
     )
     if minted.get("code"):

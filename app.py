@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import Chalice, DynamoDBEvent
 
 from chalicelib import logs
-from chalicelib.apikeys import ApiKeys
-from chalicelib.buyers import BuyerTokens
 from chalicelib.clock import Clock
-from chalicelib.delivery import BINARY_TYPES
-from chalicelib.routes import buyers, customers, health, operators, request, uploaders
+from chalicelib.domain.delivery import BINARY_TYPES
 from chalicelib.services import Services
 from chalicelib.settings import get_notification_settings, get_settings
+from chalicelib.web.apikeys import ApiKeys
+from chalicelib.web.buyers import BuyerTokens
+from chalicelib.web.routes import buyers, customers, health, operators, request, uploaders
 
 if TYPE_CHECKING:  # the module imports boto3: only the notifications function pays for it
-    from chalicelib.notifications import Notifier
+    from chalicelib.events.notifications import Notifier
 
 app = Chalice(app_name="onetime", configure_logs=False)
-app.api.binary_types = list(BINARY_TYPES)  # why these: chalicelib/delivery.py
+app.api.binary_types = list(BINARY_TYPES)  # why these: chalicelib/domain/delivery.py
 log = logs.configure()
 app.register_middleware(request.log_request, "http")
 for blueprint in (customers.bp, uploaders.bp, operators.bp, buyers.bp, health.bp):
@@ -38,12 +38,12 @@ for blueprint in (customers.bp, uploaders.bp, operators.bp, buyers.bp, health.bp
 def get_services() -> Services:
     # Imported here, not at module level: only a container's first request
     # pays for boto3, and ``import app`` stays cheap.
-    from chalicelib.clients import dynamodb_client, s3_client, ses_client
-    from chalicelib.grantstore import DynamoGrantStore
-    from chalicelib.linkstore import DynamoLinkStore
-    from chalicelib.mailer import Mailer
-    from chalicelib.objectstore import HEALTH_PROBE, S3ObjectStore
-    from chalicelib.requeststore import DynamoRequestStore
+    from chalicelib.mail.mailer import Mailer
+    from chalicelib.storage.clients import dynamodb_client, s3_client, ses_client
+    from chalicelib.storage.grantstore import DynamoGrantStore
+    from chalicelib.storage.linkstore import DynamoLinkStore
+    from chalicelib.storage.objectstore import HEALTH_PROBE, S3ObjectStore
+    from chalicelib.storage.requeststore import DynamoRequestStore
 
     settings = get_settings()
     clock = request.deps().clock
@@ -64,7 +64,7 @@ def get_services() -> Services:
         @functools.cache
         def answer_key() -> bytes:
             # Read once per container, and only by the first recipient check.
-            from chalicelib.secrets import read_secret
+            from chalicelib.storage.secrets import read_secret
 
             return read_secret(name)
 
@@ -98,7 +98,7 @@ def get_buyer_tokens() -> BuyerTokens | None:
 
 @functools.cache
 def get_notifier() -> Notifier:
-    from chalicelib.notifications import build
+    from chalicelib.events.notifications import build
 
     return build(get_notification_settings())
 

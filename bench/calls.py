@@ -225,7 +225,7 @@ def measure(app: ModuleType, stack: Stack) -> Section:
     section.notes.append(
         "Notifications (webhooks, receipts) add no call and no latency to a redemption: "
         "DynamoDB writes the table's stream itself, and a separate function reads it "
-        "(chalicelib/notifications.py). The redemption rows are the same with them on "
+        "(chalicelib/events/notifications.py). The redemption rows are the same with them on "
         "(tests/test_notifications.py checks the calls)."
     )
     return section

@@ -21,9 +21,9 @@ from bench.common import (
     ms,
     ratio,
 )
-from chalicelib.answers import ANSWER_LABEL
-from chalicelib.secrets import key_from
-from chalicelib.signing import derive_key
+from chalicelib.domain.answers import ANSWER_LABEL
+from chalicelib.domain.signing import derive_key
+from chalicelib.storage.secrets import key_from
 from tools.stack import ROOT, SECRET_PARAMETER, SMALL_SAMPLE, Stack, api_key_digest
 
 REPEATS = 14
@@ -171,8 +171,8 @@ def measure(stack: Stack) -> Section:
     ssm = median(samples[VARIANTS[3].name])
     derived = median(samples[VARIANTS[4].name])
     section.notes.append(
-        "Recipient checks (chalicelib/answers.py): the first checked redemption in a container "
-        "reads the secret from SSM Parameter Store, one `GetParameter` (moto here): "
+        "Recipient checks (chalicelib/domain/answers.py): the first checked redemption in a "
+        "container reads the secret from SSM Parameter Store, one `GetParameter` (moto here): "
         f"{ms(ssm)} against {ms(derived)} with the key derived from the API key digests, "
         f"{ms(ssm - derived)} ({ratio(ssm, derived):.2f}x) more, side by side. Containers that "
         "never see a checked link never read it."

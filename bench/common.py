@@ -20,11 +20,11 @@ from urllib.parse import urlencode
 import boto3
 from botocore.config import Config
 
-from chalicelib.answers import Answers
-from chalicelib.link import Link, StoredObject
-from chalicelib.linkstore import DynamoLinkStore
-from chalicelib.objectstore import S3ObjectStore
-from chalicelib.tokens import new_token
+from chalicelib.domain.answers import Answers
+from chalicelib.domain.link import Link, StoredObject
+from chalicelib.domain.tokens import new_token
+from chalicelib.storage.linkstore import DynamoLinkStore
+from chalicelib.storage.objectstore import S3ObjectStore
 from tools.stack import ROOT, Stack, free_port
 
 BROWSER_ACCEPT = (

@@ -35,10 +35,10 @@ from bench.common import (
     reset_app_caches,
 )
 from bench.naive import NaiveRedeemer
-from chalicelib.link import Claim
-from chalicelib.linkstore import DynamoLinkStore
+from chalicelib.domain.link import Claim
+from chalicelib.domain.tokens import token_digest
 from chalicelib.services.redemption import Declined, Landing, Requester
-from chalicelib.tokens import token_digest
+from chalicelib.storage.linkstore import DynamoLinkStore
 from tools.stack import ROOT, SMALL_SAMPLE, Stack
 
 SAMPLES = 300

@@ -28,7 +28,7 @@ from bench.common import (
     reset_app_caches,
 )
 from bench.naive import NaiveRedeemer, Refused
-from chalicelib.errors import LinkUsedUpError
+from chalicelib.domain.errors import LinkUsedUpError
 from chalicelib.services.redemption import Requester
 from tools.stack import SMALL_SAMPLE, Stack
 

@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chalicelib.errors import ConfigurationError
-from chalicelib.text import has_control_characters, has_format_characters, is_email_address
+from chalicelib.domain.errors import ConfigurationError
+from chalicelib.domain.text import has_control_characters, has_format_characters, is_email_address
 
 # A buffered Lambda response is capped at 6 MB (6,291,456 bytes) *after* the
 # body has been base64-encoded into the JSON envelope.  Keep room for the
@@ -71,7 +71,8 @@ class Settings:
     jwt_audience: str | None = None
     jwt_jwks_url: str | None = None
     grant_daily_links: int = DEFAULT_GRANT_DAILY_LINKS
-    # The SSM Parameter Store SecureString that keys recipient checks (chalicelib/answers.py).
+    # The SSM Parameter Store SecureString that keys recipient checks
+    # (chalicelib/domain/answers.py).
     secret_parameter: str | None = None
 
     @classmethod
@@ -168,7 +169,7 @@ def get_settings() -> Settings:
 
 
 # Webhook endpoints a deployment may have: each delivery is sequential, retried, and
-# bounded in time, so a handful at most (chalicelib/webhooks.py).
+# bounded in time, so a handful at most (chalicelib/events/webhooks.py).
 MAX_WEBHOOK_URLS = 5
 _WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/]{32,}={0,2}$")
 # Plain http only to this machine: the local stack and the tests' receivers.

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import click
 
 # A token is the 16-character link id followed by a 43-character secret
-# (chalicelib/tokens.py); a file request's token is of the same kind.  Only the id ever
+# (chalicelib/domain/tokens.py); a file request's token is of the same kind.  Only the id ever
 # leaves this machine.
 _TOKEN = re.compile(r"([a-z2-7]{16})[A-Za-z0-9_-]{43}")
 

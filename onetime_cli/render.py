@@ -237,7 +237,7 @@ def wrong_answers(state: JsonObject) -> str:
     return NONE if count is None else str(count)
 
 
-MAX_WRONG_ANSWERS = 5  # the server's (chalicelib/link.py): shown, never enforced here
+MAX_WRONG_ANSWERS = 5  # the server's (chalicelib/domain/link.py): shown, never enforced here
 
 
 def kept_title(title: str, shown: int, total: object) -> str:

@@ -1,4 +1,4 @@
-"""In-memory stand-ins behind the stores' protocols (``chalicelib/stores.py``), and a
+"""In-memory stand-ins behind the stores' protocols (``chalicelib/storage/stores.py``), and a
 clock that tests freeze and advance.  The store contract suite
 (``tests/test_store_contract.py``) runs the same tests against these and against
 DynamoDB stand-ins, so the unit tier can trust them."""
@@ -12,8 +12,8 @@ import threading
 import time
 from typing import Any
 
-from chalicelib import refusals
-from chalicelib.errors import (
+from chalicelib.domain import refusals
+from chalicelib.domain.errors import (
     ForbiddenError,
     InvalidRequestError,
     ObjectNotFoundError,
@@ -21,8 +21,8 @@ from chalicelib.errors import (
     SessionRefundedError,
     UnavailableError,
 )
-from chalicelib.filerequest import FileRequest, Receipt
-from chalicelib.link import (
+from chalicelib.domain.filerequest import FileRequest, Receipt
+from chalicelib.domain.link import (
     HISTORY_KEPT,
     VISIT_KINDS,
     Claim,
@@ -34,7 +34,7 @@ from chalicelib.link import (
     guess_of,
     recipient_key,
 )
-from chalicelib.stores import (
+from chalicelib.storage.stores import (
     ClaimOutcome,
     Grant,
     GrantPage,

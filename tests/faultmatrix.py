@@ -25,20 +25,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chalicelib import receipts
-from chalicelib.errors import MailError, MailUncertainError, OnetimeError, UnavailableError
-from chalicelib.filerequest import FileRequest
-from chalicelib.link import HISTORY_KEPT, MAX_WRONG_ANSWERS, Claim, Link
-from chalicelib.mailer import Letter, Mailer
-from chalicelib.notifications import Event, Notifier, between
+from chalicelib.domain.errors import MailError, MailUncertainError, OnetimeError, UnavailableError
+from chalicelib.domain.filerequest import FileRequest
+from chalicelib.domain.link import HISTORY_KEPT, MAX_WRONG_ANSWERS, Claim, Link
+from chalicelib.domain.tokens import parse_token
+from chalicelib.events import receipts
+from chalicelib.events.notifications import Event, Notifier, between
+from chalicelib.events.webhooks import Webhooks
+from chalicelib.mail.mailer import Letter, Mailer
 from chalicelib.services import Services
 from chalicelib.services.filerequests import Received, RequestSpec
 from chalicelib.services.links import RefundRequest
 from chalicelib.services.minting import MintedLink, MintRequest, ResendRequest
 from chalicelib.services.redemption import Requester, Stream
 from chalicelib.settings import Settings
-from chalicelib.tokens import parse_token
-from chalicelib.webhooks import Webhooks
 from tests.fakes import FrozenClock, MemoryLinkStore, MemoryObjectStore, MemoryRequestStore
 
 KINDS = ("refused", "lost", "late")

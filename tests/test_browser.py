@@ -6,7 +6,7 @@ page's Download button does, unless it was pressed faster than a person could
 real press the browser gets a page saying the download started, whose meta refresh
 fetches the file from S3.
 
-A press also opens a download session (chalicelib/sessions.py): an HttpOnly cookie
+A press also opens a download session (chalicelib/domain/sessions.py): an HttpOnly cookie
 scoped to the download route.  Within it the same browser may download the file again
 without spending a use (the "Download again" button, on the started page and on the
 link's page opened again); any other browser still finds the link used.
@@ -16,7 +16,7 @@ headless browser that loads the link and runs whatever scripts the page has, plu
 HEAD request.  Neither may spend a use; a person's press must.
 
 The person's browser is headless chromium too, but it must not say so: its User-Agent
-names ``HeadlessChrome``, which the app treats as a scanner (chalicelib/bots.py), so
+names ``HeadlessChrome``, which the app treats as a scanner (chalicelib/domain/bots.py), so
 the person's context presents the desktop Chrome User-Agent of the same version.
 """
 

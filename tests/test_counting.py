@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from chalicelib.link import REDELIVERY_CAP
+from chalicelib.domain.link import REDELIVERY_CAP
 from tests.conftest import BROWSER_ACCEPT
 from tests.test_stack import TIMEOUT, item, mint, s3_bytes
 from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack, free_port

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 import app as app_module
-from chalicelib.errors import ConfigurationError
+from chalicelib.domain.errors import ConfigurationError
 from chalicelib.settings import Settings
 from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
 from tests.test_email import TO

@@ -11,10 +11,10 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 import app as app_module
-from chalicelib.clients import ses_client
-from chalicelib.errors import ConfigurationError
-from chalicelib.mailer import Letter, Mailer
+from chalicelib.domain.errors import ConfigurationError
+from chalicelib.mail.mailer import Letter, Mailer
 from chalicelib.settings import Settings
+from chalicelib.storage.clients import ses_client
 from tests.conftest import InProcess, reset_app_caches
 from tests.test_email import TO, parts, sent
 from tests.test_operators import call

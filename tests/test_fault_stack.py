@@ -29,10 +29,10 @@ from botocore.exceptions import BotoCoreError
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.link import HISTORY_KEPT, Link
-from chalicelib.linkstore import link_from_item
-from chalicelib.sessions import HEADER as SESSION_HEADER
-from chalicelib.tokens import parse_token
+from chalicelib.domain.link import HISTORY_KEPT, Link
+from chalicelib.domain.sessions import HEADER as SESSION_HEADER
+from chalicelib.domain.tokens import parse_token
+from chalicelib.storage.linkstore import link_from_item
 from tests import faultmatrix
 from tests.conftest import API_KEY, aws_error
 from tests.fakes import FrozenClock

@@ -62,7 +62,7 @@ EXPECTED_ACTIONS = {
     # content, which SES authorises as ses:SendRawEmail; both name the one identity.
     "ses:SendEmail",
     "ses:SendRawEmail",
-    # chalicelib/secrets.py: the SecureString that keys recipient checks, read once per
+    # chalicelib/storage/secrets.py: the SecureString that keys recipient checks, read once per
     # container (SSM's AWS managed key needs no kms:Decrypt grant of its own).
     "ssm:GetParameter",
     # The Lambda runtime writes the function's JSON log lines (chalicelib/logs.py)
@@ -224,14 +224,14 @@ def test_table_keys_and_index_are_those_the_tests_run_on(stage: Built) -> None:
 
 
 def test_the_indexes_the_stores_query_are_in_the_template(stage: Built) -> None:
-    from chalicelib.grantstore import SUBJECT_INDEX
-    from chalicelib.linkstore import FILE_INDEX, RECIPIENT_INDEX
+    from chalicelib.storage.grantstore import SUBJECT_INDEX
+    from chalicelib.storage.linkstore import FILE_INDEX, RECIPIENT_INDEX
 
     indexes = {
         index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
         for index in stage.properties("LinksTable")["GlobalSecondaryIndexes"]
     }
-    # The attributes the stores write and query by (chalicelib/linkstore.py _to_item).
+    # The attributes the stores write and query by (chalicelib/storage/linkstore.py _to_item).
     assert indexes[FILE_INDEX] == ["file", "created_at"]
     assert indexes[SUBJECT_INDEX] == ["grant_subject", "created_at"]
     assert indexes[RECIPIENT_INDEX] == ["recipient_key", "created_at"]
@@ -659,7 +659,7 @@ def test_request_uploads_go_where_the_policy_and_the_lifecycle_rules_say(stage: 
 
 def test_function_ends_before_api_gateway_gives_up(stage: Built) -> None:
     function = stage.properties("APIHandler")
-    # chalicelib/budgets.py: the slowest route's worst case (25 s), checked against the
+    # chalicelib/storage/budgets.py: the slowest route's worst case (25 s), checked against the
     # config's lambda_timeout by tests/unit/test_budgets.py; API Gateway gives up at 29 s.
     assert 25 < function["Timeout"] < 29
     assert function["MemorySize"] == 1024
@@ -705,7 +705,7 @@ def test_alarms_watch_this_api_and_released_uses(stage: Built) -> None:
     assert "Dimensions" not in released
 
 
-# Notifications (chalicelib/notifications.py)
+# Notifications (chalicelib/events/notifications.py)
 
 
 def test_the_table_streams_both_images_to_the_notifications_function(stage: Built) -> None:
@@ -727,8 +727,8 @@ def test_the_table_streams_both_images_to_the_notifications_function(stage: Buil
         "OnFailure": {"Destination": {"Fn::GetAtt": ["NotificationsDeadLetterQueue", "Arn"]}}
     }
     # One record at its worst (every endpoint failing every attempt) fits the timeout.
+    from chalicelib.events.webhooks import BACKOFF, TIMEOUT
     from chalicelib.settings import MAX_WEBHOOK_URLS
-    from chalicelib.webhooks import BACKOFF, TIMEOUT
 
     worst = MAX_WEBHOOK_URLS * (TIMEOUT * (len(BACKOFF) + 1) + sum(BACKOFF))
     assert worst + 10 < function["Timeout"] <= 900
@@ -890,7 +890,11 @@ def test_each_gateway_response_is_private_json_in_the_api_s_error_shape(
 
 
 def test_gateway_error_codes_match_the_app_s_where_they_mean_the_same(stage: Built) -> None:
-    from chalicelib.errors import RateLimitedError, UnavailableError, UnsupportedMediaTypeError
+    from chalicelib.domain.errors import (
+        RateLimitedError,
+        UnavailableError,
+        UnsupportedMediaTypeError,
+    )
 
     responses = gateway_responses(stage)
 

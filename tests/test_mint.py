@@ -69,7 +69,7 @@ def test_url_honours_public_url(service: InProcess, monkeypatch: pytest.MonkeyPa
 
 
 def test_url_honours_api_gateway_stage_prefix() -> None:
-    from chalicelib.urls import base_url
+    from chalicelib.web.urls import base_url
 
     context = {"path": "/api/get-link", "resourcePath": "/get-link", "stage": "api"}
     headers = {"host": "abc.execute-api.eu-west-1.amazonaws.com", "x-forwarded-proto": "https"}

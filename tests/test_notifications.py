@@ -25,9 +25,9 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 import app as app_module
-from chalicelib import notifications
-from chalicelib.errors import ConfigurationError
-from chalicelib.notifications import (
+from chalicelib.domain.errors import ConfigurationError
+from chalicelib.events import notifications
+from chalicelib.events.notifications import (
     EXPIRED_UNUSED,
     REDEEMED,
     REDEMPTION_RETURNED,

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.errors import (
+from chalicelib.domain.errors import (
     AlreadyReceivedError,
     LinkNotFoundError,
     RequestGoneError,
@@ -23,11 +23,11 @@ from chalicelib.errors import (
     UploadTooLargeError,
     UploadTypeError,
 )
-from chalicelib.filerequest import FileRequest, Receipt
-from chalicelib.linkstore import DynamoLinkStore
-from chalicelib.requeststore import DynamoRequestStore
-from chalicelib.stores import RequestStore
-from chalicelib.tokens import new_token
+from chalicelib.domain.filerequest import FileRequest, Receipt
+from chalicelib.domain.tokens import new_token
+from chalicelib.storage.linkstore import DynamoLinkStore
+from chalicelib.storage.requeststore import DynamoRequestStore
+from chalicelib.storage.stores import RequestStore
 from tests.fakes import MemoryRequestStore
 from tests.test_store_contract import new_link
 from tools.stack import Stack, create_table

@@ -23,7 +23,7 @@ from typing import IO
 import pytest
 import requests
 
-from chalicelib.tokens import new_token
+from chalicelib.domain.tokens import new_token
 from tests.conftest import BROWSER_ACCEPT
 from tools.stack import (
     LARGE_SAMPLE,

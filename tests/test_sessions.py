@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.link import REDELIVERY_CAP
+from chalicelib.domain.link import REDELIVERY_CAP
 from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
 from tests.test_operators import call
 from tests.test_redeem import SMALL, token_of

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.errors import (
+from chalicelib.domain.errors import (
     ChangedMeanwhileError,
     ConflictError,
     ForbiddenError,
@@ -29,8 +29,7 @@ from chalicelib.errors import (
     SessionRefundedError,
     UnavailableError,
 )
-from chalicelib.grantstore import DynamoGrantStore
-from chalicelib.link import (
+from chalicelib.domain.link import (
     GUESS_UA_BYTES,
     HISTORY_KEPT,
     MAX_WRONG_ANSWERS,
@@ -41,9 +40,10 @@ from chalicelib.link import (
     StoredObject,
     Visit,
 )
-from chalicelib.linkstore import DynamoLinkStore
-from chalicelib.stores import GrantStore, LinkStore
-from chalicelib.tokens import new_token
+from chalicelib.domain.tokens import new_token
+from chalicelib.storage.grantstore import DynamoGrantStore
+from chalicelib.storage.linkstore import DynamoLinkStore
+from chalicelib.storage.stores import GrantStore, LinkStore
 from tests.fakes import MemoryGrantStore, MemoryLinkStore
 from tools.stack import Stack, create_table
 

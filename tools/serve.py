@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
-from chalicelib.errors import ConfigurationError
+from chalicelib.domain.errors import ConfigurationError
 from chalicelib.settings import Settings
 from tools.stack import (
     LARGE_SAMPLE,

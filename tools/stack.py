@@ -38,7 +38,7 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 DEV_API_KEY = "onetime-dev-key"  # documented in the README; never used outside this machine
 MAIL_FROM = "downloads@onetime.local"
-SECRET_PARAMETER = "/onetime/local/secret"  # keys recipient checks (chalicelib/answers.py)
+SECRET_PARAMETER = "/onetime/local/secret"  # keys recipient checks (chalicelib/domain/answers.py)
 
 
 class PortInUse(RuntimeError):
@@ -100,7 +100,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 # A query parameter, anywhere in a line: a name that starts after a delimiter (so
 # matching stays linear on long lines), "=", and a value up to the next delimiter.
 _PARAMETER = re.compile(rb'(?<![^\s&?";])([^\s&?=";]+)=([^\s&";]*)')
-# One of our tokens (chalicelib/tokens.py): 16 base32 id characters, 43 base64url
+# One of our tokens (chalicelib/domain/tokens.py): 16 base32 id characters, 43 base64url
 # secret characters, not part of a longer run (a 64-hex SHA-256 digest is not one).
 _TOKEN_SHAPE = re.compile(rb"(?<![A-Za-z0-9_-])[a-z2-7]{16}[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 _NOT_A_LETTER = re.compile(rb"[^a-z]")

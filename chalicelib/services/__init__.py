@@ -17,8 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib.answers import ANSWER_LABEL, Answers
 from chalicelib.clock import Clock
+from chalicelib.domain.answers import ANSWER_LABEL, Answers
+from chalicelib.domain.signing import derive_key
+from chalicelib.domain.stamps import Stamps
+from chalicelib.domain.terms import TermsSigner
 from chalicelib.logs import get_logger
 from chalicelib.services.filerequests import Receiving, Requesting
 from chalicelib.services.grants import BuyerMinting, Granting
@@ -27,13 +30,10 @@ from chalicelib.services.minting import Minting
 from chalicelib.services.redemption import Redeeming
 from chalicelib.services.uploads import Uploading
 from chalicelib.settings import Settings
-from chalicelib.signing import derive_key
-from chalicelib.stamps import Stamps
-from chalicelib.stores import GrantStore, LinkStore, ObjectStore, RequestStore
-from chalicelib.terms import TermsSigner
+from chalicelib.storage.stores import GrantStore, LinkStore, ObjectStore, RequestStore
 
 if TYPE_CHECKING:
-    from chalicelib.mailer import Mailer
+    from chalicelib.mail.mailer import Mailer
 
 
 log = get_logger("services")
@@ -66,7 +66,7 @@ class Services:
         answer_key: Callable[[], bytes] | None = None,
     ) -> Services:
         """Every service, on these stores, configured from ``settings``.  ``answer_key``
-        keys the recipient checks' digests (chalicelib/answers.py); by default it is
+        keys the recipient checks' digests (chalicelib/domain/answers.py); by default it is
         derived from the API key digests."""
         answers = Answers(answer_key or (lambda: derive_key(ANSWER_LABEL, settings.api_key_hashes)))
         minting = Minting(

@@ -20,9 +20,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib import refusals
 from chalicelib.clock import Clock
-from chalicelib.errors import (
+from chalicelib.domain import refusals
+from chalicelib.domain.errors import (
     AlreadyReceivedError,
     InvalidRequestError,
     LinkNotFoundError,
@@ -32,10 +32,12 @@ from chalicelib.errors import (
     OnetimeError,
     UnavailableError,
 )
-from chalicelib.filenames import validate_filename
-from chalicelib.filerequest import CONFIRMED, PENDING, UPLOAD_TAG, FileRequest, Receipt
+from chalicelib.domain.filenames import validate_filename
+from chalicelib.domain.filerequest import CONFIRMED, PENDING, UPLOAD_TAG, FileRequest, Receipt
+from chalicelib.domain.terms import Terms, TermsSigner
+from chalicelib.domain.tokens import Token, is_link_id, new_token, parse_token
 from chalicelib.logs import annotate, get_logger, metric
-from chalicelib.mailer import Letter, Mailer
+from chalicelib.mail.mailer import Letter, Mailer
 from chalicelib.services.minting import (
     DEFAULT_TTL,
     MintedLink,
@@ -45,9 +47,7 @@ from chalicelib.services.minting import (
     check_ttl,
     check_uses,
 )
-from chalicelib.stores import LinkStore, ObjectStore, RequestPage, RequestStore, UploadForm
-from chalicelib.terms import Terms, TermsSigner
-from chalicelib.tokens import Token, is_link_id, new_token, parse_token
+from chalicelib.storage.stores import LinkStore, ObjectStore, RequestPage, RequestStore, UploadForm
 
 log = get_logger("filerequests")
 

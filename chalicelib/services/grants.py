@@ -8,19 +8,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.clock import Clock
-from chalicelib.errors import (
+from chalicelib.domain.errors import (
     ForbiddenError,
     InvalidRequestError,
     ObjectNotFoundError,
     UnavailableError,
 )
+from chalicelib.domain.objectkeys import validate_key
+from chalicelib.domain.refusals import NOT_GRANTED
+from chalicelib.domain.text import has_control_characters
 from chalicelib.logs import annotate, get_logger
-from chalicelib.objectkeys import validate_key
-from chalicelib.refusals import NOT_GRANTED
 from chalicelib.services.links import checked_limit
 from chalicelib.services.minting import MintedLink, Minting, MintRequest
-from chalicelib.stores import Grant, GrantPage, GrantStore, ObjectStore
-from chalicelib.text import has_control_characters
+from chalicelib.storage.stores import Grant, GrantPage, GrantStore, ObjectStore
 
 log = get_logger("grants")
 

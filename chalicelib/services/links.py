@@ -6,13 +6,13 @@ import re
 from dataclasses import dataclass
 
 from chalicelib.clock import Clock
-from chalicelib.errors import InvalidRequestError, LinkNotFoundError
-from chalicelib.link import Link
+from chalicelib.domain.errors import InvalidRequestError, LinkNotFoundError
+from chalicelib.domain.link import Link
+from chalicelib.domain.tokens import is_link_id
 from chalicelib.logs import annotate
-from chalicelib.mailer import check_address
+from chalicelib.mail.mailer import check_address
 from chalicelib.services.minting import check_note, check_ttl, check_uses
-from chalicelib.stores import LinkStore, Page
-from chalicelib.tokens import is_link_id
+from chalicelib.storage.stores import LinkStore, Page
 
 LIST_LIMIT = 25
 MAX_LIST_LIMIT = 100

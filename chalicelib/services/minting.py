@@ -6,10 +6,10 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib import refusals
-from chalicelib.answers import Answers, new_code
 from chalicelib.clock import Clock
-from chalicelib.errors import (
+from chalicelib.domain import refusals
+from chalicelib.domain.answers import Answers, new_code
+from chalicelib.domain.errors import (
     ChangedMeanwhileError,
     InvalidRequestError,
     MailError,
@@ -17,14 +17,14 @@ from chalicelib.errors import (
     OnetimeError,
     UnavailableError,
 )
-from chalicelib.filenames import default_filename, validate_filename
-from chalicelib.link import CHECKS, Link, StoredObject
+from chalicelib.domain.filenames import default_filename, validate_filename
+from chalicelib.domain.link import CHECKS, Link, StoredObject
+from chalicelib.domain.objectkeys import validate_key
+from chalicelib.domain.text import has_control_characters
+from chalicelib.domain.tokens import Token, is_link_id, new_token
 from chalicelib.logs import annotate, get_logger, metric
-from chalicelib.mailer import Letter, Mailer, check_address
-from chalicelib.objectkeys import validate_key
-from chalicelib.stores import LinkStore, ObjectStore
-from chalicelib.text import has_control_characters
-from chalicelib.tokens import Token, is_link_id, new_token
+from chalicelib.mail.mailer import Letter, Mailer, check_address
+from chalicelib.storage.stores import LinkStore, ObjectStore
 
 log = get_logger("minting")
 
@@ -45,7 +45,7 @@ class MintRequest:
     filename: str | None = None
     confirm: bool = True
     note: str = ""
-    # A recipient check (``email`` or ``code``, chalicelib/answers.py), and an address
+    # A recipient check (``email`` or ``code``, chalicelib/domain/answers.py), and an address
     # told when the link is redeemed.
     verify: str | None = None
     notify: str | None = None

@@ -19,11 +19,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from chalicelib import delivery, refusals
-from chalicelib.answers import Answers
-from chalicelib.bots import previewer
 from chalicelib.clock import Clock
-from chalicelib.errors import (
+from chalicelib.domain import delivery, refusals
+from chalicelib.domain.answers import Answers
+from chalicelib.domain.bots import previewer
+from chalicelib.domain.errors import (
     InvalidRequestError,
     OnetimeError,
     PressRepeatedError,
@@ -31,14 +31,14 @@ from chalicelib.errors import (
     SessionRefundedError,
     UnavailableError,
 )
-from chalicelib.filenames import content_disposition
-from chalicelib.link import Claim, Link, Visit
+from chalicelib.domain.filenames import content_disposition
+from chalicelib.domain.link import Claim, Link, Visit
+from chalicelib.domain.refusals import REPEATED
+from chalicelib.domain.sessions import SessionKey
+from chalicelib.domain.stamps import Stamps, new_form_key
+from chalicelib.domain.tokens import Token, parse_token
 from chalicelib.logs import annotate, get_logger, metric
-from chalicelib.refusals import REPEATED
-from chalicelib.sessions import SessionKey
-from chalicelib.stamps import Stamps, new_form_key
-from chalicelib.stores import LinkStore, ObjectStore
-from chalicelib.tokens import Token, parse_token
+from chalicelib.storage.stores import LinkStore, ObjectStore
 
 log = get_logger("redemption")
 
@@ -60,7 +60,7 @@ class Requester:
     user_agent: str = ""
     range: str | None = None  # honoured only inside a download session (a resume)
     if_range: str | None = None
-    form_key: str | None = None  # the landing form's cookie (chalicelib/stamps.py), if held
+    form_key: str | None = None  # the landing form's cookie (chalicelib/domain/stamps.py), if held
 
     @property
     def wants_html(self) -> bool:
@@ -201,7 +201,7 @@ class Redeeming:
         """A POST: the landing page's button, ``curl -d``, the CLI or an API client.
 
         ``answer`` is the person's answer to the link's recipient check, if it has one: the
-        claim's own write compares it, and counts a wrong one (chalicelib/answers.py).
+        claim's own write compares it, and counts a wrong one (chalicelib/domain/answers.py).
 
         ``shown`` is the landing form's signed render time, bound to the client's form
         cookie (``requester.form_key``); a POST without it (not from the page) is not

@@ -7,10 +7,10 @@ import secrets
 from dataclasses import dataclass
 
 from chalicelib.clock import Clock
-from chalicelib.errors import InvalidRequestError
-from chalicelib.filenames import validate_filename
+from chalicelib.domain.errors import InvalidRequestError
+from chalicelib.domain.filenames import validate_filename
 from chalicelib.logs import annotate
-from chalicelib.stores import ObjectStore
+from chalicelib.storage.stores import ObjectStore
 
 UPLOAD_LIFETIME = 600  # seconds a presigned upload form stays valid
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")

@@ -13,8 +13,8 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.config import Config
 from botocore.retries.standard import ExponentialBackoff
 
-from chalicelib import budgets, clients
-from chalicelib.errors import ConfigurationError
+from chalicelib.domain.errors import ConfigurationError
+from chalicelib.storage import budgets, clients
 
 CONFIG = Path(__file__).resolve().parents[2] / ".chalice" / "config.json"
 API_GATEWAY_TIMEOUT = 29  # the REST API's integration timeout, seconds

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.link import Link, StoredObject
-from chalicelib.mailer import Letter, compose
+from chalicelib.domain.link import Link, StoredObject
+from chalicelib.mail.mailer import Letter, compose
 
 URL = "https://files.example/download?token=" + "t" * 59
 LINK = Link(

@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from chalicelib.errors import (
+from chalicelib.domain.errors import (
     AlreadyReceivedError,
     InvalidRequestError,
     OnetimeError,
@@ -18,13 +18,13 @@ from chalicelib.errors import (
     UploadMissingError,
     UploadTooLargeError,
 )
-from chalicelib.filerequest import FileRequest, Receipt
-from chalicelib.link import Link
+from chalicelib.domain.filerequest import FileRequest, Receipt
+from chalicelib.domain.link import Link
+from chalicelib.domain.terms import Terms, TermsSigner
+from chalicelib.domain.tokens import new_token
 from chalicelib.services import Services
 from chalicelib.services.filerequests import MintedRequest, RequestSpec
 from chalicelib.settings import Settings
-from chalicelib.terms import Terms, TermsSigner
-from chalicelib.tokens import new_token
 from tests.fakes import (
     FrozenClock,
     MemoryGrantStore,

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import delivery, dynamo, refusals
-from chalicelib.errors import (
+from chalicelib.domain import delivery, refusals
+from chalicelib.domain.errors import (
     InvalidRequestError,
     LinkExpiredError,
     LinkNotFoundError,
     LinkRevokedError,
     LinkUsedUpError,
 )
-from chalicelib.link import Link, StoredObject, Use
-from chalicelib.mailer import Letter
-from chalicelib.params import build, json_fields, json_object
+from chalicelib.domain.link import Link, StoredObject, Use
+from chalicelib.mail.mailer import Letter
 from chalicelib.services.links import LinkChange
 from chalicelib.services.minting import MintRequest
+from chalicelib.storage import dynamo
+from chalicelib.web.params import build, json_fields, json_object
 
 
 def test_mint_fields_come_from_the_dataclasses() -> None:

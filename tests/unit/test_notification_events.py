@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chalicelib.errors import MailError, UnavailableError
-from chalicelib.link import Link, StoredObject
-from chalicelib.notifications import (
+from chalicelib.domain.errors import MailError, UnavailableError
+from chalicelib.domain.link import Link, StoredObject
+from chalicelib.events.notifications import (
     EXPIRED_UNUSED,
     REDEEMED,
     REDEMPTION_RETURNED,
@@ -21,7 +21,7 @@ from chalicelib.notifications import (
     Notifier,
     between,
 )
-from chalicelib.receipts import compose
+from chalicelib.events.receipts import compose
 from chalicelib.services import Services
 from chalicelib.services.links import RefundRequest
 from chalicelib.services.minting import MintRequest

@@ -8,10 +8,10 @@ import contextlib
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from chalicelib.answers import Answers
-from chalicelib.errors import ConflictError, MailError, UnavailableError
-from chalicelib.link import Claim, Link
-from chalicelib.mailer import Letter, Mailer
+from chalicelib.domain.answers import Answers
+from chalicelib.domain.errors import ConflictError, MailError, UnavailableError
+from chalicelib.domain.link import Claim, Link
+from chalicelib.mail.mailer import Letter, Mailer
 from chalicelib.services.minting import Minting, MintRequest, ResendRequest
 from tests.fakes import FrozenClock, MemoryLinkStore, MemoryObjectStore
 

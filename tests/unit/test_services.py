@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chalicelib.errors import (
+from chalicelib.domain.errors import (
     ForbiddenError,
     InvalidRequestError,
     LinkExpiredError,
@@ -20,8 +20,8 @@ from chalicelib.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from chalicelib.link import REDELIVERY_CAP, Link
-from chalicelib.mailer import Letter, Mailer
+from chalicelib.domain.link import REDELIVERY_CAP, Link
+from chalicelib.mail.mailer import Letter, Mailer
 from chalicelib.services import Services
 from chalicelib.services.grants import GrantRequest
 from chalicelib.services.links import LinkChange, RefundRequest

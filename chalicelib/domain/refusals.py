@@ -1,0 +1,368 @@
+"""Why a link will not deliver, decided once and worded once.
+
+The rule (``check``) is shared by the DynamoDB store, which applies it after a
+failed conditional write to say *why*, and by the in-memory store of the unit
+tests.  Its sentences are the JSON ``message``; the pages reuse the headings.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from chalicelib.domain.errors import (
+    AlreadyReceivedError,
+    ChangedMeanwhileError,
+    ConflictError,
+    LinkExpiredError,
+    LinkLockedError,
+    LinkNotFoundError,
+    LinkRevokedError,
+    LinkUsedUpError,
+    RateLimitedError,
+    RequestGoneError,
+    RequestNotFoundError,
+    UnavailableError,
+    UploadEmptyError,
+    UploadMissingError,
+    UploadTooLargeError,
+    UploadTypeError,
+)
+from chalicelib.domain.filerequest import FileRequest
+from chalicelib.domain.link import MAX_WRONG_ANSWERS, Link
+from chalicelib.domain.text import human_size
+
+ASK_SENDER = "Ask the sender for a new one."
+NOT_FOUND = "This link does not exist. Check it was copied whole, or ask the sender for a new one."
+USED = "This link has already been used"
+EXPIRED = "This link has expired"
+REVOKED = "This link was withdrawn"
+REPLACED = "replaced by a newer link that was emailed to you"
+FILE_CHANGED = "This file is no longer available"
+LOCKED = "This link is locked"
+NOT_GRANTED = "You have no purchase that includes this file. Contact the shop if you think you do."
+
+
+def times(uses: int) -> str:
+    return "once" if uses == 1 else f"{uses} times"
+
+
+def check(link: Link | None, digest: str, now: float) -> Link:
+    """The link, if a redemption could take a use now; otherwise raise why not.
+
+    Order matters: a withdrawn link says so even when it is also used up or expired.
+    """
+    if link is None or not hmac.compare_digest(link.token_digest, digest):
+        raise LinkNotFoundError(NOT_FOUND)
+    if link.revoked_at is not None and link.replaced_by is not None:
+        raise LinkRevokedError(
+            f"{REVOKED}: it was {REPLACED}. Use the link in the newest email.",
+            link.revoked_at,
+            replaced=True,
+        )
+    if link.revoked_at is not None:
+        raise LinkRevokedError(f"{REVOKED} by its sender. Ask them for a new one.", link.revoked_at)
+    if link.locked:
+        raise LinkLockedError(
+            f"{LOCKED} after {MAX_WRONG_ANSWERS} wrong answers to its check. Ask the sender "
+            "to unlock it.",
+            link.locked_at or now,
+        )
+    if link.uses >= link.max_uses:
+        raise LinkUsedUpError(
+            f"{USED} ({times(link.uses)}). {ASK_SENDER}", link.uses, link.last_used_at
+        )
+    if link.expires_at <= now:
+        raise LinkExpiredError(f"{EXPIRED}. {ASK_SENDER}", link.expires_at)
+    return link
+
+
+def unchangeable(link: Link) -> ConflictError:
+    """Why an operator's change to this link was refused (by the write's condition)."""
+    if link.revoked_at is not None:
+        return ConflictError(
+            "The link was withdrawn; more time or uses would not bring it back. "
+            "Mint a new link instead."
+        )
+    return ConflictError(
+        f"The link has already been used {link.uses} time(s); the limit cannot go below that."
+    )
+
+
+def no_recipient() -> ConflictError:
+    """A resend of a link that was never emailed: there is nobody to send it to."""
+    return ConflictError(
+        "The link was not emailed to anyone, so there is nobody to resend it to. "
+        "Mint a new link with an email instead."
+    )
+
+
+def not_resendable(link: Link) -> ConflictError:
+    """Why a link cannot be replaced (by the write's condition): a resend replaces only a
+    link that still stands, so a withdrawal is never undone and a chain has one live end."""
+    if link.replaced_by is not None:
+        return ConflictError(
+            f"The link was already replaced by link {link.replaced_by}; resend that one."
+        )
+    return ConflictError(
+        "The link was withdrawn; a resend would give it back. Mint a new link instead."
+    )
+
+
+def resend_raced() -> ChangedMeanwhileError:
+    """A resend's write found the link changed since it was read: a use spent or given
+    back meanwhile, or another resend given up.  Nothing was resent."""
+    return ChangedMeanwhileError(
+        "The link changed while it was being resent (it was used, refunded or resent "
+        "meanwhile); nothing was sent. Look at it again, then resend if you still want to."
+    )
+
+
+def nothing_left_to_resend(link: Link, now: float) -> ConflictError:
+    """A resend that would carry over no uses or no time, with none given."""
+    if link.remaining <= 0:
+        return ConflictError(
+            f"The link is used up ({times(link.uses)}); give uses for the new link."
+        )
+    return ConflictError("The link has expired; give a ttl for the new link.")
+
+
+def no_check_to_unlock() -> ConflictError:
+    return ConflictError("The link has no recipient check, so there is nothing to unlock.")
+
+
+def nothing_to_refund(link: Link, claim_id: str | None) -> ConflictError:
+    """Why a refund found nothing to give back (by the write's condition)."""
+    if claim_id is not None:
+        named = next((use for use in link.uses_log if use.claim_id == claim_id), None)
+        if named is None:
+            return ConflictError(f"The link has no redemption {claim_id!r}.")
+        if named.refunded_at is not None:
+            return ConflictError("That redemption's use was already given back.")
+    return ConflictError("The link has no use to give back: it has not been used.")
+
+
+# Why a request spent nothing (docs/COUNTING.md): the JSON code and message, and what the
+# landing page says when it is shown again.
+DECLINED: dict[str, tuple[str, str]] = {
+    "confirm": (
+        "confirmation_required",
+        "Nothing was used up. This link downloads with a POST, so that link previews "
+        "cannot use it up: onetime get '{url}', or curl -fOJL -d '' '{url}'.",
+    ),
+    "bot": (
+        "automated_client",
+        "Nothing was used up: link previews and scanners cannot download. "
+        "Open the link in a browser.",
+    ),
+    "too_fast": (
+        "too_fast",
+        "Nothing was used up: the button was pressed faster than a person could. "
+        "Press Download again.",
+    ),
+    "again_ended": (
+        "session_ended",
+        "Nothing was used up: the time to download again for free has ended. "
+        "Press Download to use one more download.",
+    ),
+    "refunded": (
+        "session_ended",
+        "Nothing was used up: the download made with this session was given back (refunded), "
+        "so the session has ended. To download, send the token again without the session "
+        "(no cookie or X-Download-Session header; onetime get without --resume): that uses "
+        "one download.",
+    ),
+    "no_form_cookie": (
+        "form_cookie_missing",
+        "Nothing was used up: this press came without the cookie its page set, so it may be "
+        "a form sent from another browser. Open the link in a browser that keeps cookies "
+        "and press Download, or: onetime get '{url}'.",
+    ),
+    "answer_required": (
+        "answer_required",
+        "Nothing was used up. This link asks who you are first: send the email address it "
+        "was sent to (or the code you were given) as the answer field, with the token.",
+    ),
+    "wrong_answer": (
+        "wrong_answer",
+        "Nothing was used up: that answer is not right. After "
+        f"{MAX_WRONG_ANSWERS} wrong answers the link locks.",
+    ),
+    "repeated": (
+        "already_pressed",
+        "Nothing more was used up: this press of Download was already answered. "
+        "Open the link again to download once more.",
+    ),
+}
+DECLINED_NOTES = {
+    "answer_required": "Before the download starts, type the email address this link was sent "
+    "to (or the code you were given). Nothing was used up.",
+    "wrong_answer": "That answer is not right, so nothing was downloaded and nothing was used "
+    "up. Check it and try again.",
+    "too_fast": "That was quicker than we expected from a person, so nothing was downloaded "
+    "and nothing was used up. Press Download again.",
+    "bot": "This looks like a link preview, so nothing was downloaded. Open the link in your "
+    "browser to download the file.",
+    "again_ended": "The time to download again for free has ended, so nothing was downloaded and "
+    "nothing was used up. Press Download to use one more download.",
+    "refunded": "The download made in this browser was given back by the sender, so "
+    "downloading again for free has ended. Nothing was downloaded and nothing was used up. "
+    "Press Download to use one more download.",
+    "no_form_cookie": "This browser did not send back the cookie this page set, so nothing was "
+    "downloaded and nothing was used up. Allow cookies for this site and press Download.",
+    "repeated": "Your download started when you pressed Download, and nothing more was used up "
+    "now. To download once more, press Download again: that uses one more download.",
+}
+REPEATED = (
+    "Your download started when you pressed Download on this page, and that used this link "
+    "up. If the file did not arrive, ask the sender for a new link."
+)
+# The one line a redirect carries, for a client that does not follow it (curl without -L).
+REDIRECT_NOTE = "The file is at the address in the Location header; with curl, add -L."
+
+
+def unknown_link(link_id: str) -> LinkNotFoundError:
+    """An operator named a link that is not there."""
+    return LinkNotFoundError(f"There is no link {link_id}.")
+
+
+def unknown_grant() -> LinkNotFoundError:
+    return LinkNotFoundError("There is no such grant.")
+
+
+def over_daily_limit(daily_limit: int, retry_after: int) -> RateLimitedError:
+    """A buyer's links to one file for today are used up (granted or owned alike)."""
+    return RateLimitedError(
+        f"You have already made {daily_limit} links to this file today; "
+        "try again tomorrow or contact the shop.",
+        retry_after,
+    )
+
+
+# File requests: why an upload link, or a file sent through it, was refused.  Each refusal
+# says what happened and what the uploader can do; none of them spent anything.
+
+ASK_REQUESTER = "What you can do: ask the person who asked you for the file for a new upload link."
+TRY_AGAIN = "What you can do: go back to the upload page and send the file again."
+
+
+def check_request(
+    request: FileRequest | None, digest: str, now: float, nonce: str | None = None
+) -> FileRequest:
+    """The request, if it could take a file now (and ``nonce``'s upload is not confirmed
+    yet); otherwise raise why not.  Shared by the DynamoDB store, after a failed write,
+    and by the in-memory one."""
+    if request is None or not hmac.compare_digest(request.token_digest, digest):
+        raise RequestNotFoundError(
+            "request_not_found",
+            "We can't find this upload link",
+            "No upload link matches this address. It may have been mistyped or cut short.",
+            ASK_REQUESTER,
+        )
+    earlier = next((r for r in request.receipts if r.nonce == nonce), None)
+    if nonce is not None and earlier is not None:
+        raise AlreadyReceivedError(
+            "upload_already_confirmed",
+            "This file was already received",
+            "This upload was confirmed before, and its download link was given out then. "
+            "Nothing more was received now.",
+            "What you can do: to send another file, open the upload link again.",
+            link_id=earlier.link_id,
+        )
+    if request.revoked_at is not None:
+        raise RequestGoneError(
+            "request_revoked",
+            "This upload link was withdrawn",
+            "The person who sent it withdrew it, so it takes no more files.",
+            ASK_REQUESTER,
+        )
+    if request.files >= request.max_files:
+        files = "one file" if request.max_files == 1 else f"{request.max_files} files"
+        raise RequestGoneError(
+            "request_used",
+            "This upload link has already been used",
+            f"It was for {files}, and {'it has' if request.max_files == 1 else 'all have'} "
+            "been received.",
+            ASK_REQUESTER,
+        )
+    if request.expires_at <= now:
+        raise request_expired()
+    return request
+
+
+def request_expired() -> RequestGoneError:
+    return RequestGoneError(
+        "request_expired",
+        "This upload link has expired",
+        "It stopped taking files when its time ran out.",
+        ASK_REQUESTER,
+    )
+
+
+def too_large(size: int, limit: int) -> UploadTooLargeError:
+    return UploadTooLargeError(
+        "upload_too_large",
+        "This file is too big",
+        f"The file is {human_size(size)}; this upload link takes files of at most "
+        f"{human_size(limit)}. "
+        "Nothing was used up.",
+        TRY_AGAIN.replace("the file", "a smaller file"),
+    )
+
+
+def wrong_type(content_type: str, accepted: tuple[str, ...]) -> UploadTypeError:
+    return UploadTypeError(
+        "upload_wrong_type",
+        "This type of file is not accepted",
+        f"The file is {content_type}; this upload link takes only {', '.join(accepted)}. "
+        "Nothing was used up.",
+        TRY_AGAIN.replace("the file", "a file of an accepted type"),
+    )
+
+
+def empty_upload() -> UploadEmptyError:
+    return UploadEmptyError(
+        "upload_empty",
+        "The file is empty",
+        "The file that arrived has no content (0 bytes), so there is nothing to pass on. "
+        "Nothing was used up.",
+        "What you can do: go back to the upload page, check that you picked the right file, "
+        "and send it again.",
+    )
+
+
+def check_file(request: FileRequest, size: int, content_type: str) -> None:
+    """Raise unless the request takes a file of this size and type."""
+    if size < 1:
+        raise empty_upload()
+    if size > request.max_bytes:
+        raise too_large(size, request.max_bytes)
+    if not request.accepts_type(content_type):
+        raise wrong_type(content_type, request.content_types)
+
+
+def changed_meanwhile() -> UnavailableError:
+    """A conditional write failed, yet the state read after it allows what was asked: it
+    changed in between (extended, say).  Nothing was done; trying again sees the new state."""
+    return UnavailableError("The link changed while we looked at it; try again.", retry_after=1)
+
+
+def confirmation_abandoned() -> UnavailableError:
+    """A confirmation's write arrived after the service had given up on it and fenced it
+    off (``RequestStore.release``): it takes nothing.  Only a write that lands late meets
+    this, and nobody waits for its answer."""
+    return UnavailableError("This confirmation was given up; send the file again.", retry_after=1)
+
+
+def upload_missing() -> UploadMissingError:
+    return UploadMissingError(
+        "upload_missing",
+        "The file did not arrive",
+        "We could not find the file this page was sent for: the upload may have failed or "
+        "been cut short. Nothing was used up.",
+        TRY_AGAIN,
+    )
+
+
+def unknown_request(request_id: str) -> LinkNotFoundError:
+    """An operator named a file request that is not there."""
+    return LinkNotFoundError(f"There is no file request {request_id}.")

@@ -1,0 +1,75 @@
+"""Link tokens: a public link id followed by a secret.
+
+A token is 16 lowercase base32 characters of link id (80 bits, public: it
+names the link to operators and never grants a download) followed by 43
+base64url characters of secret (256 bits).  Only the token's SHA-256 is
+stored, so a copy of the table cannot be turned back into working links.
+
+The link id's first character hints at the link's kind: a digit (2-7) for links that
+redeem on GET (``confirm=false``), a letter for links that wait for a person.  A GET then
+knows which single conditional write to try (record a visit, or claim a use); the stored
+``confirm`` flag stays the authority, so a wrong hint (a token minted before hints) costs
+one more request, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from chalicelib.domain.errors import InvalidRequestError
+
+ID_LENGTH = 16
+SECRET_LENGTH = 43
+_TOKEN = re.compile(r"[a-z2-7]{16}[A-Za-z0-9_-]{43}")
+_LINK_ID = re.compile(r"[a-z2-7]{16}")
+
+
+_DIRECT_FIRST = "234567"
+_CONFIRM_FIRST = "abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+
+    @property
+    def link_id(self) -> str:
+        return self.value[:ID_LENGTH]
+
+    @property
+    def hints_confirm(self) -> bool:
+        """Probably a link that waits for a person (see the module docstring)."""
+        return self.value[0] not in _DIRECT_FIRST
+
+    @property
+    def digest(self) -> str:
+        return token_digest(self.value)
+
+
+def new_token(confirm: bool = True) -> Token:
+    link_id = base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
+    first = secrets.choice(_CONFIRM_FIRST if confirm else _DIRECT_FIRST)
+    return Token(first + link_id[1:] + secrets.token_urlsafe(32))
+
+
+def parse_token(value: str | None) -> Token:
+    if not value:
+        raise InvalidRequestError("missing_token", "The link has no token in it.")
+    # fullmatch: "$" would let a trailing newline through.
+    if not _TOKEN.fullmatch(value):
+        raise InvalidRequestError(
+            "malformed_token", "The link is incomplete or damaged; check it was copied whole."
+        )
+    return Token(value)
+
+
+def is_link_id(value: str) -> bool:
+    return bool(_LINK_ID.fullmatch(value))
+
+
+def token_digest(value: str) -> str:
+    return hashlib.sha256(value.encode("ascii")).hexdigest()

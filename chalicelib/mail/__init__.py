@@ -1,0 +1,1 @@
+"""Mail: composing and sending the emails that carry links (SES)."""

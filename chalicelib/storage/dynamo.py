@@ -1,0 +1,186 @@
+"""DynamoDB plumbing the stores share: the item format, failures, and paged index reads.
+
+The stores speak Python values; this module turns them into DynamoDB's typed
+attribute values and back with boto3's own ``TypeSerializer``/``TypeDeserializer``
+(importing them costs about 0.5 ms next to boto3, measured with ``-X importtime``),
+and turns botocore's exceptions into the service's errors in one place.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.domain.errors import InvalidRequestError, UnavailableError
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+
+# An item as DynamoDB's API carries it: attribute name -> typed value ({"S": ...}).
+Item = dict[str, Any]
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class ConditionFailed(Exception):
+    """A conditional write found the item otherwise.  ``old`` is the item as it was, when
+    DynamoDB returned it (``ReturnValuesOnConditionCheckFailure``; dynalite never does)."""
+
+    def __init__(self, old: dict[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.old = old
+
+
+def _plain(value: Any) -> Any:
+    # Floats are stored rounded to milliseconds: epoch times are the only floats here.
+    if isinstance(value, float):
+        return Decimal(repr(round(value, 3)))
+    if isinstance(value, dict):
+        return {key: _plain(inner) for key, inner in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(inner) for inner in value]
+    return value
+
+
+def _native(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _native(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_native(inner) for inner in value]
+    return value
+
+
+def to_item(values: Mapping[str, Any]) -> Item:
+    """Python values (str, int, float, bool, dict, list) as DynamoDB attribute values."""
+    return {name: attribute(value) for name, value in values.items()}
+
+
+def attribute(value: Any) -> dict[str, Any]:
+    return dict(_serializer.serialize(_plain(value)))
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The item's attributes as Python values; numbers come back as int or float."""
+    return {name: _native(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Run one DynamoDB request: a failed condition becomes ``ConditionFailed``, every
+    other failure ``UnavailableError`` (nothing was changed that the caller can rely on)."""
+    try:
+        yield
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            old: Any = exc.response.get("Item")
+            raise ConditionFailed(from_item(old) if old else None) from None
+        raise UnavailableError(f"The {what} is busy; try again shortly.") from exc
+    except BotoCoreError as exc:  # timeouts, connection resets
+        raise UnavailableError(f"The {what} is not answering; try again shortly.") from exc
+
+
+def read(client: DynamoDBClient, table: str, key: Item, what: str) -> dict[str, Any] | None:
+    """The item under ``key`` as Python values (a consistent read), or None."""
+    with translated(what):
+        response = client.get_item(TableName=table, Key=key, ConsistentRead=True)
+    item = response.get("Item")
+    return from_item(item) if item else None
+
+
+def withdraw(
+    client: DynamoDBClient, table: str, key: Item, at: float, what: str
+) -> dict[str, Any] | None:
+    """Mark the item revoked at ``at`` (revoking again keeps the first time); the item as
+    it is after, or None when there is no such item.  One ``UpdateItem``."""
+    try:
+        with translated(what):
+            response = client.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":now": attribute(at)},
+                ReturnValues="ALL_NEW",
+            )
+    except ConditionFailed:
+        return None
+    return from_item(response["Attributes"])
+
+
+def newest_first(
+    client: DynamoDBClient,
+    table: str,
+    index: str,
+    attribute_name: str,
+    value: str,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of an index partition (range key ``created_at``), newest first, and the
+    opaque cursor of the next page."""
+    params: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": index,
+        "KeyConditionExpression": "#attribute = :value",
+        "ExpressionAttributeNames": {"#attribute": attribute_name},
+        "ExpressionAttributeValues": {":value": {"S": value}},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if cursor:
+        params["ExclusiveStartKey"] = decode_cursor(
+            cursor, {"pk", attribute_name, "created_at"}, attribute_name, value
+        )
+    with translated("link service"):
+        response = client.query(**params)
+    last = response.get("LastEvaluatedKey")
+    items = [from_item(dict(item)) for item in response.get("Items", [])]
+    return items, encode_cursor(last) if last else None
+
+
+def encode_cursor(key: Mapping[str, Any]) -> str:
+    """An index position (DynamoDB's LastEvaluatedKey) as an opaque URL-safe string."""
+    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, names: set[str], partition: str, value: str) -> Item:
+    """The position a cursor names, if it has exactly these attributes and stays in
+    the partition being listed; anything else is a bad request."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+        pk, created = key["pk"], key["created_at"]
+        valid = (
+            isinstance(key, dict)
+            and set(key) == names
+            and key[partition] == {"S": value}
+            and set(pk) == {"S"}
+            and isinstance(pk["S"], str)
+            and pk["S"].startswith(("link#", "grant#", "request#"))
+            and set(created) == {"N"}
+            and isinstance(created["N"], str)
+            # the numbers this service writes: epoch seconds with at most 3 decimals
+            and re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,3})?", created["N"]) is not None
+        )
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        valid = False
+    if not valid:
+        raise InvalidRequestError("invalid_cursor", "The cursor is not one this service gave out.")
+    result: Item = key
+    return result

@@ -1,0 +1,212 @@
+"""The private S3 objects that links deliver, in S3."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.domain.errors import FileChangedError, ObjectNotFoundError, UnavailableError
+from chalicelib.domain.link import StoredObject
+from chalicelib.logs import get_logger
+from chalicelib.settings import base64_length
+from chalicelib.storage.stores import UploadForm
+
+log = get_logger("objectstore")
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+HEALTH_PROBE = ".onetime-health"  # under the upload prefix: see S3ObjectStore.ping
+_CHUNK = 3 * 64 * 1024  # a multiple of 3, so most chunks encode without a carry
+_GONE = {"NoSuchKey", "NoSuchVersion", "404", "PreconditionFailed", "412", "InvalidArgument"}
+
+
+class S3ObjectStore:
+    def __init__(
+        self, client: Any, bucket: str, probe_key: str = "uploads/.onetime-health"
+    ) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._probe = probe_key  # the health check's own object (see ping)
+
+    def describe(self, key: str) -> StoredObject:
+        """What the object is now: one ``HeadObject``."""
+        try:
+            head = self._client.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            # Without s3:ListBucket, S3 answers 403 rather than 404 for a missing key.
+            if status in (403, 404):
+                raise ObjectNotFoundError(f"There is no file {key!r} to link to.") from exc
+            raise UnavailableError("The file store is not answering; try again shortly.") from exc
+        except BotoCoreError as exc:
+            raise UnavailableError("The file store is not answering; try again shortly.") from exc
+        return StoredObject(
+            key=key,
+            size=int(head["ContentLength"]),
+            content_type=head.get("ContentType") or DEFAULT_CONTENT_TYPE,
+            etag=head["ETag"],
+            version_id=_real_version(head.get("VersionId")),
+            owner=head.get("Metadata", {}).get("owner"),
+        )
+
+    def fetch_base64(self, obj: StoredObject, byte_range: tuple[int, int] | None = None) -> str:
+        """The object's bytes exactly as minted -- never a replacement -- base64-encoded,
+        the form a Lambda response carries them in.
+
+        Encoding while reading, into one buffer of the final size, means the raw
+        bytes never exist whole next to their encoding: the peak is the encoded
+        copy twice (buffer and string), about 2.7x the file, instead of raw +
+        encoded + decoded (3.7x) when Chalice encodes a finished body.
+        """
+        params: dict[str, Any] = {"Bucket": self._bucket, "Key": obj.key, "IfMatch": obj.etag}
+        if obj.version_id:
+            params["VersionId"] = obj.version_id
+        expected = obj.size
+        if byte_range is not None:  # a resumed download: only these bytes (inclusive)
+            params["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+            expected = byte_range[1] - byte_range[0] + 1
+        encoded = bytearray(base64_length(expected))
+        written = received = 0
+        carry = b""
+        try:
+            response = self._client.get_object(**params)
+            for chunk in response["Body"].iter_chunks(_CHUNK):
+                received += len(chunk)
+                if received > expected:
+                    break
+                data = carry + chunk
+                whole = len(data) - len(data) % 3  # only whole 3-byte groups encode alone
+                piece = base64.b64encode(data[:whole])
+                encoded[written : written + len(piece)] = piece
+                written += len(piece)
+                carry = data[whole:]
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in _GONE:
+                raise FileChangedError(
+                    "The file behind this link was removed or replaced after the link was made. "
+                    "Ask the sender for a new link."
+                ) from exc
+            raise UnavailableError("The file could not be read; try again shortly.") from exc
+        except BotoCoreError as exc:  # timeouts, resets, and bodies cut short
+            raise UnavailableError("The file could not be read; try again shortly.") from exc
+        if received != expected:
+            raise UnavailableError("The file arrived incomplete; try again shortly.")
+        if carry:
+            piece = base64.b64encode(carry)
+            encoded[written : written + len(piece)] = piece
+        return encoded.decode("ascii")
+
+    def presign(self, obj: StoredObject, disposition: str, lifetime: int) -> str:
+        params: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": obj.key,
+            "ResponseContentDisposition": disposition,
+            "ResponseContentType": obj.content_type,
+        }
+        if obj.version_id:
+            params["VersionId"] = obj.version_id
+        url: str = self._client.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=lifetime
+        )
+        return url
+
+    def presign_upload(
+        self, key: str, content_type: str, size: int, lifetime: int
+    ) -> dict[str, Any]:
+        """An S3 presigned POST for exactly this key, type and size (``url`` and ``fields``)."""
+        post: dict[str, Any] = self._client.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[
+                {"Content-Type": content_type},
+                # S3 refuses a body of any other length: no more than declared, ever.
+                ["content-length-range", size, size],
+            ],
+            ExpiresIn=lifetime,
+        )
+        return post
+
+    def presign_form(self, form: UploadForm) -> dict[str, Any]:
+        """A presigned POST for a browser form: signing is local, no AWS call."""
+        tag_key, tag_value = form.tag
+        tagging = (
+            f"<Tagging><TagSet><Tag><Key>{tag_key}</Key><Value>{tag_value}</Value></Tag>"
+            "</TagSet></Tagging>"
+        )
+        fields: dict[str, str] = {"tagging": tagging}
+        conditions: list[Any] = [
+            {"tagging": tagging},
+            ["content-length-range", 1, form.max_bytes],
+        ]
+        if form.content_type is not None:
+            fields["Content-Type"] = form.content_type
+            conditions.append({"Content-Type": form.content_type})
+        else:  # the form chooses; the confirmation checks it against the request
+            conditions.append(["starts-with", "$Content-Type", ""])
+        if form.redirect is not None:
+            fields["success_action_redirect"] = form.redirect
+            conditions.append({"success_action_redirect": form.redirect})
+        else:
+            fields["success_action_status"] = "201"
+            conditions.append({"success_action_status": "201"})
+        # A key ending in ${filename} gets the file's own name from S3, and boto3 turns
+        # the key's condition into "starts-with" the prefix.
+        post: dict[str, Any] = self._client.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=form.key_prefix + "${filename}",
+            Fields=fields,
+            Conditions=conditions,
+            ExpiresIn=form.lifetime,
+        )
+        return post
+
+    def mark(self, obj: StoredObject, tag: str, value: str) -> None:
+        """Replace the object version's tags with ``tag=value``: one ``PutObjectTagging``."""
+        params: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": obj.key,
+            "Tagging": {"TagSet": [{"Key": tag, "Value": value}]},
+        }
+        if obj.version_id:
+            params["VersionId"] = obj.version_id
+        try:
+            self._client.put_object_tagging(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise UnavailableError("The file store is not answering; try again shortly.") from exc
+
+    def ping(self) -> None:
+        """Raise unless the role can read the bucket's objects.
+
+        Without ``s3:ListBucket`` (which the role rightly lacks), S3 answers a missing key
+        with ``AccessDenied``, exactly as it answers a role that may read nothing, so a
+        probe of a key that need not exist proves nothing.  The probe is therefore an object
+        the service keeps itself, under the upload prefix (where the role may write and the
+        lifecycle rule eventually removes it): read it; if that is refused, write it again
+        and read it once more.  Only a refusal after the write means the role cannot read.
+        One ``GetObject`` while the probe is there.
+        """
+        try:
+            self._client.get_object(Bucket=self._bucket, Key=self._probe)
+            return
+        except ClientError as exc:
+            if _code(exc) not in ("NoSuchKey", "AccessDenied"):
+                raise UnavailableError("The file store does not answer.") from exc
+        except BotoCoreError as exc:
+            raise UnavailableError("The file store does not answer.") from exc
+        try:
+            self._client.put_object(Bucket=self._bucket, Key=self._probe, Body=b"onetime health")
+            self._client.get_object(Bucket=self._bucket, Key=self._probe)
+        except (ClientError, BotoCoreError) as exc:
+            raise UnavailableError("The file store cannot be read or written.") from exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _real_version(version: str | None) -> str | None:
+    # Unversioned buckets report no version, or the literal "null".
+    return version if version and version != "null" else None

@@ -1,0 +1,93 @@
+"""The customer's routes: ``/download``, the link a customer opens.
+
+What spends a use is decided in ``chalicelib/services/redemption.py`` (the rule is
+docs/COUNTING.md); here each outcome becomes its answer.
+"""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.domain.stamps import FIELD
+from chalicelib.services.redemption import Declined, Landing, Redemption, Redirect
+from chalicelib.web import responses
+from chalicelib.web.pages import AGAIN_FIELD, ANSWER_FIELD
+from chalicelib.web.params import single
+from chalicelib.web.routes.request import (
+    current_request,
+    deps,
+    form,
+    mapped_errors,
+    public_base,
+    query,
+    requester,
+    session_key,
+    token_of,
+)
+from chalicelib.web.urls import download_url
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/download", methods=["GET", "HEAD"])
+@mapped_errors(pages=True)
+def download() -> Response:
+    request = current_request()
+    token = single(query(request), "token")
+    redeeming = deps().services().redeeming
+    who = requester(request)
+    if request.method == "HEAD":
+        # Never spends a use: whether the link could be redeemed now, from one request.
+        link = redeeming.head(token, who)
+        return responses.head_response(200, responses.link_headers(link))
+    base = public_base(request)  # checked before anything is spent
+    outcome = redeeming.get(token, who, session_key(request, token))
+    return answer(outcome, str(token), who.wants_html, base, from_page=False)
+
+
+@bp.route(
+    "/download",
+    methods=["POST"],
+    content_types=["application/x-www-form-urlencoded", "application/json", "text/plain"],
+)
+@mapped_errors(pages=True)
+def download_by_post() -> Response:
+    request = current_request()
+    who = requester(request)
+    fields = form(request)  # parsed once: token, render stamp, "Download again", answer
+    token = token_of(request, fields)
+    shown = single(fields, FIELD)
+    again = single(fields, AGAIN_FIELD) is not None  # the "Download again" button
+    session = session_key(request, token)
+    base = public_base(request)  # checked before anything is spent
+    typed = single(fields, ANSWER_FIELD)  # the recipient check's answer, if asked
+    redeeming = deps().services().redeeming
+    outcome = redeeming.post(token, who, shown, session, again=again, answer=typed)
+    return answer(outcome, str(token), who.wants_html, base, from_page=shown is not None or again)
+
+
+def answer(outcome: Redemption, token: str, html: bool, base: str, *, from_page: bool) -> Response:
+    now = deps().clock()
+    if isinstance(outcome, Landing):
+        page = responses.landing_response(
+            outcome.link, token, now, outcome.stamp, again_until=outcome.again_until
+        )
+        page.headers.update(responses.form_headers(outcome.form_key, base))
+        return page
+    if isinstance(outcome, Declined):
+        if html:
+            page = responses.landing_response(
+                outcome.link, token, now, outcome.stamp, declined=outcome.reason
+            )
+            page.headers.update(responses.form_headers(outcome.form_key, base))
+            return page
+        return responses.declined_response(outcome.link, outcome.reason, download_url(base, token))
+    if isinstance(outcome, Redirect) and html and from_page:
+        # The landing page's button: a page that says the download started, and starts it.
+        response = responses.started_response(outcome, token, now)
+    else:
+        response = responses.download_response(outcome)
+    if outcome.session is not None:
+        link_id = outcome.link.link_id
+        response.headers.update(responses.session_headers(link_id, outcome.session, base, now))
+    return response

@@ -1,0 +1,233 @@
+"""Operators' routes, all behind the API key: the link lifecycle (``/links``), grants
+(``/grants``), presigned uploads (``/uploads``) and file requests (``/requests``)."""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.domain.errors import InvalidRequestError
+from chalicelib.mail.mailer import Letter
+from chalicelib.services.filerequests import MintedRequest, RequestSpec
+from chalicelib.services.grants import GrantRequest
+from chalicelib.services.links import LIST_LIMIT, LinkChange, RefundRequest
+from chalicelib.services.minting import MintRequest, ResendRequest
+from chalicelib.services.uploads import UploadRequest
+from chalicelib.web import responses
+from chalicelib.web.params import build, single, whole_number
+from chalicelib.web.routes.request import (
+    ANY_BODY,
+    deps,
+    json_body,
+    mapped_errors,
+    operator_request,
+    public_base,
+    query,
+)
+from chalicelib.web.urls import download_url, upload_url
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/links", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def create_link() -> Response:
+    request = operator_request()
+    body = json_body(request, MintRequest, Letter)
+    mail = {name: body.pop(name) for name in ("email", "subject", "message") if name in body}
+    # Everything is validated before anything is minted, the address links will carry too.
+    mint = build(MintRequest, body)
+    base = public_base(request)
+    minting = deps().services().minting
+    if mail:
+        if "email" not in mail:
+            raise InvalidRequestError("invalid_email", "subject and message need an email.")
+        minted = minting.mint_and_mail(
+            mint, Letter(**mail), lambda token: download_url(base, token)
+        )
+    else:
+        minted = minting.mint(mint)
+    return responses.minted_response(
+        minted,
+        download_url(base, minted.token.value),
+        status=201,
+        location=f"{base}/links/{minted.link.link_id}",
+    )
+
+
+@bp.route("/links", methods=["GET"])
+@mapped_errors()
+def list_links() -> Response:
+    params = query(operator_request())
+    links = deps().services().links
+    file, email = single(params, "file"), single(params, "email")
+    limit, cursor = whole_number(params, "limit", LIST_LIMIT), single(params, "cursor")
+    # One listing at a time: each is one index's partition, and a cursor names one.
+    if file is not None and email is not None:
+        raise InvalidRequestError("invalid_query", "Give either ?file=KEY or ?email=ADDRESS.")
+    if email is not None:
+        page = links.for_recipient(email, limit, cursor)
+    else:
+        page = links.for_file(file or "", limit, cursor)
+    return responses.page_of_links_response(page, deps().clock())
+
+
+@bp.route("/links/{link_id}", methods=["GET"])
+@mapped_errors()
+def show_link(link_id: str) -> Response:
+    operator_request()
+    links = deps().services().links
+    return responses.link_response(links.describe(link_id), deps().clock())
+
+
+@bp.route("/links/{link_id}", methods=["PATCH"], content_types=ANY_BODY)
+@mapped_errors()
+def change_link(link_id: str) -> Response:
+    change = build(LinkChange, json_body(operator_request(), LinkChange))
+    links = deps().services().links
+    return responses.link_response(links.change(link_id, change), deps().clock())
+
+
+@bp.route("/links/{link_id}/refund", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def refund_link(link_id: str) -> Response:
+    request = operator_request()
+    body = json_body(request, RefundRequest) if request.raw_body else {}
+    links = deps().services().links
+    link = links.refund(link_id, build(RefundRequest, body))
+    return responses.link_response(link, deps().clock())
+
+
+@bp.route("/links/{link_id}/unlock", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def unlock_link(link_id: str) -> Response:
+    operator_request()
+    links = deps().services().links
+    return responses.link_response(links.unlock(link_id), deps().clock())
+
+
+@bp.route("/links/{link_id}/resend", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def resend_link(link_id: str) -> Response:
+    request = operator_request()
+    body = json_body(request, ResendRequest) if request.raw_body else {}
+    resend = build(ResendRequest, body)
+    base = public_base(request)
+    minted = (
+        deps().services().minting.resend(link_id, resend, lambda token: download_url(base, token))
+    )
+    return responses.minted_response(
+        minted,
+        download_url(base, minted.token.value),
+        status=201,
+        location=f"{base}/links/{minted.link.link_id}",
+    )
+
+
+@bp.route("/links/{link_id}", methods=["DELETE"])
+@mapped_errors()
+def revoke_link(link_id: str) -> Response:
+    operator_request()
+    links = deps().services().links
+    return responses.link_response(links.revoke(link_id), deps().clock())
+
+
+@bp.route("/uploads", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def create_upload() -> Response:
+    upload = build(UploadRequest, json_body(operator_request(), UploadRequest))
+    return responses.upload_response(deps().services().uploading.start(upload))
+
+
+# Grants: which buyer may mint links to which file.
+
+
+@bp.route("/grants", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def create_grant() -> Response:
+    body = json_body(operator_request(), GrantRequest)
+    grant = deps().services().granting.grant(_grant_request(body.get("subject"), body.get("file")))
+    return responses.grant_response(grant, 201)
+
+
+@bp.route("/grants", methods=["GET"])
+@mapped_errors()
+def list_grants() -> Response:
+    params = query(operator_request())
+    page = (
+        deps()
+        .services()
+        .granting.for_subject(
+            single(params, "subject"),
+            whole_number(params, "limit", LIST_LIMIT),
+            single(params, "cursor"),
+        )
+    )
+    return responses.grants_response(page)
+
+
+@bp.route("/grants", methods=["DELETE"])
+@mapped_errors()
+def delete_grant() -> Response:
+    params = query(operator_request())
+    request = _grant_request(single(params, "subject"), single(params, "file"))
+    deps().services().granting.withdraw(request)
+    return Response(body="", status_code=204, headers=dict(responses.PRIVATE))
+
+
+def _grant_request(subject: object, file: object) -> GrantRequest:
+    # A missing field reads as empty, which the request refuses by name.
+    return GrantRequest(subject=str(subject or ""), file=str(file or ""))
+
+
+# File requests: upload links a person fills in with a file (see routes/uploaders.py).
+
+
+@bp.route("/requests", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def create_request() -> Response:
+    request = operator_request()
+    body = json_body(request, RequestSpec, Letter)
+    mail = {name: body.pop(name) for name in ("email", "subject", "message") if name in body}
+    spec = build(RequestSpec, body)  # everything is checked before anything is made
+    base = public_base(request)
+    requesting = deps().services().requesting
+
+    def url_of(minted: MintedRequest) -> str:
+        return upload_url(base, minted.token.value, minted.terms)
+
+    if mail:
+        if "email" not in mail:
+            raise InvalidRequestError("invalid_email", "subject and message need an email.")
+        minted = requesting.request_and_mail(spec, Letter(**mail), url_of)
+    else:
+        minted = requesting.request(spec)
+    location = f"{base}/requests/{minted.request.request_id}"
+    return responses.minted_request_response(minted, url_of(minted), deps().clock(), location)
+
+
+@bp.route("/requests", methods=["GET"])
+@mapped_errors()
+def list_requests() -> Response:
+    params = query(operator_request())
+    page = (
+        deps()
+        .services()
+        .requesting.recent(whole_number(params, "limit", LIST_LIMIT), single(params, "cursor"))
+    )
+    return responses.requests_response(page, deps().clock())
+
+
+@bp.route("/requests/{request_id}", methods=["GET"])
+@mapped_errors()
+def show_request(request_id: str) -> Response:
+    operator_request()
+    found = deps().services().requesting.describe(request_id)
+    return responses.request_response(found, deps().clock())
+
+
+@bp.route("/requests/{request_id}", methods=["DELETE"])
+@mapped_errors()
+def revoke_request(request_id: str) -> Response:
+    operator_request()
+    revoked = deps().services().requesting.revoke(request_id)
+    return responses.request_response(revoked, deps().clock())

@@ -1,0 +1,71 @@
+"""The uploader's routes: ``/upload``, the page a file request's link opens,
+``/upload/form``, a freshly signed form for the page's script when Upload is pressed, and
+``/upload/done``, where S3 (or the page's script) sends the browser once the file is in.
+
+Opening the page spends nothing (scanners open upload links too).  What a confirmation
+checks, takes and mints is decided in ``chalicelib/services/filerequests.py``.
+"""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.domain.delivery import prefers_html
+from chalicelib.web import responses
+from chalicelib.web.params import single
+from chalicelib.web.routes.request import current_request, deps, mapped_errors, public_base, query
+from chalicelib.web.urls import download_url, received_url, upload_form_url
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/upload", methods=["GET", "HEAD"])
+@mapped_errors(pages=True)
+def upload_page() -> Response:
+    request = current_request()
+    params = query(request)
+    token = single(params, "token")
+    base = public_base(request)
+    done = received_url(base, str(token))
+    # (``terms``, which links made before the page read the request carry, is ignored.)
+    page = deps().services().receiving.page(token, done)
+    if request.method == "HEAD":
+        return responses.head_response(200)
+    if not prefers_html(request.headers.get("accept")):
+        # Only a navigating browser gets the page (chalicelib/domain/delivery.py says why).
+        return responses.upload_terms_response(page)
+    return responses.upload_page_response(
+        page, done, upload_form_url(base, str(token)), deps().clock()
+    )
+
+
+@bp.route("/upload/form", methods=["GET"])
+@mapped_errors()
+def upload_form() -> Response:
+    """The script's form, signed again: the same answer as the page's (a withdrawn, filled
+    or expired request is refused the same way), as JSON."""
+    request = current_request()
+    params = query(request)
+    token = single(params, "token")
+    done = received_url(public_base(request), str(token))
+    page = deps().services().receiving.page(token, done)
+    return responses.upload_form_response(page)
+
+
+@bp.route("/upload/done", methods=["GET"])
+@mapped_errors(pages=True)
+def upload_done() -> Response:
+    request = current_request()
+    params = query(request)
+    base = public_base(request)  # checked before anything is taken
+    received = (
+        deps()
+        .services()
+        .receiving.confirm(
+            single(params, "token"), single(params, "key"), lambda token: download_url(base, token)
+        )
+    )
+    url = download_url(base, received.minted.token.value) if received.request.show_link else None
+    if not prefers_html(request.headers.get("accept")):
+        return responses.received_json_response(received, url)
+    return responses.received_response(received, url, deps().clock())

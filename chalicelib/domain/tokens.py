@@ -56,7 +56,14 @@ def new_token(confirm: bool = True) -> Token:
     return Token(first + link_id[1:] + secrets.token_urlsafe(32))
 
 
+# A link pasted into a sentence picks up what follows it: "see <URL>." or "(URL)".  These
+# characters are outside the token's alphabet, so dropping them never changes a token.
+_TRAILING = ".,)>]'\";:!?"
+
+
 def parse_token(value: str | None) -> Token:
+    if value:
+        value = value.rstrip(_TRAILING)
     if not value:
         raise InvalidRequestError("missing_token", "The link has no token in it.")
     # fullmatch: "$" would let a trailing newline through.

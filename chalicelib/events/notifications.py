@@ -210,13 +210,13 @@ def build(settings: NotificationSettings, *, sleep: Sleeper = time.sleep) -> Not
     if settings.webhook_urls:
         secret = settings.webhook_secret
         if secret is None:
-            from chalicelib.storage.clients import ssm_client
+            from chalicelib.storage.secrets import read_parameter
 
             assert settings.webhook_secret_parameter is not None  # settings.py checked
-            answer = ssm_client().get_parameter(
-                Name=settings.webhook_secret_parameter, WithDecryption=True
+            # Unreadable: the whole batch fails, and Lambda hands it over again.
+            secret = read_parameter(
+                settings.webhook_secret_parameter, "The webhook secret cannot be read just now."
             )
-            secret = str(answer["Parameter"]["Value"])
         webhooks = Webhooks(settings.webhook_urls, secret, sleep=sleep)
     mailer = None
     if settings.mail_from:

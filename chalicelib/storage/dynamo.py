@@ -20,6 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import InvalidRequestError, UnavailableError
+from chalicelib.storage.failures import error_code
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -73,10 +74,6 @@ def attribute(value: Any) -> dict[str, Any]:
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """The item's attributes as Python values; numbers come back as int or float."""
     return {name: _native(_deserializer.deserialize(value)) for name, value in item.items()}
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 @contextmanager

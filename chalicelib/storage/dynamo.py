@@ -165,9 +165,16 @@ class Table:
         dynalite don't, so only there does a refusal cost a second read."""
         return failed.old if failed.old is not None else self._read(key)
 
-    def _withdraw(self, key: Item, at: float) -> dict[str, Any] | None:
+    def _found(self, key: Item, missing: Exception) -> dict[str, Any]:
+        """The item under ``key`` (a consistent read); ``missing`` when there is none."""
+        item = self._read(key)
+        if item is None:
+            raise missing
+        return item
+
+    def _withdraw(self, key: Item, at: float, missing: Exception) -> dict[str, Any]:
         """Mark the item revoked at ``at`` (revoking again keeps the first time); the item
-        as it is after, or None when there is no such item.  One ``UpdateItem``."""
+        as it is after, or ``missing`` when there is no such item.  One ``UpdateItem``."""
         try:
             return self._update(
                 key,
@@ -177,7 +184,7 @@ class Table:
                 new=True,
             )
         except ConditionFailed:
-            return None
+            raise missing from None
 
     def _newest_first(
         self, index: str, attribute_name: str, value: str, limit: int, cursor: str | None

@@ -570,10 +570,7 @@ class DynamoLinkStore(dynamo.Table):
         return True
 
     def get(self, link_id: str) -> Link:
-        item = self._read(_key(link_id))
-        if item is None:
-            raise refusals.unknown_link(link_id)
-        return _from_item(item)
+        return _from_item(self._found(_key(link_id), refusals.unknown_link(link_id)))
 
     def change(
         self,
@@ -617,10 +614,7 @@ class DynamoLinkStore(dynamo.Table):
 
     def revoke(self, link_id: str, at: float) -> Link:
         """Withdraw a link for good.  Revoking again keeps the first time."""
-        item = self._withdraw(_key(link_id), at)
-        if item is None:
-            raise refusals.unknown_link(link_id)
-        return _from_item(item)
+        return _from_item(self._withdraw(_key(link_id), at, refusals.unknown_link(link_id)))
 
     def for_file(self, key: str, limit: int, cursor: str | None) -> Page:
         """Links to one file, newest first, from the ``by-file`` index (never a scan)."""
@@ -691,8 +685,7 @@ def _record(claim: Claim) -> dict[str, Any]:
     # The audit record of one use, kept in the item's ``redemptions`` map by claim id.
     return {
         "at": claim.at,
-        "ip": claim.client_ip[:64],
-        "ua": claim.user_agent[:512],
+        **_client(claim.client_ip, claim.user_agent),
         "binary": claim.binary,
         "stream_max": claim.stream_max_bytes,
         "session": claim.session_digest,
@@ -832,12 +825,12 @@ def _redemptions_past_bound(item: Mapping[str, Any]) -> list[str]:
 
 
 def _visit(visit: Visit) -> dict[str, Any]:
-    return {
-        "at": visit.at,
-        "ip": visit.client_ip[:64],
-        "ua": visit.user_agent[:512],
-        "kind": visit.kind,
-    }
+    return {"at": visit.at, **_client(visit.client_ip, visit.user_agent), "kind": visit.kind}
+
+
+def _client(ip: str, user_agent: str) -> dict[str, str]:
+    # Who made a use or a visit, clipped: a client chooses both, and the item's size is capped.
+    return {"ip": ip[:64], "ua": user_agent[:512]}
 
 
 def _use(claim_id: str, record: Mapping[str, Any]) -> Use:

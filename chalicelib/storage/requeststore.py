@@ -129,17 +129,13 @@ class DynamoRequestStore(dynamo.Table):
         return refusals.check_request(_from_item(item) if item else None, digest, now, nonce)
 
     def get(self, request_id: str) -> FileRequest:
-        item = self._read(_key(request_id))
-        if item is None:
-            raise refusals.unknown_request(request_id)
-        return _from_item(item)
+        return _from_item(self._found(_key(request_id), refusals.unknown_request(request_id)))
 
     def revoke(self, request_id: str, at: float) -> FileRequest:
         """Withdraw a request for good.  Revoking again keeps the first time."""
-        item = self._withdraw(_key(request_id), at)
-        if item is None:
-            raise refusals.unknown_request(request_id)
-        return _from_item(item)
+        return _from_item(
+            self._withdraw(_key(request_id), at, refusals.unknown_request(request_id))
+        )
 
     def recent(self, limit: int, cursor: str | None) -> RequestPage:
         """Requests, newest first, from the ``by-file`` index (never a scan)."""

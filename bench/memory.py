@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 from bench.common import Goal, LinkFactory, Section, child_env, lambda_event, median, put_object
-from chalicelib.settings import DEFAULT_STREAM_MAX_BYTES
+from chalicelib.domain.link import DEFAULT_STREAM_MAX_BYTES
 from tools.stack import ROOT, SMALL_SAMPLE, Stack
 
 REPEATS = 3

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import ConfigurationError
+from chalicelib.domain.link import DEFAULT_STREAM_MAX_BYTES
 from chalicelib.domain.text import has_control_characters, has_format_characters, is_email_address
 
 # A buffered Lambda response is capped at 6 MB (6,291,456 bytes) *after* the
@@ -31,7 +32,11 @@ def largest_streamable_size() -> int:
     return (budget // 4) * 3
 
 
-DEFAULT_STREAM_MAX_BYTES = 4 * 1024 * 1024
+# The buyers' JWKS fetch (chalicelib/web/buyers.py) is plain HTTP, one attempt, this many
+# seconds bounding the connect and each read.  Here, the layer below both the web and the
+# storage budgets (chalicelib/storage/budgets.py): from storage/clients.py it would pull
+# boto3 into ``import app``.
+JWKS_TIMEOUT = 3
 DEFAULT_REDIRECT_TTL = 10  # a re-delivery in a session costs no use: see docs/COUNTING.md
 # How long the browser (or cookie jar) that redeemed a link may get the file again without
 # spending another use: a broken, cancelled or repeated download (docs/COUNTING.md).

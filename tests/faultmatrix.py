@@ -30,7 +30,8 @@ from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import HISTORY_KEPT, MAX_WRONG_ANSWERS, Claim, Link
 from chalicelib.domain.tokens import parse_token
 from chalicelib.events import receipts
-from chalicelib.events.notifications import Event, Notifier, between
+from chalicelib.events.notifications import Notifier
+from chalicelib.events.stream import Event, between
 from chalicelib.events.webhooks import Webhooks
 from chalicelib.mail.mailer import Letter, Mailer
 from chalicelib.services import Services

@@ -27,13 +27,14 @@ from standardwebhooks import Webhook, WebhookVerificationError
 import app as app_module
 from chalicelib.domain.errors import ConfigurationError
 from chalicelib.events import notifications
-from chalicelib.events.notifications import (
+from chalicelib.events.notifications import Notifier
+from chalicelib.events.stream import (
     EXPIRED_UNUSED,
     REDEEMED,
     REDEMPTION_RETURNED,
     REFUNDED,
     VISITED,
-    Notifier,
+    events,
 )
 from chalicelib.settings import NotificationSettings
 from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
@@ -464,12 +465,12 @@ def test_the_same_press_claimed_again_after_a_give_back_gets_new_webhook_ids(
         claim["dynamodb"]["NewImage"],
         at=notifying.clock(),
     )
-    told = [event for record in (claim, release, again) for event in notifications.events(record)]
+    told = [event for record in (claim, release, again) for event in events(record)]
     assert [event.kind for event in told] == [REDEEMED, REDEMPTION_RETURNED, REDEEMED]
     assert len({event.use.claim_id for event in told if event.use is not None}) == 1
     assert len({event.event_id for event in told}) == 3
     # The same record handed over again (Lambda's retry) is the same event.
-    assert [e.event_id for e in notifications.events(again)] == [told[2].event_id]
+    assert [e.event_id for e in events(again)] == [told[2].event_id]
 
 
 def test_a_retried_record_skips_what_this_container_already_delivered(

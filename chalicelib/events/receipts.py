@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 
-from chalicelib.events.notifications import (
+from chalicelib.events.stream import (
     EXPIRED_UNUSED,
     REDEEMED,
     REDEMPTION_RETURNED,

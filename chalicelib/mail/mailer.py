@@ -6,21 +6,12 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-)
-
-from chalicelib.domain.errors import InvalidRequestError, MailError, MailUncertainError
+from chalicelib.domain.errors import InvalidRequestError
 from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import Link
 from chalicelib.domain.text import has_control_characters, human_size, is_email_address
-from chalicelib.logs import get_logger
+from chalicelib.storage.failures import sending_mail
 from chalicelib.web.pages import Html, fill, fill_text, human_date, relative
-
-log = get_logger("mailer")
 
 MAX_SUBJECT_LENGTH = 200
 MAX_MESSAGE_LENGTH = 2000
@@ -127,7 +118,8 @@ class Mailer:
             mime["Reply-To"] = self._reply_to
         mime.set_content(text)
         mime.add_alternative(page, subtype="html")
-        try:
+        # Refused or never sent: MailError; sent with its answer lost: MailUncertainError.
+        with sending_mail():
             response = self._client.send_email(
                 # The bare address: what SES checks against the verified identity.  The
                 # name the customer sees is the From header's, in the raw message.
@@ -135,23 +127,6 @@ class Mailer:
                 Destination={"ToAddresses": [to]},
                 Content={"Raw": {"Data": mime.as_bytes()}},
             )
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            log.warning("SES refused a message", extra={"ses_error": code})
-            raise MailError(_reason(code)) from exc
-        except (EndpointConnectionError, ConnectTimeoutError) as exc:
-            # No connection was ever made, so nothing was sent.
-            log.warning("SES unreachable", extra={"ses_error": type(exc).__name__})
-            raise MailError(
-                "The email could not be sent: the mail service could not be reached."
-            ) from exc
-        except BotoCoreError as exc:
-            # The request went out and its answer did not come back: SES may have
-            # accepted the message.  The caller keeps what may have been emailed.
-            log.warning("SES did not answer", extra={"ses_error": type(exc).__name__})
-            raise MailUncertainError(
-                "The email may not have been sent: the mail service stopped answering."
-            ) from exc
         message_id: str = response["MessageId"]
         return message_id
 
@@ -261,16 +236,3 @@ def compose_request(
     )
     page = fill("request-email.html", subject=subject, message_block=html_block, **facts)
     return text, page
-
-
-def _reason(code: str) -> str:
-    reasons = {
-        "MessageRejected": "the mail service refused the message (is the sender verified?)",
-        "NotFoundException": "the sender address is not a verified identity",
-        "MailFromDomainNotVerifiedException": "the sender's domain is not verified",
-        "AccountSendingPausedException": "sending is paused for this account",
-        "ConfigurationSetDoesNotExist": "the mail configuration is missing",
-        "Throttling": "the mail service is busy; try again shortly",
-        "ThrottlingException": "the mail service is busy; try again shortly",
-    }
-    return f"The email could not be sent: {reasons.get(code, 'the mail service failed')}."

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chalicelib.settings import JWKS_TIMEOUT
 from chalicelib.storage.clients import LIMITS, Limits
-from chalicelib.web.buyers import JWKS_TIMEOUT
 
 # botocore/retries/standard.py ``ExponentialBackoff``: retry i waits up to
 # base * 2**(i-1), capped; the base is 1 s for throttling (50 ms otherwise), so a
@@ -31,8 +31,7 @@ def call_seconds(limits: Limits) -> float:
     )
 
 
-# The buyer's JWKS fetch (chalicelib/web/buyers.py) is plain HTTP, one attempt, its timeout
-# bounding the connect and each read.
+# The JWKS fetch: its one attempt may spend the timeout connecting and again reading.
 JWKS_SECONDS = 2 * JWKS_TIMEOUT
 
 # (client, operation) per call, in order, on each route's longest path.

@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
 from chalicelib.domain.errors import ConfigurationError
+
+if TYPE_CHECKING:  # stubs for mypy only (requirements-dev.txt): nothing at runtime
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_sesv2 import SESV2Client
+    from types_boto3_ssm import SSMClient
 
 
 @dataclass(frozen=True)
@@ -73,19 +79,19 @@ LIMITS: dict[str, Limits] = {
 }
 
 
-def dynamodb_client() -> Any:
+def dynamodb_client() -> DynamoDBClient:
     return boto3.client("dynamodb", config=LIMITS["dynamodb"].config())
 
 
-def s3_client() -> Any:
+def s3_client() -> S3Client:
     # SigV4 explicitly: boto3 still presigns with SigV2 in us-east-1 otherwise.
     config = LIMITS["s3"].config().merge(Config(signature_version="s3v4"))
     return boto3.client("s3", config=config)
 
 
-def ses_client() -> Any:
+def ses_client() -> SESV2Client:
     return boto3.client("sesv2", config=LIMITS["sesv2"].config())
 
 
-def ssm_client() -> Any:
+def ssm_client() -> SSMClient:
     return boto3.client("ssm", config=LIMITS["ssm"].config())

@@ -20,6 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import InvalidRequestError, UnavailableError
+from chalicelib.storage.failures import error_code
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -75,10 +76,6 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _native(_deserializer.deserialize(value)) for name, value in item.items()}
 
 
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 @contextmanager
 def translated(what: str) -> Iterator[None]:
     """Run one DynamoDB request: a failed condition becomes ``ConditionFailed``, every
@@ -94,63 +91,124 @@ def translated(what: str) -> Iterator[None]:
         raise UnavailableError(f"The {what} is not answering; try again shortly.") from exc
 
 
-def read(client: DynamoDBClient, table: str, key: Item, what: str) -> dict[str, Any] | None:
-    """The item under ``key`` as Python values (a consistent read), or None."""
-    with translated(what):
-        response = client.get_item(TableName=table, Key=key, ConsistentRead=True)
-    item = response.get("Item")
-    return from_item(item) if item else None
+class Table:
+    """A store's handle on the service's one table (single-table design): the client, the
+    table's name, how long DynamoDB's TTL keeps an item past its end, and the requests
+    every store makes in the same way.  Each store names itself in ``what``, for its
+    errors, and keeps its own keys and item format."""
 
+    what = "table"
 
-def withdraw(
-    client: DynamoDBClient, table: str, key: Item, at: float, what: str
-) -> dict[str, Any] | None:
-    """Mark the item revoked at ``at`` (revoking again keeps the first time); the item as
-    it is after, or None when there is no such item.  One ``UpdateItem``."""
-    try:
-        with translated(what):
-            response = client.update_item(
-                TableName=table,
-                Key=key,
-                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":now": attribute(at)},
-                ReturnValues="ALL_NEW",
+    def __init__(
+        self, client: DynamoDBClient, table: str, retention_seconds: int = 30 * 86_400
+    ) -> None:
+        self._client = client
+        self._table = table
+        self._retention = retention_seconds
+
+    def _read(self, key: Item) -> dict[str, Any] | None:
+        """The item under ``key`` as Python values (a consistent read), or None."""
+        with translated(self.what):
+            response = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def _put(
+        self,
+        item: Item,
+        condition: str = "attribute_not_exists(pk)",
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """One conditional ``PutItem``; by default it only creates.  ``ConditionFailed``
+        when the condition fails."""
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": item,
+            "ConditionExpression": condition,
+        }
+        if values:
+            params["ExpressionAttributeValues"] = to_item(values)
+        with translated(self.what):
+            self._client.put_item(**params)
+
+    def _update(
+        self,
+        key: Item,
+        update: str,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+        *,
+        new: bool = False,
+        old: bool = False,
+    ) -> dict[str, Any]:
+        """One ``UpdateItem`` (``values`` are Python values).  With ``new``, the item as it
+        is after, as Python values (else nothing: {}).  ``ConditionFailed`` when the
+        condition fails, carrying the item as it was if ``old`` asked DynamoDB for it."""
+        params: dict[str, Any] = {"TableName": self._table, "Key": key, "UpdateExpression": update}
+        if condition is not None:
+            params["ConditionExpression"] = condition
+        if names:
+            params["ExpressionAttributeNames"] = dict(names)
+        if values:
+            params["ExpressionAttributeValues"] = to_item(values)
+        if new:
+            params["ReturnValues"] = "ALL_NEW"
+        if old:
+            params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        with translated(self.what):
+            response = self._client.update_item(**params)
+        return from_item(response["Attributes"]) if new else {}
+
+    def _as_it_was(self, failed: ConditionFailed, key: Item) -> dict[str, Any] | None:
+        """The item a failed condition met: DynamoDB returns it; stand-ins such as
+        dynalite don't, so only there does a refusal cost a second read."""
+        return failed.old if failed.old is not None else self._read(key)
+
+    def _found(self, key: Item, missing: Exception) -> dict[str, Any]:
+        """The item under ``key`` (a consistent read); ``missing`` when there is none."""
+        item = self._read(key)
+        if item is None:
+            raise missing
+        return item
+
+    def _withdraw(self, key: Item, at: float, missing: Exception) -> dict[str, Any]:
+        """Mark the item revoked at ``at`` (revoking again keeps the first time); the item
+        as it is after, or ``missing`` when there is no such item.  One ``UpdateItem``."""
+        try:
+            return self._update(
+                key,
+                "SET revoked_at = if_not_exists(revoked_at, :now)",
+                "attribute_exists(pk)",
+                {":now": at},
+                new=True,
             )
-    except ConditionFailed:
-        return None
-    return from_item(response["Attributes"])
+        except ConditionFailed:
+            raise missing from None
 
-
-def newest_first(
-    client: DynamoDBClient,
-    table: str,
-    index: str,
-    attribute_name: str,
-    value: str,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of an index partition (range key ``created_at``), newest first, and the
-    opaque cursor of the next page."""
-    params: dict[str, Any] = {
-        "TableName": table,
-        "IndexName": index,
-        "KeyConditionExpression": "#attribute = :value",
-        "ExpressionAttributeNames": {"#attribute": attribute_name},
-        "ExpressionAttributeValues": {":value": {"S": value}},
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
-    if cursor:
-        params["ExclusiveStartKey"] = decode_cursor(
-            cursor, {"pk", attribute_name, "created_at"}, attribute_name, value
-        )
-    with translated("link service"):
-        response = client.query(**params)
-    last = response.get("LastEvaluatedKey")
-    items = [from_item(dict(item)) for item in response.get("Items", [])]
-    return items, encode_cursor(last) if last else None
+    def _newest_first(
+        self, index: str, attribute_name: str, value: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of an index partition (range key ``created_at``), newest first, and the
+        opaque cursor of the next page."""
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#attribute = :value",
+            "ExpressionAttributeNames": {"#attribute": attribute_name},
+            "ExpressionAttributeValues": {":value": {"S": value}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            params["ExclusiveStartKey"] = decode_cursor(
+                cursor, {"pk", attribute_name, "created_at"}, attribute_name, value
+            )
+        with translated("link service"):  # every store's listing says so, as it always has
+            response = self._client.query(**params)
+        last = response.get("LastEvaluatedKey")
+        items = [from_item(dict(item)) for item in response.get("Items", [])]
+        return items, encode_cursor(last) if last else None
 
 
 def encode_cursor(key: Mapping[str, Any]) -> str:

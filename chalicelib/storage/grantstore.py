@@ -12,7 +12,7 @@ import calendar
 import json
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalicelib.domain import refusals
 from chalicelib.domain.errors import ForbiddenError
@@ -21,35 +21,24 @@ from chalicelib.storage import dynamo
 from chalicelib.storage.dynamo import ConditionFailed, translated
 from chalicelib.storage.stores import Grant, GrantPage
 
-if TYPE_CHECKING:
-    from types_boto3_dynamodb import DynamoDBClient
-
 SUBJECT_INDEX = "by-subject"
 WHAT = "grant store"
 
 
-class DynamoGrantStore:
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self._client = client
-        self._table = table
+class DynamoGrantStore(dynamo.Table):
+    what = WHAT
 
     def put(self, subject: str, file: str, at: float) -> Grant:
         """Grant (idempotent: granting twice keeps the first grant and its counts)."""
-        with translated(WHAT):
-            response = self._client.update_item(
-                TableName=self._table,
-                Key=_key(subject, file),
-                UpdateExpression=(
-                    "SET grant_subject = :s, grant_file = :f,"
-                    " created_at = if_not_exists(created_at, :now),"
-                    " minted = if_not_exists(minted, :empty)"
-                ),
-                ExpressionAttributeValues=dynamo.to_item(
-                    {":s": subject, ":f": file, ":now": at, ":empty": {}}
-                ),
-                ReturnValues="ALL_NEW",
-            )
-        return _grant(dynamo.from_item(response["Attributes"]))
+        item = self._update(
+            _key(subject, file),
+            "SET grant_subject = :s, grant_file = :f,"
+            " created_at = if_not_exists(created_at, :now),"
+            " minted = if_not_exists(minted, :empty)",
+            values={":s": subject, ":f": file, ":now": at, ":empty": {}},
+            new=True,
+        )
+        return _grant(item)
 
     def delete(self, subject: str, file: str) -> None:
         try:
@@ -68,24 +57,19 @@ class DynamoGrantStore:
         The same request checks that the grant exists and that today's count is
         under the limit, so concurrent requests cannot exceed it.
         """
+        key = _key(subject, file)
         try:
-            with translated(WHAT):
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(subject, file),
-                    UpdateExpression="SET minted.#day = if_not_exists(minted.#day, :zero) + :one",
-                    ConditionExpression=(
-                        "attribute_exists(pk) AND"
-                        " (attribute_not_exists(minted.#day) OR minted.#day < :limit)"
-                    ),
-                    ExpressionAttributeNames={"#day": day},
-                    ExpressionAttributeValues=dynamo.to_item(
-                        {":zero": 0, ":one": 1, ":limit": daily_limit}
-                    ),
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+            self._update(
+                key,
+                "SET minted.#day = if_not_exists(minted.#day, :zero) + :one",
+                "attribute_exists(pk) AND"
+                " (attribute_not_exists(minted.#day) OR minted.#day < :limit)",
+                {":zero": 0, ":one": 1, ":limit": daily_limit},
+                {"#day": day},
+                old=True,
+            )
         except ConditionFailed as failed:
-            old = failed.old or self._read(subject, file)
+            old = self._as_it_was(failed, key)
             if old is None:
                 raise ForbiddenError(NOT_GRANTED) from None
             raise refusals.over_daily_limit(daily_limit, retry_after) from None
@@ -99,19 +83,13 @@ class DynamoGrantStore:
         the first count and deleted by the table's TTL a day after its last day.
         """
         try:
-            with translated(WHAT):
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_own_key(subject, file),
-                    UpdateExpression=(
-                        "SET #day = if_not_exists(#day, :zero) + :one, purge_at = :purge"
-                    ),
-                    ConditionExpression="attribute_not_exists(#day) OR #day < :limit",
-                    ExpressionAttributeNames={"#day": f"minted_{day}"},
-                    ExpressionAttributeValues=dynamo.to_item(
-                        {":zero": 0, ":one": 1, ":limit": daily_limit, ":purge": _purge_after(day)}
-                    ),
-                )
+            self._update(
+                _own_key(subject, file),
+                "SET #day = if_not_exists(#day, :zero) + :one, purge_at = :purge",
+                "attribute_not_exists(#day) OR #day < :limit",
+                {":zero": 0, ":one": 1, ":limit": daily_limit, ":purge": _purge_after(day)},
+                {"#day": f"minted_{day}"},
+            )
         except ConditionFailed:
             raise refusals.over_daily_limit(daily_limit, retry_after) from None
 
@@ -122,26 +100,21 @@ class DynamoGrantStore:
         else:
             key, path, names = _key(subject, file), "minted.#day", {"#day": day}
         try:
-            with translated(WHAT):
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression=f"SET {path} = {path} - :one",
-                    ConditionExpression=f"{path} > :zero",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=dynamo.to_item({":one": 1, ":zero": 0}),
-                )
+            self._update(
+                key,
+                f"SET {path} = {path} - :one",
+                f"{path} > :zero",
+                {":one": 1, ":zero": 0},
+                names,
+            )
         except ConditionFailed:
             return  # nothing counted today: nothing to give back
 
     def for_subject(self, subject: str, limit: int, cursor: str | None) -> GrantPage:
-        items, next_cursor = dynamo.newest_first(
-            self._client, self._table, SUBJECT_INDEX, "grant_subject", subject, limit, cursor
+        items, next_cursor = self._newest_first(
+            SUBJECT_INDEX, "grant_subject", subject, limit, cursor
         )
         return GrantPage(grants=[_grant(item) for item in items], cursor=next_cursor)
-
-    def _read(self, subject: str, file: str) -> dict[str, Any] | None:
-        return dynamo.read(self._client, self._table, _key(subject, file), WHAT)
 
 
 def _key(subject: str, file: str) -> dynamo.Item:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalicelib.domain import refusals
 from chalicelib.domain.errors import RecipientCheckError, SessionRefundedError, UnavailableError
@@ -32,11 +32,8 @@ from chalicelib.domain.link import (
 )
 from chalicelib.logs import get_logger, metric
 from chalicelib.storage import dynamo
-from chalicelib.storage.dynamo import ConditionFailed, translated
+from chalicelib.storage.dynamo import ConditionFailed
 from chalicelib.storage.stores import ClaimOutcome, Page, Viewed
-
-if TYPE_CHECKING:
-    from types_boto3_dynamodb import DynamoDBClient
 
 log = get_logger("linkstore")
 
@@ -87,7 +84,9 @@ class _History:
     total: str
     legacy: str
 
-    def adding(self, record: Any, seen: Mapping[str, Any] | None) -> tuple[str, str, dynamo.Item]:
+    def adding(
+        self, record: Any, seen: Mapping[str, Any] | None
+    ) -> tuple[str, str, dict[str, Any]]:
         """The SET clauses, the condition clause and the values that add ``record`` to an
         item that looked like ``seen`` (None: not read; assume ``log`` is not full)."""
         sets = f"{self.total} = if_not_exists({self.total}, :h_zero) + :h_one, "
@@ -97,15 +96,13 @@ class _History:
         else:
             sets += f"{self.log} = list_append(if_not_exists({self.log}, :h_none), :h_record)"
             condition = f"(attribute_not_exists({self.log}) OR size({self.log}) < :h_kept)"
-        values = dynamo.to_item(
-            {
-                ":h_zero": 0,
-                ":h_one": 1,
-                ":h_none": [],
-                ":h_record": [record],
-                ":h_kept": HISTORY_KEPT,
-            }
-        )
+        values: dict[str, Any] = {
+            ":h_zero": 0,
+            ":h_one": 1,
+            ":h_none": [],
+            ":h_record": [record],
+            ":h_kept": HISTORY_KEPT,
+        }
         if self._full(seen):
             del values[":h_none"]  # DynamoDB refuses a value the expressions do not use
         return sets, condition, values
@@ -135,21 +132,12 @@ UNLOCKS = _History("unlock_log", "unlock_prev", "unlock_total", "unlocked")
 REFUNDS = _History("refund_log", "refund_prev", "refund_total", "refunds")
 
 
-class DynamoLinkStore:
-    def __init__(
-        self, client: DynamoDBClient, table: str, retention_seconds: int = 30 * 86_400
-    ) -> None:
-        self._client = client
-        self._table = table
-        self._retention = retention_seconds
+class DynamoLinkStore(dynamo.Table):
+    what = WHAT
 
     def create(self, link: Link) -> None:
-        item = self._item(link)
         try:
-            with translated(WHAT):
-                self._client.put_item(
-                    TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-                )
+            self._put(self._item(link))
         except (ConditionFailed, UnavailableError) as exc:
             # A collision of 80-bit random ids is not a realistic outcome; any
             # failure here means nothing was minted and the caller may retry.
@@ -161,17 +149,14 @@ class DynamoLinkStore:
         undo of a mint whose token nobody received.  One ``PutItem`` that overwrites only
         this link, so repeating it is harmless, and a ``create`` that arrives after it
         fails its own condition instead of bringing a link nobody knows of to life."""
-        item = self._item(dataclasses.replace(link, revoked_at=at))
         try:
-            with translated(WHAT):
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=item,
-                    # Never over another link that drew the same id (80 random bits: in
-                    # theory only), whose create is what made ours fail.
-                    ConditionExpression="attribute_not_exists(pk) OR token_digest = :ours",
-                    ExpressionAttributeValues={":ours": {"S": link.token_digest}},
-                )
+            self._put(
+                self._item(dataclasses.replace(link, revoked_at=at)),
+                # Never over another link that drew the same id (80 random bits: in
+                # theory only), whose create is what made ours fail.
+                "attribute_not_exists(pk) OR token_digest = :ours",
+                {":ours": link.token_digest},
+            )
         except ConditionFailed:
             log.warning("not buried: the id is another link's", extra={"link_id": link.link_id})
 
@@ -192,34 +177,26 @@ class DynamoLinkStore:
         "landing page or file?" from the same single request.
         """
         condition = _CLAIM_CONDITION + (_RIGHT_ANSWER if claim.answer_digest else _NO_CHECK)
-        values = dynamo.to_item(
-            {":digest": digest, ":now": claim.at, ":one": 1, ":record": _record(claim)}
-        )
+        values: dict[str, Any] = {
+            ":digest": digest,
+            ":now": claim.at,
+            ":one": 1,
+            ":record": _record(claim),
+        }
         if claim.answer_digest:
-            values[":answer"] = dynamo.attribute(claim.answer_digest)
-            values[":max"] = dynamo.attribute(MAX_WRONG_ANSWERS)
+            values |= {":answer": claim.answer_digest, ":max": MAX_WRONG_ANSWERS}
         if unless_confirm:
             condition += " AND confirm = :false"
-            values[":false"] = dynamo.attribute(False)
+            values[":false"] = False
         try:
-            with translated(WHAT):
-                response = self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(link_id),
-                    UpdateExpression=_CLAIM_UPDATE,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames={"#claim": claim.claim_id},
-                    ExpressionAttributeValues=values,
-                    ReturnValues="ALL_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+            item = self._changed(
+                link_id, _CLAIM_UPDATE, condition, values, {"#claim": claim.claim_id}
+            )
         except UnavailableError as exc:
             self._undo_uncertain_claim(link_id, claim, exc)
             raise
         except ConditionFailed as failed:
-            # DynamoDB returns the old item itself; stand-ins such as dynalite
-            # don't, so only there does a refusal cost a second read.
-            old = failed.old if failed.old is not None else self._read(link_id)
+            old = self._as_it_was(failed, _key(link_id))
             recorded = (old or {}).get("redemptions", {}).get(claim.claim_id)
             if old is not None and recorded is not None:
                 # Our own write, retried by botocore after its first attempt did succeed
@@ -249,7 +226,7 @@ class DynamoLinkStore:
             # The link changed between our write and our read (extended, say):
             # nothing was spent, and trying again will see the new state.
             raise refusals.changed_meanwhile() from None
-        return ClaimOutcome(_from_item(dynamo.from_item(response["Attributes"])), claimed=True)
+        return ClaimOutcome(_from_item(item), claimed=True)
 
     def _count_wrong(
         self, link_id: str, digest: str, claim: Claim, seen: Mapping[str, Any] | None
@@ -260,37 +237,29 @@ class DynamoLinkStore:
         as the failed claim found it (it says which generation the record goes to)."""
         for _ in range(_HISTORY_ATTEMPTS):
             sets, generation, values = GUESSES.adding(_guess(claim), seen)
-            values |= dynamo.to_item(
-                {
-                    ":digest": digest,
-                    ":answer": claim.answer_digest,
-                    ":max": MAX_WRONG_ANSWERS,
-                    ":one": 1,
-                }
-            )
+            values |= {
+                ":digest": digest,
+                ":answer": claim.answer_digest,
+                ":max": MAX_WRONG_ANSWERS,
+                ":one": 1,
+            }
             try:
-                with translated(WHAT):
-                    response = self._client.update_item(
-                        TableName=self._table,
-                        Key=_key(link_id),
-                        UpdateExpression=f"SET wrong = wrong + :one, {sets}",
-                        ConditionExpression=(
-                            "attribute_exists(pk) AND token_digest = :digest"
-                            f" AND answer_digest <> :answer AND wrong < :max AND {generation}"
-                        ),
-                        ExpressionAttributeValues=values,
-                        ReturnValues="ALL_NEW",
-                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    )
+                item = self._changed(
+                    link_id,
+                    f"SET wrong = wrong + :one, {sets}",
+                    "attribute_exists(pk) AND token_digest = :digest"
+                    f" AND answer_digest <> :answer AND wrong < :max AND {generation}",
+                    values,
+                )
             except ConditionFailed as failed:
-                old = failed.old if failed.old is not None else self._read(link_id)
+                old = self._as_it_was(failed, _key(link_id))
                 # locked (or gone) first: that refusal is the answer, whatever else changed
                 refusals.check(_from_item(old) if old else None, digest, claim.at)
                 if old is not None and GUESSES.missed(seen, old):
                     seen = old  # another guess filled or moved the generation: go again
                     continue
                 raise refusals.changed_meanwhile() from None
-            return _from_item(dynamo.from_item(response["Attributes"]))
+            return _from_item(item)
         raise refusals.changed_meanwhile()
 
     def unlock(self, link_id: str, at: float) -> Link:
@@ -299,21 +268,14 @@ class DynamoLinkStore:
         for _ in range(_HISTORY_ATTEMPTS):
             sets, generation, values = UNLOCKS.adding(at, seen)
             try:
-                with translated(WHAT):
-                    response = self._client.update_item(
-                        TableName=self._table,
-                        Key=_key(link_id),
-                        UpdateExpression=f"SET wrong = :zero, {sets}",
-                        ConditionExpression=(
-                            "attribute_exists(pk) AND attribute_exists(answer_digest)"
-                            f" AND {generation}"
-                        ),
-                        ExpressionAttributeValues=values | {":zero": dynamo.attribute(0)},
-                        ReturnValues="ALL_NEW",
-                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    )
+                item = self._changed(
+                    link_id,
+                    f"SET wrong = :zero, {sets}",
+                    f"attribute_exists(pk) AND attribute_exists(answer_digest) AND {generation}",
+                    values | {":zero": 0},
+                )
             except ConditionFailed as failed:
-                old = failed.old if failed.old is not None else self._read(link_id)
+                old = self._as_it_was(failed, _key(link_id))
                 if old is None:
                     raise refusals.unknown_link(link_id) from None
                 if "answer_digest" not in old:
@@ -322,19 +284,14 @@ class DynamoLinkStore:
                     seen = old
                     continue
                 raise refusals.changed_meanwhile() from None
-            return _from_item(dynamo.from_item(response["Attributes"]))
+            return _from_item(item)
         raise refusals.changed_meanwhile()
 
     def record_message(self, link_id: str, message_id: str) -> None:
         """SES's id for the email that carried the link (known only after sending)."""
-        with translated(WHAT):
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(link_id),
-                UpdateExpression="SET message_id = :id",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":id": {"S": message_id}},
-            )
+        self._update(
+            _key(link_id), "SET message_id = :id", "attribute_exists(pk)", {":id": message_id}
+        )
 
     def supersede(
         self, link_id: str, replacement: str, at: float, *, uses: int, fence: int
@@ -347,44 +304,34 @@ class DynamoLinkStore:
         why not (``ConflictError``) and must withdraw its replacement."""
         fenced = "attribute_not_exists(fence)" if fence == 0 else "fence = :fence"
         try:
-            with translated(WHAT):
-                response = self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(link_id),
-                    UpdateExpression="SET revoked_at = :now, replaced_by = :new, fence = :next",
-                    ConditionExpression=(
-                        "attribute_exists(pk) AND attribute_not_exists(revoked_at)"
-                        f" AND attribute_not_exists(replaced_by) AND uses = :uses AND {fenced}"
-                    ),
-                    ExpressionAttributeValues=dynamo.to_item(
-                        {":now": at, ":new": replacement, ":uses": uses, ":next": fence + 1}
-                        | ({":fence": fence} if fence else {})
-                    ),
-                    ReturnValues="ALL_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+            item = self._changed(
+                link_id,
+                "SET revoked_at = :now, replaced_by = :new, fence = :next",
+                "attribute_exists(pk) AND attribute_not_exists(revoked_at)"
+                f" AND attribute_not_exists(replaced_by) AND uses = :uses AND {fenced}",
+                {":now": at, ":new": replacement, ":uses": uses, ":next": fence + 1}
+                | ({":fence": fence} if fence else {}),
+            )
         except ConditionFailed as failed:
-            old = failed.old if failed.old is not None else self._read(link_id)
+            old = self._as_it_was(failed, _key(link_id))
             if old is None:
                 raise refusals.unknown_link(link_id) from None
             link = _from_item(old)
             if link.revoked_at is not None or link.replaced_by is not None:
                 raise refusals.not_resendable(link) from None
             raise refusals.resend_raced() from None
-        return _from_item(dynamo.from_item(response["Attributes"]))
+        return _from_item(item)
 
     def close_resends(self, link_id: str) -> None:
         """Make every ``supersede`` prepared before now fail: the first step of undoing
         one whose answer was lost, so that it cannot land after the undo."""
         try:
-            with translated(WHAT):
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(link_id),
-                    UpdateExpression="SET fence = if_not_exists(fence, :zero) + :one",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues=dynamo.to_item({":zero": 0, ":one": 1}),
-                )
+            self._update(
+                _key(link_id),
+                "SET fence = if_not_exists(fence, :zero) + :one",
+                "attribute_exists(pk)",
+                {":zero": 0, ":one": 1},
+            )
         except ConditionFailed:
             raise refusals.unknown_link(link_id) from None
 
@@ -392,14 +339,12 @@ class DynamoLinkStore:
         """Undo ``supersede`` (the replacement's email failed): only if this replacement is
         the one recorded, so nothing else's revocation is ever undone.  False if it is not."""
         try:
-            with translated(WHAT):
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(link_id),
-                    UpdateExpression="REMOVE revoked_at, replaced_by",
-                    ConditionExpression="replaced_by = :new",
-                    ExpressionAttributeValues={":new": {"S": replacement}},
-                )
+            self._update(
+                _key(link_id),
+                "REMOVE revoked_at, replaced_by",
+                "replaced_by = :new",
+                {":new": replacement},
+            )
         except ConditionFailed:
             return False
         return True
@@ -417,31 +362,25 @@ class DynamoLinkStore:
         shows.
         """
         condition = "attribute_exists(pk) AND token_digest = :digest"
-        values = dynamo.to_item({":digest": digest, ":zero": 0, ":one": 1, ":visit": _visit(visit)})
+        values: dict[str, Any] = {":digest": digest, ":zero": 0, ":one": 1, ":visit": _visit(visit)}
         if unless_direct:
             condition += " AND confirm = :true"
-            values[":true"] = dynamo.attribute(True)
+            values[":true"] = True
         try:
-            with translated(WHAT):
-                response = self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(link_id),
-                    UpdateExpression=(
-                        "SET #count = if_not_exists(#count, :zero) + :one, visits.#slot = :visit"
-                    ),
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames={
-                        "#count": f"seen_{visit.kind}",
-                        # The last visit of each kind: a storm of visits cannot grow the
-                        # item, and one kind never overwrites another.
-                        "#slot": visit.kind,
-                    },
-                    ExpressionAttributeValues=values,
-                    ReturnValues="ALL_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+            item = self._changed(
+                link_id,
+                "SET #count = if_not_exists(#count, :zero) + :one, visits.#slot = :visit",
+                condition,
+                values,
+                {
+                    "#count": f"seen_{visit.kind}",
+                    # The last visit of each kind: a storm of visits cannot grow the
+                    # item, and one kind never overwrites another.
+                    "#slot": visit.kind,
+                },
+            )
         except ConditionFailed as failed:
-            old = failed.old if failed.old is not None else self._read(link_id)
+            old = self._as_it_was(failed, _key(link_id))
             link = _from_item(old) if old else None
             if link is None or link.token_digest != digest or not unless_direct:
                 refusals.check(link, digest, visit.at)  # not found: raises
@@ -450,12 +389,12 @@ class DynamoLinkStore:
         except UnavailableError as exc:
             log.warning("visit not recorded", extra={"link_id": link_id, "error": repr(exc)})
             metric("VisitsNotRecorded")
-            item = self._read(link_id)
-            if item is None:
+            found = self._read(_key(link_id))
+            if found is None:
                 refusals.check(None, digest, visit.at)
-            assert item is not None
-            return Viewed(_from_item(item), recorded=False)
-        return Viewed(_from_item(dynamo.from_item(response["Attributes"])), recorded=True)
+            assert found is not None
+            return Viewed(_from_item(found), recorded=False)
+        return Viewed(_from_item(item), recorded=True)
 
     def redeliver(
         self,
@@ -525,23 +464,13 @@ class DynamoLinkStore:
         if session_digest is not None or new_session_digest is not None:
             names["#session"] = "session"  # SESSION and AT are DynamoDB reserved words
         try:
-            with translated(WHAT):
-                response = self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(link_id),
-                    UpdateExpression=update,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=dynamo.to_item(values),
-                    ReturnValues="ALL_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+            item = self._changed(link_id, update, condition, values, names)
         except ConditionFailed as failed:
             if session_digest is None:
                 return None
             # Why not, for a client that holds a session: a refunded redemption's session
-            # is told so (DynamoDB returns the old item; dynalite costs a read).
-            old = failed.old if failed.old is not None else self._read(link_id)
+            # is told so.
+            old = self._as_it_was(failed, _key(link_id))
             link = _from_item(old) if old else None
             if (
                 link is not None
@@ -550,7 +479,7 @@ class DynamoLinkStore:
             ):
                 raise SessionRefundedError(link) from None
             return None
-        return _from_item(dynamo.from_item(response["Attributes"]))
+        return _from_item(item)
 
     def give_back_redelivery(
         self, link_id: str, claim_id: str, attempt: str, *, fence: bool = False
@@ -561,41 +490,24 @@ class DynamoLinkStore:
             # First the fence, so that from here on the count cannot land; then the undo,
             # which finds the count if it landed before the fence.
             try:
-                with translated(WHAT):
-                    self._client.update_item(
-                        TableName=self._table,
-                        Key=_key(link_id),
-                        UpdateExpression="SET redemptions.#claim.#fence = :attempt",
-                        ConditionExpression="attribute_exists(redemptions.#claim)",
-                        ExpressionAttributeNames={"#claim": claim_id, "#fence": "again_fence"},
-                        ExpressionAttributeValues={":attempt": {"S": attempt}},
-                    )
+                self._update(
+                    _key(link_id),
+                    "SET redemptions.#claim.#fence = :attempt",
+                    "attribute_exists(redemptions.#claim)",
+                    {":attempt": attempt},
+                    {"#claim": claim_id, "#fence": "again_fence"},
+                )
             except ConditionFailed:
                 return False  # the claim itself is gone: nothing was counted on it
         try:
-            with translated(WHAT):
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(link_id),
-                    UpdateExpression=(
-                        "SET redemptions.#claim.#again = redemptions.#claim.#again - :one"
-                        " REMOVE redemptions.#claim.#again_id"
-                    ),
-                    ConditionExpression=(
-                        "redemptions.#claim.#again_id = :attempt"
-                        " AND redemptions.#claim.#again > :zero"
-                    ),
-                    ExpressionAttributeNames={
-                        "#claim": claim_id,
-                        "#again": "again",
-                        "#again_id": "again_id",
-                    },
-                    ExpressionAttributeValues={
-                        ":attempt": {"S": attempt},
-                        ":one": {"N": "1"},
-                        ":zero": {"N": "0"},
-                    },
-                )
+            self._update(
+                _key(link_id),
+                "SET redemptions.#claim.#again = redemptions.#claim.#again - :one"
+                " REMOVE redemptions.#claim.#again_id",
+                "redemptions.#claim.#again_id = :attempt AND redemptions.#claim.#again > :zero",
+                {":attempt": attempt, ":one": 1, ":zero": 0},
+                {"#claim": claim_id, "#again": "again", "#again_id": "again_id"},
+            )
         except ConditionFailed:
             return False
         return True
@@ -611,12 +523,10 @@ class DynamoLinkStore:
         redemption in)."""
         seen: Mapping[str, Any] | None = None
         for _ in range(_HISTORY_ATTEMPTS):
-            params = self._refund_write(link_id, at, claim_id, seen)
             try:
-                with translated(WHAT):
-                    response = self._client.update_item(**params)
+                item = self._changed(link_id, *_refund_write(at, claim_id, seen))
             except ConditionFailed as failed:
-                old = failed.old or self._read(link_id)
+                old = self._as_it_was(failed, _key(link_id))
                 if old is None:
                     raise refusals.unknown_link(link_id) from None
                 link = _from_item(old)
@@ -631,47 +541,12 @@ class DynamoLinkStore:
                 # was refused (a stand-in's read is not the failed write's view): try again.
                 seen = old
                 continue
-            return _from_item(dynamo.from_item(response["Attributes"]))
+            return _from_item(item)
         raise refusals.changed_meanwhile()
-
-    def _refund_write(
-        self, link_id: str, at: float, claim_id: str | None, seen: Mapping[str, Any] | None
-    ) -> dict[str, Any]:
-        history, generation, values = REFUNDS.adding({"at": at, "redemption": claim_id or ""}, seen)
-        update = f"SET uses = uses - :one, {history}"
-        condition = f"attribute_exists(pk) AND uses > :zero AND {generation}"
-        names: dict[str, str] = {}
-        if claim_id is not None:
-            update += ", redemptions.#claim.refunded_at = :now"
-            condition += (
-                " AND attribute_exists(redemptions.#claim)"
-                " AND attribute_not_exists(redemptions.#claim.refunded_at)"
-            )
-            names["#claim"] = claim_id
-            values[":now"] = dynamo.attribute(at)
-        if seen is not None and REFUNDS.rotates(seen):
-            dropped = [key for key in _redemptions_past_bound(seen) if key != claim_id]
-            if dropped:
-                names |= {f"#old{n}": key for n, key in enumerate(dropped)}
-                update += " REMOVE " + ", ".join(
-                    f"redemptions.#old{n}" for n in range(len(dropped))
-                )
-        params: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": _key(link_id),
-            "UpdateExpression": update,
-            "ConditionExpression": condition,
-            "ExpressionAttributeValues": values | dynamo.to_item({":one": 1, ":zero": 0}),
-            "ReturnValues": "ALL_NEW",
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        if names:
-            params["ExpressionAttributeNames"] = names
-        return params
 
     def peek(self, link_id: str, digest: str, now: float) -> Link:
         """The link if a redemption would succeed now, else the refusal; changes nothing."""
-        item = self._read(link_id)
+        item = self._read(_key(link_id))
         return refusals.check(_from_item(item) if item else None, digest, now)
 
     def release(self, link_id: str, claim_id: str) -> bool:
@@ -680,30 +555,22 @@ class DynamoLinkStore:
         Failures other than "not recorded" propagate as ``UnavailableError``.
         """
         try:
-            with translated(WHAT):
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(link_id),
-                    UpdateExpression=_RELEASE_UPDATE,
-                    # A use already refunded is not given back twice, and uses never
-                    # drop below zero, whatever raced this undo.
-                    ConditionExpression=(
-                        "attribute_exists(redemptions.#claim)"
-                        " AND attribute_not_exists(redemptions.#claim.refunded_at)"
-                        " AND uses > :zero"
-                    ),
-                    ExpressionAttributeNames={"#claim": claim_id},
-                    ExpressionAttributeValues={":one": {"N": "1"}, ":zero": {"N": "0"}},
-                )
+            self._update(
+                _key(link_id),
+                _RELEASE_UPDATE,
+                # A use already refunded is not given back twice, and uses never drop
+                # below zero, whatever raced this undo.
+                "attribute_exists(redemptions.#claim)"
+                " AND attribute_not_exists(redemptions.#claim.refunded_at) AND uses > :zero",
+                {":one": 1, ":zero": 0},
+                {"#claim": claim_id},
+            )
         except ConditionFailed:
             return False
         return True
 
     def get(self, link_id: str) -> Link:
-        item = self._read(link_id)
-        if item is None:
-            raise refusals.unknown_link(link_id)
-        return _from_item(item)
+        return _from_item(self._found(_key(link_id), refusals.unknown_link(link_id)))
 
     def change(
         self,
@@ -737,48 +604,28 @@ class DynamoLinkStore:
         if not sets:
             return self.get(link_id)
         try:
-            with translated(WHAT):
-                response = self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(link_id),
-                    UpdateExpression="SET " + ", ".join(sets),
-                    ConditionExpression=condition,
-                    ExpressionAttributeValues=dynamo.to_item(values),
-                    ReturnValues="ALL_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+            item = self._changed(link_id, "SET " + ", ".join(sets), condition, values)
         except ConditionFailed as failed:
-            old = failed.old or self._read(link_id)
+            old = self._as_it_was(failed, _key(link_id))
             if old is None:
                 raise refusals.unknown_link(link_id) from None
             raise refusals.unchangeable(_from_item(old)) from None
-        return _from_item(dynamo.from_item(response["Attributes"]))
+        return _from_item(item)
 
     def revoke(self, link_id: str, at: float) -> Link:
         """Withdraw a link for good.  Revoking again keeps the first time."""
-        item = dynamo.withdraw(self._client, self._table, _key(link_id), at, WHAT)
-        if item is None:
-            raise refusals.unknown_link(link_id)
-        return _from_item(item)
+        return _from_item(self._withdraw(_key(link_id), at, refusals.unknown_link(link_id)))
 
     def for_file(self, key: str, limit: int, cursor: str | None) -> Page:
         """Links to one file, newest first, from the ``by-file`` index (never a scan)."""
-        items, next_cursor = dynamo.newest_first(
-            self._client, self._table, FILE_INDEX, "file", key, limit, cursor
-        )
+        items, next_cursor = self._newest_first(FILE_INDEX, "file", key, limit, cursor)
         return Page(links=[_from_item(item) for item in items], cursor=next_cursor)
 
     def for_recipient(self, address: str, limit: int, cursor: str | None) -> Page:
         """Links emailed to one address (in any case), newest first, from the sparse
         ``by-recipient`` index (never a scan)."""
-        items, next_cursor = dynamo.newest_first(
-            self._client,
-            self._table,
-            RECIPIENT_INDEX,
-            "recipient_key",
-            recipient_key(address),
-            limit,
-            cursor,
+        items, next_cursor = self._newest_first(
+            RECIPIENT_INDEX, "recipient_key", recipient_key(address), limit, cursor
         )
         return Page(links=[_from_item(item) for item in items], cursor=next_cursor)
 
@@ -786,8 +633,17 @@ class DynamoLinkStore:
         """Raise unless the table answers a read."""
         self._client.get_item(TableName=self._table, Key=_key("health-probe"))
 
-    def _read(self, link_id: str) -> dict[str, Any] | None:
-        return dynamo.read(self._client, self._table, _key(link_id), WHAT)
+    def _changed(
+        self,
+        link_id: str,
+        update: str,
+        condition: str,
+        values: Mapping[str, Any],
+        names: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One conditional write to the link that returns it as it is after, and, when
+        its condition fails, the item it met (so a refusal can say why without a read)."""
+        return self._update(_key(link_id), update, condition, values, names, new=True, old=True)
 
     def _undo_uncertain_claim(self, link_id: str, claim: Claim, cause: Exception) -> None:
         # A timeout or 5xx may hide a write that DynamoDB did apply.  The claim's
@@ -829,8 +685,7 @@ def _record(claim: Claim) -> dict[str, Any]:
     # The audit record of one use, kept in the item's ``redemptions`` map by claim id.
     return {
         "at": claim.at,
-        "ip": claim.client_ip[:64],
-        "ua": claim.user_agent[:512],
+        **_client(claim.client_ip, claim.user_agent),
         "binary": claim.binary,
         "stream_max": claim.stream_max_bytes,
         "session": claim.session_digest,
@@ -932,6 +787,30 @@ def _from_item(item: Mapping[str, Any]) -> Link:
     )
 
 
+def _refund_write(
+    at: float, claim_id: str | None, seen: Mapping[str, Any] | None
+) -> tuple[str, str, dict[str, Any], dict[str, str]]:
+    """The update, condition, values and names of a refund planned from ``seen``."""
+    history, generation, values = REFUNDS.adding({"at": at, "redemption": claim_id or ""}, seen)
+    update = f"SET uses = uses - :one, {history}"
+    condition = f"attribute_exists(pk) AND uses > :zero AND {generation}"
+    names: dict[str, str] = {}
+    if claim_id is not None:
+        update += ", redemptions.#claim.refunded_at = :now"
+        condition += (
+            " AND attribute_exists(redemptions.#claim)"
+            " AND attribute_not_exists(redemptions.#claim.refunded_at)"
+        )
+        names["#claim"] = claim_id
+        values[":now"] = at
+    if seen is not None and REFUNDS.rotates(seen):
+        dropped = [key for key in _redemptions_past_bound(seen) if key != claim_id]
+        if dropped:
+            names |= {f"#old{n}": key for n, key in enumerate(dropped)}
+            update += " REMOVE " + ", ".join(f"redemptions.#old{n}" for n in range(len(dropped)))
+    return update, condition, values | {":one": 1, ":zero": 0}, names
+
+
 def _guess(claim: Claim) -> dict[str, Any]:
     guess = guess_of(claim)
     return {"at": guess.at, "ip": guess.client_ip, "ua": guess.user_agent}
@@ -946,12 +825,12 @@ def _redemptions_past_bound(item: Mapping[str, Any]) -> list[str]:
 
 
 def _visit(visit: Visit) -> dict[str, Any]:
-    return {
-        "at": visit.at,
-        "ip": visit.client_ip[:64],
-        "ua": visit.user_agent[:512],
-        "kind": visit.kind,
-    }
+    return {"at": visit.at, **_client(visit.client_ip, visit.user_agent), "kind": visit.kind}
+
+
+def _client(ip: str, user_agent: str) -> dict[str, str]:
+    # Who made a use or a visit, clipped: a client chooses both, and the item's size is capped.
+    return {"ip": ip[:64], "ua": user_agent[:512]}
 
 
 def _use(claim_id: str, record: Mapping[str, Any]) -> Use:

@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.errors import FileChangedError, ObjectNotFoundError, UnavailableError
 from chalicelib.domain.link import StoredObject
-from chalicelib.logs import get_logger
 from chalicelib.settings import base64_length
+from chalicelib.storage.failures import Failure, translated
 from chalicelib.storage.stores import UploadForm
 
-log = get_logger("objectstore")
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 HEALTH_PROBE = ".onetime-health"  # under the upload prefix: see S3ObjectStore.ping
 _CHUNK = 3 * 64 * 1024  # a multiple of 3, so most chunks encode without a carry
+_NOT_ANSWERING = "The file store is not answering; try again shortly."
 _GONE = {"NoSuchKey", "NoSuchVersion", "404", "PreconditionFailed", "412", "InvalidArgument"}
 
 
 class S3ObjectStore:
     def __init__(
-        self, client: Any, bucket: str, probe_key: str = "uploads/.onetime-health"
+        self, client: S3Client, bucket: str, probe_key: str = "uploads/.onetime-health"
     ) -> None:
         self._client = client
         self._bucket = bucket
@@ -31,16 +32,15 @@ class S3ObjectStore:
 
     def describe(self, key: str) -> StoredObject:
         """What the object is now: one ``HeadObject``."""
-        try:
-            head = self._client.head_object(Bucket=self._bucket, Key=key)
-        except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+        def missing(failure: Failure) -> Exception | None:
             # Without s3:ListBucket, S3 answers 403 rather than 404 for a missing key.
-            if status in (403, 404):
-                raise ObjectNotFoundError(f"There is no file {key!r} to link to.") from exc
-            raise UnavailableError("The file store is not answering; try again shortly.") from exc
-        except BotoCoreError as exc:
-            raise UnavailableError("The file store is not answering; try again shortly.") from exc
+            if failure.status in (403, 404):
+                return ObjectNotFoundError(f"There is no file {key!r} to link to.")
+            return None
+
+        with translated(_NOT_ANSWERING, missing):
+            head = self._client.head_object(Bucket=self._bucket, Key=key)
         return StoredObject(
             key=key,
             size=int(head["ContentLength"]),
@@ -69,7 +69,8 @@ class S3ObjectStore:
         encoded = bytearray(base64_length(expected))
         written = received = 0
         carry = b""
-        try:
+        # Timeouts, resets and bodies cut short are unavailability too.
+        with translated("The file could not be read; try again shortly.", _changed):
             response = self._client.get_object(**params)
             for chunk in response["Body"].iter_chunks(_CHUNK):
                 received += len(chunk)
@@ -81,16 +82,6 @@ class S3ObjectStore:
                 encoded[written : written + len(piece)] = piece
                 written += len(piece)
                 carry = data[whole:]
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in _GONE:
-                raise FileChangedError(
-                    "The file behind this link was removed or replaced after the link was made. "
-                    "Ask the sender for a new link."
-                ) from exc
-            raise UnavailableError("The file could not be read; try again shortly.") from exc
-        except BotoCoreError as exc:  # timeouts, resets, and bodies cut short
-            raise UnavailableError("The file could not be read; try again shortly.") from exc
         if received != expected:
             raise UnavailableError("The file arrived incomplete; try again shortly.")
         if carry:
@@ -172,10 +163,8 @@ class S3ObjectStore:
         }
         if obj.version_id:
             params["VersionId"] = obj.version_id
-        try:
+        with translated(_NOT_ANSWERING):
             self._client.put_object_tagging(**params)
-        except (ClientError, BotoCoreError) as exc:
-            raise UnavailableError("The file store is not answering; try again shortly.") from exc
 
     def ping(self) -> None:
         """Raise unless the role can read the bucket's objects.
@@ -189,22 +178,31 @@ class S3ObjectStore:
         One ``GetObject`` while the probe is there.
         """
         try:
-            self._client.get_object(Bucket=self._bucket, Key=self._probe)
+            with translated("The file store does not answer.", _no_probe):
+                self._client.get_object(Bucket=self._bucket, Key=self._probe)
             return
-        except ClientError as exc:
-            if _code(exc) not in ("NoSuchKey", "AccessDenied"):
-                raise UnavailableError("The file store does not answer.") from exc
-        except BotoCoreError as exc:
-            raise UnavailableError("The file store does not answer.") from exc
-        try:
+        except _NoProbe:
+            pass
+        with translated("The file store cannot be read or written."):
             self._client.put_object(Bucket=self._bucket, Key=self._probe, Body=b"onetime health")
             self._client.get_object(Bucket=self._bucket, Key=self._probe)
-        except (ClientError, BotoCoreError) as exc:
-            raise UnavailableError("The file store cannot be read or written.") from exc
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def _changed(failure: Failure) -> Exception | None:
+    if failure.code in _GONE:
+        return FileChangedError(
+            "The file behind this link was removed or replaced after the link was made. "
+            "Ask the sender for a new link."
+        )
+    return None
+
+
+class _NoProbe(Exception):
+    """The probe object is not there to read, or looks so (see ``ping``)."""
+
+
+def _no_probe(failure: Failure) -> Exception | None:
+    return _NoProbe() if failure.code in ("NoSuchKey", "AccessDenied") else None
 
 
 def _real_version(version: str | None) -> str | None:

@@ -17,18 +17,15 @@ there, it is removed and the file counted back.  Both writes are safe to repeat.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalicelib.domain import refusals
 from chalicelib.domain.errors import UnavailableError
 from chalicelib.domain.filerequest import FileRequest, Receipt
 from chalicelib.storage import dynamo
-from chalicelib.storage.dynamo import ConditionFailed, translated
+from chalicelib.storage.dynamo import ConditionFailed
 from chalicelib.storage.linkstore import FILE_INDEX
 from chalicelib.storage.stores import RequestPage
-
-if TYPE_CHECKING:
-    from types_boto3_dynamodb import DynamoDBClient
 
 WHAT = "file request service"
 _PREFIX = "request#"
@@ -43,23 +40,15 @@ _RECEIVE_CONDITION = (
 )
 
 
-class DynamoRequestStore:
-    def __init__(
-        self, client: DynamoDBClient, table: str, retention_seconds: int = 30 * 86_400
-    ) -> None:
-        self._client = client
-        self._table = table
-        self._retention = retention_seconds
+class DynamoRequestStore(dynamo.Table):
+    what = WHAT
 
     def create(self, request: FileRequest) -> None:
         item = _to_item(request)
         # Deleted by DynamoDB's TTL with the links, some time after it expires.
         item["purge_at"] = dynamo.attribute(request.expires_at + self._retention)
         try:
-            with translated(WHAT):
-                self._client.put_item(
-                    TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-                )
+            self._put(item)
         except ConditionFailed as exc:  # an 80-bit id collision: nothing was made
             raise UnavailableError("The upload link could not be saved; try again.") from exc
 
@@ -68,35 +57,28 @@ class DynamoRequestStore:
         refusal rule of ``chalicelib.domain.refusals``).  One DynamoDB request on success."""
         if receipt.size < 1:
             raise refusals.empty_upload()  # the condition compares the size with max_bytes only
-        condition = _RECEIVE_CONDITION
-        values = dynamo.to_item(
-            {
-                ":digest": digest,
-                ":now": receipt.at,
-                ":size": receipt.size,
-                ":one": 1,
-                ":receipt": _receipt(receipt),
-                ":link": receipt.link_id,
-            }
-        )
-        names = {"#nonce": receipt.nonce}
-        # A request that names types takes only those; one that names none takes any.
-        condition += " AND (attribute_not_exists(content_types) OR contains(content_types, :type))"
-        values[":type"] = dynamo.attribute(receipt.content_type.lower())
         try:
-            with translated(WHAT):
-                response = self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(request_id),
-                    UpdateExpression="SET files = files + :one, received.#nonce = :receipt",
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                    ReturnValues="ALL_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+            item = self._update(
+                _key(request_id),
+                "SET files = files + :one, received.#nonce = :receipt",
+                # A request that names types takes only those; one that names none takes any.
+                _RECEIVE_CONDITION
+                + " AND (attribute_not_exists(content_types) OR contains(content_types, :type))",
+                {
+                    ":digest": digest,
+                    ":now": receipt.at,
+                    ":size": receipt.size,
+                    ":one": 1,
+                    ":receipt": _receipt(receipt),
+                    ":link": receipt.link_id,
+                    ":type": receipt.content_type.lower(),
+                },
+                {"#nonce": receipt.nonce},
+                new=True,
+                old=True,
+            )
         except ConditionFailed as failed:
-            old = failed.old if failed.old is not None else self._read(request_id)
+            old = self._as_it_was(failed, _key(request_id))
             if old and receipt.link_id in (old.get("voided") or ()):
                 raise refusals.confirmation_abandoned() from None
             request = _from_item(old) if old else None
@@ -105,40 +87,35 @@ class DynamoRequestStore:
             refusals.check_file(request, receipt.size, receipt.content_type)
             # Changed between the write and the read: nothing was taken; try again.
             raise refusals.changed_meanwhile() from None
-        return _from_item(dynamo.from_item(response["Attributes"]))
+        return _from_item(item)
 
     def release(self, request_id: str, nonce: str, link_id: str) -> bool:
         """Give up the confirmation attempt whose download link is ``link_id``: fence it
         off, then give back the file its receipt took, if it took one.  True when a file
         was given back.  Safe to repeat, and a receive of that attempt landing at any
         moment around it ends up taking nothing."""
-        link = {"SS": [link_id]}
         try:
-            with translated(WHAT):
-                # An UpdateItem's ADD creates the set on an item that has none yet.
-                fenced = self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(request_id),
-                    UpdateExpression="ADD voided :link",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues={":link": link},
-                    ReturnValues="ALL_NEW",
-                )
+            # An UpdateItem's ADD creates the set on an item that has none yet.
+            fenced = self._update(
+                _key(request_id),
+                "ADD voided :link",
+                "attribute_exists(pk)",
+                {":link": {link_id}},  # a string set
+                new=True,
+            )
         except ConditionFailed:
             return False
-        received = dynamo.from_item(fenced["Attributes"]).get("received") or {}
+        received = fenced.get("received") or {}
         if (received.get(nonce) or {}).get("link_id") != link_id:
             return False  # that attempt's receive never landed, and now it never will
         try:
-            with translated(WHAT):
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(request_id),
-                    UpdateExpression="SET files = files - :one REMOVE received.#nonce",
-                    ConditionExpression="received.#nonce.link_id = :link_id",
-                    ExpressionAttributeNames={"#nonce": nonce},
-                    ExpressionAttributeValues={":one": {"N": "1"}, ":link_id": {"S": link_id}},
-                )
+            self._update(
+                _key(request_id),
+                "SET files = files - :one REMOVE received.#nonce",
+                "received.#nonce.link_id = :link_id",
+                {":one": 1, ":link_id": link_id},
+                {"#nonce": nonce},
+            )
         except ConditionFailed:
             return False  # given back already, by a repeat of this undo
         return True
@@ -148,32 +125,23 @@ class DynamoRequestStore:
     ) -> FileRequest:
         """The request if it could take a file now (and ``nonce``'s upload, if named, is
         not confirmed yet), else the refusal; changes nothing.  One consistent GetItem."""
-        item = self._read(request_id)
+        item = self._read(_key(request_id))
         return refusals.check_request(_from_item(item) if item else None, digest, now, nonce)
 
     def get(self, request_id: str) -> FileRequest:
-        item = self._read(request_id)
-        if item is None:
-            raise refusals.unknown_request(request_id)
-        return _from_item(item)
+        return _from_item(self._found(_key(request_id), refusals.unknown_request(request_id)))
 
     def revoke(self, request_id: str, at: float) -> FileRequest:
         """Withdraw a request for good.  Revoking again keeps the first time."""
-        item = dynamo.withdraw(self._client, self._table, _key(request_id), at, WHAT)
-        if item is None:
-            raise refusals.unknown_request(request_id)
-        return _from_item(item)
+        return _from_item(
+            self._withdraw(_key(request_id), at, refusals.unknown_request(request_id))
+        )
 
     def recent(self, limit: int, cursor: str | None) -> RequestPage:
         """Requests, newest first, from the ``by-file`` index (never a scan)."""
-        items, next_cursor = dynamo.newest_first(
-            self._client, self._table, FILE_INDEX, "file", LIST_PARTITION, limit, cursor
-        )
+        items, next_cursor = self._newest_first(FILE_INDEX, "file", LIST_PARTITION, limit, cursor)
         requests = [_from_item(item) for item in items if str(item["pk"]).startswith(_PREFIX)]
         return RequestPage(requests=requests, cursor=next_cursor)
-
-    def _read(self, request_id: str) -> dict[str, Any] | None:
-        return dynamo.read(self._client, self._table, _key(request_id), WHAT)
 
 
 def _key(request_id: str) -> dynamo.Item:

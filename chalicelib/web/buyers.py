@@ -12,10 +12,10 @@ import re
 from typing import Any
 
 from chalicelib.domain.errors import UnauthorizedError, UnavailableError
+from chalicelib.settings import JWKS_TIMEOUT
 
 _JWT_SHAPE = re.compile(r"^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 JWKS_CACHE_SECONDS = 3600
-JWKS_TIMEOUT = 3
 
 
 def looks_like_jwt(credential: str) -> bool:

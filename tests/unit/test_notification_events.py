@@ -12,16 +12,16 @@ import pytest
 
 from chalicelib.domain.errors import MailError, UnavailableError
 from chalicelib.domain.link import Link, StoredObject
-from chalicelib.events.notifications import (
+from chalicelib.events.notifications import Notifier
+from chalicelib.events.receipts import compose
+from chalicelib.events.stream import (
     EXPIRED_UNUSED,
     REDEEMED,
     REDEMPTION_RETURNED,
     REFUNDED,
     Event,
-    Notifier,
     between,
 )
-from chalicelib.events.receipts import compose
 from chalicelib.services import Services
 from chalicelib.services.links import RefundRequest
 from chalicelib.services.minting import MintRequest

@@ -18,7 +18,7 @@ from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import Link
 from chalicelib.domain.text import has_control_characters, human_size, is_email_address
 from chalicelib.logs import get_logger
-from chalicelib.web.pages import Html, fill, fill_text, human_date, relative
+from chalicelib.templates.engine import Html, fill, fill_text, human_date, relative
 
 log = get_logger("mailer")
 

@@ -26,14 +26,12 @@ from chalicelib.domain.bots import previewer
 from chalicelib.domain.errors import (
     InvalidRequestError,
     OnetimeError,
-    PressRepeatedError,
     RecipientCheckError,
     SessionRefundedError,
     UnavailableError,
 )
 from chalicelib.domain.filenames import content_disposition
 from chalicelib.domain.link import Claim, Link, Visit
-from chalicelib.domain.refusals import REPEATED
 from chalicelib.domain.sessions import SessionKey
 from chalicelib.domain.stamps import Stamps, new_form_key
 from chalicelib.domain.tokens import Token, parse_token
@@ -328,7 +326,7 @@ class Redeeming:
         if kind == "repeated" and link.uses >= link.max_uses and link.revoked_at is None:
             # The page that answered this press was reloaded: say what happened, not just
             # "already used", which would read as if someone else had taken the file.
-            raise PressRepeatedError(REPEATED, link.uses, link.last_used_at)
+            raise refusals.press_repeated(link)
         refusals.check(link, token.digest, now)
         annotate(outcome="landing" if kind == "page" else f"declined_{kind}")
         if kind == "page":

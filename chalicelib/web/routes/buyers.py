@@ -13,7 +13,6 @@ from chalice.app import Blueprint, Request, Response
 
 from chalicelib.domain.errors import InvalidRequestError
 from chalicelib.services.minting import DEFAULT_TTL, DEFAULT_USES, MintRequest
-from chalicelib.web import responses
 from chalicelib.web.buyers import looks_like_jwt
 from chalicelib.web.params import boolean, single, whole_number
 from chalicelib.web.routes.request import (
@@ -26,6 +25,7 @@ from chalicelib.web.routes.request import (
     query,
 )
 from chalicelib.web.urls import download_url
+from chalicelib.web.views import common
 
 bp = Blueprint(__name__)
 
@@ -76,7 +76,7 @@ def get_link() -> Response:
             confirm=boolean(params, "confirm", True),
         )
         minted = services.minting.mint(mint)
-    return responses.minted_response(minted, download_url(base, minted.token.value))
+    return common.minted_response(minted, download_url(base, minted.token.value))
 
 
 @bp.route("/get-link", methods=["OPTIONS"])

@@ -10,8 +10,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.domain.stamps import FIELD
 from chalicelib.services.redemption import Declined, Landing, Redemption, Redirect
-from chalicelib.web import responses
-from chalicelib.web.pages import AGAIN_FIELD, ANSWER_FIELD
+from chalicelib.web.pages.customers import AGAIN_FIELD, ANSWER_FIELD
 from chalicelib.web.params import single
 from chalicelib.web.routes.request import (
     current_request,
@@ -25,6 +24,8 @@ from chalicelib.web.routes.request import (
     token_of,
 )
 from chalicelib.web.urls import download_url
+from chalicelib.web.views import common
+from chalicelib.web.views import customers as views
 
 bp = Blueprint(__name__)
 
@@ -39,7 +40,7 @@ def download() -> Response:
     if request.method == "HEAD":
         # Never spends a use: whether the link could be redeemed now, from one request.
         link = redeeming.head(token, who)
-        return responses.head_response(200, responses.link_headers(link))
+        return common.head_response(200, views.link_headers(link))
     base = public_base(request)  # checked before anything is spent
     outcome = redeeming.get(token, who, session_key(request, token))
     return answer(outcome, str(token), who.wants_html, base, from_page=False)
@@ -69,25 +70,25 @@ def download_by_post() -> Response:
 def answer(outcome: Redemption, token: str, html: bool, base: str, *, from_page: bool) -> Response:
     now = deps().clock()
     if isinstance(outcome, Landing):
-        page = responses.landing_response(
+        page = views.landing_response(
             outcome.link, token, now, outcome.stamp, again_until=outcome.again_until
         )
-        page.headers.update(responses.form_headers(outcome.form_key, base))
+        page.headers.update(views.form_headers(outcome.form_key, base))
         return page
     if isinstance(outcome, Declined):
         if html:
-            page = responses.landing_response(
+            page = views.landing_response(
                 outcome.link, token, now, outcome.stamp, declined=outcome.reason
             )
-            page.headers.update(responses.form_headers(outcome.form_key, base))
+            page.headers.update(views.form_headers(outcome.form_key, base))
             return page
-        return responses.declined_response(outcome.link, outcome.reason, download_url(base, token))
+        return views.declined_response(outcome.link, outcome.reason, download_url(base, token))
     if isinstance(outcome, Redirect) and html and from_page:
         # The landing page's button: a page that says the download started, and starts it.
-        response = responses.started_response(outcome, token, now)
+        response = views.started_response(outcome, token, now)
     else:
-        response = responses.download_response(outcome)
+        response = views.download_response(outcome)
     if outcome.session is not None:
         link_id = outcome.link.link_id
-        response.headers.update(responses.session_headers(link_id, outcome.session, base, now))
+        response.headers.update(views.session_headers(link_id, outcome.session, base, now))
     return response

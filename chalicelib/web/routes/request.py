@@ -23,9 +23,9 @@ from chalicelib.domain.stamps import COOKIE as FORM_COOKIE
 from chalicelib.domain.stamps import parse_form_key
 from chalicelib.domain.text import printable
 from chalicelib.services.redemption import Requester
-from chalicelib.web import responses
 from chalicelib.web.params import json_fields, json_object, single
 from chalicelib.web.urls import base_url
+from chalicelib.web.views import common
 
 if TYPE_CHECKING:
     from chalicelib.clock import Clock
@@ -113,7 +113,7 @@ def mapped_errors(pages: bool = False) -> Callable[[View], View]:
             try:
                 return view(*args, **kwargs)
             except OnetimeError as error:
-                if responses.status_of(error) >= 500:
+                if common.status_of(error) >= 500:
                     logs.annotate(outcome="failed", reason=error.code)
                     log.error("request failed: %s", error.message, exc_info=True)
                 else:
@@ -135,14 +135,14 @@ def answer_error(error: OnetimeError | None, pages: bool) -> Response:
     request = current_request()
     html = pages and prefers_html(request.headers.get("accept"))
     response = (
-        responses.error_response(error, html, deps().clock())
+        common.error_response(error, html, deps().clock())
         if error is not None
-        else responses.internal_error_response(html)
+        else common.internal_error_response(html)
     )
     if request.method == "HEAD":
         # The GET's status and headers (Retry-After, WWW-Authenticate ...), without a body.
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
-        return responses.head_response(response.status_code, headers)
+        return common.head_response(response.status_code, headers)
     return response
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib.domain.delivery import prefers_html
-from chalicelib.web import responses
 from chalicelib.web.params import single
 from chalicelib.web.routes.request import current_request, deps, mapped_errors, public_base, query
 from chalicelib.web.urls import download_url, received_url, upload_form_url
+from chalicelib.web.views import common
+from chalicelib.web.views import uploaders as views
 
 bp = Blueprint(__name__)
 
@@ -30,13 +31,11 @@ def upload_page() -> Response:
     # (``terms``, which links made before the page read the request carry, is ignored.)
     page = deps().services().receiving.page(token, done)
     if request.method == "HEAD":
-        return responses.head_response(200)
+        return common.head_response(200)
     if not prefers_html(request.headers.get("accept")):
         # Only a navigating browser gets the page (chalicelib/domain/delivery.py says why).
-        return responses.upload_terms_response(page)
-    return responses.upload_page_response(
-        page, done, upload_form_url(base, str(token)), deps().clock()
-    )
+        return views.upload_terms_response(page)
+    return views.upload_page_response(page, done, upload_form_url(base, str(token)), deps().clock())
 
 
 @bp.route("/upload/form", methods=["GET"])
@@ -49,7 +48,7 @@ def upload_form() -> Response:
     token = single(params, "token")
     done = received_url(public_base(request), str(token))
     page = deps().services().receiving.page(token, done)
-    return responses.upload_form_response(page)
+    return views.upload_form_response(page)
 
 
 @bp.route("/upload/done", methods=["GET"])
@@ -67,5 +66,5 @@ def upload_done() -> Response:
     )
     url = download_url(base, received.minted.token.value) if received.request.show_link else None
     if not prefers_html(request.headers.get("accept")):
-        return responses.received_json_response(received, url)
-    return responses.received_response(received, url, deps().clock())
+        return views.received_json_response(received, url)
+    return views.received_response(received, url, deps().clock())

@@ -7,7 +7,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.domain.errors import InvalidRequestError
 from chalicelib.mail.mailer import Letter
-from chalicelib.services.filerequests import MintedRequest, RequestSpec
+from chalicelib.services.filerequests import RequestSpec, upload_address
 from chalicelib.services.grants import GrantRequest
 from chalicelib.services.links import LIST_LIMIT, LinkChange, RefundRequest
 from chalicelib.services.minting import MintRequest, ResendRequest
@@ -15,14 +15,13 @@ from chalicelib.services.uploads import UploadRequest
 from chalicelib.web.params import build, single, whole_number
 from chalicelib.web.routes.request import (
     ANY_BODY,
+    addresses,
     deps,
     json_body,
     mapped_errors,
     operator_request,
-    public_base,
     query,
 )
-from chalicelib.web.urls import download_url, upload_url
 from chalicelib.web.views import common
 from chalicelib.web.views import operators as views
 
@@ -37,21 +36,19 @@ def create_link() -> Response:
     mail = {name: body.pop(name) for name in ("email", "subject", "message") if name in body}
     # Everything is validated before anything is minted, the address links will carry too.
     mint = build(MintRequest, body)
-    base = public_base(request)
+    urls = addresses(request)
     minting = deps().services().minting
     if mail:
         if "email" not in mail:
             raise InvalidRequestError("invalid_email", "subject and message need an email.")
-        minted = minting.mint_and_mail(
-            mint, Letter(**mail), lambda token: download_url(base, token)
-        )
+        minted = minting.mint_and_mail(mint, Letter(**mail), urls)
     else:
         minted = minting.mint(mint)
     return common.minted_response(
         minted,
-        download_url(base, minted.token.value),
+        urls.download(minted.token.value),
         status=201,
-        location=f"{base}/links/{minted.link.link_id}",
+        location=urls.link(minted.link.link_id),
     )
 
 
@@ -112,15 +109,13 @@ def resend_link(link_id: str) -> Response:
     request = operator_request()
     body = json_body(request, ResendRequest) if request.raw_body else {}
     resend = build(ResendRequest, body)
-    base = public_base(request)
-    minted = (
-        deps().services().minting.resend(link_id, resend, lambda token: download_url(base, token))
-    )
+    urls = addresses(request)
+    minted = deps().services().minting.resend(link_id, resend, urls)
     return common.minted_response(
         minted,
-        download_url(base, minted.token.value),
+        urls.download(minted.token.value),
         status=201,
-        location=f"{base}/links/{minted.link.link_id}",
+        location=urls.link(minted.link.link_id),
     )
 
 
@@ -190,20 +185,17 @@ def create_request() -> Response:
     body = json_body(request, RequestSpec, Letter)
     mail = {name: body.pop(name) for name in ("email", "subject", "message") if name in body}
     spec = build(RequestSpec, body)  # everything is checked before anything is made
-    base = public_base(request)
+    urls = addresses(request)
     requesting = deps().services().requesting
-
-    def url_of(minted: MintedRequest) -> str:
-        return upload_url(base, minted.token.value, minted.terms)
-
     if mail:
         if "email" not in mail:
             raise InvalidRequestError("invalid_email", "subject and message need an email.")
-        minted = requesting.request_and_mail(spec, Letter(**mail), url_of)
+        minted = requesting.request_and_mail(spec, Letter(**mail), urls)
     else:
         minted = requesting.request(spec)
-    location = f"{base}/requests/{minted.request.request_id}"
-    return views.minted_request_response(minted, url_of(minted), deps().clock(), location)
+    location = urls.request(minted.request.request_id)
+    url = upload_address(urls, minted)
+    return views.minted_request_response(minted, url, deps().clock(), location)
 
 
 @bp.route("/requests", methods=["GET"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs
 from chalice.app import Chalice, Request, Response
 
 from chalicelib import logs
-from chalicelib.domain.delivery import prefers_html
+from chalicelib.domain.addresses import Addresses
 from chalicelib.domain.errors import InvalidRequestError, OnetimeError, UnsupportedMediaTypeError
 from chalicelib.domain.sessions import HEADER as SESSION_HEADER
 from chalicelib.domain.sessions import SessionKey, cookie_name
@@ -133,7 +134,7 @@ def mapped_errors(pages: bool = False) -> Callable[[View], View]:
 
 def answer_error(error: OnetimeError | None, pages: bool) -> Response:
     request = current_request()
-    html = pages and prefers_html(request.headers.get("accept"))
+    html = pages and requester(request).accepts.html
     response = (
         common.error_response(error, html, deps().clock())
         if error is not None
@@ -149,7 +150,20 @@ def answer_error(error: OnetimeError | None, pages: bool) -> Response:
 # Who is asking
 
 
+# Each request's requester, read once however many parts of the answer ask (its Accept
+# header is parsed there and nowhere else); gone with the request.
+_asking: weakref.WeakKeyDictionary[Request, Requester] = weakref.WeakKeyDictionary()
+
+
 def requester(request: Request) -> Requester:
+    """Who is asking, read from the request once."""
+    found = _asking.get(request)
+    if found is None:
+        found = _asking[request] = _read_requester(request)
+    return found
+
+
+def _read_requester(request: Request) -> Requester:
     identity = request.context.get("identity") or {}
     return Requester(
         accept=request.headers.get("accept"),
@@ -175,9 +189,9 @@ def operator_request() -> Request:
     return request
 
 
-def public_base(request: Request) -> str:
-    """The service's address as the customer must see it."""
-    return base_url(deps().settings().public_url, request.headers, request.context)
+def addresses(request: Request) -> Addresses:
+    """The service's addresses as the customer must see them."""
+    return Addresses(base_url(deps().settings().public_url, request.headers, request.context))
 
 
 def session_key(request: Request, token: str | None) -> SessionKey | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chalicelib.domain.addresses import Addresses
 from chalicelib.domain.errors import MailError, MailUncertainError, OnetimeError, UnavailableError
 from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import HISTORY_KEPT, MAX_WRONG_ANSWERS, Claim, Link
@@ -463,7 +464,7 @@ class Operation:
 
 def _emailed_link(w: World, **fields: Any) -> None:
     minted = w.services.minting.mint_and_mail(
-        MintRequest(file=FILE, **fields), Letter(email=TO), lambda token: f"u/{token}"
+        MintRequest(file=FILE, **fields), Letter(email=TO), Addresses("u")
     )
     w.given.update(
         link_id=minted.link.link_id,
@@ -484,7 +485,7 @@ def _setup_nothing(w: World) -> None:
 
 def _mint_with_email(w: World) -> object:
     return w.services.minting.mint_and_mail(
-        MintRequest(file=FILE), Letter(email=TO), lambda token: f"u/{token}"
+        MintRequest(file=FILE), Letter(email=TO), Addresses("u")
     )
 
 
@@ -494,7 +495,7 @@ def _setup_emailed(w: World) -> None:
 
 
 def _resend(w: World) -> object:
-    return w.services.minting.resend(w.given["link_id"], ResendRequest(), lambda t: f"u/{t}")
+    return w.services.minting.resend(w.given["link_id"], ResendRequest(), Addresses("u"))
 
 
 def _setup_redeemed(w: World) -> None:
@@ -603,7 +604,7 @@ def _setup_upload_for_notify(w: World) -> None:
 
 
 def _confirm(w: World) -> object:
-    return w.services.receiving.confirm(w.given["request_token"], w.given["key"], str)
+    return w.services.receiving.confirm(w.given["request_token"], w.given["key"], Addresses("u"))
 
 
 UPLOADS = (files_are_their_receipts, upload_links_are_receipts, no_live_link_nobody_knows)

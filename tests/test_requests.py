@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from chalicelib.web.responses import iso
+from chalicelib.web.views.common import iso
 from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
 from tests.test_email import parts, sent
 from tests.test_operators import call

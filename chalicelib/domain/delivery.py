@@ -27,6 +27,7 @@ errors included, so it is not an option.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 BINARY_TYPES: tuple[str, ...] = (
     # Chalice's defaults
@@ -99,6 +100,19 @@ def choose(accept_stream: bool, size: int, content_type: str, stream_max_bytes: 
     if accept_stream and size <= stream_max_bytes and media_type(content_type) in _BINARY:
         return Delivery.STREAM
     return Delivery.REDIRECT
+
+
+@dataclass(frozen=True)
+class Accepts:
+    """What a client's ``Accept`` header allows, read once per request: a page for a
+    person (``html``), and a file streamed in the response (``stream``)."""
+
+    html: bool = False
+    stream: bool = False
+
+    @classmethod
+    def parse(cls, header: str | None) -> Accepts:
+        return cls(html=prefers_html(header), stream=accepts_stream(header))
 
 
 def byte_range(

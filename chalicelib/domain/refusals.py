@@ -1,45 +1,135 @@
-"""Why a link will not deliver, decided once and worded once.
+"""Why a link, an upload link or a press will not deliver, decided once and worded once.
 
 The rule (``check``) is shared by the DynamoDB store, which applies it after a
 failed conditional write to say *why*, and by the in-memory store of the unit
-tests.  Its sentences are the JSON ``message``; the pages reuse the headings.
+tests.  Each refusal is worded in one entry (``Wording``, ``Declining``): the JSON
+``message`` an API client reads beside its code, and the heading, explanation and
+next step a person's page shows.  The pages only render ``refusal(error, now)``.
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
 from chalicelib.domain.errors import (
     AlreadyReceivedError,
     ChangedMeanwhileError,
     ConflictError,
+    FileChangedError,
+    InvalidRequestError,
     LinkExpiredError,
     LinkLockedError,
     LinkNotFoundError,
     LinkRevokedError,
     LinkUsedUpError,
+    OnetimeError,
+    PressRepeatedError,
     RateLimitedError,
     RequestGoneError,
     RequestNotFoundError,
     UnavailableError,
     UploadEmptyError,
     UploadMissingError,
+    UploadRefusal,
     UploadTooLargeError,
     UploadTypeError,
 )
 from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import MAX_WRONG_ANSWERS, Link
 from chalicelib.domain.text import human_size
+from chalicelib.templates.engine import human_date, relative
 
-ASK_SENDER = "Ask the sender for a new one."
-NOT_FOUND = "This link does not exist. Check it was copied whole, or ask the sender for a new one."
-USED = "This link has already been used"
-EXPIRED = "This link has expired"
-REVOKED = "This link was withdrawn"
-REPLACED = "replaced by a newer link that was emailed to you"
-FILE_CHANGED = "This file is no longer available"
-LOCKED = "This link is locked"
+# What a customer can do about a link that will not deliver: the one next step of most pages.
+ASK_SENDER = "What you can do: ask the person or shop that sent you this link for a new one."
 NOT_GRANTED = "You have no purchase that includes this file. Contact the shop if you think you do."
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refusal as both audiences get it: the ``code`` and ``message`` of the JSON
+    answer, and the ``heading``, ``explanation`` and ``next_step`` of a person's page."""
+
+    code: str
+    message: str
+    heading: str
+    explanation: str
+    next_step: str = ASK_SENDER
+
+
+@dataclass(frozen=True)
+class Wording:
+    """One link refusal's words.  ``message`` and ``explanation`` are filled from the
+    error's facts: ``{times}`` (how often it was used), ``{when}`` (the last use), ``{on}``
+    and ``{ago}`` (the moment it stopped working)."""
+
+    heading: str
+    message: str
+    explanation: str
+    next_step: str = ASK_SENDER
+
+
+NOT_FOUND = Wording(
+    "We can't find this link",
+    "This link does not exist. Check it was copied whole, or ask the sender for a new one.",
+    "No download matches this link. It may have been mistyped or cut short.",
+)
+REPLACED = Wording(
+    "This link was withdrawn",
+    "This link was withdrawn: it was replaced by a newer link that was emailed to you. "
+    "Use the link in the newest email.",
+    "It was replaced by a newer link that was emailed to you on {on}. Use the link in the "
+    "newest email.",
+)
+REVOKED = Wording(
+    "This link was withdrawn",
+    "This link was withdrawn by its sender. Ask them for a new one.",
+    "The sender withdrew it on {on}.",
+)
+LOCKED = Wording(
+    "This link is locked",
+    f"This link is locked after {MAX_WRONG_ANSWERS} wrong answers to its check. Ask the "
+    "sender to unlock it.",
+    f"It was locked on {{on}} after {MAX_WRONG_ANSWERS} wrong answers to its check. Nothing "
+    "was downloaded. The sender can unlock it.",
+)
+USED = Wording(
+    "This link has already been used",
+    "This link has already been used ({times}). Ask the sender for a new one.",
+    "It was used {times}{when}.",
+)
+EXPIRED = Wording(
+    "This link has expired",
+    "This link has expired. Ask the sender for a new one.",
+    "It stopped working on {on} ({ago}).",
+)
+# A press sent again (a reload) after it used the link up: what happened, not just "used",
+# which would read as if someone else had taken the file.
+REPEATED = Wording(
+    "Your download has started",
+    "Your download started when you pressed Download on this page, and that used this "
+    "link up. If the file did not arrive, ask the sender for a new link.",
+    "{message}",
+)
+# Raised by the object store, which words its own message; the page's words are here.
+FILE_CHANGED = Wording(
+    "This file is no longer available",
+    "{message}",
+    "The file was removed or replaced after the link was made. Your download was not used up.",
+)
+INCOMPLETE = Wording(
+    "This link is incomplete",
+    "{message}",
+    "Part of the link is missing or damaged. Check that you opened the whole link from the "
+    "message.",
+)
+UNAVAILABLE = Wording(
+    "Temporarily unavailable",
+    "{message}",
+    "We could not reach the file just now.",
+    "What you can do: try again in a minute. Nothing was used up.",
+)
+FAILED = Wording("Something went wrong", "{message}", "We could not complete this on our side.")
 
 
 def times(uses: int) -> str:
@@ -52,28 +142,69 @@ def check(link: Link | None, digest: str, now: float) -> Link:
     Order matters: a withdrawn link says so even when it is also used up or expired.
     """
     if link is None or not hmac.compare_digest(link.token_digest, digest):
-        raise LinkNotFoundError(NOT_FOUND)
+        raise LinkNotFoundError(NOT_FOUND.message)
     if link.revoked_at is not None and link.replaced_by is not None:
-        raise LinkRevokedError(
-            f"{REVOKED}: it was {REPLACED}. Use the link in the newest email.",
-            link.revoked_at,
-            replaced=True,
-        )
+        raise LinkRevokedError(REPLACED.message, link.revoked_at, replaced=True)
     if link.revoked_at is not None:
-        raise LinkRevokedError(f"{REVOKED} by its sender. Ask them for a new one.", link.revoked_at)
+        raise LinkRevokedError(REVOKED.message, link.revoked_at)
     if link.locked:
-        raise LinkLockedError(
-            f"{LOCKED} after {MAX_WRONG_ANSWERS} wrong answers to its check. Ask the sender "
-            "to unlock it.",
-            link.locked_at or now,
-        )
+        raise LinkLockedError(LOCKED.message, link.locked_at or now)
     if link.uses >= link.max_uses:
         raise LinkUsedUpError(
-            f"{USED} ({times(link.uses)}). {ASK_SENDER}", link.uses, link.last_used_at
+            USED.message.format(times=times(link.uses)), link.uses, link.last_used_at
         )
     if link.expires_at <= now:
-        raise LinkExpiredError(f"{EXPIRED}. {ASK_SENDER}", link.expires_at)
+        raise LinkExpiredError(EXPIRED.message, link.expires_at)
     return link
+
+
+def press_repeated(link: Link) -> PressRepeatedError:
+    return PressRepeatedError(REPEATED.message, link.uses, link.last_used_at)
+
+
+def refusal(error: OnetimeError, now: float) -> Refusal:
+    """The error as its entry words it, for a person's page as well as the JSON answer."""
+    if isinstance(error, UploadRefusal):  # worded whole where it is raised, below
+        return Refusal(error.code, error.message, error.heading, error.message, error.next_step)
+    wording, facts = _wording(error, now)
+    return Refusal(
+        error.code,
+        error.message,
+        wording.heading,
+        wording.explanation.format(message=error.message, **facts),
+        wording.next_step,
+    )
+
+
+def _wording(error: OnetimeError, now: float) -> tuple[Wording, dict[str, str]]:
+    if isinstance(error, PressRepeatedError):
+        return REPEATED, {}
+    if isinstance(error, LinkUsedUpError):
+        when = ""
+        if error.last_used_at is not None:
+            when = (
+                f", most recently on {human_date(error.last_used_at)}"
+                f" ({relative(error.last_used_at, now)})"
+            )
+        return USED, {"times": times(error.uses), "when": when}
+    if isinstance(error, LinkLockedError):
+        return LOCKED, {"on": human_date(error.locked_at)}
+    if isinstance(error, LinkExpiredError):
+        return EXPIRED, {
+            "on": human_date(error.expired_at),
+            "ago": relative(error.expired_at, now),
+        }
+    if isinstance(error, LinkRevokedError):
+        return REPLACED if error.replaced else REVOKED, {"on": human_date(error.revoked_at)}
+    if isinstance(error, FileChangedError):
+        return FILE_CHANGED, {}
+    if isinstance(error, LinkNotFoundError):
+        return NOT_FOUND, {}
+    if isinstance(error, InvalidRequestError):
+        return INCOMPLETE, {}
+    if isinstance(error, UnavailableError):
+        return UNAVAILABLE, {}
+    return FAILED, {}
 
 
 def unchangeable(link: Link) -> ConflictError:
@@ -141,81 +272,84 @@ def nothing_to_refund(link: Link, claim_id: str | None) -> ConflictError:
     return ConflictError("The link has no use to give back: it has not been used.")
 
 
-# Why a request spent nothing (docs/COUNTING.md): the JSON code and message, and what the
-# landing page says when it is shown again.
-DECLINED: dict[str, tuple[str, str]] = {
-    "confirm": (
+@dataclass(frozen=True)
+class Declining:
+    """Why a request spent nothing (docs/COUNTING.md), in one entry: the JSON ``code`` and
+    ``message`` (``{url}`` is the link's address), and the ``note`` the landing page shows
+    when it is shown again (none where a person never sees the page)."""
+
+    code: str
+    message: str
+    note: str | None = None
+
+
+DECLINED: dict[str, Declining] = {
+    "confirm": Declining(
         "confirmation_required",
         "Nothing was used up. This link downloads with a POST, so that link previews "
         "cannot use it up: onetime get '{url}', or curl -fOJL -d '' '{url}'.",
     ),
-    "bot": (
+    "bot": Declining(
         "automated_client",
         "Nothing was used up: link previews and scanners cannot download. "
         "Open the link in a browser.",
+        "This looks like a link preview, so nothing was downloaded. Open the link in your "
+        "browser to download the file.",
     ),
-    "too_fast": (
+    "too_fast": Declining(
         "too_fast",
         "Nothing was used up: the button was pressed faster than a person could. "
         "Press Download again.",
+        "That was quicker than we expected from a person, so nothing was downloaded "
+        "and nothing was used up. Press Download again.",
     ),
-    "again_ended": (
+    "again_ended": Declining(
         "session_ended",
         "Nothing was used up: the time to download again for free has ended. "
         "Press Download to use one more download.",
+        "The time to download again for free has ended, so nothing was downloaded and "
+        "nothing was used up. Press Download to use one more download.",
     ),
-    "refunded": (
+    "refunded": Declining(
         "session_ended",
         "Nothing was used up: the download made with this session was given back (refunded), "
         "so the session has ended. To download, send the token again without the session "
         "(no cookie or X-Download-Session header; onetime get without --resume): that uses "
         "one download.",
+        "The download made in this browser was given back by the sender, so "
+        "downloading again for free has ended. Nothing was downloaded and nothing was used "
+        "up. Press Download to use one more download.",
     ),
-    "no_form_cookie": (
+    "no_form_cookie": Declining(
         "form_cookie_missing",
         "Nothing was used up: this press came without the cookie its page set, so it may be "
         "a form sent from another browser. Open the link in a browser that keeps cookies "
         "and press Download, or: onetime get '{url}'.",
+        "This browser did not send back the cookie this page set, so nothing was "
+        "downloaded and nothing was used up. Allow cookies for this site and press Download.",
     ),
-    "answer_required": (
+    "answer_required": Declining(
         "answer_required",
         "Nothing was used up. This link asks who you are first: send the email address it "
         "was sent to (or the code you were given) as the answer field, with the token.",
+        "Before the download starts, type the email address this link was sent "
+        "to (or the code you were given). Nothing was used up.",
     ),
-    "wrong_answer": (
+    "wrong_answer": Declining(
         "wrong_answer",
         "Nothing was used up: that answer is not right. After "
         f"{MAX_WRONG_ANSWERS} wrong answers the link locks.",
+        "That answer is not right, so nothing was downloaded and nothing was used "
+        "up. Check it and try again.",
     ),
-    "repeated": (
+    "repeated": Declining(
         "already_pressed",
         "Nothing more was used up: this press of Download was already answered. "
         "Open the link again to download once more.",
+        "Your download started when you pressed Download, and nothing more was used up "
+        "now. To download once more, press Download again: that uses one more download.",
     ),
 }
-DECLINED_NOTES = {
-    "answer_required": "Before the download starts, type the email address this link was sent "
-    "to (or the code you were given). Nothing was used up.",
-    "wrong_answer": "That answer is not right, so nothing was downloaded and nothing was used "
-    "up. Check it and try again.",
-    "too_fast": "That was quicker than we expected from a person, so nothing was downloaded "
-    "and nothing was used up. Press Download again.",
-    "bot": "This looks like a link preview, so nothing was downloaded. Open the link in your "
-    "browser to download the file.",
-    "again_ended": "The time to download again for free has ended, so nothing was downloaded and "
-    "nothing was used up. Press Download to use one more download.",
-    "refunded": "The download made in this browser was given back by the sender, so "
-    "downloading again for free has ended. Nothing was downloaded and nothing was used up. "
-    "Press Download to use one more download.",
-    "no_form_cookie": "This browser did not send back the cookie this page set, so nothing was "
-    "downloaded and nothing was used up. Allow cookies for this site and press Download.",
-    "repeated": "Your download started when you pressed Download, and nothing more was used up "
-    "now. To download once more, press Download again: that uses one more download.",
-}
-REPEATED = (
-    "Your download started when you pressed Download on this page, and that used this link "
-    "up. If the file did not arrive, ask the sender for a new link."
-)
 # The one line a redirect carries, for a client that does not follow it (curl without -L).
 REDIRECT_NOTE = "The file is at the address in the Location header; with curl, add -L."
 

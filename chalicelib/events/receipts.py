@@ -14,7 +14,7 @@ from chalicelib.events.stream import (
     REFUNDED,
     Event,
 )
-from chalicelib.web.pages import Html, fill, fill_text, human_date
+from chalicelib.templates.engine import Html, fill, fill_text, human_date
 
 
 def compose(event: Event, client_details: bool) -> tuple[str, str, str]:

@@ -11,7 +11,7 @@ from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import Link
 from chalicelib.domain.text import has_control_characters, human_size, is_email_address
 from chalicelib.storage.failures import sending_mail
-from chalicelib.web.pages import Html, fill, fill_text, human_date, relative
+from chalicelib.templates.engine import Html, fill, fill_text, human_date, relative
 
 MAX_SUBJECT_LENGTH = 200
 MAX_MESSAGE_LENGTH = 2000

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from chalicelib.clock import Clock
 from chalicelib.domain import refusals
+from chalicelib.domain.addresses import Addresses
 from chalicelib.domain.errors import (
     AlreadyReceivedError,
     InvalidRequestError,
@@ -183,7 +184,7 @@ class Requesting:
         return MintedRequest(token, request, self._signer.sign(token.digest, _terms(request)))
 
     def request_and_mail(
-        self, spec: RequestSpec, letter: Letter, url_for: Callable[[MintedRequest], str]
+        self, spec: RequestSpec, letter: Letter, addresses: Addresses
     ) -> MintedRequest:
         """Make an upload link and email it; if the email fails, the link is withdrawn."""
         if self._mailer is None:
@@ -191,7 +192,7 @@ class Requesting:
         minted = self.request(spec)
         try:
             message_id = self._mailer().send_request(
-                letter, minted.request, url_for(minted), self._clock()
+                letter, minted.request, upload_address(addresses, minted), self._clock()
             )
         except Exception as exc:
             self._requests.revoke(minted.request.request_id, self._clock())
@@ -267,9 +268,7 @@ class Receiving:
             form_expires_at=int(now) + lifetime,
         )
 
-    def confirm(
-        self, token_value: str | None, key: str | None, url_for: Callable[[str], str]
-    ) -> Received:
+    def confirm(self, token_value: str | None, key: str | None, addresses: Addresses) -> Received:
         """Check the upload, mint its download link, and take one of the request's files
         for it.  A refusal takes nothing and mints nothing; a failure gives back whatever
         was done (docs/CONSISTENCY.md has the order and why)."""
@@ -320,7 +319,7 @@ class Receiving:
         metric("UploadReceived")
         if request.notify is None:
             return Received(request, minted, filename, emailed=False)
-        return self._notify(request, minted, filename, url_for, nonce)
+        return self._notify(request, minted, filename, addresses, nonce)
 
     def _ready(self, token: Token, nonce: str) -> FileRequest:
         """The request, if it can take this upload now; else why not.  An earlier receipt
@@ -346,7 +345,7 @@ class Receiving:
         request: FileRequest,
         minted: MintedLink,
         filename: str,
-        url_for: Callable[[str], str],
+        addresses: Addresses,
         nonce: str,
     ) -> Received:
         assert request.notify is not None
@@ -359,7 +358,8 @@ class Receiving:
         try:
             if self._mailer is None:
                 raise _email_disabled()
-            self._mailer().send(letter, minted.link, url_for(minted.token.value), self._clock())
+            url = addresses.download(minted.token.value)
+            self._mailer().send(letter, minted.link, url, self._clock())
         except MailUncertainError:
             # SES took the message and stopped answering: it may arrive, so its link must
             # work, and the file stays received (the request's state names the link).
@@ -411,6 +411,11 @@ class Receiving:
             return nonce, validate_filename(name)
         except InvalidRequestError:
             return nonce, "upload"  # S3 took a name we would not serve; the bytes are fine
+
+
+def upload_address(addresses: Addresses, minted: MintedRequest) -> str:
+    """The address of a new request's upload page, which carries its signed terms."""
+    return addresses.upload(minted.token.value, minted.terms)
 
 
 def _terms(request: FileRequest) -> Terms:

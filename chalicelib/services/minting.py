@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from chalicelib.clock import Clock
 from chalicelib.domain import refusals
+from chalicelib.domain.addresses import Addresses
 from chalicelib.domain.answers import Answers, new_code
 from chalicelib.domain.errors import (
     ChangedMeanwhileError,
@@ -201,7 +202,7 @@ class Minting:
         self._links.revoke(link_id, self._clock())
 
     def mint_and_mail(
-        self, request: MintRequest, letter: Letter, url_for: Callable[[str], str]
+        self, request: MintRequest, letter: Letter, addresses: Addresses
     ) -> MintedLink:
         """Mint a link and email it.  If SES refuses the email, the link is withdrawn
         (``MailError``): no working link that nobody received.  If SES stops answering
@@ -211,7 +212,11 @@ class Minting:
         minted = self.mint(request, recipient=letter.email)
         try:
             message_id = mailer().send(
-                letter, minted.link, url_for(minted.token.value), self._clock(), code=minted.code
+                letter,
+                minted.link,
+                addresses.download(minted.token.value),
+                self._clock(),
+                code=minted.code,
             )
         except MailUncertainError:
             annotate(outcome="minted_mail_uncertain", link_id=minted.link.link_id)
@@ -232,9 +237,7 @@ class Minting:
         annotate(outcome="minted_mailed")
         return self._sent(minted, message_id)
 
-    def resend(
-        self, link_id: str, request: ResendRequest, url_for: Callable[[str], str]
-    ) -> MintedLink:
+    def resend(self, link_id: str, request: ResendRequest, addresses: Addresses) -> MintedLink:
         """Replace an emailed link with a new one to the same file and email it to the
         same recipient: what the old link has left (or ``request``'s values), the same
         name, check (a code link gets a new code) and receipt address.
@@ -269,7 +272,7 @@ class Minting:
             break
         else:
             raise refusals.resend_raced()
-        return self._mail_resend(mailer(), link_id, old, minted, url_for)
+        return self._mail_resend(mailer(), link_id, old, minted, addresses)
 
     def _prepare_resend(self, link_id: str, request: ResendRequest) -> tuple[Link, MintedLink]:
         """The old link as it is now, and its replacement, created but not yet sent."""
@@ -304,12 +307,12 @@ class Minting:
         link_id: str,
         old: Link,
         minted: MintedLink,
-        url_for: Callable[[str], str],
+        addresses: Addresses,
     ) -> MintedLink:
         new_id = minted.link.link_id
         assert old.recipient is not None  # checked by _prepare_resend
         try:
-            url = url_for(minted.token.value)
+            url = addresses.download(minted.token.value)
             message_id = mailer.send(
                 Letter(email=old.recipient), minted.link, url, self._clock(), code=minted.code
             )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 
 from chalicelib.clock import Clock
 from chalicelib.domain import delivery, refusals
@@ -26,14 +26,12 @@ from chalicelib.domain.bots import previewer
 from chalicelib.domain.errors import (
     InvalidRequestError,
     OnetimeError,
-    PressRepeatedError,
     RecipientCheckError,
     SessionRefundedError,
     UnavailableError,
 )
 from chalicelib.domain.filenames import content_disposition
 from chalicelib.domain.link import Claim, Link, Visit
-from chalicelib.domain.refusals import REPEATED
 from chalicelib.domain.sessions import SessionKey
 from chalicelib.domain.stamps import Stamps, new_form_key
 from chalicelib.domain.tokens import Token, parse_token
@@ -53,18 +51,19 @@ MAX_ANSWER_LENGTH = 320
 
 @dataclass(frozen=True)
 class Requester:
-    """Who is asking: what the audit records keep, and what decides the answer."""
+    """Who is asking: what the audit records keep, and what decides the answer.
+    ``accept`` (the header) is read once, into ``accepts``, which routes and services use."""
 
-    accept: str | None = None
+    accept: InitVar[str | None] = None
     client_ip: str = ""
     user_agent: str = ""
     range: str | None = None  # honoured only inside a download session (a resume)
     if_range: str | None = None
     form_key: str | None = None  # the landing form's cookie (chalicelib/domain/stamps.py), if held
+    accepts: delivery.Accepts = field(init=False)
 
-    @property
-    def wants_html(self) -> bool:
-        return delivery.prefers_html(self.accept)
+    def __post_init__(self, accept: str | None) -> None:
+        object.__setattr__(self, "accepts", delivery.Accepts.parse(accept))
 
 
 @dataclass(frozen=True)
@@ -125,6 +124,9 @@ class Redirect:
     lifetime: int  # seconds the presigned location works
     session: Session | None = None
     redelivered: bool = False
+    # Answers a press of the landing page's button: the page that says the download
+    # started, which then follows ``location``.
+    for_page: bool = False
 
 
 Redemption = Landing | Declined | Stream | Redirect
@@ -164,7 +166,7 @@ class Redeeming:
         """
         token = parse_token(token_value)
         annotate(link_id=token.link_id)
-        kind = self._visit_kind(requester, "page" if requester.wants_html else "preview")
+        kind = self._visit_kind(requester, "page" if requester.accepts.html else "preview")
         if token.hints_confirm or kind == "bot":
             viewed = self._links.view(
                 token.link_id,
@@ -206,15 +208,15 @@ class Redeeming:
         ``shown`` is the landing form's signed render time, bound to the client's form
         cookie (``requester.form_key``); a POST without it (not from the page) is not
         timed, and a stamp this client cannot prove it was shown spends nothing.  A page
-        (``requester.wants_html``) gets the file by redirect, so the browser can be shown
-        that the download started.  A client with a download ``session`` for this link
-        gets the file again without spending a use.
+        (``requester.accepts.html``) gets the file by redirect, marked ``for_page``, so the
+        browser is shown that the download started: decided here, once.  A client with a
+        download ``session`` for this link gets the file again without spending a use.
         """
         token = parse_token(token_value)
         annotate(link_id=token.link_id)
         kind = self._visit_kind(requester, "")
         # From a page (its Download or Download again button): the answer is a page too.
-        from_page = (shown is not None or again) and requester.wants_html
+        from_page = (shown is not None or again) and requester.accepts.html
         if not kind:
             # The session proves this client already pressed once: no timing needed.
             try:
@@ -328,7 +330,7 @@ class Redeeming:
         if kind == "repeated" and link.uses >= link.max_uses and link.revoked_at is None:
             # The page that answered this press was reloaded: say what happened, not just
             # "already used", which would read as if someone else had taken the file.
-            raise PressRepeatedError(REPEATED, link.uses, link.last_used_at)
+            raise refusals.press_repeated(link)
         refusals.check(link, token.digest, now)
         annotate(outcome="landing" if kind == "page" else f"declined_{kind}")
         if kind == "page":
@@ -342,15 +344,14 @@ class Redeeming:
         that spends no use.  None when there is no such session (or it ended)."""
         if session is None or not self._session_seconds:
             return None
-        accept_stream = delivery.accepts_stream(requester.accept) and not for_page
-        return self._deliver_again(token, requester, session.claim_id, accept_stream, session)
+        return self._deliver_again(token, requester, session.claim_id, for_page, session)
 
     def _deliver_again(
         self,
         token: Token,
         requester: Requester,
         claim_id: str,
-        accept_stream: bool,
+        for_page: bool,
         proof: SessionKey | None,
     ) -> Stream | Redirect | None:
         """The file again, in the download session of redemption ``claim_id``: one
@@ -382,8 +383,9 @@ class Redeeming:
         try:
             return self._deliver(
                 link,
-                accept_stream,
+                requester.accepts.stream and not for_page,
                 Session(key, use.at + self._session_seconds),
+                for_page=for_page,
                 redelivered=True,
                 byte_range=delivery.byte_range(
                     requester.range, requester.if_range, link.object.size, link.object.etag
@@ -411,7 +413,7 @@ class Redeeming:
         # Decided before the claim: a response this client cannot receive intact must
         # never be the one a use was spent on.  The landing page's button gets a redirect,
         # which the page it answers with follows (saying the download started).
-        accept_stream = delivery.accepts_stream(requester.accept) and not for_page
+        accept_stream = requester.accepts.stream and not for_page
         # A page's press is named by its stamp, so the same form sent again (a reload of
         # the page that answered it) is recognised by the claim's condition.
         claim_id = (
@@ -436,14 +438,14 @@ class Redeeming:
             # The same page's press again (a double click whose first answer the browser
             # dropped, or a reload): the same person, so the file again, in that press's
             # session, re-keyed because the first answer's cookie may never have arrived.
-            again = self._deliver_again(token, requester, claim_id, accept_stream, None)
+            again = self._deliver_again(token, requester, claim_id, for_page, None)
             if again is not None:
                 return again
         if not outcome.claimed:
             return link  # waits for a person, or a repeated press: nothing spent
         session = Session(key, claim.at + self._session_seconds) if key is not None else None
         try:
-            return self._deliver(link, accept_stream, session)
+            return self._deliver(link, accept_stream, session, for_page=for_page)
         except OnetimeError:
             self._give_back(link, claim)
             raise
@@ -456,6 +458,7 @@ class Redeeming:
         *,
         redelivered: bool = False,
         byte_range: tuple[int, int] | None = None,
+        for_page: bool = False,
     ) -> Stream | Redirect:
         obj = link.object
         disposition = content_disposition(link.filename)
@@ -470,7 +473,7 @@ class Redeeming:
             else:
                 url = self._objects.presign(obj, disposition, self._redirect_ttl)
                 redemption = Redirect(
-                    link, disposition, url, self._redirect_ttl, session, redelivered
+                    link, disposition, url, self._redirect_ttl, session, redelivered, for_page
                 )
         except OnetimeError:
             raise

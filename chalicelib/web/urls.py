@@ -1,11 +1,11 @@
-"""The public address of the service, as the customer's browser must see it."""
+"""The public address of the service, as the customer's browser must see it, read from the
+request (what each address is called under it: ``chalicelib/domain/addresses.py``)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from chalicelib.domain.errors import InvalidRequestError
 
@@ -45,22 +45,3 @@ def base_url(public_url: str | None, headers: Mapping[str, str], context: Mappin
             "(the service's ONETIME_PUBLIC_URL avoids relying on them).",
         )
     return f"{scheme}://{host}{prefix.rstrip('/')}"
-
-
-def download_url(base: str, token: str) -> str:
-    return f"{base}/download?{urlencode({'token': token})}"
-
-
-def upload_url(base: str, token: str, terms: str) -> str:
-    """A file request's page; the signed ``terms`` let it show without a read."""
-    return f"{base}/upload?{urlencode({'token': token, 'terms': terms})}"
-
-
-def upload_form_url(base: str, token: str) -> str:
-    """Where the upload page's script gets a freshly signed form when Upload is pressed."""
-    return f"{base}/upload/form?{urlencode({'token': token})}"
-
-
-def received_url(base: str, token: str) -> str:
-    """Where S3 sends the browser after an upload (S3 appends ``bucket``, ``key``, ``etag``)."""
-    return f"{base}/upload/done?{urlencode({'token': token})}"

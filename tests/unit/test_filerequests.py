@@ -7,6 +7,7 @@ import contextlib
 
 import pytest
 
+from chalicelib.domain.addresses import Addresses
 from chalicelib.domain.errors import (
     AlreadyReceivedError,
     InvalidRequestError,
@@ -70,7 +71,7 @@ class World:
 
     def confirm(self, minted: MintedRequest, key: str) -> str:
         received = self.services.receiving.confirm(
-            minted.token.value, key, lambda token: f"https://files.example/download?token={token}"
+            minted.token.value, key, Addresses("https://files.example")
         )
         return received.minted.link.link_id
 
@@ -173,10 +174,10 @@ def test_a_wrong_token_is_not_found(world: World) -> None:
     key = world.upload(minted)
     with pytest.raises(UploadMissingError):
         # Another request's token cannot confirm a file under this request's prefix.
-        world.services.receiving.confirm(other.token.value, key, str)
+        world.services.receiving.confirm(other.token.value, key, Addresses("u"))
     forged = minted.token.value[:16] + other.token.value[16:]  # this id, a wrong secret
     with pytest.raises(RequestNotFoundError):
-        world.services.receiving.confirm(forged, key, str)
+        world.services.receiving.confirm(forged, key, Addresses("u"))
     assert world.requests.get(minted.request.request_id).files == 0
 
 

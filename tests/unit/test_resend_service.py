@@ -8,6 +8,7 @@ import contextlib
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
+from chalicelib.domain.addresses import Addresses
 from chalicelib.domain.answers import Answers
 from chalicelib.domain.errors import ConflictError, MailError, UnavailableError
 from chalicelib.domain.link import Claim, Link
@@ -60,7 +61,7 @@ def first_link(service: Minting, **fields: object) -> str:
     minted = service.mint_and_mail(
         MintRequest(file="docs/a.pdf", **fields),  # type: ignore[arg-type]
         Letter(email=TO),
-        lambda token: f"https://x/download?token={token}",
+        Addresses("https://x"),
     )
     return minted.link.link_id
 
@@ -70,7 +71,7 @@ def test_a_resend_that_loses_a_race_withdraws_its_own_link() -> None:
     service = minting(links, outbox)
     old = first_link(service)
     with pytest.raises(ConflictError):
-        service.resend(old, ResendRequest(), lambda token: token)
+        service.resend(old, ResendRequest(), Addresses("u"))
     (mine,) = [link for link in links.links.values() if link.replaces == old]
     assert mine.revoked_at is not None  # nobody got it, and it works for nobody
     assert len(outbox.sent) == 1  # only the first email
@@ -82,7 +83,7 @@ def test_a_failed_email_restores_the_old_link_and_withdraws_the_new() -> None:
     old = first_link(service, verify="code")
     outbox.failing = True
     with pytest.raises(MailError, match="old link works as before"):
-        service.resend(old, ResendRequest(), lambda token: token)
+        service.resend(old, ResendRequest(), Addresses("u"))
     restored = links.get(old)
     assert (restored.revoked_at, restored.replaced_by) == (None, None)
     (new,) = [link for link in links.links.values() if link.replaces == old]
@@ -93,8 +94,8 @@ def test_the_new_email_carries_the_new_code_and_url() -> None:
     links, outbox = MemoryLinkStore(), Outbox()
     service = minting(links, outbox)
     old = first_link(service, verify="code", uses=3)
-    minted = service.resend(old, ResendRequest(ttl=60), lambda token: f"u/{token}")
-    assert outbox.sent[-1] == (TO, f"u/{minted.token.value}", minted.code)
+    minted = service.resend(old, ResendRequest(ttl=60), Addresses("u"))
+    assert outbox.sent[-1] == (TO, Addresses("u").download(minted.token.value), minted.code)
     assert minted.code is not None and minted.link.max_uses == 3
     assert minted.link.expires_at == 1_800_000_060
     assert links.get(old).replaced_by == minted.link.link_id
@@ -120,10 +121,10 @@ def test_a_resend_racing_a_redemption_never_carries_over_the_spent_use() -> None
     replacement must not hand out the use the customer already had."""
     links, outbox = RedeemedMeanwhile(), Outbox()
     service = minting(links, outbox)
-    minted = service.mint_and_mail(MintRequest(file="docs/a.pdf"), Letter(email=TO), str)
+    minted = service.mint_and_mail(MintRequest(file="docs/a.pdf"), Letter(email=TO), Addresses("u"))
     links.digest = minted.token.digest
     with pytest.raises(ConflictError, match="used up"):
-        service.resend(minted.link.link_id, ResendRequest(), lambda token: token)
+        service.resend(minted.link.link_id, ResendRequest(), Addresses("u"))
     live = [link for link in links.links.values() if link.status(1_800_000_000) == "active"]
     assert live == []  # the one use went to the redemption, and nothing else works
     assert links.get(minted.link.link_id).replaced_by is None
@@ -151,7 +152,7 @@ def test_a_replacement_whose_write_lands_late_never_comes_to_life() -> None:
     service = minting(links, outbox)
     old = first_link(service)
     with pytest.raises(UnavailableError):
-        service.resend(old, ResendRequest(), lambda token: token)
+        service.resend(old, ResendRequest(), Addresses("u"))
     (late,) = links.held
     with contextlib.suppress(UnavailableError):  # the store refuses it: the id is taken
         MemoryLinkStore.create(links, late)
@@ -178,7 +179,7 @@ def test_an_uncertain_email_keeps_the_replacement_it_may_have_delivered() -> Non
     links, ses = MemoryLinkStore(), TimingOutSes()
     service = minting(links, Mailer(ses, "shop@example.com"))
     old = first_link(service)
-    minted = service.resend(old, ResendRequest(), lambda token: token)
+    minted = service.resend(old, ResendRequest(), Addresses("u"))
     assert ses.accepted == 2
     assert minted.email == "uncertain" and minted.message_id is None
     assert links.get(minted.link.link_id).status(1_800_000_000) == "active"
@@ -186,7 +187,7 @@ def test_an_uncertain_email_keeps_the_replacement_it_may_have_delivered() -> Non
     assert links.get(old).status(1_800_000_000) == "revoked"
     # Resending again is safe: it replaces the uncertain one in turn.
     ses.accepted = 0
-    again = service.resend(minted.link.link_id, ResendRequest(), lambda token: token)
+    again = service.resend(minted.link.link_id, ResendRequest(), Addresses("u"))
     assert again.email == "sent"
     live = [link.link_id for link in links.links.values() if link.status(1_800_000_000) == "active"]
     assert live == [again.link.link_id]

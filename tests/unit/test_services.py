@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from chalicelib.domain.addresses import Addresses
 from chalicelib.domain.errors import (
     ForbiddenError,
     InvalidRequestError,
@@ -221,7 +222,7 @@ def test_a_failed_email_revokes_the_link(world: World) -> None:
     )
     with pytest.raises(MailError):
         services.minting.mint_and_mail(
-            MintRequest(file="docs/a.pdf"), Letter(email="c@example.com"), lambda t: t
+            MintRequest(file="docs/a.pdf"), Letter(email="c@example.com"), Addresses("u")
         )
     (link,) = world.links.links.values()
     assert link.revoked_at == world.clock()

@@ -13,19 +13,18 @@ from chalice.app import Blueprint, Request, Response
 
 from chalicelib.domain.errors import InvalidRequestError
 from chalicelib.services.minting import DEFAULT_TTL, DEFAULT_USES, MintRequest
-from chalicelib.web import responses
 from chalicelib.web.buyers import looks_like_jwt
 from chalicelib.web.params import boolean, single, whole_number
 from chalicelib.web.routes.request import (
     View,
+    addresses,
     bearer,
     current_request,
     deps,
     mapped_errors,
-    public_base,
     query,
 )
-from chalicelib.web.urls import download_url
+from chalicelib.web.views import common
 
 bp = Blueprint(__name__)
 
@@ -51,7 +50,7 @@ def get_link() -> Response:
     request = current_request()
     params = query(request)
     credential = bearer(request)
-    base = public_base(request)  # checked before anything is minted
+    urls = addresses(request)  # checked before anything is minted
     buyers = deps().buyer_tokens()
     services = deps().services()
     if buyers is not None and looks_like_jwt(credential):
@@ -76,7 +75,7 @@ def get_link() -> Response:
             confirm=boolean(params, "confirm", True),
         )
         minted = services.minting.mint(mint)
-    return responses.minted_response(minted, download_url(base, minted.token.value))
+    return common.minted_response(minted, urls.download(minted.token.value))
 
 
 @bp.route("/get-link", methods=["OPTIONS"])

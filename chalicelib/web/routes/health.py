@@ -5,8 +5,8 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import logs
-from chalicelib.web import responses
 from chalicelib.web.routes.request import deps
+from chalicelib.web.views import operators as views
 
 bp = Blueprint(__name__)
 log = logs.get_logger("health")
@@ -19,4 +19,4 @@ def health() -> Response:
     except Exception:  # the services could not even be built (settings, clients)
         log.warning("health check failed", exc_info=True)
         checks = {"table": False, "bucket": False}
-    return responses.health_response(checks)
+    return views.health_response(checks)

@@ -7,23 +7,23 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.domain.errors import InvalidRequestError
 from chalicelib.mail.mailer import Letter
-from chalicelib.services.filerequests import MintedRequest, RequestSpec
+from chalicelib.services.filerequests import RequestSpec, upload_address
 from chalicelib.services.grants import GrantRequest
 from chalicelib.services.links import LIST_LIMIT, LinkChange, RefundRequest
 from chalicelib.services.minting import MintRequest, ResendRequest
 from chalicelib.services.uploads import UploadRequest
-from chalicelib.web import responses
 from chalicelib.web.params import build, single, whole_number
 from chalicelib.web.routes.request import (
     ANY_BODY,
+    addresses,
     deps,
     json_body,
     mapped_errors,
     operator_request,
-    public_base,
     query,
 )
-from chalicelib.web.urls import download_url, upload_url
+from chalicelib.web.views import common
+from chalicelib.web.views import operators as views
 
 bp = Blueprint(__name__)
 
@@ -36,21 +36,19 @@ def create_link() -> Response:
     mail = {name: body.pop(name) for name in ("email", "subject", "message") if name in body}
     # Everything is validated before anything is minted, the address links will carry too.
     mint = build(MintRequest, body)
-    base = public_base(request)
+    urls = addresses(request)
     minting = deps().services().minting
     if mail:
         if "email" not in mail:
             raise InvalidRequestError("invalid_email", "subject and message need an email.")
-        minted = minting.mint_and_mail(
-            mint, Letter(**mail), lambda token: download_url(base, token)
-        )
+        minted = minting.mint_and_mail(mint, Letter(**mail), urls)
     else:
         minted = minting.mint(mint)
-    return responses.minted_response(
+    return common.minted_response(
         minted,
-        download_url(base, minted.token.value),
+        urls.download(minted.token.value),
         status=201,
-        location=f"{base}/links/{minted.link.link_id}",
+        location=urls.link(minted.link.link_id),
     )
 
 
@@ -68,7 +66,7 @@ def list_links() -> Response:
         page = links.for_recipient(email, limit, cursor)
     else:
         page = links.for_file(file or "", limit, cursor)
-    return responses.page_of_links_response(page, deps().clock())
+    return views.page_of_links_response(page, deps().clock())
 
 
 @bp.route("/links/{link_id}", methods=["GET"])
@@ -76,7 +74,7 @@ def list_links() -> Response:
 def show_link(link_id: str) -> Response:
     operator_request()
     links = deps().services().links
-    return responses.link_response(links.describe(link_id), deps().clock())
+    return views.link_response(links.describe(link_id), deps().clock())
 
 
 @bp.route("/links/{link_id}", methods=["PATCH"], content_types=ANY_BODY)
@@ -84,7 +82,7 @@ def show_link(link_id: str) -> Response:
 def change_link(link_id: str) -> Response:
     change = build(LinkChange, json_body(operator_request(), LinkChange))
     links = deps().services().links
-    return responses.link_response(links.change(link_id, change), deps().clock())
+    return views.link_response(links.change(link_id, change), deps().clock())
 
 
 @bp.route("/links/{link_id}/refund", methods=["POST"], content_types=ANY_BODY)
@@ -94,7 +92,7 @@ def refund_link(link_id: str) -> Response:
     body = json_body(request, RefundRequest) if request.raw_body else {}
     links = deps().services().links
     link = links.refund(link_id, build(RefundRequest, body))
-    return responses.link_response(link, deps().clock())
+    return views.link_response(link, deps().clock())
 
 
 @bp.route("/links/{link_id}/unlock", methods=["POST"], content_types=ANY_BODY)
@@ -102,7 +100,7 @@ def refund_link(link_id: str) -> Response:
 def unlock_link(link_id: str) -> Response:
     operator_request()
     links = deps().services().links
-    return responses.link_response(links.unlock(link_id), deps().clock())
+    return views.link_response(links.unlock(link_id), deps().clock())
 
 
 @bp.route("/links/{link_id}/resend", methods=["POST"], content_types=ANY_BODY)
@@ -111,15 +109,13 @@ def resend_link(link_id: str) -> Response:
     request = operator_request()
     body = json_body(request, ResendRequest) if request.raw_body else {}
     resend = build(ResendRequest, body)
-    base = public_base(request)
-    minted = (
-        deps().services().minting.resend(link_id, resend, lambda token: download_url(base, token))
-    )
-    return responses.minted_response(
+    urls = addresses(request)
+    minted = deps().services().minting.resend(link_id, resend, urls)
+    return common.minted_response(
         minted,
-        download_url(base, minted.token.value),
+        urls.download(minted.token.value),
         status=201,
-        location=f"{base}/links/{minted.link.link_id}",
+        location=urls.link(minted.link.link_id),
     )
 
 
@@ -128,14 +124,14 @@ def resend_link(link_id: str) -> Response:
 def revoke_link(link_id: str) -> Response:
     operator_request()
     links = deps().services().links
-    return responses.link_response(links.revoke(link_id), deps().clock())
+    return views.link_response(links.revoke(link_id), deps().clock())
 
 
 @bp.route("/uploads", methods=["POST"], content_types=ANY_BODY)
 @mapped_errors()
 def create_upload() -> Response:
     upload = build(UploadRequest, json_body(operator_request(), UploadRequest))
-    return responses.upload_response(deps().services().uploading.start(upload))
+    return views.upload_response(deps().services().uploading.start(upload))
 
 
 # Grants: which buyer may mint links to which file.
@@ -146,7 +142,7 @@ def create_upload() -> Response:
 def create_grant() -> Response:
     body = json_body(operator_request(), GrantRequest)
     grant = deps().services().granting.grant(_grant_request(body.get("subject"), body.get("file")))
-    return responses.grant_response(grant, 201)
+    return views.grant_response(grant, 201)
 
 
 @bp.route("/grants", methods=["GET"])
@@ -162,7 +158,7 @@ def list_grants() -> Response:
             single(params, "cursor"),
         )
     )
-    return responses.grants_response(page)
+    return views.grants_response(page)
 
 
 @bp.route("/grants", methods=["DELETE"])
@@ -171,7 +167,7 @@ def delete_grant() -> Response:
     params = query(operator_request())
     request = _grant_request(single(params, "subject"), single(params, "file"))
     deps().services().granting.withdraw(request)
-    return Response(body="", status_code=204, headers=dict(responses.PRIVATE))
+    return Response(body="", status_code=204, headers=dict(common.PRIVATE))
 
 
 def _grant_request(subject: object, file: object) -> GrantRequest:
@@ -189,20 +185,17 @@ def create_request() -> Response:
     body = json_body(request, RequestSpec, Letter)
     mail = {name: body.pop(name) for name in ("email", "subject", "message") if name in body}
     spec = build(RequestSpec, body)  # everything is checked before anything is made
-    base = public_base(request)
+    urls = addresses(request)
     requesting = deps().services().requesting
-
-    def url_of(minted: MintedRequest) -> str:
-        return upload_url(base, minted.token.value, minted.terms)
-
     if mail:
         if "email" not in mail:
             raise InvalidRequestError("invalid_email", "subject and message need an email.")
-        minted = requesting.request_and_mail(spec, Letter(**mail), url_of)
+        minted = requesting.request_and_mail(spec, Letter(**mail), urls)
     else:
         minted = requesting.request(spec)
-    location = f"{base}/requests/{minted.request.request_id}"
-    return responses.minted_request_response(minted, url_of(minted), deps().clock(), location)
+    location = urls.request(minted.request.request_id)
+    url = upload_address(urls, minted)
+    return views.minted_request_response(minted, url, deps().clock(), location)
 
 
 @bp.route("/requests", methods=["GET"])
@@ -214,7 +207,7 @@ def list_requests() -> Response:
         .services()
         .requesting.recent(whole_number(params, "limit", LIST_LIMIT), single(params, "cursor"))
     )
-    return responses.requests_response(page, deps().clock())
+    return views.requests_response(page, deps().clock())
 
 
 @bp.route("/requests/{request_id}", methods=["GET"])
@@ -222,7 +215,7 @@ def list_requests() -> Response:
 def show_request(request_id: str) -> Response:
     operator_request()
     found = deps().services().requesting.describe(request_id)
-    return responses.request_response(found, deps().clock())
+    return views.request_response(found, deps().clock())
 
 
 @bp.route("/requests/{request_id}", methods=["DELETE"])
@@ -230,4 +223,4 @@ def show_request(request_id: str) -> Response:
 def revoke_request(request_id: str) -> Response:
     operator_request()
     revoked = deps().services().requesting.revoke(request_id)
-    return responses.request_response(revoked, deps().clock())
+    return views.request_response(revoked, deps().clock())

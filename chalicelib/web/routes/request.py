@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs
 from chalice.app import Chalice, Request, Response
 
 from chalicelib import logs
-from chalicelib.domain.delivery import prefers_html
+from chalicelib.domain.addresses import Addresses
 from chalicelib.domain.errors import InvalidRequestError, OnetimeError, UnsupportedMediaTypeError
 from chalicelib.domain.sessions import HEADER as SESSION_HEADER
 from chalicelib.domain.sessions import SessionKey, cookie_name
@@ -23,9 +24,9 @@ from chalicelib.domain.stamps import COOKIE as FORM_COOKIE
 from chalicelib.domain.stamps import parse_form_key
 from chalicelib.domain.text import printable
 from chalicelib.services.redemption import Requester
-from chalicelib.web import responses
 from chalicelib.web.params import json_fields, json_object, single
 from chalicelib.web.urls import base_url
+from chalicelib.web.views import common
 
 if TYPE_CHECKING:
     from chalicelib.clock import Clock
@@ -113,7 +114,7 @@ def mapped_errors(pages: bool = False) -> Callable[[View], View]:
             try:
                 return view(*args, **kwargs)
             except OnetimeError as error:
-                if responses.status_of(error) >= 500:
+                if common.status_of(error) >= 500:
                     logs.annotate(outcome="failed", reason=error.code)
                     log.error("request failed: %s", error.message, exc_info=True)
                 else:
@@ -133,23 +134,36 @@ def mapped_errors(pages: bool = False) -> Callable[[View], View]:
 
 def answer_error(error: OnetimeError | None, pages: bool) -> Response:
     request = current_request()
-    html = pages and prefers_html(request.headers.get("accept"))
+    html = pages and requester(request).accepts.html
     response = (
-        responses.error_response(error, html, deps().clock())
+        common.error_response(error, html, deps().clock())
         if error is not None
-        else responses.internal_error_response(html)
+        else common.internal_error_response(html)
     )
     if request.method == "HEAD":
         # The GET's status and headers (Retry-After, WWW-Authenticate ...), without a body.
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
-        return responses.head_response(response.status_code, headers)
+        return common.head_response(response.status_code, headers)
     return response
 
 
 # Who is asking
 
 
+# Each request's requester, read once however many parts of the answer ask (its Accept
+# header is parsed there and nowhere else); gone with the request.
+_asking: weakref.WeakKeyDictionary[Request, Requester] = weakref.WeakKeyDictionary()
+
+
 def requester(request: Request) -> Requester:
+    """Who is asking, read from the request once."""
+    found = _asking.get(request)
+    if found is None:
+        found = _asking[request] = _read_requester(request)
+    return found
+
+
+def _read_requester(request: Request) -> Requester:
     identity = request.context.get("identity") or {}
     return Requester(
         accept=request.headers.get("accept"),
@@ -175,9 +189,9 @@ def operator_request() -> Request:
     return request
 
 
-def public_base(request: Request) -> str:
-    """The service's address as the customer must see it."""
-    return base_url(deps().settings().public_url, request.headers, request.context)
+def addresses(request: Request) -> Addresses:
+    """The service's addresses as the customer must see them."""
+    return Addresses(base_url(deps().settings().public_url, request.headers, request.context))
 
 
 def session_key(request: Request, token: str | None) -> SessionKey | None:

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.domain.delivery import prefers_html
-from chalicelib.web import responses
 from chalicelib.web.params import single
-from chalicelib.web.routes.request import current_request, deps, mapped_errors, public_base, query
-from chalicelib.web.urls import download_url, received_url, upload_form_url
+from chalicelib.web.routes.request import (
+    addresses,
+    current_request,
+    deps,
+    mapped_errors,
+    query,
+    requester,
+)
+from chalicelib.web.views import common
+from chalicelib.web.views import uploaders as views
 
 bp = Blueprint(__name__)
 
@@ -25,18 +31,16 @@ def upload_page() -> Response:
     request = current_request()
     params = query(request)
     token = single(params, "token")
-    base = public_base(request)
-    done = received_url(base, str(token))
+    urls = addresses(request)
+    done = urls.received(str(token))
     # (``terms``, which links made before the page read the request carry, is ignored.)
     page = deps().services().receiving.page(token, done)
     if request.method == "HEAD":
-        return responses.head_response(200)
-    if not prefers_html(request.headers.get("accept")):
+        return common.head_response(200)
+    if not requester(request).accepts.html:
         # Only a navigating browser gets the page (chalicelib/domain/delivery.py says why).
-        return responses.upload_terms_response(page)
-    return responses.upload_page_response(
-        page, done, upload_form_url(base, str(token)), deps().clock()
-    )
+        return views.upload_terms_response(page)
+    return views.upload_page_response(page, done, urls.upload_form(str(token)), deps().clock())
 
 
 @bp.route("/upload/form", methods=["GET"])
@@ -47,9 +51,9 @@ def upload_form() -> Response:
     request = current_request()
     params = query(request)
     token = single(params, "token")
-    done = received_url(public_base(request), str(token))
+    done = addresses(request).received(str(token))
     page = deps().services().receiving.page(token, done)
-    return responses.upload_form_response(page)
+    return views.upload_form_response(page)
 
 
 @bp.route("/upload/done", methods=["GET"])
@@ -57,15 +61,10 @@ def upload_form() -> Response:
 def upload_done() -> Response:
     request = current_request()
     params = query(request)
-    base = public_base(request)  # checked before anything is taken
-    received = (
-        deps()
-        .services()
-        .receiving.confirm(
-            single(params, "token"), single(params, "key"), lambda token: download_url(base, token)
-        )
-    )
-    url = download_url(base, received.minted.token.value) if received.request.show_link else None
-    if not prefers_html(request.headers.get("accept")):
-        return responses.received_json_response(received, url)
-    return responses.received_response(received, url, deps().clock())
+    urls = addresses(request)  # checked before anything is taken
+    receiving = deps().services().receiving
+    received = receiving.confirm(single(params, "token"), single(params, "key"), urls)
+    url = urls.download(received.minted.token.value) if received.request.show_link else None
+    if not requester(request).accepts.html:
+        return views.received_json_response(received, url)
+    return views.received_response(received, url, deps().clock())

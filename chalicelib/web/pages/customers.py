@@ -1,0 +1,108 @@
+"""The customer's pages: the landing page with the Download button, and the page that says
+the download started."""
+
+from __future__ import annotations
+
+from chalicelib.domain.link import Link
+from chalicelib.domain.refusals import DECLINED
+from chalicelib.domain.text import human_size
+from chalicelib.templates.engine import NOTHING, Html, clock_time, fill, human_date, relative
+from chalicelib.web.pages.common import notice, page
+
+AGAIN_FIELD = "again"  # the "Download again" button's form field
+ANSWER_FIELD = "answer"  # the recipient check's answer
+
+
+ANSWER_FIELDS = {
+    "email": lambda: fill(
+        "answer.html",
+        label="The email address this link was sent to",
+        attributes=Html('type="email" autocomplete="email"'),
+        hint="This link was sent to one person. Type their address to download.",
+    ),
+    "code": lambda: fill(
+        "answer.html",
+        label="Your download code",
+        attributes=Html('type="text" inputmode="numeric" autocomplete="one-time-code"'),
+        hint="The sender gave you a code with this link, by another channel or in the email.",
+    ),
+}
+
+
+def landing(
+    link: Link,
+    token: str,
+    now: float,
+    stamp: str,
+    declined: str | None = None,
+    again_until: float | None = None,
+) -> str:
+    """The page with the Download button.  ``declined`` says why a press spent nothing;
+    ``again_until`` that this browser downloaded the file already and may again, free."""
+    remaining = link.remaining
+    shown = NOTHING
+    note = DECLINED[declined].note if declined is not None else None
+    if note is not None:
+        if declined == "wrong_answer":
+            left = link.answers_left
+            note += f" {left} {'try' if left == 1 else 'tries'} left before the link locks."
+        shown = notice(note)
+    if again_until is not None:
+        shown = notice(
+            f"You downloaded this file in this browser. If the download stopped or you "
+            f"need it again, press Download again until {clock_time(again_until)}: that uses "
+            "no further download.",
+        )
+    content = fill(
+        "landing.html",
+        notice=shown,
+        heading="Download again" if again_until is not None else "Your download is ready",
+        button="Download again" if again_until is not None else "Download",
+        again=fill("again.html") if again_until is not None else NOTHING,
+        # A session's "Download again" needs no answer: the session proves who presses.
+        answer=ANSWER_FIELDS[link.check]() if link.check and again_until is None else NOTHING,
+        shown=stamp,
+        filename=link.filename,
+        size=human_size(link.object.size),
+        remaining="1 (this is the only one)" if remaining == 1 else str(remaining),
+        expires_in=relative(link.expires_at, now),
+        expires_on=human_date(link.expires_at),
+        token=token,
+        use_note=(
+            "Downloading again in this browser uses nothing."
+            if again_until is not None
+            else "Pressing Download uses this link up."
+            if remaining == 1
+            else "Each press of Download uses one of the downloads left."
+        ),
+    )
+    return page(f"Download {link.filename}", "landing", content)
+
+
+def started(
+    filename: str,
+    location: str,
+    seconds: int,
+    remaining: int,
+    token: str,
+    again_until: float | None = None,
+) -> str:
+    """After the button: the download starts (a refresh to the short-lived S3 address), and
+    the page says so instead of offering the button again."""
+    resume = NOTHING
+    if again_until is not None:
+        resume = fill("resume.html", until=clock_time(again_until), token=token)
+    content = fill(
+        "started.html",
+        resume=resume,
+        filename=filename,
+        location=location,
+        seconds=seconds,
+        remaining_note=(
+            "This link is now used up."
+            if remaining == 0
+            else f"Downloads left on this link: {remaining}."
+        ),
+    )
+    head = fill("refresh.html", location=location)
+    return page("Your download has started", "started", content, head)

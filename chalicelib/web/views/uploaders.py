@@ -1,0 +1,75 @@
+"""The uploader's answers: the upload page (or its terms, for a client that is not a
+browser), a freshly signed form for its script, and the file received (a page, or JSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from chalice.app import Response
+
+from chalicelib.services.filerequests import Received, UploadPage
+from chalicelib.templates.engine import content_security_policy
+from chalicelib.web.pages import uploaders as pages
+from chalicelib.web.views.common import JSON, PRIVATE, iso, page_response
+
+
+def upload_page_response(page: UploadPage, done_url: str, form_url: str, now: float) -> Response:
+    # The script may send to the bucket's origin, and ask this service for a fresh form.
+    parts = urlsplit(str(page.script_form["url"]))
+    policy = content_security_policy(pages.UPLOAD_SCRIPT, f"'self' {parts.scheme}://{parts.netloc}")
+    return page_response(
+        pages.upload(page, done_url, form_url, now), 200, {"Content-Security-Policy": policy}
+    )
+
+
+def upload_form_response(page: UploadPage) -> Response:
+    """A freshly signed form for the upload page's script (``pages.upload``'s ``data``)."""
+    body = {
+        "url": page.script_form["url"],
+        "fields": page.script_form["fields"],
+        "prefix": page.key_prefix,
+        "expires_at": iso(page.form_expires_at),
+    }
+    return Response(body=body, headers={**PRIVATE, **JSON})
+
+
+def received_response(received: Received, url: str | None, now: float) -> Response:
+    policy = content_security_policy(pages.COPY_SCRIPT if url is not None else None)
+    return page_response(
+        pages.received(received, url, now), 201, {"Content-Security-Policy": policy}
+    )
+
+
+UPLOAD_PAGE_NOTE = (
+    "This is an upload link: open it in a browser to send a file. Opening it uses nothing."
+)
+
+
+def upload_terms_response(page: UploadPage) -> Response:
+    terms = page.terms
+    body = {
+        "message": UPLOAD_PAGE_NOTE,
+        "max_files": terms.max_files,
+        "max_size": terms.max_bytes,
+        "content_types": list(terms.content_types),
+        "expires_at": iso(terms.expires_at),
+    }
+    return Response(body=body, headers={**PRIVATE, **JSON})
+
+
+def received_json_response(received: Received, url: str | None) -> Response:
+    link = received.minted.link
+    body: dict[str, Any] = {
+        "id": link.link_id,
+        "file": link.object.key,
+        "filename": received.filename,
+        "size": link.object.size,
+        "max_uses": link.max_uses,
+        "expires_at": iso(link.expires_at),
+        "emailed": received.emailed,
+        "files_left": received.request.remaining,
+    }
+    if url is not None:
+        body["url"] = url
+    return Response(body=body, status_code=201, headers={**PRIVATE, **JSON})

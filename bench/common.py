@@ -25,7 +25,9 @@ from chalicelib.domain.link import Link, StoredObject
 from chalicelib.domain.tokens import new_token
 from chalicelib.storage.linkstore import DynamoLinkStore
 from chalicelib.storage.objectstore import S3ObjectStore
-from tools.stack import ROOT, Stack, free_port
+from tools import ROOT
+from tools.ports import free_port
+from tools.stack import Stack
 
 BROWSER_ACCEPT = (
     "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"

@@ -21,20 +21,10 @@ from urllib.parse import urlencode
 
 from chalicelib.domain.errors import ConfigurationError
 from chalicelib.settings import Settings
-from tools.stack import (
-    LARGE_SAMPLE,
-    MAIL_FROM,
-    SMALL_SAMPLE,
-    PortInUse,
-    Stack,
-    StateError,
-    read_state,
-    remove_state,
-    running,
-    serve_dir,
-    upload_samples,
-    write_state,
-)
+from tools.ports import PortInUse
+from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE, upload_samples
+from tools.servestate import StateError, read_state, remove_state, serve_dir, write_state
+from tools.stack import MAIL_FROM, Stack, running
 
 # The variable that chooses each of the stack's ports, and its default.
 PORT_VARIABLES = {

@@ -8,7 +8,7 @@ no answer comes at all (refused, timed out, name not found).
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from typing import Any
 from urllib.parse import quote
@@ -166,12 +166,7 @@ class ApiClient:
         self, file: str, *, limit: int | None = None, cursor: str | None = None
     ) -> Iterator[JsonObject]:
         """Every link of a file, newest first, following ``next_cursor`` page by page."""
-        while True:
-            page = self.list_links(file, limit=limit, cursor=cursor)
-            yield from page.get("links") or []
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
+        return _every("links", lambda at: self.list_links(file, limit=limit, cursor=at), cursor)
 
     def resend_link(
         self, link_id: str, *, uses: int | None = None, ttl: int | None = None
@@ -191,12 +186,7 @@ class ApiClient:
     def iter_links_to(
         self, email: str, *, limit: int | None = None, cursor: str | None = None
     ) -> Iterator[JsonObject]:
-        while True:
-            page = self.list_links_to(email, limit=limit, cursor=cursor)
-            yield from page.get("links") or []
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
+        return _every("links", lambda at: self.list_links_to(email, limit=limit, cursor=at), cursor)
 
     def create_request(
         self,
@@ -248,12 +238,7 @@ class ApiClient:
         self, *, limit: int | None = None, cursor: str | None = None
     ) -> Iterator[JsonObject]:
         """Every file request, newest first, following the cursor page by page."""
-        while True:
-            page = self.list_requests(limit=limit, cursor=cursor)
-            yield from page.get("requests") or []
-            cursor = next_cursor(page)
-            if not cursor:
-                return
+        return _every("requests", lambda at: self.list_requests(limit=limit, cursor=at), cursor)
 
     def _request(
         self,
@@ -289,6 +274,18 @@ def next_cursor(page: JsonObject) -> str | None:
     ``next_cursor`` (null at the end); GET /requests as ``cursor`` (absent at the end)."""
     cursor = page.get("next_cursor") or page.get("cursor")
     return cursor if isinstance(cursor, str) and cursor else None
+
+
+def _every(
+    key: str, page_at: Callable[[str | None], JsonObject], cursor: str | None
+) -> Iterator[JsonObject]:
+    """The items under ``key`` of every page from ``cursor`` on, fetched as they are read."""
+    while True:
+        page = page_at(cursor)
+        yield from page.get(key) or []
+        cursor = next_cursor(page)
+        if not cursor:
+            return
 
 
 def _without_none(values: JsonObject) -> JsonObject:

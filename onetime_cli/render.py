@@ -430,22 +430,32 @@ def show_state(out: Console, state: JsonObject) -> None:
 
 
 def links_table(links: Sequence[JsonObject]) -> Table:
+    return listing_table(links, ("Uses", "uses", "max_uses"), ("Filename", "filename"))
+
+
+def listing_table(
+    items: Sequence[JsonObject], counted: tuple[str, str, str], last: tuple[str, str]
+) -> Table:
+    """A row per link or file request: its id, status, ``counted`` (a heading, the count
+    made and the most allowed), expiry, creation and ``last`` (a heading and a field)."""
+    heading, made, most = counted
+    last_heading, last_field = last
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("ID", no_wrap=True)
     table.add_column("Status", no_wrap=True)
-    table.add_column("Uses", no_wrap=True, justify="right")
-    # In a narrow terminal the times wrap at their space; the file name keeps some room.
+    table.add_column(heading, no_wrap=True, justify="right")
+    # In a narrow terminal the times wrap at their space; the last column keeps some room.
     table.add_column("Expires (UTC)")
     table.add_column("Created (UTC)")
-    table.add_column("Filename", overflow="fold", min_width=12)
-    for link in links:
+    table.add_column(last_heading, overflow="fold", min_width=12)
+    for item in items:
         table.add_row(
-            text(link.get("id")),
-            status_text(link.get("status")),
-            text(f"{link.get('uses')}/{link.get('max_uses')}"),
-            text(short_time(link.get("expires_at"))),
-            text(short_time(link.get("created_at"))),
-            text(link.get("filename")),
+            text(item.get("id")),
+            status_text(item.get("status")),
+            text(f"{item.get(made)}/{item.get(most)}"),
+            text(short_time(item.get("expires_at"))),
+            text(short_time(item.get("created_at"))),
+            text(item.get(last_field)),
         )
     return table
 
@@ -564,23 +574,7 @@ def show_request(out: Console, state: JsonObject) -> None:
 
 
 def requests_table(requests: Sequence[JsonObject]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("ID", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Files", no_wrap=True, justify="right")
-    table.add_column("Expires (UTC)")
-    table.add_column("Created (UTC)")
-    table.add_column("Note", overflow="fold", min_width=12)
-    for request in requests:
-        table.add_row(
-            text(request.get("id")),
-            status_text(request.get("status")),
-            text(f"{request.get('files')}/{request.get('max_files')}"),
-            text(short_time(request.get("expires_at"))),
-            text(short_time(request.get("created_at"))),
-            text(request.get("note")),
-        )
-    return table
+    return listing_table(requests, ("Files", "files", "max_files"), ("Note", "note"))
 
 
 def request_summary(state: JsonObject) -> list[str]:

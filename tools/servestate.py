@@ -57,14 +57,9 @@ class StateError(RuntimeError):
 
 
 def write_state(stack: Stack, directory: Path) -> Path:
+    # Every field but the pid is the stack's own (base_url is its property).
     state = ServeState(
-        pid=os.getpid(),
-        api_port=stack.api_port,
-        s3_port=stack.s3_port,
-        dynamodb_port=stack.dynamodb_port,
-        base_url=stack.base_url,
-        table=stack.table,
-        bucket=stack.bucket,
+        pid=os.getpid(), **{name: getattr(stack, name) for name in _FIELDS if name != "pid"}
     )
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / STATE_FILE

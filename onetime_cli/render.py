@@ -189,12 +189,7 @@ def state_table(state: JsonObject) -> Table:
         ("size", text(size(state.get("size")))),
         ("content type", text(state.get("content_type"))),
         ("uses", text(uses_summary(state))),
-        ("created", text(when(state.get("created_at")))),
-        ("expires", text(when(state.get("expires_at")))),
-    ]
-    if state.get("revoked_at"):
-        rows.append(("revoked", text(when(state.get("revoked_at")))))
-    rows += [
+        *lifetime_rows(state),
         ("confirm", text(NONE if confirm is None else "yes" if confirm else "no")),
         ("note", text(state.get("note"))),
     ]
@@ -205,6 +200,17 @@ def state_table(state: JsonObject) -> Table:
 
 
 # Recipients: who a link was emailed to, and its recipient check (``verify``).
+
+
+def lifetime_rows(state: JsonObject) -> list[tuple[str, Text]]:
+    """When a link or a file request was made and expires, and when it was revoked if it was."""
+    rows = [
+        ("created", text(when(state.get("created_at")))),
+        ("expires", text(when(state.get("expires_at")))),
+    ]
+    if state.get("revoked_at"):
+        rows.append(("revoked", text(when(state.get("revoked_at")))))
+    return rows
 
 
 def recipient_rows(state: JsonObject) -> list[tuple[str, Text]]:
@@ -532,12 +538,7 @@ def request_table(state: JsonObject) -> Table:
         ("files", text(files_summary(state))),
         ("max size", text(size(state.get("max_size")))),
         ("types", text(content_types(state))),
-        ("created", text(when(state.get("created_at")))),
-        ("expires", text(when(state.get("expires_at")))),
-    ]
-    if state.get("revoked_at"):
-        rows.append(("revoked", text(when(state.get("revoked_at")))))
-    rows += [
+        *lifetime_rows(state),
         ("download links", text(link_terms(state))),
         ("note", text(state.get("note"))),
     ]

@@ -8,7 +8,6 @@ import shlex
 import click
 
 from onetime_cli import render
-from onetime_cli.client import ApiClient
 from onetime_cli.failures import Failure
 from onetime_cli.group import Config, pass_config
 from onetime_cli.options import (
@@ -282,15 +281,11 @@ def list_command(
     if (file is None) == (email is None):
         raise click.UsageError("give exactly one of --file and --email.")
     client = config.client()
-    if email is not None:
-        page = _links_to(client, email, limit, cursor, fetch_all)
-    elif fetch_all:
-        page = {
-            "links": list(client.iter_links(file or "", limit=limit, cursor=cursor)),
-            "next_cursor": None,
-        }
+    if fetch_all:
+        found = client.iter_links(file=file, email=email, limit=limit, cursor=cursor)
+        page: render.JsonObject = {"links": list(found), "next_cursor": None}
     else:
-        page = client.list_links(file or "", limit=limit, cursor=cursor)
+        page = client.list_links(file=file, email=email, limit=limit, cursor=cursor)
     links: list[render.JsonObject] = page.get("links") or []
     next_cursor = page.get("next_cursor")
     if as_json:
@@ -306,17 +301,6 @@ def list_command(
         more += ["--limit", str(limit)] if limit is not None else []
         more += ["--cursor", next_cursor]
         render.echo(f"More links: {shlex.join(more)}  (or --all)", err=True)
-
-
-def _links_to(
-    client: ApiClient, email: str, limit: int | None, cursor: str | None, fetch_all: bool
-) -> render.JsonObject:
-    if not fetch_all:
-        return client.list_links_to(email, limit=limit, cursor=cursor)
-    return {
-        "links": list(client.iter_links_to(email, limit=limit, cursor=cursor)),
-        "next_cursor": None,
-    }
 
 
 @click.command("resend")

@@ -26,7 +26,10 @@ from bench.common import (
     fresh_default_session,
     reset_app_caches,
 )
-from tools.stack import ROOT, SMALL_SAMPLE, Stack, api_key_digest, create_table, sample_pdf
+from tools import ROOT
+from tools.resources import create_table
+from tools.samples import SMALL_SAMPLE, sample_pdf
+from tools.stack import Stack, api_key_digest
 
 REPEATS = 3
 KEY = SMALL_SAMPLE  # a small PDF: streamed to a client that accepts it

@@ -24,7 +24,9 @@ from bench.common import (
 from chalicelib.domain.answers import ANSWER_LABEL
 from chalicelib.domain.signing import derive_key
 from chalicelib.storage.secrets import key_from
-from tools.stack import ROOT, SECRET_PARAMETER, SMALL_SAMPLE, Stack, api_key_digest
+from tools import ROOT
+from tools.samples import SMALL_SAMPLE
+from tools.stack import SECRET_PARAMETER, Stack, api_key_digest
 
 REPEATS = 14
 TIMEOUT = 60

@@ -23,9 +23,12 @@ from botocore.config import Config
 from chalicelib.domain.answers import Answers
 from chalicelib.domain.link import Link, StoredObject
 from chalicelib.domain.tokens import new_token
+from chalicelib.storage.clients import LIMITS
 from chalicelib.storage.linkstore import DynamoLinkStore
 from chalicelib.storage.objectstore import S3ObjectStore
-from tools.stack import ROOT, Stack, free_port
+from tools import ROOT
+from tools.ports import free_port
+from tools.stack import Stack
 
 BROWSER_ACCEPT = (
     "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
@@ -184,24 +187,13 @@ def new_stack() -> Stack:
 def bare_client(
     stack: Stack, service: str, pool: int = 10, session: boto3.session.Session | None = None
 ) -> Any:
-    """A plain boto3 client on its own session, with the app's timeouts and retries."""
-    env = stack.aws_env()
-    config = Config(
-        connect_timeout=1,
-        read_timeout=3,
-        retries={"mode": "standard", "max_attempts": 2},
-        max_pool_connections=pool,
-        signature_version="s3v4" if service == "s3" else None,
-    )
-    make: Any = (session or boto3.session.Session()).client  # any service, by name
-    return make(
-        service,
-        endpoint_url=env[f"AWS_ENDPOINT_URL_{service.upper()}"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        config=config,
-    )
+    """A plain boto3 client on its own session, configured as the app configures its own
+    on this stack (chalicelib/storage/clients.py's limits, endpoints and credentials from
+    the stack's environment), with ``pool`` connections."""
+    with environment(stack.app_env()):
+        config = LIMITS[service].config().merge(Config(max_pool_connections=pool))
+        make: Any = (session or boto3.session.Session()).client  # any service, by name
+        return make(service, config=config)
 
 
 # Lambda events: what API Gateway hands the handler

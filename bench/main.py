@@ -13,7 +13,8 @@ from pathlib import Path
 
 from bench import calls, coldstart, memory, overhead, race, report, throughput
 from bench.common import Section, load_app, new_stack
-from tools.stack import running, upload_samples
+from tools.samples import upload_samples
+from tools.stack import running
 
 
 def main() -> int:

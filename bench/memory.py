@@ -24,7 +24,9 @@ import sys
 
 from bench.common import Goal, LinkFactory, Section, child_env, lambda_event, median, put_object
 from chalicelib.domain.link import DEFAULT_STREAM_MAX_BYTES
-from tools.stack import ROOT, SMALL_SAMPLE, Stack
+from tools import ROOT
+from tools.samples import SMALL_SAMPLE
+from tools.stack import Stack
 
 REPEATS = 3
 TIMEOUT = 120

@@ -39,7 +39,9 @@ from chalicelib.domain.link import Claim
 from chalicelib.domain.tokens import token_digest
 from chalicelib.services.redemption import Declined, Landing, Requester
 from chalicelib.storage.linkstore import DynamoLinkStore
-from tools.stack import ROOT, SMALL_SAMPLE, Stack
+from tools import ROOT
+from tools.samples import SMALL_SAMPLE
+from tools.stack import Stack
 
 SAMPLES = 300
 WARMUP = 20

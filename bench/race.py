@@ -30,7 +30,8 @@ from bench.common import (
 from bench.naive import NaiveRedeemer, Refused
 from chalicelib.domain.errors import LinkUsedUpError
 from chalicelib.services.redemption import Requester
-from tools.stack import SMALL_SAMPLE, Stack
+from tools.samples import SMALL_SAMPLE
+from tools.stack import Stack
 
 THREADS = 32
 ROUNDS = 20

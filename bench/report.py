@@ -12,7 +12,7 @@ import time
 from importlib import metadata
 
 from bench.common import Goal, Section
-from tools.stack import ROOT
+from tools import ROOT
 
 
 def machine() -> dict[str, str]:

@@ -22,7 +22,8 @@ from bench.common import (
     percentile,
     ratio,
 )
-from tools.stack import SMALL_SAMPLE, Stack
+from tools.samples import SMALL_SAMPLE
+from tools.stack import Stack
 
 CONCURRENCY = 32
 ROUNDS = 3

@@ -8,7 +8,7 @@ no answer comes at all (refused, timed out, name not found).
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from typing import Any
 from urllib.parse import quote
@@ -157,21 +157,31 @@ class ApiClient:
         return self._request("POST", _link_path(link_id) + "/refund", json=body)
 
     def list_links(
-        self, file: str, *, limit: int | None = None, cursor: str | None = None
+        self,
+        *,
+        file: str | None = None,
+        email: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
     ) -> JsonObject:
-        params = _without_none({"file": file, "limit": limit, "cursor": cursor})
-        return self._request("GET", "/links", params=params)
+        """One page of the links of ``file``, or of those emailed to ``email`` (in any
+        case): give one of the two.  Newest first."""
+        return self._page("/links", {"file": file, "email": email}, limit, cursor)
 
     def iter_links(
-        self, file: str, *, limit: int | None = None, cursor: str | None = None
+        self,
+        *,
+        file: str | None = None,
+        email: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
     ) -> Iterator[JsonObject]:
-        """Every link of a file, newest first, following ``next_cursor`` page by page."""
-        while True:
-            page = self.list_links(file, limit=limit, cursor=cursor)
-            yield from page.get("links") or []
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
+        """Every link of ``file`` or emailed to ``email``, following the cursor page by page."""
+        return _every(
+            "links",
+            lambda at: self.list_links(file=file, email=email, limit=limit, cursor=at),
+            cursor,
+        )
 
     def resend_link(
         self, link_id: str, *, uses: int | None = None, ttl: int | None = None
@@ -180,23 +190,6 @@ class ApiClient:
         one is withdrawn.  Without ``uses``/``ttl`` the new link gets what the old had left."""
         body = _without_none({"uses": uses, "ttl": ttl})
         return self._request("POST", _link_path(link_id) + "/resend", json=body)
-
-    def list_links_to(
-        self, email: str, *, limit: int | None = None, cursor: str | None = None
-    ) -> JsonObject:
-        """One page of the links emailed to ``email`` (in any case), newest first."""
-        params = _without_none({"email": email, "limit": limit, "cursor": cursor})
-        return self._request("GET", "/links", params=params)
-
-    def iter_links_to(
-        self, email: str, *, limit: int | None = None, cursor: str | None = None
-    ) -> Iterator[JsonObject]:
-        while True:
-            page = self.list_links_to(email, limit=limit, cursor=cursor)
-            yield from page.get("links") or []
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
 
     def create_request(
         self,
@@ -241,19 +234,20 @@ class ApiClient:
         return self._request("DELETE", _request_path(request_id))
 
     def list_requests(self, *, limit: int | None = None, cursor: str | None = None) -> JsonObject:
-        params = _without_none({"limit": limit, "cursor": cursor})
-        return self._request("GET", "/requests", params=params)
+        return self._page("/requests", {}, limit, cursor)
 
     def iter_requests(
         self, *, limit: int | None = None, cursor: str | None = None
     ) -> Iterator[JsonObject]:
         """Every file request, newest first, following the cursor page by page."""
-        while True:
-            page = self.list_requests(limit=limit, cursor=cursor)
-            yield from page.get("requests") or []
-            cursor = next_cursor(page)
-            if not cursor:
-                return
+        return _every("requests", lambda at: self.list_requests(limit=limit, cursor=at), cursor)
+
+    def _page(
+        self, path: str, query: JsonObject, limit: int | None, cursor: str | None
+    ) -> JsonObject:
+        """One page of a listing: at most ``limit`` items, from ``cursor`` on."""
+        params = _without_none({**query, "limit": limit, "cursor": cursor})
+        return self._request("GET", path, params=params)
 
     def _request(
         self,
@@ -289,6 +283,18 @@ def next_cursor(page: JsonObject) -> str | None:
     ``next_cursor`` (null at the end); GET /requests as ``cursor`` (absent at the end)."""
     cursor = page.get("next_cursor") or page.get("cursor")
     return cursor if isinstance(cursor, str) and cursor else None
+
+
+def _every(
+    key: str, page_at: Callable[[str | None], JsonObject], cursor: str | None
+) -> Iterator[JsonObject]:
+    """The items under ``key`` of every page from ``cursor`` on, fetched as they are read."""
+    while True:
+        page = page_at(cursor)
+        yield from page.get(key) or []
+        cursor = next_cursor(page)
+        if not cursor:
+            return
 
 
 def _without_none(values: JsonObject) -> JsonObject:

@@ -189,12 +189,7 @@ def state_table(state: JsonObject) -> Table:
         ("size", text(size(state.get("size")))),
         ("content type", text(state.get("content_type"))),
         ("uses", text(uses_summary(state))),
-        ("created", text(when(state.get("created_at")))),
-        ("expires", text(when(state.get("expires_at")))),
-    ]
-    if state.get("revoked_at"):
-        rows.append(("revoked", text(when(state.get("revoked_at")))))
-    rows += [
+        *lifetime_rows(state),
         ("confirm", text(NONE if confirm is None else "yes" if confirm else "no")),
         ("note", text(state.get("note"))),
     ]
@@ -205,6 +200,17 @@ def state_table(state: JsonObject) -> Table:
 
 
 # Recipients: who a link was emailed to, and its recipient check (``verify``).
+
+
+def lifetime_rows(state: JsonObject) -> list[tuple[str, Text]]:
+    """When a link or a file request was made and expires, and when it was revoked if it was."""
+    rows = [
+        ("created", text(when(state.get("created_at")))),
+        ("expires", text(when(state.get("expires_at")))),
+    ]
+    if state.get("revoked_at"):
+        rows.append(("revoked", text(when(state.get("revoked_at")))))
+    return rows
 
 
 def recipient_rows(state: JsonObject) -> list[tuple[str, Text]]:
@@ -430,22 +436,32 @@ def show_state(out: Console, state: JsonObject) -> None:
 
 
 def links_table(links: Sequence[JsonObject]) -> Table:
+    return listing_table(links, ("Uses", "uses", "max_uses"), ("Filename", "filename"))
+
+
+def listing_table(
+    items: Sequence[JsonObject], counted: tuple[str, str, str], last: tuple[str, str]
+) -> Table:
+    """A row per link or file request: its id, status, ``counted`` (a heading, the count
+    made and the most allowed), expiry, creation and ``last`` (a heading and a field)."""
+    heading, made, most = counted
+    last_heading, last_field = last
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("ID", no_wrap=True)
     table.add_column("Status", no_wrap=True)
-    table.add_column("Uses", no_wrap=True, justify="right")
-    # In a narrow terminal the times wrap at their space; the file name keeps some room.
+    table.add_column(heading, no_wrap=True, justify="right")
+    # In a narrow terminal the times wrap at their space; the last column keeps some room.
     table.add_column("Expires (UTC)")
     table.add_column("Created (UTC)")
-    table.add_column("Filename", overflow="fold", min_width=12)
-    for link in links:
+    table.add_column(last_heading, overflow="fold", min_width=12)
+    for item in items:
         table.add_row(
-            text(link.get("id")),
-            status_text(link.get("status")),
-            text(f"{link.get('uses')}/{link.get('max_uses')}"),
-            text(short_time(link.get("expires_at"))),
-            text(short_time(link.get("created_at"))),
-            text(link.get("filename")),
+            text(item.get("id")),
+            status_text(item.get("status")),
+            text(f"{item.get(made)}/{item.get(most)}"),
+            text(short_time(item.get("expires_at"))),
+            text(short_time(item.get("created_at"))),
+            text(item.get(last_field)),
         )
     return table
 
@@ -522,12 +538,7 @@ def request_table(state: JsonObject) -> Table:
         ("files", text(files_summary(state))),
         ("max size", text(size(state.get("max_size")))),
         ("types", text(content_types(state))),
-        ("created", text(when(state.get("created_at")))),
-        ("expires", text(when(state.get("expires_at")))),
-    ]
-    if state.get("revoked_at"):
-        rows.append(("revoked", text(when(state.get("revoked_at")))))
-    rows += [
+        *lifetime_rows(state),
         ("download links", text(link_terms(state))),
         ("note", text(state.get("note"))),
     ]
@@ -564,23 +575,7 @@ def show_request(out: Console, state: JsonObject) -> None:
 
 
 def requests_table(requests: Sequence[JsonObject]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("ID", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Files", no_wrap=True, justify="right")
-    table.add_column("Expires (UTC)")
-    table.add_column("Created (UTC)")
-    table.add_column("Note", overflow="fold", min_width=12)
-    for request in requests:
-        table.add_row(
-            text(request.get("id")),
-            status_text(request.get("status")),
-            text(f"{request.get('files')}/{request.get('max_files')}"),
-            text(short_time(request.get("expires_at"))),
-            text(short_time(request.get("created_at"))),
-            text(request.get("note")),
-        )
-    return table
+    return listing_table(requests, ("Files", "files", "max_files"), ("Note", "note"))
 
 
 def request_summary(state: JsonObject) -> list[str]:

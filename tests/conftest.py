@@ -25,7 +25,10 @@ os.environ["ONETIME_NOTIFY_HANDLER"] = "1"
 
 import app as app_module
 from tests.fakes import FrozenClock
-from tools.stack import Stack, create_table, free_port, running, upload_samples
+from tools.ports import free_port
+from tools.resources import create_table
+from tools.samples import upload_samples
+from tools.stack import Stack, running
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

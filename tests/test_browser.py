@@ -51,7 +51,8 @@ from playwright.sync_api import Error as PlaywrightError
 from chalicelib.services.redemption import MIN_PRESS_SECONDS
 from tests.conftest import ARTIFACTS
 from tests.test_stack import TIMEOUT, item, mint, s3_bytes
-from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack, sample_pdf
+from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE, sample_pdf
+from tools.stack import Stack
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [

@@ -18,6 +18,7 @@ from jwt.algorithms import RSAAlgorithm
 from tests.conftest import InProcess, aws_error, reset_app_caches
 from tests.test_operators import JsonLines, call
 from tests.test_redeem import SMALL, redeem, token_of
+from tools.ports import free_port
 
 ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool"
 CLIENT = "shop-web-client"
@@ -47,7 +48,7 @@ class Issuer:
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

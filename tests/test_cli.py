@@ -37,7 +37,10 @@ from onetime_cli.links import link_id_from
 from onetime_cli.main import cli
 from onetime_cli.render import printable
 from onetime_cli.uploads import FileChanged, FormBody, guess_content_type
-from tools.stack import HOST, LARGE_SAMPLE, SMALL_SAMPLE, Stack, free_port, outbox
+from tools.outbox import outbox
+from tools.ports import HOST, free_port
+from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE
+from tools.stack import Stack
 
 TIMEOUT = 30
 LINK_ID = "abcdefghijklmnop"
@@ -330,7 +333,7 @@ def test_refused_connection_exits_4_naming_the_url() -> None:
 
 def test_silent_server_times_out_with_exit_4() -> None:
     with socket.socket() as silent:  # accepts connections (the backlog) and never answers
-        silent.bind((HOST, 0))
+        silent.bind((HOST, free_port()))
         silent.listen(8)
         url = f"http://{HOST}:{silent.getsockname()[1]}"
         started = time.monotonic()
@@ -350,7 +353,7 @@ class Canned(ThreadingHTTPServer):
     """Answers every request with the next canned (status, headers, body); records requests."""
 
     def __init__(self) -> None:
-        super().__init__((HOST, 0), CannedHandler)
+        super().__init__((HOST, free_port()), CannedHandler)
         self.answers: list[tuple[int, dict[str, str], bytes]] = []
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
 
@@ -1702,7 +1705,7 @@ class ShortBody:
     sends, then hangs up: a transfer that breaks off.  Records what it received."""
 
     def __init__(self, announced: int, sent: bytes) -> None:
-        self.listener = socket.create_server((HOST, 0))
+        self.listener = socket.create_server((HOST, free_port()))
         self.url = f"http://{HOST}:{self.listener.getsockname()[1]}"
         self.received = b""
         head = (

@@ -36,7 +36,8 @@ from tests.test_cli import (
     state_of,
     text_part,
 )
-from tools.stack import SMALL_SAMPLE, Stack, sample_pdf
+from tools.samples import SMALL_SAMPLE, sample_pdf
+from tools.stack import Stack
 
 canned = test_cli.canned  # the fixture: a local server answering what the test gives it
 

@@ -26,7 +26,8 @@ from tests.test_cli import (
     state_of,
     text_part,
 )
-from tools.stack import SMALL_SAMPLE, Stack
+from tools.samples import SMALL_SAMPLE
+from tools.stack import Stack
 
 __all__ = ["canned"]  # the fixture, used by name
 

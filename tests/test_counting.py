@@ -16,7 +16,9 @@ import requests
 from chalicelib.domain.link import REDELIVERY_CAP
 from tests.conftest import BROWSER_ACCEPT
 from tests.test_stack import TIMEOUT, item, mint, s3_bytes
-from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack, free_port
+from tools.ports import free_port
+from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE
+from tools.stack import Stack
 
 # Real previewers' and scanners' requests: User-Agent and Accept as they send them.
 PROFILES: dict[str, tuple[str, str | None]] = {

@@ -15,7 +15,9 @@ from moto.ses.models import ses_backends
 from tests.conftest import InProcess, reset_app_caches
 from tests.test_operators import call
 from tests.test_redeem import SMALL, redeem, token_of
-from tools.stack import MAIL_FROM, SMALL_SAMPLE, Stack, outbox
+from tools.outbox import outbox
+from tools.samples import SMALL_SAMPLE
+from tools.stack import MAIL_FROM, Stack
 
 TO = "customer@example.com"
 

@@ -36,7 +36,8 @@ from chalicelib.storage.linkstore import link_from_item
 from tests import faultmatrix
 from tests.conftest import API_KEY, aws_error
 from tests.fakes import FrozenClock
-from tools.stack import Stack, outbox
+from tools.outbox import outbox
+from tools.stack import Stack
 
 TOKEN = re.compile(r"token=([A-Za-z0-9_-]{20,})")
 

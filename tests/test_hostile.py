@@ -30,7 +30,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import API_KEY, BROWSER_ACCEPT, InProcess
-from tools.stack import SMALL_SAMPLE, Stack, sample_pdf
+from tools.samples import SMALL_SAMPLE, sample_pdf
+from tools.stack import Stack
 
 SMALL = bytes(range(256)) * 40
 OK_KEY = "hostile/report.pdf"

@@ -21,9 +21,12 @@ from typing import Any
 import pytest
 import requests
 
+from tools import ROOT
 from tools import package as packaging
-from tools import stack as local
-from tools.stack import HOST, Stack, create_table
+from tools import resources as local
+from tools.ports import HOST
+from tools.resources import create_table
+from tools.stack import Stack
 
 STAGES = packaging.STAGES
 
@@ -1025,7 +1028,7 @@ def test_the_zip_s_dependencies_are_built_for_the_runtime(stage: Built) -> None:
 
 def test_the_zip_keeps_the_app_s_own_modules(stage: Built) -> None:
     names = set(zip_names(stage))
-    root = Path(packaging.ROOT)
+    root = ROOT
     own = {"app.py"} | {
         path.relative_to(root).as_posix()
         for path in (root / "chalicelib").rglob("*.py")

@@ -41,6 +41,7 @@ from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_cache
 from tests.test_email import sent
 from tests.test_operators import call
 from tests.test_redeem import SMALL, download, redeem, token_of
+from tools.ports import free_port
 from tools.stack import MAIL_FROM
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -144,7 +145,7 @@ class Receiver:
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/onetime"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -32,7 +32,8 @@ from typing import Any
 import pytest
 import requests
 
-from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack
+from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE
+from tools.stack import Stack
 
 CONTENDERS = 64
 ROUNDS = 50

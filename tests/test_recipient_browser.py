@@ -41,7 +41,9 @@ from tests.test_browser import (
     watched,
 )
 from tests.test_stack import TIMEOUT
-from tools.stack import SMALL_SAMPLE, Stack, outbox, sample_pdf
+from tools.outbox import outbox
+from tools.samples import SMALL_SAMPLE, sample_pdf
+from tools.stack import Stack
 
 # conftest marks browser tests by test_browser.py's name; this file is one too.
 pytestmark = pytest.mark.browser

@@ -30,7 +30,8 @@ from chalicelib.storage.requeststore import DynamoRequestStore
 from chalicelib.storage.stores import RequestStore
 from tests.fakes import MemoryRequestStore
 from tests.test_store_contract import new_link
-from tools.stack import Stack, create_table
+from tools.resources import create_table
+from tools.stack import Stack
 
 NOW = 1_800_000_000.0
 

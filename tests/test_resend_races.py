@@ -16,7 +16,8 @@ from typing import Any
 import requests
 
 from tests.conftest import API_KEY
-from tools.stack import LARGE_SAMPLE, Stack
+from tools.samples import LARGE_SAMPLE
+from tools.stack import Stack
 
 ROUNDS = 20
 TIMEOUT = 30

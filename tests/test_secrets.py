@@ -41,7 +41,8 @@ from tests.test_notifications import (
     turn_on,
 )
 from tests.test_redeem import redeem
-from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack
+from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE
+from tools.stack import Stack
 
 TIMEOUT = 30
 # A token anywhere, not part of a longer run (a 64-hex SHA-256 digest is not one).

@@ -25,17 +25,12 @@ import requests
 
 from chalicelib.domain.tokens import new_token
 from tests.conftest import BROWSER_ACCEPT
-from tools.stack import (
-    LARGE_SAMPLE,
-    ROOT,
-    SMALL_SAMPLE,
-    STATE_FILE,
-    free_port,
-    outbox,
-    port_is_free,
-    redact,
-    sample_pdf,
-)
+from tools import ROOT
+from tools.outbox import outbox
+from tools.ports import free_port, port_is_free
+from tools.redaction import redact
+from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE, sample_pdf
+from tools.servestate import STATE_FILE
 
 TOKEN = new_token().value
 READY = "Ctrl-C stops everything."
@@ -251,7 +246,7 @@ def test_sigterm_stops_serve_and_removes_its_state(served: Served) -> None:
 @pytest.mark.parametrize("name", ["PORT", "S3_PORT", "DYNAMODB_PORT"])
 def test_a_port_in_use_is_refused_in_one_line(tmp_path: Path, name: str) -> None:
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+        taken.bind(("127.0.0.1", free_port()))
         taken.listen()
         port = taken.getsockname()[1]
         env = serve_env(tmp_path, **{name: str(port)})

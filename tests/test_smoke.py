@@ -15,7 +15,8 @@ from click.testing import CliRunner, Result
 
 from onetime_cli import smoke as smoke_module
 from onetime_cli.main import cli
-from tools.stack import SMALL_SAMPLE, Stack, sample_pdf
+from tools.samples import SMALL_SAMPLE, sample_pdf
+from tools.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP_LINE = re.compile(r"^(ok|failed)\s+(\w+)\s+(.+)$")

@@ -9,7 +9,8 @@ import pytest
 import requests
 
 from tests.conftest import BROWSER_ACCEPT
-from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack, sample_pdf
+from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE, sample_pdf
+from tools.stack import Stack
 
 TIMEOUT = 30
 

@@ -45,7 +45,8 @@ from chalicelib.storage.grantstore import DynamoGrantStore
 from chalicelib.storage.linkstore import DynamoLinkStore
 from chalicelib.storage.stores import GrantStore, LinkStore
 from tests.fakes import MemoryGrantStore, MemoryLinkStore
-from tools.stack import Stack, create_table
+from tools.resources import create_table
+from tools.stack import Stack
 
 NOW = 1_800_000_000.0
 # What a link's item may weigh after any history (test_a_long_history_keeps_the_stored_item_small)

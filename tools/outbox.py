@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import sys
 import urllib.error
+import urllib.request
 from collections.abc import Mapping
+from typing import Any
 
-from tools.stack import STATE_FILE, StateError, outbox, read_state, serve_dir
+from tools.ports import HOST
+from tools.servestate import STATE_FILE, StateError, read_state, serve_dir
+
+
+def outbox(stack_s3_port: int, last: int = 5) -> list[dict[str, Any]]:
+    """The last messages moto's SES accepted: sender, recipients and the raw MIME text."""
+    url = f"http://{HOST}:{stack_s3_port}/moto-api/data.json"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        data = json.load(response)
+    messages: list[dict[str, Any]] = data.get("ses", {}).get("RawMessage", [])
+    return messages[-last:]
 
 
 class NoStack(Exception):

@@ -34,7 +34,8 @@ from typing import Any
 
 from chalice.package import YAMLTemplateSerializer
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools import ROOT
+
 CONFIG = ROOT / ".chalice" / "config.json"
 MERGE_TEMPLATE = ROOT / "infra" / "resources.yaml"
 SCAN_BIN = ROOT / ".venv-scan" / "bin"

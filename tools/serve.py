@@ -21,20 +21,10 @@ from urllib.parse import urlencode
 
 from chalicelib.domain.errors import ConfigurationError
 from chalicelib.settings import Settings
-from tools.stack import (
-    LARGE_SAMPLE,
-    MAIL_FROM,
-    SMALL_SAMPLE,
-    PortInUse,
-    Stack,
-    StateError,
-    read_state,
-    remove_state,
-    running,
-    serve_dir,
-    upload_samples,
-    write_state,
-)
+from tools.ports import PortInUse
+from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE, upload_samples
+from tools.servestate import StateError, read_state, remove_state, serve_dir, write_state
+from tools.stack import MAIL_FROM, Stack, running
 
 # The variable that chooses each of the stack's ports, and its default.
 PORT_VARIABLES = {
@@ -80,12 +70,7 @@ def mint(stack: Stack, key: str) -> str:
         f"{stack.base_url}/get-link?{urlencode({'file': key})}",
         headers={"Authorization": f"Bearer {stack.api_key}"},
     )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            url: str = json.load(response)["url"]
-            return url
-    except urllib.error.HTTPError as error:
-        raise RuntimeError(f"could not mint a link to {key!r}: {one_line(error)}") from error
+    return new_url(request, f"could not mint a link to {key!r}")
 
 
 def request_files(stack: Stack) -> str:
@@ -95,12 +80,17 @@ def request_files(stack: Stack) -> str:
         data=json.dumps({"note": "made by make serve"}).encode(),
         headers={"Authorization": f"Bearer {stack.api_key}", "Content-Type": "application/json"},
     )
+    return new_url(request, "could not make an upload link")
+
+
+def new_url(request: urllib.request.Request, failed: str) -> str:
+    """The ``url`` of what the API made on ``request``; a one-line error if it refused."""
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             url: str = json.load(response)["url"]
             return url
     except urllib.error.HTTPError as error:
-        raise RuntimeError(f"could not make an upload link: {one_line(error)}") from error
+        raise RuntimeError(f"{failed}: {one_line(error)}") from error
 
 
 def port_in_use(error: PortInUse, env: Mapping[str, str]) -> str:

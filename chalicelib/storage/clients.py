@@ -51,7 +51,7 @@ SCALE_VARIABLE = "ONETIME_CLIENT_TIMEOUT_SCALE"
 
 
 def timeout_scale() -> float:
-    """1 on AWS.  The local stand-ins (tools/stack.py) set more: dynalite answers 64
+    """1 on AWS.  The local stand-ins (tools/stack.py, Stack.app_env) set more: dynalite answers 64
     racing claims one after another on a shared two-core machine, far slower than
     DynamoDB, and a test must not fail on a timeout AWS would never hit.  Read when a
     client is made (once per container)."""

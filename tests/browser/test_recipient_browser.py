@@ -18,18 +18,15 @@ import email
 import email.message
 import email.policy
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, expect
 
-from tests.test_browser import (
-    CHROMIUM,
-    FLAGS,
+from tests.browser.chromium import (
     READY,
     desktop_agent,
     download_by_pressing,
@@ -40,25 +37,12 @@ from tests.test_browser import (
     screenshot,
     watched,
 )
-from tests.test_stack import TIMEOUT
+from tests.helpers import TIMEOUT
 from tools.stack import SMALL_SAMPLE, Stack, outbox, sample_pdf
-
-# conftest marks browser tests by test_browser.py's name; this file is one too.
-pytestmark = pytest.mark.browser
 
 RECIPIENT = "Jo.Client@Example.com"
 LOCKED = "This link is locked"
 ASKED = "type the email address"  # the note on a press without an answer
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def mint(stack: Stack, **fields: Any) -> dict[str, Any]:

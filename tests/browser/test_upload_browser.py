@@ -38,25 +38,18 @@ from playwright.sync_api import (
     Route,
     ViewportSize,
     expect,
-    sync_playwright,
 )
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.conftest import ARTIFACTS
-from tests.test_browser import (
-    CHROMIUM,
-    FLAGS,
+from tests.browser.chromium import (
     READY,
     desktop_agent,
     download_by_pressing,
     fixed_waits,
     link_state,
 )
-from tests.test_stack import TIMEOUT, s3_bytes
+from tests.helpers import ARTIFACTS, TIMEOUT, s3_bytes
 from tools.stack import Stack
-
-# conftest marks browser tests by test_browser.py's name; this file is one too.
-pytestmark = pytest.mark.browser
 
 # Accents, an apostrophe and an en dash: none of them ASCII, or safe in a header unquoted.
 FILENAME = "Reçu d'été \u2013 2026.pdf"
@@ -68,16 +61,6 @@ UPLOAD_USED = "This upload link has already been used"
 DESKTOP: ViewportSize = {"width": 800, "height": 900}
 # Slow enough that the page shows its progress for a second or so, whatever the machine.
 UPLOAD_BYTES_PER_SECOND = 150_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def operator(stack: Stack) -> dict[str, str]:

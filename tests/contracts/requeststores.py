@@ -1,16 +1,19 @@
-"""The file request store's behaviour, run against each implementation: the in-memory
-fake the unit tier uses, moto in-process, and dynalite (a real process, whose conditional
-writes are atomic, so it alone, with the fake's lock, may prove the race)."""
+"""The file request store's behaviour, run against each implementation by the tier modules
+that import it: the in-memory fake (tests/unit), moto in-process (tests/inprocess) and
+dynalite (tests/stack; a real process whose conditional writes are atomic, so it alone,
+with the fake's lock, may prove the race).
+
+Each tier module provides ``store``, ``fresh_store`` (a table of its own, for listing) and
+``atomic_store`` (or a skip where the backend cannot offer one), then collects this body
+with ``from tests.contracts.requeststores import *``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import threading
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
-import boto3
 import pytest
 
 from chalicelib.domain.errors import (
@@ -25,47 +28,9 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.filerequest import FileRequest, Receipt
 from chalicelib.domain.tokens import new_token
-from chalicelib.storage.linkstore import DynamoLinkStore
-from chalicelib.storage.requeststore import DynamoRequestStore
 from chalicelib.storage.stores import RequestStore
-from tests.fakes import MemoryRequestStore
-from tests.test_store_contract import new_link
-from tools.stack import Stack, create_table
 
 NOW = 1_800_000_000.0
-
-
-def _open(request: pytest.FixtureRequest) -> Iterator[RequestStore]:
-    if request.param == "memory":
-        yield MemoryRequestStore()
-    elif request.param == "moto":
-        request.getfixturevalue("aws_env")
-        from moto import mock_aws
-
-        with mock_aws():
-            client: Any = boto3.client("dynamodb")
-            create_table(client, "contract")
-            yield DynamoRequestStore(client, "contract")
-    else:
-        stack: Stack = request.getfixturevalue("stack")
-        yield DynamoRequestStore(stack.client("dynamodb"), stack.table)
-
-
-@pytest.fixture(params=["memory", "moto", "dynalite"])
-def store(request: pytest.FixtureRequest) -> Iterator[RequestStore]:
-    yield from _open(request)
-
-
-# Listing needs a table of its own (the stack's is shared by the whole session).
-@pytest.fixture(params=["memory", "moto"])
-def fresh_store(request: pytest.FixtureRequest) -> Iterator[RequestStore]:
-    yield from _open(request)
-
-
-# moto's conditional writes are not atomic under concurrency: a race proves nothing there.
-@pytest.fixture(params=["memory", "dynalite"])
-def atomic_store(request: pytest.FixtureRequest) -> Iterator[RequestStore]:
-    yield from _open(request)
 
 
 def new_request(
@@ -259,21 +224,6 @@ def test_recent_pages_newest_first(fresh_store: RequestStore) -> None:
     second = store.recent(3, first.cursor)
     assert [r.request_id for r in second.requests] == made[::-1][3:]
     assert second.cursor is None
-
-
-def test_links_in_the_table_are_not_listed_as_requests(aws_env: None) -> None:
-    from moto import mock_aws
-
-    with mock_aws():
-        client: Any = boto3.client("dynamodb")
-        create_table(client, "contract")
-        requests, links = (
-            DynamoRequestStore(client, "contract"),
-            DynamoLinkStore(client, "contract"),
-        )
-        new_link(links, key="#file-requests")  # a link to a key equal to the list's partition
-        made, _ = new_request(requests)
-        assert [r.request_id for r in requests.recent(10, None).requests] == [made.request_id]
 
 
 def test_concurrent_confirmations_take_exactly_the_files_allowed(

@@ -1,6 +1,12 @@
-"""One behaviour suite for the stores, run against each implementation: the in-memory
-fakes the unit tier uses, moto in-process, and dynalite (a real process, whose
-conditional writes are atomic).  A fake that passes here may stand in for DynamoDB."""
+"""One behaviour suite for the link and grant stores, run against each implementation by
+the tier modules that import it: tests/unit (the in-memory fakes), tests/inprocess (moto in
+this process) and tests/stack (dynalite, a real process whose conditional writes are
+atomic).  A fake that passes here may stand in for DynamoDB.
+
+Each tier module provides the fixture ``stores`` (a link store and a grant store) and
+``atomic_links`` (a link store whose conditional writes hold under concurrency, or a skip
+where they do not), then collects this body with ``from tests.contracts.stores import *``.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,8 @@ import contextlib
 import dataclasses
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from chalicelib.domain.errors import (
@@ -41,35 +45,12 @@ from chalicelib.domain.link import (
     Visit,
 )
 from chalicelib.domain.tokens import new_token
-from chalicelib.storage.grantstore import DynamoGrantStore
 from chalicelib.storage.linkstore import DynamoLinkStore
 from chalicelib.storage.stores import GrantStore, LinkStore
-from tests.fakes import MemoryGrantStore, MemoryLinkStore
-from tools.stack import Stack, create_table
 
 NOW = 1_800_000_000.0
 # What a link's item may weigh after any history (test_a_long_history_keeps_the_stored_item_small)
 HISTORY_ITEM_BOUND = 64 * 1024
-BACKENDS = ["memory", "moto", "dynalite"]
-
-
-@pytest.fixture(params=BACKENDS)
-def stores(request: pytest.FixtureRequest) -> Iterator[tuple[LinkStore, GrantStore]]:
-    if request.param == "memory":
-        yield MemoryLinkStore(), MemoryGrantStore()
-    elif request.param == "moto":
-        request.getfixturevalue("aws_env")
-        from moto import mock_aws
-
-        with mock_aws():
-            client: Any = boto3.client("dynamodb")
-            create_table(client, "contract")
-            yield DynamoLinkStore(client, "contract"), DynamoGrantStore(client, "contract")
-    else:
-        stack: Stack = request.getfixturevalue("stack")
-        client = stack.client("dynamodb")
-        # The session's table: every test below uses fresh ids and keys.
-        yield DynamoLinkStore(client, stack.table), DynamoGrantStore(client, stack.table)
 
 
 @pytest.fixture
@@ -564,16 +545,6 @@ def test_the_message_id_is_recorded(links: LinkStore) -> None:
     assert links.get(link.link_id).message_id == "ses-message-1"
 
 
-@pytest.fixture(params=["memory", "dynalite"])
-def atomic_links(request: pytest.FixtureRequest) -> Iterator[LinkStore]:
-    # moto's conditional writes are not atomic under concurrency: a race proves nothing there.
-    if request.param == "memory":
-        yield MemoryLinkStore()
-    else:
-        stack: Stack = request.getfixturevalue("stack")
-        yield DynamoLinkStore(stack.client("dynamodb"), stack.table)
-
-
 def test_concurrent_guesses_never_get_past_the_lock_count(atomic_links: LinkStore) -> None:
     link, digest = checked_link(atomic_links)
     outcomes: list[str] = []
@@ -789,47 +760,7 @@ def _value_bytes(value: dict[str, Any]) -> int:
     return 1  # BOOL, NULL
 
 
-def test_a_long_history_keeps_the_stored_item_small(stack: Stack) -> None:
-    """Measured on dynalite's stored item: every list and map is bounded, whatever the
-    link went through, so its size (and with it a claim's WCU) stops growing."""
-    client: Any = stack.client("dynamodb")
-    store = DynamoLinkStore(client, stack.table)
-    after = long_history(store)
-    item = client.get_item(
-        TableName=stack.table, Key={"pk": {"S": f"link#{after.link_id}"}}, ConsistentRead=True
-    )["Item"]
-    for name, value in item.items():
-        ((kind, inner),) = value.items()
-        if name == "redemptions":
-            # the uses made, plus the given-back ones of at most two refund generations
-            assert len(inner) <= after.max_uses + 2 * HISTORY_KEPT, name
-        elif kind in ("L", "M"):
-            assert len(inner) <= HISTORY_KEPT, name
-    size = item_bytes(item)
-    print(f"item after a long history: {size} bytes")
-    assert size < HISTORY_ITEM_BOUND
-
-
-@pytest.mark.parametrize("backend", ["moto", "dynalite"])
-def test_an_item_written_before_bounded_history_still_reads_and_takes_writes(
-    backend: str, request: pytest.FixtureRequest
-) -> None:
-    """Items from before hold lists under the old names: they read, they count in the
-    totals, new records go to the new attributes, and the old lists stop growing."""
-    if backend == "moto":
-        request.getfixturevalue("aws_env")
-        from moto import mock_aws
-
-        with mock_aws():
-            client: Any = boto3.client("dynamodb")
-            create_table(client, "legacy")
-            _check_legacy_item(client, "legacy")
-    else:
-        stack: Stack = request.getfixturevalue("stack")
-        _check_legacy_item(stack.client("dynamodb"), stack.table)
-
-
-def _check_legacy_item(client: Any, table: str) -> None:
+def check_legacy_item(client: Any, table: str) -> None:
     store = DynamoLinkStore(client, table)
     link, digest = checked_link(store)
     old_guesses = [

@@ -4,66 +4,29 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
-from tests.conftest import InProcess, aws_error, reset_app_caches
-from tests.test_operators import JsonLines, call
-from tests.test_redeem import SMALL, redeem, token_of
+from tests.helpers import (
+    CLIENT,
+    ISSUER,
+    SMALL,
+    InProcess,
+    Issuer,
+    JsonLines,
+    aws_error,
+    call,
+    redeem,
+    reset_app_caches,
+    token_of,
+)
 
-ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool"
-CLIENT = "shop-web-client"
 SHOP = "https://shop.example"
-
-
-class Issuer:
-    """An OIDC issuer on 127.0.0.1: a locally generated RSA key and its JWKS."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        public = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
-        self.jwks = json.dumps({"keys": [{**public, "kid": "k1", "use": "sig", "alg": "RS256"}]})
-        self.fetches = 0
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                issuer.fetches += 1
-                body = issuer.jwks.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def token(self, sub: str = "buyer-1", key: Any = None, **claims: Any) -> str:
-        now = int(time.time())
-        payload = {
-            "iss": ISSUER,
-            "sub": sub,
-            "aud": CLIENT,
-            "token_use": "id",
-            "iat": now,
-            "exp": now + 600,
-            **claims,
-        }
-        payload = {k: v for k, v in payload.items() if v is not None}
-        return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": "k1"})
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,16 @@ import pytest
 import app as app_module
 from chalicelib.domain.errors import ConfigurationError
 from chalicelib.settings import Settings
-from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
-from tests.test_email import TO
-from tests.test_operators import call
-from tests.test_redeem import SMALL, token_of
+from tests.helpers import (
+    BROWSER_ACCEPT,
+    SMALL,
+    TO,
+    InProcess,
+    aws_error,
+    call,
+    reset_app_caches,
+    token_of,
+)
 from tools.stack import MAIL_FROM
 
 

@@ -9,38 +9,25 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 
-from tests.conftest import InProcess, reset_app_caches
-from tests.test_operators import call
-from tests.test_redeem import SMALL, redeem, token_of
+from tests.helpers import (
+    SMALL,
+    TO,
+    InProcess,
+    call,
+    parts,
+    redeem,
+    reset_app_caches,
+    sent,
+    token_of,
+)
 from tools.stack import MAIL_FROM, SMALL_SAMPLE, Stack, outbox
-
-TO = "customer@example.com"
 
 
 @pytest.fixture
 def mail(mailing: InProcess) -> InProcess:
     mailing.put("books/Été à Paris.pdf", SMALL)
     return mailing
-
-
-def sent() -> list[email.message.EmailMessage]:
-    backend = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
-    return [
-        email.message_from_string(m.raw_data, policy=email.policy.default)
-        for m in backend.sent_messages
-        if hasattr(m, "raw_data")
-    ]
-
-
-def parts(message: email.message.EmailMessage) -> tuple[str, str]:
-    assert message.get_content_type() == "multipart/alternative"
-    text = message.get_body(preferencelist=("plain",))
-    page = message.get_body(preferencelist=("html",))
-    assert text is not None and page is not None
-    return text.get_content(), page.get_content()
 
 
 def test_email_sends_a_multipart_message_with_the_link(mail: InProcess) -> None:

@@ -15,10 +15,7 @@ from chalicelib.domain.errors import ConfigurationError
 from chalicelib.mail.mailer import Letter, Mailer
 from chalicelib.settings import Settings
 from chalicelib.storage.clients import ses_client
-from tests.conftest import InProcess, reset_app_caches
-from tests.test_email import TO, parts, sent
-from tests.test_operators import call
-from tests.test_redeem import SMALL
+from tests.helpers import SMALL, TO, InProcess, call, parts, reset_app_caches, sent
 from tools.stack import MAIL_FROM
 
 FILE = "books/Été à Paris.pdf"

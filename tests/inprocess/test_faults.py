@@ -32,7 +32,7 @@ from botocore.exceptions import (
 from botocore.response import StreamingBody
 
 from chalicelib.logs import JsonFormatter
-from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
+from tests.helpers import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches, token_of
 
 SMALL = bytes(range(256)) * 40  # 10 KiB, every byte value
 KEY = "faults/report.pdf"
@@ -41,10 +41,6 @@ Fault = Callable[[], Any]
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def token_of(minted: dict[str, Any]) -> str:
-    return str(parse_qs(urlsplit(minted["url"]).query)["token"][0])
 
 
 def raising(make: Callable[[], Exception]) -> Fault:

@@ -29,7 +29,7 @@ import requests
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import API_KEY, BROWSER_ACCEPT, InProcess
+from tests.helpers import API_KEY, BROWSER_ACCEPT, InProcess, token_of
 from tools.stack import SMALL_SAMPLE, Stack, sample_pdf
 
 SMALL = bytes(range(256)) * 40
@@ -89,10 +89,6 @@ def corpus(examples: int) -> Callable[[Any], Any]:
         suppress_health_check=list(HealthCheck),
         phases=[Phase.explicit, Phase.generate, Phase.shrink],
     )
-
-
-def token_of(minted: dict[str, Any]) -> str:
-    return str(parse_qs(urlsplit(minted["url"]).query)["token"][0])
 
 
 def check_response(

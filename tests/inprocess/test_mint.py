@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.conftest import API_KEY, InProcess, reset_app_caches
+from tests.helpers import API_KEY, InProcess, reset_app_caches
 
 PDF = b"%PDF-1.4 tiny test file\n"
 

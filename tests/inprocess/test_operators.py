@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import time
@@ -10,21 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.logs import JsonFormatter
-from tests.conftest import InProcess
-from tests.test_redeem import SMALL, download, token_of
-
-
-def call(service: InProcess, method: str, path: str, body: Any = None, **headers: str) -> Any:
-    all_headers = {**service.auth(), **headers}
-    if body is not None:
-        all_headers.setdefault("Content-Type", "application/json")
-        body = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    return service.client.http.request(method, path, headers=all_headers, body=body or b"")
-
-
-def epoch(iso: str) -> float:
-    return dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+from tests.helpers import SMALL, InProcess, JsonLines, call, download, epoch, token_of
 
 
 @pytest.fixture
@@ -228,18 +213,6 @@ def test_list_for_file_newest_first_with_cursor(service: InProcess) -> None:
 def test_list_rejects_bad_queries(service: InProcess, query: str) -> None:
     response = call(service, "GET", f"/links?{query}")
     assert response.status_code == 400, response.body
-
-
-class JsonLines(logging.Handler):
-    """What the app logs, exactly as its JSON formatter writes it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(JsonFormatter())
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 def test_refusals_are_logged_not_stored(service: InProcess, created: dict[str, Any]) -> None:

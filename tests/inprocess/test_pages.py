@@ -8,21 +8,21 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error
-from tests.test_redeem import SMALL, set_attribute, token_of
+from tests.helpers import (
+    BROWSER_ACCEPT,
+    SMALL,
+    InProcess,
+    Jar,
+    aws_error,
+    browse,
+    kept_cookies,
+    sent_cookies,
+    set_attribute,
+    text_of,
+    token_of,
+)
 
 HOSTILE = "<script>alert(1)</script>.pdf"
-
-
-Jar = dict[str, str]  # a browser's cookies for the download route, by name
-
-
-def browse(service: InProcess, token: str, method: str = "GET", jar: Jar | None = None) -> Any:
-    headers = {"Accept": BROWSER_ACCEPT, **sent_cookies(jar)}
-    response = getattr(service.client.http, method.lower())(
-        f"/download?token={token}", headers=headers
-    )
-    return kept_cookies(response, jar)
 
 
 def press_download(service: InProcess, page: str, jar: Jar | None = None) -> Any:
@@ -43,26 +43,10 @@ def press_download(service: InProcess, page: str, jar: Jar | None = None) -> Any
     return kept_cookies(response, jar)
 
 
-def sent_cookies(jar: Jar | None) -> dict[str, str]:
-    return {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())} if jar else {}
-
-
-def kept_cookies(response: Any, jar: Jar | None) -> Any:
-    if jar is not None and "Set-Cookie" in response.headers:
-        name, _, value = str(response.headers["Set-Cookie"]).split(";", 1)[0].partition("=")
-        jar[name] = value
-    return response
-
-
 @pytest.fixture
 def minted(service: InProcess) -> dict[str, Any]:
     service.put("docs/guide.pdf", SMALL)
     return service.mint("docs/guide.pdf", filename="Guide — été.pdf", uses=2, ttl=7200)
-
-
-def text_of(response: Any) -> str:
-    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
-    return str(response.body.decode("utf-8"))
 
 
 def test_browser_get_shows_landing_page_and_spends_nothing(

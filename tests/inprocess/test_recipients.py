@@ -13,11 +13,21 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
-from tests.test_email import parts, sent
-from tests.test_operators import call
-from tests.test_pages import Jar, browse, sent_cookies, text_of
-from tests.test_redeem import SMALL, token_of
+from tests.helpers import (
+    BROWSER_ACCEPT,
+    SMALL,
+    InProcess,
+    Jar,
+    aws_error,
+    browse,
+    call,
+    parts,
+    reset_app_caches,
+    sent,
+    sent_cookies,
+    text_of,
+    token_of,
+)
 
 TO = "Client.Person@Example.com"
 

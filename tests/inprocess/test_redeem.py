@@ -8,39 +8,18 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
+from tests.helpers import (
+    BROWSER_ACCEPT,
+    SMALL,
+    InProcess,
+    aws_error,
+    download,
+    redeem,
+    reset_app_caches,
+    token_of,
+)
 
-SMALL = bytes(range(256)) * 40  # 10 KiB, every byte value
 NAME = "Résumé café 2026.pdf"
-
-
-def token_of(minted: dict[str, Any]) -> str:
-    return str(parse_qs(urlsplit(minted["url"]).query)["token"][0])
-
-
-def download(service: InProcess, token: str, accept: str | None = "application/pdf") -> Any:
-    """A GET; by default from an API client that asks for the file itself."""
-    headers = {"Accept": accept} if accept is not None else {}
-    return service.client.http.get(f"/download?token={token}", headers=headers)
-
-
-def redeem(service: InProcess, token: str, accept: str | None = "*/*") -> Any:
-    """A POST of the token: how a person (past the landing page), curl -d, the CLI or an
-    API client spends a use of a default link (docs/COUNTING.md)."""
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    if accept is not None:
-        headers["Accept"] = accept
-    return service.client.http.post("/download", headers=headers, body=f"token={token}")
-
-
-def set_attribute(service: InProcess, link_id: str, name: str, value: int) -> None:
-    service.dynamodb.update_item(
-        TableName=service.table,
-        Key={"pk": {"S": f"link#{link_id}"}},
-        UpdateExpression="SET #n = :v",
-        ExpressionAttributeNames={"#n": name},
-        ExpressionAttributeValues={":v": {"N": str(value)}},
-    )
 
 
 @pytest.fixture

@@ -16,9 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from chalicelib.web.responses import iso
-from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
-from tests.test_email import parts, sent
-from tests.test_operators import call
+from tests.helpers import BROWSER_ACCEPT, InProcess, aws_error, call, parts, reset_app_caches, sent
 
 PDF = b"%PDF-1.7 request sample " * 20
 NAME = "Reçu d'été – 2026.pdf"  # noqa: RUF001 - a dash outside ASCII, on purpose

@@ -13,11 +13,20 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import InProcess, aws_error, reset_app_caches
-from tests.test_email import parts, sent
-from tests.test_operators import call, epoch
-from tests.test_pages import browse, text_of
-from tests.test_redeem import SMALL, redeem, token_of
+from tests.helpers import (
+    SMALL,
+    InProcess,
+    aws_error,
+    browse,
+    call,
+    epoch,
+    parts,
+    redeem,
+    reset_app_caches,
+    sent,
+    text_of,
+    token_of,
+)
 
 TO = "Client.Person@Example.com"
 FILE = "docs/contract.pdf"

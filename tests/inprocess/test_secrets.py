@@ -28,9 +28,8 @@ import requests
 from botocore.exceptions import ReadTimeoutError
 
 from chalicelib.logs import JsonFormatter
-from tests.conftest import API_KEY, BROWSER_ACCEPT, InProcess, aws_error
-from tests.test_email import sent
-from tests.test_notifications import (
+from tests.helpers import API_KEY, BROWSER_ACCEPT, InProcess, aws_error, redeem, sent, token_of
+from tests.inprocess.notifying import (
     NOTIFY,
     Receiver,
     Stream,
@@ -40,17 +39,12 @@ from tests.test_notifications import (
     ttl_deleted,
     turn_on,
 )
-from tests.test_redeem import redeem
 from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack
 
 TIMEOUT = 30
 # A token anywhere, not part of a longer run (a 64-hex SHA-256 digest is not one).
 TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9_-])[a-z2-7]{16}[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 SIGNATURE_MARKS = ("X-Amz-Signature", "X-Amz-Credential", "Signature=")
-
-
-def token_of(url: str) -> str:
-    return str(parse_qs(urlsplit(url).query)["token"][0])
 
 
 def signature_of(location: str) -> str:

@@ -11,9 +11,15 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.link import REDELIVERY_CAP
-from tests.conftest import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches
-from tests.test_operators import call
-from tests.test_redeem import SMALL, token_of
+from tests.helpers import (
+    BROWSER_ACCEPT,
+    SMALL,
+    InProcess,
+    aws_error,
+    call,
+    reset_app_caches,
+    token_of,
+)
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import InProcess, reset_app_caches
-from tests.test_operators import call
+from tests.helpers import InProcess, call, reset_app_caches
 from tools.stack import Stack
 
 

@@ -6,7 +6,6 @@ content types that match it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -20,9 +19,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.helpers import ROOT
 from tools.stack import Stack
 
-SPEC = Path(__file__).resolve().parent.parent / "openapi.yaml"
+SPEC = ROOT / "openapi.yaml"
 schema = schemathesis.openapi.from_path(SPEC)
 # Only the methods the spec declares: chalice local's HTTP server itself answers 501
 # to TRACE and the like before the app sees them (API Gateway answers 403).

@@ -8,14 +8,13 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from chalicelib.domain.link import REDELIVERY_CAP
-from tests.conftest import BROWSER_ACCEPT
-from tests.test_stack import TIMEOUT, item, mint, s3_bytes
+from tests.helpers import BROWSER_ACCEPT, TIMEOUT, item, mint, s3_bytes, token_of
 from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack, free_port
 
 # Real previewers' and scanners' requests: User-Agent and Accept as they send them.
@@ -80,10 +79,6 @@ def request(
     return session.request(
         method, url, headers=headers, data=data, allow_redirects=False, timeout=TIMEOUT
     )
-
-
-def token_of(minted: dict[str, Any]) -> str:
-    return str(parse_qs(urlsplit(minted["url"]).query)["token"][0])
 
 
 def post(stack: Stack, minted: dict[str, Any], **kwargs: Any) -> requests.Response:

@@ -34,8 +34,8 @@ from chalicelib.domain.sessions import HEADER as SESSION_HEADER
 from chalicelib.domain.tokens import parse_token
 from chalicelib.storage.linkstore import link_from_item
 from tests import faultmatrix
-from tests.conftest import API_KEY, aws_error
 from tests.fakes import FrozenClock
+from tests.helpers import API_KEY, aws_error
 from tools.stack import Stack, outbox
 
 TOKEN = re.compile(r"token=([A-Za-z0-9_-]{20,})")

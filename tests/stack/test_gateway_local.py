@@ -9,14 +9,13 @@ docs/DEPLOY.md says so; these tests pin the behaviour, so a change in chalice sh
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import requests
 
+from tests.helpers import ROOT
 from tools.stack import Stack
 
 TIMEOUT = 30
-DEPLOY_GUIDE = Path(__file__).resolve().parent.parent / "docs" / "DEPLOY.md"
+DEPLOY_GUIDE = ROOT / "docs" / "DEPLOY.md"
 
 
 def test_local_unknown_path_answers_403_and_echoes_the_authorization_header(stack: Stack) -> None:

@@ -22,7 +22,7 @@ import requests
 from botocore.exceptions import ClientError, ReadTimeoutError
 from chalice.test import Client
 
-from tests.conftest import BROWSER_ACCEPT
+from tests.helpers import BROWSER_ACCEPT
 from tools.stack import Stack
 
 TIMEOUT = 30

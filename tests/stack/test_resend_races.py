@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from tests.conftest import API_KEY
+from tests.helpers import API_KEY
 from tools.stack import LARGE_SAMPLE, Stack
 
 ROUNDS = 20

@@ -8,22 +8,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 import requests
 
-from tests.conftest import BROWSER_ACCEPT
+from tests.helpers import BROWSER_ACCEPT, TIMEOUT, item, mint, s3_bytes
 from tools.stack import LARGE_SAMPLE, SMALL_SAMPLE, Stack, sample_pdf
-
-TIMEOUT = 30
-
-
-def mint(stack: Stack, key: str, **params: Any) -> dict[str, Any]:
-    response = requests.get(
-        f"{stack.base_url}/get-link",
-        params={"file": key, **params},
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=TIMEOUT,
-    )
-    assert response.status_code == 200, response.text
-    minted: dict[str, Any] = response.json()
-    return minted
 
 
 def get(url: str, accept: str | None) -> requests.Response:
@@ -32,18 +18,6 @@ def get(url: str, accept: str | None) -> requests.Response:
     if accept is None:
         session.headers.pop("Accept", None)  # requests sends "*/*" unless told not to
     return session.get(url, headers=headers, allow_redirects=False, timeout=TIMEOUT)
-
-
-def item(stack: Stack, link_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = stack.client("dynamodb").get_item(
-        TableName=stack.table, Key={"pk": {"S": f"link#{link_id}"}}, ConsistentRead=True
-    )["Item"]
-    return found
-
-
-def s3_bytes(stack: Stack, key: str) -> bytes:
-    body: bytes = stack.client("s3").get_object(Bucket=stack.bucket, Key=key)["Body"].read()
-    return body
 
 
 def test_small_file_round_trip(stack: Stack) -> None:

@@ -8,9 +8,6 @@ and canned answers from a tiny local HTTP server), then against the real stack
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.message
-import email.policy
 import io
 import json
 import os
@@ -19,30 +16,50 @@ import socket
 import stat
 import threading
 import time
-import unicodedata
 import uuid
-from collections.abc import Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from onetime_cli import downloads
 from onetime_cli.durations import format_duration, parse_duration
 from onetime_cli.links import link_id_from
-from onetime_cli.main import cli
 from onetime_cli.render import printable
 from onetime_cli.uploads import FileChanged, FormBody, guess_content_type
-from tools.stack import HOST, LARGE_SAMPLE, SMALL_SAMPLE, Stack, free_port, outbox
+from tests.helpers import TIMEOUT
+from tests.tooling.cli import (
+    CANNED_URL,
+    CUSTOMER,
+    EVIL,
+    EVIL_SHOWN,
+    LINK_ID,
+    OTHERS,
+    OTHERS_SHOWN,
+    TERMINAL,
+    TOKEN,
+    Canned,
+    CannedHandler,
+    api,
+    assert_nothing_reaches_the_terminal_raw,
+    download,
+    files_in,
+    get,
+    invoke,
+    last_email,
+    link_to,
+    ok,
+    run,
+    sent_count,
+    state_of,
+    text_part,
+)
+from tools.stack import HOST, LARGE_SAMPLE, SMALL_SAMPLE, Stack, free_port
 
-TIMEOUT = 30
-LINK_ID = "abcdefghijklmnop"
-TOKEN = LINK_ID + "S" * 43
-CUSTOMER = "customer@example.com"
 REPORT_NAME = "Prüfbericht 2026.bin"
 THIS_FILE = str(Path(__file__).resolve())  # a file that certainly exists
 COMMANDS = [
@@ -60,26 +77,6 @@ COMMANDS = [
     "requests",
     "smoke",
 ]
-
-
-def invoke(
-    args: list[str],
-    url: str | None,
-    key: str | None = "some-key",
-    extra_env: Mapping[str, str] | None = None,
-    color: bool = False,
-) -> Result:
-    """Run ``onetime``.  ``color`` keeps click from stripping escape sequences the
-    way it does in a pipe, as on a terminal."""
-    # The variables are given explicitly: nothing leaks in from the shell running pytest.
-    env: Mapping[str, str | None] = {
-        "ONETIME_URL": url,
-        "ONETIME_API_KEY": key,
-        "COLUMNS": None,
-        "NO_COLOR": "1",
-        **(extra_env or {}),
-    }
-    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False, color=color)
 
 
 # --- durations and link references -------------------------------------------------------
@@ -346,55 +343,6 @@ def test_silent_server_times_out_with_exit_4() -> None:
 # --- canned answers from a local HTTP server ---------------------------------------------
 
 
-class Canned(ThreadingHTTPServer):
-    """Answers every request with the next canned (status, headers, body); records requests."""
-
-    def __init__(self) -> None:
-        super().__init__((HOST, 0), CannedHandler)
-        self.answers: list[tuple[int, dict[str, str], bytes]] = []
-        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.server_address[1]}"
-
-    def answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        kind = "text/html" if isinstance(body, bytes) else "application/json"
-        self.answers.append((status, {"Content-Type": kind, **(headers or {})}, raw))
-
-
-class CannedHandler(BaseHTTPRequestHandler):
-    server: Canned
-
-    def handle_one(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length)
-        self.server.requests.append((self.command, self.path, dict(self.headers), body))
-        status, headers, raw = self.server.answers.pop(0)
-        self.send_response(status)
-        for name, value in {**headers, "Content-Length": str(len(raw))}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    do_GET = do_POST = do_PATCH = do_DELETE = handle_one
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def canned() -> Iterator[Canned]:
-    server = Canned()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
 @pytest.fixture
 def report(tmp_path: Path) -> Path:
     """About 300 KB of random bytes, under a name that is not ASCII."""
@@ -536,24 +484,6 @@ def test_a_note_on_a_revoked_link_is_changed_and_says_it_will_not_deliver(canned
     assert result.stdout.endswith(" It is revoked: it will not deliver.\n")
 
 
-# A redemption's user agent as anyone holding a link can send it: clear the screen, a
-# hidden hyperlink, then a carriage return and a forged audit row, reversed by U+202E.
-EVIL = (
-    "evil\x1b[2J\x1b]8;;http://x\x07click\x1b]8;;\x07\r2026-01-01 00:00  10.0.0.1  fake-row\u202e"
-)
-EVIL_SHOWN = (
-    r"evil\x1b[2J\x1b]8;;http://x\x07click\x1b]8;;\x07\r2026-01-01 00:00  10.0.0.1  fake-row"
-    r"\u202e"
-)
-# More of what a terminal obeys: backspace, line and paragraph separators, a newline,
-# DEL, the one-byte CSI, an isolate and a zero-width space.
-OTHERS = "a\bb\u2028c\u2029d\ne\x7ff\x9bg\u2066h\u200bi"
-OTHERS_SHOWN = r"a\x08b\u2028c\u2029d\ne\x7ff\x9bg\u2066h\u200bi"
-# rich's own styling (a bold column) is the only escape sequence a terminal may get.
-OWN_STYLE = re.compile(r"\x1b\[[0-9;]*m")
-TERMINAL = {"TTY_COMPATIBLE": "1", "COLUMNS": "1000"}
-
-
 def evil_state(**changes: Any) -> dict[str, Any]:
     redemption = {"at": EVIL, "ip": EVIL, "user_agent": EVIL, "path": EVIL}
     state = {
@@ -573,15 +503,6 @@ def evil_state(**changes: Any) -> dict[str, Any]:
         "redemptions": [redemption, {**redemption, "user_agent": OTHERS}],
     }
     return {**state, **changes}
-
-
-def assert_nothing_reaches_the_terminal_raw(output: str) -> None:
-    """No control, format or separator character but the line ends; rich's own colours aside."""
-    text = OWN_STYLE.sub("", output)
-    for character in ("\x1b", "\r", "\x07", "\u202e", "\b", "\u2028", "\u2029", "\x9b"):
-        assert character not in text, f"{character!r} reached the terminal"
-    raw = {ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")} - {"\n"}
-    assert raw == set()
 
 
 @pytest.mark.parametrize(
@@ -693,7 +614,6 @@ def test_list_all_follows_cursors(canned: Canned) -> None:
 
 
 CANNED_KEY = f"uploads/0123456789abcdef/{REPORT_NAME}"
-CANNED_URL = f"https://onetime.example.com/download?token={TOKEN}"
 
 
 def answer_upload_form(canned: Canned, s3_url: str | None = None) -> dict[str, str]:
@@ -1058,36 +978,6 @@ def test_show_escapes_terminal_controls_in_visits_refunds_and_suspicions(
 # --- against the running stack -----------------------------------------------------------
 
 
-def run(stack: Stack, *args: str) -> Result:
-    return invoke(list(args), url=stack.base_url, key=stack.api_key)
-
-
-def ok(stack: Stack, *args: str) -> str:
-    result = run(stack, *args)
-    assert result.exit_code == 0, f"onetime {' '.join(args)}: {result.output}"
-    return result.stdout
-
-
-def state_of(stack: Stack, link_id: str) -> dict[str, Any]:
-    state: dict[str, Any] = json.loads(ok(stack, "show", link_id, "--json"))
-    return state
-
-
-def download(url: str, user_agent: str = "cli-test/1.0") -> requests.Response:
-    """Redeem a link as `curl -d` or `onetime get` does: the token POSTed in the body to
-    the link's address without its query.  (A GET never spends a link that waits for a
-    person, the default; see ``look``.)"""
-    parts = urlsplit(url)
-    [token] = parse_qs(parts.query)["token"]
-    return requests.post(
-        parts._replace(query="").geturl(),
-        data={"token": token},
-        headers={"Accept": "*/*", "User-Agent": user_agent},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
-
-
 def look(url: str, user_agent: str = "curl/8.5.0") -> requests.Response:
     """A GET of the link by a curl-like client: it spends nothing."""
     return requests.get(
@@ -1095,13 +985,6 @@ def look(url: str, user_agent: str = "curl/8.5.0") -> requests.Response:
         headers={"Accept": "*/*", "User-Agent": user_agent},
         allow_redirects=False,
         timeout=TIMEOUT,
-    )
-
-
-def api(stack: Stack, method: str, path: str, **kwargs: Any) -> requests.Response:
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
-    return requests.request(
-        method, stack.base_url + path, headers=headers, timeout=TIMEOUT, **kwargs
     )
 
 
@@ -1381,24 +1264,6 @@ def test_wrong_api_key_exits_1(stack: Stack) -> None:
     assert "Check ONETIME_API_KEY" in result.stderr
 
 
-def last_email(stack: Stack) -> tuple[dict[str, Any], email.message.EmailMessage]:
-    [last] = outbox(stack.s3_port, last=1)
-    message = email.message_from_string(last["raw_data"], policy=email.policy.default)
-    assert isinstance(message, email.message.EmailMessage)
-    return last, message
-
-
-def text_part(message: email.message.EmailMessage) -> str:
-    body = message.get_body(preferencelist=("plain",))
-    assert body is not None
-    text: str = body.get_content()
-    return text
-
-
-def sent_count(stack: Stack) -> int:
-    return len(outbox(stack.s3_port, last=1_000_000))
-
-
 def test_link_email_sends_the_url_and_prints_it(stack: Stack) -> None:
     note = "hi from the cli test"
     result = run(stack, "link", SMALL_SAMPLE, "--email", CUSTOMER, "--message", note)
@@ -1478,19 +1343,6 @@ RESUME_DISPOSITION = (
 )
 RESUME = "Résumé café.pdf"
 PRESIGNED_PATH = "/bucket/samples/R.pdf?X-Amz-Signature=" + "0" * 64
-
-
-def link_to(server: Canned, path: str = "/download") -> str:
-    return f"{server.url}{path}?token={TOKEN}"
-
-
-def get(*args: str, extra_env: Mapping[str, str] | None = None) -> Result:
-    """``onetime get`` with no ONETIME_URL and no API key: it needs neither."""
-    return invoke(["get", *args], url=None, key=None, extra_env=extra_env)
-
-
-def files_in(folder: Path) -> list[str]:
-    return sorted(os.listdir(folder))
 
 
 def no_token_in(result: Result) -> None:

@@ -3,7 +3,7 @@
 recipient, check and wrong answers.
 
 First against canned answers (what reaches the terminal, and that bad input sends
-nothing), then against the stack end to end, with the harness of tests/test_cli.py.
+nothing), then against the stack end to end, with the harness of tests/tooling/cli.py.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tests import test_cli
-from tests.test_cli import (
+from tests.tooling.cli import (
     CUSTOMER,
     EVIL,
     EVIL_SHOWN,
@@ -37,8 +36,6 @@ from tests.test_cli import (
     text_part,
 )
 from tools.stack import SMALL_SAMPLE, Stack, sample_pdf
-
-canned = test_cli.canned  # the fixture: a local server answering what the test gives it
 
 CODE = re.compile(r"^Code: ([0-9]{6}) ", re.MULTILINE)
 WRONG = "Nothing was used up: that answer is not right. After 5 wrong answers the link locks."

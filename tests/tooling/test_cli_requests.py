@@ -2,7 +2,7 @@
 command line.
 
 Sizes and usage first, then canned answers (what is sent, what is shown), then against
-the real stack (dynalite, moto server, chalice local), as tests/test_cli.py does.
+the real stack (dynalite, moto server, chalice local), as tests/tooling/test_cli.py does.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import json
 import secrets
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from onetime_cli.sizes import parse_size
-from tests import test_cli
-from tests.test_cli import (
+from tests.helpers import TIMEOUT, token_of
+from tests.tooling.cli import (
     CUSTOMER,
     EVIL,
     EVIL_SHOWN,
@@ -27,7 +26,6 @@ from tests.test_cli import (
     OTHERS,
     OTHERS_SHOWN,
     TERMINAL,
-    TIMEOUT,
     TOKEN,
     Canned,
     api,
@@ -40,8 +38,6 @@ from tests.test_cli import (
     text_part,
 )
 from tools.stack import Stack
-
-canned = test_cli.canned  # the fixture: a local server answering what the test gives it
 
 OPERATOR = "ops@example.com"
 DAY = 86_400
@@ -294,11 +290,6 @@ def newest_request(stack: Stack) -> str | None:
     assert answer.status_code == 200, answer.text
     found = answer.json()["requests"]
     return found[0]["id"] if found else None
-
-
-def token_of(url: str) -> str:
-    [token] = parse_qs(urlsplit(url).query)["token"]
-    return token
 
 
 def request_url(stack: Stack, *args: str) -> str:

@@ -10,13 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.test_cli import (
+from tests.tooling.cli import (
     CANNED_URL,
     LINK_ID,
     TOKEN,
     Canned,
     api,
-    canned,
     download,
     invoke,
     last_email,
@@ -27,8 +26,6 @@ from tests.test_cli import (
     text_part,
 )
 from tools.stack import SMALL_SAMPLE, Stack
-
-__all__ = ["canned"]  # the fixture, used by name
 
 NEW_ID = "qrstuvwxyzabcdef"
 

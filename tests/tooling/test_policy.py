@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import SIGNED, InProcess, reset_app_caches
-from tests.test_buyers import ISSUER, Issuer
-from tests.test_operators import call
-from tests.test_redeem import SMALL, token_of
+from tests.helpers import (
+    ISSUER,
+    ROOT,
+    SIGNED,
+    SMALL,
+    InProcess,
+    Issuer,
+    call,
+    reset_app_caches,
+    token_of,
+)
 from tools.stack import MAIL_FROM
 
-POLICIES = Path(__file__).resolve().parent.parent / ".chalice"
+POLICIES = ROOT / ".chalice"
 
 # What each signed operation needs in IAM, and why.
 REQUIRED: dict[tuple[str, str], set[str]] = {

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from chalicelib.domain.tokens import new_token
-from tests.conftest import BROWSER_ACCEPT
+from tests.helpers import BROWSER_ACCEPT
 from tools.stack import (
     LARGE_SAMPLE,
     ROOT,

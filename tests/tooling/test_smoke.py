@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
-from pathlib import Path
 
 import pytest
 import requests
@@ -15,9 +14,9 @@ from click.testing import CliRunner, Result
 
 from onetime_cli import smoke as smoke_module
 from onetime_cli.main import cli
+from tests.helpers import ROOT
 from tools.stack import SMALL_SAMPLE, Stack, sample_pdf
 
-ROOT = Path(__file__).resolve().parents[1]
 STEP_LINE = re.compile(r"^(ok|failed)\s+(\w+)\s+(.+)$")
 TIMEOUT = 30
 

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 # As in the notify function's own environment (infra/resources.yaml): app.py registers
 # the stream handler, so tests call ``app.notify`` as Lambda calls it.
 os.environ["ONETIME_NOTIFY_HANDLER"] = "1"
+# No test reaches beyond 127.0.0.1: botocore's credential chain, given no credentials,
+# would ask the EC2 metadata address; this process and the stack's inherit the refusal.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 TIERS = ("unit", "inprocess", "stack", "browser", "tooling")
 

@@ -23,6 +23,7 @@ the person's context presents the desktop Chrome User-Agent of the same version.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from collections.abc import Iterator
@@ -70,6 +71,7 @@ USED = "This link has already been used"
 TOO_FAST = "Press Download again"
 PHONE: ViewportSize = {"width": 360, "height": 640}
 RUNS = 20  # clicks per kind in the timing measurement
+STAMP_RESOLUTION = 0.001  # seconds: the posted render stamp is read in whole milliseconds
 
 
 def uses(stack: Stack, minted: dict[str, Any]) -> int:
@@ -365,12 +367,13 @@ def test_a_previewer_pressing_download_spends_nothing(stack: Stack, browser: Bro
 @dataclass(frozen=True)
 class Press:
     """One press of Download in the timing measurement, in milliseconds since the epoch
-    (server, browser and test share this machine's clock)."""
+    (server, browser and test read this machine's one wall clock)."""
 
     how: str  # "at once" (page.goto, then click) or "networkidle" (then click)
     shown: int  # the page's render time, from the posted stamp (the server's clock)
     seen: float  # when this process saw the POST leave (time.time(), page.on("request"))
     sent: float  # when the browser started the POST (Playwright's request timing)
+    answered: float  # when the answer's first byte reached the browser (the same timing)
     outcome: str  # "too_fast" (the landing page again) or "started" (a use spent)
 
     @property
@@ -401,8 +404,11 @@ def timed_press(page: Page, url: str, how: str) -> Press:
     if outcome == "too_fast":
         expect(page.locator(".notice")).to_contain_text(TOO_FAST)
     assert response.status == 200
-    sent = request.timing["startTime"]
-    return Press(how, int(stamp.split(".")[0]), seen, sent, outcome)
+    timing = request.timing
+    sent = timing["startTime"]
+    # -1 when the browser did not record it: then nothing bounds the server's decision.
+    answered = sent + timing["responseStart"] if timing["responseStart"] >= 0 else math.inf
+    return Press(how, int(stamp.split(".")[0]), seen, sent, answered, outcome)
 
 
 def summary(presses: list[Press]) -> dict[str, Any]:
@@ -438,12 +444,19 @@ def test_press_timing_of_automated_clicks(stack: Stack, page: Page) -> None:
     )
     # No assertion on the delays themselves (speed belongs to measurements, not tests: a
     # loaded machine is slower); the figures go to test-artifacts/ and docs/press-timing.md.
-    # Every press the server timed clearly either side of the limit went that way.
+    # Every press whose timing puts it on one side of the limit went that way.  The server
+    # decided between the browser sending the POST and the answer's first byte coming
+    # back, both on the browser's one timeline, so a loaded machine widens that bracket
+    # instead of breaking the check (this process's own view of the POST, ``seen``, can
+    # lag the browser by far more than any fixed allowance under load).
     for press in presses:
-        assert press.shown <= press.sent <= press.seen + 50, press
-        if abs(press.delay - MIN_PRESS_SECONDS) > 0.1:
-            expected = "started" if press.delay > MIN_PRESS_SECONDS else "too_fast"
-            assert press.outcome == expected, press
+        assert press.shown <= press.sent <= press.answered, press
+        earliest = (press.sent - press.shown) / 1000 - STAMP_RESOLUTION
+        latest = (press.answered - press.shown) / 1000 + STAMP_RESOLUTION
+        if earliest >= MIN_PRESS_SECONDS:
+            assert press.outcome == "started", press
+        elif latest < MIN_PRESS_SECONDS:
+            assert press.outcome == "too_fast", press
     assert uses(stack, minted) == sum(press.outcome == "started" for press in presses)
 
 

@@ -21,11 +21,13 @@ from typing import Any
 import pytest
 import requests
 
+from tests.helpers import ROOT
 from tools import package as packaging
 from tools import stack as local
 from tools.stack import HOST, Stack, create_table
 
 STAGES = packaging.STAGES
+WHEELS = ROOT / "build" / "wheels"
 
 # Every IAM action the function may take, and the code that needs it.  Nothing else:
 # no Scan, no BatchWriteItem, no ListBucket, no DeleteObject (a lifecycle rule removes uploads).
@@ -111,7 +113,19 @@ DATA_ONLY = "prod (data only)"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
+def offline_wheels() -> Iterator[None]:
+    """Packaging pip-installs the Lambda's dependencies (chalice, then tools/package.py):
+    here only from the wheels `make wheels` put in build/wheels before pytest started."""
+    if not any(WHEELS.glob("*.whl")):
+        pytest.fail(f"{WHEELS} holds no wheels: run `make wheels` (make test does) first")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PIP_NO_INDEX", "1")
+        patch.setenv("PIP_FIND_LINKS", str(WHEELS))
+        yield
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, offline_wheels: None) -> dict[str, Built]:
     def build(stage: str) -> Built:
         out = tmp_path_factory.mktemp("package")
         if stage == DATA_ONLY:

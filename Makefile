@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: deps serve test test-fast lint clean package bench outbox smoke consistency
+.PHONY: deps serve test test-fast test-slow wheels lint clean package bench outbox smoke consistency
 STAGE ?= dev
 SCAN := .venv-scan
 
@@ -39,12 +39,29 @@ lint: $(STAMP)
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
-test: deps $(SCAN)/.installed /usr/bin/chromium lint
+# The Lambda's dependencies as wheels, for every interpreter packaging asks pip about
+# (chalice's own build on this Python, tools/package.py's for the runtime's 3.12), so
+# the packaging tests build offline from them (tests/tooling/test_infra.py).
+WHEELS := build/wheels
+LAMBDA_WHEEL := --only-binary=:all: --platform manylinux2014_x86_64 --implementation cp
+$(WHEELS)/.filled: requirements.txt | $(STAMP)
+	mkdir -p $(WHEELS)
+	$(PY) -m pip download --quiet --disable-pip-version-check -d $(WHEELS) -r requirements.txt
+	$(PY) -m pip download --quiet --disable-pip-version-check -d $(WHEELS) $(LAMBDA_WHEEL) \
+		--python-version 3.11 -r requirements.txt
+	$(PY) -m pip download --quiet --disable-pip-version-check -d $(WHEELS) $(LAMBDA_WHEEL) \
+		--python-version 3.12 -r requirements.txt
+	touch $@
+
+wheels: $(WHEELS)/.filled
+
+test: deps $(SCAN)/.installed /usr/bin/chromium lint wheels
 	$(VENV)/bin/pytest
 
-# The unit tier: no network, no moto, no browser (well under a minute).
+# The unit tier (tests/unit): no network, no moto, no app, no browser; collects only its
+# own folder, so it takes seconds (the tiers' conftest imports nothing heavy).
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -m unit -q
+	$(VENV)/bin/pytest tests/unit -q
 
 # The last emails `make serve` sent (read back from moto's SES).
 outbox: $(STAMP)

@@ -51,12 +51,20 @@ def test_the_backoff_bound_is_botocores() -> None:
     assert budgets.backoff(1) == 0 and budgets.backoff(2) == 1 and budgets.backoff(3) == 3
 
 
-def test_every_client_is_built_with_its_declared_limits(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    # Any: botocore's stubs do not declare the Config attributes read here
-    built: dict[str, Any] = {
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+
+
+@pytest.mark.usefixtures("credentials")
+def test_every_client_is_built_with_its_declared_limits() -> None:
+    # Credentials given: building a client resolves them, and without any botocore's
+    # chain would ask the EC2 metadata address (169.254.169.254) off this machine.
+    built = {
         "dynamodb": clients.dynamodb_client(),
         "s3": clients.s3_client(),
         "sesv2": clients.ses_client(),
@@ -65,7 +73,7 @@ def test_every_client_is_built_with_its_declared_limits(
     assert set(built) == set(clients.LIMITS)
     for name, client in built.items():
         limits = clients.LIMITS[name]
-        config = client.meta.config
+        config: Any = client.meta.config  # the stubs do not type its fields
         assert (config.connect_timeout, config.read_timeout) == (
             limits.connect_timeout,
             limits.read_timeout,
@@ -94,15 +102,6 @@ class _Raw:
 
     def stream(self, **_: object) -> list[bytes]:
         return [self._body]
-
-
-@pytest.fixture
-def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
 
 
 CLAIM = {"TableName": "t", "Key": {"pk": {"S": "link#x"}}}

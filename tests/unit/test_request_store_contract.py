@@ -1,0 +1,24 @@
+"""The file request store contract (tests/contracts/requeststores.py) on the in-memory fake."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.storage.stores import RequestStore
+from tests.contracts.requeststores import *  # noqa: F403 -- the shared body, collected here
+from tests.fakes import MemoryRequestStore
+
+
+@pytest.fixture
+def store() -> RequestStore:
+    return MemoryRequestStore()
+
+
+@pytest.fixture
+def fresh_store() -> RequestStore:
+    return MemoryRequestStore()
+
+
+@pytest.fixture
+def atomic_store() -> RequestStore:
+    return MemoryRequestStore()  # one lock around every method

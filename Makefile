@@ -55,8 +55,14 @@ $(WHEELS)/.filled: requirements.txt | $(STAMP)
 
 wheels: $(WHEELS)/.filled
 
+# Every tier but the slow one (within the 5-minute budget); .ci/run then runs test-slow.
 test: deps $(SCAN)/.installed /usr/bin/chromium lint wheels
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not slow"
+
+# What runs longer than make test's budget allows: the 64-way redemption races (50 rounds,
+# 3 limits), the long history on moto, and the press-timing measurement in chromium.
+test-slow: deps /usr/bin/chromium wheels
+	$(VENV)/bin/pytest -m slow
 
 # The unit tier (tests/unit): no network, no moto, no app, no browser; collects only its
 # own folder, so it takes seconds (the tiers' conftest imports nothing heavy).

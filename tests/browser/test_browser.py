@@ -426,6 +426,7 @@ def summary(presses: list[Press]) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow  # about 18 s: many pages pressed at measured moments
 def test_press_timing_of_automated_clicks(stack: Stack, page: Page) -> None:
     """How soon after render Playwright's clicks arrive (docs/press-timing.md), and that
     the server's decision agrees with the measured delay for each of them."""

@@ -197,6 +197,7 @@ def assert_only_expected(attempts: list[Attempt], allowed: set[tuple[int, str | 
     assert seen <= allowed, seen - allowed
 
 
+@pytest.mark.slow  # 64 contenders x 50 rounds x 3 limits: about a minute on two cores
 @pytest.mark.parametrize("max_uses", [1, 3, 10])
 def test_concurrent_redemptions_take_exactly_max_uses(
     stack: Stack, racers: Racers, max_uses: int

@@ -1,4 +1,4 @@
-"""docs/COSTS.md recomputed from its own unit prices, and the README's costs table with it.
+"""docs/COSTS.md recomputed from its own unit prices, its summary table with it.
 
 The document keeps its numbers in machine-checkable tables (its "How to read the tables"):
 
@@ -8,7 +8,7 @@ The document keeps its numbers in machine-checkable tables (its "How to read the
   ("sum of R1-R7, T2", with an en dash).
 
 Every quantity, cost and total is recomputed here with exact fractions, rounded the way the
-document says, and compared with what is written, in COSTS.md and in the README.
+document says, and compared with what is written.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import pytest
 from tests.helpers import ROOT
 
 COSTS = (ROOT / "docs" / "COSTS.md").read_text(encoding="utf-8")
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 TIMES = "\u00d7"  # the multiplication sign, as the document writes it
 PRICE_HEADER = ("id", "service", "item", "price", "per", "tier (a month)")
@@ -300,8 +299,8 @@ def test_the_share_of_the_bytes_in_the_prose() -> None:
     small, large = prose_percent(r"the bytes are ([\d.]+)% and ([\d.]+)% of the bill", COSTS)
     assert small == share(redirect["R8"][0], redirect["T2"][0], 0)
     assert large == share(redirect["R9"][0], redirect["T3"][0], 1)
-    (readme,) = prose_percent(r"data transfer is ([\d.]+)% of a million 1 MiB redirects", README)
-    assert readme == small
+    (summary,) = prose_percent(r"data transfer is ([\d.]+)% of a million 1 MiB redirects", COSTS)
+    assert summary == small
 
 
 def test_the_prose_quotes_the_redirect_total() -> None:
@@ -327,18 +326,18 @@ def test_the_prose_quotes_the_totals() -> None:
     assert visit == [str(stream["T2"][1])]
 
 
-def readme_costs() -> dict[str, tuple[str, str]]:
-    found = [rows for heading, rows in tables(README) if heading == "What it costs"]
-    assert len(found) == 1, "the README has one costs table"
+def summary_costs() -> dict[str, tuple[str, str]]:
+    found = [rows for heading, rows in tables(COSTS) if heading == "What it costs, in short"]
+    assert len(found) == 1, "COSTS.md has one summary table"
     header, *rows = found[0]
     assert header == ("", "requests, total", "with a 1 MiB file's transfer")
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def test_the_readme_quotes_the_totals() -> None:
+def test_the_summary_quotes_the_totals() -> None:
     redirect, stream, mints = section(REDIRECT), section(STREAM), section(MINTS)
     landing = f"+${stream['T2'][1]}"
-    assert readme_costs() == {
+    assert summary_costs() == {
         "redemptions, redirect": (f"${redirect['T1'][1]}", f"${redirect['T2'][1]}"),
         f"redemptions, stream (plus the landing page: {landing})": (
             f"${stream['T1'][1]}",

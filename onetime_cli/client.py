@@ -165,7 +165,7 @@ class ApiClient:
         cursor: str | None = None,
     ) -> JsonObject:
         """One page of the links of ``file``, or of those emailed to ``email`` (in any
-        case): give one of the two.  Newest first."""
+        case), or with neither of the two, of every link.  Newest first."""
         return self._page("/links", {"file": file, "email": email}, limit, cursor)
 
     def iter_links(
@@ -176,7 +176,8 @@ class ApiClient:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Iterator[JsonObject]:
-        """Every link of ``file`` or emailed to ``email``, following the cursor page by page."""
+        """Every link of ``file``, emailed to ``email`` or, with neither, of all, following
+        the cursor page by page."""
         return _every(
             "links",
             lambda at: self.list_links(file=file, email=email, limit=limit, cursor=at),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
 import json
 import threading
 import time
@@ -35,6 +36,7 @@ from chalicelib.domain.link import (
     recipient_key,
 )
 from chalicelib.storage.stores import (
+    DAYS_PER_PAGE,
     ClaimOutcome,
     Grant,
     GrantPage,
@@ -42,6 +44,7 @@ from chalicelib.storage.stores import (
     RequestPage,
     UploadForm,
     Viewed,
+    created_day,
 )
 
 
@@ -74,6 +77,22 @@ def _page_offset(cursor: str | None, partition: str) -> int:
             "invalid_cursor", "The cursor is not one this service gave out."
         ) from None
     return offset
+
+
+def _day_position(cursor: str) -> tuple[str, str, int]:
+    try:
+        day, end, offset = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        assert isinstance(offset, int) and offset >= 0
+        assert dt.date.fromisoformat(end) <= dt.date.fromisoformat(day)
+    except (ValueError, TypeError, AssertionError):
+        raise InvalidRequestError(
+            "invalid_cursor", "The cursor is not one this service gave out."
+        ) from None
+    return day, end, offset
+
+
+def _day_before(day: str) -> str:
+    return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
 
 
 class MemoryLinkStore:
@@ -325,6 +344,33 @@ class MemoryLinkStore:
         return Page(
             matching[offset : offset + limit], _page_cursor(offset + limit, key) if more else None
         )
+
+    def newest(self, now: float, since: float, limit: int, cursor: str | None) -> Page:
+        # The store's walk, day by day: one "query" per step, at most DAYS_PER_PAGE a page.
+        day, end, offset = (
+            _day_position(cursor) if cursor else (created_day(now), created_day(since), 0)
+        )
+        found: list[Link] = []
+        done = False
+        for _ in range(DAYS_PER_PAGE):
+            of_day = sorted(
+                (link for link in self.links.values() if created_day(link.created_at) == day),
+                key=lambda link: link.created_at,
+                reverse=True,
+            )
+            taken = of_day[offset : offset + limit - len(found)]
+            found += taken
+            offset += len(taken)
+            if offset >= len(of_day):
+                if day <= end:
+                    done = True
+                    break
+                day, offset = _day_before(day), 0
+            if len(found) == limit:
+                break
+        raw = json.dumps([day, end, offset]).encode()
+        next_cursor = None if done else base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return Page(found, next_cursor)
 
     def supersede(
         self, link_id: str, replacement: str, at: float, *, uses: int, fence: int

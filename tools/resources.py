@@ -14,15 +14,21 @@ UNCONFIRMED_UPLOAD_DAYS = 1
 NONCURRENT_VERSION_DAYS = 31
 CORS_MAX_AGE_SECONDS = 600
 
-# The table's indexes: each by its hash key, sorted by created_at.  by-subject and
-# by-recipient are sparse: only grant items carry grant_subject, and only links emailed
-# to someone carry recipient_key.
-INDEXES = {"by-file": "file", "by-subject": "grant_subject", "by-recipient": "recipient_key"}
+# The table's indexes: each by its hash key, sorted by created_at, and what it projects.
+# by-subject and by-recipient are sparse: only grant items carry grant_subject, and only
+# links emailed to someone carry recipient_key.  by-day (the newest links, one partition a
+# day) holds keys only: its entries never change after the mint, so claims never write it.
+INDEXES = {
+    "by-file": ("file", "ALL"),
+    "by-subject": ("grant_subject", "ALL"),
+    "by-recipient": ("recipient_key", "ALL"),
+    "by-day": ("created_day", "KEYS_ONLY"),
+}
 
 
 def create_table(client: Any, name: str) -> None:
     """The table (keys and indexes), and wait until it exists."""
-    keys = ["pk", *INDEXES.values()]
+    keys = ["pk", *(key for key, _ in INDEXES.values())]
     client.create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
@@ -38,9 +44,9 @@ def create_table(client: Any, name: str) -> None:
                     {"AttributeName": key, "KeyType": "HASH"},
                     {"AttributeName": "created_at", "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": projection},
             }
-            for index, key in INDEXES.items()
+            for index, (key, projection) in INDEXES.items()
         ],
     )
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})

@@ -90,7 +90,9 @@ class Services:
                 session_seconds=settings.session_seconds,
                 answers=answers,
             ),
-            links=LinkAdmin(links=links, clock=clock),
+            links=LinkAdmin(
+                links=links, clock=clock, retention_seconds=settings.retention_days * 86_400
+            ),
             granting=Granting(grants=grants, clock=clock),
             buyers=BuyerMinting(
                 minting=minting,

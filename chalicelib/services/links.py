@@ -1,4 +1,5 @@
-"""Operators' view of links: inspect, change, revoke, list by file or by recipient."""
+"""Operators' view of links: inspect, change, revoke, list the newest, by file or by
+recipient."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from chalicelib.domain.link import Link
 from chalicelib.domain.tokens import is_link_id
 from chalicelib.logs import annotate
 from chalicelib.mail.mailer import check_address
-from chalicelib.services.minting import check_note, check_ttl, check_uses
+from chalicelib.services.minting import MAX_TTL, check_note, check_ttl, check_uses
 from chalicelib.storage.stores import LinkStore, Page
 
 LIST_LIMIT = 25
@@ -49,9 +50,12 @@ class RefundRequest:
 
 
 class LinkAdmin:
-    def __init__(self, *, links: LinkStore, clock: Clock) -> None:
+    def __init__(self, *, links: LinkStore, clock: Clock, retention_seconds: int = 0) -> None:
         self._links = links
         self._clock = clock
+        # How far back the newest links go: a link stays in the table until its expiry (at
+        # most MAX_TTL after it was made, unless extended) plus the retention.
+        self._listed_seconds = MAX_TTL + retention_seconds
 
     def describe(self, link_id: str) -> Link:
         return self._links.get(checked_id(link_id))
@@ -75,10 +79,15 @@ class LinkAdmin:
     def revoke(self, link_id: str) -> Link:
         return self._links.revoke(checked_id(link_id), self._clock())
 
+    def newest(self, limit: int, cursor: str | None) -> Page:
+        """Every link made since the oldest one the table can still hold, newest first."""
+        now = self._clock()
+        return self._links.newest(now, now - self._listed_seconds, checked_limit(limit), cursor)
+
     def for_file(self, key: str, limit: int, cursor: str | None) -> Page:
         if not key:
             raise InvalidRequestError(
-                "invalid_file", "Say which links with ?file=KEY or ?email=ADDRESS."
+                "invalid_file", "file must name an object; leave it out for the newest links."
             )
         return self._links.for_file(key, checked_limit(limit), cursor)
 

@@ -220,9 +220,21 @@ def encode_cursor(key: Mapping[str, Any]) -> str:
 def decode_cursor(cursor: str, names: set[str], partition: str, value: str) -> Item:
     """The position a cursor names, if it has exactly these attributes and stays in
     the partition being listed; anything else is a bad request."""
+    return checked_key(decoded_cursor(cursor), names, partition, value)
+
+
+def decoded_cursor(cursor: str) -> Any:
+    """What ``encode_cursor`` encoded, unchecked; a bad request if it is not JSON."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
+        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError, RecursionError):
+        raise bad_cursor() from None
+
+
+def checked_key(key: Any, names: set[str], partition: str, value: str) -> Item:
+    """``key`` if it is an index position with exactly these attributes, in the partition
+    ``partition = value``, as this service writes them; else a bad request."""
+    try:
         pk, created = key["pk"], key["created_at"]
         valid = (
             isinstance(key, dict)
@@ -236,9 +248,13 @@ def decode_cursor(cursor: str, names: set[str], partition: str, value: str) -> I
             # the numbers this service writes: epoch seconds with at most 3 decimals
             and re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,3})?", created["N"]) is not None
         )
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+    except (ValueError, TypeError, KeyError, AttributeError):
         valid = False
     if not valid:
-        raise InvalidRequestError("invalid_cursor", "The cursor is not one this service gave out.")
+        raise bad_cursor()
     result: Item = key
     return result
+
+
+def bad_cursor() -> InvalidRequestError:
+    return InvalidRequestError("invalid_cursor", "The cursor is not one this service gave out.")

@@ -9,7 +9,9 @@ redemptions can never both take the last use.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hmac
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,14 +34,21 @@ from chalicelib.domain.link import (
 )
 from chalicelib.logs import get_logger, metric
 from chalicelib.storage import dynamo
-from chalicelib.storage.dynamo import ConditionFailed
-from chalicelib.storage.stores import ClaimOutcome, Page, Viewed
+from chalicelib.storage.dynamo import ConditionFailed, translated
+from chalicelib.storage.stores import DAYS_PER_PAGE, ClaimOutcome, Page, Viewed, created_day
 
 log = get_logger("linkstore")
 
 FILE_INDEX = "by-file"
 # Sparse: only links emailed to someone carry ``recipient_key`` (their address in lower case).
 RECIPIENT_INDEX = "by-recipient"
+# Keys only, one partition per day of creation (``created_day``), sorted by ``created_at``:
+# the newest links.  Its keys are written at mint and never changed, so no later write to
+# a link (a claim, a visit, a refund) writes this index at all (docs/COSTS.md).
+DAY_INDEX = "by-day"
+_DAY_KEY = {"pk", "created_day", "created_at"}
+# BatchGetItem may leave keys unprocessed (throttling); asked again at most this often.
+_BATCH_ATTEMPTS = 4
 WHAT = "link service"
 
 _CLAIM_CONDITION = (
@@ -629,6 +638,60 @@ class DynamoLinkStore(dynamo.Table):
         )
         return Page(links=[_from_item(item) for item in items], cursor=next_cursor)
 
+    def newest(self, now: float, since: float, limit: int, cursor: str | None) -> Page:
+        """The newest links: their keys from the ``by-day`` index, today's partition then
+        the days before (at most ``DAYS_PER_PAGE`` queries), then the links themselves in
+        one ``BatchGetItem`` (``limit`` is at most 100, BatchGetItem's own bound)."""
+        day, end, after = (
+            _day_position(cursor) if cursor else (created_day(now), created_day(since), None)
+        )
+        keys: list[dynamo.Item] = []
+        done = False
+        for _ in range(DAYS_PER_PAGE):
+            params: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": DAY_INDEX,
+                "KeyConditionExpression": "created_day = :day",
+                "ExpressionAttributeValues": {":day": {"S": day}},
+                "ScanIndexForward": False,
+                "Limit": limit - len(keys),
+            }
+            if after:
+                params["ExclusiveStartKey"] = after
+            with translated(self.what):
+                response = self._client.query(**params)
+            keys += [{"pk": dict(item)["pk"]} for item in response.get("Items", [])]
+            after = response.get("LastEvaluatedKey")
+            if after is None:
+                if day <= end:
+                    done = True
+                    break
+                day = _day_before(day)
+            if len(keys) == limit:
+                break
+        cursor_out = (
+            None if done else dynamo.encode_cursor({"day": day, "end": end, "after": after})
+        )
+        return Page(links=self._batch_get(keys), cursor=cursor_out)
+
+    def _batch_get(self, keys: list[dynamo.Item]) -> list[Link]:
+        """The links under ``keys``, in their order; a link purged since its key was read is
+        left out."""
+        found: dict[str, dict[str, Any]] = {}
+        pending: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        for _ in range(_BATCH_ATTEMPTS):
+            if not keys or not pending:
+                break
+            with translated(self.what):
+                response = self._client.batch_get_item(RequestItems=pending)
+            for item in response.get("Responses", {}).get(self._table, []):
+                found[item["pk"]["S"]] = dynamo.from_item(item)
+            pending = dict(response.get("UnprocessedKeys") or {})
+        else:
+            if pending:
+                raise UnavailableError(f"The {self.what} is busy; try again shortly.")
+        return [_from_item(found[key["pk"]["S"]]) for key in keys if key["pk"]["S"] in found]
+
     def ping(self) -> None:
         """Raise unless the table answers a read."""
         self._client.get_item(TableName=self._table, Key=_key("health-probe"))
@@ -677,6 +740,34 @@ def link_from_item(item: Mapping[str, Any]) -> Link:
     return _from_item(dynamo.from_item(item))
 
 
+def _day_position(cursor: str) -> tuple[str, str, dynamo.Item | None]:
+    """The day, the listing's last day and the index position a newest-links cursor
+    names; a bad request if it is not one ``newest`` gave out."""
+    found = dynamo.decoded_cursor(cursor)
+    if not isinstance(found, dict) or set(found) != {"day", "end", "after"}:
+        raise dynamo.bad_cursor()
+    day, end, after = found["day"], found["end"], found["after"]
+    if not (_is_day(day) and _is_day(end) and end <= day):
+        raise dynamo.bad_cursor()
+    if after is not None:
+        after = dynamo.checked_key(after, _DAY_KEY, "created_day", day)
+    return day, end, after
+
+
+def _is_day(text: object) -> bool:
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return False
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _day_before(day: str) -> str:
+    return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+
+
 def _key(link_id: str) -> dynamo.Item:
     return {"pk": {"S": f"link#{link_id}"}}
 
@@ -706,6 +797,8 @@ def _to_item(link: Link) -> dynamo.Item:
         "max_uses": link.max_uses,
         "uses": link.uses,
         "created_at": link.created_at,
+        # The by-day index's partition: written here only, so it never changes.
+        "created_day": created_day(link.created_at),
         "expires_at": link.expires_at,
         "confirm": link.confirm,
         "note": link.note,

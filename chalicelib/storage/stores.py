@@ -4,6 +4,7 @@ in the unit tests, on in-memory fakes that pass the same contract suite."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,6 +16,17 @@ from chalicelib.domain.link import Claim, Link, StoredObject, Visit
 class Page:
     links: list[Link]
     cursor: str | None
+
+
+# The newest links are listed day by day, newest day first: one index partition a day
+# (``created_day``), so that a day's mints, and only they, share one partition's write
+# rate.  One page reads at most this many days; its cursor then says where to go on.
+DAYS_PER_PAGE = 62
+
+
+def created_day(at: float) -> str:
+    """The UTC day a link created at ``at`` is listed under: ``2026-12-07``."""
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,12 @@ class LinkStore(Protocol):
 
     def for_recipient(self, address: str, limit: int, cursor: str | None) -> Page:
         """Links emailed to ``address``, whatever its case, newest first."""
+        ...
+
+    def newest(self, now: float, since: float, limit: int, cursor: str | None) -> Page:
+        """Every link created from ``since``'s day to ``now``'s, newest first.  A page reads
+        at most ``DAYS_PER_PAGE`` days, so it may hold fewer than ``limit`` links and still
+        have a cursor; the cursor carries the listing's days, not ``now`` and ``since``."""
         ...
 
     def bury(self, link: Link, at: float) -> None:

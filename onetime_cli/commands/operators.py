@@ -267,19 +267,21 @@ def list_command(
     fetch_all: bool,
     as_json: bool,
 ) -> None:
-    """List the links minted for a file, or emailed to an address, newest first.
+    """List the newest links, or those minted for a file, or emailed to an address.
 
-    Give exactly one of --file and --email.
+    Newest first.  Give at most one of --file and --email; without either, every
+    link the table still holds is listed, page by page.
 
     \b
     Examples:
+      onetime list
       onetime list --file "reports/q3.pdf"
       onetime list --file "reports/q3.pdf" --all
       onetime list --file "reports/q3.pdf" --json | jq -r '.links[].id'
       onetime list --email customer@example.com
     """
-    if (file is None) == (email is None):
-        raise click.UsageError("give exactly one of --file and --email.")
+    if file is not None and email is not None:
+        raise click.UsageError("give at most one of --file and --email.")
     client = config.client()
     if fetch_all:
         found = client.iter_links(file=file, email=email, limit=limit, cursor=cursor)
@@ -294,10 +296,14 @@ def list_command(
     if links:
         render.emit(render.console(), render.links_table(links))
     else:
-        render.echo(f"No links for {file or email}." if cursor is None else "No more links.")
+        which = f" for {file or email}" if file or email else ""
+        render.echo(f"No links{which}." if cursor is None else "No more links.")
     if next_cursor:
-        more = ["onetime", "list", "--file", file] if file else ["onetime", "list", "--email"]
-        more += [email] if email else []
+        more = ["onetime", "list"]
+        if file is not None:
+            more += ["--file", file]
+        elif email is not None:
+            more += ["--email", email]
         more += ["--limit", str(limit)] if limit is not None else []
         more += ["--cursor", next_cursor]
         render.echo(f"More links: {shlex.join(more)}  (or --all)", err=True)

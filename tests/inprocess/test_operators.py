@@ -208,7 +208,13 @@ def test_list_for_file_newest_first_with_cursor(service: InProcess) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["", "file=x&limit=0", "file=x&limit=101", "file=x&cursor=bogus", "file=x&cursor=eyJwayI6IDF9"],
+    [
+        "file=",
+        "file=x&limit=0",
+        "file=x&limit=101",
+        "file=x&cursor=bogus",
+        "file=x&cursor=eyJwayI6IDF9",
+    ],
 )
 def test_list_rejects_bad_queries(service: InProcess, query: str) -> None:
     response = call(service, "GET", f"/links?{query}")

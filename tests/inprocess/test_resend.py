@@ -248,7 +248,7 @@ def test_links_by_recipient_lists_a_resend_chain(mailing: InProcess) -> None:
 @pytest.mark.parametrize(
     ("query", "code"),
     [
-        ("", "invalid_file"),
+        ("file=", "invalid_file"),
         ("file=a.pdf&email=a%40example.com", "invalid_query"),
         ("email=not-an-address", "invalid_email"),
         ("email=", "invalid_email"),
@@ -256,7 +256,7 @@ def test_links_by_recipient_lists_a_resend_chain(mailing: InProcess) -> None:
         ("email=a%40example.com&limit=0", "invalid_limit"),
     ],
 )
-def test_listing_needs_exactly_one_of_file_and_email(
+def test_listing_takes_at_most_one_of_file_and_email(
     service: InProcess, query: str, code: str
 ) -> None:
     response = listed(service, query)

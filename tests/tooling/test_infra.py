@@ -46,9 +46,11 @@ EXPECTED_ACTIONS = {
     # GrantStore.delete: DELETE /grants (revoking a link is an UpdateItem, not this).
     "dynamodb:DeleteItem",
     # LinkStore.for_file (GET /links?file=, index by-file), LinkStore.for_recipient
-    # (GET /links?email=, index by-recipient) and GrantStore.for_subject
-    # (GET /grants?subject=, index by-subject).
+    # (GET /links?email=, index by-recipient), LinkStore.newest (GET /links, index
+    # by-day) and GrantStore.for_subject (GET /grants?subject=, index by-subject).
     "dynamodb:Query",
+    # LinkStore.newest: the newest links' items, after their keys from by-day.
+    "dynamodb:BatchGetItem",
     # ObjectStore.describe (HeadObject is authorised as GetObject), .fetch (the stream
     # path), .ping (/health), and presigned redirect URLs, which act as the role.
     "s3:GetObject",
@@ -241,7 +243,7 @@ def test_table_keys_and_index_are_those_the_tests_run_on(stage: Built) -> None:
 
 def test_the_indexes_the_stores_query_are_in_the_template(stage: Built) -> None:
     from chalicelib.storage.grantstore import SUBJECT_INDEX
-    from chalicelib.storage.linkstore import FILE_INDEX, RECIPIENT_INDEX
+    from chalicelib.storage.linkstore import DAY_INDEX, FILE_INDEX, RECIPIENT_INDEX
 
     indexes = {
         index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
@@ -251,6 +253,7 @@ def test_the_indexes_the_stores_query_are_in_the_template(stage: Built) -> None:
     assert indexes[FILE_INDEX] == ["file", "created_at"]
     assert indexes[SUBJECT_INDEX] == ["grant_subject", "created_at"]
     assert indexes[RECIPIENT_INDEX] == ["recipient_key", "created_at"]
+    assert indexes[DAY_INDEX] == ["created_day", "created_at"]
 
 
 def test_table_survives_mistakes_and_purges_old_links(stage: Built) -> None:
@@ -520,11 +523,13 @@ def test_policy_names_only_this_stage_s_table_bucket_and_log_group(stage: Built)
         "dynamodb:PutItem": {table},
         "dynamodb:UpdateItem": {table},
         "dynamodb:GetItem": {table},
+        "dynamodb:BatchGetItem": {table},
         "dynamodb:DeleteItem": {table},
         "dynamodb:Query": {
             f"{table}/index/by-file",
             f"{table}/index/by-subject",
             f"{table}/index/by-recipient",
+            f"{table}/index/by-day",
         },
         "s3:GetObject": {objects + "*"},
         "s3:GetObjectVersion": {objects + "*"},

@@ -35,6 +35,7 @@ REQUIRED: dict[tuple[str, str], set[str]] = {
     ("dynamodb", "UpdateItem"): {"dynamodb:UpdateItem"},  # claim, release, change, revoke, grants
     ("dynamodb", "GetItem"): {"dynamodb:GetItem"},  # HEAD, show, health, refusal reasons
     ("dynamodb", "Query"): {"dynamodb:Query"},  # list links by file, grants by subject
+    ("dynamodb", "BatchGetItem"): {"dynamodb:BatchGetItem"},  # the newest links' items
     ("dynamodb", "DeleteItem"): {"dynamodb:DeleteItem"},  # withdraw a grant
     ("s3", "HeadObject"): {"s3:GetObject"},  # mint describes the object (HEAD is a GetObject right)
     # stream and presigned redirect, always pinned to a version where there is one
@@ -83,6 +84,7 @@ def everything(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> set[tuple
     call(service, "GET", f"/links/{small['id']}")
     call(service, "PATCH", f"/links/{small['id']}", {"ttl": 60})
     call(service, "GET", "/links?file=f.pdf")
+    call(service, "GET", "/links")
     call(service, "DELETE", f"/links/{small['id']}")
     call(service, "POST", "/uploads", {"filename": "u.pdf", "size": 3})
     call(service, "POST", "/grants", {"subject": "buyer-1", "file": "f.pdf"})

@@ -59,13 +59,17 @@ def list_links() -> Response:
     links = deps().services().links
     file, email = single(params, "file"), single(params, "email")
     limit, cursor = whole_number(params, "limit", LIST_LIMIT), single(params, "cursor")
-    # One listing at a time: each is one index's partition, and a cursor names one.
+    # One listing at a time: each reads one index, and a cursor belongs to its listing.
     if file is not None and email is not None:
-        raise InvalidRequestError("invalid_query", "Give either ?file=KEY or ?email=ADDRESS.")
+        raise InvalidRequestError(
+            "invalid_query", "Give at most one of ?file=KEY and ?email=ADDRESS."
+        )
     if email is not None:
         page = links.for_recipient(email, limit, cursor)
+    elif file is not None:
+        page = links.for_file(file, limit, cursor)
     else:
-        page = links.for_file(file or "", limit, cursor)
+        page = links.newest(limit, cursor)
     return views.page_of_links_response(page, deps().clock())
 
 

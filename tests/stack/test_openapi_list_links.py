@@ -4,8 +4,6 @@ conforms to the spec."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import requests
 import schemathesis
 from schemathesis.checks import not_a_server_error
@@ -16,10 +14,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.helpers import ROOT
 from tools.samples import SMALL_SAMPLE
 from tools.stack import Stack
 
-SPEC = Path(__file__).resolve().parent.parent / "openapi.yaml"
+SPEC = ROOT / "openapi.yaml"
 LIST_LINKS = schemathesis.openapi.from_path(SPEC)["/links"]["GET"]
 CHECKS = [
     not_a_server_error,

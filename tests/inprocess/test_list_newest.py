@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import InProcess
+from tests.helpers import InProcess
 
 DAY = 86_400
 BODY = b"%PDF-1.4 newest links\n" * 20

@@ -229,6 +229,6 @@ def measure(app: ModuleType, stack: Stack) -> Section:
         "Notifications (webhooks, receipts) add no call and no latency to a redemption: "
         "DynamoDB writes the table's stream itself, and a separate function reads it "
         "(chalicelib/events/notifications.py). The redemption rows are the same with them on "
-        "(tests/test_notifications.py checks the calls)."
+        "(tests/inprocess/test_notifications.py checks the calls)."
     )
     return section

@@ -1,5 +1,5 @@
 """The table and the bucket as infra/resources.yaml declares them (with its parameters'
-defaults), for the local stand-ins; tests/test_infra.py compares the two."""
+defaults), for the local stand-ins; tests/tooling/test_infra.py compares the two."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ from chalicelib.storage.stores import LinkStore, ObjectStore
 log = get_logger("redemption")
 
 # The fastest a person presses Download after the page appears.  Measured here
-# (docs/press-timing.md, tests/test_browser.py): Playwright's click at once after load
+# (docs/press-timing.md, tests/browser/test_browser.py): Playwright's click at once after load
 # arrives 0.11-0.14 s after render (median; worst 0.34 s), and after waiting for the
 # network to go idle 0.62-0.64 s (worst 0.73 s).  A person has to see the page and reach
 # the button first, which takes longer (assumed, not measured).  See docs/COUNTING.md.

@@ -17,15 +17,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.ports import HOST
+from tools.s3standin import OUTBOX_PATH
 from tools.servestate import STATE_FILE, StateError, read_state, serve_dir
 
 
 def outbox(stack_s3_port: int, last: int = 5) -> list[dict[str, Any]]:
     """The last messages moto's SES accepted: sender, recipients and the raw MIME text."""
-    url = f"http://{HOST}:{stack_s3_port}/moto-api/data.json"
+    url = f"http://{HOST}:{stack_s3_port}{OUTBOX_PATH}"  # tools/s3standin.py's, not moto's
     with urllib.request.urlopen(url, timeout=10) as response:
-        data = json.load(response)
-    messages: list[dict[str, Any]] = data.get("ses", {}).get("RawMessage", [])
+        messages: list[dict[str, Any]] = json.load(response)["messages"]
     return messages[-last:]
 
 
@@ -70,6 +70,13 @@ def main() -> int:
         return 2
     try:
         messages = outbox(port, last=last)
+    except urllib.error.HTTPError as error:  # something answers: not "is it running?"
+        print(
+            f"outbox: 127.0.0.1:{port} answered {error.code} to {OUTBOX_PATH}; is it this "
+            "checkout's `make serve` (see moto.log in its log directory)?",
+            file=sys.stderr,
+        )
+        return 1
     except (urllib.error.URLError, OSError):
         print(
             f"outbox: nothing answers on 127.0.0.1:{port}; is `make serve` running?",
@@ -89,4 +96,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `make outbox | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        sys.exit(0)

@@ -1,11 +1,13 @@
 """The S3 stand-in: moto server (S3, SES and SSM on one port) behind a shim that answers
-a form POST with the bucket's CORS headers, as S3 does.
+a form POST with the bucket's CORS headers, as S3 does, and serves what SES sent at
+OUTBOX_PATH for `make outbox`.
 
 Stack.start_standins runs it in its own process: ``python -m tools.s3standin HOST PORT``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable
 from types import TracebackType
@@ -70,9 +72,54 @@ class FormPostCors:
         return self._app(environ, start)
 
 
+# Not a bucket's path: S3 bucket names never hold "_".
+OUTBOX_PATH = "/_onetime/outbox"
+
+
+def sent_raw_messages() -> list[dict[str, object]]:
+    """Every raw message moto's SES (v1 and v2 share it) accepted in this process, oldest
+    first: id, source, destinations and raw_data (the MIME text)."""
+    from moto.ses.models import RawMessage, ses_backends
+
+    messages: list[dict[str, object]] = []
+    # dict.values: the accounts and regions in use; moto's own indexing would create more.
+    for regions in dict.values(ses_backends):
+        for backend in dict.values(regions):
+            for message in backend.sent_messages:
+                if isinstance(message, RawMessage):
+                    messages.append(
+                        {
+                            "id": message.id,
+                            "source": message.source,
+                            "destinations": message.destinations,
+                            "raw_data": message.raw_data,
+                        }
+                    )
+    return messages
+
+
+class Outbox:
+    """``GET OUTBOX_PATH``: SES's sent messages as JSON.  moto 5.2.5's own
+    ``/moto-api/data.json`` walks every model it tracks, and once a multipart upload has
+    left part keys (which name no bucket) it answers 500 (MissingBucket); this reads SES
+    alone, so no S3 activity can break it."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self._app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != OUTBOX_PATH or environ.get("REQUEST_METHOD") != "GET":
+            return self._app(environ, start_response)
+        body = json.dumps({"messages": sent_raw_messages()}).encode()
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+
 def serve_s3(host: str, port: int) -> None:
     """moto server (S3 and SES), as ``moto_server -H host -p port`` runs it, behind
-    FormPostCors.  Start it with MOTO_DISABLE_GLOBAL_CORS=true in the environment (moto
+    FormPostCors and Outbox.  Start it with MOTO_DISABLE_GLOBAL_CORS=true in the environment (moto
     reads it on import): then only the buckets' own CORS rules answer."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -82,7 +129,9 @@ def serve_s3(host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(host, port, FormPostCors(app), threaded=True, request_handler=MotoRequestHandler)
+    run_simple(
+        host, port, FormPostCors(Outbox(app)), threaded=True, request_handler=MotoRequestHandler
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Honours PORT, S3_PORT, DYNAMODB_PORT, ONETIME_TABLE, ONETIME_BUCKET,
 ONETIME_API_KEY and every ONETIME_* setting of the app (ONETIME_MAIL_FROM is the
 sender it verifies; ONETIME_KEY_PREFIX is where the samples go).  Logs, and the
 state file `make outbox` reads the ports from, go to SERVE_LOG_DIR (.serve-logs/).
-Ctrl-C (or SIGTERM) stops all of it.
+Ctrl-C (or SIGTERM, or SIGHUP) stops all of it; if this process is killed outright, the
+kernel kills its processes (tools/processes.py).
 """
 
 from __future__ import annotations
@@ -108,6 +109,25 @@ def port_in_use(error: PortInUse, env: Mapping[str, str]) -> str:
     return message
 
 
+# What stops `make serve`: Ctrl-C, a background job's SIGTERM, a closed terminal's SIGHUP.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def stop_once_on_signals() -> None:
+    """The first stop signal raises KeyboardInterrupt, which stops the stack; later ones are
+    ignored.  A second one would otherwise raise again inside the stopping and leave the
+    stand-ins running, and two come together often: a terminal or ``kill -- -PGID`` signals
+    make and this process, and make passes its own SIGTERM on."""
+
+    def stop(signum: int, frame: object) -> None:
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for each in STOP_SIGNALS:
+        signal.signal(each, stop)
+
+
 def main() -> int:
     env = os.environ
     directory = serve_dir(env)
@@ -132,7 +152,7 @@ def main() -> int:
     except ConfigurationError as error:
         print(f"onetime: {error.message}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    stop_once_on_signals()
     ready = False
     try:
         with running(stack):

@@ -24,7 +24,6 @@ from tools.ports import HOST, PortInUse, port_is_free, wait_for_port
 from tools.processes import spawn, stop
 from tools.resources import bucket_cors, bucket_lifecycle, create_table
 
-BIN = Path(sys.executable).parent
 DEV_API_KEY = "onetime-dev-key"  # documented in the README; never used outside this machine
 MAIL_FROM = "downloads@onetime.local"
 SECRET_PARAMETER = "/onetime/local/secret"  # keys recipient checks (chalicelib/domain/answers.py)
@@ -153,13 +152,14 @@ class Stack:
         )
 
     def start_api(self) -> subprocess.Popen[bytes]:
-        # --no-autoreload: otherwise chalice local forks a child that outlives a plain kill.
+        # chalice local without its reloader (whose child outlives a plain kill), answering
+        # a request no route takes as the deployed API does (tools/localapi.py).
         process = self._spawn(
             "chalice",
             [
-                str(BIN / "chalice"),
-                "local",
-                "--no-autoreload",
+                sys.executable,
+                "-m",
+                "tools.localapi",
                 "--stage",
                 "local",
                 "--host",

@@ -80,8 +80,9 @@ def test_workflows_conform(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
-def test_undeclared_methods_are_405(stack: Stack, method: str) -> None:
+def test_undeclared_methods_are_404_as_api_gateway_answers_them(stack: Stack, method: str) -> None:
     import requests
 
     response = requests.request(method, f"{stack.base_url}/download", timeout=10)
-    assert response.status_code == 405
+    assert response.status_code == 404  # the template's gateway response (tools/localapi.py)
+    assert response.json()["error"] == "not_found"

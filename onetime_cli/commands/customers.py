@@ -100,6 +100,8 @@ def interrupted_message(written: int, length: int | None, temp: Path, kept: Path
     """What a Ctrl-C or SIGTERM left: the bytes and the session when the server had opened
     one (the use is spent, and they get the rest), else nothing."""
     stopped = f"interrupted after {written:,}{of_length(length)} bytes"
+    if written == 0 and length is None:
+        stopped = "interrupted before the file began to arrive"
     if kept is None:
         return f"{stopped}, with no download session to finish it: nothing was kept. {MAY_BE_SPENT}"
     return (

@@ -285,8 +285,9 @@ def get_command(
         stopped = Interrupted if isinstance(error, KeyboardInterrupt) else Terminated
         session = kept[0] if kept and resumable.session is not None else None
         written = temp.stat().st_size if temp.exists() else 0
-        if session is None:
+        if session is None:  # nothing can finish these bytes: leave nothing behind
             temp.unlink(missing_ok=True)
+            downloads.session_path(temp).unlink(missing_ok=True)
         message = interrupted_message(written, resumable.length, temp, session)
         raise stopped(message) from None
     except BaseException as error:

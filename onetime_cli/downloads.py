@@ -14,13 +14,17 @@ A server with download sessions answers the redemption with ``X-Download-Session
 sent back with the token, it gets the file again without spending a use.  When the
 transfer breaks, ``fetch`` does that (a bounded number of times) and asks the file's
 host for the bytes still missing (``Range``), appending them to the temporary file.
-The session value is a credential: it is kept in memory, never shown, and written to
-disk only when a download is given up, to ``<temporary file>.session`` (mode 0600),
-so that ``onetime get --resume`` can finish it.
+The session value is a credential: it is never shown, and it is written beside the
+temporary file, to ``<temporary file>.session`` (mode 0600), as soon as the server
+opens it, before the first byte: a download given up, interrupted (Ctrl-C, SIGTERM)
+or killed can then be finished by ``onetime get`` again, within the session.  While a
+``get`` writes a temporary file it holds a lock on it, so that no other ``get`` appends
+to the same one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -64,6 +68,15 @@ _PARAMETER = re.compile(r';\s*([^\s=;"]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 _EXT_VALUE = re.compile(r"([A-Za-z0-9!#$%&+^_`{}~-]+)'[^']*'(.*)", re.DOTALL)
 
 Progress = Callable[[int], None]
+Keep = Callable[["Resumable"], None]  # told each time what finishing the download takes changes
+
+
+class Busy(Exception):
+    """Another ``onetime get`` is writing this temporary file right now."""
+
+    def __init__(self, temp: Path) -> None:
+        super().__init__(f"{temp} is being written by another onetime get")
+        self.temp = temp
 
 
 class SpentError(Exception):
@@ -271,7 +284,19 @@ def temporary_file(directory: Path, link: Link | None = None) -> tuple[BinaryIO,
     mask = os.umask(0)
     os.umask(mask)
     os.fchmod(descriptor, 0o666 & ~mask)
-    return os.fdopen(descriptor, "wb"), Path(name)
+    file = os.fdopen(descriptor, "wb")
+    _lock(file, Path(name))
+    return file, Path(name)
+
+
+def _lock(file: BinaryIO, temp: Path) -> None:
+    """Hold ``temp`` for this process until ``file`` is closed (or the process ends,
+    however it ends); ``Busy`` if another process holds it."""
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.close()
+        raise Busy(temp) from None
 
 
 def place(temp: Path, final: Path, *, force: bool) -> bool:
@@ -304,18 +329,22 @@ def session_path(temp: Path) -> Path:
 
 
 def save_session(temp: Path, resumable: Resumable) -> Path:
-    """Write what ``--resume`` needs beside ``temp``, readable by its owner only
-    (0600 whatever the umask; a symbolic link there is not followed)."""
+    """Write what finishing the download kept in ``temp`` needs beside it, readable by
+    its owner only (0600 whatever the umask; a symbolic link there is not followed).
+    The record is written whole under another name and then renamed over the old one,
+    so a signal at any moment leaves the old record or the new, never half of one."""
     path = session_path(temp)
-    path.unlink(missing_ok=True)  # a new file, never one someone else made
+    draft = path.with_name(path.name + ".new")
+    draft.unlink(missing_ok=True)  # a new file, never one someone else made
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    descriptor = os.open(path, flags, 0o600)
+    descriptor = os.open(draft, flags, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as out:
         os.fchmod(descriptor, 0o600)  # whatever the umask
         record = {"session": resumable.session, "length": resumable.length}
         json.dump({**record, "etag": resumable.etag}, out)
         out.flush()
         os.fsync(descriptor)
+    os.replace(draft, path)
     return path
 
 
@@ -365,12 +394,14 @@ def interrupted(directory: Path, link: Link) -> tuple[Path, Resumable] | None:
 
 
 def reopen(temp: Path) -> BinaryIO:
-    """The kept temporary file, open for writing at its end (never through a link)."""
+    """The kept temporary file, open for writing at its end (never through a link);
+    ``Busy`` while another ``get`` is still writing it."""
     descriptor = os.open(temp, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
     file = os.fdopen(descriptor, "wb")
     if not stat.S_ISREG(os.fstat(descriptor).st_mode):
         file.close()
         raise IsADirectoryError(0, "not a regular file", str(temp))
+    _lock(file, temp)
     file.seek(0, os.SEEK_END)
     return file
 
@@ -420,6 +451,7 @@ def redeem(
     resumable: Resumable | None = None,
     offset: int = 0,
     answer: str | None = None,
+    keep: Keep | None = None,
 ) -> Iterator[Delivery]:
     """POST the token; follow the answer's redirects (at most MAX_REDIRECTS, each
     a GET without the token) to the file.  ``ApiError`` when the onetime server
@@ -431,7 +463,11 @@ def redeem(
 
     ``answer`` goes with the token when the link has a recipient check (the address it
     was sent to, or the code given with it); a wrong one is ``ApiError`` 403
-    ``wrong_answer``, with ``answers_left``."""
+    ``wrong_answer``, with ``answers_left``.
+
+    ``keep`` is told of a session as soon as the onetime server's answer opens one,
+    before the redirect is followed: from then on the use is spent, and what would get
+    the file again must outlive this process."""
     fields = {"token": link.token}
     if answer is not None:
         fields["answer"] = answer
@@ -457,8 +493,11 @@ def redeem(
         except requests.ConnectionError as error:
             raise Unreachable(origin, connection_failure(error)) from error
         given = response.headers.get(SESSION_HEADER, "").strip()
-        if resumable is not None and _SESSION_VALUE.fullmatch(given):
+        fresh = resumable is not None and given != resumable.session
+        if resumable is not None and fresh and _SESSION_VALUE.fullmatch(given):
             resumable.session = given
+            if keep is not None:
+                keep(resumable)
         remaining = response.headers.get("X-Remaining-Uses")
         hops = 0
         try:
@@ -624,6 +663,7 @@ def fetch(
     tries: int = RESUME_TRIES,
     delays: Sequence[float] | None = None,
     answer: str | None = None,
+    keep: Keep | None = None,
 ) -> Fetched:
     """Redeem ``link`` and write the file to ``file``, after what it holds already.
 
@@ -633,7 +673,9 @@ def fetch(
     sent again with it (no use is spent) and the rest is asked for with ``Range``; an
     answer with the whole file (200) starts it over.  After ``tries`` such attempts,
     ``GaveUp``.  ``watch`` is entered around each answer's bytes (a progress bar).
-    ``answer`` is the link's recipient check's (see ``redeem``)."""
+    ``answer`` is the link's recipient check's (see ``redeem``).  ``keep`` is told what
+    finishing the download takes whenever that changes, before any byte of an answer is
+    written: a new session, or the length and version of the file."""
     waits = RETRY_DELAYS if delays is None else delays
     breaks = 0
     disposition: str | None = None
@@ -642,7 +684,7 @@ def fetch(
         offset = file.tell()
         try:
             with redeem(
-                link, timeout=timeout, resumable=resumable, offset=offset, answer=answer
+                link, timeout=timeout, resumable=resumable, offset=offset, answer=answer, keep=keep
             ) as delivery:
                 if delivery.start != offset:  # the whole file (again): start over
                     file.seek(0)
@@ -650,8 +692,12 @@ def fetch(
                 if remaining is None:
                     remaining = delivery.remaining_uses
                 disposition = delivery.disposition or disposition
+                known = (resumable.length, resumable.etag)
                 resumable.length = delivery.total
                 resumable.etag = delivery.etag or resumable.etag
+                changed = (resumable.length, resumable.etag) != known
+                if keep is not None and resumable.session is not None and changed:
+                    keep(resumable)
                 with watch(delivery) as advance:
                     receive(delivery, file, advance)
                 return Fetched(file.tell(), disposition, remaining, breaks, delivery.start)

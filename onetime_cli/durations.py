@@ -29,14 +29,19 @@ def parse_duration(text: str) -> int:
 
 
 def format_duration(seconds: float) -> str:
-    """``93784`` -> ``'1d 2h'``: the two largest units, rounded down."""
-    remaining = int(abs(seconds))
+    """``93784`` -> ``'1d 2h'``: the two largest units, the second rounded to the
+    nearest, and seconds only under 10 minutes.  So a 2-day link read back 3 s after it
+    was made is ``'2d'``, not ``'1d 23h'``, and a 1-hour one ``'1h'``, not ``'59m 57s'``."""
+    remaining = round(abs(seconds))
     if remaining < 60:
         return f"{remaining}s"
+    # Days read better than weeks for the ranges links live.
+    units = [(unit, size) for unit, size in UNITS.items() if unit != "w"]
+    largest = next(index for index, (_, size) in enumerate(units) if remaining >= size)
+    last = max(units[min(largest + 1, len(units) - 1)][1], 60 if remaining >= 600 else 1)
+    remaining = round(remaining / last) * last  # may carry into a larger unit: 23h 59m 50s
     parts: list[str] = []
-    for unit, size in UNITS.items():
-        if unit == "w":
-            continue  # days read better than weeks for the ranges links live
+    for unit, size in units:
         if remaining >= size:
             parts.append(f"{remaining // size}{unit}")
             remaining %= size

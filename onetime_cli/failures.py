@@ -3,7 +3,8 @@ and the exit code it ends ``onetime`` with.
 
 Exit codes: 0 done; 1 the API answered with an error; 2 bad usage (or, for
 ``get``, a file already there); 3 the URL or API key is not configured; 4 the
-server could not be reached (or, for ``get``, the transfer broke off).
+server could not be reached (or, for ``get``, the transfer broke off); 128 + the
+signal's number when ``get`` was interrupted (130 for Ctrl-C, 143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -44,6 +45,22 @@ class Occupied(Failure):
 
     exit_code = 2
 
+
+class Interrupted(Failure):
+    """Ctrl-C stopped ``get``: exit 130 (128 + SIGINT), as a shell reports it."""
+
+    exit_code = 130
+
+
+class Terminated(Interrupted):
+    """SIGTERM stopped ``get``: exit 143 (128 + SIGTERM)."""
+
+    exit_code = 143
+
+
+# Said when ``get`` stops before sending anything: true of this command, whatever the
+# link's state (only the service can say whether the link was used).
+NOTHING_SENT = "Nothing was sent to the server, so this spent no use."
 
 # What a customer can do once the use may be gone.
 MAY_BE_SPENT = (

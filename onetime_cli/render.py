@@ -28,9 +28,10 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.table import Table
 from rich.text import Text
@@ -147,17 +148,38 @@ def short_time(value: object) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def size(value: object) -> str:
-    if not isinstance(value, int) or isinstance(value, bool):
-        return NONE if value is None else str(value)
-    if value < 1024:
-        return f"{value} bytes"
-    amount = float(value)
+def binary(count: float) -> str:
+    """``5242880`` -> ``'5.0 MiB'``: 1024-based, as the pages show sizes."""
+    if count < 1024:
+        return f"{int(count)} bytes"
+    amount = float(count)
     for unit in ("KiB", "MiB", "GiB", "TiB"):
         amount /= 1024
         if amount < 1024 or unit == "TiB":
             break
-    return f"{amount:.1f} {unit} ({value:,} bytes)"
+    return f"{amount:.1f} {unit}"
+
+
+def size(value: object) -> str:
+    """``'5.0 MiB (5,242,880 bytes)'``; plain bytes under 1 KiB."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return NONE if value is None else str(value)
+    if value < 1024:
+        return binary(value)
+    return f"{binary(value)} ({value:,} bytes)"
+
+
+def rate(per_second: float) -> str:
+    return f"{binary(per_second)}/s"
+
+
+class BinaryRateColumn(ProgressColumn):
+    """The transfer's speed in the units of its sizes (rich's own column is 1000-based:
+    ``MB/s`` beside ``MiB``)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("?" if speed is None else rate(speed), style="progress.data.speed")
 
 
 def status_text(value: object) -> Text:
@@ -614,7 +636,7 @@ def upload_progress(
         TextColumn("{task.description}", markup=False),
         BarColumn(),
         DownloadColumn(binary_units=True),
-        TransferSpeedColumn(),
+        BinaryRateColumn(),
         TimeRemainingColumn(),
         console=out,
         redirect_stdout=False,

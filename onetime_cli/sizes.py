@@ -1,4 +1,5 @@
-"""Human sizes: ``10MB`` (decimal), ``5MiB`` (binary), ``1.5GB`` or plain bytes."""
+"""Human sizes: ``5MiB`` (binary, as the CLI and the pages show sizes), ``10MB``
+(decimal), ``1.5GiB`` or plain bytes."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ UNITS: dict[str, int] = {
 }
 # ASCII digits only (as in durations): \d would also admit other scripts' digits.
 _SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([a-z]*)")
-EXAMPLES = "10MB, 5MiB, 1.5GB, 500KiB or plain bytes"
+# Binary first: what the CLI and the pages show (20MiB is shown as 20.0 MiB; 20MB as 19.1 MiB).
+EXAMPLES = "20MiB, 500KiB, 1.5GiB, 10MB (1000-based) or plain bytes"
 
 
 def parse_size(text: str) -> int:

@@ -1,19 +1,62 @@
 """The customer's command: ``get`` downloads what a link delivers, as its Download
-button does, taking a broken transfer up again through the download session."""
+button does, taking a broken transfer up again through the download session.
+
+Ctrl-C and SIGTERM stop it without losing the use: the session is on disk before the
+first byte, so the bytes and the session are kept, and ``get`` again finishes the file."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import BinaryIO
 
 import click
 
 from onetime_cli import downloads, render
 from onetime_cli.client import ApiError
-from onetime_cli.failures import MAY_BE_SPENT, Failure, Occupied, ServerUnreachable, retry_hint
+from onetime_cli.failures import (
+    MAY_BE_SPENT,
+    NOTHING_SENT,
+    Failure,
+    Interrupted,
+    Occupied,
+    ServerUnreachable,
+    Terminated,
+    retry_hint,
+)
 from onetime_cli.group import Config, pass_config
+
+# How a kept download is finished: said after giving up and after an interruption alike.
+FINISH = (
+    "To finish it without spending another use, run the same `onetime get` again (the same "
+    "link and --output), while the session lasts (an hour, unless the sender's service says "
+    "otherwise)."
+)
+SESSION_NOTE = "(readable only by you: it lets whoever holds it get the file again)"
+
+
+class TermSignal(BaseException):
+    """SIGTERM, raised wherever the process is, as Python raises KeyboardInterrupt for
+    SIGINT, so that both stop a download the same way (a BaseException, so that no
+    ``except Exception`` on the way swallows it)."""
+
+
+@contextmanager
+def terminations_raised() -> Iterator[None]:
+    """SIGTERM raises ``TermSignal`` while the block runs (its default would end the
+    process at once, before the kept file is closed and the person told)."""
+
+    def raise_terminated(signum: int, frame: FrameType | None) -> None:
+        raise TermSignal
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def uses_left(remaining: str | None) -> str:
@@ -41,43 +84,63 @@ def saved_line(fetched: downloads.Fetched) -> str:
     return f"Saved {render.size(fetched.size)}.{how}{uses_left(fetched.remaining_uses)}"
 
 
+def of_length(length: int | None) -> str:
+    return "" if length is None else f" of {length:,}"
+
+
 def gave_up_message(error: downloads.GaveUp, temp: Path, kept: Path) -> str:
-    of = "" if error.length is None else f" of {error.length:,}"
     return (
-        f"the download broke off after {error.written:,}{of} bytes, and {error.tries} tries "
-        f"to resume it failed (the last: {error.last}). The bytes are kept in {temp}, and the "
-        f"download session in {kept} (readable only by you: it lets whoever holds it get the "
-        "file again). To finish it without spending another use, run `onetime get` with the "
-        "same link, the same --output and --resume, while the session lasts (an hour, unless "
-        "the sender's service says otherwise)."
+        f"the download broke off after {error.written:,}{of_length(error.length)} bytes, and "
+        f"{error.tries} tries to resume it failed (the last: {error.last}). The bytes are "
+        f"kept in {temp}, and the download session in {kept} {SESSION_NOTE}. {FINISH}"
+    )
+
+
+def interrupted_message(written: int, length: int | None, temp: Path, kept: Path | None) -> str:
+    """What a Ctrl-C or SIGTERM left: the bytes and the session when the server had opened
+    one (the use is spent, and they get the rest), else nothing."""
+    stopped = f"interrupted after {written:,}{of_length(length)} bytes"
+    if written == 0 and length is None:
+        stopped = "interrupted before the file began to arrive"
+    if kept is None:
+        return f"{stopped}, with no download session to finish it: nothing was kept. {MAY_BE_SPENT}"
+    return (
+        f"{stopped}. The link's use is spent, but the bytes are kept in {temp}, and the "
+        f"download session in {kept} {SESSION_NOTE}. {FINISH}"
     )
 
 
 def open_download(
     link: downloads.Link, target: downloads.Target, resume: bool
-) -> tuple[BinaryIO, Path, downloads.Resumable]:
-    """The temporary file to write to and what is known of the download: a new empty
-    file, or with --resume the one a previous ``get`` gave up, with its session."""
-    if not resume:
+) -> tuple[BinaryIO, Path, downloads.Resumable, bool]:
+    """The temporary file to write to, what is known of the download, and whether it
+    takes one up: the download of this link a previous ``get`` left in the folder
+    (given up, interrupted or killed) with its session, else a new empty file (with
+    --resume, nothing else will do)."""
+    found = downloads.interrupted(target.directory, link)
+    if found is None:
+        if resume:
+            raise Occupied(
+                f"no interrupted download of this link in {target.directory} to resume (give "
+                f"the --output it had). {NOTHING_SENT}"
+            )
         try:
             file, temp = downloads.temporary_file(target.directory, link)
         except OSError as error:
             raise Occupied(
-                f"cannot write in {target.directory}: {error.strerror}. "
-                "Nothing was downloaded: the link was not used."
+                f"cannot write in {target.directory}: {error.strerror}. {NOTHING_SENT}"
             ) from error
-        return file, temp, downloads.Resumable()
-    found = downloads.interrupted(target.directory, link)
-    if found is None:
-        raise Occupied(
-            f"no interrupted download of this link in {target.directory} to resume (give the "
-            "--output it had). Nothing was downloaded: the link was not used."
-        )
+        return file, temp, downloads.Resumable(), False
     temp, resumable = found
     try:
-        return downloads.reopen(temp), temp, resumable
+        return downloads.reopen(temp), temp, resumable, True
+    except downloads.Busy as error:
+        raise Occupied(
+            f"another `onetime get` is downloading this link into {target.directory} right now "
+            f"({temp}): let it finish, or give another --output. {NOTHING_SENT}"
+        ) from error
     except OSError as error:
-        raise Occupied(f"cannot write {temp}: {error.strerror}. Nothing was downloaded.") from error
+        raise Occupied(f"cannot write {temp}: {error.strerror}. {NOTHING_SENT}") from error
 
 
 @click.command("get")
@@ -93,8 +156,9 @@ def open_download(
 @click.option(
     "--resume",
     is_flag=True,
-    help="Finish a download of this link that a previous get gave up (in the folder of "
-    "--output), through the session it kept: spends no use.",
+    help="Only finish a download of this link that a previous get gave up or was "
+    "interrupted in (in the folder of --output), through the session it kept: spends no "
+    "use.  A plain get does the same when it finds one.",
 )
 @click.option(
     "-q",
@@ -135,11 +199,12 @@ def get_command(
     When the transfer breaks off, get takes it up again (up to 3 times)
     through the download session the server opened: the token goes again with
     the session, which spends no use, and only the missing bytes are asked
-    for.  If that fails too (exit 4), the bytes are kept in the temporary file
-    and the session beside it in <temporary file>.session, readable only by
-    you; --resume, with the same link and --output, finishes the download
-    while the session lasts.  Without a session (an older server), a broken
-    transfer leaves nothing behind (exit 4).
+    for.  The session is kept beside the temporary file, in <temporary
+    file>.session (readable only by you), from before the first byte: if the
+    transfer cannot be taken up (exit 4), or get is interrupted (Ctrl-C: exit
+    130; SIGTERM: exit 143) or killed, both stay, and get again with the same
+    link and --output finishes the download while the session lasts (--resume
+    does only that).  Without a session (an older server), nothing is kept.
 
     An existing file is never replaced without --force (exit 2).  When --output
     names the file, that is checked before the link is used; when the name
@@ -168,12 +233,18 @@ def get_command(
     if target.name is not None:
         chosen = target.path(target.name)
         if downloads.exists(chosen) and not force:
-            raise Occupied(
-                f"{chosen} already exists; give --force to replace it. "
-                "Nothing was downloaded: the link was not used."
-            )
-    file, temp, resumable = open_download(link, target, resume)
+            raise Occupied(f"{chosen} already exists; give --force to replace it. {NOTHING_SENT}")
+    file, temp, resumable, resuming = open_download(link, target, resume)
+    kept: list[Path] = [downloads.session_path(temp)] if resuming else []
     names: list[str] = []
+
+    def keep(state: downloads.Resumable) -> None:
+        """Write the session down before the bytes come (a disk that refuses costs only
+        the chance to finish after an interruption: the download goes on)."""
+        try:
+            kept[:] = [downloads.save_session(temp, state)]
+        except OSError:
+            kept.clear()
 
     @contextmanager
     def watch(delivery: downloads.Delivery) -> Iterator[downloads.Progress | None]:
@@ -190,30 +261,45 @@ def get_command(
             yield advance
 
     try:
-        with file:
+        with terminations_raised(), file:
             fetched = downloads.fetch(
-                link, file, resumable, timeout=config.timeout, watch=watch, answer=answer
+                link,
+                file,
+                resumable,
+                timeout=config.timeout,
+                watch=watch,
+                answer=answer,
+                keep=keep,
             )
     except downloads.GaveUp as error:
         try:
-            kept = downloads.save_session(temp, resumable)
+            saved = downloads.save_session(temp, resumable)
         except OSError as failure:
             temp.unlink(missing_ok=True)
             raise ServerUnreachable(
                 f"the download broke off and could not be resumed ({error.last}); nothing was "
                 f"saved, and the session could not be kept: {failure.strerror}. {MAY_BE_SPENT}"
             ) from error
-        raise ServerUnreachable(gave_up_message(error, temp, kept)) from error
+        raise ServerUnreachable(gave_up_message(error, temp, saved)) from error
+    except (KeyboardInterrupt, TermSignal) as error:
+        stopped = Interrupted if isinstance(error, KeyboardInterrupt) else Terminated
+        session = kept[0] if kept and resumable.session is not None else None
+        written = temp.stat().st_size if temp.exists() else 0
+        if session is None:  # nothing can finish these bytes: leave nothing behind
+            temp.unlink(missing_ok=True)
+            downloads.session_path(temp).unlink(missing_ok=True)
+        message = interrupted_message(written, resumable.length, temp, session)
+        raise stopped(message) from None
     except BaseException as error:
-        keep = resume and keeps_resumable(error)
-        if not keep:
+        keeping = resuming and keeps_resumable(error)
+        if not keeping:
             temp.unlink(missing_ok=True)
             downloads.session_path(temp).unlink(missing_ok=True)
         if isinstance(error, ApiError):
             after = ""
-            if resume:
-                after = " The kept bytes and session are still there: try --resume again later."
-                if not keep:
+            if resuming:
+                after = " The kept bytes and session are still there: try again later."
+                if not keeping:
                     after = " The kept bytes and session are removed."
             raise Failure(error.message + retry_hint(error) + check_hint(error) + after) from error
         if isinstance(error, OSError):  # writing the file: network errors are wrapped

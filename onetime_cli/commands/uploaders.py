@@ -119,8 +119,8 @@ def share_command(
 @click.option(
     "--max-size",
     type=SIZE,
-    help="The largest file it takes: 10MB, 5MiB, 1.5GB or bytes.  [default: the "
-    "deployment's limit]",
+    help="The largest file it takes: 20MiB, 500KiB, 1.5GiB, 10MB (1000-based) or bytes.  "
+    "[default: the deployment's limit]",
 )
 @click.option(
     "--type",
@@ -175,7 +175,7 @@ def request_command(
     \b
     Examples:
       onetime request
-      onetime request --files 3 --max-size 20MB --type application/pdf --note "ticket 4711"
+      onetime request --files 3 --max-size 20MiB --type application/pdf --note "ticket 4711"
       onetime request --email customer@example.com --message "Please send the signed contract."
       onetime request --notify ops@example.com --no-show-link --link-uses 3 --link-ttl 7d
       url=$(onetime request --ttl 2d)

@@ -1434,7 +1434,7 @@ def test_get_refuses_to_overwrite_a_named_file_before_spending_the_use(
     assert result.exit_code == 2
     assert result.stderr == (
         f"error: {mine} already exists; give --force to replace it. "
-        "Nothing was downloaded: the link was not used.\n"
+        "Nothing was sent to the server, so this spent no use.\n"
     )
     assert canned.requests == []  # nothing was sent: the use is not spent
     assert mine.read_bytes() == b"precious"
@@ -1945,7 +1945,7 @@ def test_get_gives_up_keeping_the_bytes_and_the_session_and_resume_finishes(
         f"tries to resume it failed (the last: {flaky.url}: the connection broke). The bytes "
         f"are kept in {temp}, and the download session in {kept} (readable only by you: it "
         "lets whoever holds it get the file again). To finish it without spending another "
-        "use, run `onetime get` with the same link, the same --output and --resume, while the "
+        "use, run the same `onetime get` again (the same link and --output), while the "
         "session lasts (an hour, unless the sender's service says otherwise).\n"
     )
     secrets_not_in(gave_up)
@@ -2039,7 +2039,7 @@ def test_resume_with_nothing_to_resume_sends_nothing(canned: Canned, tmp_path: P
     assert result.exit_code == 2
     assert result.stderr == (
         f"error: no interrupted download of this link in {tmp_path} to resume (give the "
-        "--output it had). Nothing was downloaded: the link was not used.\n"
+        "--output it had). Nothing was sent to the server, so this spent no use.\n"
     )
     assert canned.requests == []
 

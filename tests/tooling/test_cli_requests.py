@@ -66,7 +66,7 @@ def test_sizes(text: str, size: int) -> None:
 
 @pytest.mark.parametrize("text", ["", "abc", "MB", "10XB", "-5", "1e6", "10 M B", "٣MB"])
 def test_invalid_sizes(text: str) -> None:
-    with pytest.raises(ValueError, match=r"is not a size; use e\.g\. 10MB, 5MiB"):
+    with pytest.raises(ValueError, match=r"is not a size; use e\.g\. 20MiB, 500KiB"):
         parse_size(text)
 
 
@@ -105,7 +105,7 @@ def test_help_lists_the_request_commands() -> None:
     [
         (["request", "--files", "0"], "Invalid value for '--files': 0 is not in the range x>=1"),
         (["request", "--files", "some"], "'some' is not a valid integer"),
-        (["request", "--max-size", "abc"], "'abc' is not a size; use e.g. 10MB, 5MiB"),
+        (["request", "--max-size", "abc"], "'abc' is not a size; use e.g. 20MiB, 500KiB"),
         (["request", "--max-size", "0"], "'0' is not a size: it must be more than zero"),
         (["request", "--ttl", "soon"], "'soon' is not a duration; use e.g. 30s"),
         (["request", "--link-ttl", "0"], "'0' is not a duration: it must be longer than zero"),

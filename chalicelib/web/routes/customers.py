@@ -87,7 +87,7 @@ def answer(outcome: Redemption, token: str, html: bool, urls: Addresses) -> Resp
         # The landing page's button: a page that says the download started, and starts it.
         response = views.started_response(outcome, token, now)
     else:
-        response = views.download_response(outcome)
+        response = views.download_response(outcome, urls.download(token))
     if outcome.session is not None:
         link_id = outcome.link.link_id
         response.headers.update(views.session_headers(link_id, outcome.session, urls.base, now))

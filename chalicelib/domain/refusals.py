@@ -35,6 +35,7 @@ from chalicelib.domain.errors import (
     UploadTooLargeError,
     UploadTypeError,
 )
+from chalicelib.domain.filekinds import file_kind, file_kinds
 from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import MAX_WRONG_ANSWERS, Link
 from chalicelib.domain.sessions import HEADER as SESSION_HEADER
@@ -294,8 +295,8 @@ DECLINED: dict[str, Declining] = {
         "automated_client",
         "Nothing was used up: link previews and scanners cannot download. "
         "Open the link in a browser.",
-        "This looks like a link preview, so nothing was downloaded. Open the link in your "
-        "browser to download the file.",
+        "This looks like a link preview or an automated browser, so there is no Download "
+        "button here, and nothing was downloaded or used up.",
     ),
     "too_fast": Declining(
         "too_fast",
@@ -466,8 +467,8 @@ def wrong_type(content_type: str, accepted: tuple[str, ...]) -> UploadTypeError:
     return UploadTypeError(
         "upload_wrong_type",
         "This type of file is not accepted",
-        f"The file is {content_type}; this upload link takes only {', '.join(accepted)}. "
-        "Nothing was used up.",
+        f"The file you sent is a kind this upload link does not take ({file_kind(content_type)}); "
+        f"it takes only: {file_kinds(accepted)}. Nothing was used up.",
         TRY_AGAIN.replace("the file", "a file of an accepted type"),
     )
 

@@ -76,6 +76,9 @@ def answer(outcome: Redemption, token: str, html: bool, urls: Addresses) -> Resp
         page.headers.update(views.form_headers(outcome.form_key, urls.base))
         return page
     if isinstance(outcome, Declined):
+        if html and outcome.reason == "bot":
+            # A previewer's page: no button it could press in vain.
+            return views.preview_response(outcome.link, urls.download(token), now)
         if html:
             page = views.landing_response(
                 outcome.link, token, now, outcome.stamp, declined=outcome.reason

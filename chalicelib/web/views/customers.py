@@ -35,6 +35,10 @@ def landing_response(
     return page_response(html, 200, link_headers(link))
 
 
+def preview_response(link: Link, url: str, now: float) -> Response:
+    return page_response(pages.preview(link, url, now), 200, link_headers(link))
+
+
 # Declined: nothing was spent.  A GET that must confirm, or a press that came too soon, is
 # a conflict with the link's state; a previewer is refused outright.
 DECLINED_STATUS = {

@@ -35,10 +35,12 @@ from chalicelib.domain.errors import (
     UploadTooLargeError,
     UploadTypeError,
 )
+from chalicelib.domain.filekinds import file_kind, file_kinds
 from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import MAX_WRONG_ANSWERS, Link
+from chalicelib.domain.sessions import HEADER as SESSION_HEADER
 from chalicelib.domain.text import human_size
-from chalicelib.templates.engine import human_date, relative
+from chalicelib.templates.engine import clock_time, human_date, relative
 
 # What a customer can do about a link that will not deliver: the one next step of most pages.
 ASK_SENDER = "What you can do: ask the person or shop that sent you this link for a new one."
@@ -293,8 +295,8 @@ DECLINED: dict[str, Declining] = {
         "automated_client",
         "Nothing was used up: link previews and scanners cannot download. "
         "Open the link in a browser.",
-        "This looks like a link preview, so nothing was downloaded. Open the link in your "
-        "browser to download the file.",
+        "This looks like a link preview or an automated browser, so there is no Download "
+        "button here, and nothing was downloaded or used up.",
     ),
     "too_fast": Declining(
         "too_fast",
@@ -352,6 +354,24 @@ DECLINED: dict[str, Declining] = {
 }
 # The one line a redirect carries, for a client that does not follow it (curl without -L).
 REDIRECT_NOTE = "The file is at the address in the Location header; with curl, add -L."
+
+
+def session_command(url: str, session: str) -> str:
+    """The one command that fetches the file within a download session: a POST of the
+    token with the session's value, which spends no use (docs/COUNTING.md)."""
+    return f"curl -fOJL -H '{SESSION_HEADER}: {session}' -d '' '{url}'"
+
+
+def redirect_note(url: str, session: str | None, until: float | None) -> str:
+    """The redirect's body: what to do when it was not followed.  A client that forgot
+    ``-L`` (``curl -OJ -d ''``) has spent the use and holds only this body, so it gets the
+    command that fetches the file again within its own session, which it alone was sent."""
+    if session is None or until is None:
+        return REDIRECT_NOTE
+    return (
+        f"{REDIRECT_NOTE} Until {clock_time(until)}, this fetches the file without using "
+        f"up another download: {session_command(url, session)}"
+    )
 
 
 def unknown_link(link_id: str) -> LinkNotFoundError:
@@ -447,8 +467,8 @@ def wrong_type(content_type: str, accepted: tuple[str, ...]) -> UploadTypeError:
     return UploadTypeError(
         "upload_wrong_type",
         "This type of file is not accepted",
-        f"The file is {content_type}; this upload link takes only {', '.join(accepted)}. "
-        "Nothing was used up.",
+        f"The file you sent is a kind this upload link does not take ({file_kind(content_type)}); "
+        f"it takes only: {file_kinds(accepted)}. Nothing was used up.",
         TRY_AGAIN.replace("the file", "a file of an accepted type"),
     )
 

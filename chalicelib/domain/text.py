@@ -54,11 +54,13 @@ def printable(value: str) -> str:
 
 
 def human_size(size: int) -> str:
-    if size < 1000:
+    """``10.0 KiB``, ``5.0 MiB``: 1024-based, as the CLI shows the same file (pages, emails
+    and the CLI all say one thing for one size)."""
+    if size < 1024:
         return "1 byte" if size == 1 else f"{size} bytes"
     value = float(size)
-    for unit in ("kB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 1000 or unit == "TB":
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
             return f"{value:.1f} {unit}"
     raise AssertionError("unreachable")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.errors import InvalidRequestError
+from chalicelib.domain.filekinds import file_kinds
 from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import Link
 from chalicelib.domain.text import has_control_characters, human_size, is_email_address
@@ -155,8 +156,8 @@ def compose(
         "url": url,
         "closing": closing(reply_to, sender_name),
     }
-    intro = "A file has been shared with you. The link works for a limited time"
-    intro += " and only once." if link.max_uses == 1 else f" and {downloads}."
+    times = "once" if link.max_uses == 1 else f"for {downloads}"
+    intro = f"A file has been shared with you. The link can be used {times}, until it expires."
     text_block = f"Message from the sender:\n{letter.message}\n" if letter.message else ""
     text_code = f"Your download code: {code}\n{CODE_NOTE}\n" if code else ""
     if text_code and text_block:
@@ -215,7 +216,7 @@ def compose_request(
 ) -> tuple[str, str]:
     """An upload link's plain-text and HTML parts (the HTML escapes every value)."""
     files = "one file" if request.max_files == 1 else f"up to {request.max_files} files"
-    types = ", ".join(request.content_types) if request.content_types else "any type"
+    types = file_kinds(request.content_types) or "any type"
     facts = {
         "files": files,
         "largest": human_size(request.max_bytes),

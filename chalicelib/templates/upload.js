@@ -9,9 +9,10 @@
   var terms = JSON.parse(document.getElementById("script-form").textContent);
 
   function size(bytes) {
-    var units = ["bytes", "kB", "MB", "GB", "TB"];
+    // 1024-based, as the pages and the CLI show sizes (chalicelib/domain/text.py).
+    var units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
     var i = 0;
-    while (bytes >= 1000 && i < units.length - 1) { bytes /= 1000; i += 1; }
+    while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i += 1; }
     return i === 0 ? bytes + " bytes" : bytes.toFixed(1) + " " + units[i];
   }
   function duration(seconds) {
@@ -19,6 +20,8 @@
     return Math.round(seconds / 60) + " min";
   }
   function say(text) { status.textContent = text; }
+  // A kind's name a person knows ("PDF document"), as the page shows it.
+  function kind(type) { return terms.kinds[type] || type; }
 
   form.addEventListener("submit", function (event) {
     var file = input.files && input.files[0];
@@ -37,8 +40,8 @@
       return;
     }
     if (terms.types.length && terms.types.indexOf(type) < 0) {
-      say("This type of file (" + type + ") is not accepted here; send " +
-        terms.types.join(", ") + ". Nothing was sent.");
+      say("This kind of file (" + kind(type) + ") is not accepted here; send: " +
+        terms.types.map(kind).join(", ") + ". Nothing was sent.");
       return;
     }
     send.disabled = true;

@@ -21,14 +21,35 @@ def single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def only(params: Mapping[str, Sequence[str]], allowed: Sequence[str], taker: str) -> None:
+    """Refuse any parameter not in ``allowed``: a typo (``ttls=60``, ``use=2``) must not
+    quietly mint with the defaults.  One fixed code whatever the name: the code becomes a
+    metric dimension, and each new one is billed."""
+    extra = sorted(set(params) - set(allowed))
+    if extra:
+        raise InvalidRequestError(
+            "invalid_parameter",
+            f"Unknown parameter {extra[0]!r}: {taker} takes only {', '.join(allowed)}.",
+        )
+
+
+# More digits than this is beyond every range a caller checks (and int() of a huge string
+# is slow): such a number is read as TOO_LARGE, so the caller's own range check refuses it
+# in words that give the range.
+_MAX_DIGITS = 9
+TOO_LARGE = 10**_MAX_DIGITS
+
+
 def whole_number(params: Mapping[str, Sequence[str]], name: str, default: int) -> int:
+    """A parameter that must be a whole number; the caller checks its range."""
     raw = single(params, name)
     if raw is None:
         return default
     # isdigit() admits other scripts' digits; only ASCII 0-9 is a number here.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()):
         raise InvalidRequestError(f"invalid_{name}", f"{name} must be a whole number.")
-    return int(raw)
+    digits = raw.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else TOO_LARGE
 
 
 def boolean(params: Mapping[str, Sequence[str]], name: str, default: bool) -> bool:

@@ -281,7 +281,7 @@ def expect_received(tab: Watched, stack: Stack, made: dict[str, Any]) -> str:
     page = tab.page
     expect(page.get_by_role("heading")).to_have_text(RECEIVED)
     expect(page.locator(".file")).to_have_text(FILENAME)
-    expect(page.locator("main")).to_contain_text("200.0 kB")
+    expect(page.locator("main")).to_contain_text("195.3 KiB")
     expect(page.locator("main")).to_contain_text("This upload link is now used up.")
     expect(page.locator("#copy")).to_be_visible()
     link = page.locator("#link").input_value()
@@ -392,10 +392,10 @@ def test_with_javascript_the_page_shows_progress_and_the_link_downloads_the_file
     with s3_cors_as_aws(page, stack) as cors, throttled_upload(page, UPLOAD_BYTES_PER_SECOND):
         upload_button(page).click()
         # The script took the form over: the bar shows, the button waits, and the status
-        # says how far the upload has got ("12.3 kB of 200.0 kB · ...").
+        # says how far the upload has got ("12.0 KiB of 195.3 KiB · ...").
         expect(page.locator("#bar")).to_be_visible()
         expect(upload_button(page)).to_be_disabled()
-        expect(page.locator("#status")).to_contain_text(f" of {len(CONTENT) / 1000:.1f} kB")
+        expect(page.locator("#status")).to_contain_text(f" of {len(CONTENT) / 1024:.1f} KiB")
         expect(page.locator("#status")).to_contain_text("left")
         assert wait_for_confirmation(tab) == 201
     # The script's upload needed a preflight (it listens to upload progress), which

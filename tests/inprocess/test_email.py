@@ -54,7 +54,7 @@ def test_email_sends_a_multipart_message_with_the_link(mail: InProcess) -> None:
     text, page = parts(message)
     for part in (text, page):
         assert body["url"].replace("&", "&amp;") in part or body["url"] in part
-        assert "10.2 kB" in part
+        assert "10.0 KiB" in part
         assert "2 downloads" in part
         assert "in 2 hours" in part or "in 1 hour" in part
     assert "Été à Paris.pdf" in text and "<b>#1042</b>" in text

@@ -56,7 +56,7 @@ def test_browser_get_shows_landing_page_and_spends_nothing(
     assert response.status_code == 200
     page = text_of(response)
     assert "Guide — été.pdf" in page
-    assert "10.2 kB" in page  # 10,240 bytes
+    assert "10.0 KiB" in page  # 10,240 bytes
     assert "<dt>Downloads left</dt><dd>2</dd>" in page
     assert "in 1 hour" in page or "in 2 hours" in page
     assert re.search(r"\d{4}, \d\d:\d\d UTC", page)

@@ -79,6 +79,23 @@ def landing(
     return page(f"Download {link.filename}", "landing", content)
 
 
+def preview(link: Link, url: str, now: float) -> str:
+    """The page a link previewer or an automated browser gets (chalicelib/domain/bots.py):
+    the file's facts, and the address to open in a person's browser, without a Download
+    button, which would never download for it."""
+    content = fill(
+        "preview.html",
+        notice=notice(DECLINED["bot"].note or ""),
+        filename=link.filename,
+        size=human_size(link.object.size),
+        remaining=str(link.remaining),
+        expires_in=relative(link.expires_at, now),
+        expires_on=human_date(link.expires_at),
+        url=url,
+    )
+    return page(f"Download {link.filename}", "landing", content)
+
+
 def started(
     filename: str,
     location: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 
+from chalicelib.domain.filekinds import KINDS, file_kind, file_kinds
 from chalicelib.domain.text import human_size
 from chalicelib.services.filerequests import Received, UploadPage
 from chalicelib.templates.engine import (
@@ -38,7 +39,7 @@ def upload(form_page: UploadPage, done_url: str, form_url: str, now: float) -> s
     if "Content-Type" not in fields:
         if terms.content_types:
             options = "".join(
-                f'<option value="{html.escape(t)}">{html.escape(t)}</option>'
+                f'<option value="{html.escape(t)}">{html.escape(file_kind(t))}</option>'
                 for t in terms.content_types
             )
             type_field = fill("upload-type.html", options=Html(options))
@@ -53,6 +54,7 @@ def upload(form_page: UploadPage, done_url: str, form_url: str, now: float) -> s
         "prefix": form_page.key_prefix,
         "max_bytes": terms.max_bytes,
         "types": list(terms.content_types),
+        "kinds": KINDS,  # the script's words name kinds as the page does
         "done": done_url,
         "refresh": form_url,
     }
@@ -64,8 +66,9 @@ def upload(form_page: UploadPage, done_url: str, form_url: str, now: float) -> s
     content = fill(
         "upload.html",
         files="one file" if terms.max_files == 1 else f"up to {terms.max_files} files",
+        each="It" if terms.max_files == 1 else "Each file",
         largest=human_size(terms.max_bytes),
-        types=", ".join(terms.content_types) or "Any",
+        types=file_kinds(terms.content_types) or "Any",
         expires_in=relative(terms.expires_at, now),
         expires_on=human_date(terms.expires_at),
         action=str(form["url"]),

@@ -76,6 +76,9 @@ def answer(outcome: Redemption, token: str, html: bool, urls: Addresses) -> Resp
         page.headers.update(views.form_headers(outcome.form_key, urls.base))
         return page
     if isinstance(outcome, Declined):
+        if html and outcome.reason == "bot":
+            # A previewer's page: no button it could press in vain.
+            return views.preview_response(outcome.link, urls.download(token), now)
         if html:
             page = views.landing_response(
                 outcome.link, token, now, outcome.stamp, declined=outcome.reason
@@ -87,7 +90,7 @@ def answer(outcome: Redemption, token: str, html: bool, urls: Addresses) -> Resp
         # The landing page's button: a page that says the download started, and starts it.
         response = views.started_response(outcome, token, now)
     else:
-        response = views.download_response(outcome)
+        response = views.download_response(outcome, urls.download(token))
     if outcome.session is not None:
         link_id = outcome.link.link_id
         response.headers.update(views.session_headers(link_id, outcome.session, urls.base, now))

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from chalice.app import Response
 
 from chalicelib.domain.link import Link
-from chalicelib.domain.refusals import DECLINED, REDIRECT_NOTE
+from chalicelib.domain.refusals import DECLINED, redirect_note
 from chalicelib.domain.sessions import HEADER as SESSION_HEADER
 from chalicelib.domain.sessions import cookie_name
 from chalicelib.domain.stamps import COOKIE as FORM_COOKIE
@@ -33,6 +33,10 @@ def landing_response(
 ) -> Response:
     html = pages.landing(link, token, now, stamp, declined, again_until)
     return page_response(html, 200, link_headers(link))
+
+
+def preview_response(link: Link, url: str, now: float) -> Response:
+    return page_response(pages.preview(link, url, now), 200, link_headers(link))
 
 
 # Declined: nothing was spent.  A GET that must confirm, or a press that came too soon, is
@@ -108,14 +112,15 @@ def _cookie(name: str, value: str, base: str, lifetime: str = "") -> str:
     return cookie
 
 
-def download_response(redemption: Stream | Redirect) -> Response:
+def download_response(redemption: Stream | Redirect, url: str) -> Response:
+    """The file, or the redirect to it.  Only the file carries ``Content-Disposition``:
+    ``curl -OJ`` without ``-L`` saves the redirect's body, which must never land under
+    the file's name (nor then stop ``curl -J``, which will not overwrite, from saving the
+    real file)."""
     link = redemption.link
-    headers: Headers = {
-        **PRIVATE,
-        **link_headers(link),
-        "Content-Disposition": redemption.disposition,
-    }
+    headers: Headers = {**PRIVATE, **link_headers(link)}
     if isinstance(redemption, Stream):
+        headers["Content-Disposition"] = redemption.disposition
         headers["Content-Type"] = link.object.content_type
         # Inside a download session a stream can be resumed: say so, and answer a part.
         headers["Accept-Ranges"] = "bytes" if redemption.session is not None else "none"
@@ -131,7 +136,13 @@ def download_response(redemption: Stream | Redirect) -> Response:
     # and S3 sends them; the body is one line for a client that does not follow.
     headers["Location"] = redemption.location
     headers.update(JSON)
-    return Response(body={"message": REDIRECT_NOTE}, status_code=302, headers=headers)
+    session = redemption.session
+    note = (
+        redirect_note(url, session.key.value, session.until)
+        if session is not None
+        else redirect_note(url, None, None)
+    )
+    return Response(body={"message": note}, status_code=302, headers=headers)
 
 
 class EncodedResponse(Response):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import InProcess
+from tests.helpers import InProcess
 
 PDF = b"%PDF-1.4 tiny test file\n"
 ALLOWED = "file, uses, ttl, filename, confirm"

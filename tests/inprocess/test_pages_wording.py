@@ -10,7 +10,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.conftest import BROWSER_ACCEPT, InProcess
+from tests.helpers import BROWSER_ACCEPT, InProcess
 
 HEADLESS = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

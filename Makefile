@@ -57,10 +57,11 @@ wheels: $(WHEELS)/.filled
 
 # Every tier but the slow one (within the 5-minute budget); .ci/run then runs test-slow.
 test: deps $(SCAN)/.installed /usr/bin/chromium lint wheels
-	$(VENV)/bin/pytest -m "not slow"
+	$(VENV)/bin/pytest -m "not slow" --durations=20
 
 # What runs longer than make test's budget allows: the 64-way redemption races (50 rounds,
-# 3 limits), the long history on moto, and the press-timing measurement in chromium.
+# 3 limits), the long history on moto, the press-timing measurement in chromium, and
+# make serve's stacks stopped by every signal.
 test-slow: deps /usr/bin/chromium wheels
 	$(VENV)/bin/pytest -m slow
 

@@ -33,7 +33,10 @@ STEERING = re.compile(r"^(AWS_|ONETIME_|PORT$|S3_PORT$|DYNAMODB_PORT$|SERVE_LOG_
 # How each stack process shows in its command line.
 ROLES = {"dynalite": "dynalite", "moto": "tools.s3standin", "api": "--port"}
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+pytestmark = [
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
+    pytest.mark.slow,  # five whole stacks started and signalled: about 22 s
+]
 
 
 def stat(pid: int) -> tuple[str, int] | None:

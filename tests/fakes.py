@@ -104,6 +104,7 @@ class MemoryLinkStore:
         self._again_ids: dict[tuple[str, str], str] = {}
         self._again_fences: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()  # one lock stands in for DynamoDB's conditional write
+        self._withdrawn: set[str] = set()  # links an operator revoked (``withdrawn_at``)
 
     def create(self, link: Link) -> None:
         with self._lock:
@@ -308,11 +309,14 @@ class MemoryLinkStore:
                 changes["max_uses"] = max_uses
             if note is not None:
                 changes["note"] = note
+            if extending:
+                changes["fence"] = link.fence + 1  # a resend under way must read again
             return self._update(link_id, **changes)
 
     def revoke(self, link_id: str, at: float) -> Link:
         with self._lock:
             link = self.get(link_id)
+            self._withdrawn.add(link_id)  # the store's withdrawn_at: restore refuses it
             if link.revoked_at is not None:
                 return link
             return self._update(link_id, revoked_at=at)
@@ -390,7 +394,7 @@ class MemoryLinkStore:
     def restore(self, link_id: str, replacement: str) -> bool:
         with self._lock:
             link = self.links.get(link_id)
-            if link is None or link.replaced_by != replacement:
+            if link is None or link.replaced_by != replacement or link_id in self._withdrawn:
                 return False
             self._update(link_id, revoked_at=None, replaced_by=None)
             return True

@@ -191,7 +191,12 @@ class Minting:
         except UnavailableError:
             # The write may still land (its answer was lost, or it is queued somewhere):
             # bury the link so that nobody's link can come to life after we said "no".
-            self._bury(link, "mint")
+            if not self._bury(link, "mint"):
+                # Name the link, so that the answer hides no link that may yet work.
+                raise UnavailableError(
+                    f"The link could not be saved, and link {link.link_id} could not be "
+                    "withdrawn: revoke it (DELETE /links/{id}), then try again."
+                ) from None
             raise
         annotate(outcome="minted", link_id=link.link_id)
         metric("Minted")

@@ -346,12 +346,13 @@ class DynamoLinkStore(dynamo.Table):
 
     def restore(self, link_id: str, replacement: str) -> bool:
         """Undo ``supersede`` (the replacement's email failed): only if this replacement is
-        the one recorded, so nothing else's revocation is ever undone.  False if it is not."""
+        the one recorded and no operator withdrew the link meanwhile, so nothing else's
+        revocation is ever undone.  False if not."""
         try:
             self._update(
                 _key(link_id),
                 "REMOVE revoked_at, replaced_by",
-                "replaced_by = :new",
+                "replaced_by = :new AND attribute_not_exists(withdrawn_at)",
                 {":new": replacement},
             )
         except ConditionFailed:
@@ -607,6 +608,10 @@ class DynamoLinkStore(dynamo.Table):
             # A revoked link stays revoked: more time or uses would change nothing, and an
             # operator must not be told otherwise.  (The note may still be edited.)
             condition += " AND attribute_not_exists(revoked_at)"
+            # A resend under way read the old limits: moving the fence makes its supersede
+            # fail, so it reads again and carries over the new ones.
+            sets.append("fence = if_not_exists(fence, :zero) + :one")
+            values[":zero"], values[":one"] = 0, 1
         if note is not None:
             sets.append("note = :note")
             values[":note"] = note
@@ -622,8 +627,21 @@ class DynamoLinkStore(dynamo.Table):
         return _from_item(item)
 
     def revoke(self, link_id: str, at: float) -> Link:
-        """Withdraw a link for good.  Revoking again keeps the first time."""
-        return _from_item(self._withdraw(_key(link_id), at, refusals.unknown_link(link_id)))
+        """Withdraw a link for good.  Revoking again keeps the first time.  The link also
+        records ``withdrawn_at``: a resend's undo (``restore``) never brings back a link an
+        operator withdrew while the resend was under way."""
+        try:
+            item = self._update(
+                _key(link_id),
+                "SET revoked_at = if_not_exists(revoked_at, :now),"
+                " withdrawn_at = if_not_exists(withdrawn_at, :now)",
+                "attribute_exists(pk)",
+                {":now": at},
+                new=True,
+            )
+        except ConditionFailed:
+            raise refusals.unknown_link(link_id) from None
+        return _from_item(item)
 
     def for_file(self, key: str, limit: int, cursor: str | None) -> Page:
         """Links to one file, newest first, from the ``by-file`` index (never a scan)."""

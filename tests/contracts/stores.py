@@ -635,6 +635,26 @@ def test_supersede_revokes_once_and_restore_undoes_only_its_own(links: LinkStore
         links.supersede(new_token().link_id, new.link_id, NOW, uses=0, fence=0)
 
 
+def test_restore_never_undoes_an_operators_revoke(links: LinkStore) -> None:
+    """A resend's undo restores the old link only if no operator withdrew it meanwhile."""
+    old = emailed_link(links, "someone@example.com")
+    new = emailed_link(links, "someone@example.com")
+    links.supersede(old.link_id, new.link_id, NOW + 5, uses=0, fence=0)
+    links.revoke(old.link_id, NOW + 6)
+    assert not links.restore(old.link_id, new.link_id)
+    assert links.get(old.link_id).revoked_at == NOW + 5  # the first time, kept
+
+
+def test_a_change_of_limits_makes_a_resend_read_again(links: LinkStore) -> None:
+    link, _ = new_link(links, uses=3)
+    links.change(link.link_id, max_uses=2)
+    with pytest.raises(ChangedMeanwhileError):
+        links.supersede(link.link_id, "b" * 16, NOW + 5, uses=0, fence=0)
+    links.change(link.link_id, note="only the note")  # limits unchanged: the fence stays
+    fence = links.get(link.link_id).fence
+    assert links.supersede(link.link_id, "b" * 16, NOW + 5, uses=0, fence=fence).replaced_by
+
+
 def test_supersede_refuses_a_link_changed_since_it_was_read(links: LinkStore) -> None:
     """A resend's write carries over exactly what is left: it fails if a use was spent
     since the read, or if an earlier resend's write was fenced off since."""

@@ -191,3 +191,78 @@ def test_an_uncertain_email_keeps_the_replacement_it_may_have_delivered() -> Non
     assert again.email == "sent"
     live = [link.link_id for link in links.links.values() if link.status(1_800_000_000) == "active"]
     assert live == [again.link.link_id]
+
+
+class RevokedDuringTheEmail(Mailer):
+    """SES refuses the resend's message, after an operator revoked the old link."""
+
+    def __init__(self, links: MemoryLinkStore, outbox: Outbox) -> None:
+        self.links, self.outbox, self.old = links, outbox, ""
+
+    def send(
+        self, letter: Letter, link: Link, url: str, now: float, code: str | None = None
+    ) -> str:
+        if not self.old:
+            return self.outbox.send(letter, link, url, now, code)
+        self.links.revoke(self.old, now)
+        raise MailError("The email could not be sent: the mail service refused it.")
+
+
+def test_a_failed_resend_never_undoes_an_operators_revoke() -> None:
+    """Review: the old link was withdrawn by an operator while the resend's email was on
+    its way; the undo must not bring it back."""
+    links, outbox = MemoryLinkStore(), Outbox()
+    mailer = RevokedDuringTheEmail(links, outbox)
+    service = minting(links, mailer)
+    old = first_link(service)
+    mailer.old = old
+    with pytest.raises(MailError):
+        service.resend(old, ResendRequest(), Addresses("u"))
+    assert [
+        link.link_id for link in links.links.values() if link.status(1_800_000_000) == "active"
+    ] == []
+    assert links.get(old).revoked_at is not None
+
+
+class LoweredMeanwhile(MemoryLinkStore):
+    """An operator lowers the link's use limit between the resend's read and its write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lower = False
+
+    def get(self, link_id: str) -> Link:
+        link = super().get(link_id)
+        if self.lower:
+            self.lower = False
+            self.change(link_id, max_uses=1)
+        return link
+
+
+def test_a_resend_carries_over_a_limit_lowered_meanwhile() -> None:
+    links, outbox = LoweredMeanwhile(), Outbox()
+    service = minting(links, outbox)
+    old = first_link(service, uses=5)
+    links.lower = True
+    minted = service.resend(old, ResendRequest(), Addresses("u"))
+    assert minted.link.max_uses == 1  # read again after the change, not the 5 it first saw
+
+
+class Unreachable(MemoryLinkStore):
+    """The store stops answering: the create's answer is lost, and so is every burial."""
+
+    def create(self, link: Link) -> None:
+        super().create(link)
+        raise UnavailableError("The link service is not answering; try again shortly.")
+
+    def bury(self, link: Link, at: float) -> None:
+        raise UnavailableError("The link service is not answering; try again shortly.")
+
+
+def test_a_mint_that_cannot_bury_its_link_names_it() -> None:
+    links = Unreachable()
+    service = minting(links, Outbox())
+    with pytest.raises(UnavailableError) as failed:
+        service.mint(MintRequest(file="docs/a.pdf"))
+    (link_id,) = links.links
+    assert link_id in failed.value.message and "revoke it" in failed.value.message

@@ -64,8 +64,15 @@ def grants(stores: tuple[LinkStore, GrantStore]) -> GrantStore:
 
 
 def new_link(
-    store: LinkStore, *, uses: int = 1, confirm: bool = False, key: str = "", at: float = NOW
+    store: LinkStore,
+    *,
+    uses: int = 1,
+    confirm: bool = False,
+    key: str = "",
+    at: float = NOW,
+    **fields: Any,
 ) -> tuple[Link, str]:
+    """A link stored for a test, and its token's digest; ``fields`` set the rest of it."""
     token = new_token()
     link = Link(
         link_id=token.link_id,
@@ -78,6 +85,7 @@ def new_link(
         expires_at=int(NOW) + 3600,
         confirm=confirm,
         note="n",
+        **fields,
     )
     store.create(link)
     return link, token.digest
@@ -475,23 +483,13 @@ def test_a_press_re_delivered_by_its_claim_is_re_keyed(links: LinkStore) -> None
 
 
 def checked_link(store: LinkStore, answer: str = "right") -> tuple[Link, str]:
-    token = new_token()
-    link = Link(
-        link_id=token.link_id,
-        token_digest=token.digest,
-        object=StoredObject(f"k/{uuid.uuid4().hex}.pdf", 10, "application/pdf", '"e"'),
-        filename="f.pdf",
-        max_uses=1,
-        uses=0,
-        created_at=NOW,
-        expires_at=int(NOW) + 3600,
+    return new_link(
+        store,
         confirm=True,
         check="code",
         answer_digest=f"digest-of-{answer}",
         recipient="someone@example.com",
     )
-    store.create(link)
-    return link, token.digest
 
 
 def answered(answer: str, at: float = NOW + 1) -> Claim:
@@ -574,21 +572,7 @@ def test_concurrent_guesses_never_get_past_the_lock_count(atomic_links: LinkStor
 
 
 def emailed_link(store: LinkStore, recipient: str | None, at: float = NOW) -> Link:
-    token = new_token()
-    link = Link(
-        link_id=token.link_id,
-        token_digest=token.digest,
-        object=StoredObject(f"k/{uuid.uuid4().hex}.pdf", 10, "application/pdf", '"e"'),
-        filename="f.pdf",
-        max_uses=1,
-        uses=0,
-        created_at=at,
-        expires_at=int(NOW) + 3600,
-        confirm=True,
-        recipient=recipient,
-    )
-    store.create(link)
-    return link
+    return new_link(store, confirm=True, at=at, recipient=recipient)[0]
 
 
 def test_for_recipient_pages_newest_first_in_any_case(links: LinkStore) -> None:

@@ -8,7 +8,6 @@ import functools
 import http.cookiejar
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -73,7 +72,6 @@ def link_status(stack: Stack, operator: requests.Session, link_id: str) -> str:
 
 def test_a_resend_racing_a_redemption_delivers_exactly_once(stack: Stack) -> None:
     operator, customer = session(operator=True), session()
-    outcomes: Counter[tuple[int, int]] = Counter()
     for _ in range(ROUNDS):
         minted = emailed_link(stack, operator, uses=1)
         redeemed, resent = together(
@@ -82,7 +80,6 @@ def test_a_resend_racing_a_redemption_delivers_exactly_once(stack: Stack) -> Non
                 operator.post, f"{stack.base_url}/links/{minted['id']}/resend", timeout=TIMEOUT
             ),
         )
-        outcomes[(redeemed.status_code, resent.status_code)] += 1
         assert redeemed.status_code in (302, 410), redeemed.text
         assert resent.status_code in (201, 409), resent.text
         delivered = int(redeemed.status_code == 302)
@@ -93,9 +90,8 @@ def test_a_resend_racing_a_redemption_delivers_exactly_once(stack: Stack) -> Non
         assert delivered == 1, (redeemed.text, resent.text)
         assert redeem(customer, minted["url"]).status_code == 410
     # On this machine the redemption usually wins (the resend reads and writes first);
-    # tests/test_fault_stack.py puts a redemption exactly between the resend's read and
-    # its write, the window this race can only sometimes hit.
-    assert sum(outcomes.values()) == ROUNDS, outcomes
+    # tests/stack/test_fault_stack.py puts a redemption exactly between the resend's read
+    # and its write, the window this race can only sometimes hit.
 
 
 def test_two_resends_racing_leave_one_live_link(stack: Stack) -> None:

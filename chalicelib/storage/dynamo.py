@@ -141,10 +141,12 @@ class Table:
         *,
         new: bool = False,
         old: bool = False,
+        only_updated: bool = False,
     ) -> dict[str, Any]:
         """One ``UpdateItem`` (``values`` are Python values).  With ``new``, the item as it
-        is after, as Python values (else nothing: {}).  ``ConditionFailed`` when the
-        condition fails, carrying the item as it was if ``old`` asked DynamoDB for it."""
+        is after, as Python values (else nothing: {}); with ``only_updated`` too, only the
+        attributes the update names.  ``ConditionFailed`` when the condition fails,
+        carrying the item as it was if ``old`` asked DynamoDB for it."""
         params: dict[str, Any] = {"TableName": self._table, "Key": key, "UpdateExpression": update}
         if condition is not None:
             params["ConditionExpression"] = condition
@@ -153,7 +155,7 @@ class Table:
         if values:
             params["ExpressionAttributeValues"] = to_item(values)
         if new:
-            params["ReturnValues"] = "ALL_NEW"
+            params["ReturnValues"] = "UPDATED_NEW" if only_updated else "ALL_NEW"
         if old:
             params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         with translated(self.what):

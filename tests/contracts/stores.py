@@ -70,14 +70,16 @@ def new_link(
     confirm: bool = False,
     key: str = "",
     at: float = NOW,
+    version_id: str | None = None,
     **fields: Any,
 ) -> tuple[Link, str]:
     """A link stored for a test, and its token's digest; ``fields`` set the rest of it."""
     token = new_token()
+    key = key or f"k/{uuid.uuid4().hex}.pdf"
     link = Link(
         link_id=token.link_id,
         token_digest=token.digest,
-        object=StoredObject(key or f"k/{uuid.uuid4().hex}.pdf", 10, "application/pdf", '"e"'),
+        object=StoredObject(key, 10, "application/pdf", '"e"', version_id),
         filename="f.pdf",
         max_uses=uses,
         uses=0,
@@ -110,6 +112,30 @@ def test_claim_takes_a_use_and_records_it(links: LinkStore) -> None:
     assert [(u.at, u.client_ip, u.user_agent, u.binary) for u in stored.uses_log] == [
         (NOW + 5, "10.0.0.1", "agent/1", True)
     ]
+
+
+@pytest.mark.parametrize("version_id", [None, "v-3"])
+def test_a_claim_answers_with_what_the_delivery_needs(
+    links: LinkStore, version_id: str | None
+) -> None:
+    """After an earlier use too: the file (its version included), name, limits and expiry."""
+    link, digest = new_link(links, uses=3, version_id=version_id)
+    links.claim(link.link_id, digest, claim(NOW + 1))
+    outcome = links.claim(link.link_id, digest, claim(NOW + 2))
+    answered = outcome.link
+    assert outcome.claimed
+    assert (answered.link_id, answered.object, answered.filename) == (
+        link.link_id,
+        link.object,
+        link.filename,
+    )
+    assert (answered.uses, answered.max_uses, answered.remaining) == (2, 3, 1)
+    assert (answered.expires_at, answered.confirm, answered.created_at) == (
+        link.expires_at,
+        link.confirm,
+        link.created_at,
+    )
+    assert links.get(link.link_id).object == link.object  # the file's record is unchanged
 
 
 def test_last_use_refuses_with_count_and_time(links: LinkStore) -> None:

@@ -16,12 +16,14 @@ CORS_MAX_AGE_SECONDS = 600
 
 # The table's indexes: each by its hash key, sorted by created_at, and what it projects.
 # by-subject and by-recipient are sparse: only grant items carry grant_subject, and only
-# links emailed to someone carry recipient_key.  by-day (the newest links, one partition a
-# day) holds keys only: its entries never change after the mint, so claims never write it.
+# links emailed to someone carry recipient_key.  by-day is the newest links, one partition
+# a day.  All hold keys only: their entries never change after the mint, so no later
+# write (a claim, a visit, a refund) writes an index, and listings read the items
+# themselves (chalicelib/storage/dynamo.py, Table._items).
 INDEXES = {
-    "by-file": ("file", "ALL"),
-    "by-subject": ("grant_subject", "ALL"),
-    "by-recipient": ("recipient_key", "ALL"),
+    "by-file": ("file", "KEYS_ONLY"),
+    "by-subject": ("grant_subject", "KEYS_ONLY"),
+    "by-recipient": ("recipient_key", "KEYS_ONLY"),
     "by-day": ("created_day", "KEYS_ONLY"),
 }
 

@@ -47,8 +47,6 @@ RECIPIENT_INDEX = "by-recipient"
 # a link (a claim, a visit, a refund) writes this index at all (docs/COSTS.md).
 DAY_INDEX = "by-day"
 _DAY_KEY = {"pk", "created_day", "created_at"}
-# BatchGetItem may leave keys unprocessed (throttling); asked again at most this often.
-_BATCH_ATTEMPTS = 4
 WHAT = "link service"
 
 # ``token_digest = :digest`` also fails on a missing item, so no ``attribute_exists(pk)``.
@@ -724,25 +722,7 @@ class DynamoLinkStore(dynamo.Table):
         cursor_out = (
             None if done else dynamo.encode_cursor({"day": day, "end": end, "after": after})
         )
-        return Page(links=self._batch_get(keys), cursor=cursor_out)
-
-    def _batch_get(self, keys: list[dynamo.Item]) -> list[Link]:
-        """The links under ``keys``, in their order; a link purged since its key was read is
-        left out."""
-        found: dict[str, dict[str, Any]] = {}
-        pending: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
-        for _ in range(_BATCH_ATTEMPTS):
-            if not keys or not pending:
-                break
-            with translated(self.what):
-                response = self._client.batch_get_item(RequestItems=pending)
-            for item in response.get("Responses", {}).get(self._table, []):
-                found[item["pk"]["S"]] = dynamo.from_item(item)
-            pending = dict(response.get("UnprocessedKeys") or {})
-        else:
-            if pending:
-                raise UnavailableError(f"The {self.what} is busy; try again shortly.")
-        return [_from_item(found[key["pk"]["S"]]) for key in keys if key["pk"]["S"] in found]
+        return Page(links=[_from_item(item) for item in self._items(keys)], cursor=cursor_out)
 
     def ping(self) -> None:
         """Raise unless the table answers a read."""

@@ -74,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = report.render(
         sections, failures, started, time.monotonic() - clock, (load_start, os.getloadavg())
     )
-    results.write(sections, report.machine(), started)
+    loads = f"{load_start[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end"
+    results.write(sections, {**report.machine(), "load_average": loads}, started)
     if chosen == set(SECTIONS):
         report.write(text)
     else:

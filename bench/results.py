@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from bench.common import Goal, Section
@@ -28,7 +29,7 @@ def figure(goal: Goal, measured: str) -> dict[str, Any]:
     }
 
 
-def write(sections: list[Section], machine: dict[str, Any], started: float) -> None:
+def write(sections: list[Section], machine: Mapping[str, str], started: float) -> None:
     """Each goal's figure replaces the one of its key; figures this run did not measure (a
     run of some sections only) keep their last values, each with its own date."""
     measured = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started))

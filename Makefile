@@ -74,7 +74,9 @@ test-fast: $(STAMP)
 outbox: $(STAMP)
 	$(PY) -m tools.outbox
 
-# One CloudFormation/SAM template (app + table + bucket + alarms) in build/<stage>/.
+# One CloudFormation/SAM template (app + table + bucket + alarms) in build/<stage>/, its zip
+# with bytecode compiled by the runtime's CPython 3.12 (found on PATH or under pyenv, or named
+# by ONETIME_RUNTIME_PYTHON=/path/to/python3.12; set it empty to ship sources only).
 package: deps $(SCAN)/.installed
 	$(PY) -m tools.package --stage $(STAGE)
 
@@ -92,9 +94,11 @@ smoke: $(STAMP)
 consistency: $(STAMP)
 	$(PY) -m tests.faultmatrix --write docs/CONSISTENCY.md >/dev/null
 
-# Speed and memory, measured side by side; writes BENCHMARKS.md.
-bench: deps
-	$(PY) -m bench
+# Speed and memory, measured side by side; writes BENCHMARKS.md, bench/results.json (the goal
+# figures, tracked) and build/bench.json (every row).  The cold start runs the deployed zip,
+# built offline from build/wheels.  `make bench SECTIONS="overhead coldstart"` runs some only.
+bench: deps wheels
+	$(PY) -m bench $(SECTIONS)
 
 clean:
 	rm -rf $(VENV) $(SCAN) node_modules build .pytest_cache .mypy_cache .ruff_cache

@@ -202,7 +202,8 @@ def measure(app: ModuleType, stack: Stack) -> Section:
                 f"{moto_count} ({moto_operations})",
             ]
         )
-        section.goals.append(Goal(f"calls: {name}", float(count), float(goal), unit=""))
+        key = "calls_" + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+        section.goals.append(Goal(f"calls: {name}", float(count), float(goal), unit="", key=key))
     section.notes.append(
         f"Each request made {REPEATS} times through `chalice.test.Client` in this process; "
         "operations counted by a `before-call.*.*` hook on boto3's default session, from "

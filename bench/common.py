@@ -71,18 +71,34 @@ def bounded(count: int, seconds: float) -> Iterator[int]:
         yield index
 
 
+def block_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+    """The median of the blocks' ratios: block i's numerator over block i's denominator, each
+    measured side by side in that block, so that a slower stretch of a shared machine
+    changes both sides of one ratio alike."""
+    pairs = zip(numerators, denominators, strict=True)
+    return median([ratio(top, bottom) for top, bottom in pairs])
+
+
+def blocks_of(values: Sequence[float], count: int) -> list[list[float]]:
+    """values cut into ``count`` consecutive blocks of equal length (the rest dropped)."""
+    size = len(values) // count
+    return [list(values[index * size : (index + 1) * size]) for index in range(count)]
+
+
 # Results
 
 
 @dataclass
 class Goal:
-    """One headline number against its goal (``higher_is_better`` for none here)."""
+    """One headline number against its goal (``higher_is_better`` for none here); ``key``
+    names it in bench/results.json, the same from run to run."""
 
     name: str
     value: float
     goal: float | None
     unit: str = "x"
     note: str = ""
+    key: str = ""
 
     @property
     def met(self) -> bool | None:
@@ -127,9 +143,11 @@ class LinkFactory:
         uses: int = 1,
         confirm: bool = False,
         answer: tuple[str, Callable[[], bytes]] | None = None,
+        recipient: str | None = None,
     ) -> str:
         """A link; with ``answer`` (the answer and the key of its digest), one with a
-        recipient check (``verify: code``)."""
+        recipient check (``verify: code``); with ``recipient``, one emailed to that address
+        (the message id as SES would have answered)."""
         obj = self.describe(key)
         token = new_token(confirm=confirm or answer is not None)
         now = time.time()
@@ -149,6 +167,8 @@ class LinkFactory:
                 confirm=confirm or answer is not None,
                 check="code" if answer is not None else None,
                 answer_digest=digest,
+                recipient=recipient,
+                message_id=None if recipient is None else f"{uuid.uuid4()}-000000",
             )
         )
         return token.value
@@ -210,9 +230,10 @@ def lambda_event(
     accept: str | None = "application/json",
     method: str = "GET",
     form: dict[str, str] | None = None,
+    user_agent: str = "bench",
 ) -> dict[str, Any]:
     """A REST API event for /download; with ``form``, a POST of that urlencoded body."""
-    headers = {"host": "127.0.0.1", "user-agent": "bench"}
+    headers = {"host": "127.0.0.1", "user-agent": user_agent}
     if accept is not None:
         headers["accept"] = accept
     if form is not None:

@@ -23,6 +23,8 @@ from bench.common import (
     LinkFactory,
     Section,
     bare_client,
+    block_ratio,
+    blocks_of,
     bounded,
     environment,
     fresh_default_session,
@@ -44,12 +46,14 @@ from tools.samples import SMALL_SAMPLE
 from tools.stack import Stack
 
 SAMPLES = 300
+BLOCKS = 5  # the samples' rounds cut into consecutive blocks, a ratio from each
 WARMUP = 20
 LOOP_SECONDS = 75.0
 STREAM_SIZE = 64 * 1024
 STREAM_KEY = "bench/stream-64KiB.pdf"
 REDIRECT_KEY = SMALL_SAMPLE
-GOAL = 1.2
+GOAL = 1.15
+HANDLER = "app (Lambda handler)"
 
 Variant = Callable[[str], object]  # its result is ignored
 
@@ -170,12 +174,26 @@ def measure(app: ModuleType, stack: Stack) -> Overhead:
 
     section = Section(
         "2. Redemption overhead (in-process app vs bare boto3, same dynalite / moto server)",
-        ["path", "variant", "n", "p50", "p99", "p50 / bare", "CPU p50 (this process)"],
+        [
+            "path",
+            "variant",
+            "n",
+            "p50",
+            "p99",
+            "p50 / bare",
+            "CPU p50 (this process)",
+            f"CPU / bare ({BLOCKS} blocks)",
+        ],
     )
     medians: dict[str, float] = {}
     for kind, samples in results.items():
         base_name = next(name for name in samples if name.startswith("bare"))  # the first
         base = median(samples[base_name].wall)
+
+        def per_block(name: str, cpu: bool, found: dict[str, Samples] = samples) -> list[float]:
+            values = found[name].cpu if cpu else found[name].wall
+            return [median(block) for block in blocks_of(values, BLOCKS)]
+
         for name, found in samples.items():
             medians[f"{kind}: {name}"] = median(found.wall)
             section.rows.append(
@@ -187,18 +205,37 @@ def measure(app: ModuleType, stack: Stack) -> Overhead:
                     ms(percentile(found.wall, 99)),
                     f"{ratio(median(found.wall), base):.2f}",
                     ms(median(found.cpu)),
+                    f"{block_ratio(per_block(name, True), per_block(base_name, True)):.2f}",
                 ]
             )
-        section.goals.append(
+        cpu = block_ratio(per_block(HANDLER, True), per_block(base_name, True))
+        wall = block_ratio(per_block(HANDLER, False), per_block(base_name, False))
+        pairs = zip(per_block(HANDLER, True), per_block(base_name, True), strict=True)
+        spread = sorted(ratio(top, bottom) for top, bottom in pairs)
+        section.goals += [
             Goal(
-                f"overhead: {kind} (test client / bare)",
-                ratio(median(samples["app (chalice.test.Client)"].wall), base),
+                f"{kind} redemption, Lambda handler CPU / {base_name} CPU",
+                cpu,
                 GOAL,
-            )
-        )
+                note=f"median of {BLOCKS} interleaved blocks ({spread[0]:.2f}-{spread[-1]:.2f}); "
+                f"wall {wall:.2f}x",
+                key=f"{kind}_cpu_ratio",
+            ),
+            Goal(
+                f"{kind} redemption, Lambda handler wall / bare wall",
+                wall,
+                None,
+                note="beside the CPU ratio: waiting on the stand-ins pulls it to 1 under load",
+                key=f"{kind}_wall_ratio",
+            ),
+        ]
     section.notes += [
         f"{SAMPLES} samples per variant after {WARMUP} warm-up rounds, each on a fresh link "
-        "minted beforehand; variants interleaved round by round in rotating order. Redirect: "
+        "minted beforehand; variants interleaved round by round in rotating order. The goal "
+        "rows are CPU-time ratios (`time.process_time` around each call) of the Lambda handler "
+        "`app.app(event, context)` with a REST API event against the bare calls: the rounds "
+        f"are cut into {BLOCKS} consecutive blocks, each block's medians give one ratio, and "
+        "the goal row is the median of those ratios. Redirect: "
         "the small sample PDF with `Accept: application/json`; stream: a "
         f"{STREAM_SIZE // 1024} KiB PDF with `Accept: application/pdf`.",
         "`chalice.test.Client` adds Chalice's local gateway (event building, an `os.environ` "

@@ -1040,8 +1040,84 @@ def test_the_zip_s_dependencies_are_built_for_the_runtime(stage: Built) -> None:
     assert "_cffi_backend.cpython-312-x86_64-linux-gnu.so" in names
     assert "cryptography/hazmat/bindings/_rust.abi3.so" in names
     assert [name for name in names if "cpython-311" in name] == []
-    # pip's console scripts and this Python's bytecode stay out.
-    assert [name for name in names if name.startswith("bin/") or name.endswith(".pyc")] == []
+    # pip's console scripts stay out, and the only bytecode is the runtime's, each beside
+    # its source (none from the Python that ran chalice, which the runtime would ignore).
+    assert [name for name in names if name.startswith("bin/")] == []
+    sources = {name for name in names if name.endswith(".py")}
+    assert {name for name in names if name.endswith(".pyc")} <= {
+        bytecode_of(source) for source in sources
+    }
+
+
+def bytecode_of(source: str) -> str:
+    folder, _, module = source.rpartition("/")
+    tag = packaging.RUNTIME_TAG
+    return f"{folder}/__pycache__/{module[:-3]}.{tag}.pyc".lstrip("/")
+
+
+def runtime_python_or_skip() -> str:
+    python = packaging.runtime_python()
+    if python is None:
+        pytest.skip(
+            f"no CPython {packaging.LAMBDA_RUNTIME} on this machine (PATH, pyenv, "
+            f"{packaging.RUNTIME_PYTHON_VARIABLE}): the zip was built without bytecode"
+        )
+    return python
+
+
+def test_every_module_in_the_zip_ships_the_runtime_s_unchecked_bytecode(stage: Built) -> None:
+    runtime_python_or_skip()
+    with zipfile.ZipFile(stage.directory / "deployment.zip") as archive:
+        names = archive.namelist()
+        sources = [name for name in names if name.endswith(".py")]
+        assert [source for source in sources if bytecode_of(source) not in names] == []
+        # PEP 552's flags word: hash-based (bit 0), source never checked (bit 1 clear).
+        flags = {int.from_bytes(archive.read(bytecode_of(name))[4:8], "little") for name in sources}
+    assert flags == {0b01}
+
+
+# Lambda's code directory is read-only and nothing there is recompiled: a module whose
+# bytecode were missing or stale would read its source, which here raises.
+POISON = "raise ImportError('the runtime read a source instead of its bytecode: ' + __file__)\n"
+IMPORTS_APP = """\
+import os, sys
+import app
+tree = os.environ["TREE"]
+ours = {name: module.__file__ for name, module in sys.modules.items()
+        if name.split(".")[0] in ("app", "chalicelib", "chalice")}
+outside = sorted(name for name, path in ours.items() if not path.startswith(tree))
+assert not outside, outside
+assert sys.version_info[:2] == (3, 12), sys.version
+print(len(ours))
+"""
+
+
+def test_the_runtime_imports_app_from_the_zip_s_bytecode_alone(
+    built: dict[str, Built], tmp_path: Path
+) -> None:
+    python = runtime_python_or_skip()
+    tree = tmp_path / "task"
+    with zipfile.ZipFile(built["prod"].directory / "deployment.zip") as archive:
+        archive.extractall(tree)
+    for source in tree.rglob("*.py"):
+        source.write_text(POISON)
+    provided = packaging.provide_runtime_packages(tmp_path / "runtime", link=True)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": f"{tree}{os.pathsep}{provided}",
+        "TREE": str(tree),
+    }
+    done = subprocess.run(
+        [python, "-B", "-c", IMPORTS_APP],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert int(done.stdout) > 20  # app, chalice and most of chalicelib, all from bytecode
 
 
 def test_the_zip_keeps_the_app_s_own_modules(stage: Built) -> None:

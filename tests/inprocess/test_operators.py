@@ -255,6 +255,7 @@ def test_metrics_are_embedded_metric_format(service: InProcess, created: dict[st
     metrics = [json.loads(line) for line in capture.lines if '"_aws"' in line]
     seen = []
     for entry in metrics:
+        assert entry["message"] == "request"  # the metric rides in the request's one line
         [directive] = entry["_aws"]["CloudWatchMetrics"]
         assert directive["Namespace"] == "onetime"
         [definition] = directive["Metrics"]

@@ -74,6 +74,7 @@ def log_request(event: Request, get_response: Callable[[Request], Response]) -> 
     the query string."""
     started = time.perf_counter()
     fields = logs.begin(request_id(event))
+    metrics = logs.counting()  # the request's metrics ride in this same line
     status = 500
     try:
         response = get_response(event)
@@ -87,6 +88,7 @@ def log_request(event: Request, get_response: Callable[[Request], Response]) -> 
                 "route": event.context.get("resourcePath", ""),
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                **logs.counted(metrics),
             },
         )
         logs.end(fields)

@@ -10,7 +10,7 @@ import shlex
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML, chalice's dependency; no stubs installed
 
 from tests.helpers import ROOT
 from tests.tooling.packaged import BUILDS, DATA_ONLY, Built

@@ -5,6 +5,7 @@ the table's deletion protection does not stop the rollback)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from typing import Any
@@ -111,3 +112,27 @@ def test_the_documented_commands_deploy_first_without_protection_then_with_it() 
     assert "aws cloudformation delete-stack --stack-name onetime-prod" in commands
     assert "aws cloudformation wait stack-delete-complete --stack-name onetime-prod" in commands
     assert "rolls back by itself" not in DEPLOY
+
+
+@pytest.mark.parametrize("name", ["dev", "prod", "prod (rest)"])
+def test_without_webhooks_only_links_asking_for_receipts_invoke_the_notify_function(
+    packaged: dict[str, Built], name: str
+) -> None:
+    """Issue 24, item 6: the notify function is billed per invocation; records it would do
+    nothing with (no webhooks, no receipt asked for) are dropped by Lambda's filter first."""
+    built = packaged[name]
+    source = built.properties("Notify")["Events"]["NotifyDynamodbEventSource"]["Properties"]
+    kept_when, no_filter, the_filter = source["FilterCriteria"]["Fn::If"]
+    assert kept_when == "HasWebhooks" and no_filter == {"Ref": "AWS::NoValue"}
+    assert built.template["Conditions"]["HasWebhooks"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "WebhookUrls"}, ""]}]
+    }
+    (only,) = the_filter["Filters"]
+    pattern = json.loads(only["Pattern"])
+    assert pattern == {"dynamodb": {"NewImage": {"notify": {"S": [{"exists": True}]}}}}
+    # The item attribute a link asking for receipts carries (chalicelib/storage/linkstore.py).
+    from chalicelib.domain.link import Link
+
+    assert hasattr(Link, "notify")
+    linkstore = (ROOT / "chalicelib" / "storage" / "linkstore.py").read_text()
+    assert re.search(r'for name in \([^)]*"notify"', linkstore)

@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: deps serve test test-fast test-slow wheels lint clean package bench outbox smoke consistency
 STAGE ?= dev
+# The API in front of the function: http (an HTTP API, the default) or rest (docs/DEPLOY.md).
+FRONT ?= http
 SCAN := .venv-scan
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -77,8 +79,9 @@ outbox: $(STAMP)
 # One CloudFormation/SAM template (app + table + bucket + alarms) in build/<stage>/, its zip
 # with bytecode compiled by the runtime's CPython 3.12 (found on PATH or under pyenv, or named
 # by ONETIME_RUNTIME_PYTHON=/path/to/python3.12; set it empty to ship sources only).
+# FRONT=rest puts chalice's REST API in front instead of an HTTP API.
 package: deps $(SCAN)/.installed
-	$(PY) -m tools.package --stage $(STAGE)
+	$(PY) -m tools.package --stage $(STAGE) --front $(FRONT)
 
 # After a deploy: `make smoke URL=https://... KEY=... FILE=<a key in the bucket>` checks the
 # stack end to end (`onetime smoke`).  URL and KEY default to ONETIME_URL and ONETIME_API_KEY.

@@ -80,6 +80,17 @@ UPLOAD_PREFIX = "uploads/"
 REQUEST_PREFIX = "requests/"
 # app.py's stand-in for the stream ARN, which the merge template replaces.
 STREAM_STAND_IN = "stream/set-by-the-template"
+# The API in front of the function: an HTTP API (the default: cheaper, and it keeps every
+# property the service relies on) or chalice's REST API (WAF, usage plans, gateway
+# responses in the API's error shape).  docs/DEPLOY.md, "Choosing the front door".
+FRONTS = ("http", "rest")
+DEFAULT_FRONT = "http"
+HTTP_FRONT_TEMPLATE = ROOT / "infra" / "front-http.yaml"
+# What chalice makes for the REST API, which the HTTP front replaces.
+REST_RESOURCES = ("RestAPI", "APIHandlerInvokePermission")
+REST_OUTPUTS = ("RestAPIId", "EndpointURL")
+# API Gateway's integration timeout, as the REST API has it (the function's is 28 s).
+INTEGRATION_TIMEOUT_MS = 29_000
 # The resources `--data-only` extracts (way 1: data first, then `chalice deploy`).
 DATA_RESOURCES = ("LinksTable", "FilesBucket", "FilesBucketPolicy")
 
@@ -227,8 +238,11 @@ def data_template(stage: str) -> dict[str, Any]:
     }
 
 
-def package(stage: str, out_dir: Path) -> Path:
-    """Run ``chalice package`` for the stage into out_dir; return the template's path."""
+def package(stage: str, out_dir: Path, front: str = DEFAULT_FRONT) -> Path:
+    """Run ``chalice package`` for the stage into out_dir, with the front door asked for;
+    return the template's path."""
+    if front not in FRONTS:
+        raise PackageError(f"unknown front {front!r}: use one of {', '.join(FRONTS)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     merge_file = out_dir / "merge-template.json"
     # JSON, not YAML: with a .yaml merge template chalice writes sam.yaml instead of sam.json.
@@ -260,6 +274,8 @@ def package(stage: str, out_dir: Path) -> Path:
             f"{result.stdout}{result.stderr}"
         )
     pin_runtime(template)
+    if front == "http":
+        use_http_front(template)
     rebuild_dependencies(out_dir / "deployment.zip")
     ship_bytecode(out_dir / "deployment.zip")
     if STREAM_STAND_IN in template.read_text():
@@ -285,6 +301,55 @@ def pin_runtime(template: Path) -> None:
     for properties in functions:
         properties["Runtime"] = LAMBDA_RUNTIME
     template.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def use_http_front(template: Path) -> None:
+    """Put infra/front-http.yaml's HTTP API where chalice's REST API was, with its routes."""
+    document = json.loads(template.read_text())
+    front = YAMLTemplateSerializer().load_template(
+        HTTP_FRONT_TEMPLATE.read_text(), str(HTTP_FRONT_TEMPLATE)
+    )
+    resources = document["Resources"]
+    rest = resources["RestAPI"]["Properties"]["DefinitionBody"]
+    for name in REST_RESOURCES:
+        del resources[name]
+    for name in REST_OUTPUTS:
+        document["Outputs"].pop(name, None)
+    resources.update(front["Resources"])
+    document["Outputs"].update(front["Outputs"])
+    resources["HttpApi"]["Properties"]["DefinitionBody"] = http_definition(rest)
+    template.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def http_definition(rest: Mapping[str, Any]) -> dict[str, Any]:
+    """The HTTP API's OpenAPI 3 definition: chalice's REST routes, each a Lambda proxy
+    integration with payload format 1.0 (the REST event shape the app reads), and nothing
+    that could make the API quote a request (no CORS, no authorizer, no mapping)."""
+    paths: dict[str, dict[str, Any]] = {}
+    for path, methods in rest["paths"].items():
+        for method, operation in methods.items():
+            integration = operation["x-amazon-apigateway-integration"]
+            if integration["type"] != "aws_proxy":
+                raise PackageError(f"{method.upper()} {path}: not a Lambda proxy route")
+            route: dict[str, Any] = {
+                "responses": {"default": {"description": "the function's answer"}},
+                "x-amazon-apigateway-integration": {
+                    "type": "aws_proxy",
+                    "httpMethod": "POST",
+                    "uri": integration["uri"],
+                    "payloadFormatVersion": "1.0",
+                    "timeoutInMillis": INTEGRATION_TIMEOUT_MS,
+                },
+            }
+            parameters = [
+                {"name": p["name"], "in": "path", "required": True, "schema": {"type": "string"}}
+                for p in operation.get("parameters", [])
+                if p.get("in") == "path"
+            ]
+            if parameters:
+                route["parameters"] = parameters
+            paths.setdefault(path, {})[method] = route
+    return {"openapi": "3.0.1", "info": dict(rest["info"]), "paths": paths}
 
 
 def rebuild_dependencies(archive: Path) -> None:
@@ -667,6 +732,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stage", required=True, choices=STAGES)
     parser.add_argument("--out", type=Path, help="output directory (default: build/<stage>)")
     parser.add_argument(
+        "--front",
+        choices=FRONTS,
+        default=DEFAULT_FRONT,
+        help=f"the API in front of the function (default: {DEFAULT_FRONT}; docs/DEPLOY.md)",
+    )
+    parser.add_argument(
         "--data-only", action="store_true", help="only the table and bucket, as data.json"
     )
     parser.add_argument(
@@ -682,7 +753,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.data_only:
             template = package_data(args.stage, out_dir)
         else:
-            template = package(args.stage, out_dir)
+            template = package(args.stage, out_dir, args.front)
         report = check(template)
     except PackageError as error:
         print(f"package: {error}", file=sys.stderr)

@@ -36,15 +36,20 @@ JWKS_SECONDS = 2 * JWKS_TIMEOUT
 
 # (client, operation) per call, in order, on each route's longest path.
 ROUTES: dict[str, Sequence[tuple[str, str]]] = {
-    # Minting with email: the link, the email, then record_message or (failure) revoke.
+    # Minting with email and a recipient check: the check's key (first in a container:
+    # chalicelib/storage/secrets.py), the link, the email, then record_message or
+    # (failure) revoke.
     "POST /links": [
+        ("ssm", "GetParameter"),
         ("s3", "HeadObject"),
         ("dynamodb", "PutItem"),
         ("sesv2", "SendEmail"),
         ("dynamodb", "UpdateItem"),
     ],
-    # Resend: read, new link, supersede, email, and on failure restore + withdraw.
+    # Resend of a checked link: the check's key, read, new link, supersede, email, and on
+    # failure restore + withdraw.
     "POST /links/{id}/resend": [
+        ("ssm", "GetParameter"),
         ("dynamodb", "GetItem"),
         ("dynamodb", "PutItem"),
         ("dynamodb", "UpdateItem"),

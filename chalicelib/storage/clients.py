@@ -83,10 +83,25 @@ def dynamodb_client() -> DynamoDBClient:
     return boto3.client("dynamodb", config=LIMITS["dynamodb"].config())
 
 
-def s3_client() -> S3Client:
+# Where boto3 reads an endpoint of its own (the local stand-ins set one): then the URLs it
+# presigns must name that endpoint, in the path style moto answers.
+S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+def s3_config() -> Config:
     # SigV4 explicitly: boto3 still presigns with SigV2 in us-east-1 otherwise.
     config = LIMITS["s3"].config().merge(Config(signature_version="s3v4"))
-    return boto3.client("s3", config=config)
+    if any(os.environ.get(name, "").strip() for name in S3_ENDPOINT_VARIABLES):
+        return config
+    # On AWS, presign on the bucket's regional virtual-hosted name
+    # (BUCKET.s3.<region>.amazonaws.com): without an addressing style boto3 names the
+    # global BUCKET.s3.amazonaws.com, which a new bucket may answer with 307 redirects for
+    # up to a day and regions opened after March 2019 do not serve at all.
+    return config.merge(Config(s3={"addressing_style": "virtual"}))
+
+
+def s3_client() -> S3Client:
+    return boto3.client("s3", config=s3_config())
 
 
 def ses_client() -> SESV2Client:

@@ -94,7 +94,13 @@ def sending_mail() -> AbstractContextManager[None]:
 
 
 _SES_REASONS = {
-    "MessageRejected": "the mail service refused the message (is the sender verified?)",
+    # SES gives this when an identity is not verified: the sender's always, and while the
+    # account is in the SES sandbox (every new account) the recipient's too.
+    "MessageRejected": (
+        "SES refused the message: the sender must be a verified SES identity, and while the "
+        "account is in the SES sandbox the recipient's address must be verified too "
+        '(docs/DEPLOY.md, "Prerequisites", SES)'
+    ),
     "NotFoundException": "the sender address is not a verified identity",
     "MailFromDomainNotVerifiedException": "the sender's domain is not verified",
     "AccountSendingPausedException": "sending is paused for this account",

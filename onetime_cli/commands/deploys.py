@@ -23,7 +23,13 @@ def smoke_command(config: Config, file: str) -> None:
     answers 200), mint (a 2-use, 10-minute link to FILE), head (a HEAD of the link
     spends nothing), redeem (the token POSTed as `onetime get` does; the bytes'
     count must match the size the mint reported, and their SHA-256 is printed; an
-    MD5 ETag is compared), revoke, and gone (the link answers 410).
+    MD5 ETag is compared), revoke, and gone (the link answers 410).  Then: email (a
+    link with a recipient check mailed to SES's mailbox simulator; SES must accept it,
+    and the check reads the SSM secret), landing (its page in a browser spends
+    nothing), press (its button, the check answered, starts the download of the same
+    bytes), stream (a link without a landing page streams the file to a browser), and
+    request (a file request's page, a presigned POST of a small text file to S3, the
+    confirmation, and the link it makes).  Everything the run makes is revoked.
 
     The first failure ends the run with exit 1, naming its step; a link minted by
     a failed run is revoked.  Neither the API key nor the link's token is printed.

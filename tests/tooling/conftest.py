@@ -1,4 +1,4 @@
-"""The tooling tier's fixtures: the CLI tests' canned server."""
+"""The tooling tier's fixtures: the CLI tests' canned server, the packaged templates."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import POLL_SECONDS
 from tests.tooling.cli import Canned
+from tests.tooling.packaged import Built, build_all
 
 
 @pytest.fixture
@@ -20,3 +21,9 @@ def canned() -> Iterator[Canned]:
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
+    """Every template the packaging tests read, built and checked once (packaged.py)."""
+    return build_all(tmp_path_factory)

@@ -326,26 +326,73 @@ def test_the_prose_quotes_the_totals() -> None:
     assert visit == [str(stream["T2"][1])]
 
 
-def summary_costs() -> dict[str, tuple[str, str]]:
+def summary_costs() -> dict[str, tuple[str, ...]]:
     found = [rows for heading, rows in tables(COSTS) if heading == "What it costs, in short"]
     assert len(found) == 1, "COSTS.md has one summary table"
     header, *rows = found[0]
-    assert header == ("", "requests, total", "with a 1 MiB file's transfer")
-    return {row[0]: (row[1], row[2]) for row in rows}
+    assert header == (
+        "",
+        "HTTP API (default)",
+        "REST API (`FRONT=rest`)",
+        "HTTP API, with a 1 MiB file's transfer",
+    )
+    return {row[0]: row[1:] for row in rows}
 
 
 def test_the_summary_quotes_the_totals() -> None:
+    """Both front doors (issue 24): every cell is a total of the sections below."""
     redirect, stream, mints = section(REDIRECT), section(STREAM), section(MINTS)
-    landing = f"+${stream['T2'][1]}"
+
+    def cell(costs: dict[str, tuple[Fraction, Decimal]], row: str, sign: str = "") -> str:
+        return f"{sign}${costs[row][1]:,}"
+
     assert summary_costs() == {
-        "redemptions, redirect": (f"${redirect['T1'][1]}", f"${redirect['T2'][1]}"),
-        f"redemptions, stream (plus the landing page: {landing})": (
-            f"${stream['T1'][1]}",
-            f"${stream['T3'][1]}",
+        "redemptions, redirect": (
+            cell(redirect, "T1"),
+            cell(redirect, "T4"),
+            cell(redirect, "T2"),
         ),
-        "mints": (f"${mints['T1'][1]}", "—"),
-        "mints with the link emailed": (f"${mints['T3'][1]}", "—"),
+        "redemptions, redirect, a claim at 1 WRU (indexes without the item: issue 23)": (
+            cell(redirect, "T5"),
+            cell(redirect, "T6"),
+            "—",
+        ),
+        "redemptions, stream": (cell(stream, "T1"), cell(stream, "T5"), "—"),
+        "landing page (a visit)": (cell(stream, "T2"), cell(stream, "T6"), "—"),
+        "redemptions in a browser (landing page, then stream)": (
+            cell(stream, "T4"),
+            cell(stream, "T7"),
+            cell(stream, "T3"),
+        ),
+        "mints": (cell(mints, "T1"), cell(mints, "T5"), "—"),
+        "mints with the link emailed": (cell(mints, "T3"), cell(mints, "T6"), "—"),
+        "notifications (webhooks on, or a receipt asked for), per redemption": (
+            cell(redirect, "T7", "+"),
+            cell(redirect, "T7", "+"),
+            "—",
+        ),
     }
+
+
+GOAL = Decimal("4.00")  # issue 24: per million redirect redemptions, default front
+
+
+def test_the_default_front_meets_the_redirect_goal_once_a_claim_is_one_wru() -> None:
+    redirect = section(REDIRECT)
+    lines = {s.heading: s for s in sections()}[REDIRECT].rows
+    r1 = next(row for row in lines if row[0] == "R1")
+    assert r1[5] == "`apigw-http-request`"  # the default front's price
+    assert redirect["T5"][1] <= GOAL < redirect["T1"][1]
+    prose = re.findall(r"at most \$4 per million redirect redemptions[^.]*: \$([\d.]+)", COSTS)
+    assert prose == [str(redirect["T5"][1])]
+
+
+def test_emailed_mints_and_notifications_are_counted() -> None:
+    """Issue 24, item 6: the recipient index and the second write of an emailed mint (about
+    $2.50 per million), and the notify function per redemption (about $0.60)."""
+    mints, redirect = section(MINTS), section(REDIRECT)
+    assert mints["R10"][1] == Decimal("2.50")
+    assert Decimal("0.55") <= redirect["T7"][1] <= Decimal("0.75")
 
 
 def test_a_wrong_number_fails() -> None:

@@ -8,13 +8,9 @@ directory; every assertion reads the generated ``sam.json`` or the policy files.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import zipfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +18,7 @@ import pytest
 import requests
 
 from tests.helpers import ROOT
+from tests.tooling.packaged import DATA_ONLY, REST, Built, translated_api
 from tools import package as packaging
 from tools import resources as local
 from tools.ports import HOST
@@ -29,7 +26,6 @@ from tools.resources import create_table
 from tools.stack import Stack
 
 STAGES = packaging.STAGES
-WHEELS = ROOT / "build" / "wheels"
 
 # Every IAM action the function may take, and the code that needs it.  Nothing else:
 # no Scan, no BatchWriteItem, no ListBucket, no DeleteObject (a lifecycle rule removes uploads).
@@ -82,71 +78,42 @@ EXPECTED_ACTIONS = {
 EXPECTED_SKIPS = {
     "CKV_AWS_18",  # S3 access logging
     "CKV_AWS_27",  # the notifications' dead-letter queue: SQS-managed encryption, not KMS
-    "CKV_AWS_73",  # X-Ray on the API
-    "CKV_AWS_76",  # API access logging (needs the account-wide API Gateway role)
     "CKV_AWS_115",  # the notify function's concurrency: bounded by the stream's shards
     "CKV_AWS_116",  # DLQ: the function is invoked synchronously
     "CKV_AWS_117",  # VPC
     "CKV_AWS_119",  # DynamoDB with a customer managed key (AWS managed KMS key instead)
-    "CKV_AWS_120",  # API caching: would break single use
     "CKV_AWS_158",  # log group with a customer managed key
     "CKV_AWS_173",  # environment encrypted with a customer managed key
 }
-
-
-@dataclass
-class Built:
-    stage: str
-    template: dict[str, Any]
-    report: packaging.Report
-    directory: Path
-
-    def resource(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.template["Resources"][name]
-        return found
-
-    def properties(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.resource(name)["Properties"]
-        return found
-
-    def parameter_default(self, name: str) -> str:
-        return str(self.template["Parameters"][name]["Default"])
-
-
-DATA_ONLY = "prod (data only)"
+# The REST API's own (its access logs need the account-wide API Gateway role; the HTTP
+# API writes them through its service-linked role, and has neither caching nor X-Ray).
+EXPECTED_REST_SKIPS = {
+    "CKV_AWS_73",  # X-Ray on the API
+    "CKV_AWS_76",  # API access logging (needs the account-wide API Gateway role)
+    "CKV_AWS_120",  # API caching: would break single use
+}
 
 
 @pytest.fixture(scope="module")
-def offline_wheels() -> Iterator[None]:
-    """Packaging pip-installs the Lambda's dependencies (chalice, then tools/package.py):
-    here only from the wheels `make wheels` put in build/wheels before pytest started."""
-    if not any(WHEELS.glob("*.whl")):
-        pytest.fail(f"{WHEELS} holds no wheels: run `make wheels` (make test does) first")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PIP_NO_INDEX", "1")
-        patch.setenv("PIP_FIND_LINKS", str(WHEELS))
-        yield
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, offline_wheels: None) -> dict[str, Built]:
-    def build(stage: str) -> Built:
-        out = tmp_path_factory.mktemp("package")
-        if stage == DATA_ONLY:
-            template = packaging.package_data("prod", out)
-        else:
-            template = packaging.package(stage, out)
-        return Built(stage, json.loads(template.read_text()), packaging.check(template), out)
-
-    # Each one spends most of its time in subprocesses (chalice, cfn-lint, checkov).
-    jobs = [*STAGES, DATA_ONLY]
-    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        return {b.stage: b for b in pool.map(build, jobs)}
+def built(packaged: dict[str, Built]) -> dict[str, Built]:
+    return packaged
 
 
 @pytest.fixture(params=STAGES)
 def stage(request: pytest.FixtureRequest, built: dict[str, Built]) -> Built:
+    """Each stage with the default front (an HTTP API)."""
     return built[request.param]
+
+
+@pytest.fixture(params=[*STAGES, REST])
+def any_front(request: pytest.FixtureRequest, built: dict[str, Built]) -> Built:
+    return built[request.param]
+
+
+@pytest.fixture
+def rest(built: dict[str, Built]) -> Built:
+    """prod with the REST API front (`make package FRONT=rest`)."""
+    return built[REST]
 
 
 def policy_statements(stage: str) -> list[dict[str, Any]]:
@@ -170,16 +137,17 @@ def grants(stage: str) -> Iterator[tuple[str, str]]:
 # The checkers
 
 
-def test_cfn_lint_reports_no_errors_and_no_warnings(stage: Built) -> None:
-    assert stage.report.lint == []
+def test_cfn_lint_reports_no_errors_and_no_warnings(any_front: Built) -> None:
+    assert any_front.report.lint == []
 
 
-def test_checkov_fails_nothing_and_every_skip_says_why(stage: Built) -> None:
-    scan = stage.report.scan
+def test_checkov_fails_nothing_and_every_skip_says_why(any_front: Built) -> None:
+    scan = any_front.report.scan
     assert scan is not None
     assert scan.failed == []
     assert scan.passed >= 20
-    assert {check_id for check_id, _ in scan.skipped} == EXPECTED_SKIPS
+    expected = EXPECTED_SKIPS | (EXPECTED_REST_SKIPS if any_front.front == "rest" else set())
+    assert {check_id for check_id, _ in scan.skipped} == expected
     assert all(len(reason) > 40 for _, reason in scan.skipped), scan.skipped
 
 
@@ -197,6 +165,7 @@ def test_data_only_template_passes_the_same_checks(built: dict[str, Built]) -> N
         "UnconfirmedUploadDays",
         "NoncurrentVersionDays",
         "PublicUrl",  # the bucket's CORS rule
+        "TableDeletionProtection",  # off for a first create only (docs/DEPLOY.md)
     }
     # The bucket's CORS rule needs its condition, or the stack would not deploy.
     assert data.template["Conditions"] == {
@@ -259,8 +228,12 @@ def test_the_indexes_the_stores_query_are_in_the_template(stage: Built) -> None:
 def test_table_survives_mistakes_and_purges_old_links(stage: Built) -> None:
     resource = stage.resource("LinksTable")
     table = resource["Properties"]
-    assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
-    assert table["DeletionProtectionEnabled"] is True
+    # Kept by every stack operation but the rollback of the create that made it
+    # (tests/tooling/test_deploy24_template.py).
+    assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert resource["UpdateReplacePolicy"] == "Retain"
+    assert table["DeletionProtectionEnabled"] == {"Ref": "TableDeletionProtection"}
+    assert stage.parameter_default("TableDeletionProtection") == "true"
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["TimeToLiveSpecification"] == {"AttributeName": "purge_at", "Enabled": True}
     assert table["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
@@ -280,7 +253,7 @@ def test_bucket_is_private_versioned_and_encrypted(stage: Built) -> None:
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    assert stage.resource("FilesBucket")["DeletionPolicy"] == "Retain"
+    assert stage.resource("FilesBucket")["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_bucket_refuses_requests_without_tls(stage: Built) -> None:
@@ -596,10 +569,10 @@ def test_names_the_policy_relies_on_cannot_be_changed_at_deploy_time(stage: Buil
 
 def test_deleting_the_stack_keeps_the_logs(stage: Built) -> None:
     """Issue 16, item 7: a year of logs must survive the stack's deletion or replacement."""
-    for name in ("ApiHandlerLogGroup", "NotifyLogGroup"):
+    for name in ("ApiHandlerLogGroup", "NotifyLogGroup", "HttpApiAccessLogGroup"):
         group = stage.resource(name)
         assert (group.get("DeletionPolicy"), group.get("UpdateReplacePolicy")) == (
-            "Retain",
+            "RetainExceptOnCreate",  # but a failed first create removes them: the retry works
             "Retain",
         ), name
 
@@ -705,15 +678,16 @@ def test_concurrency_is_unreserved_unless_asked_for(stage: Built) -> None:
     assert "reserved_concurrency" not in packaging.stage_config(stage.stage)
 
 
-def test_api_stage_is_throttled(stage: Built) -> None:
-    (setting,) = stage.properties("RestAPI")["MethodSettings"]
+def test_api_stage_is_throttled(rest: Built) -> None:
+    (setting,) = rest.properties("RestAPI")["MethodSettings"]
     assert setting["ResourcePath"] == "/*"
     assert setting["HttpMethod"] == "*"
     assert setting["ThrottlingRateLimit"] == {"Ref": "ThrottleRateLimit"}
     assert setting["ThrottlingBurstLimit"] == {"Ref": "ThrottleBurstLimit"}
 
 
-def test_alarms_watch_this_api_and_released_uses(stage: Built) -> None:
+def test_alarms_watch_this_api_and_released_uses(rest: Built) -> None:
+    stage = rest
     api = stage.properties("RestAPI")
     alarm = stage.properties("Api5xxAlarm")
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ApiGateway", "5XXError")
@@ -867,7 +841,8 @@ def gateway_responses(stage: Built) -> dict[str, dict[str, Any]]:
     return found
 
 
-def test_api_gateway_s_own_answers_are_the_ones_the_template_sets(stage: Built) -> None:
+def test_api_gateway_s_own_answers_are_the_ones_the_template_sets(rest: Built) -> None:
+    stage = rest
     assert set(gateway_responses(stage)) == set(GATEWAY_RESPONSES)
     # In the definition SAM imports and deploys: separate GatewayResponse resources would
     # miss the stage's deployment snapshot.
@@ -877,9 +852,9 @@ def test_api_gateway_s_own_answers_are_the_ones_the_template_sets(stage: Built) 
 
 @pytest.mark.parametrize("response_type", sorted(GATEWAY_RESPONSES))
 def test_each_gateway_response_is_private_json_in_the_api_s_error_shape(
-    stage: Built, response_type: str
+    rest: Built, response_type: str
 ) -> None:
-    response = gateway_responses(stage)[response_type]
+    response = gateway_responses(rest)[response_type]
     status, code = GATEWAY_RESPONSES[response_type]
     assert response.get("statusCode") == status
     (template,) = response["responseTemplates"].values()
@@ -910,7 +885,8 @@ def test_each_gateway_response_is_private_json_in_the_api_s_error_shape(
         assert headers["Retry-After"] == "'1'"
 
 
-def test_gateway_error_codes_match_the_app_s_where_they_mean_the_same(stage: Built) -> None:
+def test_gateway_error_codes_match_the_app_s_where_they_mean_the_same(rest: Built) -> None:
+    stage = rest
     from chalicelib.domain.errors import (
         RateLimitedError,
         UnavailableError,
@@ -954,51 +930,8 @@ def test_uploads_cannot_be_encrypted_with_a_key_the_function_cannot_use(stage: B
 # What CloudFormation deploys: the SAM transform's output
 
 
-# Run by .venv-scan's Python (aws-sam-translator, pinned in requirements-scan.txt): the
-# transform CloudFormation applies on deploy, offline.  The function code stays a local
-# zip until deploy time, so an S3 location stands in for it; the roles are chalice's own,
-# so no managed policy needs looking up (an empty map, and no AWS call).  Prints the
-# generated API Gateway resources, the API's definition left out.
-_TRANSLATE = """
-import json, sys
-from samtranslator.translator.transform import transform
-
-class NoManagedPolicies:
-    def load(self):
-        return {}
-
-template = json.load(open(sys.argv[1]))
-for resource in template["Resources"].values():
-    if "CodeUri" in resource.get("Properties", {}):
-        resource["Properties"]["CodeUri"] = "s3://deployment-artifacts/deployment.zip"
-output = transform(template, {}, NoManagedPolicies())
-api = {}
-for name, resource in output["Resources"].items():
-    if resource["Type"].startswith("AWS::ApiGateway::"):
-        resource.get("Properties", {}).pop("Body", None)
-        api[name] = resource
-json.dump(api, sys.stdout)
-"""
-
-
-def translated_api(template: Path) -> dict[str, dict[str, Any]]:
-    """The API Gateway resources SAM generates from the template, by logical id."""
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
-    result = subprocess.run(
-        [packaging.scanner("python"), "-c", _TRANSLATE, str(template)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    assert result.returncode == 0, (
-        f"the SAM translation failed (run 'make .venv-scan/.installed'):\n{result.stderr}"
-    )
-    found: dict[str, dict[str, Any]] = json.loads(result.stdout)
-    return found
-
-
-def test_sam_deploys_exactly_one_api_stage_the_throttled_one(stage: Built) -> None:
+def test_sam_deploys_exactly_one_api_stage_the_throttled_one(rest: Built) -> None:
+    stage = rest
     api = translated_api(stage.report.template)
 
     def of_type(kind: str) -> list[dict[str, Any]]:

@@ -8,53 +8,43 @@
 * ``filerequests``: upload links a person fills in with a file, from a web page.
 
 Each class takes its stores and the clock by keyword; ``Services`` bundles them for
-the routes, and ``app.py`` builds it once per container.
+the routes, builds each on first use, and ``app.py`` builds it once per container.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import Clock
-from chalicelib.domain.answers import ANSWER_LABEL, Answers
-from chalicelib.domain.signing import derive_key
-from chalicelib.domain.stamps import Stamps
-from chalicelib.domain.terms import TermsSigner
 from chalicelib.logs import get_logger
-from chalicelib.services.filerequests import Receiving, Requesting
-from chalicelib.services.grants import BuyerMinting, Granting
-from chalicelib.services.links import LinkAdmin
-from chalicelib.services.minting import Minting
-from chalicelib.services.redemption import Redeeming
-from chalicelib.services.uploads import Uploading
 from chalicelib.settings import Settings
 from chalicelib.storage.stores import GrantStore, LinkStore, ObjectStore, RequestStore
 
 if TYPE_CHECKING:
+    from chalicelib.domain.answers import Answers
     from chalicelib.mail.mailer import Mailer
+    from chalicelib.services.filerequests import Receiving, Requesting
+    from chalicelib.services.grants import BuyerMinting, Granting
+    from chalicelib.services.links import LinkAdmin
+    from chalicelib.services.minting import Minting
+    from chalicelib.services.redemption import Redeeming
+    from chalicelib.services.uploads import Uploading
 
 
 log = get_logger("services")
 
 
-@dataclass(frozen=True)
 class Services:
-    minting: Minting
-    redeeming: Redeeming
-    links: LinkAdmin
-    granting: Granting
-    buyers: BuyerMinting
-    uploading: Uploading
-    requesting: Requesting
-    receiving: Receiving
-    link_store: LinkStore
-    object_store: ObjectStore
+    """Every service, on these stores, configured from ``settings``; each one is built,
+    and its module imported, by the first request that uses it, so a container whose
+    first request is a redemption never loads minting, mail or file requests (its cold
+    start is that much shorter).  ``answer_key`` keys the recipient checks' digests
+    (chalicelib/domain/answers.py); by default it is derived from the API key digests."""
 
-    @classmethod
-    def build(
-        cls,
+    def __init__(
+        self,
         *,
         settings: Settings,
         clock: Clock,
@@ -64,68 +54,121 @@ class Services:
         grants: GrantStore | None = None,
         mailer: Callable[[], Mailer] | None = None,
         answer_key: Callable[[], bytes] | None = None,
-    ) -> Services:
-        """Every service, on these stores, configured from ``settings``.  ``answer_key``
-        keys the recipient checks' digests (chalicelib/domain/answers.py); by default it is
-        derived from the API key digests."""
-        answers = Answers(answer_key or (lambda: derive_key(ANSWER_LABEL, settings.api_key_hashes)))
-        minting = Minting(
-            links=links,
-            objects=objects,
-            clock=clock,
-            key_prefix=settings.key_prefix,
-            mailer=mailer,
-            answers=answers,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.link_store = links
+        self.object_store = objects
+        self.request_store = requests
+        self.grant_store = grants
+        self.mailer = mailer
+        self._answer_key = answer_key
+
+    @classmethod
+    def build(cls, **parts: Any) -> Services:
+        """The constructor, under the name its callers know."""
+        return cls(**parts)
+
+    @functools.cached_property
+    def answers(self) -> Answers:
+        from chalicelib.domain.answers import ANSWER_LABEL, Answers
+        from chalicelib.domain.signing import derive_key
+
+        hashes = self.settings.api_key_hashes
+        return Answers(self._answer_key or (lambda: derive_key(ANSWER_LABEL, hashes)))
+
+    @functools.cached_property
+    def minting(self) -> Minting:
+        from chalicelib.services.minting import Minting
+
+        return Minting(
+            links=self.link_store,
+            objects=self.object_store,
+            clock=self.clock,
+            key_prefix=self.settings.key_prefix,
+            mailer=self.mailer,
+            answers=self.answers,
         )
-        signer = TermsSigner(settings.api_key_hashes)
-        return cls(
-            minting=minting,
-            redeeming=Redeeming(
-                links=links,
-                objects=objects,
-                clock=clock,
-                stamps=Stamps(settings.api_key_hashes),
-                stream_max_bytes=settings.stream_max_bytes,
-                redirect_ttl=settings.redirect_ttl,
-                session_seconds=settings.session_seconds,
-                answers=answers,
-            ),
-            links=LinkAdmin(
-                links=links, clock=clock, retention_seconds=settings.retention_days * 86_400
-            ),
-            granting=Granting(grants=grants, clock=clock),
-            buyers=BuyerMinting(
-                minting=minting,
-                grants=grants,
-                objects=objects,
-                clock=clock,
-                key_prefix=settings.key_prefix,
-                daily_links=settings.grant_daily_links,
-            ),
-            uploading=Uploading(
-                objects=objects,
-                clock=clock,
-                upload_prefix=settings.upload_prefix,
-                max_upload_bytes=settings.max_upload_bytes,
-            ),
-            requesting=Requesting(
-                requests=requests,
-                clock=clock,
-                signer=signer,
-                max_upload_bytes=settings.max_upload_bytes,
-                mailer=mailer,
-            ),
-            receiving=Receiving(
-                requests=requests,
-                objects=objects,
-                links=links,
-                minting=minting,
-                clock=clock,
-                request_prefix=settings.request_prefix,
-                mailer=mailer,
-            ),
-            link_store=links,
-            object_store=objects,
+
+    @functools.cached_property
+    def redeeming(self) -> Redeeming:
+        from chalicelib.domain.stamps import Stamps
+        from chalicelib.services.redemption import Redeeming
+
+        settings = self.settings
+        return Redeeming(
+            links=self.link_store,
+            objects=self.object_store,
+            clock=self.clock,
+            stamps=Stamps(settings.api_key_hashes),
+            stream_max_bytes=settings.stream_max_bytes,
+            redirect_ttl=settings.redirect_ttl,
+            session_seconds=settings.session_seconds,
+            answers=self.answers,
+        )
+
+    @functools.cached_property
+    def links(self) -> LinkAdmin:
+        from chalicelib.services.links import LinkAdmin
+
+        retention = self.settings.retention_days * 86_400
+        return LinkAdmin(links=self.link_store, clock=self.clock, retention_seconds=retention)
+
+    @functools.cached_property
+    def granting(self) -> Granting:
+        from chalicelib.services.grants import Granting
+
+        return Granting(grants=self.grant_store, clock=self.clock)
+
+    @functools.cached_property
+    def buyers(self) -> BuyerMinting:
+        from chalicelib.services.grants import BuyerMinting
+
+        return BuyerMinting(
+            minting=self.minting,
+            grants=self.grant_store,
+            objects=self.object_store,
+            clock=self.clock,
+            key_prefix=self.settings.key_prefix,
+            daily_links=self.settings.grant_daily_links,
+        )
+
+    @functools.cached_property
+    def uploading(self) -> Uploading:
+        from chalicelib.services.uploads import Uploading
+
+        return Uploading(
+            objects=self.object_store,
+            clock=self.clock,
+            upload_prefix=self.settings.upload_prefix,
+            max_upload_bytes=self.settings.max_upload_bytes,
+        )
+
+    @functools.cached_property
+    def requesting(self) -> Requesting:
+        from chalicelib.domain.terms import TermsSigner
+        from chalicelib.services.filerequests import Requesting
+
+        return Requesting(
+            requests=self.request_store,
+            clock=self.clock,
+            signer=TermsSigner(self.settings.api_key_hashes),
+            max_upload_bytes=self.settings.max_upload_bytes,
+            mailer=self.mailer,
+        )
+
+    @functools.cached_property
+    def receiving(self) -> Receiving:
+        from chalicelib.services.filerequests import Receiving
+
+        return Receiving(
+            requests=self.request_store,
+            objects=self.object_store,
+            links=self.link_store,
+            minting=self.minting,
+            clock=self.clock,
+            request_prefix=self.settings.request_prefix,
+            mailer=self.mailer,
         )
 
     def health(self) -> dict[str, bool]:

@@ -104,7 +104,7 @@ def value_of(typed: Mapping[str, Any]) -> Any:
         return {key: value_of(inner) for key, inner in value.items()}
     if kind == "L":
         return [value_of(inner) for inner in value]
-    return _native(_deserializer.deserialize(typed))
+    return _native(_deserializer.deserialize(typed))  # type: ignore[arg-type]
 
 
 @contextmanager

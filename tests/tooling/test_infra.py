@@ -8,7 +8,9 @@ directory; every assertion reads the generated ``sam.json`` or the policy files.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path

@@ -40,7 +40,7 @@ def test_typed_as_boto3_types_it(value: Any) -> None:
 @pytest.mark.parametrize("value", VALUES, ids=repr)
 def test_read_back_as_boto3_reads_it(value: Any) -> None:
     typed = dynamo.attribute(value)
-    expected = dynamo._native(TypeDeserializer().deserialize(typed))
+    expected = dynamo._native(TypeDeserializer().deserialize(typed))  # type: ignore[arg-type]
     found = dynamo.value_of(typed)
     assert found == expected
     assert type(found) is type(expected)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import html
 import json
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.filekinds import KINDS, file_kind, file_kinds
 from chalicelib.domain.text import human_size
-from chalicelib.services.filerequests import Received, UploadPage
 from chalicelib.templates.engine import (
     NOTHING,
     Html,
@@ -18,6 +18,9 @@ from chalicelib.templates.engine import (
     script,
 )
 from chalicelib.web.pages.common import notice, page
+
+if TYPE_CHECKING:
+    from chalicelib.services.filerequests import Received, UploadPage
 
 UPLOAD_SCRIPT = "upload.js"
 COPY_SCRIPT = "copy.js"

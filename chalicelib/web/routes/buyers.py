@@ -11,7 +11,6 @@ from typing import Any
 
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib.services.minting import DEFAULT_TTL, DEFAULT_USES, MintRequest
 from chalicelib.web.buyers import looks_like_jwt
 from chalicelib.web.params import boolean, only, single, whole_number
 from chalicelib.web.routes.request import (
@@ -48,6 +47,9 @@ def with_cors(view: View) -> View:
 @with_cors
 @mapped_errors()
 def get_link() -> Response:
+    # Imported when a link is asked for: a customer's first request never loads minting.
+    from chalicelib.services.minting import DEFAULT_TTL, DEFAULT_USES, MintRequest
+
     request = current_request()
     params = query(request)
     credential = bearer(request)

@@ -9,7 +9,7 @@ With the blueprints in ``chalicelib/web/routes``, the views are the only modules
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Response
 
@@ -39,9 +39,11 @@ from chalicelib.domain.errors import (
     UploadTooLargeError,
     UploadTypeError,
 )
-from chalicelib.services.minting import UNCERTAIN, MintedLink
 from chalicelib.templates.engine import content_security_policy
 from chalicelib.web.pages.common import problem
+
+if TYPE_CHECKING:
+    from chalicelib.services.minting import MintedLink
 
 # Looked up along each error's class hierarchy, most specific first.
 STATUS: dict[type[OnetimeError], int] = {
@@ -173,6 +175,8 @@ def minted_response(
         body["message_id"] = minted.message_id
     if minted.email is not None:
         body["email"] = minted.email
+        from chalicelib.services.minting import UNCERTAIN  # loaded by the mint already
+
         if minted.email == UNCERTAIN:
             body["message"] = EMAIL_UNCERTAIN
     if link.check is not None:

@@ -3,16 +3,18 @@ token), pages of them, grants, presigned uploads, and the health check."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Response
 
 from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import Link
-from chalicelib.services.filerequests import MintedRequest
-from chalicelib.services.uploads import Upload
 from chalicelib.storage.stores import Grant, GrantPage, Page, RequestPage
 from chalicelib.web.views.common import JSON, PRIVATE, Headers, iso
+
+if TYPE_CHECKING:
+    from chalicelib.services.filerequests import MintedRequest
+    from chalicelib.services.uploads import Upload
 
 
 def link_state(link: Link, now: float) -> dict[str, Any]:

@@ -3,15 +3,17 @@ browser), a freshly signed form for its script, and the file received (a page, o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalice.app import Response
 
-from chalicelib.services.filerequests import Received, UploadPage
 from chalicelib.templates.engine import content_security_policy
 from chalicelib.web.pages import uploaders as pages
 from chalicelib.web.views.common import JSON, PRIVATE, iso, page_response
+
+if TYPE_CHECKING:
+    from chalicelib.services.filerequests import Received, UploadPage
 
 
 def upload_page_response(page: UploadPage, done_url: str, form_url: str, now: float) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 CONDITION = (
@@ -18,17 +19,17 @@ CONDITION = (
 )
 
 
+@dataclass(eq=False, repr=False)
 class BareRedeemer:
-    def __init__(self, dynamodb: Any, s3: Any, table: str, bucket: str) -> None:
-        self._dynamodb = dynamodb
-        self._s3 = s3
-        self._table = table
-        self._bucket = bucket
+    dynamodb: Any
+    s3: Any
+    table: str
+    bucket: str
 
     def claim(self, token: str) -> dict[str, Any]:
         digest = hashlib.sha256(token.encode("ascii")).hexdigest()
-        response = self._dynamodb.update_item(
-            TableName=self._table,
+        response = self.dynamodb.update_item(
+            TableName=self.table,
             Key={"pk": {"S": f"link#{token[:16]}"}},
             UpdateExpression="SET uses = uses + :one",
             ConditionExpression=CONDITION,
@@ -45,20 +46,20 @@ class BareRedeemer:
     def redirect(self, token: str) -> str:
         item = self.claim(token)
         params = {
-            "Bucket": self._bucket,
+            "Bucket": self.bucket,
             "Key": item["file"]["S"],
             "ResponseContentDisposition": f'attachment; filename="{item["filename"]["S"]}"',
             "ResponseContentType": item["content_type"]["S"],
         }
         if "version_id" in item:
             params["VersionId"] = item["version_id"]["S"]
-        url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=30)
+        url: str = self.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=30)
         return url
 
     def stream(self, token: str) -> bytes:
         item = self.claim(token)
-        params = {"Bucket": self._bucket, "Key": item["file"]["S"], "IfMatch": item["etag"]["S"]}
+        params = {"Bucket": self.bucket, "Key": item["file"]["S"], "IfMatch": item["etag"]["S"]}
         if "version_id" in item:
             params["VersionId"] = item["version_id"]["S"]
-        body: bytes = self._s3.get_object(**params)["Body"].read()
+        body: bytes = self.s3.get_object(**params)["Body"].read()
         return body

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -18,27 +19,20 @@ class Refused(Exception):
     """The naive check said no (unknown link, used up or expired)."""
 
 
+@dataclass(eq=False, repr=False)
 class NaiveRedeemer:
-    def __init__(
-        self,
-        dynamodb: Any,
-        s3: Any,
-        table: str,
-        bucket: str,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._dynamodb = dynamodb
-        self._s3 = s3
-        self._table = table
-        self._bucket = bucket
-        self._clock = clock
+    dynamodb: Any
+    s3: Any
+    table: str
+    bucket: str
+    clock: Callable[[], float] = time.time
 
     def redeem(self, token: str) -> str:
         """A presigned URL, or ``Refused``."""
         key = {"pk": {"S": f"link#{token[:16]}"}}
         digest = hashlib.sha256(token.encode("ascii")).hexdigest()
-        item = self._dynamodb.get_item(TableName=self._table, Key=key).get("Item")
-        now = self._clock()
+        item = self.dynamodb.get_item(TableName=self.table, Key=key).get("Item")
+        now = self.clock()
         if item is None or item["token_digest"]["S"] != digest:
             raise Refused("not found")
         if int(item["uses"]["N"]) >= int(item["max_uses"]["N"]):
@@ -46,18 +40,18 @@ class NaiveRedeemer:
         if int(item["expires_at"]["N"]) <= now:
             raise Refused("expired")
         # The check above and this write are two requests: the race.
-        self._dynamodb.update_item(
-            TableName=self._table,
+        self.dynamodb.update_item(
+            TableName=self.table,
             Key=key,
             UpdateExpression="SET uses = uses + :one, last_used_at = :now",
             ExpressionAttributeValues={":one": {"N": "1"}, ":now": {"N": str(round(now, 3))}},
         )
         file_key = item["file"]["S"]
-        head = self._s3.head_object(Bucket=self._bucket, Key=file_key)
-        url: str = self._s3.generate_presigned_url(
+        head = self.s3.head_object(Bucket=self.bucket, Key=file_key)
+        url: str = self.s3.generate_presigned_url(
             "get_object",
             Params={
-                "Bucket": self._bucket,
+                "Bucket": self.bucket,
                 "Key": file_key,
                 "ResponseContentDisposition": f'attachment; filename="{item["filename"]["S"]}"',
                 "ResponseContentType": head.get("ContentType", "application/octet-stream"),

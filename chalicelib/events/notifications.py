@@ -23,6 +23,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.domain.errors import MailError
@@ -86,28 +87,22 @@ class Sender(Protocol):
 Composer = Callable[[Event, bool], tuple[str, str, str]]  # subject, text, html
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class Notifier:
     """Tells each event to the webhooks and, where the link names one, the receipt's
     address; hands back the records it could not deliver, for Lambda to retry and
     finally set aside in the dead-letter queue."""
 
-    def __init__(
-        self,
-        *,
-        webhooks: Webhooks | None,
-        mailer: Sender | None,
-        compose: Composer,
-        visits: bool = False,
-        client_details: bool = False,
-        endpoints: int = 0,
-    ) -> None:
-        self._webhooks = webhooks
-        self._mailer = mailer
-        self._compose = compose
-        self._visits = visits
-        self._client_details = client_details
+    webhooks: Webhooks | None
+    mailer: Sender | None
+    compose: Composer
+    visits: bool = False
+    client_details: bool = False
+    endpoints: int = 0
+
+    def __post_init__(self) -> None:
         # The longest one event can take: every endpoint failing every attempt.
-        self._worst_ms = int(endpoints * (TIMEOUT * (len(BACKOFF) + 1) + sum(BACKOFF)) * 1000)
+        self._worst_ms = int(self.endpoints * (TIMEOUT * (len(BACKOFF) + 1) + sum(BACKOFF)) * 1000)
         # (event id, webhook URL or _RECEIPT) accepted by this container, oldest first.
         self._sent: OrderedDict[tuple[str, str], None] = OrderedDict()
 
@@ -124,7 +119,7 @@ class Notifier:
                 # Not a failure of this record: no time left to try it within this call.
                 log.info("notifications: out of time, handing the rest back to Lambda")
                 return [_sequence(r) for r in records[position:]]
-            happened = events(record, visits=self._visits)
+            happened = events(record, visits=self.visits)
             failures = [failure for event in happened for failure in self.notify(event)]
             if failures:
                 return [_sequence(r) for r in records[position:]]
@@ -134,16 +129,16 @@ class Notifier:
         """Send one event everywhere it goes, except where this container already had it
         accepted (a batch Lambda retried); what failed, in words (logged here)."""
         failures = []
-        if self._webhooks is not None:
+        if self.webhooks is not None:
             body = json.dumps(
-                payload(event, client_details=self._client_details),
+                payload(event, client_details=self.client_details),
                 ensure_ascii=False,
                 separators=(",", ":"),
             ).encode()
-            for url in self._webhooks.urls:
+            for url in self.webhooks.urls:
                 if self._accepted(event, url):
                     continue
-                failure = self._webhooks.deliver_one(url, event.event_id, body)
+                failure = self.webhooks.deliver_one(url, event.event_id, body)
                 if failure is None:
                     self._remember(event, url)
                     continue
@@ -165,11 +160,11 @@ class Notifier:
                     },
                 )
         wants_receipt = event.link.notify and event.kind != VISITED
-        if self._mailer is not None and wants_receipt and not self._accepted(event, _RECEIPT):
+        if self.mailer is not None and wants_receipt and not self._accepted(event, _RECEIPT):
             assert event.link.notify is not None  # for mypy: wants_receipt checked it
-            subject, text, page = self._compose(event, self._client_details)
+            subject, text, page = self.compose(event, self.client_details)
             try:
-                self._mailer.deliver(event.link.notify, subject, text, page)
+                self.mailer.deliver(event.link.notify, subject, text, page)
             except MailError as exc:
                 failures.append(f"receipt: {exc}")
                 log.warning(

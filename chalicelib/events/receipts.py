@@ -14,7 +14,7 @@ from chalicelib.events.stream import (
     REFUNDED,
     Event,
 )
-from chalicelib.templates.engine import Html, fill, fill_text, human_date
+from chalicelib.templates.engine import Html, email_page, fill_text, human_date
 
 
 def compose(event: Event, client_details: bool) -> tuple[str, str, str]:
@@ -45,7 +45,7 @@ def compose(event: Event, client_details: bool) -> tuple[str, str, str]:
             for name, value in details
         )
     )
-    page = fill(
+    page = email_page(
         "receipt.html", subject=subject, headline=headline, details_block=html_block, **facts
     )
     return subject, text, page

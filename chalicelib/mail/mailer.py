@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from chalicelib.domain.errors import InvalidRequestError
@@ -12,7 +12,7 @@ from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import Link
 from chalicelib.domain.text import has_control_characters, human_size, is_email_address
 from chalicelib.storage.failures import sending_mail
-from chalicelib.templates.engine import Html, fill, fill_text, human_date, relative
+from chalicelib.templates.engine import Html, email_page, fill_text, human_date, relative
 
 MAX_SUBJECT_LENGTH = 200
 MAX_MESSAGE_LENGTH = 2000
@@ -52,19 +52,13 @@ def check_address(name: str, address: str) -> None:
         )
 
 
+@dataclass(eq=False, repr=False)
 class Mailer:
-    def __init__(
-        self,
-        client: Any,
-        sender: str,
-        *,
-        name: str | None = None,
-        reply_to: str | None = None,
-    ) -> None:
-        self._client = client
-        self._sender = sender
-        self._name = name
-        self._reply_to = reply_to
+    client: Any
+    sender: str
+    _: KW_ONLY
+    name: str | None = None
+    reply_to: str | None = None
 
     def send(
         self, letter: Letter, link: Link, url: str, now: float, code: str | None = None
@@ -82,8 +76,8 @@ class Mailer:
             subject,
             now,
             code=code,
-            reply_to=self._reply_to,
-            sender_name=self._name,
+            reply_to=self.reply_to,
+            sender_name=self.name,
         )
         return self._deliver(letter.email, subject, text, page)
 
@@ -112,19 +106,19 @@ class Mailer:
         # non-ASCII one as an RFC 2047 encoded word.  (Settings ensure the sender is a
         # bare address when a name is set.)
         mime["From"] = (
-            Address(display_name=self._name, addr_spec=self._sender) if self._name else self._sender
+            Address(display_name=self.name, addr_spec=self.sender) if self.name else self.sender
         )
         mime["To"] = to
-        if self._reply_to:
-            mime["Reply-To"] = self._reply_to
+        if self.reply_to:
+            mime["Reply-To"] = self.reply_to
         mime.set_content(text)
         mime.add_alternative(page, subtype="html")
         # Refused or never sent: MailError; sent with its answer lost: MailUncertainError.
         with sending_mail():
-            response = self._client.send_email(
+            response = self.client.send_email(
                 # The bare address: what SES checks against the verified identity.  The
                 # name the customer sees is the From header's, in the raw message.
-                FromEmailAddress=self._sender,
+                FromEmailAddress=self.sender,
                 Destination={"ToAddresses": [to]},
                 Content={"Raw": {"Data": mime.as_bytes()}},
             )
@@ -158,20 +152,12 @@ def compose(
     }
     times = "once" if link.max_uses == 1 else f"for {downloads}"
     intro = f"A file has been shared with you. The link can be used {times}, until it expires."
-    text_block = f"Message from the sender:\n{letter.message}\n" if letter.message else ""
+    text_block, html_block = sender_message(letter)
     text_code = f"Your download code: {code}\n{CODE_NOTE}\n" if code else ""
     if text_code and text_block:
         text_code += "\n"  # a blank line between the code and the sender's message
     text = fill_text(
         "email.txt", intro=intro, code_block=text_code, message_block=text_block, **facts
-    )
-    html_block = (
-        Html(
-            '<p style="margin:0 0 8px;white-space:pre-wrap;border-left:3px solid #d5d9df;'
-            f'padding-left:12px">{html.escape(letter.message)}</p>'
-        )
-        if letter.message
-        else Html("")
     )
     html_code = (
         Html(
@@ -183,7 +169,7 @@ def compose(
         if code
         else Html("")
     )
-    page = fill(
+    page = email_page(
         "email.html",
         subject=subject,
         intro=intro,
@@ -225,15 +211,18 @@ def compose_request(
         "expires_on": human_date(request.expires_at),
         "url": url,
     }
-    text_block = f"Message from the sender:\n{letter.message}\n" if letter.message else ""
+    text_block, html_block = sender_message(letter)
     text = fill_text("request-email.txt", message_block=text_block, **facts)
-    html_block = (
-        Html(
-            '<p style="margin:0 0 8px;white-space:pre-wrap;border-left:3px solid #d5d9df;'
-            f'padding-left:12px">{html.escape(letter.message)}</p>'
-        )
-        if letter.message
-        else Html("")
-    )
-    page = fill("request-email.html", subject=subject, message_block=html_block, **facts)
+    page = email_page("request-email.html", subject=subject, message_block=html_block, **facts)
     return text, page
+
+
+def sender_message(letter: Letter) -> tuple[str, Html]:
+    """The sender's own words in an email, as text and as HTML ("" when there are none)."""
+    if not letter.message:
+        return "", Html("")
+    page = Html(
+        '<p style="margin:0 0 8px;white-space:pre-wrap;border-left:3px solid #d5d9df;'
+        f'padding-left:12px">{html.escape(letter.message)}</p>'
+    )
+    return f"Message from the sender:\n{letter.message}\n", page

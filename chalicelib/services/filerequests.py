@@ -137,33 +137,25 @@ class Received:
     mail_failed: bool = False
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class Requesting:
-    def __init__(
-        self,
-        *,
-        requests: RequestStore,
-        clock: Clock,
-        signer: TermsSigner,
-        max_upload_bytes: int,
-        mailer: Callable[[], Mailer] | None = None,
-    ) -> None:
-        self._requests = requests
-        self._clock = clock
-        self._signer = signer
-        self._max_bytes = max_upload_bytes
-        self._mailer = mailer
+    requests: RequestStore
+    clock: Clock
+    signer: TermsSigner
+    max_upload_bytes: int
+    mailer: Callable[[], Mailer] | None = None
 
     def request(self, spec: RequestSpec) -> MintedRequest:
         """A new upload link: one ``PutItem``."""
-        max_bytes = self._max_bytes if spec.max_size is None else spec.max_size
-        if not 1 <= max_bytes <= self._max_bytes:
+        max_bytes = self.max_upload_bytes if spec.max_size is None else spec.max_size
+        if not 1 <= max_bytes <= self.max_upload_bytes:
             raise InvalidRequestError(
-                "invalid_max_size", f"max_size must be between 1 and {self._max_bytes} bytes."
+                "invalid_max_size", f"max_size must be between 1 and {self.max_upload_bytes} bytes."
             )
-        if spec.notify is not None and self._mailer is None:
+        if spec.notify is not None and self.mailer is None:
             raise _email_disabled()
         token = new_token(confirm=True)
-        now = self._clock()
+        now = self.clock()
         request = FileRequest(
             request_id=token.link_id,
             token_digest=token.digest,
@@ -178,24 +170,24 @@ class Requesting:
             link_uses=spec.link_uses,
             link_ttl=spec.link_ttl,
         )
-        self._requests.create(request)
+        self.requests.create(request)
         annotate(outcome="requested", file_request=request.request_id)
         metric("Requested")
-        return MintedRequest(token, request, self._signer.sign(token.digest, _terms(request)))
+        return MintedRequest(token, request, self.signer.sign(token.digest, _terms(request)))
 
     def request_and_mail(
         self, spec: RequestSpec, letter: Letter, addresses: Addresses
     ) -> MintedRequest:
         """Make an upload link and email it; if the email fails, the link is withdrawn."""
-        if self._mailer is None:
+        if self.mailer is None:
             raise _email_disabled()
         minted = self.request(spec)
         try:
-            message_id = self._mailer().send_request(
-                letter, minted.request, upload_address(addresses, minted), self._clock()
+            message_id = self.mailer().send_request(
+                letter, minted.request, upload_address(addresses, minted), self.clock()
             )
         except Exception as exc:
-            self._requests.revoke(minted.request.request_id, self._clock())
+            self.requests.revoke(minted.request.request_id, self.clock())
             annotate(outcome="mail_failed")
             if isinstance(exc, MailError):
                 raise
@@ -203,47 +195,37 @@ class Requesting:
         return MintedRequest(minted.token, minted.request, minted.terms, message_id)
 
     def describe(self, request_id: str) -> FileRequest:
-        return self._requests.get(_request_id(request_id))
+        return self.requests.get(_request_id(request_id))
 
     def recent(self, limit: int, cursor: str | None) -> RequestPage:
         if not 1 <= limit <= 100:
             raise InvalidRequestError("invalid_limit", "limit must be between 1 and 100.")
-        return self._requests.recent(limit, cursor)
+        return self.requests.recent(limit, cursor)
 
     def revoke(self, request_id: str) -> FileRequest:
-        return self._requests.revoke(_request_id(request_id), self._clock())
+        return self.requests.revoke(_request_id(request_id), self.clock())
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class Receiving:
-    def __init__(
-        self,
-        *,
-        requests: RequestStore,
-        objects: ObjectStore,
-        links: LinkStore,
-        minting: Minting,
-        clock: Clock,
-        request_prefix: str,
-        mailer: Callable[[], Mailer] | None = None,
-    ) -> None:
-        self._requests = requests
-        self._links = links
-        self._objects = objects
-        self._minting = minting
-        self._clock = clock
-        self._prefix = request_prefix
-        self._mailer = mailer
+    requests: RequestStore
+    objects: ObjectStore
+    links: LinkStore
+    minting: Minting
+    clock: Clock
+    request_prefix: str
+    mailer: Callable[[], Mailer] | None = None
 
     def page(self, token_value: str | None, done_url: str) -> UploadPage:
         """The upload page's forms, for a fresh key, if the request can take a file now;
         else why not.  Spends nothing; one consistent ``GetItem``.  The script's fresh
         form (signed again when Upload is pressed) is this same answer."""
         token = parse_token(token_value)
-        now = self._clock()
+        now = self.clock()
         # Consistent: a request withdrawn or filled a moment ago offers no form.
-        request = self._requests.peek(token.link_id, token.digest, now)
+        request = self.requests.peek(token.link_id, token.digest, now)
         terms = _terms(request)
-        prefix = f"{self._prefix}{token.link_id}/{secrets.token_hex(8)}/"
+        prefix = f"{self.request_prefix}{token.link_id}/{secrets.token_hex(8)}/"
         lifetime = max(1, min(FORM_LIFETIME, terms.expires_at - int(now)))
         only = terms.content_types[0] if len(terms.content_types) == 1 else None
 
@@ -256,7 +238,7 @@ class Receiving:
                 lifetime=lifetime,
                 redirect=redirect,
             )
-            return self._objects.presign_form(form)
+            return self.objects.presign_form(form)
 
         annotate(outcome="upload_page", file_request=token.link_id)
         return UploadPage(
@@ -276,7 +258,7 @@ class Receiving:
         nonce, filename = self._parse_key(token.link_id, key)
         assert key is not None
         try:
-            obj = self._objects.describe(key)
+            obj = self.objects.describe(key)
         except ObjectNotFoundError:
             raise refusals.upload_missing() from None
         # Refusals first, from one consistent read: bad input mints and changes nothing.
@@ -289,13 +271,13 @@ class Receiving:
             file=key, uses=request.link_uses, ttl=request.link_ttl, filename=filename
         )
         try:
-            minted = self._minting.mint(mint, described=obj, token=download)
+            minted = self.minting.mint(mint, described=obj, token=download)
         except UnavailableError:
             self._withdraw(download.link_id)  # its PutItem may have landed, or may yet
             raise
         receipt = Receipt(
             nonce=nonce,
-            at=self._clock(),
+            at=self.clock(),
             key=key,
             size=obj.size,
             content_type=obj.content_type,
@@ -306,8 +288,8 @@ class Receiving:
             # Tagged before it is taken: a file counted against the request is never left
             # to the rule that deletes unconfirmed uploads.  A tag on a file that ends up
             # not taken only keeps it as long as any upload (infra/resources.yaml).
-            self._objects.mark(obj, UPLOAD_TAG, CONFIRMED)
-            request = self._requests.receive(token.link_id, token.digest, receipt)
+            self.objects.mark(obj, UPLOAD_TAG, CONFIRMED)
+            request = self.requests.receive(token.link_id, token.digest, receipt)
         except UnavailableError:
             # The receive may have landed, or may land later: fence it off, give back.
             self._give_back(token.link_id, nonce, download.link_id)
@@ -325,18 +307,18 @@ class Receiving:
         """The request, if it can take this upload now; else why not.  An earlier receipt
         of this upload whose link was withdrawn (its confirmation failed, and its undo did
         not finish) is given up here, so that the uploader's reload can finish."""
-        now = self._clock()
+        now = self.clock()
         try:
-            return self._requests.peek(token.link_id, token.digest, now, nonce)
+            return self.requests.peek(token.link_id, token.digest, now, nonce)
         except AlreadyReceivedError as already:
             if already.link_id is None or self._delivers(already.link_id):
                 raise
-            self._requests.release(token.link_id, nonce, already.link_id)
-            return self._requests.peek(token.link_id, token.digest, now, nonce)
+            self.requests.release(token.link_id, nonce, already.link_id)
+            return self.requests.peek(token.link_id, token.digest, now, nonce)
 
     def _delivers(self, link_id: str) -> bool:
         try:
-            return self._links.get(link_id).revoked_at is None
+            return self.links.get(link_id).revoked_at is None
         except LinkNotFoundError:
             return False
 
@@ -356,10 +338,10 @@ class Receiving:
             + (f"\n{request.note}" if request.note else ""),
         )
         try:
-            if self._mailer is None:
+            if self.mailer is None:
                 raise _email_disabled()
             url = addresses.download(minted.token.value)
-            self._mailer().send(letter, minted.link, url, self._clock())
+            self.mailer().send(letter, minted.link, url, self.clock())
         except MailUncertainError:
             # SES took the message and stopped answering: it may arrive, so its link must
             # work, and the file stays received (the request's state names the link).
@@ -382,7 +364,7 @@ class Receiving:
         """Undo an attempt that minted ``link_id``: the file first (fenced off and counted
         back), then the link.  Both steps are safe to repeat."""
         try:
-            self._requests.release(request_id, nonce, link_id)
+            self.requests.release(request_id, nonce, link_id)
         except OnetimeError:
             # The receipt may stay, naming a withdrawn link: the uploader's reload gives
             # it up (``_ready``); an operator sees it in the request's state meanwhile.
@@ -395,13 +377,13 @@ class Receiving:
         # A link whose token never left this request: if revoking it fails, it works for
         # nobody, so the caller's own error is the one to report.
         try:
-            self._minting.withdraw(link_id)
+            self.minting.withdraw(link_id)
         except OnetimeError:
             log.warning("unshown upload link not revoked", extra={"link_id": link_id})
 
     def _parse_key(self, request_id: str, key: str | None) -> tuple[str, str]:
         """The upload's nonce and file name, from a key this request's forms allow."""
-        prefix = f"{self._prefix}{request_id}/"
+        prefix = f"{self.request_prefix}{request_id}/"
         if not key or not key.startswith(prefix):
             raise refusals.upload_missing()
         nonce, _, name = key[len(prefix) :].partition("/")

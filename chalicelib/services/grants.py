@@ -39,13 +39,13 @@ class GrantRequest:
                 raise InvalidRequestError(f"invalid_{name}", f"{name} must be a non-empty line.")
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class Granting:
-    def __init__(self, *, grants: GrantStore | None, clock: Clock) -> None:
-        self._grants = grants
-        self._clock = clock
+    grants: GrantStore | None
+    clock: Clock
 
     def grant(self, request: GrantRequest) -> Grant:
-        return self._required().put(request.subject, request.file, self._clock())
+        return self._required().put(request.subject, request.file, self.clock())
 
     def withdraw(self, request: GrantRequest) -> None:
         self._required().delete(request.subject, request.file)
@@ -55,68 +55,59 @@ class Granting:
         return self._required().for_subject(checked, checked_limit(limit), cursor)
 
     def _required(self) -> GrantStore:
-        if self._grants is None:
+        if self.grants is None:
             raise InvalidRequestError("grants_disabled", "Grants are not enabled here.")
-        return self._grants
+        return self.grants
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class BuyerMinting:
     """A signed-in buyer's own link: only to a file they were granted (within today's
     allowance) or that they own (``x-amz-meta-owner``)."""
 
-    def __init__(
-        self,
-        *,
-        minting: Minting,
-        grants: GrantStore | None,
-        objects: ObjectStore,
-        clock: Clock,
-        key_prefix: str,
-        daily_links: int,
-    ) -> None:
-        self._minting = minting
-        self._grants = grants
-        self._objects = objects
-        self._clock = clock
-        self._key_prefix = key_prefix
-        self._daily_links = daily_links
+    minting: Minting
+    grants: GrantStore | None
+    objects: ObjectStore
+    clock: Clock
+    key_prefix: str
+    daily_links: int
 
     def mint(self, subject: str, request: MintRequest) -> MintedLink:
         """Counted against the day's allowance first (one conditional write), so concurrent
         requests cannot exceed it; a mint that then fails gives its count back."""
-        grants = self._grants
+        grants = self.grants
         if grants is None:
             raise ForbiddenError(NOT_GRANTED)
-        key = validate_key(request.file, self._key_prefix)
-        now = self._clock()
+        key = validate_key(request.file, self.key_prefix)
+        now = self.clock()
         day = time.strftime("%Y-%m-%d", time.gmtime(now))
         retry_after = (int(now) // 86_400 + 1) * 86_400 - int(now)  # until UTC midnight
         annotate(buyer=subject)
         try:
-            grants.use(subject, key, day, self._daily_links, retry_after)
+            grants.use(subject, key, day, self.daily_links, retry_after)
         except ForbiddenError:
             # No grant: perhaps the buyer owns the file.  A missing file gets the
             # same answer as a stranger's, so nobody can probe which keys exist.
             try:
-                obj = self._objects.describe(key)
+                obj = self.objects.describe(key)
             except ObjectNotFoundError:
                 raise ForbiddenError(NOT_GRANTED) from None
             if obj.owner != subject:
                 raise
             # Owners are bound by the same allowance, counted without a grant.
-            grants.use_own(subject, key, day, self._daily_links, retry_after)
-            return self._counted(lambda: self._minting.mint(request, obj), subject, key, day, True)
-        return self._counted(lambda: self._minting.mint(request), subject, key, day, False)
+            grants.use_own(subject, key, day, self.daily_links, retry_after)
+            return self._counted(lambda: self.minting.mint(request, obj), subject, key, day, True)
+        return self._counted(lambda: self.minting.mint(request), subject, key, day, False)
 
     def _counted(
         self, mint: Callable[[], MintedLink], subject: str, key: str, day: str, own: bool
     ) -> MintedLink:
-        assert self._grants is not None
+        assert self.grants is not None
         try:
             return mint()
         except Exception:
             try:
-                self._grants.give_back(subject, key, day, own=own)
+                self.grants.give_back(subject, key, day, own=own)
             except UnavailableError:
                 log.warning("could not give back a buyer's count after a failed mint")
             raise

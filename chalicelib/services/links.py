@@ -49,51 +49,53 @@ class RefundRequest:
             )
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class LinkAdmin:
-    def __init__(self, *, links: LinkStore, clock: Clock, retention_seconds: int = 0) -> None:
-        self._links = links
-        self._clock = clock
-        # How far back the newest links go: a link stays in the table until its expiry (at
-        # most MAX_TTL after it was made, unless extended) plus the retention.
-        self._listed_seconds = MAX_TTL + retention_seconds
+    links: LinkStore
+    clock: Clock
+    # How far back the newest links go: a link stays in the table until its expiry (at
+    # most MAX_TTL after it was made, unless extended) plus the retention.
+    retention_seconds: int = 0
 
     def describe(self, link_id: str) -> Link:
-        return self._links.get(checked_id(link_id))
+        return self.links.get(checked_id(link_id))
 
     def change(self, link_id: str, change: LinkChange) -> Link:
-        expires_at = None if change.ttl is None else int(self._clock()) + change.ttl
-        return self._links.change(
+        expires_at = None if change.ttl is None else int(self.clock()) + change.ttl
+        return self.links.change(
             checked_id(link_id), expires_at=expires_at, max_uses=change.max_uses, note=change.note
         )
 
     def refund(self, link_id: str, request: RefundRequest) -> Link:
         """Give one use back (of the named redemption, if one is named)."""
         annotate(link_id=link_id, outcome="refunded")
-        return self._links.refund(checked_id(link_id), self._clock(), request.redemption)
+        return self.links.refund(checked_id(link_id), self.clock(), request.redemption)
 
     def unlock(self, link_id: str) -> Link:
         """Let a link locked by wrong answers take answers again (the guesses stay on
         record)."""
-        return self._links.unlock(checked_id(link_id), self._clock())
+        return self.links.unlock(checked_id(link_id), self.clock())
 
     def revoke(self, link_id: str) -> Link:
-        return self._links.revoke(checked_id(link_id), self._clock())
+        return self.links.revoke(checked_id(link_id), self.clock())
 
     def newest(self, limit: int, cursor: str | None) -> Page:
         """Every link made since the oldest one the table can still hold, newest first."""
-        now = self._clock()
-        return self._links.newest(now, now - self._listed_seconds, checked_limit(limit), cursor)
+        now = self.clock()
+        return self.links.newest(
+            now, now - (MAX_TTL + self.retention_seconds), checked_limit(limit), cursor
+        )
 
     def for_file(self, key: str, limit: int, cursor: str | None) -> Page:
         if not key:
             raise InvalidRequestError(
                 "invalid_file", "file must name an object; leave it out for the newest links."
             )
-        return self._links.for_file(key, checked_limit(limit), cursor)
+        return self.links.for_file(key, checked_limit(limit), cursor)
 
     def for_recipient(self, address: str, limit: int, cursor: str | None) -> Page:
         check_address("email", address)
-        return self._links.for_recipient(address, checked_limit(limit), cursor)
+        return self.links.for_recipient(address, checked_limit(limit), cursor)
 
 
 def checked_limit(limit: int) -> int:

@@ -120,24 +120,15 @@ class MintedLink:
     email: str | None = None  # SENT or UNCERTAIN when the link was emailed
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class Minting:
-    def __init__(
-        self,
-        *,
-        links: LinkStore,
-        objects: ObjectStore,
-        clock: Clock,
-        key_prefix: str = "",
-        mailer: Callable[[], Mailer] | None = None,
-        answers: Answers | None = None,
-    ) -> None:
-        self._links = links
-        self._answers = answers
-        self._objects = objects
-        self._clock = clock
-        self._key_prefix = key_prefix
-        # A provider, so the SES client is only built by the first email.
-        self._mailer = mailer
+    links: LinkStore
+    objects: ObjectStore
+    clock: Clock
+    key_prefix: str = ""
+    # A provider, so the SES client is only built by the first email.
+    mailer: Callable[[], Mailer] | None = None
+    answers: Answers | None = None
 
     def mint(
         self,
@@ -151,7 +142,7 @@ class Minting:
         made it, ``token`` lets the caller record the link's id before it exists,
         ``recipient`` is the address it is about to be emailed to, and ``replaces`` the
         link it replaces (a resend)."""
-        key = validate_key(request.file, self._key_prefix)
+        key = validate_key(request.file, self.key_prefix)
         filename = validate_filename(
             request.filename if request.filename is not None else default_filename(key)
         )
@@ -159,16 +150,16 @@ class Minting:
             raise InvalidRequestError(
                 "invalid_verify", "verify: email needs the email the link is sent to."
             )
-        obj = described or self._objects.describe(key)
-        now = self._clock()
+        obj = described or self.objects.describe(key)
+        now = self.clock()
         token = token or new_token(confirm=request.confirm)
         code = new_code() if request.verify == "code" else None
         answer = code if code is not None else recipient if request.verify else None
         answer_digest = None
         if answer is not None:
-            if self._answers is None:
+            if self.answers is None:
                 raise InvalidRequestError("verify_disabled", "Recipient checks are not set up.")
-            answer_digest = self._answers.digest(token.link_id, answer)
+            answer_digest = self.answers.digest(token.link_id, answer)
         link = Link(
             link_id=token.link_id,
             token_digest=token.digest,
@@ -187,7 +178,7 @@ class Minting:
             replaces=replaces,
         )
         try:
-            self._links.create(link)
+            self.links.create(link)
         except UnavailableError:
             # The write may still land (its answer was lost, or it is queued somewhere):
             # bury the link so that nobody's link can come to life after we said "no".
@@ -204,7 +195,7 @@ class Minting:
 
     def withdraw(self, link_id: str) -> None:
         """Revoke a link just minted that nobody received."""
-        self._links.revoke(link_id, self._clock())
+        self.links.revoke(link_id, self.clock())
 
     def mint_and_mail(
         self, request: MintRequest, letter: Letter, addresses: Addresses
@@ -220,7 +211,7 @@ class Minting:
                 letter,
                 minted.link,
                 addresses.download(minted.token.value),
-                self._clock(),
+                self.clock(),
                 code=minted.code,
             )
         except MailUncertainError:
@@ -260,8 +251,8 @@ class Minting:
         for _ in range(RESEND_ATTEMPTS):
             old, minted = self._prepare_resend(link_id, request)
             try:
-                self._links.supersede(
-                    link_id, minted.link.link_id, self._clock(), uses=old.uses, fence=old.fence
+                self.links.supersede(
+                    link_id, minted.link.link_id, self.clock(), uses=old.uses, fence=old.fence
                 )
             except ChangedMeanwhileError:
                 self._bury(minted.link, "resend")  # a use was spent meanwhile: read again
@@ -281,12 +272,12 @@ class Minting:
 
     def _prepare_resend(self, link_id: str, request: ResendRequest) -> tuple[Link, MintedLink]:
         """The old link as it is now, and its replacement, created but not yet sent."""
-        old = self._links.get(link_id)
+        old = self.links.get(link_id)
         if old.recipient is None:
             raise refusals.no_recipient()
         if old.revoked_at is not None:
             raise refusals.not_resendable(old)
-        now = self._clock()
+        now = self.clock()
         uses = old.remaining if request.uses is None else request.uses
         ttl = int(old.expires_at - now) if request.ttl is None else request.ttl
         if uses <= 0 or ttl <= 0:
@@ -319,7 +310,7 @@ class Minting:
         try:
             url = addresses.download(minted.token.value)
             message_id = mailer.send(
-                Letter(email=old.recipient), minted.link, url, self._clock(), code=minted.code
+                Letter(email=old.recipient), minted.link, url, self.clock(), code=minted.code
             )
         except MailUncertainError:
             # The new link may be in the customer's mailbox: it stays live, and the old one
@@ -342,7 +333,7 @@ class Minting:
     def _sent(self, minted: MintedLink, message_id: str) -> MintedLink:
         try:
             # One more write, after the email: SES names the message only once it is sent.
-            self._links.record_message(minted.link.link_id, message_id)
+            self.links.record_message(minted.link.link_id, message_id)
         except OnetimeError:
             # The link was emailed and works; only support's lookup of the message id is lost.
             log.warning("message id not recorded", extra={"link_id": minted.link.link_id})
@@ -356,8 +347,8 @@ class Minting:
         replacement is withdrawn, so the customer is never without a working link; each
         step is retried, being safe to repeat."""
         new_id = replacement.link_id
-        steps_held = (not fence or _again(lambda: self._links.close_resends(link_id))) and _again(
-            lambda: self._links.restore(link_id, new_id)
+        steps_held = (not fence or _again(lambda: self.links.close_resends(link_id))) and _again(
+            lambda: self.links.restore(link_id, new_id)
         )
         if not steps_held:
             # Loud, with what to do: the customer's old link may stay withdrawn.
@@ -375,7 +366,7 @@ class Minting:
     def _bury(self, link: Link, during: str) -> bool:
         """Withdraw a link whose token never left this request, retried; False (logged) if
         it could not be, so the caller's answer can name it."""
-        if _again(lambda: self._links.bury(link, self._clock())):
+        if _again(lambda: self.links.bury(link, self.clock())):
             return True
         log.error(
             "LINK NOT WITHDRAWN: link %s was minted during a failed %s and nobody received "
@@ -387,11 +378,11 @@ class Minting:
         return False
 
     def _require_mailer(self) -> Callable[[], Mailer]:
-        if self._mailer is None:
+        if self.mailer is None:
             raise InvalidRequestError(
                 "email_disabled", "This service is not set up to send email (ONETIME_MAIL_FROM)."
             )
-        return self._mailer
+        return self.mailer
 
 
 # A resend that keeps losing to redemptions or refunds on the same link gives up after

@@ -132,27 +132,16 @@ class Redirect:
 Redemption = Landing | Declined | Stream | Redirect
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class Redeeming:
-    def __init__(
-        self,
-        *,
-        links: LinkStore,
-        objects: ObjectStore,
-        clock: Clock,
-        stamps: Stamps,
-        stream_max_bytes: int,
-        redirect_ttl: int,
-        session_seconds: int = 0,
-        answers: Answers | None = None,
-    ) -> None:
-        self._links = links
-        self._answers = answers
-        self._objects = objects
-        self._clock = clock
-        self._stamps = stamps
-        self._stream_max_bytes = stream_max_bytes
-        self._redirect_ttl = redirect_ttl
-        self._session_seconds = session_seconds
+    links: LinkStore
+    objects: ObjectStore
+    clock: Clock
+    stamps: Stamps
+    stream_max_bytes: int
+    redirect_ttl: int
+    session_seconds: int = 0
+    answers: Answers | None = None
 
     def get(
         self, token_value: str | None, requester: Requester, session: SessionKey | None = None
@@ -168,7 +157,7 @@ class Redeeming:
         annotate(link_id=token.link_id)
         kind = self._visit_kind(requester, "page" if requester.accepts.html else "preview")
         if token.hints_confirm or kind == "bot":
-            viewed = self._links.view(
+            viewed = self.links.view(
                 token.link_id,
                 token.digest,
                 self._visit(requester, kind),
@@ -186,7 +175,7 @@ class Redeeming:
             return again
         outcome = self._claim(token, requester, unless_confirm=True)
         if isinstance(outcome, Link):  # it waits for a person after all
-            link = self._links.view(token.link_id, token.digest, self._visit(requester, kind)).link
+            link = self.links.view(token.link_id, token.digest, self._visit(requester, kind)).link
             return self._spared(token, requester, link, kind, session)
         return outcome
 
@@ -233,7 +222,7 @@ class Redeeming:
             if again:
                 # "Download again" promised a free download; its session has ended, so say
                 # so rather than spend a use the person did not mean to spend.
-                viewed = self._links.view(
+                viewed = self.links.view(
                     token.link_id, token.digest, self._visit(requester, "page")
                 )
                 return self._spared(token, requester, viewed.link, "again_ended")
@@ -242,7 +231,7 @@ class Redeeming:
         if kind:
             # A press without its page's cookie is recorded as a press too fast to count.
             seen = "too_fast" if kind == "no_form_cookie" else kind
-            viewed = self._links.view(token.link_id, token.digest, self._visit(requester, seen))
+            viewed = self.links.view(token.link_id, token.digest, self._visit(requester, seen))
             return self._spared(token, requester, viewed.link, kind, session)
         answer_digest = ""
         if answer is not None and len(answer) > MAX_ANSWER_LENGTH:
@@ -250,8 +239,8 @@ class Redeeming:
             raise InvalidRequestError(
                 "invalid_answer", f"The answer is longer than {MAX_ANSWER_LENGTH} characters."
             )
-        if answer and answer.strip() and self._answers is not None:
-            answer_digest = self._answers.digest(token.link_id, answer)
+        if answer and answer.strip() and self.answers is not None:
+            answer_digest = self.answers.digest(token.link_id, answer)
         try:
             outcome = self._claim(
                 token,
@@ -267,7 +256,7 @@ class Redeeming:
             annotate(outcome=f"declined_{failed.reason}", answers_left=link.answers_left)
             if failed.reason == "wrong_answer":
                 metric("WrongAnswers")
-                refusals.check(link, token.digest, self._clock())  # the fifth: now locked
+                refusals.check(link, token.digest, self.clock())  # the fifth: now locked
             return Declined(link, failed.reason, *self._form(link, requester))
         if isinstance(outcome, Link):  # this page's press was already redeemed
             return self._spared(token, requester, outcome, "repeated", session)
@@ -279,7 +268,7 @@ class Redeeming:
         token = parse_token(token_value)
         annotate(link_id=token.link_id, outcome="inspected")
         visit = self._visit(requester, self._visit_kind(requester, "head"))
-        link = self._links.view(token.link_id, token.digest, visit).link
+        link = self.links.view(token.link_id, token.digest, visit).link
         return refusals.check(link, token.digest, visit.at)
 
     def _untimely(self, token: Token, shown: str, requester: Requester) -> str:
@@ -287,10 +276,10 @@ class Redeeming:
         its stamp was made for this link and this client, long enough ago."""
         if requester.form_key is None:
             return "no_form_cookie"
-        at = self._stamps.shown_at(token.link_id, shown, requester.form_key)
+        at = self.stamps.shown_at(token.link_id, shown, requester.form_key)
         # An edited stamp, another link's, or another client's counts as too fast: it
         # cannot prove that this client waited.
-        if at is None or self._clock() - at < MIN_PRESS_SECONDS:
+        if at is None or self.clock() - at < MIN_PRESS_SECONDS:
             return "too_fast"
         return ""
 
@@ -298,13 +287,13 @@ class Redeeming:
         """A new stamp for a page's form, and the form key it is bound to: the client's
         own, if it holds one (its other tabs' pages stay valid), else a new one."""
         key = requester.form_key or new_form_key()
-        return self._stamps.make(link.link_id, self._clock(), key), key
+        return self.stamps.make(link.link_id, self.clock(), key), key
 
     def _visit_kind(self, requester: Requester, otherwise: str) -> str:
         return "bot" if previewer(requester.user_agent) is not None else otherwise
 
     def _visit(self, requester: Requester, kind: str) -> Visit:
-        return Visit(self._clock(), requester.client_ip, requester.user_agent, kind)
+        return Visit(self.clock(), requester.client_ip, requester.user_agent, kind)
 
     def _spared(
         self,
@@ -316,16 +305,16 @@ class Redeeming:
     ) -> Landing | Declined:
         """Nothing spent: the landing page, or why not (the refusal, if the link is gone
         -- unless this client's download session still lets it download again)."""
-        now = self._clock()
+        now = self.clock()
         open_session = (
-            link.session(session.claim_id, session.digest, now, self._session_seconds)
-            if session is not None and self._session_seconds and kind in ("page", "repeated")
+            link.session(session.claim_id, session.digest, now, self.session_seconds)
+            if session is not None and self.session_seconds and kind in ("page", "repeated")
             else None
         )
         stamp, form_key = self._form(link, requester)
         if open_session is not None:
             annotate(outcome="landing_again")
-            until = open_session.at + self._session_seconds
+            until = open_session.at + self.session_seconds
             return Landing(link, stamp, form_key, again_until=until)
         if kind == "repeated" and link.uses >= link.max_uses and link.revoked_at is None:
             # The page that answered this press was reloaded: say what happened, not just
@@ -342,7 +331,7 @@ class Redeeming:
     ) -> Stream | Redirect | None:
         """The file again, within this client's download session: one conditional write
         that spends no use.  None when there is no such session (or it ended)."""
-        if session is None or not self._session_seconds:
+        if session is None or not self.session_seconds:
             return None
         return self._deliver_again(token, requester, session.claim_id, for_page, session)
 
@@ -361,13 +350,13 @@ class Redeeming:
         key = proof or SessionKey.new(claim_id)
         attempt = secrets.token_hex(8)  # marks this count, so its undo undoes only it
         try:
-            link = self._links.redeliver(
+            link = self.links.redeliver(
                 token.link_id,
                 token.digest,
                 claim_id,
                 proof.digest if proof is not None else None,
-                self._clock(),
-                self._session_seconds,
+                self.clock(),
+                self.session_seconds,
                 new_session_digest=None if proof is not None else key.digest,
                 attempt=attempt,
             )
@@ -384,7 +373,7 @@ class Redeeming:
             return self._deliver(
                 link,
                 requester.accepts.stream and not for_page,
-                Session(key, use.at + self._session_seconds),
+                Session(key, use.at + self.session_seconds),
                 for_page=for_page,
                 redelivered=True,
                 byte_range=delivery.byte_range(
@@ -419,22 +408,22 @@ class Redeeming:
         claim_id = (
             hashlib.sha256(stamp.encode()).hexdigest()[:16] if stamp else secrets.token_hex(8)
         )
-        key = SessionKey.new(claim_id) if self._session_seconds else None
+        key = SessionKey.new(claim_id) if self.session_seconds else None
         claim = Claim(
             claim_id=claim_id,
-            at=self._clock(),
+            at=self.clock(),
             client_ip=requester.client_ip,
             user_agent=requester.user_agent,
             binary=accept_stream,
-            stream_max_bytes=self._stream_max_bytes,  # recorded: later settings change nothing
+            stream_max_bytes=self.stream_max_bytes,  # recorded: later settings change nothing
             session_digest=key.digest if key is not None else "",  # never the secret itself
             answer_digest=answer_digest,
         )
-        outcome = self._links.claim(
+        outcome = self.links.claim(
             token.link_id, token.digest, claim, unless_confirm=unless_confirm
         )
         link = outcome.link
-        if outcome.repeated and self._session_seconds:
+        if outcome.repeated and self.session_seconds:
             # The same page's press again (a double click whose first answer the browser
             # dropped, or a reload): the same person, so the file again, in that press's
             # session, re-keyed because the first answer's cookie may never have arrived.
@@ -443,7 +432,7 @@ class Redeeming:
                 return again
         if not outcome.claimed:
             return link  # waits for a person, or a repeated press: nothing spent
-        session = Session(key, claim.at + self._session_seconds) if key is not None else None
+        session = Session(key, claim.at + self.session_seconds) if key is not None else None
         try:
             return self._deliver(link, accept_stream, session, for_page=for_page)
         except OnetimeError:
@@ -462,18 +451,18 @@ class Redeeming:
     ) -> Stream | Redirect:
         obj = link.object
         disposition = content_disposition(link.filename)
-        how = delivery.choose(accept_stream, obj.size, obj.content_type, self._stream_max_bytes)
+        how = delivery.choose(accept_stream, obj.size, obj.content_type, self.stream_max_bytes)
         if not redelivered:
             annotate(outcome=f"redeemed_{how.value}", remaining=link.remaining)
         redemption: Stream | Redirect
         try:
             if how is delivery.Delivery.STREAM:
-                body = self._objects.fetch_base64(obj, byte_range)
+                body = self.objects.fetch_base64(obj, byte_range)
                 redemption = Stream(link, disposition, body, session, redelivered, byte_range)
             else:
-                url = self._objects.presign(obj, disposition, self._redirect_ttl)
+                url = self.objects.presign(obj, disposition, self.redirect_ttl)
                 redemption = Redirect(
-                    link, disposition, url, self._redirect_ttl, session, redelivered, for_page
+                    link, disposition, url, self.redirect_ttl, session, redelivered, for_page
                 )
         except OnetimeError:
             raise
@@ -487,7 +476,7 @@ class Redeeming:
         self, link_id: str, claim_id: str, attempt: str, *, fence: bool = False
     ) -> None:
         try:
-            given = self._links.give_back_redelivery(link_id, claim_id, attempt, fence=fence)
+            given = self.links.give_back_redelivery(link_id, claim_id, attempt, fence=fence)
             annotate(redelivery_given_back=given)
         except UnavailableError as exc:
             # Not a use: at worst one failed re-delivery counts towards the session's cap.
@@ -498,7 +487,7 @@ class Redeeming:
 
     def _give_back(self, link: Link, claim: Claim) -> None:
         try:
-            released = self._links.release(link.link_id, claim.claim_id)
+            released = self.links.release(link.link_id, claim.claim_id)
             annotate(released=released)
             if released:
                 metric("UsesReleased")

@@ -44,24 +44,22 @@ class Upload:
     expires_at: int
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class Uploading:
-    def __init__(
-        self, *, objects: ObjectStore, clock: Clock, upload_prefix: str, max_upload_bytes: int
-    ) -> None:
-        self._objects = objects
-        self._clock = clock
-        self._prefix = upload_prefix
-        self._max_bytes = max_upload_bytes
+    objects: ObjectStore
+    clock: Clock
+    upload_prefix: str
+    max_upload_bytes: int
 
     def start(self, request: UploadRequest) -> Upload:
         """A presigned POST that lets the caller put one file of the declared size
         under the upload prefix, for a fresh key; mint a link to ``key`` afterwards."""
-        if not 1 <= request.size <= self._max_bytes:
+        if not 1 <= request.size <= self.max_upload_bytes:
             raise InvalidRequestError(
-                "invalid_size", f"size must be between 1 and {self._max_bytes} bytes."
+                "invalid_size", f"size must be between 1 and {self.max_upload_bytes} bytes."
             )
-        key = f"{self._prefix}{secrets.token_hex(8)}/{request.filename}"
-        post = self._objects.presign_upload(
+        key = f"{self.upload_prefix}{secrets.token_hex(8)}/{request.filename}"
+        post = self.objects.presign_upload(
             key, request.content_type.lower(), request.size, UPLOAD_LIFETIME
         )
         annotate(outcome="upload_started")
@@ -69,5 +67,5 @@ class Uploading:
             key=key,
             url=post["url"],
             fields=dict(post["fields"]),
-            expires_at=int(self._clock()) + UPLOAD_LIFETIME,
+            expires_at=int(self.clock()) + UPLOAD_LIFETIME,
         )

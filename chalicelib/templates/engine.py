@@ -46,6 +46,12 @@ def fill(name: str, **values: object) -> Html:
     return Html(_template(name).substitute(escaped))
 
 
+def email_page(name: str, subject: str, **values: object) -> Html:
+    """An email's HTML part: the template ``name`` filled, in the frame every email shares
+    (letter.html: the page, its title and the greeting)."""
+    return fill("letter.html", subject=subject, content=fill(name, **values))
+
+
 def fill_text(name: str, **values: object) -> str:
     """Fill a plain-text template (an email's text part): nothing to escape."""
     return _template(name).substitute({key: str(value) for key, value in values.items()})

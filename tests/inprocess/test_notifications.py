@@ -595,7 +595,7 @@ def test_the_secret_is_read_from_ssm_once_per_container(
         finally:
             reset_app_caches()
     assert first is again and calls == ["GetParameter"]
-    webhooks = first._webhooks
+    webhooks = first.webhooks
     assert webhooks is not None
     headers = webhooks.headers("msg_1", b"{}")
     Webhook(SECRET).verify(b"{}", headers)  # signed with the secret SSM held

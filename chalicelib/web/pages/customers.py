@@ -62,11 +62,7 @@ def landing(
         # A session's "Download again" needs no answer: the session proves who presses.
         answer=ANSWER_FIELDS[link.check]() if link.check and again_until is None else NOTHING,
         shown=stamp,
-        filename=link.filename,
-        size=human_size(link.object.size),
-        remaining="1 (this is the only one)" if remaining == 1 else str(remaining),
-        expires_in=relative(link.expires_at, now),
-        expires_on=human_date(link.expires_at),
+        facts=_facts(link, now, "1 (this is the only one)" if remaining == 1 else str(remaining)),
         token=token,
         use_note=(
             "Downloading again in this browser uses nothing."
@@ -86,11 +82,7 @@ def preview(link: Link, url: str, now: float) -> str:
     content = fill(
         "preview.html",
         notice=notice(DECLINED["bot"].note or ""),
-        filename=link.filename,
-        size=human_size(link.object.size),
-        remaining=str(link.remaining),
-        expires_in=relative(link.expires_at, now),
-        expires_on=human_date(link.expires_at),
+        facts=_facts(link, now, str(link.remaining)),
         url=url,
     )
     return page(f"Download {link.filename}", "landing", content)
@@ -123,3 +115,15 @@ def started(
     )
     head = fill("refresh.html", location=location)
     return page("Your download has started", "started", content, head)
+
+
+def _facts(link: Link, now: float, remaining: str) -> Html:
+    """The file's name, size, downloads left and expiry, as every page about a link shows them."""
+    return fill(
+        "facts.html",
+        filename=link.filename,
+        size=human_size(link.object.size),
+        remaining=remaining,
+        expires_in=relative(link.expires_at, now),
+        expires_on=human_date(link.expires_at),
+    )

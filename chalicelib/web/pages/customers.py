@@ -6,6 +6,7 @@ from __future__ import annotations
 from chalicelib.domain.link import Link
 from chalicelib.domain.refusals import DECLINED
 from chalicelib.domain.text import human_size
+from chalicelib.services.redemption import Declined, Landing
 from chalicelib.templates.engine import NOTHING, Html, clock_time, fill, human_date, relative
 from chalicelib.web.pages.common import notice, page
 
@@ -29,16 +30,12 @@ ANSWER_FIELDS = {
 }
 
 
-def landing(
-    link: Link,
-    token: str,
-    now: float,
-    stamp: str,
-    declined: str | None = None,
-    again_until: float | None = None,
-) -> str:
-    """The page with the Download button.  ``declined`` says why a press spent nothing;
-    ``again_until`` that this browser downloaded the file already and may again, free."""
+def landing(outcome: Landing | Declined, token: str, now: float) -> str:
+    """The page with the Download button; after a press that spent nothing (``Declined``),
+    with why; in a download session (``Landing.again_until``), to download again, free."""
+    link, stamp = outcome.link, outcome.stamp
+    declined = outcome.reason if isinstance(outcome, Declined) else None
+    again_until = outcome.again_until if isinstance(outcome, Landing) else None
     remaining = link.remaining
     shown = NOTHING
     note = DECLINED[declined].note if declined is not None else None

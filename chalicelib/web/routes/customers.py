@@ -70,9 +70,7 @@ def download_by_post() -> Response:
 def answer(outcome: Redemption, token: str, html: bool, urls: Addresses) -> Response:
     now = deps().clock()
     if isinstance(outcome, Landing):
-        page = views.landing_response(
-            outcome.link, token, now, outcome.stamp, again_until=outcome.again_until
-        )
+        page = views.landing_response(outcome, token, now)
         page.headers.update(views.form_headers(outcome.form_key, urls.base))
         return page
     if isinstance(outcome, Declined):
@@ -80,9 +78,7 @@ def answer(outcome: Redemption, token: str, html: bool, urls: Addresses) -> Resp
             # A previewer's page: no button it could press in vain.
             return views.preview_response(outcome.link, urls.download(token), now)
         if html:
-            page = views.landing_response(
-                outcome.link, token, now, outcome.stamp, declined=outcome.reason
-            )
+            page = views.landing_response(outcome, token, now)
             page.headers.update(views.form_headers(outcome.form_key, urls.base))
             return page
         return views.declined_response(outcome.link, outcome.reason, urls.download(token))

@@ -14,7 +14,7 @@ from chalicelib.domain.refusals import DECLINED, redirect_note
 from chalicelib.domain.sessions import HEADER as SESSION_HEADER
 from chalicelib.domain.sessions import cookie_name
 from chalicelib.domain.stamps import COOKIE as FORM_COOKIE
-from chalicelib.services.redemption import Redirect, Session, Stream
+from chalicelib.services.redemption import Declined, Landing, Redirect, Session, Stream
 from chalicelib.web.pages import customers as pages
 from chalicelib.web.views.common import JSON, PRIVATE, Headers, iso, page_response
 
@@ -23,16 +23,9 @@ def link_headers(link: Link) -> Headers:
     return {"X-Remaining-Uses": str(link.remaining), "X-Expires-At": iso(link.expires_at)}
 
 
-def landing_response(
-    link: Link,
-    token: str,
-    now: float,
-    stamp: str,
-    declined: str | None = None,
-    again_until: float | None = None,
-) -> Response:
-    html = pages.landing(link, token, now, stamp, declined, again_until)
-    return page_response(html, 200, link_headers(link))
+def landing_response(shown: Landing | Declined, token: str, now: float) -> Response:
+    """The landing page: waiting for a press, or again after one that spent nothing."""
+    return page_response(pages.landing(shown, token, now), 200, link_headers(shown.link))
 
 
 def preview_response(link: Link, url: str, now: float) -> Response:

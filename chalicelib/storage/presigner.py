@@ -83,9 +83,7 @@ class Presigner:
         self._region: str | None = getattr(signer, "region_name", None)
         self._address = _address(client, bucket) if self._credentials and self._region else None
         self._checked = False
-        self._day = ""  # the UTC day, secret and region the signing key below is for
-        self._secret = ""
-        self._key = b""
+        self._signing = ("", "", b"")  # a UTC day, a secret, and their signing key
 
     @property
     def signs(self) -> bool:
@@ -182,13 +180,15 @@ class Presigner:
         return f"{address.origin}{path}?{query}&X-Amz-Signature={signature}"
 
     def _signing_key(self, secret: str, day: str) -> bytes:
-        # Four HMACs that change only with the day or the credentials: kept.
-        if day != self._day or secret != self._secret:
+        # Four HMACs that change only with the day or the credentials: kept, as one
+        # tuple, so a thread never pairs one day's key with another's date.
+        kept_day, kept_secret, key = self._signing
+        if day != kept_day or secret != kept_secret:
             key = hmac.new(f"AWS4{secret}".encode(), day.encode(), sha256).digest()
             for part in (self._region or "", "s3", "aws4_request"):
                 key = hmac.new(key, part.encode(), sha256).digest()
-            self._day, self._secret, self._key = day, secret, key
-        return self._key
+            self._signing = (day, secret, key)
+        return key
 
 
 def _address(client: S3Client, bucket: str) -> _Address | None:

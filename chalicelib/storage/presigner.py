@@ -122,8 +122,10 @@ class Presigner:
         expires: int,
     ) -> None:
         at = theirs.find(_DATE_FIELD) + len(_DATE_FIELD)
-        try:
-            instant = calendar.timegm(time.strptime(theirs[at : at + 16], _STAMP))
+        stamp = theirs[at : at + 16]  # YYYYMMDDTHHMMSSZ, read by hand: time.strptime
+        try:  # would import _strptime (1.2 ms) into a cold start
+            fields = (stamp[0:4], stamp[4:6], stamp[6:8], stamp[9:11], stamp[11:13], stamp[13:15])
+            instant = calendar.timegm((*(int(field) for field in fields), 0, 0, 0))
             ours = self.sign(key, disposition, content_type, version_id, expires, instant)
         except ValueError:
             ours = ""

@@ -9,6 +9,7 @@ from chalicelib.domain.errors import FileChangedError, ObjectNotFoundError, Unav
 from chalicelib.domain.link import StoredObject
 from chalicelib.settings import base64_length
 from chalicelib.storage.failures import Failure, translated
+from chalicelib.storage.presigner import Presigner
 from chalicelib.storage.stores import UploadForm
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class S3ObjectStore:
         self._client = client
         self._bucket = bucket
         self._probe = probe_key  # the health check's own object (see ping)
+        self._presigner = Presigner(client, bucket)
 
     def describe(self, key: str) -> StoredObject:
         """What the object is now: one ``HeadObject``."""
@@ -90,18 +92,8 @@ class S3ObjectStore:
         return encoded.decode("ascii")
 
     def presign(self, obj: StoredObject, disposition: str, lifetime: int) -> str:
-        params: dict[str, Any] = {
-            "Bucket": self._bucket,
-            "Key": obj.key,
-            "ResponseContentDisposition": disposition,
-            "ResponseContentType": obj.content_type,
-        }
-        if obj.version_id:
-            params["VersionId"] = obj.version_id
-        url: str = self._client.generate_presigned_url(
-            "get_object", Params=params, ExpiresIn=lifetime
-        )
-        return url
+        """A GET of exactly this object (its version, if any), no AWS call: see presigner.py."""
+        return self._presigner.url(obj.key, disposition, obj.content_type, obj.version_id, lifetime)
 
     def presign_upload(
         self, key: str, content_type: str, size: int, lifetime: int

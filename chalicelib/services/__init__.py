@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.clock import Clock
 from chalicelib.domain.answers import ANSWER_LABEL, Answers
+from chalicelib.domain.multipart import TicketSigner
 from chalicelib.domain.signing import derive_key
 from chalicelib.domain.stamps import Stamps
 from chalicelib.domain.terms import TermsSigner
@@ -28,7 +29,7 @@ from chalicelib.services.grants import BuyerMinting, Granting
 from chalicelib.services.links import LinkAdmin
 from chalicelib.services.minting import Minting
 from chalicelib.services.redemption import Redeeming
-from chalicelib.services.uploads import Uploading
+from chalicelib.services.uploads import Multipart, Uploading
 from chalicelib.settings import Settings
 from chalicelib.storage.stores import GrantStore, LinkStore, ObjectStore, RequestStore
 
@@ -78,6 +79,12 @@ class Services:
             answers=answers,
         )
         signer = TermsSigner(settings.api_key_hashes)
+        multipart = Multipart(
+            objects=objects,
+            clock=clock,
+            signer=TicketSigner(settings.api_key_hashes),
+            part_bytes=settings.multipart_part_bytes,
+        )
         return cls(
             minting=minting,
             redeeming=Redeeming(
@@ -107,6 +114,8 @@ class Services:
                 clock=clock,
                 upload_prefix=settings.upload_prefix,
                 max_upload_bytes=settings.max_upload_bytes,
+                multipart=multipart,
+                multipart_threshold=settings.multipart_threshold,
             ),
             requesting=Requesting(
                 requests=requests,

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from chalicelib.domain.filerequest import FileRequest, Receipt
 from chalicelib.domain.link import Claim, Link, StoredObject, Visit
+from chalicelib.domain.multipart import HeldPart
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,28 @@ class ObjectStore(Protocol):
 
     def mark(self, obj: StoredObject, tag: str, value: str) -> None:
         """Tag the object's version (a confirmed upload), one ``PutObjectTagging``."""
+        ...
+
+    def start_multipart(self, key: str, content_type: str, tag: tuple[str, str] | None) -> str:
+        """A new multipart upload (tagged ``tag``); its upload id."""
+        ...
+
+    def presign_part(
+        self, key: str, upload_id: str, number: int, length: int, lifetime: int
+    ) -> str:
+        """A presigned ``PUT`` of one part of exactly ``length`` bytes: no AWS call."""
+        ...
+
+    def list_parts(self, key: str, upload_id: str) -> list[HeldPart]:
+        """The parts held, by number; ``UploadGoneError`` when the upload is over."""
+        ...
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[HeldPart]) -> None:
+        """Join ``parts`` into the object; ``UploadGoneError`` when the upload is over."""
+        ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop the upload and its parts; safe to repeat."""
         ...
 
     def ping(self) -> None: ...

@@ -11,7 +11,7 @@ from chalicelib.services.filerequests import RequestSpec, upload_address
 from chalicelib.services.grants import GrantRequest
 from chalicelib.services.links import LIST_LIMIT, LinkChange, RefundRequest
 from chalicelib.services.minting import MintRequest, ResendRequest
-from chalicelib.services.uploads import UploadRequest
+from chalicelib.services.uploads import CompleteRequest, PartsRequest, UploadRequest
 from chalicelib.web.params import build, single, whole_number
 from chalicelib.web.routes.request import (
     ANY_BODY,
@@ -22,7 +22,7 @@ from chalicelib.web.routes.request import (
     operator_request,
     query,
 )
-from chalicelib.web.views import common
+from chalicelib.web.views import common, multipart
 from chalicelib.web.views import operators as views
 
 bp = Blueprint(__name__)
@@ -135,7 +135,33 @@ def revoke_link(link_id: str) -> Response:
 @mapped_errors()
 def create_upload() -> Response:
     upload = build(UploadRequest, json_body(operator_request(), UploadRequest))
-    return views.upload_response(deps().services().uploading.start(upload))
+    return views.upload_response(deps().services().uploading.begin(upload))
+
+
+# A multipart upload's steps (``POST /uploads`` above the threshold starts one).
+
+
+@bp.route("/uploads/parts", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def sign_upload_parts() -> Response:
+    batch = build(PartsRequest, json_body(operator_request(), PartsRequest))
+    return multipart.signed(deps().services().uploading.sign_parts(batch))
+
+
+@bp.route("/uploads/parts", methods=["GET"])
+@mapped_errors()
+def list_upload_parts() -> Response:
+    params = query(operator_request())
+    ticket, parts = deps().services().uploading.held_parts(single(params, "upload"))
+    return multipart.held(ticket, parts)
+
+
+@bp.route("/uploads/complete", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def complete_upload() -> Response:
+    done = build(CompleteRequest, json_body(operator_request(), CompleteRequest))
+    key, size = deps().services().uploading.complete(done)
+    return multipart.completed(key, size)
 
 
 # Grants: which buyer may mint links to which file.

@@ -22,7 +22,7 @@ from chalicelib.domain.errors import (
     SessionRefundedError,
     UnavailableError,
 )
-from chalicelib.domain.filerequest import FileRequest, Receipt
+from chalicelib.domain.filerequest import FileRequest, OpenUpload, Receipt
 from chalicelib.domain.link import (
     HISTORY_KEPT,
     VISIT_KINDS,
@@ -506,6 +506,18 @@ class MemoryRequestStore:
         if request_id not in self.requests:
             raise refusals.unknown_request(request_id)
         return self.requests[request_id]
+
+    def open_upload(
+        self, seen: FileRequest, digest: str, upload: OpenUpload, cap: int
+    ) -> FileRequest:
+        with self._lock:
+            live = seen.open_uploads(upload.at)
+            if len(live) >= cap:
+                raise refusals.too_many_uploads(cap)
+            current = refusals.check_request(self.requests.get(seen.request_id), digest, upload.at)
+            if current.uploads != seen.uploads:
+                raise refusals.changed_meanwhile()
+            return self._update(seen.request_id, uploads=(*live, upload))
 
     def revoke(self, request_id: str, at: float) -> FileRequest:
         with self._lock:

@@ -33,6 +33,22 @@ class Receipt:
 
 
 @dataclass(frozen=True)
+class OpenUpload:
+    """A multipart upload started through the request (issue 25), recorded so that the
+    request can cap how many are open at once and abort them when it is withdrawn."""
+
+    nonce: str  # the key segment, as a receipt's: the same upload once received
+    key: str
+    upload_id: str
+    at: float
+
+
+# S3's lifecycle rule aborts a multipart upload a day after it started (infra/resources.yaml):
+# an older one is over, whatever its record says.
+OPEN_UPLOAD_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
 class FileRequest:
     request_id: str
     token_digest: str
@@ -50,6 +66,14 @@ class FileRequest:
     files: int = 0
     revoked_at: float | None = None
     receipts: tuple[Receipt, ...] = ()
+    uploads: tuple[OpenUpload, ...] = ()  # multipart uploads started, received or not
+
+    def open_uploads(self, now: float) -> tuple[OpenUpload, ...]:
+        """The multipart uploads that may still be under way: not received, not over."""
+        received = {r.nonce for r in self.receipts}
+        return tuple(
+            u for u in self.uploads if u.nonce not in received and u.at > now - OPEN_UPLOAD_SECONDS
+        )
 
     @property
     def remaining(self) -> int:

@@ -163,3 +163,9 @@ class UploadGoneError(ConflictError):
     bucket's lifecycle rule a day after it started."""
 
     code = "upload_gone"
+
+
+class TooManyUploadsError(ConflictError):
+    """A file request has as many multipart uploads open as it may (``MAX_OPEN_UPLOADS``)."""
+
+    code = "too_many_uploads"

@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.domain.filerequest import FileRequest, Receipt
+from chalicelib.domain.filerequest import FileRequest, OpenUpload, Receipt
 from chalicelib.domain.link import Claim, Link, StoredObject, Visit
 from chalicelib.domain.multipart import HeldPart
 
@@ -212,6 +212,16 @@ class RequestStore(Protocol):
     def peek(
         self, request_id: str, digest: str, now: float, nonce: str | None = None
     ) -> FileRequest: ...
+
+    def open_upload(
+        self, seen: FileRequest, digest: str, upload: OpenUpload, cap: int
+    ) -> FileRequest:
+        """Record a multipart upload started through the request, atomically, if the
+        request still takes files and has fewer than ``cap`` uploads open; records of
+        uploads over (``FileRequest.open_uploads``) go in the same write.  ``seen`` is the
+        request as the caller read it: if its uploads changed since, nothing is written
+        (``refusals.changed_meanwhile``)."""
+        ...
 
     def get(self, request_id: str) -> FileRequest: ...
 

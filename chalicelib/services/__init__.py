@@ -123,6 +123,7 @@ class Services:
                 signer=signer,
                 max_upload_bytes=settings.max_upload_bytes,
                 mailer=mailer,
+                multipart=multipart,
             ),
             receiving=Receiving(
                 requests=requests,
@@ -132,6 +133,8 @@ class Services:
                 clock=clock,
                 request_prefix=settings.request_prefix,
                 mailer=mailer,
+                multipart=multipart,
+                multipart_threshold=settings.multipart_threshold,
             ),
             link_store=links,
             object_store=objects,

@@ -75,6 +75,7 @@ class MultipartUpload:
     how the file is cut."""
 
     key: str
+    upload_id: str
     ticket: str
     plan: Plan
 
@@ -123,7 +124,7 @@ class Multipart:
         upload_id = self._objects.start_multipart(key, content_type, tag)
         ticket = Ticket(key, upload_id, size, cut.part_size)
         annotate(outcome="multipart_started", parts=cut.count)
-        return MultipartUpload(key, self._signer.sign(ticket), cut)
+        return MultipartUpload(key, upload_id, self._signer.sign(ticket), cut)
 
     def ticket(self, value: object, prefix: str) -> Ticket:
         """The ticket, if it is this service's and names a key under ``prefix``."""

@@ -410,13 +410,14 @@ def cors_rule(stage: Built) -> tuple[dict[str, Any], Any]:
     return rule, absent
 
 
-def test_bucket_cors_allows_only_a_post_from_the_service_s_origin(stage: Built) -> None:
+def test_bucket_cors_allows_a_post_and_parts_from_the_service_s_origin(stage: Built) -> None:
     rule, absent = cors_rule(stage)
     assert absent == {"Ref": "AWS::NoValue"}  # no PublicUrl: no rule, the plain form works
-    assert rule["AllowedMethods"] == ["POST"]
-    # A form POST sends no preflight: no request header is allowed, none exposed.
+    # A form POST, and a large file's parts (issue 25): PUTs whose ETag the script reads.
+    assert rule["AllowedMethods"] == ["POST", "PUT"]
+    assert rule["ExposedHeaders"] == ["ETag"]
+    # A part goes as a bare body: no request header is allowed.
     assert "AllowedHeaders" not in rule
-    assert "ExposedHeaders" not in rule
     assert 0 < rule["MaxAge"] <= 3600
     (origin,) = rule["AllowedOrigins"]
     for public_url, expected in [
@@ -456,6 +457,7 @@ def test_local_bucket_has_the_template_s_cors_rule(stage: Built) -> None:
             {
                 "ID": rule["Id"],
                 "AllowedMethods": rule["AllowedMethods"],
+                "ExposeHeaders": rule["ExposedHeaders"],
                 "AllowedOrigins": [origin],
                 "MaxAgeSeconds": rule["MaxAge"],
             }

@@ -151,18 +151,18 @@
   }
 
   function sendParts(file, upload, held, rounds) {
-    var size = function (n) {
+    var partSize = function (n) {
       return n < upload.parts ? upload.part_size : file.size - (upload.parts - 1) * upload.part_size;
     };
     var have = {};
-    held.forEach(function (part) { if (part.size === size(part.number)) { have[part.number] = true; } });
+    held.forEach(function (part) { if (part.size === partSize(part.number)) { have[part.number] = true; } });
     var queue = [];
     var n;
     for (n = 1; n <= upload.parts; n += 1) { if (!have[n]) { queue.push(n); } }
     var urls = {};
     var loaded = {};  // bytes of each part in flight
     var doneBytes = 0;
-    for (n = 1; n <= upload.parts; n += 1) { if (have[n]) { doneBytes += size(n); } }
+    for (n = 1; n <= upload.parts; n += 1) { if (have[n]) { doneBytes += partSize(n); } }
     var startBytes = doneBytes;
     var started = Date.now();
     var running = 0;
@@ -178,13 +178,12 @@
       var percent = Math.floor(100 * sent / file.size);
       var left = rate > 0 && sent < file.size ?
         " \u00b7 about " + duration((file.size - sent) / rate) + " left" : "";
-      var text = size_(sent) + " of " + size_(file.size) + " \u00b7 " + size_(rate) + "/s" + left;
+      var text = size(sent) + " of " + size(file.size) + " \u00b7 " + size(Math.round(rate)) + "/s" + left;
       bar.value = percent;
       bar.setAttribute("aria-valuenow", String(percent));
       bar.setAttribute("aria-valuetext", text);
       say(text);
     }
-    function size_(bytes) { return size(Math.round(bytes)); }
 
     function sign(numbers, then) {
       ask("POST", steps.parts, {upload: upload.upload, parts: numbers}, function (status, answer) {
@@ -221,7 +220,7 @@
       xhr.addEventListener("load", function () {
         if (xhr.status === 200) {
           delete loaded[number];
-          doneBytes += size(number);
+          doneBytes += partSize(number);
           running -= 1;
           show();
           next();
@@ -230,7 +229,7 @@
         retry(xhr.status === 403);  // an expired URL is signed again
       });
       xhr.addEventListener("error", function () { retry(false); });
-      xhr.send(file.slice((number - 1) * upload.part_size, (number - 1) * upload.part_size + size(number)));
+      xhr.send(file.slice((number - 1) * upload.part_size, (number - 1) * upload.part_size + partSize(number)));
     }
 
     function next() {

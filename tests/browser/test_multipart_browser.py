@@ -20,6 +20,7 @@ from urllib.parse import quote
 import pytest
 import requests
 from playwright.sync_api import Browser, Route, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.chromium import fixed_waits, person
 from tests.helpers import TIMEOUT, s3_bytes
@@ -115,7 +116,11 @@ def resume_after_a_cut(stack: Stack, browser: Browser, tmp_path: Path, size: int
         page.get_by_role("button", name="Upload", exact=True).click()
     held = [p["number"] for p in asked.value.json()["held"]]
     assert 0 < len(held) < parts
-    page.wait_for_url(lambda url: "/upload/done" in url)
+    try:
+        page.wait_for_url(lambda url: "/upload/done" in url, timeout=60_000 + size // 2_000)
+    except PlaywrightError as exc:
+        said = page.locator("#status").text_content()
+        raise AssertionError(f"no confirmation; the page said {said!r}") from exc
     expect(page.get_by_role("heading")).to_have_text("File received")
     assert sorted(number_of(u) for u in resumed) == [
         n for n in range(1, parts + 1) if n not in held

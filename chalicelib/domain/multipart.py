@@ -2,9 +2,12 @@
 upload to the service between its steps.
 
 S3's limits (docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html, read December
-2026): parts of 5 MiB to 5 GiB (the last one may be smaller), part numbers 1 to 10,000.
-The largest object is given there as 48.8 TiB (10,000 parts of 5 GiB); older and
-translated copies of that page still say 5 TiB, so the service stops at 5 TiB.
+2026): parts of 5 MiB to 5 GiB (the last one may be smaller), part numbers 1 to 10,000,
+at most 1,000 parts in one ``ListParts`` answer.  The largest object is given there as
+48.8 TiB (10,000 parts of 5 GiB); older and translated copies still say 5 TiB.  The
+service cuts a file into at most 1,000 parts, so that completion reads them in one
+``ListParts`` and fits the Lambda's time budget (chalicelib/storage/budgets.py): the
+largest upload is 1,000 parts of 5 GiB, 4.88 TiB.
 
 The ticket carries the upload's key, S3's upload id, the declared size and the part size,
 signed with a key derived from the deployment's API key digests
@@ -28,8 +31,8 @@ from chalicelib.domain.signing import derive_key, mac
 MiB = 1024 * 1024
 MIN_PART = 5 * MiB
 MAX_PART = 5 * 1024 * MiB
-MAX_PARTS = 10_000
-LARGEST_OBJECT = 5 * 1024**4  # 5 TiB: see the module's note
+MAX_PARTS = 1_000  # S3 takes 10,000; one ListParts answer holds 1,000 (see above)
+LARGEST_OBJECT = MAX_PARTS * MAX_PART  # 4.88 TiB
 # Part URLs asked for in one request.  A client signs a few parts ahead of those it
 # sends, so a batch is small; the cap keeps one answer far under API Gateway's limits
 # (an URL is about 1.4 kB with a session token: 100 make 140 kB).
@@ -71,7 +74,7 @@ class Plan:
 
 def plan(size: int, preferred_part: int) -> Plan:
     """Parts of ``preferred_part`` bytes, or larger (whole MiB) when the file would
-    otherwise need more than 10,000."""
+    otherwise need more than ``MAX_PARTS``."""
     if not 1 <= size <= LARGEST_OBJECT:
         raise InvalidRequestError(
             "invalid_size", f"size must be between 1 and {LARGEST_OBJECT} bytes."

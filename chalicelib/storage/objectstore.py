@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.errors import FileChangedError, ObjectNotFoundError, UnavailableError
 from chalicelib.domain.link import StoredObject
-from chalicelib.domain.multipart import HeldPart, UploadGoneError
+from chalicelib.domain.multipart import MAX_PARTS, HeldPart, UploadGoneError
 from chalicelib.settings import base64_length
 from chalicelib.storage.failures import Failure, translated
 from chalicelib.storage.stores import UploadForm
@@ -22,9 +22,6 @@ HEALTH_PROBE = ".onetime-health"  # under the upload prefix: see S3ObjectStore.p
 _CHUNK = 3 * 64 * 1024  # a multiple of 3, so most chunks encode without a carry
 _NOT_ANSWERING = "The file store is not answering; try again shortly."
 _GONE = {"NoSuchKey", "NoSuchVersion", "404", "PreconditionFailed", "412", "InvalidArgument"}
-
-
-_LIST_PAGES = 10  # ListParts gives at most 1,000 parts a page, and an upload has 10,000
 
 
 class S3ObjectStore:
@@ -206,21 +203,16 @@ class S3ObjectStore:
         return url
 
     def list_parts(self, key: str, upload_id: str) -> list[HeldPart]:
-        """The parts S3 holds, by number: one ``ListParts`` per 1,000 parts."""
-        parts: list[HeldPart] = []
-        marker = 0
+        """The parts S3 holds, by number: one ``ListParts`` (an upload has at most
+        ``MAX_PARTS``, one answer's worth; parts beyond it would be refused anyway)."""
         with translated(_NOT_ANSWERING, _upload_gone):
-            for _ in range(_LIST_PAGES):
-                page = self._client.list_parts(
-                    Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
-                )
-                parts += [
-                    HeldPart(int(p["PartNumber"]), int(p["Size"]), str(p["ETag"]))
-                    for p in page.get("Parts", [])
-                ]
-                if not page.get("IsTruncated"):
-                    break
-                marker = int(page["NextPartNumberMarker"])
+            page = self._client.list_parts(
+                Bucket=self._bucket, Key=key, UploadId=upload_id, MaxParts=MAX_PARTS
+            )
+        parts = [
+            HeldPart(int(p["PartNumber"]), int(p["Size"]), str(p["ETag"]))
+            for p in page.get("Parts", [])
+        ]
         return sorted(parts, key=lambda p: p.number)
 
     def complete_multipart(self, key: str, upload_id: str, parts: list[HeldPart]) -> None:

@@ -11,6 +11,7 @@ upload confirmed twice is recognised and refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # The tag an upload carries from its form until the service confirms it.  The bucket's
 # lifecycle rule removes objects still tagged ``pending``: uploads nobody confirmed.
@@ -32,8 +33,7 @@ class Receipt:
     link_id: str  # the download link minted for it
 
 
-@dataclass(frozen=True)
-class OpenUpload:
+class OpenUpload(NamedTuple):
     """A multipart upload started through the request (issue 25), recorded so that the
     request can cap how many are open at once and abort them when it is withdrawn."""
 

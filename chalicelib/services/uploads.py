@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from chalicelib.clock import Clock
 from chalicelib.domain.errors import ConflictError, InvalidRequestError, ObjectNotFoundError
@@ -69,8 +70,7 @@ class Upload:
     expires_at: int
 
 
-@dataclass(frozen=True)
-class MultipartUpload:
+class MultipartUpload(NamedTuple):
     """A multipart upload just started: its key, the ticket every later step takes, and
     how the file is cut."""
 
@@ -80,15 +80,13 @@ class MultipartUpload:
     plan: Plan
 
 
-@dataclass(frozen=True)
-class SignedPart:
+class SignedPart(NamedTuple):
     number: int
     size: int
     url: str
 
 
-@dataclass(frozen=True)
-class SignedParts:
+class SignedParts(NamedTuple):
     parts: tuple[SignedPart, ...]
     expires_at: int
 
@@ -123,7 +121,7 @@ class Multipart:
         cut = plan(size, self._part_bytes)
         upload_id = self._objects.start_multipart(key, content_type, tag)
         ticket = Ticket(key, upload_id, size, cut.part_size)
-        annotate(outcome="multipart_started", parts=cut.count)
+        annotate(outcome="multipart_started", parts=cut.parts)
         return MultipartUpload(key, upload_id, self._signer.sign(ticket), cut)
 
     def ticket(self, value: object, prefix: str) -> Ticket:
@@ -168,7 +166,7 @@ class Multipart:
             annotate(outcome="multipart_over_limit")
             raise too_large(total, min(limit, ticket.size))
         cut = ticket.plan
-        wanted = {n: cut.length(n) for n in range(1, cut.count + 1)}
+        wanted = {n: cut.length(n) for n in range(1, cut.parts + 1)}
         missing = [n for n in wanted if n not in {p.number for p in held}]
         wrong = [p.number for p in held if wanted.get(p.number) != p.size]
         if missing or wrong:

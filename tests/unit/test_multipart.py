@@ -81,16 +81,16 @@ def body(size: int) -> bytes:
 
 def send_all(objects: MemoryObjectStore, started: MultipartUpload, data: bytes) -> None:
     (upload_id,) = objects.uploads
-    for number in range(1, started.plan.count + 1):
+    for number in range(1, started.plan.parts + 1):
         start = (number - 1) * started.plan.part_size
         objects.put_part(upload_id, number, data[start : start + started.plan.length(number)])
 
 
 def test_a_plan_cuts_parts_of_the_preferred_size_and_grows_them_for_huge_files() -> None:
     small = plan(12 * MiB + 3, PART)
-    assert (small.count, small.length(1), small.length(3)) == (3, PART, 2 * MiB + 3)
+    assert (small.parts, small.length(1), small.length(3)) == (3, PART, 2 * MiB + 3)
     huge = plan(LARGEST_OBJECT, PART)
-    assert huge.count <= MAX_PARTS and huge.part_size % MiB == 0
+    assert huge.parts <= MAX_PARTS and huge.part_size % MiB == 0
     assert MIN_PART <= huge.part_size <= MAX_PART
     with pytest.raises(InvalidRequestError):
         small.length(4)
@@ -117,7 +117,7 @@ def test_small_files_keep_the_single_post_and_large_ones_go_in_parts(
         services.uploading.begin(UploadRequest(filename="s.pdf", size=THRESHOLD)), Upload
     )
     started = begin(services, 12 * MiB)
-    assert started.key.startswith("uploads/") and started.plan.count == 3
+    assert started.key.startswith("uploads/") and started.plan.parts == 3
     assert objects.uploads[next(iter(objects.uploads))].key == started.key
 
 

@@ -60,7 +60,7 @@ class World:
         return self.services.receiving.start_multipart(minted.token.value, file)
 
     def send(self, started: MultipartUpload, data: bytes) -> None:
-        for number in range(1, started.plan.count + 1):
+        for number in range(1, started.plan.parts + 1):
             start = (number - 1) * started.plan.part_size
             piece = data[start : start + started.plan.length(number)]
             self.objects.put_part(started.upload_id, number, piece)

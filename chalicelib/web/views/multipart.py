@@ -18,7 +18,7 @@ def started(upload: MultipartUpload, **extra: Any) -> Response:
         "upload": upload.ticket,
         "size": upload.plan.size,
         "part_size": upload.plan.part_size,
-        "parts": upload.plan.count,
+        "parts": upload.plan.parts,
         **extra,
     }
     return Response(body=body, status_code=201, headers={**PRIVATE, **JSON})
@@ -37,7 +37,7 @@ def held(ticket: Ticket, parts: list[HeldPart]) -> Response:
         "key": ticket.key,
         "size": ticket.size,
         "part_size": ticket.part_size,
-        "parts": ticket.plan.count,
+        "parts": ticket.plan.parts,
         "held": [{"number": p.number, "size": p.size, "etag": p.etag} for p in parts],
     }
     return Response(body=body, headers={**PRIVATE, **JSON})

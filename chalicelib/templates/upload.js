@@ -139,12 +139,41 @@
       });
   }
 
+  // Join the parts, then go to the confirmation.  An upload S3 no longer holds may have
+  // been completed already (another tab, or an answer lost): the service then answers as
+  // if this completion did it, and the confirmation takes the file once.
+  function finish(file, upload, rounds) {
+    say("Putting the file together\u2026");
+    ask("POST", steps.complete, {upload: upload.upload}, function (status, answer) {
+      if (status === 200 && answer) {
+        forget(file);
+        say("Uploaded. Checking the file\u2026");
+        window.location.assign(answer.done);
+        return;
+      }
+      if (status === 409 && answer && answer.error === "parts_missing" && rounds < 3) {
+        resume(file, upload, rounds + 1, function () {
+          forget(file);
+          stopped("This upload is over. Press Upload to send the file again.");
+        });
+        return;
+      }
+      if (status >= 400 && status < 500) { forget(file); }
+      stopped(answer && answer.message ? answer.message :
+        "We could not reach the service. Press Upload again to finish.");
+    });
+  }
+
   // Ask which parts S3 holds, then send the others.  ``rounds`` counts completions that
   // found parts missing, so that a part S3 keeps losing cannot loop for ever.
   function resume(file, upload, rounds, gone) {
     ask("GET", steps.parts + "&upload=" + encodeURIComponent(upload.upload), null,
       function (status, answer) {
         if (status === 200 && answer) { sendParts(file, upload, answer.held, rounds); return; }
+        if (status === 409 && answer && answer.error === "upload_gone" && rounds === 0) {
+          finish(file, upload, 3);  // completed meanwhile? if not, finish says it is over
+          return;
+        }
         if (status >= 400 && status < 500) { gone(); return; }
         stopped("We could not reach the service to resume. Press Upload to try again.");
       });
@@ -234,7 +263,7 @@
 
     function next() {
       if (failed) { return; }
-      if (queue.length === 0 && running === 0) { complete(); return; }
+      if (queue.length === 0 && running === 0) { finish(file, upload, rounds); return; }
       while (queue.length > 0 && running < PARALLEL) {
         var number = queue.shift();
         running += 1;
@@ -249,28 +278,6 @@
           };
         }(number)));
       }
-    }
-
-    function complete() {
-      say("Putting the file together\u2026");
-      ask("POST", steps.complete, {upload: upload.upload}, function (status, answer) {
-        if (status === 200 && answer) {
-          forget(file);
-          say("Uploaded. Checking the file\u2026");
-          window.location.assign(answer.done);
-          return;
-        }
-        if (status === 409 && answer && answer.error === "parts_missing" && rounds < 3) {
-          resume(file, upload, rounds + 1, function () {
-            forget(file);
-            stopped("This upload is over. Press Upload to send the file again.");
-          });
-          return;
-        }
-        if (status >= 400 && status < 500) { forget(file); }
-        stopped(answer && answer.message ? answer.message :
-          "We could not reach the service. Press Upload again to finish.");
-      });
     }
 
     show();

@@ -170,8 +170,16 @@ def _send_parts(
             f"Uploading {state.name}", state.size, enabled=not quiet
         ) as advance:
             sender = multipart.Sender(client, state, timeout=config.timeout, on_progress=advance)
-            held = sender.held() if resumed else {}
-            sender.send(held)
+            try:
+                held = sender.held() if resumed else {}
+            except ApiError as error:
+                if error.code != "upload_gone":
+                    raise
+                # Completed by the run that was interrupted, its answer lost? Then
+                # completing answers as if this did it; if not, it says the upload is over.
+                client.complete_upload(state.upload)
+            else:
+                sender.send(held)
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted. The parts sent so far are kept for a day; continue with: {again}"

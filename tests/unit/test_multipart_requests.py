@@ -11,10 +11,11 @@ from chalicelib.domain.errors import (
     AlreadyReceivedError,
     InvalidRequestError,
     RequestGoneError,
+    UnavailableError,
     UploadTooLargeError,
     UploadTypeError,
 )
-from chalicelib.domain.filerequest import PENDING, UPLOAD_TAG
+from chalicelib.domain.filerequest import PENDING, UPLOAD_TAG, FileRequest, OpenUpload
 from chalicelib.domain.multipart import MiB, TooManyUploadsError
 from chalicelib.services import Services
 from chalicelib.services.filerequests import MintedRequest, RequestSpec
@@ -145,3 +146,39 @@ def test_withdrawing_a_request_aborts_its_open_uploads_and_signs_no_more(world: 
         world.services.receiving.sign_parts(minted.token.value, started[0].ticket, [1])
     with pytest.raises(RequestGoneError):
         world.services.receiving.complete_multipart(minted.token.value, started[0].ticket)
+
+
+class LosingRequests(MemoryRequestStore):
+    """Records the upload, then loses the answer (DynamoDB applied it; the client timed out)."""
+
+    def open_upload(
+        self, seen: FileRequest, digest: str, upload: OpenUpload, cap: int
+    ) -> FileRequest:
+        super().open_upload(seen, digest, upload, cap)
+        raise UnavailableError("The file request service is not answering.")
+
+
+def test_a_start_whose_record_is_lost_aborts_its_upload(world: World) -> None:
+    world.requests.__class__ = LosingRequests
+    minted = world.request(files=2)
+    with pytest.raises(UnavailableError):
+        world.start(minted, 7 * MiB)
+    (aborted,) = world.objects.aborted
+    assert world.objects.uploads == {}  # nobody got its ticket, and S3 holds nothing
+    (record,) = world.requests.get(minted.request.request_id).uploads
+    assert record.upload_id == aborted  # it holds a place until a day has passed
+
+
+def test_a_withdrawal_whose_abort_fails_still_withdraws(world: World) -> None:
+    minted = world.request(files=2)
+    started = world.start(minted, 7 * MiB)
+
+    def failing(key: str, upload_id: str) -> None:
+        raise UnavailableError("The file store is not answering; try again shortly.")
+
+    world.objects.abort_multipart = failing  # type: ignore[method-assign]
+    revoked = world.services.requesting.revoke(minted.request.request_id)
+    assert revoked.revoked_at is not None
+    assert started.upload_id in world.objects.uploads  # the lifecycle rule aborts it later
+    with pytest.raises(RequestGoneError):
+        world.services.receiving.complete_multipart(minted.token.value, started.ticket)

@@ -4,7 +4,7 @@ parts; the network to storage is cut midway (Playwright's route abort); the page
 reloaded, the same file picked again, and the upload resumes from the parts S3 holds.
 The object is the file, byte for byte, and exactly one link is minted.
 
-The file is 42 MiB (9 parts) so that ``make test`` keeps its budget: the smallest that
+The file is 26 MiB (6 parts) so that ``make test`` keeps its budget: the smallest that
 still has many parts in flight at once.  The issue's few hundred MiB run under
 ``@pytest.mark.slow``.
 """
@@ -160,7 +160,7 @@ def number_of(url: str) -> int:
 def test_a_cut_upload_resumes_after_a_reload_byte_identical(
     stack: Stack, browser: Browser, tmp_path: Path
 ) -> None:
-    resume_after_a_cut(stack, browser, tmp_path, 42 * MiB + 4321)
+    resume_after_a_cut(stack, browser, tmp_path, 26 * MiB + 4321)
 
 
 @pytest.mark.slow

@@ -39,7 +39,12 @@ def get_services() -> Services:
     # Imported here, not at module level: only a container's first request
     # pays for boto3, and ``import app`` stays cheap.
     from chalicelib.mail.mailer import Mailer
-    from chalicelib.storage.clients import dynamodb_client, s3_client, ses_client
+    from chalicelib.storage.clients import (
+        dynamodb_client,
+        s3_client,
+        s3_completion_client,
+        ses_client,
+    )
     from chalicelib.storage.grantstore import DynamoGrantStore
     from chalicelib.storage.linkstore import DynamoLinkStore
     from chalicelib.storage.objectstore import HEALTH_PROBE, S3ObjectStore
@@ -74,7 +79,10 @@ def get_services() -> Services:
         clock=clock,
         links=DynamoLinkStore(dynamodb, settings.table, settings.retention_days * 86_400),
         objects=S3ObjectStore(
-            s3_client(), settings.bucket, probe_key=settings.upload_prefix + HEALTH_PROBE
+            s3_client(),
+            settings.bucket,
+            probe_key=settings.upload_prefix + HEALTH_PROBE,
+            completer=functools.cache(s3_completion_client),
         ),
         requests=DynamoRequestStore(dynamodb, settings.table, settings.retention_days * 86_400),
         grants=DynamoGrantStore(dynamodb, settings.table),

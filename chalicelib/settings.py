@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from chalicelib.domain.errors import ConfigurationError
 from chalicelib.domain.link import DEFAULT_STREAM_MAX_BYTES
+from chalicelib.domain.multipart import LARGEST_OBJECT, MAX_PART, MIN_PART
 from chalicelib.domain.text import has_control_characters, has_format_characters, is_email_address
 
 # A buffered Lambda response is capped at 6 MB (6,291,456 bytes) *after* the
@@ -45,10 +46,20 @@ MAX_SESSION_SECONDS = 86_400
 DEFAULT_RETENTION_DAYS = 30
 DEFAULT_UPLOAD_PREFIX = "uploads/"
 DEFAULT_REQUEST_PREFIX = "requests/"  # files sent through file requests (upload links)
-# S3 takes at most 5 GiB in one POST; beyond that only multipart uploads work,
-# which a browser form cannot do.
+# S3 takes at most 5 GiB in one POST; beyond that only multipart uploads work.  Files
+# above the multipart threshold go by multipart upload (the upload page's script, the
+# CLI), so the largest upload is S3's largest object; the default stays at 5 GiB, the
+# most a page without JavaScript can send.
 SINGLE_POST_LIMIT = 5 * 1024**3
 DEFAULT_MAX_UPLOAD_BYTES = SINGLE_POST_LIMIT
+MAX_UPLOAD_BYTES = LARGEST_OBJECT
+# Above this size a file goes in parts (fewer S3 requests below it, and a plain form
+# without JavaScript keeps working); parts of this size unless a file needs larger ones.
+DEFAULT_MULTIPART_THRESHOLD = 64 * 1024**2
+DEFAULT_MULTIPART_PART_BYTES = 16 * 1024**2
+# Multipart uploads one file request may have open at once (each its own file; a
+# resumed upload is the same one): the page sends one file at a time, and a few tabs.
+MAX_OPEN_UPLOADS = 4
 DEFAULT_GRANT_DAILY_LINKS = 5
 MAX_MAIL_FROM_NAME = 100
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -71,6 +82,8 @@ class Settings:
     upload_prefix: str = DEFAULT_UPLOAD_PREFIX
     request_prefix: str = DEFAULT_REQUEST_PREFIX
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+    multipart_part_bytes: int = DEFAULT_MULTIPART_PART_BYTES
     cors_origins: tuple[str, ...] = ()
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -156,7 +169,23 @@ class Settings:
             upload_prefix=upload_prefix,
             request_prefix=request_prefix,
             max_upload_bytes=_int(
-                environ, "ONETIME_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, 1, SINGLE_POST_LIMIT
+                environ, "ONETIME_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, 1, MAX_UPLOAD_BYTES
+            ),
+            # At least a part's minimum, so that every multipart file has a full first
+            # part; at most one POST's limit, so that every smaller file can be POSTed.
+            multipart_threshold=_int(
+                environ,
+                "ONETIME_MULTIPART_THRESHOLD",
+                DEFAULT_MULTIPART_THRESHOLD,
+                MIN_PART,
+                SINGLE_POST_LIMIT,
+            ),
+            multipart_part_bytes=_int(
+                environ,
+                "ONETIME_MULTIPART_PART_BYTES",
+                DEFAULT_MULTIPART_PART_BYTES,
+                MIN_PART,
+                MAX_PART,
             ),
             cors_origins=origins,
             jwt_issuer=issuer,

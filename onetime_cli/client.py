@@ -128,6 +128,17 @@ class ApiClient:
         body = {"filename": filename, "content_type": content_type, "size": size}
         return self._request("POST", "/uploads", json=body)
 
+    def sign_parts(self, upload: str, numbers: list[int]) -> JsonObject:
+        """URLs for these parts of a multipart upload (``parts``: number, size, url)."""
+        return self._request("POST", "/uploads/parts", json={"upload": upload, "parts": numbers})
+
+    def held_parts(self, upload: str) -> JsonObject:
+        """The parts S3 already holds for a multipart upload (``held``)."""
+        return self._request("GET", "/uploads/parts", params={"upload": upload})
+
+    def complete_upload(self, upload: str) -> JsonObject:
+        return self._request("POST", "/uploads/complete", json={"upload": upload})
+
     def get_link(self, link_id: str) -> JsonObject:
         return self._request("GET", _link_path(link_id))
 

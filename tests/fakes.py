@@ -22,7 +22,7 @@ from chalicelib.domain.errors import (
     SessionRefundedError,
     UnavailableError,
 )
-from chalicelib.domain.filerequest import FileRequest, Receipt
+from chalicelib.domain.filerequest import FileRequest, OpenUpload, Receipt
 from chalicelib.domain.link import (
     HISTORY_KEPT,
     VISIT_KINDS,
@@ -35,6 +35,7 @@ from chalicelib.domain.link import (
     guess_of,
     recipient_key,
 )
+from chalicelib.domain.multipart import HeldPart, UploadGoneError
 from chalicelib.storage.stores import (
     DAYS_PER_PAGE,
     ClaimOutcome,
@@ -506,6 +507,18 @@ class MemoryRequestStore:
             raise refusals.unknown_request(request_id)
         return self.requests[request_id]
 
+    def open_upload(
+        self, seen: FileRequest, digest: str, upload: OpenUpload, cap: int
+    ) -> FileRequest:
+        with self._lock:
+            live = seen.open_uploads(upload.at)
+            if len(live) >= cap:
+                raise refusals.too_many_uploads(cap)
+            current = refusals.check_request(self.requests.get(seen.request_id), digest, upload.at)
+            if current.uploads != seen.uploads:
+                raise refusals.changed_meanwhile()
+            return self._update(seen.request_id, uploads=(*live, upload))
+
     def revoke(self, request_id: str, at: float) -> FileRequest:
         with self._lock:
             request = self.get(request_id)
@@ -528,6 +541,14 @@ class MemoryRequestStore:
         return updated
 
 
+@dataclasses.dataclass
+class FakeUpload:
+    key: str
+    content_type: str
+    tag: tuple[str, str] | None
+    parts: dict[int, bytes] = dataclasses.field(default_factory=dict)
+
+
 class MemoryObjectStore:
     """Objects as bytes in a dict.  A presigned URL is a readable fake that names what
     S3's would sign: key, version, disposition and lifetime."""
@@ -537,6 +558,9 @@ class MemoryObjectStore:
         self.tags: dict[str, dict[str, str]] = {}
         self.fail_reads: Exception | None = None
         self.fail_marks: Exception | None = None
+        self.uploads: dict[str, FakeUpload] = {}
+        self.finished: dict[str, FakeUpload] = {}
+        self.aborted: list[str] = []
 
     def put(
         self, key: str, body: bytes, content_type: str = "application/pdf", owner: str | None = None
@@ -583,6 +607,51 @@ class MemoryObjectStore:
         if self.fail_marks is not None:
             raise self.fail_marks
         self.tags[obj.key] = {tag: value}
+
+    # Multipart uploads: ``uploads`` maps an upload id to its key, type, tag and parts;
+    # a test puts a part's bytes with ``put_part`` (what a client's PUT to S3 does).
+
+    def start_multipart(self, key: str, content_type: str, tag: tuple[str, str] | None) -> str:
+        upload_id = f"upload-{len(self.uploads) + len(self.finished) + 1}"
+        self.uploads[upload_id] = FakeUpload(key, content_type, tag)
+        return upload_id
+
+    def put_part(self, upload_id: str, number: int, body: bytes) -> None:
+        self.uploads[upload_id].parts[number] = body
+
+    def presign_part(
+        self, key: str, upload_id: str, number: int, length: int, lifetime: int
+    ) -> str:
+        return f"memory://{key}?uploadId={upload_id}&partNumber={number}&length={length}"
+
+    def list_parts(self, key: str, upload_id: str) -> list[HeldPart]:
+        upload = self._open(key, upload_id)
+        return [
+            HeldPart(n, len(body), f'"{hash(body) & 0xFFFF:x}"')
+            for n, body in sorted(upload.parts.items())
+        ]
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[HeldPart]) -> None:
+        upload = self._open(key, upload_id)
+        self.objects[key] = (
+            b"".join(upload.parts[p.number] for p in parts),
+            upload.content_type,
+            None,
+        )
+        if upload.tag is not None:
+            self.tags[key] = {upload.tag[0]: upload.tag[1]}
+        self.finished[upload_id] = self.uploads.pop(upload_id)
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        if upload_id in self.uploads and self.uploads[upload_id].key == key:
+            self.aborted.append(upload_id)
+            self.finished[upload_id] = self.uploads.pop(upload_id)
+
+    def _open(self, key: str, upload_id: str) -> FakeUpload:
+        upload = self.uploads.get(upload_id)
+        if upload is None or upload.key != key:
+            raise UploadGoneError("This upload is over.")
+        return upload
 
     def ping(self) -> None:
         return None

@@ -55,14 +55,15 @@ def create_table(client: Any, name: str) -> None:
 
 
 def bucket_cors(origin: str) -> dict[str, Any]:
-    """The bucket's one CORS rule: pages from ``origin`` (the service's) may POST an upload
-    form with a script and read the answer.  A form POST sends no preflight, so no request
-    header is allowed."""
+    """The bucket's one CORS rule (infra/resources.yaml's): pages from ``origin`` (the
+    service's) may POST an upload form with a script and read the answer, and PUT a large
+    file's parts and read each one's ETag.  No request header is allowed."""
     return {
         "CORSRules": [
             {
                 "ID": "request-uploads-from-the-service",
-                "AllowedMethods": ["POST"],
+                "AllowedMethods": ["POST", "PUT"],
+                "ExposeHeaders": ["ETag"],
                 "AllowedOrigins": [origin],
                 "MaxAgeSeconds": CORS_MAX_AGE_SECONDS,
             }

@@ -91,6 +91,10 @@ class Stack:
             "ONETIME_SECRET_PARAMETER": SECRET_PARAMETER,
             # dynalite serialises racing requests on a shared machine: AWS's timeouts x 4.
             "ONETIME_CLIENT_TIMEOUT_SCALE": "4",
+            # Multipart from 20 MiB, in parts of S3's smallest size: a file of a few tens of
+            # MiB exercises it with many parts and the suite keeps its time budget.
+            "ONETIME_MULTIPART_THRESHOLD": str(20 * 1024 * 1024),
+            "ONETIME_MULTIPART_PART_BYTES": str(5 * 1024 * 1024),
             **self.extra_env,
         }
 

@@ -27,6 +27,11 @@ class Addresses:
         """Where the upload page's script gets a freshly signed form when Upload is pressed."""
         return f"{self.base}/upload/form?{urlencode({'token': token})}"
 
+    def upload_step(self, token: str, step: str) -> str:
+        """A multipart upload's step for the upload page's script: ``multipart`` (start),
+        ``parts`` (sign or list parts), ``complete``."""
+        return f"{self.base}/upload/{step}?{urlencode({'token': token})}"
+
     def received(self, token: str) -> str:
         """Where S3 sends the browser after an upload (S3 appends ``bucket``, ``key``,
         ``etag``)."""

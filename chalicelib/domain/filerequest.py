@@ -11,6 +11,7 @@ upload confirmed twice is recognised and refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # The tag an upload carries from its form until the service confirms it.  The bucket's
 # lifecycle rule removes objects still tagged ``pending``: uploads nobody confirmed.
@@ -32,6 +33,21 @@ class Receipt:
     link_id: str  # the download link minted for it
 
 
+class OpenUpload(NamedTuple):
+    """A multipart upload started through the request (issue 25), recorded so that the
+    request can cap how many are open at once and abort them when it is withdrawn."""
+
+    nonce: str  # the key segment, as a receipt's: the same upload once received
+    key: str
+    upload_id: str
+    at: float
+
+
+# S3's lifecycle rule aborts a multipart upload a day after it started (infra/resources.yaml):
+# an older one is over, whatever its record says.
+OPEN_UPLOAD_SECONDS = 86_400
+
+
 @dataclass(frozen=True)
 class FileRequest:
     request_id: str
@@ -50,6 +66,14 @@ class FileRequest:
     files: int = 0
     revoked_at: float | None = None
     receipts: tuple[Receipt, ...] = ()
+    uploads: tuple[OpenUpload, ...] = ()  # multipart uploads started, received or not
+
+    def open_uploads(self, now: float) -> tuple[OpenUpload, ...]:
+        """The multipart uploads that may still be under way: not received, not over."""
+        received = {r.nonce for r in self.receipts}
+        return tuple(
+            u for u in self.uploads if u.nonce not in received and u.at > now - OPEN_UPLOAD_SECONDS
+        )
 
     @property
     def remaining(self) -> int:

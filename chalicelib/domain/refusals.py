@@ -38,6 +38,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.filekinds import file_kind, file_kinds
 from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import MAX_WRONG_ANSWERS, Link
+from chalicelib.domain.multipart import TooManyUploadsError
 from chalicelib.domain.sessions import HEADER as SESSION_HEADER
 from chalicelib.domain.text import human_size
 from chalicelib.templates.engine import clock_time, human_date, relative
@@ -520,3 +521,11 @@ def upload_missing() -> UploadMissingError:
 def unknown_request(request_id: str) -> LinkNotFoundError:
     """An operator named a file request that is not there."""
     return LinkNotFoundError(f"There is no file request {request_id}.")
+
+
+def too_many_uploads(cap: int) -> TooManyUploadsError:
+    return TooManyUploadsError(
+        f"This upload link already has {cap} large uploads under way: finish one of them "
+        "first (an upload left unfinished is dropped a day after it started). "
+        "Nothing was used up."
+    )

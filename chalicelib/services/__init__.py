@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from chalicelib.services.links import LinkAdmin
     from chalicelib.services.minting import Minting
     from chalicelib.services.redemption import Redeeming
-    from chalicelib.services.uploads import Uploading
+    from chalicelib.services.uploads import Multipart, Uploading
 
 
 log = get_logger("services")
@@ -134,6 +134,18 @@ class Services:
         )
 
     @functools.cached_property
+    def multipart(self) -> Multipart:
+        from chalicelib.domain.multipart import TicketSigner
+        from chalicelib.services.uploads import Multipart
+
+        return Multipart(
+            objects=self.object_store,
+            clock=self.clock,
+            signer=TicketSigner(self.settings.api_key_hashes),
+            part_bytes=self.settings.multipart_part_bytes,
+        )
+
+    @functools.cached_property
     def uploading(self) -> Uploading:
         from chalicelib.services.uploads import Uploading
 
@@ -142,6 +154,8 @@ class Services:
             clock=self.clock,
             upload_prefix=self.settings.upload_prefix,
             max_upload_bytes=self.settings.max_upload_bytes,
+            multipart=self.multipart,
+            multipart_threshold=self.settings.multipart_threshold,
         )
 
     @functools.cached_property
@@ -155,6 +169,7 @@ class Services:
             signer=TermsSigner(self.settings.api_key_hashes),
             max_upload_bytes=self.settings.max_upload_bytes,
             mailer=self.mailer,
+            multipart=self.multipart,
         )
 
     @functools.cached_property
@@ -169,6 +184,8 @@ class Services:
             clock=self.clock,
             request_prefix=self.settings.request_prefix,
             mailer=self.mailer,
+            multipart=self.multipart,
+            multipart_threshold=self.settings.multipart_threshold,
         )
 
     def health(self) -> dict[str, bool]:

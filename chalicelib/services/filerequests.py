@@ -34,7 +34,15 @@ from chalicelib.domain.errors import (
     UnavailableError,
 )
 from chalicelib.domain.filenames import validate_filename
-from chalicelib.domain.filerequest import CONFIRMED, PENDING, UPLOAD_TAG, FileRequest, Receipt
+from chalicelib.domain.filerequest import (
+    CONFIRMED,
+    PENDING,
+    UPLOAD_TAG,
+    FileRequest,
+    OpenUpload,
+    Receipt,
+)
+from chalicelib.domain.multipart import HeldPart, Ticket
 from chalicelib.domain.terms import Terms, TermsSigner
 from chalicelib.domain.tokens import Token, is_link_id, new_token, parse_token
 from chalicelib.logs import annotate, get_logger, metric
@@ -48,6 +56,8 @@ from chalicelib.services.minting import (
     check_ttl,
     check_uses,
 )
+from chalicelib.services.uploads import Multipart, MultipartUpload, SignedParts, UploadRequest
+from chalicelib.settings import MAX_OPEN_UPLOADS
 from chalicelib.storage.stores import LinkStore, ObjectStore, RequestPage, RequestStore, UploadForm
 
 log = get_logger("filerequests")
@@ -124,6 +134,8 @@ class UploadPage:
     form: dict[str, object]
     script_form: dict[str, object]
     form_expires_at: int
+    # Files above this many bytes go by multipart upload (the page's script); None: never.
+    multipart_threshold: int | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,7 @@ class Requesting:
     signer: TermsSigner
     max_upload_bytes: int
     mailer: Callable[[], Mailer] | None = None
+    multipart: Multipart | None = None
 
     def request(self, spec: RequestSpec) -> MintedRequest:
         """A new upload link: one ``PutItem``."""
@@ -203,7 +216,19 @@ class Requesting:
         return self.requests.recent(limit, cursor)
 
     def revoke(self, request_id: str) -> FileRequest:
-        return self.requests.revoke(_request_id(request_id), self.clock())
+        """Withdraw the request, then abort the multipart uploads still open through it
+        (one ``AbortMultipartUpload`` each, at most ``MAX_OPEN_UPLOADS``).  An abort that
+        fails is left to the bucket's lifecycle rule, which aborts it a day after it
+        started; parts signed before cannot complete it: completion reads the request."""
+        now = self.clock()
+        request = self.requests.revoke(_request_id(request_id), now)
+        if self.multipart is not None:
+            for upload in request.open_uploads(now):
+                try:
+                    self.multipart.abort(upload.key, upload.upload_id)
+                except OnetimeError:
+                    log.warning("multipart upload not aborted", extra={"file_request": request_id})
+        return request
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
@@ -215,6 +240,77 @@ class Receiving:
     clock: Clock
     request_prefix: str
     mailer: Callable[[], Mailer] | None = None
+    multipart: Multipart | None = None
+    multipart_threshold: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.multipart is None:
+            self.multipart_threshold = None  # no threshold without multipart uploads
+
+    # Multipart uploads (issue 25): a file above the threshold, from the page's script.
+    # Each step reads the request (one consistent ``GetItem``), so a request withdrawn,
+    # filled or expired meanwhile refuses it; the ticket binds the upload to this
+    # request's keys.  The file is then confirmed as any upload: ``confirm``.
+
+    def start_multipart(self, token_value: str | None, file: UploadRequest) -> MultipartUpload:
+        """Start a multipart upload of this file into the request, if it takes it: its
+        size and type, and fewer than ``MAX_OPEN_UPLOADS`` under way.  AWS calls: the
+        ``GetItem``, ``CreateMultipartUpload``, and the ``UpdateItem`` that records it
+        (an ``AbortMultipartUpload`` if that is refused)."""
+        multipart = self._required()
+        token = parse_token(token_value)
+        now = self.clock()
+        request = self.requests.peek(token.link_id, token.digest, now)
+        content_type = file.content_type.lower()
+        refusals.check_file(request, file.size, content_type)
+        if len(request.open_uploads(now)) >= MAX_OPEN_UPLOADS:
+            raise refusals.too_many_uploads(MAX_OPEN_UPLOADS)
+        nonce = secrets.token_hex(8)
+        key = f"{self.request_prefix}{token.link_id}/{nonce}/{file.filename}"
+        started = multipart.start(key, file.size, content_type, (UPLOAD_TAG, PENDING))
+        upload_id = started.upload_id
+        try:
+            self.requests.open_upload(
+                request, token.digest, OpenUpload(nonce, key, upload_id, now), MAX_OPEN_UPLOADS
+            )
+        except OnetimeError:
+            # Refused, or its answer lost: either way nobody gets this upload's ticket.
+            try:
+                multipart.abort(key, upload_id)
+            except OnetimeError:
+                log.warning("unrecorded multipart upload not aborted")
+            raise
+        annotate(file_request=token.link_id)
+        return started
+
+    def sign_parts(self, token_value: str | None, upload: object, parts: object) -> SignedParts:
+        multipart = self._required()
+        _, ticket = self._open_ticket(token_value, upload)
+        return multipart.sign(ticket, parts)
+
+    def held_parts(self, token_value: str | None, upload: object) -> tuple[Ticket, list[HeldPart]]:
+        multipart = self._required()
+        _, ticket = self._open_ticket(token_value, upload)
+        return ticket, multipart.held(ticket)
+
+    def complete_multipart(self, token_value: str | None, upload: object) -> tuple[str, int]:
+        """Join the parts, if they are exactly the file's and within the request's size
+        limit (else the upload is aborted); its key, for ``confirm``.  Two tabs completing
+        the same upload both get its key, and ``confirm`` takes it once."""
+        multipart = self._required()
+        request, ticket = self._open_ticket(token_value, upload)
+        return ticket.key, multipart.complete(ticket, request.max_bytes)
+
+    def _open_ticket(self, token_value: str | None, upload: object) -> tuple[FileRequest, Ticket]:
+        assert self.multipart is not None
+        token = parse_token(token_value)
+        request = self.requests.peek(token.link_id, token.digest, self.clock())
+        return request, self.multipart.ticket(upload, f"{self.request_prefix}{token.link_id}/")
+
+    def _required(self) -> Multipart:
+        if self.multipart is None:
+            raise InvalidRequestError("invalid_upload", "This service takes no multipart uploads.")
+        return self.multipart
 
     def page(self, token_value: str | None, done_url: str) -> UploadPage:
         """The upload page's forms, for a fresh key, if the request can take a file now;
@@ -248,6 +344,7 @@ class Receiving:
             form=presigned(done_url),
             script_form=presigned(None),
             form_expires_at=int(now) + lifetime,
+            multipart_threshold=self.multipart_threshold,
         )
 
     def confirm(self, token_value: str | None, key: str | None, addresses: Addresses) -> Received:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chalicelib.settings import JWKS_TIMEOUT
+from chalicelib.settings import JWKS_TIMEOUT, MAX_OPEN_UPLOADS
 from chalicelib.storage.clients import LIMITS, Limits
 
 # botocore/retries/standard.py ``ExponentialBackoff``: retry i waits up to
@@ -97,6 +97,32 @@ ROUTES: dict[str, Sequence[tuple[str, str]]] = {
         ("dynamodb", "PutItem"),
         ("sesv2", "SendEmail"),
         ("dynamodb", "UpdateItem"),
+    ],
+    # Multipart uploads (issue 25).  A start through a file request: the request, the
+    # upload, its record, and the upload aborted if recording failed.
+    "POST /upload/multipart": [
+        ("dynamodb", "GetItem"),
+        ("s3", "CreateMultipartUpload"),
+        ("dynamodb", "UpdateItem"),
+        ("s3", "AbortMultipartUpload"),
+    ],
+    # A completion: the request, the parts (one page: at most 1,000), the join, and the
+    # object read when another tab joined it first (or the abort, when over the limit).
+    "POST /upload/complete": [
+        ("dynamodb", "GetItem"),
+        ("s3", "ListParts"),
+        ("s3-complete", "CompleteMultipartUpload"),
+        ("s3", "HeadObject"),
+    ],
+    "POST /uploads/complete": [
+        ("s3", "ListParts"),
+        ("s3-complete", "CompleteMultipartUpload"),
+        ("s3", "HeadObject"),
+    ],
+    # Withdrawing a request: the write, then each upload still open through it aborted.
+    "DELETE /requests/{id}": [
+        ("dynamodb", "UpdateItem"),
+        *[("s3", "AbortMultipartUpload")] * MAX_OPEN_UPLOADS,
     ],
     # The table, then the bucket's probe object, written and read back if missing.
     "GET /health": [

@@ -76,6 +76,10 @@ LIMITS: dict[str, Limits] = {
     # email twice), and every caller already undoes its link when the email fails.
     "sesv2": Limits(connect_timeout=0.5, read_timeout=2.5, attempts=1),
     "ssm": Limits(connect_timeout=0.5, read_timeout=1.0, attempts=2),
+    # CompleteMultipartUpload: S3 may take seconds to join a large object, sending
+    # whitespace meanwhile; one attempt (the client's retry completes it again, and a
+    # completion that already happened is recognised: chalicelib/services/uploads.py).
+    "s3-complete": Limits(connect_timeout=0.5, read_timeout=12.0, attempts=1),
 }
 
 
@@ -102,6 +106,12 @@ def s3_config() -> Config:
 
 def s3_client() -> S3Client:
     return boto3.client("s3", config=s3_config())
+
+
+def s3_completion_client() -> S3Client:
+    """For CompleteMultipartUpload alone; made on the first completion, not at a cold start."""
+    config = LIMITS["s3-complete"].config().merge(Config(signature_version="s3v4"))
+    return boto3.client("s3", config=config)
 
 
 def ses_client() -> SESV2Client:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.errors import FileChangedError, ObjectNotFoundError, UnavailableError
 from chalicelib.domain.link import StoredObject
+from chalicelib.domain.multipart import MAX_PARTS, HeldPart, UploadGoneError
 from chalicelib.settings import base64_length
 from chalicelib.storage.failures import Failure, translated
 from chalicelib.storage.presigner import Presigner
@@ -25,12 +27,19 @@ _GONE = {"NoSuchKey", "NoSuchVersion", "404", "PreconditionFailed", "412", "Inva
 
 class S3ObjectStore:
     def __init__(
-        self, client: S3Client, bucket: str, probe_key: str = "uploads/.onetime-health"
+        self,
+        client: S3Client,
+        bucket: str,
+        probe_key: str = "uploads/.onetime-health",
+        completer: Callable[[], S3Client] | None = None,
     ) -> None:
         self._client = client
         self._bucket = bucket
         self._probe = probe_key  # the health check's own object (see ping)
         self._presigner = Presigner(client, bucket)
+        # CompleteMultipartUpload may take seconds for a large object, far longer than
+        # the other calls' read timeout: a client of its own, made when first needed.
+        self._completer = completer
 
     def describe(self, key: str) -> StoredObject:
         """What the object is now: one ``HeadObject``."""
@@ -158,6 +167,70 @@ class S3ObjectStore:
         with translated(_NOT_ANSWERING):
             self._client.put_object_tagging(**params)
 
+    def start_multipart(self, key: str, content_type: str, tag: tuple[str, str] | None) -> str:
+        """A new multipart upload for ``key``; its upload id.  One ``CreateMultipartUpload``."""
+        params: dict[str, Any] = {"Bucket": self._bucket, "Key": key, "ContentType": content_type}
+        if tag is not None:
+            params["Tagging"] = f"{tag[0]}={tag[1]}"
+        with translated(_NOT_ANSWERING):
+            answer = self._client.create_multipart_upload(**params)
+        return str(answer["UploadId"])
+
+    def presign_part(
+        self, key: str, upload_id: str, number: int, length: int, lifetime: int
+    ) -> str:
+        """A presigned ``PUT`` of part ``number``, for a body of exactly ``length`` bytes:
+        the length is signed, so S3 refuses any other (local, no AWS call)."""
+        url: str = self._client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self._bucket,
+                "Key": key,
+                "UploadId": upload_id,
+                "PartNumber": number,
+                "ContentLength": length,
+            },
+            ExpiresIn=lifetime,
+        )
+        return url
+
+    def list_parts(self, key: str, upload_id: str) -> list[HeldPart]:
+        """The parts S3 holds, by number: one ``ListParts`` (an upload has at most
+        ``MAX_PARTS``, one answer's worth; parts beyond it would be refused anyway)."""
+        with translated(_NOT_ANSWERING, _upload_gone):
+            page = self._client.list_parts(
+                Bucket=self._bucket, Key=key, UploadId=upload_id, MaxParts=MAX_PARTS
+            )
+        parts = [
+            HeldPart(int(p["PartNumber"]), int(p["Size"]), str(p["ETag"]))
+            for p in page.get("Parts", [])
+        ]
+        return sorted(parts, key=lambda p: p.number)
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[HeldPart]) -> None:
+        """Join the parts into the object: one ``CompleteMultipartUpload``."""
+        client = self._completer() if self._completer is not None else self._client
+        with translated(_NOT_ANSWERING, _upload_gone):
+            client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]
+                },
+            )
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop the upload and its parts; one already gone is not an error.  One
+        ``AbortMultipartUpload``."""
+        try:
+            with translated(_NOT_ANSWERING, _upload_gone):
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=key, UploadId=upload_id
+                )
+        except UploadGoneError:
+            pass
+
     def ping(self) -> None:
         """Raise unless the role can read the bucket's objects.
 
@@ -185,6 +258,14 @@ def _changed(failure: Failure) -> Exception | None:
         return FileChangedError(
             "The file behind this link was removed or replaced after the link was made. "
             "Ask the sender for a new link."
+        )
+    return None
+
+
+def _upload_gone(failure: Failure) -> Exception | None:
+    if failure.code == "NoSuchUpload" or failure.status == 404:
+        return UploadGoneError(
+            "This upload is over: it was completed or given up. Start the upload again."
         )
     return None
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from chalicelib.domain import refusals
 from chalicelib.domain.errors import UnavailableError
-from chalicelib.domain.filerequest import FileRequest, Receipt
+from chalicelib.domain.filerequest import FileRequest, OpenUpload, Receipt
 from chalicelib.storage import dynamo
 from chalicelib.storage.dynamo import ConditionFailed
 from chalicelib.storage.linkstore import FILE_INDEX
@@ -128,6 +128,52 @@ class DynamoRequestStore(dynamo.Table):
         item = self._read(_key(request_id))
         return refusals.check_request(_from_item(item) if item else None, digest, now, nonce)
 
+    def open_upload(
+        self, seen: FileRequest, digest: str, upload: OpenUpload, cap: int
+    ) -> FileRequest:
+        """Record a multipart upload started through the request: one conditional
+        ``UpdateItem`` that checks what ``receive`` checks of the request, and that its
+        uploads are still those ``seen`` (so that two starts racing cannot both take the
+        last place), dropping the records of uploads that are over."""
+        live = seen.open_uploads(upload.at)
+        if len(live) >= cap:
+            raise refusals.too_many_uploads(cap)
+        entry = {"key": upload.key, "id": upload.upload_id, "at": round(upload.at, 3)}
+        condition = (
+            "attribute_exists(pk) AND token_digest = :digest AND attribute_not_exists(revoked_at)"
+            " AND expires_at > :now AND files < max_files"
+        )
+        values: dict[str, Any] = {":digest": digest, ":now": upload.at}
+        names: dict[str, str] = {}
+        if not seen.uploads:
+            # The first: the map may not exist yet (requests made before issue 25).
+            update = "SET uploads = :uploads"
+            condition += " AND (attribute_not_exists(uploads) OR size(uploads) = :zero)"
+            values.update({":uploads": {upload.nonce: entry}, ":zero": 0})
+        else:
+            # Exactly the uploads seen: as many, and each of them (the nonces are unique).
+            names = {
+                "#new": upload.nonce,
+                **{f"#s{i}": u.nonce for i, u in enumerate(seen.uploads)},
+            }
+            update = "SET uploads.#new = :entry"
+            over = [f"uploads.#s{i}" for i, u in enumerate(seen.uploads) if u not in live]
+            if over:
+                update += " REMOVE " + ", ".join(over)
+            condition += " AND size(uploads) = :seen AND " + " AND ".join(
+                f"attribute_exists(uploads.#s{i})" for i in range(len(seen.uploads))
+            )
+            values.update({":entry": entry, ":seen": len(seen.uploads)})
+        try:
+            item = self._update(
+                _key(seen.request_id), update, condition, values, names or None, new=True
+            )
+        except ConditionFailed:
+            # Why: the request's own refusal (withdrawn, filled, expired), else a race.
+            self.peek(seen.request_id, digest, upload.at)
+            raise refusals.changed_meanwhile() from None
+        return _from_item(item)
+
     def get(self, request_id: str) -> FileRequest:
         return _from_item(self._found(_key(request_id), refusals.unknown_request(request_id)))
 
@@ -216,4 +262,13 @@ def _from_item(item: Mapping[str, Any]) -> FileRequest:
         files=int(item["files"]),
         revoked_at=float(revoked) if revoked is not None else None,
         receipts=tuple(receipts),
+        uploads=tuple(
+            sorted(
+                (
+                    OpenUpload(nonce, str(u["key"]), str(u["id"]), float(u["at"]))
+                    for nonce, u in (item.get("uploads") or {}).items()
+                ),
+                key=lambda u: u.at,
+            )
+        ),
     )

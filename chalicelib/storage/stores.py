@@ -8,8 +8,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.domain.filerequest import FileRequest, Receipt
+from chalicelib.domain.filerequest import FileRequest, OpenUpload, Receipt
 from chalicelib.domain.link import Claim, Link, StoredObject, Visit
+from chalicelib.domain.multipart import HeldPart
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,16 @@ class RequestStore(Protocol):
         self, request_id: str, digest: str, now: float, nonce: str | None = None
     ) -> FileRequest: ...
 
+    def open_upload(
+        self, seen: FileRequest, digest: str, upload: OpenUpload, cap: int
+    ) -> FileRequest:
+        """Record a multipart upload started through the request, atomically, if the
+        request still takes files and has fewer than ``cap`` uploads open; records of
+        uploads over (``FileRequest.open_uploads``) go in the same write.  ``seen`` is the
+        request as the caller read it: if its uploads changed since, nothing is written
+        (``refusals.changed_meanwhile``)."""
+        ...
+
     def get(self, request_id: str) -> FileRequest: ...
 
     def revoke(self, request_id: str, at: float) -> FileRequest: ...
@@ -258,6 +269,28 @@ class ObjectStore(Protocol):
 
     def mark(self, obj: StoredObject, tag: str, value: str) -> None:
         """Tag the object's version (a confirmed upload), one ``PutObjectTagging``."""
+        ...
+
+    def start_multipart(self, key: str, content_type: str, tag: tuple[str, str] | None) -> str:
+        """A new multipart upload (tagged ``tag``); its upload id."""
+        ...
+
+    def presign_part(
+        self, key: str, upload_id: str, number: int, length: int, lifetime: int
+    ) -> str:
+        """A presigned ``PUT`` of one part of exactly ``length`` bytes: no AWS call."""
+        ...
+
+    def list_parts(self, key: str, upload_id: str) -> list[HeldPart]:
+        """The parts held, by number; ``UploadGoneError`` when the upload is over."""
+        ...
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[HeldPart]) -> None:
+        """Join ``parts`` into the object; ``UploadGoneError`` when the upload is over."""
+        ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop the upload and its parts; safe to repeat."""
         ...
 
     def ping(self) -> None: ...

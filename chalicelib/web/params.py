@@ -67,6 +67,7 @@ JSON_TYPES: dict[type, str] = {
     int: "a whole number",
     bool: "true or false",
     tuple: "a list of strings",  # a ``tuple[str, ...]`` field
+    list: "a list of whole numbers",  # a ``list[int]`` field (its items checked by its taker)
 }
 
 
@@ -99,6 +100,8 @@ def json_object(raw: bytes | str | None, fields: Mapping[str, type]) -> dict[str
 def _json_type(hint: object) -> type:
     if typing.get_origin(hint) is tuple:
         return tuple
+    if typing.get_origin(hint) is list:
+        return list
     # ``str | None`` and the like: the one non-None member is the JSON type.
     members = [m for m in getattr(hint, "__args__", (hint,)) if m is not type(None)]
     found = members[0]

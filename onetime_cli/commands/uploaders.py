@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
-from onetime_cli import render, uploads
-from onetime_cli.client import ApiError, Unreachable, next_cursor
-from onetime_cli.failures import Failure, failure_for
+from onetime_cli import multipart, render, uploads
+from onetime_cli.client import ApiClient, ApiError, Unreachable, next_cursor
+from onetime_cli.failures import Failure, Interrupted, failure_for
 from onetime_cli.group import Config, pass_config
 from onetime_cli.links import REQUEST
 from onetime_cli.options import (
@@ -46,6 +47,12 @@ request_argument = click.argument("request_id", metavar="ID", type=REQUEST)
     help="No progress bar and no notes on stderr, only errors.  (There is no progress bar "
     "either when stderr is not a terminal.)",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an upload of FILE that was interrupted (Ctrl-C, a lost connection): "
+    "only the parts not yet in storage are sent.",
+)
 @pass_config
 def share_command(
     config: Config,
@@ -53,21 +60,24 @@ def share_command(
     new_link: NewLink,
     as_json: bool,
     quiet: bool,
+    resume: bool,
 ) -> None:
     """Upload a local FILE and print a download link to it.
 
-    The file goes straight to S3 through a form the server signs for exactly
-    its size and type (valid 10 minutes; the type is guessed from the name),
-    streamed with a progress bar on stderr; then a link is minted as with
-    `onetime link`.  Files above 5 GiB
-    are not supported: S3 takes at most 5 GiB in one form upload, and larger
-    files would need a multipart upload, which a presigned POST form cannot do.
+    The file goes straight to S3, streamed with a progress bar on stderr;
+    then a link is minted as with `onetime link`.  A file up to the server's
+    multipart threshold (64 MiB by default) goes in one form the server signs
+    for exactly its size and type (valid 10 minutes; the type is guessed from
+    the name).  A larger one goes in parts, 4 at a time, each retried when it
+    fails; if the upload is interrupted (Ctrl-C, a lost connection), run the
+    same command with --resume within a day to send only the missing parts.
 
     \b
     Examples:
       onetime share "Prüfbericht 2026.pdf"
       onetime share scan.pdf --filename "Contract (signed).pdf" --ttl 7d
       onetime share data.zip --email customer@example.com --message "Here you go."
+      onetime share backup.tar --resume
       url=$(onetime share report.pdf --quiet)
     """
     client = config.client()
@@ -81,26 +91,29 @@ def share_command(
         ) from error
     with file:
         size = os.fstat(file.fileno()).st_size
-        try:
-            form = client.create_upload(name, content_type, size)
-        except ApiError as error:
-            if error.code == "invalid_size":
-                error.message += f" {click.format_filename(path)} is {render.size(size)}."
-            raise
-        key, url, fields = form.get("key"), form.get("url"), form.get("fields")
-        if not (isinstance(key, str) and isinstance(url, str) and isinstance(fields, dict)):
-            raise Failure("The server's upload form lacks its key, url or fields.")
-        with render.upload_progress(f"Uploading {name}", size, enabled=not quiet) as advance:
-            uploads.post_form(
-                url,
-                fields,
-                file,
-                filename=name,
-                content_type=content_type,
-                size=size,
-                timeout=config.timeout,
-                on_progress=advance,
+        where = multipart.state_path(client.base_url, path, name)
+        state = multipart.recall(where) if resume else None
+        if resume and state is None and not quiet:
+            render.echo(
+                f"No interrupted upload of {click.format_filename(path)} to resume "
+                "(or the file changed since): starting it anew.",
+                err=True,
             )
+        if state is None:
+            try:
+                form = client.create_upload(name, content_type, size)
+            except ApiError as error:
+                if error.code == "invalid_size":
+                    error.message += f" {click.format_filename(path)} is {render.size(size)}."
+                raise
+            state = multipart.started_state(client.base_url, path, name, content_type, form)
+            if state is None:
+                key = _post_form(config, form, file, name, content_type, size, quiet)
+            else:
+                multipart.remember(where, state)
+                resume = False
+        if state is not None:
+            key = _send_parts(config, client, state, where, path, resumed=resume, quiet=quiet)
     try:
         # The object already has the name; the link takes it from there.
         minted = client.create_link(key, **{**new_link.arguments(), "filename": None})
@@ -109,6 +122,80 @@ def share_command(
         then += f"onetime link {shlex.quote(key)}"
         raise failure_for(error, then) from error
     print_minted(minted, new_link.email, as_json, quiet=quiet, extra={"key": key})
+
+
+def _post_form(
+    config: Config,
+    form: dict[str, object],
+    file: BinaryIO,
+    name: str,
+    content_type: str,
+    size: int,
+    quiet: bool,
+) -> str:
+    key, url, fields = form.get("key"), form.get("url"), form.get("fields")
+    if not (isinstance(key, str) and isinstance(url, str) and isinstance(fields, dict)):
+        raise Failure("The server's upload form lacks its key, url or fields.")
+    with render.upload_progress(f"Uploading {name}", size, enabled=not quiet) as advance:
+        uploads.post_form(
+            url,
+            fields,
+            file,
+            filename=name,
+            content_type=content_type,
+            size=size,
+            timeout=config.timeout,
+            on_progress=advance,
+        )
+    return key
+
+
+def _send_parts(
+    config: Config,
+    client: ApiClient,
+    state: multipart.Remembered,
+    where: Path,
+    path: Path,
+    *,
+    resumed: bool,
+    quiet: bool,
+) -> str:
+    """Send the parts S3 lacks and complete the upload; its key.  Ctrl-C keeps what was
+    sent (for a day: the bucket's lifecycle rule then drops it) and says how to go on."""
+    again = f"onetime share {shlex.quote(str(path))} --resume"
+    if state.name != path.name:
+        again += f" --filename {shlex.quote(state.name)}"
+    try:
+        with render.upload_progress(
+            f"Uploading {state.name}", state.size, enabled=not quiet
+        ) as advance:
+            sender = multipart.Sender(client, state, timeout=config.timeout, on_progress=advance)
+            try:
+                held = sender.held() if resumed else {}
+            except ApiError as error:
+                if error.code != "upload_gone":
+                    raise
+                # Completed by the run that was interrupted, its answer lost? Then
+                # completing answers as if this did it; if not, it says the upload is over.
+                client.complete_upload(state.upload)
+            else:
+                sender.send(held)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted. The parts sent so far are kept for a day; continue with: {again}"
+        ) from None
+    except ApiError as error:
+        if error.code == "upload_gone":
+            multipart.forget(where)
+            raise Failure(
+                f"{error.message} (The interrupted upload is more than a day old, or was "
+                "given up.) Run the command again without --resume."
+            ) from error
+        raise failure_for(error, f"The parts sent so far are kept for a day: {again}") from error
+    except multipart.FAILURES as error:
+        raise failure_for(error, f"The parts sent so far are kept for a day: {again}") from error
+    multipart.forget(where)
+    return state.key
 
 
 @click.command("request")

@@ -286,9 +286,12 @@ def test_share_of_an_unreadable_file_exits_2(report: Path) -> None:
     assert "is not readable" in result.stderr
 
 
-def test_share_help_says_what_it_cannot_upload() -> None:
+def test_share_help_says_how_large_files_go_and_resume() -> None:
+    # Issue 25: above the server's threshold a file goes in parts, and --resume goes on.
     result = invoke(["share", "--help"], url=None, key=None)
-    assert "Files above 5 GiB are not supported" in " ".join(result.stdout.split())
+    text = " ".join(result.stdout.split())
+    assert "goes in parts" in text and "--resume" in text
+    assert "not supported" not in text
 
 
 def test_both_missing_are_named_together() -> None:

@@ -57,6 +57,10 @@ EXPECTED_ACTIONS = {
     # ObjectStore.presign_upload: POST /uploads hands out a presigned POST under uploads/,
     # and a file request's page one under requests/; S3 authorises both as the role.
     "s3:PutObject",
+    # Multipart uploads (issue 25): ObjectStore.list_parts (resuming, completing) and
+    # .abort_multipart (over the limit, a request withdrawn), under the upload prefixes.
+    "s3:ListMultipartUploadParts",
+    "s3:AbortMultipartUpload",
     # A file request's form carries a tagging field (onetime-upload=pending), which S3
     # authorises as PutObjectTagging; confirming the upload retags that very version,
     # which needs PutObjectVersionTagging as well.
@@ -385,13 +389,14 @@ def cors_rule(stage: Built) -> tuple[dict[str, Any], Any]:
     return rule, absent
 
 
-def test_bucket_cors_allows_only_a_post_from_the_service_s_origin(stage: Built) -> None:
+def test_bucket_cors_allows_a_post_and_parts_from_the_service_s_origin(stage: Built) -> None:
     rule, absent = cors_rule(stage)
     assert absent == {"Ref": "AWS::NoValue"}  # no PublicUrl: no rule, the plain form works
-    assert rule["AllowedMethods"] == ["POST"]
-    # A form POST sends no preflight: no request header is allowed, none exposed.
+    # A form POST, and a large file's parts (issue 25): PUTs whose ETag the script reads.
+    assert rule["AllowedMethods"] == ["POST", "PUT"]
+    assert rule["ExposedHeaders"] == ["ETag"]
+    # A part goes as a bare body: no request header is allowed.
     assert "AllowedHeaders" not in rule
-    assert "ExposedHeaders" not in rule
     assert 0 < rule["MaxAge"] <= 3600
     (origin,) = rule["AllowedOrigins"]
     for public_url, expected in [
@@ -431,6 +436,7 @@ def test_local_bucket_has_the_template_s_cors_rule(stage: Built) -> None:
             {
                 "ID": rule["Id"],
                 "AllowedMethods": rule["AllowedMethods"],
+                "ExposeHeaders": rule["ExposedHeaders"],
                 "AllowedOrigins": [origin],
                 "MaxAgeSeconds": rule["MaxAge"],
             }
@@ -509,6 +515,8 @@ def test_policy_names_only_this_stage_s_table_bucket_and_log_group(stage: Built)
         "s3:GetObject": {objects + "*"},
         "s3:GetObjectVersion": {objects + "*"},
         "s3:PutObject": {objects + "uploads/*", objects + "requests/*"},
+        "s3:ListMultipartUploadParts": {objects + "uploads/*", objects + "requests/*"},
+        "s3:AbortMultipartUpload": {objects + "uploads/*", objects + "requests/*"},
         "s3:PutObjectTagging": {objects + "requests/*"},
         "s3:PutObjectVersionTagging": {objects + "requests/*"},
         "ses:SendEmail": {
@@ -538,8 +546,17 @@ def test_writes_and_tags_reach_exactly_the_upload_prefixes(stage: Built) -> None
     assert where["s3:PutObject"] == {objects + "uploads/*", objects + "requests/*"}
     assert where["s3:PutObjectTagging"] == {objects + "requests/*"}
     assert where["s3:PutObjectVersionTagging"] == {objects + "requests/*"}
+    # Multipart uploads are listed and aborted only where they are made (issue 25).
+    for multipart in ("s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"):
+        assert where[multipart] == where["s3:PutObject"]
     writes = {a for a in where if a.startswith("s3:") and not a.startswith("s3:Get")}
-    assert writes == {"s3:PutObject", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"}
+    assert writes == {
+        "s3:PutObject",
+        "s3:PutObjectTagging",
+        "s3:PutObjectVersionTagging",
+        "s3:ListMultipartUploadParts",
+        "s3:AbortMultipartUpload",
+    }
 
 
 def test_policy_files_differ_only_in_the_stage_s_names() -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+import requests
 
 from tests.helpers import (
     ISSUER,
@@ -41,6 +43,13 @@ REQUIRED: dict[tuple[str, str], set[str]] = {
     # stream and presigned redirect, always pinned to a version where there is one
     ("s3", "GetObject"): {"s3:GetObject", "s3:GetObjectVersion"},
     ("s3", "PutObject"): {"s3:PutObject"},  # the presigned upload forms
+    # Multipart uploads (issue 25): starting, each presigned part and completing are
+    # PutObject rights; listing the parts held and aborting have rights of their own.
+    ("s3", "CreateMultipartUpload"): {"s3:PutObject"},
+    ("s3", "UploadPart"): {"s3:PutObject"},
+    ("s3", "CompleteMultipartUpload"): {"s3:PutObject"},
+    ("s3", "ListParts"): {"s3:ListMultipartUploadParts"},
+    ("s3", "AbortMultipartUpload"): {"s3:AbortMultipartUpload"},
     # A confirmed file request's upload is retagged, by version: IAM checks the version's
     # own action too when a VersionId is given.
     ("s3", "PutObjectTagging"): {"s3:PutObjectTagging", "s3:PutObjectVersionTagging"},
@@ -58,6 +67,8 @@ def everything(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> set[tuple
     import boto3
 
     issuer = Issuer()
+    monkeypatch.setenv("ONETIME_MULTIPART_THRESHOLD", str(PART))
+    monkeypatch.setenv("ONETIME_MULTIPART_PART_BYTES", str(PART))
     monkeypatch.setenv("ONETIME_MAIL_FROM", MAIL_FROM)
     monkeypatch.setenv("ONETIME_JWT_ISSUER", ISSUER)
     monkeypatch.setenv("ONETIME_JWT_AUDIENCE", "shop-web-client")
@@ -102,9 +113,36 @@ def everything(service: InProcess, monkeypatch: pytest.MonkeyPatch) -> set[tuple
     call(service, "GET", "/requests")
     call(service, "GET", f"/requests/{made['id']}")
     call(service, "DELETE", f"/requests/{made['id']}")
+    multipart_workload(service)
     http.get("/health")
     issuer.server.shutdown()
     return set(SIGNED)
+
+
+PART = 5 * 1024 * 1024
+
+
+def multipart_workload(service: InProcess) -> None:
+    """An operator's upload in two parts, sent, listed and completed; and a file request's
+    upload started, then aborted by withdrawing the request."""
+    started = call(service, "POST", "/uploads", {"filename": "big.bin", "size": PART + 10})
+    assert started.status_code == 201, started.json_body
+    ticket = started.json_body["upload"]
+    signed = call(service, "POST", "/uploads/parts", {"upload": ticket, "parts": [1, 2]})
+    for part, body in zip(signed.json_body["parts"], (b"a" * PART, b"b" * 10), strict=True):
+        assert requests.put(part["url"], data=body, timeout=10).status_code == 200
+    call(service, "GET", f"/uploads/parts?upload={quote(ticket)}")
+    done = call(service, "POST", "/uploads/complete", {"upload": ticket})
+    assert done.status_code == 200, done.json_body
+    made = call(service, "POST", "/requests", {}).json_body
+    token = made["url"].split("token=", 1)[1].split("&", 1)[0]
+    begun = service.client.http.post(
+        f"/upload/multipart?token={token}",
+        body=json.dumps({"filename": "big.bin", "size": PART + 10}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert begun.status_code == 201, begun.body
+    call(service, "DELETE", f"/requests/{made['id']}")
 
 
 def actions(stage: str) -> set[str]:

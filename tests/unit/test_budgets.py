@@ -70,6 +70,7 @@ def test_every_client_is_built_with_its_declared_limits() -> None:
         "s3": clients.s3_client(),
         "sesv2": clients.ses_client(),
         "ssm": clients.ssm_client(),
+        "s3-complete": clients.s3_completion_client(),  # issue 25
     }
     assert set(built) == set(clients.LIMITS)
     for name, client in built.items():

@@ -26,7 +26,13 @@ UPLOAD_SCRIPT = "upload.js"
 COPY_SCRIPT = "copy.js"
 
 
-def upload(form_page: UploadPage, done_url: str, form_url: str, now: float) -> str:
+def upload(
+    form_page: UploadPage,
+    done_url: str,
+    form_url: str,
+    now: float,
+    steps: dict[str, str] | None = None,
+) -> str:
     """The upload form.  Without JavaScript it posts straight to S3, which sends the browser
     on to the confirmation; with it, the script asks ``form_url`` for freshly signed fields
     when Upload is pressed (the request may have been withdrawn or filled meanwhile, and a
@@ -61,6 +67,9 @@ def upload(form_page: UploadPage, done_url: str, form_url: str, now: float) -> s
         "done": done_url,
         "refresh": form_url,
     }
+    if form_page.multipart_threshold is not None and steps is not None:
+        # Larger files go in parts, resumable (upload.js); the form stays for the rest.
+        data["multipart"] = {"threshold": form_page.multipart_threshold, **steps}
     # Inside <script> nothing is unescaped, so "<" is written as JSON's \u003c instead.
     embedded = json.dumps(data).replace("<", "\\u003c")
     accept = ""

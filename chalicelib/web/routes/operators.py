@@ -21,7 +21,7 @@ from chalicelib.web.routes.request import (
     operator_request,
     query,
 )
-from chalicelib.web.views import common
+from chalicelib.web.views import common, multipart
 from chalicelib.web.views import operators as views
 
 if TYPE_CHECKING:
@@ -150,7 +150,37 @@ def create_upload() -> Response:
     from chalicelib.services.uploads import UploadRequest
 
     upload = build(UploadRequest, json_body(operator_request(), UploadRequest))
-    return views.upload_response(deps().services().uploading.start(upload))
+    return views.upload_response(deps().services().uploading.begin(upload))
+
+
+# A multipart upload's steps (``POST /uploads`` above the threshold starts one).
+
+
+@bp.route("/uploads/parts", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def sign_upload_parts() -> Response:
+    from chalicelib.services.uploads import PartsRequest
+
+    batch = build(PartsRequest, json_body(operator_request(), PartsRequest))
+    return multipart.signed(deps().services().uploading.sign_parts(batch))
+
+
+@bp.route("/uploads/parts", methods=["GET"])
+@mapped_errors()
+def list_upload_parts() -> Response:
+    params = query(operator_request())
+    ticket, parts = deps().services().uploading.held_parts(single(params, "upload"))
+    return multipart.held(ticket, parts)
+
+
+@bp.route("/uploads/complete", methods=["POST"], content_types=ANY_BODY)
+@mapped_errors()
+def complete_upload() -> Response:
+    from chalicelib.services.uploads import CompleteRequest
+
+    done = build(CompleteRequest, json_body(operator_request(), CompleteRequest))
+    key, size = deps().services().uploading.complete(done)
+    return multipart.completed(key, size)
 
 
 # Grants: which buyer may mint links to which file.

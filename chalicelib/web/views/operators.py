@@ -10,11 +10,12 @@ from chalice.app import Response
 from chalicelib.domain.filerequest import FileRequest
 from chalicelib.domain.link import Link
 from chalicelib.storage.stores import Grant, GrantPage, Page, RequestPage
+from chalicelib.web.views import multipart
 from chalicelib.web.views.common import JSON, PRIVATE, Headers, iso
 
 if TYPE_CHECKING:
     from chalicelib.services.filerequests import MintedRequest
-    from chalicelib.services.uploads import Upload
+    from chalicelib.services.uploads import MultipartUpload, Upload
 
 
 def link_state(link: Link, now: float) -> dict[str, Any]:
@@ -102,7 +103,11 @@ def page_of_links_response(page: Page, now: float) -> Response:
     return Response(body=body, status_code=200, headers={**PRIVATE, **JSON})
 
 
-def upload_response(upload: Upload) -> Response:
+def upload_response(upload: Upload | MultipartUpload) -> Response:
+    from chalicelib.services.uploads import MultipartUpload  # loaded by the upload already
+
+    if isinstance(upload, MultipartUpload):
+        return multipart.started(upload)
     body = {
         "key": upload.key,
         "url": upload.url,

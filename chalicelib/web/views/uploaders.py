@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from chalice.app import Response
 
+from chalicelib.domain.addresses import Addresses
 from chalicelib.templates.engine import content_security_policy
 from chalicelib.web.pages import uploaders as pages
 from chalicelib.web.views.common import JSON, PRIVATE, iso, page_response
@@ -16,13 +17,16 @@ if TYPE_CHECKING:
     from chalicelib.services.filerequests import Received, UploadPage
 
 
-def upload_page_response(page: UploadPage, done_url: str, form_url: str, now: float) -> Response:
-    # The script may send to the bucket's origin, and ask this service for a fresh form.
+def upload_page_response(
+    page: UploadPage, done_url: str, urls: Addresses, token: str, now: float
+) -> Response:
+    # The script may send to the bucket's origin (a form, or parts), and ask this service
+    # for a fresh form or a multipart upload's steps.
     parts = urlsplit(str(page.script_form["url"]))
     policy = content_security_policy(pages.UPLOAD_SCRIPT, f"'self' {parts.scheme}://{parts.netloc}")
-    return page_response(
-        pages.upload(page, done_url, form_url, now), 200, {"Content-Security-Policy": policy}
-    )
+    steps = {step: urls.upload_step(token, step) for step in ("multipart", "parts", "complete")}
+    body = pages.upload(page, done_url, urls.upload_form(token), now, steps)
+    return page_response(body, 200, {"Content-Security-Policy": policy})
 
 
 def upload_form_response(page: UploadPage) -> Response:

@@ -1,0 +1,24 @@
+"""The request store's multipart records (tests/contracts/multipartstores.py), on the fake."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.storage.stores import RequestStore
+from tests.contracts.multipartstores import *  # noqa: F403 -- the shared body, collected here
+from tests.fakes import MemoryRequestStore
+
+
+@pytest.fixture
+def store() -> RequestStore:
+    return MemoryRequestStore()
+
+
+@pytest.fixture
+def fresh_store() -> RequestStore:
+    return MemoryRequestStore()
+
+
+@pytest.fixture
+def atomic_store() -> RequestStore:
+    return MemoryRequestStore()  # one lock around every method

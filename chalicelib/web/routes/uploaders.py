@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.services.uploads import CompleteRequest, PartsRequest, UploadRequest
 from chalicelib.web.params import build, single
 from chalicelib.web.routes.request import (
     ANY_BODY,
@@ -81,6 +80,8 @@ def upload_done() -> Response:
 @bp.route("/upload/multipart", methods=["POST"], content_types=ANY_BODY)
 @mapped_errors()
 def start_multipart() -> Response:
+    from chalicelib.services.uploads import UploadRequest  # only when a large file is sent
+
     request = current_request()
     token = single(query(request), "token")
     file = build(UploadRequest, json_body(request, UploadRequest))
@@ -90,6 +91,8 @@ def start_multipart() -> Response:
 @bp.route("/upload/parts", methods=["POST"], content_types=ANY_BODY)
 @mapped_errors()
 def sign_parts() -> Response:
+    from chalicelib.services.uploads import PartsRequest  # only when a large file is sent
+
     request = current_request()
     token = single(query(request), "token")
     batch = build(PartsRequest, json_body(request, PartsRequest))
@@ -109,6 +112,8 @@ def list_parts() -> Response:
 @bp.route("/upload/complete", methods=["POST"], content_types=ANY_BODY)
 @mapped_errors()
 def complete_multipart() -> Response:
+    from chalicelib.services.uploads import CompleteRequest  # only when a large file is sent
+
     """Join the parts; the page then goes to ``done``, which confirms the file."""
     request = current_request()
     token = single(query(request), "token")

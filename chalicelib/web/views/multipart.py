@@ -3,13 +3,15 @@ uploaders (``/upload/...``): started, a batch of part URLs, the parts S3 holds."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Response
 
-from chalicelib.domain.multipart import HeldPart, Ticket
-from chalicelib.services.uploads import MultipartUpload, SignedParts
 from chalicelib.web.views.common import JSON, PRIVATE, iso
+
+if TYPE_CHECKING:
+    from chalicelib.domain.multipart import HeldPart, Ticket
+    from chalicelib.services.uploads import MultipartUpload, SignedParts
 
 
 def started(upload: MultipartUpload, **extra: Any) -> Response:

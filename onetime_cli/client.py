@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from typing import Any
 from urllib.parse import quote
@@ -55,6 +56,10 @@ class Unreachable(Exception):
         self.url = url
         self.reason = reason
         self.what = what
+
+    @property
+    def described(self) -> str:
+        return f"cannot reach {self.what} at {self.url}: {self.reason}"
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -259,14 +264,10 @@ class ApiClient:
         params: JsonObject | None = None,
     ) -> JsonObject:
         url = self.base_url + path
-        try:
+        with answered(self.base_url, self.timeout):
             response = self._session.request(
                 method, url, json=json, params=params, timeout=self.timeout
             )
-        except requests.Timeout as error:
-            raise Unreachable(self.base_url, f"no answer within {self.timeout:g} s") from error
-        except requests.ConnectionError as error:
-            raise Unreachable(self.base_url, connection_failure(error)) from error
         return _decode(response)
 
 
@@ -341,6 +342,22 @@ def api_error(response: requests.Response, body: Any = None) -> ApiError:
         response.headers.get("Retry-After"),
         left if isinstance(left, int) and not isinstance(left, bool) else None,
     )
+
+
+def no_answer(timeout: float) -> str:
+    return f"no answer within {timeout:g} s"
+
+
+@contextmanager
+def answered(origin: str, timeout: float) -> Iterator[None]:
+    """``Unreachable`` (``origin``) when a request sent inside gets no answer: refused,
+    timed out, or the host name unknown."""
+    try:
+        yield
+    except requests.Timeout as error:
+        raise Unreachable(origin, no_answer(timeout)) from error
+    except requests.ConnectionError as error:
+        raise Unreachable(origin, connection_failure(error)) from error
 
 
 def connection_failure(error: BaseException) -> str:

@@ -86,6 +86,14 @@ class LinkTerms(Mail, total=False):
     notify: str | None
 
 
+class LinkChanges(TypedDict, total=False):
+    """A new lifetime from now, a new total of uses, a new note."""
+
+    ttl: int | None
+    max_uses: int | None
+    note: str | None
+
+
 class RequestTerms(Mail, total=False):
     """A file request's terms, and those of the links its uploads make."""
 
@@ -158,16 +166,8 @@ class ApiClient:
     def get_link(self, link_id: str) -> JsonObject:
         return self._request("GET", _link_path(link_id))
 
-    def update_link(
-        self,
-        link_id: str,
-        *,
-        ttl: int | None = None,
-        max_uses: int | None = None,
-        note: str | None = None,
-    ) -> JsonObject:
-        body = {"ttl": ttl, "max_uses": max_uses, "note": note}
-        return self._request("PATCH", _link_path(link_id), json=body)
+    def update_link(self, link_id: str, **changes: Unpack[LinkChanges]) -> JsonObject:
+        return self._request("PATCH", _link_path(link_id), json=dict(changes))
 
     def revoke_link(self, link_id: str) -> JsonObject:
         return self._request("DELETE", _link_path(link_id))

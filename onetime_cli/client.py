@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
 
 import requests
@@ -56,6 +57,71 @@ class Unreachable(Exception):
         self.reason = reason
         self.what = what
 
+    @property
+    def described(self) -> str:
+        return f"cannot reach {self.what} at {self.url}: {self.reason}"
+
+
+# The fields of what the client sends: None leaves a field out (the server's default).
+
+
+class Mail(TypedDict, total=False):
+    """Send what is made to one address, with a subject and a message of one's own."""
+
+    email: str | None
+    subject: str | None
+    message: str | None
+
+
+class LinkTerms(Mail, total=False):
+    """A link's terms, beside its file.  ``verify`` (``email`` or ``code``) asks the person
+    for that address, or for the code the answer carries once, before a download counts."""
+
+    uses: int | None
+    ttl: int | None
+    filename: str | None
+    confirm: bool | None
+    note: str | None
+    verify: str | None
+    notify: str | None
+
+
+class LinkChanges(TypedDict, total=False):
+    """A new lifetime from now, a new total of uses, a new note."""
+
+    ttl: int | None
+    max_uses: int | None
+    note: str | None
+
+
+class RequestTerms(Mail, total=False):
+    """A file request's terms, and those of the links its uploads make."""
+
+    files: int | None
+    ttl: int | None
+    max_size: int | None
+    content_types: list[str] | None
+    note: str | None
+    show_link: bool | None
+    notify: str | None
+    link_uses: int | None
+    link_ttl: int | None
+
+
+class Page(TypedDict, total=False):
+    """At most ``limit`` items of a listing, from ``cursor`` on."""
+
+    limit: int | None
+    cursor: str | None
+
+
+class LinksQuery(Page, total=False):
+    """The links of ``file``, or those emailed to ``email`` (in any case); with neither,
+    every link."""
+
+    file: str | None
+    email: str | None
+
 
 class BearerAuth(requests.auth.AuthBase):
     """The API key as a bearer token.  Set as the session's auth, it also keeps
@@ -88,40 +154,9 @@ class ApiClient:
             }
         )
 
-    def create_link(
-        self,
-        file: str,
-        *,
-        uses: int | None = None,
-        ttl: int | None = None,
-        filename: str | None = None,
-        confirm: bool | None = None,
-        note: str | None = None,
-        email: str | None = None,
-        subject: str | None = None,
-        message: str | None = None,
-        verify: str | None = None,
-        notify: str | None = None,
-    ) -> JsonObject:
-        """Mint a link; with ``email`` the server also mails it (and answers ``message_id``).
-        ``verify`` (``email`` or ``code``) asks the person for that address, or for the
-        code the answer carries once (``code``), before a download counts."""
-        body = _without_none(
-            {
-                "file": file,
-                "uses": uses,
-                "ttl": ttl,
-                "filename": filename,
-                "confirm": confirm,
-                "note": note,
-                "email": email,
-                "subject": subject,
-                "message": message,
-                "verify": verify,
-                "notify": notify,
-            }
-        )
-        return self._request("POST", "/links", json=body)
+    def create_link(self, file: str, **terms: Unpack[LinkTerms]) -> JsonObject:
+        """Mint a link; with ``email`` the server also mails it (and answers ``message_id``)."""
+        return self._request("POST", "/links", json={"file": file, **terms})
 
     def create_upload(self, filename: str, content_type: str, size: int) -> JsonObject:
         """A presigned S3 POST form (``key``, ``url``, ``fields``) for one file this large."""
@@ -142,16 +177,8 @@ class ApiClient:
     def get_link(self, link_id: str) -> JsonObject:
         return self._request("GET", _link_path(link_id))
 
-    def update_link(
-        self,
-        link_id: str,
-        *,
-        ttl: int | None = None,
-        max_uses: int | None = None,
-        note: str | None = None,
-    ) -> JsonObject:
-        body = _without_none({"ttl": ttl, "max_uses": max_uses, "note": note})
-        return self._request("PATCH", _link_path(link_id), json=body)
+    def update_link(self, link_id: str, **changes: Unpack[LinkChanges]) -> JsonObject:
+        return self._request("PATCH", _link_path(link_id), json=dict(changes))
 
     def revoke_link(self, link_id: str) -> JsonObject:
         return self._request("DELETE", _link_path(link_id))
@@ -164,80 +191,29 @@ class ApiClient:
     def refund_link(self, link_id: str, *, redemption: str | None = None) -> JsonObject:
         """Give one use back (the use of ``redemption``, a redemption's id, if given);
         the server answers 409 when there is nothing to give back."""
-        body = _without_none({"redemption": redemption})
+        body = {"redemption": redemption}
         return self._request("POST", _link_path(link_id) + "/refund", json=body)
 
-    def list_links(
-        self,
-        *,
-        file: str | None = None,
-        email: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> JsonObject:
-        """One page of the links of ``file``, or of those emailed to ``email`` (in any
-        case), or with neither of the two, of every link.  Newest first."""
-        return self._page("/links", {"file": file, "email": email}, limit, cursor)
+    def list_links(self, **query: Unpack[LinksQuery]) -> JsonObject:
+        """One page of links, newest first."""
+        return self._request("GET", "/links", params=dict(query))
 
-    def iter_links(
-        self,
-        *,
-        file: str | None = None,
-        email: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> Iterator[JsonObject]:
-        """Every link of ``file``, emailed to ``email`` or, with neither, of all, following
-        the cursor page by page."""
-        return _every(
-            "links",
-            lambda at: self.list_links(file=file, email=email, limit=limit, cursor=at),
-            cursor,
-        )
+    def iter_links(self, **query: Unpack[LinksQuery]) -> Iterator[JsonObject]:
+        """Every link, newest first, following the cursor page by page."""
+        return _every("links", lambda at: self.list_links(**(query | {"cursor": at})), query)
 
     def resend_link(
         self, link_id: str, *, uses: int | None = None, ttl: int | None = None
     ) -> JsonObject:
         """Replace an emailed link and email the new one to the same address; the old
         one is withdrawn.  Without ``uses``/``ttl`` the new link gets what the old had left."""
-        body = _without_none({"uses": uses, "ttl": ttl})
+        body = {"uses": uses, "ttl": ttl}
         return self._request("POST", _link_path(link_id) + "/resend", json=body)
 
-    def create_request(
-        self,
-        *,
-        files: int | None = None,
-        ttl: int | None = None,
-        max_size: int | None = None,
-        content_types: list[str] | None = None,
-        note: str | None = None,
-        show_link: bool | None = None,
-        notify: str | None = None,
-        link_uses: int | None = None,
-        link_ttl: int | None = None,
-        email: str | None = None,
-        subject: str | None = None,
-        message: str | None = None,
-    ) -> JsonObject:
+    def create_request(self, **terms: Unpack[RequestTerms]) -> JsonObject:
         """Make a file request (an upload link, ``url``); with ``email`` the server also
-        mails it (and answers ``message_id``).  Unset fields take the server's defaults."""
-        body = _without_none(
-            {
-                "files": files,
-                "ttl": ttl,
-                "max_size": max_size,
-                "content_types": content_types,
-                "note": note,
-                "show_link": show_link,
-                "notify": notify,
-                "link_uses": link_uses,
-                "link_ttl": link_ttl,
-                "email": email,
-                "subject": subject,
-                "message": message,
-            }
-        )
-        return self._request("POST", "/requests", json=body)
+        mails it (and answers ``message_id``)."""
+        return self._request("POST", "/requests", json=dict(terms))
 
     def get_request(self, request_id: str) -> JsonObject:
         return self._request("GET", _request_path(request_id))
@@ -245,21 +221,12 @@ class ApiClient:
     def revoke_request(self, request_id: str) -> JsonObject:
         return self._request("DELETE", _request_path(request_id))
 
-    def list_requests(self, *, limit: int | None = None, cursor: str | None = None) -> JsonObject:
-        return self._page("/requests", {}, limit, cursor)
+    def list_requests(self, **page: Unpack[Page]) -> JsonObject:
+        return self._request("GET", "/requests", params=dict(page))
 
-    def iter_requests(
-        self, *, limit: int | None = None, cursor: str | None = None
-    ) -> Iterator[JsonObject]:
+    def iter_requests(self, **page: Unpack[Page]) -> Iterator[JsonObject]:
         """Every file request, newest first, following the cursor page by page."""
-        return _every("requests", lambda at: self.list_requests(limit=limit, cursor=at), cursor)
-
-    def _page(
-        self, path: str, query: JsonObject, limit: int | None, cursor: str | None
-    ) -> JsonObject:
-        """One page of a listing: at most ``limit`` items, from ``cursor`` on."""
-        params = _without_none({**query, "limit": limit, "cursor": cursor})
-        return self._request("GET", path, params=params)
+        return _every("requests", lambda at: self.list_requests(**(page | {"cursor": at})), page)
 
     def _request(
         self,
@@ -269,15 +236,14 @@ class ApiClient:
         json: JsonObject | None = None,
         params: JsonObject | None = None,
     ) -> JsonObject:
+        # A field left None is not sent: the server takes its default.
+        json = None if json is None else _without_none(json)
+        params = None if params is None else _without_none(params)
         url = self.base_url + path
-        try:
+        with answered(self.base_url, self.timeout):
             response = self._session.request(
                 method, url, json=json, params=params, timeout=self.timeout
             )
-        except requests.Timeout as error:
-            raise Unreachable(self.base_url, f"no answer within {self.timeout:g} s") from error
-        except requests.ConnectionError as error:
-            raise Unreachable(self.base_url, connection_failure(error)) from error
         return _decode(response)
 
 
@@ -298,9 +264,11 @@ def next_cursor(page: JsonObject) -> str | None:
 
 
 def _every(
-    key: str, page_at: Callable[[str | None], JsonObject], cursor: str | None
+    key: str, page_at: Callable[[str | None], JsonObject], first: Page
 ) -> Iterator[JsonObject]:
-    """The items under ``key`` of every page from ``cursor`` on, fetched as they are read."""
+    """The items under ``key`` of every page from ``first``'s cursor on, fetched as they
+    are read."""
+    cursor = first.get("cursor")
     while True:
         page = page_at(cursor)
         yield from page.get(key) or []
@@ -352,6 +320,22 @@ def api_error(response: requests.Response, body: Any = None) -> ApiError:
         response.headers.get("Retry-After"),
         left if isinstance(left, int) and not isinstance(left, bool) else None,
     )
+
+
+def no_answer(timeout: float) -> str:
+    return f"no answer within {timeout:g} s"
+
+
+@contextmanager
+def answered(origin: str, timeout: float) -> Iterator[None]:
+    """``Unreachable`` (``origin``) when a request sent inside gets no answer: refused,
+    timed out, or the host name unknown."""
+    try:
+        yield
+    except requests.Timeout as error:
+        raise Unreachable(origin, no_answer(timeout)) from error
+    except requests.ConnectionError as error:
+        raise Unreachable(origin, connection_failure(error)) from error
 
 
 def connection_failure(error: BaseException) -> str:

@@ -43,7 +43,14 @@ from urllib.parse import parse_qs, unquote, urlencode, urljoin, urlsplit, urluns
 import requests
 import urllib3
 
-from onetime_cli.client import ApiError, Unreachable, api_error, connection_failure, version
+from onetime_cli.client import (
+    ApiError,
+    Unreachable,
+    api_error,
+    connection_failure,
+    no_answer,
+    version,
+)
 from onetime_cli.links import link_id_from
 from onetime_cli.uploads import NoCredentials, storage_error
 
@@ -477,19 +484,11 @@ def redeem(
     with requests.Session() as session:
         origin = link.origin
         try:
-            response = session.post(
-                link.redeem_url,
-                data=urlencode(fields),
-                headers=post_headers,
-                auth=NoCredentials(),
-                timeout=timeout,
-                allow_redirects=False,
-                stream=True,
-            )
+            response = _send(session, "POST", link.redeem_url, post_headers, timeout, fields)
         except requests.ConnectTimeout as error:
-            raise Unreachable(origin, f"no answer within {timeout:g} s") from error
+            raise Unreachable(origin, no_answer(timeout)) from error
         except requests.Timeout as error:
-            raise Lost(origin, f"no answer within {timeout:g} s") from error
+            raise Lost(origin, no_answer(timeout)) from error
         except requests.ConnectionError as error:
             raise Unreachable(origin, connection_failure(error)) from error
         given = response.headers.get(SESSION_HEADER, "").strip()
@@ -543,6 +542,28 @@ def _continuation(delivery: Delivery, offset: int, resumable: Resumable | None) 
     return first, total
 
 
+def _send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    timeout: float,
+    form: dict[str, str] | None = None,
+) -> requests.Response:
+    # Redirects are followed by hand (each a GET without the token, cookies dropped), and
+    # the body is read as it streams in, to the file.
+    return session.request(
+        method,
+        url,
+        data=None if form is None else urlencode(form),
+        headers=headers,
+        auth=NoCredentials(),
+        timeout=timeout,
+        allow_redirects=False,
+        stream=True,
+    )
+
+
 def _fetch(
     session: requests.Session, url: str, origin: str, timeout: float, offset: int = 0
 ) -> requests.Response:
@@ -550,16 +571,9 @@ def _fetch(
     if offset > 0:
         headers["Range"] = f"bytes={offset}-"
     try:
-        return session.get(
-            url,
-            headers=headers,
-            auth=NoCredentials(),
-            timeout=timeout,
-            allow_redirects=False,
-            stream=True,
-        )
+        return _send(session, "GET", url, headers, timeout)
     except requests.Timeout as error:
-        raise Lost(origin, f"no answer within {timeout:g} s", what="the file's host") from error
+        raise Lost(origin, no_answer(timeout), what="the file's host") from error
     except requests.ConnectionError as error:
         raise Lost(origin, connection_failure(error), what="the file's host") from error
 
@@ -641,11 +655,12 @@ def _retryable(error: Exception) -> bool:
     return False
 
 
-def _described(error: Exception) -> str:
+def described(error: Exception) -> str:
+    """A failure of a download in a few words (what ``GaveUp`` says failed last)."""
     if isinstance(error, BrokenTransfer):
         return f"{error.origin}: {error.reason}"
     if isinstance(error, Unreachable):
-        return f"cannot reach {error.what} at {error.url}: {error.reason}"
+        return error.described
     if isinstance(error, Unfetched):
         return f"{error.origin} answered {error.status}: {error.message}"
     if isinstance(error, ApiError):
@@ -710,7 +725,7 @@ def fetch(
                 resumable.length = resumable.etag = None
             if breaks == tries:
                 file.flush()
-                raise GaveUp(file.tell(), resumable.length, tries, _described(error)) from error
+                raise GaveUp(file.tell(), resumable.length, tries, described(error)) from error
         wait = waits[min(breaks, len(waits) - 1)] if waits else 0.0
         breaks += 1
         if wait > 0:

@@ -88,13 +88,9 @@ def failure_for(error: Exception, then: str = "") -> Failure:
     if isinstance(error, ApiError):
         return Failure(api_error_message(error) + after)
     if isinstance(error, downloads.Lost):
-        return ServerUnreachable(
-            f"cannot reach {error.what} at {error.url}: {error.reason}. {MAY_BE_SPENT}{after}"
-        )
+        return ServerUnreachable(f"{error.described}. {MAY_BE_SPENT}{after}")
     if isinstance(error, Unreachable):
-        return ServerUnreachable(
-            f"cannot reach {error.what} at {error.url}: {error.reason}.{after}"
-        )
+        return ServerUnreachable(f"{error.described}.{after}")
     if isinstance(error, uploads.StorageError):
         return Failure(
             f"S3 refused the upload ({error.status} {error.code}): {error.message}{after}"

@@ -19,11 +19,12 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import click
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, OverflowMethod, RenderableType
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -282,17 +283,8 @@ def guesses_section(state: JsonObject) -> RenderableType:
     unlocks: list[Any] = state.get("unlocked_at") or []
     parts: list[RenderableType] = []
     if guesses:
-        table = section_table(kept_title("Wrong answers", len(guesses), state.get("guesses_total")))
-        table.add_column("Time (UTC)")
-        table.add_column("IP", no_wrap=True)
-        table.add_column("User agent", overflow="fold", min_width=12)
-        for guess in guesses:
-            table.add_row(
-                text(short_time(guess.get("at"))),
-                text(guess.get("ip")),
-                text(guess.get("user_agent")),
-            )
-        parts.append(table)
+        title = kept_title("Wrong answers", len(guesses), state.get("guesses_total"))
+        parts.append(records_table(guesses, VISITOR, title))
     else:
         parts.append(Text("No wrong answers."))
     if unlocks:
@@ -338,6 +330,59 @@ def section_table(title: str | None = None) -> Table:
     )
 
 
+@dataclass(frozen=True)
+class Column:
+    """A column of a table with a row per record: its heading, how it lays out (rich's
+    defaults unless said), and what it shows of a record."""
+
+    heading: str
+    cell: Callable[[JsonObject], Text]
+    no_wrap: bool = False
+    overflow: OverflowMethod = "ellipsis"
+    min_width: int | None = None
+    right: bool = False
+
+
+def records_table(
+    records: Sequence[JsonObject], columns: Sequence[Column], title: str | None = None
+) -> Table:
+    table = section_table(title)
+    for column in columns:
+        table.add_column(
+            column.heading,
+            no_wrap=column.no_wrap,
+            overflow=column.overflow,
+            min_width=column.min_width,
+            justify="right" if column.right else "left",
+        )
+    for record in records:
+        table.add_row(*(column.cell(record) for column in columns))
+    return table
+
+
+def cell_of(name: str) -> Callable[[JsonObject], Text]:
+    return lambda record: text(record.get(name))
+
+
+def time_of(name: str) -> Callable[[JsonObject], Text]:
+    return lambda record: text(short_time(record.get(name)))
+
+
+def long_column(heading: str, cell: Callable[[JsonObject], Text]) -> Column:
+    """Free text (a user agent, a file name): folded, and given some room in a narrow terminal."""
+    return Column(heading, cell, overflow="fold", min_width=12)
+
+
+ID = Column("ID", cell_of("id"), no_wrap=True)
+WHEN = Column("Time (UTC)", time_of("at"))
+# Who came and when: a redemption, a visit that spent nothing, a wrong answer.
+VISITOR = (
+    WHEN,
+    Column("IP", cell_of("ip"), no_wrap=True),
+    long_column("User agent", cell_of("user_agent")),
+)
+
+
 def redeliveries(redemption: JsonObject) -> str:
     """``'2, last 2026-11-30 10:20'``: how often the redemption's download session got
     the file again without spending a use, and when last; ``'0'`` when never."""
@@ -353,28 +398,19 @@ def redeliveries(redemption: JsonObject) -> str:
 def redemptions_table(redemptions: Sequence[JsonObject]) -> Table:
     # Servers before download sessions send no re-deliveries: no column for them.
     sessions = any("redeliveries" in redemption for redemption in redemptions)
-    table = section_table("Redemptions")
-    table.add_column("ID", no_wrap=True)
-    table.add_column("Time (UTC)")
-    table.add_column("IP", no_wrap=True)
-    table.add_column("User agent", overflow="fold", min_width=12)
-    table.add_column("Path", no_wrap=True)
-    if sessions:
-        table.add_column("Re-deliveries", no_wrap=True)
-    table.add_column("Notes", overflow="fold")
-    for redemption in redemptions:
-        cells = [
-            text(redemption.get("id")),
-            text(short_time(redemption.get("at"))),
-            text(redemption.get("ip")),
-            text(redemption.get("user_agent")),
-            text(redemption.get("path")),
-        ]
-        if sessions:
-            cells.append(text(redeliveries(redemption)))
-        cells.append(Text(printable(redemption_notes(redemption))))
-        table.add_row(*cells)
-    return table
+    again = Column("Re-deliveries", lambda redemption: text(redeliveries(redemption)), no_wrap=True)
+    columns = [
+        ID,
+        *VISITOR,
+        Column("Path", cell_of("path"), no_wrap=True),
+        *([again] if sessions else []),
+        Column(
+            "Notes",
+            lambda redemption: Text(printable(redemption_notes(redemption))),
+            overflow="fold",
+        ),
+    ]
+    return records_table(redemptions, columns, "Redemptions")
 
 
 # The kinds of visit that spend nothing, in the order shown (docs/COUNTING.md): the
@@ -409,19 +445,9 @@ def visits_section(visits: JsonObject) -> RenderableType:
         Text(printable(summary)),
     ]
     if recent:
-        table = section_table()
-        table.add_column("Time (UTC)")
-        table.add_column("IP", no_wrap=True)
-        table.add_column("User agent", overflow="fold", min_width=12)
-        table.add_column("Kind", no_wrap=True)
-        for visit in recent:
-            table.add_row(
-                text(short_time(visit.get("at"))),
-                text(visit.get("ip")),
-                text(visit.get("user_agent")),
-                text(visit.get("kind")),
-            )
-        parts.append(table)
+        parts.append(
+            records_table(recent, [*VISITOR, Column("Kind", cell_of("kind"), no_wrap=True)])
+        )
     return Group(*parts)
 
 
@@ -429,16 +455,13 @@ def refunds_section(refunds: Sequence[Any], total: object = None) -> RenderableT
     entries = [refund for refund in refunds if isinstance(refund, dict)]
     if not entries:
         return Text("No refunds.")
-    table = section_table(kept_title("Refunds", len(entries), total))
-    table.add_column("Time (UTC)")
-    table.add_column("Redemption", no_wrap=True)
-    for refund in entries:
-        named = refund.get("redemption")
-        table.add_row(
-            text(short_time(refund.get("at"))),
-            text(named) if named else Text(f"{NONE} (one use, none named)"),
-        )
-    return table
+    columns = [WHEN, Column("Redemption", refunded_redemption, no_wrap=True)]
+    return records_table(entries, columns, kept_title("Refunds", len(entries), total))
+
+
+def refunded_redemption(refund: JsonObject) -> Text:
+    redemption = refund.get("redemption")
+    return text(redemption) if redemption else Text(f"{NONE} (one use, none named)")
 
 
 def show_state(out: Console, state: JsonObject) -> None:
@@ -468,24 +491,21 @@ def listing_table(
     made and the most allowed), expiry, creation and ``last`` (a heading and a field)."""
     heading, made, most = counted
     last_heading, last_field = last
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("ID", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    table.add_column(heading, no_wrap=True, justify="right")
-    # In a narrow terminal the times wrap at their space; the last column keeps some room.
-    table.add_column("Expires (UTC)")
-    table.add_column("Created (UTC)")
-    table.add_column(last_heading, overflow="fold", min_width=12)
-    for item in items:
-        table.add_row(
-            text(item.get("id")),
-            status_text(item.get("status")),
-            text(f"{item.get(made)}/{item.get(most)}"),
-            text(short_time(item.get("expires_at"))),
-            text(short_time(item.get("created_at"))),
-            text(item.get(last_field)),
-        )
-    return table
+    columns = [
+        ID,
+        Column("Status", lambda item: status_text(item.get("status")), no_wrap=True),
+        Column(
+            heading,
+            lambda item: text(f"{item.get(made)}/{item.get(most)}"),
+            no_wrap=True,
+            right=True,
+        ),
+        # In a narrow terminal the times wrap at their space; the last column keeps some room.
+        Column("Expires (UTC)", time_of("expires_at")),
+        Column("Created (UTC)", time_of("created_at")),
+        long_column(last_heading, cell_of(last_field)),
+    ]
+    return records_table(items, columns)
 
 
 def updated_line(state: JsonObject) -> str:
@@ -570,24 +590,16 @@ def request_table(state: JsonObject) -> Table:
 
 
 def received_table(received: Sequence[JsonObject]) -> Table:
-    table = section_table("Received")
-    table.add_column("Time (UTC)")
-    table.add_column("Filename", overflow="fold", min_width=12)
-    table.add_column("Size", no_wrap=True, justify="right")
-    table.add_column("Type", no_wrap=True)
-    # The id of the file's download link: for `onetime show`, `revoke`, `extend`.
-    table.add_column("Link", no_wrap=True)
-    table.add_column("Key", overflow="fold", min_width=12)
-    for entry in received:
-        table.add_row(
-            text(short_time(entry.get("at"))),
-            text(entry.get("filename")),
-            text(size(entry.get("size"))),
-            text(entry.get("content_type")),
-            text(entry.get("link_id")),
-            text(entry.get("file")),
-        )
-    return table
+    columns = [
+        WHEN,
+        long_column("Filename", cell_of("filename")),
+        Column("Size", lambda entry: text(size(entry.get("size"))), no_wrap=True, right=True),
+        Column("Type", cell_of("content_type"), no_wrap=True),
+        # The id of the file's download link: for `onetime show`, `revoke`, `extend`.
+        Column("Link", cell_of("link_id"), no_wrap=True),
+        long_column("Key", cell_of("file")),
+    ]
+    return records_table(received, columns, "Received")
 
 
 def show_request(out: Console, state: JsonObject) -> None:

@@ -38,7 +38,7 @@ import requests
 import urllib3
 
 from onetime_cli import downloads
-from onetime_cli.client import ApiClient, ApiError, JsonObject, Unreachable, connection_failure
+from onetime_cli.client import ApiClient, ApiError, JsonObject, Unreachable, answered
 from onetime_cli.client import version as client_version
 from onetime_cli.uploads import NoCredentials, StorageError, post_form
 
@@ -165,13 +165,9 @@ def describe(error: Exception) -> str:
     if isinstance(error, downloads.BrokenTransfer):
         of = "" if error.expected is None else f" of {error.expected}"
         return f"the transfer from {error.origin} broke off after {error.got}{of} bytes"
-    if isinstance(error, downloads.Unfetched):
-        return f"{error.origin} answered {error.status}: {error.message}"
-    if isinstance(error, Unreachable):
-        return f"cannot reach {error.what} at {error.url}: {error.reason}"
     if isinstance(error, StorageError):
         return f"S3 refused the upload: {error}"
-    return str(error)
+    return downloads.described(error)
 
 
 def clean_up(smoke: Run, *, quiet: bool = False) -> bool:
@@ -212,26 +208,38 @@ def _headers() -> dict[str, str]:
     return {"Accept": "application/json", "User-Agent": f"onetime-cli/{client_version()}"}
 
 
-def _plain_request(smoke: Run, method: str, url: str) -> requests.Response:
-    """A request without the API key (what a customer or a load balancer sends)."""
-    origin = downloads.origin_of(url)
-    try:
-        return requests.request(
+def _send(
+    smoke: Run,
+    method: str,
+    url: str,
+    *,
+    browser: bool = False,
+    form: dict[str, str] | None = None,
+) -> requests.Response:
+    """A request without the API key, redirects not followed: what a customer or a load
+    balancer sends, or with ``browser`` what a browser does (in the run's session, which
+    keeps the cookies a page sets); ``form`` goes as the body a page's form posts."""
+    headers = _headers()
+    if browser:
+        headers["Accept"] = BROWSER_ACCEPT
+    if form is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    send = smoke.browser.request if browser else requests.request
+    with answered(downloads.origin_of(url), smoke.timeout):
+        response = send(
             method,
             url,
-            headers=_headers(),
+            data=None if form is None else urlencode(form),
+            headers=headers,
             auth=NoCredentials(),
             timeout=smoke.timeout,
             allow_redirects=False,
         )
-    except requests.Timeout as error:
-        raise Unreachable(origin, f"no answer within {smoke.timeout:g} s") from error
-    except requests.ConnectionError as error:
-        raise Unreachable(origin, connection_failure(error)) from error
+    return response
 
 
 def health(smoke: Run) -> str:
-    response = _plain_request(smoke, "GET", smoke.base_url + "/health")
+    response = _send(smoke, "GET", smoke.base_url + "/health")
     try:
         body = response.json()
     except ValueError:
@@ -278,7 +286,7 @@ def _link_state(smoke: Run) -> JsonObject:
 def head(smoke: Run) -> str:
     # The server's HEAD takes the token in the query: it only asks whether the link
     # could be redeemed now, and must spend nothing.
-    response = _plain_request(smoke, "HEAD", _link_url(smoke))
+    response = _send(smoke, "HEAD", _link_url(smoke))
     remaining = response.headers.get("X-Remaining-Uses")
     if response.status_code != 200:
         raise StepFailed(f"HEAD /download answered {response.status_code}, not 200")
@@ -361,7 +369,7 @@ def revoke(smoke: Run) -> str:
 
 
 def gone(smoke: Run) -> str:
-    response = _plain_request(smoke, "HEAD", _link_url(smoke))
+    response = _send(smoke, "HEAD", _link_url(smoke))
     if response.status_code != 410:
         raise StepFailed(f"HEAD /download answered {response.status_code} after the revoke")
     return "HEAD /download answered 410 after the revoke (a use was left: the revoke did it)"
@@ -400,25 +408,9 @@ class _Form(HTMLParser):
             self.fields[str(found["name"])] = found.get("value") or ""
 
 
-def _browser_get(smoke: Run, url: str) -> requests.Response:
-    origin = downloads.origin_of(url)
-    try:
-        return smoke.browser.get(
-            url,
-            headers={**_headers(), "Accept": BROWSER_ACCEPT},
-            auth=NoCredentials(),
-            timeout=smoke.timeout,
-            allow_redirects=False,
-        )
-    except requests.Timeout as error:
-        raise Unreachable(origin, f"no answer within {smoke.timeout:g} s") from error
-    except requests.ConnectionError as error:
-        raise Unreachable(origin, connection_failure(error)) from error
-
-
 def landing(smoke: Run) -> str:
     assert smoke.checked_url is not None and smoke.links
-    response = _browser_get(smoke, smoke.checked_url)
+    response = _send(smoke, "GET", smoke.checked_url, browser=True)
     kind = response.headers.get("Content-Type", "")
     if response.status_code != 200 or not kind.startswith("text/html"):
         raise StepFailed(f"GET /download in a browser answered {response.status_code} {kind}")
@@ -441,24 +433,8 @@ def press(smoke: Run) -> str:
     assert smoke.checked_url is not None and smoke.page_form
     smoke.pause(PRESS_AFTER)
     target = urljoin(smoke.checked_url, smoke.page_action)
-    origin = downloads.origin_of(target)
-    try:
-        response = smoke.browser.post(
-            target,
-            data=urlencode({**smoke.page_form, "answer": SIMULATOR}),
-            headers={
-                **_headers(),
-                "Accept": BROWSER_ACCEPT,
-                "Content-Type": "application/x-www-form-urlencoded",
-            },
-            auth=NoCredentials(),
-            timeout=smoke.timeout,
-            allow_redirects=False,
-        )
-    except requests.Timeout as error:
-        raise Unreachable(origin, f"no answer within {smoke.timeout:g} s") from error
-    except requests.ConnectionError as error:
-        raise Unreachable(origin, connection_failure(error)) from error
+    form = {**smoke.page_form, "answer": SIMULATOR}
+    response = _send(smoke, "POST", target, browser=True, form=form)
     found = _REFRESH.search(response.text) if response.status_code == 200 else None
     if found is None:
         heading = re.search(r"<h1[^>]*>(.*?)</h1>", response.text, re.S)
@@ -483,12 +459,8 @@ _REFRESH = re.compile(r'<meta http-equiv="refresh" content="0;url=([^"]+)">')
 
 def _fetched(smoke: Run, url: str) -> bytes:
     origin = downloads.origin_of(url)
-    try:
+    with answered(origin, smoke.timeout):
         response = requests.get(url, auth=NoCredentials(), timeout=smoke.timeout)
-    except requests.Timeout as error:
-        raise Unreachable(origin, f"no answer within {smoke.timeout:g} s") from error
-    except requests.ConnectionError as error:
-        raise Unreachable(origin, connection_failure(error)) from error
     if response.status_code != 200:
         raise StepFailed(f"{origin} answered {response.status_code} for the file")
     return response.content
@@ -503,7 +475,7 @@ def stream(smoke: Run) -> str:
         raise StepFailed("POST /links answered without the link's id and url")
     smoke.links.append(link_id)
     smoke.secret(url)
-    response = _browser_get(smoke, url)
+    response = _send(smoke, "GET", url, browser=True)
     kind = response.headers.get("Content-Type", "")
     if response.status_code != 200 or kind.startswith("text/html"):
         where = response.headers.get("Location")
@@ -528,7 +500,7 @@ def file_request(smoke: Run) -> str:
         raise StepFailed("POST /requests answered without the request's id and url")
     smoke.request_id = request_id
     smoke.secret(url)
-    page = _browser_get(smoke, url)
+    page = _send(smoke, "GET", url, browser=True)
     if page.status_code != 200 or not page.headers.get("Content-Type", "").startswith("text/"):
         raise StepFailed(f"GET /upload in a browser answered {page.status_code}")
     token = _token(url)
@@ -566,7 +538,7 @@ def file_request(smoke: Run) -> str:
 
 
 def _json_get(smoke: Run, url: str, status: int = 200) -> JsonObject:
-    response = _plain_request(smoke, "GET", url)
+    response = _send(smoke, "GET", url)
     try:
         body = response.json()
     except ValueError:

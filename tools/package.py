@@ -380,7 +380,8 @@ def rebuild_dependencies(archive: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="onetime-deps-") as scratch:
         target = Path(scratch)
         version = LAMBDA_RUNTIME.removeprefix("python")
-        result = subprocess.run(
+        run_step(
+            f"pip could not install {REQUIREMENTS.name} for {LAMBDA_RUNTIME} ({LAMBDA_PLATFORM})",
             [
                 sys.executable,
                 "-m",
@@ -402,15 +403,7 @@ def rebuild_dependencies(archive: Path) -> None:
                 "-r",
                 str(REQUIREMENTS),
             ],
-            capture_output=True,
-            text=True,
-            check=False,
         )
-        if result.returncode != 0:
-            raise PackageError(
-                f"pip could not install {REQUIREMENTS.name} for {LAMBDA_RUNTIME} "
-                f"({LAMBDA_PLATFORM}), exit {result.returncode}:\n{result.stderr[-3000:]}"
-            )
         added = {
             path.relative_to(target).as_posix(): path
             for path in sorted(target.rglob("*"))
@@ -569,16 +562,19 @@ def compile_tree(python: str, tree: Path, shown_as: str | None = None) -> None:
     the bytecode names its sources under that directory instead of tree."""
     where = ["-s", str(tree), "-p", shown_as] if shown_as else []
     mode = ["--invalidation-mode", "unchecked-hash"]
-    result = subprocess.run(
+    run_step(
+        f"{python} could not compile the modules in {tree}",
         [python, "-m", "compileall", "-q", *mode, *where, str(tree)],
-        capture_output=True,
-        text=True,
-        check=False,
     )
+
+
+def run_step(failed: str, command: list[str]) -> None:
+    """Run one step of the build; ``PackageError`` saying ``failed``, with the exit code and
+    the tail of what the step wrote, if it fails."""
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise PackageError(
-            f"{python} could not compile the modules in {tree} (exit {result.returncode}):\n"
-            f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
+            f"{failed} (exit {result.returncode}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
         )
 
 

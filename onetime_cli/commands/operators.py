@@ -4,10 +4,12 @@ unlock, list and resend the links there are."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 import click
 
 from onetime_cli import render
+from onetime_cli.client import ApiClient
 from onetime_cli.failures import Failure
 from onetime_cli.group import Config, pass_config
 from onetime_cli.options import (
@@ -133,11 +135,31 @@ def show_command(config: Config, link_id: str, as_json: bool) -> None:
     print_answer(state, as_json, lambda shown: render.show_state(render.console(), shown))
 
 
-@click.command("revoke")
-@link_argument
-@json_option(STATE_ANSWER)
-@pass_config
-def revoke_command(config: Config, link_id: str, as_json: bool) -> None:
+Change = Callable[[ApiClient, str], render.JsonObject]
+
+
+def change_command(
+    name: str, line: Callable[[render.JsonObject], str]
+) -> Callable[[Change], click.Command]:
+    """A command that changes one link and nothing more: ``line`` says the link's state
+    after it (``--json`` prints the state); the change's docstring is the command's help."""
+
+    def build(change: Change) -> click.Command:
+        @click.command(name, help=change.__doc__)
+        @link_argument
+        @json_option(STATE_ANSWER)
+        @pass_config
+        def command(config: Config, link_id: str, as_json: bool) -> None:
+            state = change(config.client(), link_id)
+            print_answer(state, as_json, lambda shown: render.echo(line(shown)))
+
+        return command
+
+    return build
+
+
+@change_command("revoke", render.revoked_line)
+def revoke_command(client: ApiClient, link_id: str) -> render.JsonObject:
     """Revoke a link now: it will not deliver again.  Revoking twice is harmless.
 
     \b
@@ -145,15 +167,11 @@ def revoke_command(config: Config, link_id: str, as_json: bool) -> None:
       onetime revoke abcdefghijklmnop
       onetime revoke "https://onetime.example.com/download?token=..."
     """
-    state = config.client().revoke_link(link_id)
-    print_answer(state, as_json, lambda shown: render.echo(render.revoked_line(shown)))
+    return client.revoke_link(link_id)
 
 
-@click.command("unlock")
-@link_argument
-@json_option(STATE_ANSWER)
-@pass_config
-def unlock_command(config: Config, link_id: str, as_json: bool) -> None:
+@change_command("unlock", render.unlocked_line)
+def unlock_command(client: ApiClient, link_id: str) -> render.JsonObject:
     """Unlock a link that wrong answers to its recipient check locked.
 
     It takes answers again (five more before it locks); the wrong answers so
@@ -165,8 +183,7 @@ def unlock_command(config: Config, link_id: str, as_json: bool) -> None:
       onetime unlock abcdefghijklmnop
       onetime unlock "https://onetime.example.com/download?token=..."
     """
-    state = config.client().unlock_link(link_id)
-    print_answer(state, as_json, lambda shown: render.echo(render.unlocked_line(shown)))
+    return client.unlock_link(link_id)
 
 
 @click.command("refund")

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Any
 
-import requests
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -22,8 +20,7 @@ from playwright.sync_api import (
 )
 
 from chalicelib.services.redemption import MIN_PRESS_SECONDS
-from tests.helpers import ARTIFACTS, TIMEOUT
-from tools.stack import Stack
+from tests.helpers import ARTIFACTS
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -83,18 +80,6 @@ def person(browser: Browser, viewport: ViewportSize | None = None) -> BrowserCon
         viewport=viewport or {"width": 900, "height": 700},
         user_agent=desktop_agent(browser),
     )
-
-
-def link_state(stack: Stack, minted: dict[str, Any]) -> dict[str, Any]:
-    """What an operator sees of the link (``GET /links/{id}``): uses, redemptions, visits."""
-    response = requests.get(
-        f"{stack.base_url}/links/{minted['id']}",
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=TIMEOUT,
-    )
-    assert response.status_code == 200, response.text
-    state: dict[str, Any] = response.json()
-    return state
 
 
 def read_like_a_person(page: Page) -> None:

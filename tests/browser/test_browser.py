@@ -55,14 +55,13 @@ from tests.browser.chromium import (
     expect_again_form,
     expect_started,
     fixed_waits,
-    link_state,
     person,
     press_download,
     read_like_a_person,
     screenshot,
     watched,
 )
-from tests.helpers import ARTIFACTS, ROOT, TIMEOUT, item, mint, s3_bytes
+from tests.helpers import ARTIFACTS, ROOT, TIMEOUT, item, link_state, mint, s3_bytes
 from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE, sample_pdf
 from tools.stack import Stack
 
@@ -146,7 +145,7 @@ def test_scanner_spends_nothing_then_a_press_downloads(
     expect(page.locator("main")).to_contain_text("This link is now used up.")
     if small:
         screenshot(page, "started.png")
-    [redemption] = link_state(stack, minted)["redemptions"]
+    [redemption] = link_state(stack, minted["id"])["redemptions"]
     assert redemption["path"] == "redirect"  # the page's press always gets the S3 address
 
     # The same browser, within its download session, is offered the file again.
@@ -176,7 +175,7 @@ def test_a_person_who_reads_the_page_gets_the_file(
     assert received == sample_pdf()
     expect(page.locator("main")).to_contain_text("Downloads left on this link: 1.")
     assert page.locator(".notice").count() == 0
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert (state["uses"], state["remaining"]) == (1, 1)
     assert state["visits"]["counts"] == {"page": 1}
 
@@ -194,7 +193,7 @@ def test_an_automated_click_spends_nothing_and_a_second_press_downloads(
     page.set_viewport_size(PHONE)
     screenshot(page, "too-fast.png")
     assert uses(stack, minted) == 0
-    assert link_state(stack, minted)["visits"]["counts"] == {"page": 1, "too_fast": 1}
+    assert link_state(stack, minted["id"])["visits"]["counts"] == {"page": 1, "too_fast": 1}
 
     received = download_by_pressing(page, tmp_path, minted["filename"])
     assert received == sample_pdf()
@@ -247,7 +246,7 @@ def test_a_cancelled_download_is_downloaded_again_without_spending(
         assert cut.failure() == "canceled"
         with pytest.raises(PlaywrightError, match="canceled"):
             cut.path()  # nothing was kept of it
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert state["uses"] == 1
     [redemption] = state["redemptions"]
     assert redemption["redeliveries"] == 0
@@ -276,7 +275,7 @@ def test_a_cancelled_download_is_downloaded_again_without_spending(
     again.save_as(saved)
     assert saved.read_bytes() == s3_bytes(stack, LARGE_SAMPLE)
 
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert (state["uses"], state["remaining"]) == (1, 0)
     [redemption] = state["redemptions"]
     assert redemption["redeliveries"] == 1
@@ -335,7 +334,7 @@ def test_a_scanner_running_scripts_spends_nothing_and_is_recorded(
     minted = mint(stack, SMALL_SAMPLE)
     agent = desktop_agent(browser) if disguised else None
     scanner_visit(browser, minted["url"], agent)
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert (state["uses"], state["remaining"], state["redemptions"]) == (0, 1, [])
     kind = "page" if disguised else "bot"  # headless chromium names itself: a scanner
     assert state["visits"]["counts"].get(kind, 0) >= 1
@@ -362,7 +361,7 @@ def test_a_previewer_gets_no_button_and_the_address_to_open(stack: Stack, browse
     read_like_a_person(preview)
     context.close()
     assert (dialogs, downloads) == ([], [])
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert (state["uses"], state["redemptions"]) == (0, [])
     assert state["visits"]["counts"] == {"bot": 1}
     assert {visit["kind"] for visit in state["visits"]["recent"]} == {"bot"}

@@ -46,9 +46,8 @@ from tests.browser.chromium import (
     desktop_agent,
     download_by_pressing,
     fixed_waits,
-    link_state,
 )
-from tests.helpers import ARTIFACTS, TIMEOUT, s3_bytes
+from tests.helpers import ARTIFACTS, TIMEOUT, link_state, operator, s3_bytes
 from tools.stack import Stack
 
 # Accents, an apostrophe and an en dash: none of them ASCII, or safe in a header unquoted.
@@ -63,31 +62,18 @@ DESKTOP: ViewportSize = {"width": 800, "height": 900}
 UPLOAD_BYTES_PER_SECOND = 150_000
 
 
-def operator(stack: Stack) -> dict[str, str]:
-    return {"Authorization": f"Bearer {stack.api_key}"}
-
-
 def make_request(stack: Stack, **fields: Any) -> dict[str, Any]:
     """A new file request (``POST /requests``), as an operator makes it."""
-    response = requests.post(
-        f"{stack.base_url}/requests",
-        json={"files": 1, "note": "The receipt, please", **fields},
-        headers=operator(stack),
-        timeout=TIMEOUT,
+    made: dict[str, Any] = operator(
+        stack, "POST", "/requests", 201, json={"files": 1, "note": "The receipt, please", **fields}
     )
-    assert response.status_code == 201, response.text
-    made: dict[str, Any] = response.json()
     assert made["url"].startswith(f"{stack.base_url}/upload?token=")
     return made
 
 
 def request_state(stack: Stack, made: dict[str, Any]) -> dict[str, Any]:
     """What an operator sees of the request (``GET /requests/{id}``)."""
-    response = requests.get(
-        f"{stack.base_url}/requests/{made['id']}", headers=operator(stack), timeout=TIMEOUT
-    )
-    assert response.status_code == 200, response.text
-    state: dict[str, Any] = response.json()
+    state: dict[str, Any] = operator(stack, "GET", f"/requests/{made['id']}")
     return state
 
 
@@ -365,7 +351,7 @@ def test_without_javascript_the_form_posts_to_s3_and_the_link_downloads_the_file
     received = download_as_a_person(browser, link, tmp_path)
     assert received == CONTENT
     [receipt] = request_state(stack, made)["received"]
-    assert link_state(stack, {"id": receipt["link_id"]})["uses"] == 1
+    assert link_state(stack, receipt["link_id"])["uses"] == 1
 
     # The upload link is spent: its page reads the request and offers no form.
     again = page.goto(made["url"])
@@ -463,12 +449,7 @@ def test_with_javascript_a_request_withdrawn_after_the_page_was_shown_sends_noth
     page = tab.page
     page.goto(made["url"])
     choose_file(page)
-    withdrawn = requests.delete(
-        f"{stack.base_url}/requests/{made['id']}",
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=TIMEOUT,
-    )
-    assert withdrawn.status_code == 200
+    operator(stack, "DELETE", f"/requests/{made['id']}")
     upload_button(page).click()
     expect(page.locator("#status")).to_contain_text("withdrew it")
     expect(page.locator("#status")).to_contain_text("Nothing was sent.")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import IO, Any, cast
@@ -31,8 +30,15 @@ from botocore.exceptions import (
 )
 from botocore.response import StreamingBody
 
-from chalicelib.logs import JsonFormatter
-from tests.helpers import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches, token_of
+from tests.helpers import (
+    BROWSER_ACCEPT,
+    InProcess,
+    JsonLines,
+    app_log,
+    aws_error,
+    reset_app_caches,
+    token_of,
+)
 
 SMALL = bytes(range(256)) * 40  # 10 KiB, every byte value
 KEY = "faults/report.pdf"
@@ -128,36 +134,13 @@ def before_send(service: InProcess) -> BeforeSend:
     return hook
 
 
-class Captured(logging.Handler):
-    """The app's log lines, as its JSON formatter writes them."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-    def errors(self) -> list[dict[str, Any]]:
-        return [line for line in self.lines if line["level"] == "ERROR"]
-
-    def marked(self, marker: str, link_id: str | None = None) -> list[dict[str, Any]]:
-        """Lines whose message holds ``marker`` (about ``link_id``, if given), any level."""
-        return [
-            line
-            for line in self.lines
-            if marker in line["message"] and (link_id is None or line.get("link_id") == link_id)
-        ]
-
-
 # A use certainly spent without delivery (after a claim that succeeded), and a doubt:
 # a claim whose answer was lost and whose undo failed too, which may have spent nothing.
 LOST = "USE LOST"
 UNCERTAIN = "USE UNCERTAIN"
 
 
-def assert_uncertain(logged: Captured, link_id: str) -> dict[str, Any]:
+def assert_uncertain(logged: JsonLines, link_id: str) -> dict[str, Any]:
     """Exactly one "USE UNCERTAIN" warning, naming the link and the claim; no "USE LOST"."""
     uncertain = logged.marked(UNCERTAIN)
     assert len(uncertain) == 1, logged.lines
@@ -173,14 +156,9 @@ def assert_uncertain(logged: Captured, link_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def logged() -> Iterator[Captured]:
-    capture = Captured()
-    logger = logging.getLogger("onetime")
-    logger.addHandler(capture)
-    try:
+def logged() -> Iterator[JsonLines]:
+    with app_log() as capture:
         yield capture
-    finally:
-        logger.removeHandler(capture)
 
 
 @pytest.fixture
@@ -254,7 +232,7 @@ CLAIM_CASES = [(fault, "api-stream") for fault in DYNAMODB_FAULTS] + [
 
 @pytest.mark.parametrize(("fault", "entry"), CLAIM_CASES)
 def test_claim_failing_is_503_and_spends_nothing(
-    service: InProcess, link: dict[str, Any], logged: Captured, fault: str, entry: str
+    service: InProcess, link: dict[str, Any], logged: JsonLines, fault: str, entry: str
 ) -> None:
     before = state(service, link["id"])
     service.hooks.fail("dynamodb:UpdateItem", DYNAMODB_FAULTS[fault])  # the undo fails too
@@ -267,7 +245,7 @@ def test_claim_failing_is_503_and_spends_nothing(
 
 @pytest.mark.parametrize("fault", list(DYNAMODB_FAULTS))
 def test_claim_failing_once_then_the_undo_finds_nothing_to_undo(
-    service: InProcess, link: dict[str, Any], logged: Captured, fault: str
+    service: InProcess, link: dict[str, Any], logged: JsonLines, fault: str
 ) -> None:
     before = state(service, link["id"])
     service.hooks.fail("dynamodb:UpdateItem", only_calls(DYNAMODB_FAULTS[fault], 1))
@@ -331,7 +309,7 @@ def test_claim_that_did_happen_but_whose_answer_was_lost_is_undone(
 
 
 def test_claim_that_did_happen_and_cannot_be_undone_is_logged_with_its_claim(
-    service: InProcess, link: dict[str, Any], after: AfterCall, logged: Captured
+    service: InProcess, link: dict[str, Any], after: AfterCall, logged: JsonLines
 ) -> None:
     before = state(service, link["id"])
     after.handlers["dynamodb:UpdateItem"] = write_then(read_timeout)
@@ -346,7 +324,7 @@ def test_claim_that_did_happen_and_cannot_be_undone_is_logged_with_its_claim(
 
 
 def test_claim_that_never_happened_and_cannot_be_undone_names_a_claim_not_recorded(
-    service: InProcess, link: dict[str, Any], logged: Captured
+    service: InProcess, link: dict[str, Any], logged: JsonLines
 ) -> None:
     # The same doubt, where the claim did not land: "USE LOST" here would be a false
     # alarm, and the claim id it names is absent from the item.
@@ -391,7 +369,7 @@ def lost_answers(
 @pytest.mark.parametrize("uses", [1, 3])
 @pytest.mark.parametrize("lost", ["read-timeout", "closed"])
 def test_retried_claim_whose_first_answer_was_lost_delivers_on_one_use(
-    service: InProcess, before_send: BeforeSend, logged: Captured, lost: str, uses: int
+    service: InProcess, before_send: BeforeSend, logged: JsonLines, lost: str, uses: int
 ) -> None:
     # The retry's condition fails on the claim id the first attempt recorded; the store
     # recognises its own claim: delivered, one use spent, nothing undone.
@@ -412,7 +390,7 @@ def test_retried_claim_whose_first_answer_was_lost_delivers_on_one_use(
 @pytest.mark.parametrize("uses", [1, 3])
 @pytest.mark.parametrize("lost", ["read-timeout", "closed"])
 def test_retried_claim_whose_every_answer_was_lost_is_undone_and_refused(
-    service: InProcess, before_send: BeforeSend, logged: Captured, lost: str, uses: int
+    service: InProcess, before_send: BeforeSend, logged: JsonLines, lost: str, uses: int
 ) -> None:
     # No attempt answered: the claim landed (first attempt) but the app cannot know, so it
     # undoes it -- the undo is answered -- and refuses: 503, nothing spent.
@@ -516,7 +494,7 @@ GIVE_BACK_FAULTS: dict[str, Fault] = {
 
 @pytest.mark.parametrize("give_back", list(GIVE_BACK_FAULTS))
 def test_give_back_failing_too_is_503_and_logs_use_lost(
-    service: InProcess, link: dict[str, Any], logged: Captured, give_back: str
+    service: InProcess, link: dict[str, Any], logged: JsonLines, give_back: str
 ) -> None:
     before = state(service, link["id"])
     service.hooks.fail("s3:GetObject", S3_FAULTS["read-timeout"])
@@ -585,7 +563,7 @@ def test_unversioned_file_changed_is_410_and_the_use_given_back(
 
 
 def test_unversioned_file_changed_and_give_back_failing_logs_use_lost(
-    unversioned: InProcess, logged: Captured
+    unversioned: InProcess, logged: JsonLines
 ) -> None:
     service = unversioned
     service.put(KEY, SMALL)

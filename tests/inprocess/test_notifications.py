@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import email.message
-import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +34,8 @@ from tests.helpers import (
     BROWSER_ACCEPT,
     ROOT,
     InProcess,
+    JsonLines,
+    app_log,
     aws_error,
     call,
     download,
@@ -85,24 +86,10 @@ def notifying(mailing: InProcess, receiver: Receiver, monkeypatch: pytest.Monkey
     return mailing
 
 
-class Captured(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture
-def warnings_() -> Iterator[Captured]:
-    capture = Captured()
-    logger = logging.getLogger("onetime")
-    logger.addHandler(capture)
-    try:
+def warnings_() -> Iterator[JsonLines]:
+    with app_log() as capture:
         yield capture
-    finally:
-        logger.removeHandler(capture)
 
 
 def receipts_to(address: str) -> list[email.message.EmailMessage]:
@@ -185,7 +172,7 @@ def test_the_receiver_failing_twice_gets_it_on_the_third_attempt(
 
 
 def test_what_never_arrives_is_handed_back_logged_and_set_aside(
-    notifying: InProcess, receiver: Receiver, warnings_: Captured
+    notifying: InProcess, receiver: Receiver, warnings_: JsonLines
 ) -> None:
     stream = Stream()
     first, second = mint(notifying), mint(notifying)
@@ -203,7 +190,7 @@ def test_what_never_arrives_is_handed_back_logged_and_set_aside(
     # them and finally sends them to the dead-letter queue (infra/resources.yaml).
     assert failed == [r["dynamodb"]["SequenceNumber"] for r in records]
     assert len(receiver.received) == 3 and sleeps == [1.0, 4.0]  # bounded: then it gives up
-    [line] = [m for m in warnings_.messages if m.startswith("NOTIFICATION FAILED")]
+    [line] = [m for m in warnings_.messages() if m.startswith("NOTIFICATION FAILED")]
     assert first["id"] in line and "127.0.0.1" in line and "answered 503" in line
     assert "/hooks/onetime" not in line  # the host only: a path may hold a credential
 

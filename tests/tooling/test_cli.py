@@ -31,7 +31,7 @@ from onetime_cli.durations import format_duration, parse_duration
 from onetime_cli.links import link_id_from
 from onetime_cli.render import printable
 from onetime_cli.uploads import FileChanged, FormBody, guess_content_type
-from tests.helpers import TIMEOUT
+from tests.helpers import TIMEOUT, serving
 from tests.tooling.cli import (
     CANNED_URL,
     CUSTOMER,
@@ -1354,13 +1354,8 @@ def no_token_in(result: Result) -> None:
 @pytest.fixture
 def storage() -> Iterator[Canned]:
     """A second canned server: the host a redirect sends the download to (S3)."""
-    server = Canned()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(Canned()) as server:
+        yield server
 
 
 def answer_redirect(canned: Canned, storage: Canned, body: bytes = PDF_BYTES) -> None:
@@ -1775,12 +1770,8 @@ def flaky() -> Iterator[Canned]:
     """The storage (S3) host, whose answers may break off (``X-Test-Cut``)."""
     server = Canned()
     server.RequestHandlerClass = CuttingHandler
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(server):
+        yield server
 
 
 @pytest.fixture

@@ -281,6 +281,27 @@ def browse(service: InProcess, token: str, method: str = "GET", jar: Jar | None 
     return kept_cookies(response, jar)
 
 
+def landing(service: InProcess, token: str) -> tuple[str, Jar]:
+    """The landing page as a person's browser gets it, and the cookie jar its form's
+    cookie went into (a browser sends it back with the form)."""
+    jar: Jar = {}
+    return text_of(browse(service, token, jar=jar)), jar
+
+
+def submit(
+    service: InProcess, fields: dict[str, str], jar: Jar | None, accept: str = BROWSER_ACCEPT
+) -> Any:
+    """A landing page's form posted as a browser posts it: ``fields`` form-encoded, with
+    the cookies in ``jar``; what the answer sets is kept there."""
+    from urllib.parse import urlencode
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": accept}
+    response = service.client.http.post(
+        "/download", headers={**headers, **sent_cookies(jar)}, body=urlencode(fields)
+    )
+    return kept_cookies(response, jar)
+
+
 def sent_cookies(jar: Jar | None) -> dict[str, str]:
     return {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())} if jar else {}
 

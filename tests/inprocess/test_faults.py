@@ -16,7 +16,8 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterator
-from typing import IO, Any, cast
+from dataclasses import dataclass
+from typing import IO, Any, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -116,22 +117,27 @@ class BeforeSend:
         return handler(request) if handler is not None else None
 
 
+Hook = TypeVar("Hook", AfterCall, BeforeSend)
+
+
+def on_app_session(event: str, hook: Hook, first: bool = False) -> Hook:
+    """``hook`` on the app's boto3 session (ahead of moto's handlers, if ``first``).
+    Registered before the app's first request builds its clients: they copy the
+    session's handlers when created."""
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    (session.events.register_first if first else session.events.register)(event, hook)
+    return hook
+
+
 @pytest.fixture
 def after(service: InProcess) -> AfterCall:
-    # Registered before the app's first request builds its clients (they copy
-    # the session's handlers when created).
-    hook = AfterCall()
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register("after-call.*.*", hook)
-    return hook
+    return on_app_session("after-call.*.*", AfterCall())
 
 
 @pytest.fixture
 def before_send(service: InProcess) -> BeforeSend:
-    hook = BeforeSend()
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register_first("before-send.*.*", hook)
-    return hook
+    return on_app_session("before-send.*.*", BeforeSend(), first=True)
 
 
 # A use certainly spent without delivery (after a claim that succeeded), and a doubt:
@@ -366,46 +372,74 @@ def lost_answers(
     return handler
 
 
-@pytest.mark.parametrize("uses", [1, 3])
-@pytest.mark.parametrize("lost", ["read-timeout", "closed"])
+@dataclass
+class Retried:
+    """A GET of a fresh direct link of ``uses`` uses, whose claim's answers were lost."""
+
+    minted: dict[str, Any]
+    uses: int
+    handler: LostAnswers
+    response: Any
+
+
+@pytest.fixture(params=[1, 3], ids=lambda uses: f"{uses}-use")
+def uses(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
+@pytest.fixture(params=["read-timeout", "closed"])
+def lost_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def retried(
+    request: pytest.FixtureRequest,
+    service: InProcess,
+    before_send: BeforeSend,
+    lost_kind: str,
+    uses: int,
+    logged: JsonLines,
+) -> Retried:
+    """``request.param``: how many of the claim's answers are lost (None: every one).
+    (After ``logged``, which must hear what the GET logs.)"""
+    service.put(KEY, SMALL)
+    minted = service.mint(KEY, confirm="false", uses=uses)
+    handler = lost_answers(service, before_send, lost_kind, lost=request.param)
+    return Retried(minted, uses, handler, get(service, token_of(minted), "application/pdf"))
+
+
+@pytest.mark.parametrize("retried", [1], indirect=True, ids=["first-lost"])
 def test_retried_claim_whose_first_answer_was_lost_delivers_on_one_use(
-    service: InProcess, before_send: BeforeSend, logged: JsonLines, lost: str, uses: int
+    service: InProcess, retried: Retried, logged: JsonLines
 ) -> None:
     # The retry's condition fails on the claim id the first attempt recorded; the store
     # recognises its own claim: delivered, one use spent, nothing undone.
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false", uses=uses)
-    handler = lost_answers(service, before_send, lost, lost=1)
-    response = get(service, token_of(minted), "application/pdf")
-    assert handler.attempts == 2  # the fault happened: a write, a lost answer, a retry
+    response, link_id = retried.response, retried.minted["id"]
+    assert retried.handler.attempts == 2  # the fault happened: a write, a lost answer, a retry
     assert response.status_code == 200, (response.status_code, response.body[:200])
     assert response.body == SMALL
-    assert response.headers["X-Remaining-Uses"] == str(uses - 1)
-    assert state(service, minted["id"])[0] == 1
-    assert len(state(service, minted["id"])[1]) == 1
+    assert response.headers["X-Remaining-Uses"] == str(retried.uses - 1)
+    assert state(service, link_id)[0] == 1
+    assert len(state(service, link_id)[1]) == 1
     assert not logged.marked(UNCERTAIN) and not logged.marked(LOST), logged.lines
     assert not logged.marked("undid a claim"), logged.lines
 
 
-@pytest.mark.parametrize("uses", [1, 3])
-@pytest.mark.parametrize("lost", ["read-timeout", "closed"])
+@pytest.mark.parametrize("retried", [None], indirect=True, ids=["every-lost"])
 def test_retried_claim_whose_every_answer_was_lost_is_undone_and_refused(
-    service: InProcess, before_send: BeforeSend, logged: JsonLines, lost: str, uses: int
+    service: InProcess, retried: Retried, before_send: BeforeSend, logged: JsonLines
 ) -> None:
     # No attempt answered: the claim landed (first attempt) but the app cannot know, so it
     # undoes it -- the undo is answered -- and refuses: 503, nothing spent.
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false", uses=uses)
-    handler = lost_answers(service, before_send, lost, lost=None)
-    response = get(service, token_of(minted), "application/pdf")
-    assert handler.attempts >= 2  # retried, and no attempt answered
-    assert_unavailable(response)
-    assert SMALL[:64] not in response.body
-    assert state(service, minted["id"]) == (0, {})
-    assert len(logged.marked("undid a claim whose answer was lost", minted["id"])) == 1
+    assert retried.handler.attempts >= 2  # retried, and no attempt answered
+    assert_unavailable(retried.response)
+    assert SMALL[:64] not in retried.response.body
+    assert state(service, retried.minted["id"]) == (0, {})
+    assert len(logged.marked("undid a claim whose answer was lost", retried.minted["id"])) == 1
     assert not logged.marked(UNCERTAIN) and not logged.marked(LOST), logged.lines
     del before_send.handlers["before-send.dynamodb.UpdateItem"]
-    assert_still_redeemable(service, minted, 0)
+    assert_still_redeemable(service, retried.minted, 0)
 
 
 # ---------------------------------------------------------------- S3 after the claim

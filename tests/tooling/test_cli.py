@@ -1830,12 +1830,18 @@ def secrets_not_in(result: Result) -> None:
     assert SESSION.split(".")[1] not in result.output
 
 
-def test_get_resumes_a_broken_transfer_through_the_session_with_a_range(
-    canned: Canned, flaky: Canned, tmp_path: Path
-) -> None:
+@pytest.fixture
+def broken_off(canned: Canned, flaky: Canned) -> None:
+    """The first try's transfer breaks off after CUT bytes; the server then redirects
+    the next try, within the same session, to a fresh presigned URL."""
     redirect_with_session(canned, flaky)
     whole_file(flaky, cut=CUT)
     redirect_with_session(canned, flaky, FRESH_PATH)
+
+
+def test_get_resumes_a_broken_transfer_through_the_session_with_a_range(
+    canned: Canned, flaky: Canned, tmp_path: Path, broken_off: None
+) -> None:
     rest_of_file(flaky, CUT)
     result = get(link_to(canned), "-o", str(tmp_path))
     assert result.exit_code == 0, result.output
@@ -1860,11 +1866,8 @@ def test_get_resumes_a_broken_transfer_through_the_session_with_a_range(
 
 
 def test_get_starts_over_when_the_storage_answers_the_range_with_the_whole_file(
-    canned: Canned, flaky: Canned, tmp_path: Path
+    canned: Canned, flaky: Canned, tmp_path: Path, broken_off: None
 ) -> None:
-    redirect_with_session(canned, flaky)
-    whole_file(flaky, cut=CUT)
-    redirect_with_session(canned, flaky, FRESH_PATH)
     whole_file(flaky)  # 200: the Range was not honoured
     result = get(link_to(canned), "-o", str(tmp_path / "mine.pdf"))
     assert result.exit_code == 0, result.output
@@ -1878,11 +1881,8 @@ def test_get_starts_over_when_the_storage_answers_the_range_with_the_whole_file(
 
 
 def test_get_starts_over_when_the_range_does_not_continue_the_bytes_kept(
-    canned: Canned, flaky: Canned, tmp_path: Path
+    canned: Canned, flaky: Canned, tmp_path: Path, broken_off: None
 ) -> None:
-    redirect_with_session(canned, flaky)
-    whole_file(flaky, cut=CUT)
-    redirect_with_session(canned, flaky, FRESH_PATH)
     rest_of_file(flaky, CUT, total=len(WHOLE) - 1)  # another length: another file
     redirect_with_session(canned, flaky, FRESH_PATH)
     whole_file(flaky)

@@ -7,7 +7,10 @@ Debian's chromium, driven by Playwright (never ``playwright install``).
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import (
     Browser,
@@ -73,12 +76,16 @@ def watched(context: BrowserContext) -> tuple[Page, list[str]]:
     return opened, dialogs
 
 
-def person(browser: Browser, viewport: ViewportSize | None = None) -> BrowserContext:
-    """A person's browser (its own cookie jar): desktop Chrome's User-Agent, downloads on."""
+def person(
+    browser: Browser, viewport: ViewportSize | None = None, **options: Any
+) -> BrowserContext:
+    """A person's browser (its own cookie jar): desktop Chrome's User-Agent, downloads on;
+    ``options``, more of Playwright's context options."""
     return browser.new_context(
         accept_downloads=True,
         viewport=viewport or {"width": 900, "height": 700},
         user_agent=desktop_agent(browser),
+        **options,
     )
 
 
@@ -147,6 +154,30 @@ def download_by_pressing(page: Page, tmp_path: Path, filename: str) -> bytes:
     download.save_as(saved)
     assert [path.name for path in tmp_path.iterdir()] == [filename]
     return saved.read_bytes()
+
+
+@contextmanager
+def throttled(page: Page, download: int = -1, upload: int = -1) -> Iterator[None]:
+    """Within the block, the page's network receives at most ``download`` and sends at
+    most ``upload`` bytes a second (-1: unlimited), downloads it starts included
+    (Chromium's network emulation, through the DevTools protocol; it lasts as long as the
+    DevTools session, so the block holds that open)."""
+    session = page.context.new_cdp_session(page)
+    session.send("Network.enable")
+
+    def limit(down: int, up: int) -> None:
+        conditions = {"offline": False, "latency": 0}
+        session.send(
+            "Network.emulateNetworkConditions",
+            {**conditions, "downloadThroughput": down, "uploadThroughput": up},
+        )
+
+    limit(download, upload)
+    try:
+        yield
+    finally:
+        limit(-1, -1)
+        session.detach()
 
 
 def called_name(call: ast.Call) -> str:

@@ -26,8 +26,6 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +57,7 @@ from tests.browser.chromium import (
     press_download,
     read_like_a_person,
     screenshot,
+    throttled,
     watched,
 )
 from tests.helpers import ARTIFACTS, ROOT, TIMEOUT, item, link_state, mint, s3_bytes
@@ -200,26 +199,6 @@ def test_an_automated_click_spends_nothing_and_a_second_press_downloads(
     assert uses(stack, minted) == 1
 
 
-@contextmanager
-def throttled(page: Page, bytes_per_second: int) -> Iterator[None]:
-    """Within the block, the page's network receives at most ``bytes_per_second``,
-    downloads it starts included (Chromium's network emulation, through the DevTools
-    protocol; it lasts as long as the DevTools session, so the block holds that open)."""
-    session = page.context.new_cdp_session(page)
-    session.send("Network.enable")
-
-    def limit(rate: int) -> None:
-        conditions = {"offline": False, "latency": 0, "uploadThroughput": -1}
-        session.send("Network.emulateNetworkConditions", {**conditions, "downloadThroughput": rate})
-
-    limit(bytes_per_second)
-    try:
-        yield
-    finally:
-        limit(-1)
-        session.detach()
-
-
 def posted_fields(response: Response) -> dict[str, list[str]]:
     """The form fields of the POST that ``response`` answered."""
     return parse_qs(response.request.post_data or "")
@@ -236,7 +215,7 @@ def test_a_cancelled_download_is_downloaded_again_without_spending(
     expect(page.get_by_role("heading")).to_have_text(READY)
     read_like_a_person(page)
     # At 1 MB/s the 5 MiB file takes over 5 s to arrive, so the cancel lands mid-way.
-    with throttled(page, 1_000_000):
+    with throttled(page, download=1_000_000):
         with page.expect_download() as caught:
             response = press_download(page)
         expect_started(page, response, minted["filename"])

@@ -41,11 +41,13 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
+from tests.browser import chromium
 from tests.browser.chromium import (
     READY,
     desktop_agent,
     download_by_pressing,
     fixed_waits,
+    throttled,
 )
 from tests.helpers import ARTIFACTS, TIMEOUT, link_state, operator, s3_bytes
 from tools.stack import Stack
@@ -113,17 +115,31 @@ def watch(context: BrowserContext) -> Watched:
 
 
 def person(browser: Browser, *, javascript: bool) -> BrowserContext:
-    """A person's browser: desktop Chrome's User-Agent, downloads on, a light page."""
-    context = browser.new_context(
-        java_script_enabled=javascript,
-        accept_downloads=True,
-        viewport=DESKTOP,
-        color_scheme="light",
-        user_agent=desktop_agent(browser),
+    """A person's browser (chromium.person's), on a light desktop page."""
+    context = chromium.person(
+        browser, DESKTOP, java_script_enabled=javascript, color_scheme="light"
     )
     # Every step here takes well under a second; a stuck one fails within the test's budget.
     context.set_default_timeout(10_000)
     return context
+
+
+def opened(browser: Browser, javascript: bool) -> Iterator[Watched]:
+    tab = watch(person(browser, javascript=javascript))
+    yield tab
+    tab.page.context.close()  # if the test has not: closing twice is harmless
+
+
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[Watched]:
+    """A person's browser, scripts on, and its one watched tab."""
+    yield from opened(browser, javascript=True)
+
+
+@pytest.fixture
+def plain_tab(browser: Browser) -> Iterator[Watched]:
+    """A person's browser with scripts off, and its one watched tab."""
+    yield from opened(browser, javascript=False)
 
 
 def choose_file(page: Page) -> None:
@@ -157,28 +173,6 @@ def wait_for_confirmation(tab: Watched) -> int:
     response = confirmation.response()
     assert response is not None
     return response.status
-
-
-@contextmanager
-def throttled_upload(page: Page, bytes_per_second: int) -> Iterator[None]:
-    """Within the block, what the page sends goes at most ``bytes_per_second`` (Chromium's
-    network emulation, through the DevTools protocol), so that the upload's progress is
-    on screen long enough to be seen; what it receives is not limited."""
-    session = page.context.new_cdp_session(page)
-    session.send("Network.enable")
-
-    def limit(rate: int) -> None:
-        session.send(
-            "Network.emulateNetworkConditions",
-            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": rate},
-        )
-
-    limit(bytes_per_second)
-    try:
-        yield
-    finally:
-        limit(-1)
-        session.detach()
 
 
 @dataclass
@@ -319,12 +313,11 @@ def test_no_fixed_waits() -> None:
 
 
 def test_without_javascript_the_form_posts_to_s3_and_the_link_downloads_the_file(
-    stack: Stack, browser: Browser, tmp_path: Path
+    stack: Stack, browser: Browser, plain_tab: Watched, tmp_path: Path
 ) -> None:
     made = make_request(stack)
-    context = person(browser, javascript=False)
-    tab = watch(context)
-    page = tab.page
+    tab = plain_tab
+    page, context = tab.page, tab.page.context
     loaded = page.goto(made["url"])
     assert loaded is not None and loaded.status == 200
     expect(page.get_by_role("heading")).to_have_text("Send a file")
@@ -365,17 +358,15 @@ def test_without_javascript_the_form_posts_to_s3_and_the_link_downloads_the_file
 
 
 def test_with_javascript_the_page_shows_progress_and_the_link_downloads_the_file(
-    stack: Stack, browser: Browser, tmp_path: Path
+    stack: Stack, browser: Browser, tab: Watched, tmp_path: Path
 ) -> None:
     made = make_request(stack)
-    context = person(browser, javascript=True)
-    tab = watch(context)
-    page = tab.page
+    page, context = tab.page, tab.page.context
     page.goto(made["url"])
     choose_file(page)
     expect(page.locator("#progress")).to_be_hidden()
     screenshot(page, "upload.png")
-    with s3_cors_as_aws(page, stack) as cors, throttled_upload(page, UPLOAD_BYTES_PER_SECOND):
+    with s3_cors_as_aws(page, stack) as cors, throttled(page, upload=UPLOAD_BYTES_PER_SECOND):
         upload_button(page).click()
         # The script took the form over: the bar shows, the button waits, and the status
         # says how far the upload has got ("12.0 KiB of 195.3 KiB · ...").
@@ -404,15 +395,13 @@ def test_with_javascript_the_page_shows_progress_and_the_link_downloads_the_file
 
 
 def test_when_the_scripts_upload_fails_the_plain_form_sends_the_file(
-    stack: Stack, browser: Browser
+    stack: Stack, tab: Watched
 ) -> None:
     """A bucket without a CORS rule for the page's origin (a deployment without PublicUrl)
     refuses the script's request; so does a broken connection.  The script then submits the
     plain form, which needs no CORS, and the file still arrives, once."""
     made = make_request(stack)
-    context = person(browser, javascript=True)
-    tab = watch(context)
-    page = tab.page
+    page, context = tab.page, tab.page.context
     refused: list[str] = []
 
     def refuse_the_script(route: Route) -> None:
@@ -439,14 +428,12 @@ def test_when_the_scripts_upload_fails_the_plain_form_sends_the_file(
 
 
 def test_with_javascript_a_request_withdrawn_after_the_page_was_shown_sends_nothing(
-    stack: Stack, browser: Browser
+    stack: Stack, tab: Watched
 ) -> None:
     """Break 6: pressing Upload first asks the service for a fresh form, which a request
     withdrawn meanwhile refuses: the page says why, and no byte goes to S3."""
     made = make_request(stack)
-    context = person(browser, javascript=True)
-    tab = watch(context)
-    page = tab.page
+    page, context = tab.page, tab.page.context
     page.goto(made["url"])
     choose_file(page)
     operator(stack, "DELETE", f"/requests/{made['id']}")
@@ -465,14 +452,10 @@ def active(page: Page) -> str:
     return focused
 
 
-def test_the_keyboard_alone_sends_the_file_and_copies_the_link(
-    stack: Stack, browser: Browser
-) -> None:
+def test_the_keyboard_alone_sends_the_file_and_copies_the_link(stack: Stack, tab: Watched) -> None:
     made = make_request(stack)
-    context = person(browser, javascript=True)
+    page, context = tab.page, tab.page.context
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.base_url)
-    tab = watch(context)
-    page = tab.page
     # Listening for file choosers turns their interception on; the browser learns of it
     # asynchronously, so it is turned on now, well before the key press that opens one
     # (else the chooser may open uncaught, and the wait for it times out).

@@ -167,10 +167,16 @@ def logged() -> Iterator[JsonLines]:
         yield capture
 
 
+def direct_link(service: InProcess, **params: Any) -> dict[str, Any]:
+    """A link to a fresh KEY (SMALL) that delivers at its first GET (``confirm=false``)."""
+    service.put(KEY, SMALL)
+    minted: dict[str, Any] = service.mint(KEY, confirm="false", **params)
+    return minted
+
+
 @pytest.fixture
 def link(service: InProcess, after: AfterCall, before_send: BeforeSend) -> dict[str, Any]:
-    service.put(KEY, SMALL)
-    return service.mint(KEY, confirm="false", uses=2)
+    return direct_link(service, uses=2)
 
 
 def state(service: InProcess, link_id: str) -> tuple[int, dict[str, Any]]:
@@ -403,8 +409,7 @@ def retried(
 ) -> Retried:
     """``request.param``: how many of the claim's answers are lost (None: every one).
     (After ``logged``, which must hear what the GET logs.)"""
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false", uses=uses)
+    minted = direct_link(service, uses=uses)
     handler = lost_answers(service, before_send, lost_kind, lost=request.param)
     return Retried(minted, uses, handler, get(service, token_of(minted), "application/pdf"))
 
@@ -575,8 +580,7 @@ def test_unversioned_file_changed_is_410_and_the_use_given_back(
     unversioned: InProcess, change: str
 ) -> None:
     service = unversioned
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false")
+    minted = direct_link(service)
     assert "version_id" not in service.item(minted["id"])
     CHANGES[change](service)
     before = state(service, minted["id"])
@@ -600,8 +604,7 @@ def test_unversioned_file_changed_and_give_back_failing_logs_use_lost(
     unversioned: InProcess, logged: JsonLines
 ) -> None:
     service = unversioned
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false")
+    minted = direct_link(service)
     replace(service)
     service.hooks.fail("dynamodb:UpdateItem", only_calls(DYNAMODB_FAULTS["500"], 2))
     response = get(service, token_of(minted), "application/pdf")
@@ -619,8 +622,7 @@ def test_unversioned_file_changed_and_give_back_failing_logs_use_lost(
 
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_versioned_stream_serves_the_pinned_version(service: InProcess, change: str) -> None:
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false")
+    minted = direct_link(service)
     CHANGES[change](service)
     assert state(service, minted["id"]) == (0, {})
     response = get(service, token_of(minted), "application/pdf")
@@ -637,8 +639,7 @@ def test_versioned_stream_serves_the_pinned_version(service: InProcess, change: 
 
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_versioned_redirect_carries_the_pinned_version(service: InProcess, change: str) -> None:
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false")
+    minted = direct_link(service)
     version = service.item(minted["id"])["version_id"]["S"]
     CHANGES[change](service)
     response = get(service, token_of(minted), "*/*")
@@ -654,8 +655,7 @@ def test_versioned_redirect_carries_the_pinned_version(service: InProcess, chang
 def test_versioned_pinned_version_destroyed_is_410_and_the_use_given_back(
     service: InProcess,
 ) -> None:
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false")
+    minted = direct_link(service)
     version = service.item(minted["id"])["version_id"]["S"]
     replace(service)
     service.s3.delete_object(Bucket=service.bucket, Key=KEY, VersionId=version)

@@ -12,9 +12,11 @@ import email
 import email.policy
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +61,20 @@ def serving(server: Served) -> Iterator[Served]:
         server.shutdown()
         server.server_close()
         thread.join(TIMEOUT)
+
+
+def python(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """This checkout's Python run with ``args`` at its root, under ``env``; what it
+    printed, as text (bounded: a hung run fails the test)."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def token_of(minted: dict[str, Any] | str) -> str:

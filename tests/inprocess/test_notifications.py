@@ -32,13 +32,13 @@ from chalicelib.events.stream import (
 from chalicelib.settings import NotificationSettings
 from tests.helpers import (
     BROWSER_ACCEPT,
-    ROOT,
     InProcess,
     JsonLines,
     app_log,
     aws_error,
     call,
     download,
+    python,
     redeem,
     reset_app_caches,
     sent,
@@ -53,6 +53,7 @@ from tests.inprocess.notifying import (
     mint,
     modified,
     notifier,
+    redeemed,
     ttl_deleted,
     turn_on,
 )
@@ -143,8 +144,7 @@ def test_a_tampered_payload_or_another_secret_fails_the_verifier(
     notifying: InProcess, receiver: Receiver
 ) -> None:
     stream = Stream()
-    minted = mint(notifying)
-    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    _, record = redeemed(notifying, stream)
     lambda_notify(batch(record), None)
     [(headers, body)] = receiver.received
     with pytest.raises(WebhookVerificationError):
@@ -158,8 +158,7 @@ def test_the_receiver_failing_twice_gets_it_on_the_third_attempt(
     notifying: InProcess, receiver: Receiver
 ) -> None:
     stream = Stream()
-    minted = mint(notifying)
-    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    _, record = redeemed(notifying, stream)
     receiver.answers = [500, 500]
     sleeps: list[float] = []
     handler, _ = notifier(receiver, sleeps)
@@ -199,8 +198,7 @@ def test_a_refusal_that_will_not_change_is_not_asked_again(
     notifying: InProcess, receiver: Receiver
 ) -> None:
     stream = Stream()
-    minted = mint(notifying)
-    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    _, record = redeemed(notifying, stream)
     receiver.answers = [401]
     sleeps: list[float] = []
     handler, _ = notifier(receiver, sleeps)
@@ -210,8 +208,7 @@ def test_a_refusal_that_will_not_change_is_not_asked_again(
 
 def test_an_unreachable_endpoint_is_retried_then_given_up(notifying: InProcess) -> None:
     stream = Stream()
-    minted = mint(notifying)
-    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    _, record = redeemed(notifying, stream)
     closed = Receiver()
     closed.close()  # nothing listens on its port any more
     sleeps: list[float] = []
@@ -356,8 +353,7 @@ def test_a_retried_record_skips_what_this_container_already_delivered(
     back to Lambda.  Retried on the same container, only the failed endpoint gets it
     again; on another container, everything does (at least once), under the same id."""
     stream = Stream()
-    minted = mint(notifying, notify=NOTIFY)
-    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    _, record = redeemed(notifying, stream, notify=NOTIFY)
     flaky = Receiver()
     flaky.answers = [503] * 3
     settings = NotificationSettings(
@@ -592,17 +588,7 @@ def test_the_stream_handler_exists_only_where_the_stream_does(variable: str, sou
     """`chalice deploy` (way 1) has no stream to attach to: without the variable the app
     has no event source, so it deploys the API alone; `make package` and the notify
     function set it."""
-    import subprocess
-    import sys
-
     env = {**os.environ, "ONETIME_NOTIFY_HANDLER": variable}
-    done = subprocess.run(
-        [sys.executable, "-c", "import app; print(len(app.app.event_sources))"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    done = python("-c", "import app; print(len(app.app.event_sources))", env=env)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(sources)

@@ -214,6 +214,14 @@ def call(service: InProcess, method: str, path: str, body: Any = None, **headers
     return service.client.http.request(method, path, headers=all_headers, body=body or b"")
 
 
+def created(service: InProcess, path: str, body: Any) -> dict[str, Any]:
+    """An operator's POST of ``body`` to ``path``, which must create (201); its answer."""
+    response = call(service, "POST", path, body)
+    assert response.status_code == 201, response.body
+    answer: dict[str, Any] = response.json_body
+    return answer
+
+
 def epoch(iso: str) -> float:
     return dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
 

@@ -25,6 +25,7 @@ from tools.resources import create_table
 
 TABLE = "links-test"
 BUCKET = "files-test"
+CONTRACT_TABLE = "contract"  # the store contract modules' shared table
 
 
 @functools.cache
@@ -65,14 +66,17 @@ def in_process() -> Iterator[InProcess]:
 
 @contextmanager
 def moto_dynamodb() -> Iterator[Any]:
-    """A DynamoDB client on moto in this process, for a whole module's store tests: its
-    credentials and region are explicit, so nothing is read from the environment (and no
-    credential lookup leaves the machine); each test uses fresh ids and keys."""
+    """A DynamoDB client on moto in this process, for a whole module's store tests, with
+    CONTRACT_TABLE made: its credentials and region are explicit, so nothing is read from
+    the environment (and no credential lookup leaves the machine); each test uses fresh
+    ids and keys."""
     with mock_aws():
-        yield session().client(
+        client = session().client(
             "dynamodb",
             region_name="us-east-1",
             endpoint_url="https://dynamodb.us-east-1.amazonaws.com",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+        create_table(client, CONTRACT_TABLE)
+        yield client

@@ -604,14 +604,17 @@ def test_s3_error_messages_escape_terminal_controls(canned: Canned, report: Path
     assert result.stderr == f"error: S3 refused the upload (403 x\\x1b[2J): {EVIL_SHOWN}\n"
 
 
-def test_list_all_follows_cursors(canned: Canned) -> None:
+@pytest.mark.parametrize(
+    ("by", "value"), [("file", "my file.pdf"), ("email", "A@Example.com")], ids=["file", "email"]
+)
+def test_list_all_follows_cursors(canned: Canned, by: str, value: str) -> None:
     canned.answer(200, {"links": [{"id": "a" * 16}], "next_cursor": "c1"})
     canned.answer(200, {"links": [{"id": "b" * 16}], "next_cursor": None})
-    result = invoke(["list", "--file", "my file.pdf", "--all", "--json"], url=canned.url)
+    result = invoke(["list", f"--{by}", value, "--all", "--json"], url=canned.url)
     assert result.exit_code == 0, result.output
     assert [link["id"] for link in json.loads(result.stdout)["links"]] == ["a" * 16, "b" * 16]
     queries = [parse_qs(urlsplit(path).query) for _, path, _, _ in canned.requests]
-    assert queries == [{"file": ["my file.pdf"]}, {"file": ["my file.pdf"], "cursor": ["c1"]}]
+    assert queries == [{by: [value]}, {by: [value], "cursor": ["c1"]}]
 
 
 CANNED_KEY = f"uploads/0123456789abcdef/{REPORT_NAME}"

@@ -12,13 +12,16 @@ import email
 import email.policy
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 if TYPE_CHECKING:
@@ -43,6 +46,35 @@ TIMEOUT = 30  # seconds, for any one HTTP call to the stack
 POLL_SECONDS = 0.01
 
 SIGNED: set[tuple[str, str]] = set()  # (service, operation), over the whole session
+
+Served = TypeVar("Served", bound=ThreadingHTTPServer)
+
+
+@contextmanager
+def serving(server: Served) -> Iterator[Served]:
+    """``server`` answering on a thread of its own within the block; closed after it."""
+    thread = threading.Thread(target=server.serve_forever, args=(POLL_SECONDS,), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(TIMEOUT)
+
+
+def python(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """This checkout's Python run with ``args`` at its root, under ``env``; what it
+    printed, as text (bounded: a hung run fails the test)."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def token_of(minted: dict[str, Any] | str) -> str:
@@ -182,6 +214,14 @@ def call(service: InProcess, method: str, path: str, body: Any = None, **headers
     return service.client.http.request(method, path, headers=all_headers, body=body or b"")
 
 
+def created(service: InProcess, path: str, body: Any) -> dict[str, Any]:
+    """An operator's POST of ``body`` to ``path``, which must create (201); its answer."""
+    response = call(service, "POST", path, body)
+    assert response.status_code == 201, response.body
+    answer: dict[str, Any] = response.json_body
+    return answer
+
+
 def epoch(iso: str) -> float:
     return dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
 
@@ -198,6 +238,40 @@ class JsonLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(self.format(record))
+
+    def entries(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines]
+
+    def messages(self) -> list[str]:
+        return [str(entry["message"]) for entry in self.entries()]
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [entry for entry in self.entries() if entry["level"] == "ERROR"]
+
+    def marked(self, marker: str, link_id: str | None = None) -> list[dict[str, Any]]:
+        """Lines whose message holds ``marker`` (about ``link_id``, if given), any level."""
+        return [
+            entry
+            for entry in self.entries()
+            if marker in entry["message"] and (link_id is None or entry.get("link_id") == link_id)
+        ]
+
+
+@contextmanager
+def app_log(level: int | None = None) -> Iterator[JsonLines]:
+    """What the app's ``onetime`` logger writes within the block (from ``level`` up, if
+    given, whatever the logger's own level)."""
+    capture = JsonLines()
+    logger = logging.getLogger("onetime")
+    before = logger.level
+    logger.addHandler(capture)
+    if level is not None:
+        logger.setLevel(level)
+    try:
+        yield capture
+    finally:
+        logger.removeHandler(capture)
+        logger.setLevel(before)
 
 
 def sent() -> list[email.message.EmailMessage]:
@@ -227,6 +301,27 @@ def browse(service: InProcess, token: str, method: str = "GET", jar: Jar | None 
     headers = {"Accept": BROWSER_ACCEPT, **sent_cookies(jar)}
     response = getattr(service.client.http, method.lower())(
         f"/download?token={token}", headers=headers
+    )
+    return kept_cookies(response, jar)
+
+
+def landing(service: InProcess, token: str) -> tuple[str, Jar]:
+    """The landing page as a person's browser gets it, and the cookie jar its form's
+    cookie went into (a browser sends it back with the form)."""
+    jar: Jar = {}
+    return text_of(browse(service, token, jar=jar)), jar
+
+
+def submit(
+    service: InProcess, fields: dict[str, str], jar: Jar | None, accept: str = BROWSER_ACCEPT
+) -> Any:
+    """A landing page's form posted as a browser posts it: ``fields`` form-encoded, with
+    the cookies in ``jar``; what the answer sets is kept there."""
+    from urllib.parse import urlencode
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": accept}
+    response = service.client.http.post(
+        "/download", headers={**headers, **sent_cookies(jar)}, body=urlencode(fields)
     )
     return kept_cookies(response, jar)
 
@@ -306,18 +401,54 @@ class Issuer:
 # --- the stack over HTTP ----------------------------------------------------------------
 
 
-def mint(stack: Stack, key: str, **params: Any) -> dict[str, Any]:
+def operator(stack: Stack, method: str, path: str, status: int = 200, **sent: Any) -> Any:
+    """An operator's call to the stack's API (``sent``: requests' ``params``, ``json``,
+    or ``http``, a session of the caller's own); its JSON answer, once its status is
+    ``status``."""
     import requests
 
-    response = requests.get(
-        f"{stack.base_url}/get-link",
-        params={"file": key, **params},
+    http = sent.pop("http", None) or requests
+    response = http.request(
+        method,
+        f"{stack.base_url}{path}",
         headers={"Authorization": f"Bearer {stack.api_key}"},
         timeout=TIMEOUT,
+        **sent,
     )
-    assert response.status_code == 200, response.text
-    minted: dict[str, Any] = response.json()
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def mint(stack: Stack, key: str, **params: Any) -> dict[str, Any]:
+    """``GET /get-link``: the default link to ``key``."""
+    minted: dict[str, Any] = operator(stack, "GET", "/get-link", params={"file": key, **params})
     return minted
+
+
+def create(stack: Stack, key: str, **fields: Any) -> dict[str, Any]:
+    """``POST /links``: a link with what only the JSON API takes (``email``, ``verify``)."""
+    made: dict[str, Any] = operator(stack, "POST", "/links", 201, json={"file": key, **fields})
+    return made
+
+
+def link_state(stack: Stack, link_id: str) -> dict[str, Any]:
+    """What an operator sees of a link (``GET /links/{id}``): uses, redemptions, visits."""
+    state: dict[str, Any] = operator(stack, "GET", f"/links/{link_id}")
+    return state
+
+
+def post_token(stack: Stack, url: str, accept: str) -> Any:
+    """The token of the link ``url`` posted to ``/download`` (as ``curl -d`` or the
+    page's button sends it), redirects not followed."""
+    import requests
+
+    return requests.post(
+        f"{stack.base_url}/download",
+        data={"token": token_of(url)},
+        headers={"Accept": accept},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
 
 
 def item(stack: Stack, link_id: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from tools.resources import create_table
 
 TABLE = "links-test"
 BUCKET = "files-test"
+CONTRACT_TABLE = "contract"  # the store contract modules' shared table
 
 
 @functools.cache
@@ -39,6 +40,25 @@ def session() -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core)
 
 
+@functools.cache
+def _own_clients() -> tuple[Any, Any]:
+    """The tests' own DynamoDB and S3 clients, one pair for the process: a client holds no
+    state of moto's (each world starts its own mock), and building one costs about 10 ms.
+    Credentials and region are explicit, so none is read from a later test's environment
+    (the first is built under ``aws_env``, with no endpoint variables)."""
+    own = session()
+
+    def client(name: str) -> Any:
+        return own.client(
+            name,  # type: ignore[call-overload]
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    return client("dynamodb"), client("s3")
+
+
 @contextmanager
 def in_process() -> Iterator[InProcess]:
     clock = FrozenClock()
@@ -50,9 +70,7 @@ def in_process() -> Iterator[InProcess]:
         boto3.DEFAULT_SESSION = session()
         boto3.DEFAULT_SESSION.events.register("before-call.*.*", hooks.before_call)
         boto3.DEFAULT_SESSION.events.register("before-sign.*.*", hooks.before_sign)
-        own = session()
-        dynamodb = own.client("dynamodb")
-        s3 = own.client("s3")
+        dynamodb, s3 = _own_clients()
         create_table(dynamodb, TABLE)
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
@@ -65,14 +83,17 @@ def in_process() -> Iterator[InProcess]:
 
 @contextmanager
 def moto_dynamodb() -> Iterator[Any]:
-    """A DynamoDB client on moto in this process, for a whole module's store tests: its
-    credentials and region are explicit, so nothing is read from the environment (and no
-    credential lookup leaves the machine); each test uses fresh ids and keys."""
+    """A DynamoDB client on moto in this process, for a whole module's store tests, with
+    CONTRACT_TABLE made: its credentials and region are explicit, so nothing is read from
+    the environment (and no credential lookup leaves the machine); each test uses fresh
+    ids and keys."""
     with mock_aws():
-        yield session().client(
+        client = session().client(
             "dynamodb",
             region_name="us-east-1",
             endpoint_url="https://dynamodb.us-east-1.amazonaws.com",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+        create_table(client, CONTRACT_TABLE)
+        yield client

@@ -7,10 +7,11 @@ Debian's chromium, driven by Playwright (never ``playwright install``).
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import requests
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -22,8 +23,7 @@ from playwright.sync_api import (
 )
 
 from chalicelib.services.redemption import MIN_PRESS_SECONDS
-from tests.helpers import ARTIFACTS, TIMEOUT
-from tools.stack import Stack
+from tests.helpers import ARTIFACTS
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -76,25 +76,17 @@ def watched(context: BrowserContext) -> tuple[Page, list[str]]:
     return opened, dialogs
 
 
-def person(browser: Browser, viewport: ViewportSize | None = None) -> BrowserContext:
-    """A person's browser (its own cookie jar): desktop Chrome's User-Agent, downloads on."""
+def person(
+    browser: Browser, viewport: ViewportSize | None = None, **options: Any
+) -> BrowserContext:
+    """A person's browser (its own cookie jar): desktop Chrome's User-Agent, downloads on;
+    ``options``, more of Playwright's context options."""
     return browser.new_context(
         accept_downloads=True,
         viewport=viewport or {"width": 900, "height": 700},
         user_agent=desktop_agent(browser),
+        **options,
     )
-
-
-def link_state(stack: Stack, minted: dict[str, Any]) -> dict[str, Any]:
-    """What an operator sees of the link (``GET /links/{id}``): uses, redemptions, visits."""
-    response = requests.get(
-        f"{stack.base_url}/links/{minted['id']}",
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=TIMEOUT,
-    )
-    assert response.status_code == 200, response.text
-    state: dict[str, Any] = response.json()
-    return state
 
 
 def read_like_a_person(page: Page) -> None:
@@ -162,6 +154,30 @@ def download_by_pressing(page: Page, tmp_path: Path, filename: str) -> bytes:
     download.save_as(saved)
     assert [path.name for path in tmp_path.iterdir()] == [filename]
     return saved.read_bytes()
+
+
+@contextmanager
+def throttled(page: Page, download: int = -1, upload: int = -1) -> Iterator[None]:
+    """Within the block, the page's network receives at most ``download`` and sends at
+    most ``upload`` bytes a second (-1: unlimited), downloads it starts included
+    (Chromium's network emulation, through the DevTools protocol; it lasts as long as the
+    DevTools session, so the block holds that open)."""
+    session = page.context.new_cdp_session(page)
+    session.send("Network.enable")
+
+    def limit(down: int, up: int) -> None:
+        conditions = {"offline": False, "latency": 0}
+        session.send(
+            "Network.emulateNetworkConditions",
+            {**conditions, "downloadThroughput": down, "uploadThroughput": up},
+        )
+
+    limit(download, upload)
+    try:
+        yield
+    finally:
+        limit(-1, -1)
+        session.detach()
 
 
 def called_name(call: ast.Call) -> str:

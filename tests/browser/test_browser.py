@@ -26,8 +26,6 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -55,14 +53,14 @@ from tests.browser.chromium import (
     expect_again_form,
     expect_started,
     fixed_waits,
-    link_state,
     person,
     press_download,
     read_like_a_person,
     screenshot,
+    throttled,
     watched,
 )
-from tests.helpers import ARTIFACTS, ROOT, TIMEOUT, item, mint, s3_bytes
+from tests.helpers import ARTIFACTS, ROOT, TIMEOUT, item, link_state, mint, s3_bytes
 from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE, sample_pdf
 from tools.stack import Stack
 
@@ -146,7 +144,7 @@ def test_scanner_spends_nothing_then_a_press_downloads(
     expect(page.locator("main")).to_contain_text("This link is now used up.")
     if small:
         screenshot(page, "started.png")
-    [redemption] = link_state(stack, minted)["redemptions"]
+    [redemption] = link_state(stack, minted["id"])["redemptions"]
     assert redemption["path"] == "redirect"  # the page's press always gets the S3 address
 
     # The same browser, within its download session, is offered the file again.
@@ -176,7 +174,7 @@ def test_a_person_who_reads_the_page_gets_the_file(
     assert received == sample_pdf()
     expect(page.locator("main")).to_contain_text("Downloads left on this link: 1.")
     assert page.locator(".notice").count() == 0
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert (state["uses"], state["remaining"]) == (1, 1)
     assert state["visits"]["counts"] == {"page": 1}
 
@@ -194,31 +192,11 @@ def test_an_automated_click_spends_nothing_and_a_second_press_downloads(
     page.set_viewport_size(PHONE)
     screenshot(page, "too-fast.png")
     assert uses(stack, minted) == 0
-    assert link_state(stack, minted)["visits"]["counts"] == {"page": 1, "too_fast": 1}
+    assert link_state(stack, minted["id"])["visits"]["counts"] == {"page": 1, "too_fast": 1}
 
     received = download_by_pressing(page, tmp_path, minted["filename"])
     assert received == sample_pdf()
     assert uses(stack, minted) == 1
-
-
-@contextmanager
-def throttled(page: Page, bytes_per_second: int) -> Iterator[None]:
-    """Within the block, the page's network receives at most ``bytes_per_second``,
-    downloads it starts included (Chromium's network emulation, through the DevTools
-    protocol; it lasts as long as the DevTools session, so the block holds that open)."""
-    session = page.context.new_cdp_session(page)
-    session.send("Network.enable")
-
-    def limit(rate: int) -> None:
-        conditions = {"offline": False, "latency": 0, "uploadThroughput": -1}
-        session.send("Network.emulateNetworkConditions", {**conditions, "downloadThroughput": rate})
-
-    limit(bytes_per_second)
-    try:
-        yield
-    finally:
-        limit(-1)
-        session.detach()
 
 
 def posted_fields(response: Response) -> dict[str, list[str]]:
@@ -237,7 +215,7 @@ def test_a_cancelled_download_is_downloaded_again_without_spending(
     expect(page.get_by_role("heading")).to_have_text(READY)
     read_like_a_person(page)
     # At 1 MB/s the 5 MiB file takes over 5 s to arrive, so the cancel lands mid-way.
-    with throttled(page, 1_000_000):
+    with throttled(page, download=1_000_000):
         with page.expect_download() as caught:
             response = press_download(page)
         expect_started(page, response, minted["filename"])
@@ -247,7 +225,7 @@ def test_a_cancelled_download_is_downloaded_again_without_spending(
         assert cut.failure() == "canceled"
         with pytest.raises(PlaywrightError, match="canceled"):
             cut.path()  # nothing was kept of it
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert state["uses"] == 1
     [redemption] = state["redemptions"]
     assert redemption["redeliveries"] == 0
@@ -276,7 +254,7 @@ def test_a_cancelled_download_is_downloaded_again_without_spending(
     again.save_as(saved)
     assert saved.read_bytes() == s3_bytes(stack, LARGE_SAMPLE)
 
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert (state["uses"], state["remaining"]) == (1, 0)
     [redemption] = state["redemptions"]
     assert redemption["redeliveries"] == 1
@@ -335,7 +313,7 @@ def test_a_scanner_running_scripts_spends_nothing_and_is_recorded(
     minted = mint(stack, SMALL_SAMPLE)
     agent = desktop_agent(browser) if disguised else None
     scanner_visit(browser, minted["url"], agent)
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert (state["uses"], state["remaining"], state["redemptions"]) == (0, 1, [])
     kind = "page" if disguised else "bot"  # headless chromium names itself: a scanner
     assert state["visits"]["counts"].get(kind, 0) >= 1
@@ -362,7 +340,7 @@ def test_a_previewer_gets_no_button_and_the_address_to_open(stack: Stack, browse
     read_like_a_person(preview)
     context.close()
     assert (dialogs, downloads) == ([], [])
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert (state["uses"], state["redemptions"]) == (0, [])
     assert state["visits"]["counts"] == {"bot": 1}
     assert {visit["kind"] for visit in state["visits"]["recent"]} == {"bot"}

@@ -23,21 +23,19 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-import requests
 from playwright.sync_api import Browser, Page, Request, expect
 
 from tests.browser.chromium import (
     READY,
     desktop_agent,
     download_by_pressing,
-    link_state,
     person,
     press_download,
     read_like_a_person,
     screenshot,
     watched,
 )
-from tests.helpers import TIMEOUT
+from tests.helpers import create, link_state
 from tools.outbox import outbox
 from tools.samples import SMALL_SAMPLE, sample_pdf
 from tools.stack import Stack
@@ -50,15 +48,7 @@ ASKED = "type the email address"  # the note on a press without an answer
 def mint(stack: Stack, **fields: Any) -> dict[str, Any]:
     """``POST /links`` with a recipient check (the JSON API: ``verify`` is not a
     ``/get-link`` parameter)."""
-    response = requests.post(
-        f"{stack.base_url}/links",
-        json={"file": SMALL_SAMPLE, **fields},
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=TIMEOUT,
-    )
-    assert response.status_code == 201, response.text
-    minted: dict[str, Any] = response.json()
-    return minted
+    return create(stack, SMALL_SAMPLE, **fields)
 
 
 def emailed_url(stack: Stack, to: str) -> str:
@@ -118,7 +108,7 @@ def test_a_wrong_address_spends_nothing_then_the_right_one_downloads(
     expect(page.get_by_role("heading")).to_have_text(READY)
     expect(page.locator(".notice")).to_contain_text("That answer is not right")
     expect(page.locator(".notice")).to_contain_text("4 tries left before the link locks")
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert (state["uses"], state["wrong_answers"], len(state["guesses"])) == (0, 1, 1)
     assert state["guesses"][0]["user_agent"] == desktop_agent(browser)
 
@@ -128,7 +118,7 @@ def test_a_wrong_address_spends_nothing_then_the_right_one_downloads(
     assert received == sample_pdf()
     context.close()
     assert dialogs == []
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert (state["uses"], state["remaining"], state["wrong_answers"]) == (1, 0, 1)
     assert (state["recipient"], state["verify"]) == (RECIPIENT, "email")
     assert state["message_id"] == minted["message_id"] and state["locked_at"] is None
@@ -164,7 +154,7 @@ def test_five_wrong_answers_lock_the_link_and_then_the_right_one_gets_nothing(
     assert fifth.status == 423
     expect(page.get_by_role("heading")).to_have_text(LOCKED)
     expect(page.get_by_role("button")).to_have_count(0)
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert state["locked_at"] is not None
     assert (state["uses"], state["wrong_answers"], len(state["guesses"])) == (0, 5, 5)
     assert {guess["user_agent"] for guess in state["guesses"]} == {desktop_agent(browser)}
@@ -182,7 +172,7 @@ def test_five_wrong_answers_lock_the_link_and_then_the_right_one_gets_nothing(
     expect(page.locator("input#answer")).to_have_count(0)
     context.close()
     assert (dialogs, downloads) == ([], [])
-    after = link_state(stack, minted)
+    after = link_state(stack, minted["id"])
     assert (after["uses"], after["wrong_answers"], len(after["guesses"])) == (0, 5, 5)
     assert after["redemptions"] == []
 
@@ -203,7 +193,7 @@ def test_a_scanner_pressing_download_without_an_answer_gets_nothing(
         expect(scan.get_by_role("heading")).to_have_text("Open this link in your browser")
         assert scan.locator("form").count() == 0 and scan.get_by_role("button").count() == 0
         context.close()
-        state = link_state(stack, minted)
+        state = link_state(stack, minted["id"])
         assert (state["uses"], state["redemptions"], state["wrong_answers"]) == (0, [], 0)
         return
     expect(scan.get_by_role("heading")).to_have_text(READY)
@@ -237,6 +227,6 @@ def test_a_scanner_pressing_download_without_an_answer_gets_nothing(
     assert len(sent) == 2
     context.close()
     assert (dialogs, downloads) == ([], [])
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert (state["uses"], state["remaining"], state["redemptions"]) == (0, 1, [])
     assert (state["wrong_answers"], state["guesses"], state["locked_at"]) == (0, [], None)

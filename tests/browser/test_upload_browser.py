@@ -41,14 +41,15 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
+from tests.browser import chromium
 from tests.browser.chromium import (
     READY,
     desktop_agent,
     download_by_pressing,
     fixed_waits,
-    link_state,
+    throttled,
 )
-from tests.helpers import ARTIFACTS, TIMEOUT, s3_bytes
+from tests.helpers import ARTIFACTS, TIMEOUT, link_state, operator, s3_bytes
 from tools.stack import Stack
 
 # Accents, an apostrophe and an en dash: none of them ASCII, or safe in a header unquoted.
@@ -63,31 +64,18 @@ DESKTOP: ViewportSize = {"width": 800, "height": 900}
 UPLOAD_BYTES_PER_SECOND = 150_000
 
 
-def operator(stack: Stack) -> dict[str, str]:
-    return {"Authorization": f"Bearer {stack.api_key}"}
-
-
 def make_request(stack: Stack, **fields: Any) -> dict[str, Any]:
     """A new file request (``POST /requests``), as an operator makes it."""
-    response = requests.post(
-        f"{stack.base_url}/requests",
-        json={"files": 1, "note": "The receipt, please", **fields},
-        headers=operator(stack),
-        timeout=TIMEOUT,
+    made: dict[str, Any] = operator(
+        stack, "POST", "/requests", 201, json={"files": 1, "note": "The receipt, please", **fields}
     )
-    assert response.status_code == 201, response.text
-    made: dict[str, Any] = response.json()
     assert made["url"].startswith(f"{stack.base_url}/upload?token=")
     return made
 
 
 def request_state(stack: Stack, made: dict[str, Any]) -> dict[str, Any]:
     """What an operator sees of the request (``GET /requests/{id}``)."""
-    response = requests.get(
-        f"{stack.base_url}/requests/{made['id']}", headers=operator(stack), timeout=TIMEOUT
-    )
-    assert response.status_code == 200, response.text
-    state: dict[str, Any] = response.json()
+    state: dict[str, Any] = operator(stack, "GET", f"/requests/{made['id']}")
     return state
 
 
@@ -127,17 +115,31 @@ def watch(context: BrowserContext) -> Watched:
 
 
 def person(browser: Browser, *, javascript: bool) -> BrowserContext:
-    """A person's browser: desktop Chrome's User-Agent, downloads on, a light page."""
-    context = browser.new_context(
-        java_script_enabled=javascript,
-        accept_downloads=True,
-        viewport=DESKTOP,
-        color_scheme="light",
-        user_agent=desktop_agent(browser),
+    """A person's browser (chromium.person's), on a light desktop page."""
+    context = chromium.person(
+        browser, DESKTOP, java_script_enabled=javascript, color_scheme="light"
     )
     # Every step here takes well under a second; a stuck one fails within the test's budget.
     context.set_default_timeout(10_000)
     return context
+
+
+def opened(browser: Browser, javascript: bool) -> Iterator[Watched]:
+    tab = watch(person(browser, javascript=javascript))
+    yield tab
+    tab.page.context.close()  # if the test has not: closing twice is harmless
+
+
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[Watched]:
+    """A person's browser, scripts on, and its one watched tab."""
+    yield from opened(browser, javascript=True)
+
+
+@pytest.fixture
+def plain_tab(browser: Browser) -> Iterator[Watched]:
+    """A person's browser with scripts off, and its one watched tab."""
+    yield from opened(browser, javascript=False)
 
 
 def choose_file(page: Page) -> None:
@@ -171,28 +173,6 @@ def wait_for_confirmation(tab: Watched) -> int:
     response = confirmation.response()
     assert response is not None
     return response.status
-
-
-@contextmanager
-def throttled_upload(page: Page, bytes_per_second: int) -> Iterator[None]:
-    """Within the block, what the page sends goes at most ``bytes_per_second`` (Chromium's
-    network emulation, through the DevTools protocol), so that the upload's progress is
-    on screen long enough to be seen; what it receives is not limited."""
-    session = page.context.new_cdp_session(page)
-    session.send("Network.enable")
-
-    def limit(rate: int) -> None:
-        session.send(
-            "Network.emulateNetworkConditions",
-            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": rate},
-        )
-
-    limit(bytes_per_second)
-    try:
-        yield
-    finally:
-        limit(-1)
-        session.detach()
 
 
 @dataclass
@@ -333,12 +313,11 @@ def test_no_fixed_waits() -> None:
 
 
 def test_without_javascript_the_form_posts_to_s3_and_the_link_downloads_the_file(
-    stack: Stack, browser: Browser, tmp_path: Path
+    stack: Stack, browser: Browser, plain_tab: Watched, tmp_path: Path
 ) -> None:
     made = make_request(stack)
-    context = person(browser, javascript=False)
-    tab = watch(context)
-    page = tab.page
+    tab = plain_tab
+    page, context = tab.page, tab.page.context
     loaded = page.goto(made["url"])
     assert loaded is not None and loaded.status == 200
     expect(page.get_by_role("heading")).to_have_text("Send a file")
@@ -365,7 +344,7 @@ def test_without_javascript_the_form_posts_to_s3_and_the_link_downloads_the_file
     received = download_as_a_person(browser, link, tmp_path)
     assert received == CONTENT
     [receipt] = request_state(stack, made)["received"]
-    assert link_state(stack, {"id": receipt["link_id"]})["uses"] == 1
+    assert link_state(stack, receipt["link_id"])["uses"] == 1
 
     # The upload link is spent: its page reads the request and offers no form.
     again = page.goto(made["url"])
@@ -379,17 +358,15 @@ def test_without_javascript_the_form_posts_to_s3_and_the_link_downloads_the_file
 
 
 def test_with_javascript_the_page_shows_progress_and_the_link_downloads_the_file(
-    stack: Stack, browser: Browser, tmp_path: Path
+    stack: Stack, browser: Browser, tab: Watched, tmp_path: Path
 ) -> None:
     made = make_request(stack)
-    context = person(browser, javascript=True)
-    tab = watch(context)
-    page = tab.page
+    page, context = tab.page, tab.page.context
     page.goto(made["url"])
     choose_file(page)
     expect(page.locator("#progress")).to_be_hidden()
     screenshot(page, "upload.png")
-    with s3_cors_as_aws(page, stack) as cors, throttled_upload(page, UPLOAD_BYTES_PER_SECOND):
+    with s3_cors_as_aws(page, stack) as cors, throttled(page, upload=UPLOAD_BYTES_PER_SECOND):
         upload_button(page).click()
         # The script took the form over: the bar shows, the button waits, and the status
         # says how far the upload has got ("12.0 KiB of 195.3 KiB · ...").
@@ -418,15 +395,13 @@ def test_with_javascript_the_page_shows_progress_and_the_link_downloads_the_file
 
 
 def test_when_the_scripts_upload_fails_the_plain_form_sends_the_file(
-    stack: Stack, browser: Browser
+    stack: Stack, tab: Watched
 ) -> None:
     """A bucket without a CORS rule for the page's origin (a deployment without PublicUrl)
     refuses the script's request; so does a broken connection.  The script then submits the
     plain form, which needs no CORS, and the file still arrives, once."""
     made = make_request(stack)
-    context = person(browser, javascript=True)
-    tab = watch(context)
-    page = tab.page
+    page, context = tab.page, tab.page.context
     refused: list[str] = []
 
     def refuse_the_script(route: Route) -> None:
@@ -453,22 +428,15 @@ def test_when_the_scripts_upload_fails_the_plain_form_sends_the_file(
 
 
 def test_with_javascript_a_request_withdrawn_after_the_page_was_shown_sends_nothing(
-    stack: Stack, browser: Browser
+    stack: Stack, tab: Watched
 ) -> None:
     """Break 6: pressing Upload first asks the service for a fresh form, which a request
     withdrawn meanwhile refuses: the page says why, and no byte goes to S3."""
     made = make_request(stack)
-    context = person(browser, javascript=True)
-    tab = watch(context)
-    page = tab.page
+    page, context = tab.page, tab.page.context
     page.goto(made["url"])
     choose_file(page)
-    withdrawn = requests.delete(
-        f"{stack.base_url}/requests/{made['id']}",
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=TIMEOUT,
-    )
-    assert withdrawn.status_code == 200
+    operator(stack, "DELETE", f"/requests/{made['id']}")
     upload_button(page).click()
     expect(page.locator("#status")).to_contain_text("withdrew it")
     expect(page.locator("#status")).to_contain_text("Nothing was sent.")
@@ -484,14 +452,10 @@ def active(page: Page) -> str:
     return focused
 
 
-def test_the_keyboard_alone_sends_the_file_and_copies_the_link(
-    stack: Stack, browser: Browser
-) -> None:
+def test_the_keyboard_alone_sends_the_file_and_copies_the_link(stack: Stack, tab: Watched) -> None:
     made = make_request(stack)
-    context = person(browser, javascript=True)
+    page, context = tab.page, tab.page.context
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.base_url)
-    tab = watch(context)
-    page = tab.page
     # Listening for file choosers turns their interception on; the browser learns of it
     # asynchronously, so it is turned on now, well before the key press that opens one
     # (else the chooser may open uncaught, and the wait for it times out).

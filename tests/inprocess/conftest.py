@@ -1,6 +1,10 @@
-"""The in-process tier's one exception to make test's budget."""
+"""The in-process tier's one exception to make test's budget, and the store contract
+modules' moto."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -13,3 +17,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.startswith(SLOW):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[Any]:
+    """moto's DynamoDB for a whole store contract module (tests.world.CONTRACT_TABLE)."""
+    from tests.world import moto_dynamodb
+
+    with moto_dynamodb() as client:
+        yield client

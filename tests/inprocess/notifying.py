@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 from chalicelib.events import notifications
 from chalicelib.events.notifications import Notifier
 from chalicelib.settings import NotificationSettings
-from tests.helpers import POLL_SECONDS, SMALL, InProcess, call, reset_app_caches
+from tests.helpers import POLL_SECONDS, SMALL, InProcess, call, redeem, reset_app_caches, token_of
 from tools.stack import MAIL_FROM
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -142,6 +142,16 @@ def mint(service: InProcess, **fields: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.body
     minted: dict[str, Any] = response.json_body
     return minted
+
+
+def redeemed(
+    service: InProcess, stream: Stream, **fields: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A fresh link (``mint``'s, with ``fields``) redeemed once by a POST of its token;
+    the MODIFY record that wrote to the stream."""
+    minted = mint(service, **fields)
+    record = modified(service, stream, minted["id"], lambda: redeem(service, token_of(minted)))
+    return minted, record
 
 
 def notifier(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from tests.helpers import (
     SMALL,
     InProcess,
     Issuer,
-    JsonLines,
+    app_log,
     aws_error,
     call,
     redeem,
@@ -216,15 +215,11 @@ def test_grant_fields_refuse_control_characters(shop: InProcess, subject: str) -
 
 def test_unknown_parameters_share_one_metric_reason(shop: InProcess, issuer: Issuer) -> None:
     grant(shop)
-    capture = JsonLines()
-    logging.getLogger("onetime").addHandler(capture)
-    try:
+    with app_log() as capture:
         for name in ("colour", "x" * 40, "uses"):
             response = as_buyer(shop, issuer.token(), f"file=products/course.pdf&{name}=1")
             assert response.status_code == 400
             assert response.json_body["error"] == "invalid_parameter"
-    finally:
-        logging.getLogger("onetime").removeHandler(capture)
     metrics = [json.loads(line) for line in capture.lines if '"Refused"' in line]
     assert [m["Reason"] for m in metrics] == ["invalid_parameter"] * 3
 

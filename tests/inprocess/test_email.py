@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -15,7 +14,9 @@ from tests.helpers import (
     TO,
     InProcess,
     call,
+    create,
     parts,
+    post_token,
     redeem,
     reset_app_caches,
     sent,
@@ -132,14 +133,7 @@ def test_email_when_not_configured_is_400(service: InProcess) -> None:
 
 
 def test_email_through_the_local_stack(stack: Stack) -> None:
-    response = requests.post(
-        f"{stack.base_url}/links",
-        json={"file": SMALL_SAMPLE, "email": TO, "message": "Here you go"},
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
-    minted = response.json()
+    minted = create(stack, SMALL_SAMPLE, email=TO, message="Here you go")
     last = outbox(stack.s3_port, last=1)[-1]
     message = email.message_from_string(last["raw_data"], policy=email.policy.default)
     text, _ = parts(message)
@@ -148,15 +142,7 @@ def test_email_through_the_local_stack(stack: Stack) -> None:
     # The emailed link waits for a person: a GET (a mail scanner's) spends nothing, a POST does.
     scanned = requests.get(minted["url"], headers={"Accept": "*/*"}, timeout=30)
     assert scanned.status_code == 409
-    token = parse_qs(urlsplit(minted["url"]).query)["token"][0]
-    fetched = requests.post(
-        f"{stack.base_url}/download",
-        data={"token": token},
-        headers={"Accept": "application/json"},
-        allow_redirects=False,
-        timeout=30,
-    )
-    assert fetched.status_code == 302
+    assert post_token(stack, minted["url"], "application/json").status_code == 302
 
 
 @pytest.mark.parametrize("message", ["nul \x00 inside", "lone \ud800 surrogate"])

@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import re
 from collections.abc import Callable, Iterator
-from typing import IO, Any, cast
+from dataclasses import dataclass
+from typing import IO, Any, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -31,8 +31,15 @@ from botocore.exceptions import (
 )
 from botocore.response import StreamingBody
 
-from chalicelib.logs import JsonFormatter
-from tests.helpers import BROWSER_ACCEPT, InProcess, aws_error, reset_app_caches, token_of
+from tests.helpers import (
+    BROWSER_ACCEPT,
+    InProcess,
+    JsonLines,
+    app_log,
+    aws_error,
+    reset_app_caches,
+    token_of,
+)
 
 SMALL = bytes(range(256)) * 40  # 10 KiB, every byte value
 KEY = "faults/report.pdf"
@@ -110,45 +117,27 @@ class BeforeSend:
         return handler(request) if handler is not None else None
 
 
+Hook = TypeVar("Hook", AfterCall, BeforeSend)
+
+
+def on_app_session(event: str, hook: Hook, first: bool = False) -> Hook:
+    """``hook`` on the app's boto3 session (ahead of moto's handlers, if ``first``).
+    Registered before the app's first request builds its clients: they copy the
+    session's handlers when created."""
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    (session.events.register_first if first else session.events.register)(event, hook)
+    return hook
+
+
 @pytest.fixture
 def after(service: InProcess) -> AfterCall:
-    # Registered before the app's first request builds its clients (they copy
-    # the session's handlers when created).
-    hook = AfterCall()
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register("after-call.*.*", hook)
-    return hook
+    return on_app_session("after-call.*.*", AfterCall())
 
 
 @pytest.fixture
 def before_send(service: InProcess) -> BeforeSend:
-    hook = BeforeSend()
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register_first("before-send.*.*", hook)
-    return hook
-
-
-class Captured(logging.Handler):
-    """The app's log lines, as its JSON formatter writes them."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-    def errors(self) -> list[dict[str, Any]]:
-        return [line for line in self.lines if line["level"] == "ERROR"]
-
-    def marked(self, marker: str, link_id: str | None = None) -> list[dict[str, Any]]:
-        """Lines whose message holds ``marker`` (about ``link_id``, if given), any level."""
-        return [
-            line
-            for line in self.lines
-            if marker in line["message"] and (link_id is None or line.get("link_id") == link_id)
-        ]
+    return on_app_session("before-send.*.*", BeforeSend(), first=True)
 
 
 # A use certainly spent without delivery (after a claim that succeeded), and a doubt:
@@ -157,7 +146,7 @@ LOST = "USE LOST"
 UNCERTAIN = "USE UNCERTAIN"
 
 
-def assert_uncertain(logged: Captured, link_id: str) -> dict[str, Any]:
+def assert_uncertain(logged: JsonLines, link_id: str) -> dict[str, Any]:
     """Exactly one "USE UNCERTAIN" warning, naming the link and the claim; no "USE LOST"."""
     uncertain = logged.marked(UNCERTAIN)
     assert len(uncertain) == 1, logged.lines
@@ -173,20 +162,21 @@ def assert_uncertain(logged: Captured, link_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def logged() -> Iterator[Captured]:
-    capture = Captured()
-    logger = logging.getLogger("onetime")
-    logger.addHandler(capture)
-    try:
+def logged() -> Iterator[JsonLines]:
+    with app_log() as capture:
         yield capture
-    finally:
-        logger.removeHandler(capture)
+
+
+def direct_link(service: InProcess, **params: Any) -> dict[str, Any]:
+    """A link to a fresh KEY (SMALL) that delivers at its first GET (``confirm=false``)."""
+    service.put(KEY, SMALL)
+    minted: dict[str, Any] = service.mint(KEY, confirm="false", **params)
+    return minted
 
 
 @pytest.fixture
 def link(service: InProcess, after: AfterCall, before_send: BeforeSend) -> dict[str, Any]:
-    service.put(KEY, SMALL)
-    return service.mint(KEY, confirm="false", uses=2)
+    return direct_link(service, uses=2)
 
 
 def state(service: InProcess, link_id: str) -> tuple[int, dict[str, Any]]:
@@ -254,7 +244,7 @@ CLAIM_CASES = [(fault, "api-stream") for fault in DYNAMODB_FAULTS] + [
 
 @pytest.mark.parametrize(("fault", "entry"), CLAIM_CASES)
 def test_claim_failing_is_503_and_spends_nothing(
-    service: InProcess, link: dict[str, Any], logged: Captured, fault: str, entry: str
+    service: InProcess, link: dict[str, Any], logged: JsonLines, fault: str, entry: str
 ) -> None:
     before = state(service, link["id"])
     service.hooks.fail("dynamodb:UpdateItem", DYNAMODB_FAULTS[fault])  # the undo fails too
@@ -267,7 +257,7 @@ def test_claim_failing_is_503_and_spends_nothing(
 
 @pytest.mark.parametrize("fault", list(DYNAMODB_FAULTS))
 def test_claim_failing_once_then_the_undo_finds_nothing_to_undo(
-    service: InProcess, link: dict[str, Any], logged: Captured, fault: str
+    service: InProcess, link: dict[str, Any], logged: JsonLines, fault: str
 ) -> None:
     before = state(service, link["id"])
     service.hooks.fail("dynamodb:UpdateItem", only_calls(DYNAMODB_FAULTS[fault], 1))
@@ -331,7 +321,7 @@ def test_claim_that_did_happen_but_whose_answer_was_lost_is_undone(
 
 
 def test_claim_that_did_happen_and_cannot_be_undone_is_logged_with_its_claim(
-    service: InProcess, link: dict[str, Any], after: AfterCall, logged: Captured
+    service: InProcess, link: dict[str, Any], after: AfterCall, logged: JsonLines
 ) -> None:
     before = state(service, link["id"])
     after.handlers["dynamodb:UpdateItem"] = write_then(read_timeout)
@@ -346,7 +336,7 @@ def test_claim_that_did_happen_and_cannot_be_undone_is_logged_with_its_claim(
 
 
 def test_claim_that_never_happened_and_cannot_be_undone_names_a_claim_not_recorded(
-    service: InProcess, link: dict[str, Any], logged: Captured
+    service: InProcess, link: dict[str, Any], logged: JsonLines
 ) -> None:
     # The same doubt, where the claim did not land: "USE LOST" here would be a false
     # alarm, and the claim id it names is absent from the item.
@@ -388,46 +378,73 @@ def lost_answers(
     return handler
 
 
-@pytest.mark.parametrize("uses", [1, 3])
-@pytest.mark.parametrize("lost", ["read-timeout", "closed"])
+@dataclass
+class Retried:
+    """A GET of a fresh direct link of ``uses`` uses, whose claim's answers were lost."""
+
+    minted: dict[str, Any]
+    uses: int
+    handler: LostAnswers
+    response: Any
+
+
+@pytest.fixture(params=[1, 3], ids=lambda uses: f"{uses}-use")
+def uses(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
+@pytest.fixture(params=["read-timeout", "closed"])
+def lost_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def retried(
+    request: pytest.FixtureRequest,
+    service: InProcess,
+    before_send: BeforeSend,
+    lost_kind: str,
+    uses: int,
+    logged: JsonLines,
+) -> Retried:
+    """``request.param``: how many of the claim's answers are lost (None: every one).
+    (After ``logged``, which must hear what the GET logs.)"""
+    minted = direct_link(service, uses=uses)
+    handler = lost_answers(service, before_send, lost_kind, lost=request.param)
+    return Retried(minted, uses, handler, get(service, token_of(minted), "application/pdf"))
+
+
+@pytest.mark.parametrize("retried", [1], indirect=True, ids=["first-lost"])
 def test_retried_claim_whose_first_answer_was_lost_delivers_on_one_use(
-    service: InProcess, before_send: BeforeSend, logged: Captured, lost: str, uses: int
+    service: InProcess, retried: Retried, logged: JsonLines
 ) -> None:
     # The retry's condition fails on the claim id the first attempt recorded; the store
     # recognises its own claim: delivered, one use spent, nothing undone.
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false", uses=uses)
-    handler = lost_answers(service, before_send, lost, lost=1)
-    response = get(service, token_of(minted), "application/pdf")
-    assert handler.attempts == 2  # the fault happened: a write, a lost answer, a retry
+    response, link_id = retried.response, retried.minted["id"]
+    assert retried.handler.attempts == 2  # the fault happened: a write, a lost answer, a retry
     assert response.status_code == 200, (response.status_code, response.body[:200])
     assert response.body == SMALL
-    assert response.headers["X-Remaining-Uses"] == str(uses - 1)
-    assert state(service, minted["id"])[0] == 1
-    assert len(state(service, minted["id"])[1]) == 1
+    assert response.headers["X-Remaining-Uses"] == str(retried.uses - 1)
+    assert state(service, link_id)[0] == 1
+    assert len(state(service, link_id)[1]) == 1
     assert not logged.marked(UNCERTAIN) and not logged.marked(LOST), logged.lines
     assert not logged.marked("undid a claim"), logged.lines
 
 
-@pytest.mark.parametrize("uses", [1, 3])
-@pytest.mark.parametrize("lost", ["read-timeout", "closed"])
+@pytest.mark.parametrize("retried", [None], indirect=True, ids=["every-lost"])
 def test_retried_claim_whose_every_answer_was_lost_is_undone_and_refused(
-    service: InProcess, before_send: BeforeSend, logged: Captured, lost: str, uses: int
+    service: InProcess, retried: Retried, before_send: BeforeSend, logged: JsonLines
 ) -> None:
     # No attempt answered: the claim landed (first attempt) but the app cannot know, so it
     # undoes it -- the undo is answered -- and refuses: 503, nothing spent.
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false", uses=uses)
-    handler = lost_answers(service, before_send, lost, lost=None)
-    response = get(service, token_of(minted), "application/pdf")
-    assert handler.attempts >= 2  # retried, and no attempt answered
-    assert_unavailable(response)
-    assert SMALL[:64] not in response.body
-    assert state(service, minted["id"]) == (0, {})
-    assert len(logged.marked("undid a claim whose answer was lost", minted["id"])) == 1
+    assert retried.handler.attempts >= 2  # retried, and no attempt answered
+    assert_unavailable(retried.response)
+    assert SMALL[:64] not in retried.response.body
+    assert state(service, retried.minted["id"]) == (0, {})
+    assert len(logged.marked("undid a claim whose answer was lost", retried.minted["id"])) == 1
     assert not logged.marked(UNCERTAIN) and not logged.marked(LOST), logged.lines
     del before_send.handlers["before-send.dynamodb.UpdateItem"]
-    assert_still_redeemable(service, minted, 0)
+    assert_still_redeemable(service, retried.minted, 0)
 
 
 # ---------------------------------------------------------------- S3 after the claim
@@ -516,7 +533,7 @@ GIVE_BACK_FAULTS: dict[str, Fault] = {
 
 @pytest.mark.parametrize("give_back", list(GIVE_BACK_FAULTS))
 def test_give_back_failing_too_is_503_and_logs_use_lost(
-    service: InProcess, link: dict[str, Any], logged: Captured, give_back: str
+    service: InProcess, link: dict[str, Any], logged: JsonLines, give_back: str
 ) -> None:
     before = state(service, link["id"])
     service.hooks.fail("s3:GetObject", S3_FAULTS["read-timeout"])
@@ -563,8 +580,7 @@ def test_unversioned_file_changed_is_410_and_the_use_given_back(
     unversioned: InProcess, change: str
 ) -> None:
     service = unversioned
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false")
+    minted = direct_link(service)
     assert "version_id" not in service.item(minted["id"])
     CHANGES[change](service)
     before = state(service, minted["id"])
@@ -585,11 +601,10 @@ def test_unversioned_file_changed_is_410_and_the_use_given_back(
 
 
 def test_unversioned_file_changed_and_give_back_failing_logs_use_lost(
-    unversioned: InProcess, logged: Captured
+    unversioned: InProcess, logged: JsonLines
 ) -> None:
     service = unversioned
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false")
+    minted = direct_link(service)
     replace(service)
     service.hooks.fail("dynamodb:UpdateItem", only_calls(DYNAMODB_FAULTS["500"], 2))
     response = get(service, token_of(minted), "application/pdf")
@@ -607,8 +622,7 @@ def test_unversioned_file_changed_and_give_back_failing_logs_use_lost(
 
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_versioned_stream_serves_the_pinned_version(service: InProcess, change: str) -> None:
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false")
+    minted = direct_link(service)
     CHANGES[change](service)
     assert state(service, minted["id"]) == (0, {})
     response = get(service, token_of(minted), "application/pdf")
@@ -625,8 +639,7 @@ def test_versioned_stream_serves_the_pinned_version(service: InProcess, change: 
 
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_versioned_redirect_carries_the_pinned_version(service: InProcess, change: str) -> None:
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false")
+    minted = direct_link(service)
     version = service.item(minted["id"])["version_id"]["S"]
     CHANGES[change](service)
     response = get(service, token_of(minted), "*/*")
@@ -642,8 +655,7 @@ def test_versioned_redirect_carries_the_pinned_version(service: InProcess, chang
 def test_versioned_pinned_version_destroyed_is_410_and_the_use_given_back(
     service: InProcess,
 ) -> None:
-    service.put(KEY, SMALL)
-    minted = service.mint(KEY, confirm="false")
+    minted = direct_link(service)
     version = service.item(minted["id"])["version_id"]["S"]
     replace(service)
     service.s3.delete_object(Bucket=service.bucket, Key=KEY, VersionId=version)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import email.message
-import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -34,11 +33,13 @@ from chalicelib.settings import NotificationSettings
 from tests.helpers import (
     BROWSER_ACCEPT,
     CLAIM_ON_MOTO,
-    ROOT,
     InProcess,
+    JsonLines,
+    app_log,
     aws_error,
     call,
     download,
+    python,
     redeem,
     reset_app_caches,
     sent,
@@ -53,6 +54,7 @@ from tests.inprocess.notifying import (
     mint,
     modified,
     notifier,
+    redeemed,
     ttl_deleted,
     turn_on,
 )
@@ -86,24 +88,10 @@ def notifying(mailing: InProcess, receiver: Receiver, monkeypatch: pytest.Monkey
     return mailing
 
 
-class Captured(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture
-def warnings_() -> Iterator[Captured]:
-    capture = Captured()
-    logger = logging.getLogger("onetime")
-    logger.addHandler(capture)
-    try:
+def warnings_() -> Iterator[JsonLines]:
+    with app_log() as capture:
         yield capture
-    finally:
-        logger.removeHandler(capture)
 
 
 def receipts_to(address: str) -> list[email.message.EmailMessage]:
@@ -157,8 +145,7 @@ def test_a_tampered_payload_or_another_secret_fails_the_verifier(
     notifying: InProcess, receiver: Receiver
 ) -> None:
     stream = Stream()
-    minted = mint(notifying)
-    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    _, record = redeemed(notifying, stream)
     lambda_notify(batch(record), None)
     [(headers, body)] = receiver.received
     with pytest.raises(WebhookVerificationError):
@@ -172,8 +159,7 @@ def test_the_receiver_failing_twice_gets_it_on_the_third_attempt(
     notifying: InProcess, receiver: Receiver
 ) -> None:
     stream = Stream()
-    minted = mint(notifying)
-    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    _, record = redeemed(notifying, stream)
     receiver.answers = [500, 500]
     sleeps: list[float] = []
     handler, _ = notifier(receiver, sleeps)
@@ -186,7 +172,7 @@ def test_the_receiver_failing_twice_gets_it_on_the_third_attempt(
 
 
 def test_what_never_arrives_is_handed_back_logged_and_set_aside(
-    notifying: InProcess, receiver: Receiver, warnings_: Captured
+    notifying: InProcess, receiver: Receiver, warnings_: JsonLines
 ) -> None:
     stream = Stream()
     first, second = mint(notifying), mint(notifying)
@@ -204,7 +190,7 @@ def test_what_never_arrives_is_handed_back_logged_and_set_aside(
     # them and finally sends them to the dead-letter queue (infra/resources.yaml).
     assert failed == [r["dynamodb"]["SequenceNumber"] for r in records]
     assert len(receiver.received) == 3 and sleeps == [1.0, 4.0]  # bounded: then it gives up
-    [line] = [m for m in warnings_.messages if m.startswith("NOTIFICATION FAILED")]
+    [line] = [m for m in warnings_.messages() if m.startswith("NOTIFICATION FAILED")]
     assert first["id"] in line and "127.0.0.1" in line and "answered 503" in line
     assert "/hooks/onetime" not in line  # the host only: a path may hold a credential
 
@@ -213,8 +199,7 @@ def test_a_refusal_that_will_not_change_is_not_asked_again(
     notifying: InProcess, receiver: Receiver
 ) -> None:
     stream = Stream()
-    minted = mint(notifying)
-    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    _, record = redeemed(notifying, stream)
     receiver.answers = [401]
     sleeps: list[float] = []
     handler, _ = notifier(receiver, sleeps)
@@ -224,8 +209,7 @@ def test_a_refusal_that_will_not_change_is_not_asked_again(
 
 def test_an_unreachable_endpoint_is_retried_then_given_up(notifying: InProcess) -> None:
     stream = Stream()
-    minted = mint(notifying)
-    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    _, record = redeemed(notifying, stream)
     closed = Receiver()
     closed.close()  # nothing listens on its port any more
     sleeps: list[float] = []
@@ -370,8 +354,7 @@ def test_a_retried_record_skips_what_this_container_already_delivered(
     back to Lambda.  Retried on the same container, only the failed endpoint gets it
     again; on another container, everything does (at least once), under the same id."""
     stream = Stream()
-    minted = mint(notifying, notify=NOTIFY)
-    record = modified(notifying, stream, minted["id"], lambda: redeem(notifying, token_of(minted)))
+    _, record = redeemed(notifying, stream, notify=NOTIFY)
     flaky = Receiver()
     flaky.answers = [503] * 3
     settings = NotificationSettings(
@@ -606,17 +589,7 @@ def test_the_stream_handler_exists_only_where_the_stream_does(variable: str, sou
     """`chalice deploy` (way 1) has no stream to attach to: without the variable the app
     has no event source, so it deploys the API alone; `make package` and the notify
     function set it."""
-    import subprocess
-    import sys
-
     env = {**os.environ, "ONETIME_NOTIFY_HANDLER": variable}
-    done = subprocess.run(
-        [sys.executable, "-c", "import app; print(len(app.app.event_sources))"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    done = python("-c", "import app; print(len(app.app.event_sources))", env=env)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(sources)

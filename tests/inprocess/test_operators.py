@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from typing import Any
 
 import pytest
 
-from tests.helpers import SMALL, InProcess, JsonLines, call, download, epoch, token_of
+from tests.helpers import SMALL, InProcess, app_log, call, download, epoch, token_of
 
 
 @pytest.fixture
@@ -223,13 +222,9 @@ def test_list_rejects_bad_queries(service: InProcess, query: str) -> None:
 
 def test_refusals_are_logged_not_stored(service: InProcess, created: dict[str, Any]) -> None:
     token = token_of(created)
-    capture = JsonLines()
-    logging.getLogger("onetime").addHandler(capture)
-    try:
+    with app_log() as capture:
         for _ in range(3):
             download(service, token)  # two uses, then a refusal
-    finally:
-        logging.getLogger("onetime").removeHandler(capture)
     lines = [json.loads(line) for line in capture.lines]
     requests = [line for line in lines if line["message"] == "request"]
     assert [r.get("outcome") for r in requests[-3:]] == [
@@ -245,13 +240,9 @@ def test_refusals_are_logged_not_stored(service: InProcess, created: dict[str, A
 
 
 def test_metrics_are_embedded_metric_format(service: InProcess, created: dict[str, Any]) -> None:
-    capture = JsonLines()
-    logging.getLogger("onetime").addHandler(capture)
-    try:
+    with app_log() as capture:
         for _ in range(3):
             download(service, token_of(created))
-    finally:
-        logging.getLogger("onetime").removeHandler(capture)
     metrics = [json.loads(line) for line in capture.lines if '"_aws"' in line]
     seen = []
     for entry in metrics:

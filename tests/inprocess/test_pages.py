@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -15,9 +16,9 @@ from tests.helpers import (
     Jar,
     aws_error,
     browse,
-    kept_cookies,
-    sent_cookies,
+    landing,
     set_attribute,
+    submit,
     text_of,
     token_of,
 )
@@ -31,22 +32,32 @@ def press_download(service: InProcess, page: str, jar: Jar | None = None) -> Any
     assert form, page
     assert form.group(1) == "download"
     fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form.group(2)))
-    response = service.client.http.post(
-        "/download",
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": BROWSER_ACCEPT,
-            **sent_cookies(jar),
-        },
-        body="&".join(f"{k}={v}" for k, v in fields.items()),
-    )
-    return kept_cookies(response, jar)
+    return submit(service, fields, jar)
 
 
 @pytest.fixture
 def minted(service: InProcess) -> dict[str, Any]:
     service.put("docs/guide.pdf", SMALL)
     return service.mint("docs/guide.pdf", filename="Guide — été.pdf", uses=2, ttl=7200)
+
+
+@dataclass
+class Shown:
+    """A landing page as a person's browser got it, and the cookies it keeps."""
+
+    service: InProcess
+    page: str
+    jar: Jar
+
+    def press(self, after: float, page: str | None = None) -> Any:
+        """Press Download ``after`` seconds (on ``page``, if given: an earlier or an edited one)."""
+        self.service.clock.advance(after)
+        return press_download(self.service, self.page if page is None else page, self.jar)
+
+
+@pytest.fixture
+def shown(service: InProcess, minted: dict[str, Any]) -> Shown:
+    return Shown(service, *landing(service, token_of(minted)))
 
 
 def test_browser_get_shows_landing_page_and_spends_nothing(
@@ -75,12 +86,9 @@ def test_browser_get_shows_landing_page_and_spends_nothing(
 
 
 def test_pressing_download_starts_the_download_and_says_so(
-    service: InProcess, minted: dict[str, Any]
+    service: InProcess, minted: dict[str, Any], shown: Shown
 ) -> None:
-    jar: Jar = {}
-    page = text_of(browse(service, token_of(minted), jar=jar))
-    service.clock.advance(2)  # a person reads the page, then presses
-    response = press_download(service, page, jar)
+    response = shown.press(after=2)  # a person reads the page, then presses
     assert response.status_code == 200
     started = text_of(response)
     assert "Your download has started" in started
@@ -97,30 +105,23 @@ def test_pressing_download_starts_the_download_and_says_so(
 
 
 def test_a_press_faster_than_a_person_spends_nothing(
-    service: InProcess, minted: dict[str, Any]
+    service: InProcess, minted: dict[str, Any], shown: Shown
 ) -> None:
-    jar: Jar = {}
-    page = text_of(browse(service, token_of(minted), jar=jar))
-    service.clock.advance(0.2)
-    response = press_download(service, page, jar)
+    response = shown.press(after=0.2)
     assert response.status_code == 200
     again = text_of(response)
     assert "Press Download again" in again
     assert "<button" in again
     assert service.uses(minted["id"]) == 0
-    service.clock.advance(2)
-    assert "Your download has started" in text_of(press_download(service, again, jar))
+    assert "Your download has started" in text_of(shown.press(after=2, page=again))
     assert service.uses(minted["id"]) == 1
 
 
 def test_an_edited_render_time_counts_as_too_fast(
-    service: InProcess, minted: dict[str, Any]
+    service: InProcess, minted: dict[str, Any], shown: Shown
 ) -> None:
-    jar: Jar = {}
-    page = text_of(browse(service, token_of(minted), jar=jar))
-    forged = re.sub(r'name="shown" value="(\d+)\.', 'name="shown" value="1000.', page)
-    service.clock.advance(5)
-    assert "Press Download again" in text_of(press_download(service, forged, jar))
+    forged = re.sub(r'name="shown" value="(\d+)\.', 'name="shown" value="1000.', shown.page)
+    assert "Press Download again" in text_of(shown.press(after=5, page=forged))
     assert service.uses(minted["id"]) == 0
 
 
@@ -231,15 +232,11 @@ def test_landing_and_head_make_one_aws_call(service: InProcess, minted: dict[str
 
 
 def test_a_reloaded_started_page_spends_nothing_more(
-    service: InProcess, minted: dict[str, Any]
+    service: InProcess, minted: dict[str, Any], shown: Shown
 ) -> None:
-    jar: Jar = {}
-    page = text_of(browse(service, token_of(minted), jar=jar))
-    service.clock.advance(2)
-    first = press_download(service, page, jar)
+    first = shown.press(after=2)
     assert "Your download has started" in text_of(first)
-    service.clock.advance(0.2)  # a double click: the browser drops the first answer
-    again = press_download(service, page, jar)
+    again = shown.press(after=0.2)  # a double click: the browser drops the first answer
     assert again.status_code == 200
     assert "Your download has started" in text_of(again)
     assert again.headers["Set-Cookie"] != first.headers["Set-Cookie"]  # re-keyed

@@ -17,14 +17,14 @@ from tests.helpers import (
     BROWSER_ACCEPT,
     SMALL,
     InProcess,
-    Jar,
     aws_error,
     browse,
     call,
+    landing,
     parts,
     reset_app_caches,
     sent,
-    sent_cookies,
+    submit,
     text_of,
     token_of,
 )
@@ -42,18 +42,14 @@ def mint(service: InProcess, **fields: Any) -> dict[str, Any]:
 
 def press(service: InProcess, token: str, answer: str | None, accept: str = BROWSER_ACCEPT) -> Any:
     """The landing page's form, as a person sends it after reading the page."""
-    jar: Jar = {}  # the page's form cookie, sent back with the form as a browser does
-    page = text_of(browse(service, token, jar=jar))
+    page, jar = landing(service, token)
     shown = re.search(r'name="shown" value="([^"]+)"', page)
     assert shown is not None
     service.clock.advance(3)
     fields = {"token": token, "shown": shown.group(1)}
     if answer is not None:
         fields["answer"] = answer
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": accept}
-    return service.client.http.post(
-        "/download", headers={**headers, **sent_cookies(jar)}, body=urlencode(fields)
-    )
+    return submit(service, fields, jar, accept)
 
 
 def state(service: InProcess, link_id: str) -> dict[str, Any]:

@@ -281,29 +281,30 @@ def test_redeem_aws_call_counts(service: InProcess, small: dict[str, Any]) -> No
 HEALTHY = {"status": "ok", "checks": {"table": "ok", "bucket": "ok"}}
 
 
+def unhealthy(service: InProcess, table: str = "ok", bucket: str = "ok") -> Any:
+    """``/health`` answering 503 with these checks."""
+    response = service.client.http.get("/health")
+    assert response.status_code == 503
+    assert response.json_body == {
+        "status": "unavailable",
+        "checks": {"table": table, "bucket": bucket},
+    }
+    return response
+
+
 def test_health(service: InProcess) -> None:
     response = service.client.http.get("/health")
     assert response.status_code == 200
     assert response.json_body == HEALTHY
     service.hooks.fail("dynamodb:GetItem", aws_error("InternalServerError", 500))
-    response = service.client.http.get("/health")
-    assert response.status_code == 503
-    assert response.json_body == {
-        "status": "unavailable",
-        "checks": {"table": "unavailable", "bucket": "ok"},
-    }
+    unhealthy(service, table="unavailable")
 
 
 def test_health_fails_when_the_role_cannot_read_the_bucket(service: InProcess) -> None:
     """Issue 16, item 6: AccessDenied used to count as healthy.  Without s3:ListBucket a
     missing key is AccessDenied too, so the check reads an object it writes itself."""
     service.hooks.fail("s3:GetObject", aws_error("AccessDenied", 403))
-    response = service.client.http.get("/health")
-    assert response.status_code == 503
-    assert response.json_body == {
-        "status": "unavailable",
-        "checks": {"table": "ok", "bucket": "unavailable"},
-    }
+    response = unhealthy(service, bucket="unavailable")
     assert "AccessDenied" not in response.body.decode()  # our words, never AWS's
 
 

@@ -4,7 +4,6 @@ process: one table for the module, and a table of its own for each listing test.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,17 +14,8 @@ from chalicelib.storage.stores import RequestStore
 from tests.contracts.requeststores import *  # noqa: F403 -- the shared body, collected here
 from tests.contracts.requeststores import new_request
 from tests.contracts.stores import new_link
-from tests.world import moto_dynamodb
+from tests.world import CONTRACT_TABLE as TABLE
 from tools.resources import create_table
-
-TABLE = "contract"
-
-
-@pytest.fixture(scope="module")
-def dynamodb() -> Iterator[Any]:
-    with moto_dynamodb() as client:
-        create_table(client, TABLE)
-        yield client
 
 
 def fresh_table(dynamodb: Any) -> str:

@@ -16,7 +16,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from chalicelib.web.views.common import iso
-from tests.helpers import BROWSER_ACCEPT, InProcess, aws_error, call, parts, reset_app_caches, sent
+from tests.helpers import (
+    BROWSER_ACCEPT,
+    InProcess,
+    aws_error,
+    call,
+    created,
+    parts,
+    reset_app_caches,
+    sent,
+)
 
 PDF = b"%PDF-1.7 request sample " * 20
 NAME = "Reçu d'été – 2026.pdf"  # noqa: RUF001 - a dash outside ASCII, on purpose
@@ -392,18 +401,16 @@ def test_the_link_is_not_shown_when_it_goes_only_to_the_requester(mailing: InPro
 
 
 def test_an_upload_link_can_be_emailed(mailing: InProcess) -> None:
-    response = call(
+    made = created(
         mailing,
-        "POST",
         "/requests",
         {"email": "client@example.com", "message": "Your signed contract, please.", "files": 2},
     )
-    assert response.status_code == 201, response.body
-    assert response.json_body["message_id"]
+    assert made["message_id"]
     (message,) = [m for m in sent() if m["To"] == "client@example.com"]
     plain, page = parts(message)
-    assert response.json_body["url"] in plain
-    assert html.escape(response.json_body["url"]) in page
+    assert made["url"] in plain
+    assert html.escape(made["url"]) in page
     assert "up to 2 files" in plain and "Your signed contract, please." in plain
 
 

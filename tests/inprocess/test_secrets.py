@@ -27,8 +27,18 @@ import pytest
 import requests
 from botocore.exceptions import ReadTimeoutError
 
-from chalicelib.logs import JsonFormatter
-from tests.helpers import API_KEY, BROWSER_ACCEPT, InProcess, aws_error, redeem, sent, token_of
+from tests.helpers import (
+    API_KEY,
+    BROWSER_ACCEPT,
+    InProcess,
+    JsonLines,
+    app_log,
+    aws_error,
+    operator,
+    redeem,
+    sent,
+    token_of,
+)
 from tests.inprocess.notifying import (
     NOTIFY,
     Receiver,
@@ -81,26 +91,14 @@ class Session:
         self.ids: list[str] = []
 
     def mint(self, key: str, **params: Any) -> str:
-        auth = {"Authorization": f"Bearer {self.stack.api_key}"}
-        if params.pop("post", False):
-            response = self.http.post(
-                f"{self.stack.base_url}/links",
-                json={"file": key, **params},
-                headers=auth,
-                timeout=TIMEOUT,
-            )
-            assert response.status_code == 201, response.text
+        fields = {"file": key, **params}
+        if fields.pop("post", False):
+            minted = operator(self.stack, "POST", "/links", 201, json=fields, http=self.http)
         else:
-            response = self.http.get(
-                f"{self.stack.base_url}/get-link",
-                params={"file": key, **params},
-                headers=auth,
-                timeout=TIMEOUT,
-            )
-            assert response.status_code == 200, response.text
-        url: str = response.json()["url"]
+            minted = operator(self.stack, "GET", "/get-link", params=fields, http=self.http)
+        url: str = minted["url"]
         self.tokens.append(token_of(url))
-        self.ids.append(response.json()["id"])
+        self.ids.append(minted["id"])
         return url
 
     def get(self, url: str, accept: str) -> requests.Response:
@@ -211,34 +209,16 @@ def test_no_secret_in_the_table_or_the_app_logs(stack: Stack) -> None:
 # ---------------------------------------------------------------- in-process
 
 
-class Captured(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
 @pytest.fixture
-def captured() -> Iterator[Captured]:
-    capture = Captured()
-    logger = logging.getLogger("onetime")
-    level = logger.level
-    logger.addHandler(capture)
-    logger.setLevel(logging.DEBUG)  # whatever the app would log at any level
-    try:
+def captured() -> Iterator[JsonLines]:
+    with app_log(logging.DEBUG) as capture:  # whatever the app would log at any level
         yield capture
-    finally:
-        logger.removeHandler(capture)
-        logger.setLevel(level)
 
 
 SMALL = bytes(range(256)) * 40
 
 
-def test_no_secret_in_the_log_in_process(service: InProcess, captured: Captured) -> None:
+def test_no_secret_in_the_log_in_process(service: InProcess, captured: JsonLines) -> None:
     tokens: list[str] = []
     signatures: list[str] = []
     http = service.client.http
@@ -370,7 +350,7 @@ def test_no_token_in_the_logs_whatever_the_spelling_of_its_name(stack: Stack, na
 
 
 def test_no_session_secret_in_the_log_the_table_or_a_url(
-    service: InProcess, captured: Captured
+    service: InProcess, captured: JsonLines
 ) -> None:
     """A download session's secret lives only in the client's cookie (and the header that
     carries it): never in a log line, the table, or an address we hand out."""
@@ -410,7 +390,7 @@ def test_no_session_secret_in_the_log_the_table_or_a_url(
 
 
 def test_no_recipient_code_or_answer_in_the_log_or_the_table(
-    service: InProcess, captured: Captured
+    service: InProcess, captured: JsonLines
 ) -> None:
     """A check's code is handed out once, in the mint's answer; the answers people type are
     compared as digests.  Neither is ever logged or stored."""

@@ -4,7 +4,6 @@ one table for the module (each test uses fresh ids and keys)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,17 +13,8 @@ from chalicelib.storage.linkstore import DynamoLinkStore
 from chalicelib.storage.stores import GrantStore, LinkStore
 from tests.contracts.stores import *  # noqa: F403 -- the shared body, collected here
 from tests.contracts.stores import check_legacy_item
-from tests.world import moto_dynamodb
+from tests.world import CONTRACT_TABLE as TABLE
 from tools.resources import create_table
-
-TABLE = "contract"
-
-
-@pytest.fixture(scope="module")
-def dynamodb() -> Iterator[Any]:
-    with moto_dynamodb() as client:
-        create_table(client, TABLE)
-        yield client
 
 
 @pytest.fixture

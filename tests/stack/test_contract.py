@@ -11,33 +11,14 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
-from tests.helpers import ROOT
+from tests.stack.openapi import CHECKS, SPEC, auth
 from tools.stack import Stack
 
-SPEC = ROOT / "openapi.yaml"
 schema = schemathesis.openapi.from_path(SPEC)
 # Only the methods the spec declares: chalice local's HTTP server itself answers 501
 # to TRACE and the like before the app sees them (API Gateway answers 403).
 schema.config.phases.coverage.unexpected_methods = set()
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    response_headers_conformance,
-]
-
-
-def auth(stack: Stack) -> dict[str, str]:
-    return {"Authorization": f"Bearer {stack.api_key}"}
 
 
 @schema.parametrize()

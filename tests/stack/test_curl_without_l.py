@@ -14,11 +14,10 @@ import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 
+from tests import helpers
 from tools.samples import LARGE_SAMPLE
 from tools.stack import Stack
 
@@ -29,22 +28,11 @@ COMMAND = re.compile(r"curl -fOJL -H 'X-Download-Session: [0-9a-f]{16}\.[\w-]{43
 
 
 def mint(stack: Stack, **params: str) -> dict[str, Any]:
-    response = requests.get(
-        f"{stack.base_url}/get-link",
-        params={"file": LARGE_SAMPLE, **params},
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=TIMEOUT,
-    )
-    assert response.status_code == 200, response.text
-    minted: dict[str, Any] = response.json()
-    return minted
+    return helpers.mint(stack, LARGE_SAMPLE, **params)
 
 
 def uses(stack: Stack, link_id: str) -> int:
-    item = stack.client("dynamodb").get_item(
-        TableName=stack.table, Key={"pk": {"S": f"link#{link_id}"}}, ConsistentRead=True
-    )["Item"]
-    return int(item["uses"]["N"])
+    return int(helpers.item(stack, link_id)["uses"]["N"])
 
 
 def curl(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -101,14 +89,7 @@ def test_curl_without_L_saves_no_fake_file_and_prints_the_command_that_recovers(
 def test_a_redirect_carries_no_attachment_header(stack: Stack) -> None:
     """Only the file is an attachment: the 302's body is a note, never a download."""
     minted = mint(stack)
-    token = parse_qs(urlsplit(minted["url"]).query)["token"][0]
-    answer = requests.post(
-        f"{stack.base_url}/download",
-        data={"token": token},
-        headers={"Accept": "*/*"},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
+    answer = helpers.post_token(stack, minted["url"], "*/*")
     assert answer.status_code == 302
     assert "Content-Disposition" not in answer.headers
     # The session's value is the client's own, and the body repeats only that value.

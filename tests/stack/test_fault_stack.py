@@ -221,16 +221,21 @@ def redeemed_once(cell: Cell) -> None:
     )
 
 
-def redeliver(cell: Cell) -> Any:
+def post_token(cell: Cell, **headers: str) -> Any:
+    """The cell's token posted to ``/download`` by a client that asks for the file."""
     return cell.on.client.http.post(
         "/download",
         headers={
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/octet-stream",
-            SESSION_HEADER: cell.given["session"],
+            **headers,
         },
         body=f"token={cell.given['token']}",
     )
+
+
+def redeliver(cell: Cell) -> Any:
+    return post_token(cell, **{SESSION_HEADER: cell.given["session"]})
 
 
 def refunded_often(cell: Cell) -> None:
@@ -269,14 +274,7 @@ def mint_with_email(cell: Cell) -> Any:
 
 
 def redeem(cell: Cell) -> Any:
-    return cell.on.client.http.post(
-        "/download",
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/octet-stream",
-        },
-        body=f"token={cell.given['token']}",
-    )
+    return post_token(cell)
 
 
 @dataclass(frozen=True)

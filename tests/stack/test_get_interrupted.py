@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 
+from tests.helpers import create, link_state, serving
 from tools import ROOT
 from tools.ports import HOST
 from tools.samples import LARGE_SAMPLE
@@ -88,14 +88,11 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def proxy() -> Iterator[HoldingProxy]:
-    server = HoldingProxy()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(TIMEOUT)
+    with serving(HoldingProxy()) as server:
+        try:
+            yield server
+        finally:
+            server.release.set()  # a handler still holding its answer lets go, so shutdown ends
 
 
 def cli_env(proxy: str | None = None) -> dict[str, str]:
@@ -138,29 +135,6 @@ def wait_for_bytes(folder: Path, count: int, process: subprocess.Popen[str]) -> 
     raise AssertionError(f"no {count} bytes in {folder}: {[p.name for p in folder.iterdir()]}")
 
 
-def mint(stack: Stack, key: str) -> dict[str, Any]:
-    answer = requests.post(
-        f"{stack.base_url}/links",
-        json={"file": key},
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=TIMEOUT,
-    )
-    assert answer.status_code in (200, 201), answer.text
-    minted: dict[str, Any] = answer.json()
-    return minted
-
-
-def link_state(stack: Stack, link_id: str) -> dict[str, Any]:
-    answer = requests.get(
-        f"{stack.base_url}/links/{link_id}",
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=TIMEOUT,
-    )
-    assert answer.status_code == 200, answer.text
-    state: dict[str, Any] = answer.json()
-    return state
-
-
 @pytest.mark.parametrize(
     ("sent", "exit_code", "again"),
     [(signal.SIGINT, 130, ["--resume"]), (signal.SIGTERM, 143, [])],
@@ -174,7 +148,7 @@ def test_an_interrupted_get_keeps_the_bytes_and_the_session_and_finishes_in_it(
     exit_code: int,
     again: list[str],
 ) -> None:
-    minted = mint(stack, LARGE_SAMPLE)
+    minted = create(stack, LARGE_SAMPLE)
     sample = stack.client("s3").get_object(Bucket=stack.bucket, Key=LARGE_SAMPLE)["Body"].read()
     assert len(sample) > 5 * HOLD_AFTER
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
-import sys
 
 import requests
 from boto3.s3.transfer import TransferConfig
 
-from tools import ROOT
+from tests.helpers import python
 from tools.outbox import outbox
 from tools.samples import SMALL_SAMPLE
 from tools.stack import Stack
@@ -51,15 +49,7 @@ def test_the_outbox_lists_a_sent_email_after_a_multipart_upload(stack: Stack) ->
 
     # And `make outbox` itself, as a user runs it.
     env = {name: value for name, value in os.environ.items() if not STEERING.match(name)}
-    result = subprocess.run(
-        [sys.executable, "-m", "tools.outbox"],
-        cwd=ROOT,
-        env={**env, "S3_PORT": str(stack.s3_port), "LAST": "1"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = python("-m", "tools.outbox", env={**env, "S3_PORT": str(stack.s3_port), "LAST": "1"})
     assert result.returncode == 0, result.stderr
     assert f"Subject: {subject}" in result.stdout
     assert "To:      after-multipart@example.com" in result.stdout

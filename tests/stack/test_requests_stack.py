@@ -22,7 +22,7 @@ import requests
 from botocore.exceptions import ClientError, ReadTimeoutError
 from chalice.test import Client
 
-from tests.helpers import BROWSER_ACCEPT
+from tests.helpers import BROWSER_ACCEPT, operator
 from tools.stack import Stack
 
 TIMEOUT = 30
@@ -31,25 +31,12 @@ NAME = "Relevé de compte n°7.pdf"
 
 
 def make_request(stack: Stack, **fields: Any) -> dict[str, Any]:
-    response = requests.post(
-        f"{stack.base_url}/requests",
-        json=fields,
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=TIMEOUT,
-    )
-    assert response.status_code == 201, response.text
-    made: dict[str, Any] = response.json()
+    made: dict[str, Any] = operator(stack, "POST", "/requests", 201, json=fields)
     return made
 
 
 def state(stack: Stack, request_id: str) -> dict[str, Any]:
-    response = requests.get(
-        f"{stack.base_url}/requests/{request_id}",
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=TIMEOUT,
-    )
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
+    found: dict[str, Any] = operator(stack, "GET", f"/requests/{request_id}")
     return found
 
 

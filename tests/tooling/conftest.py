@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import POLL_SECONDS
+from tests.helpers import serving
 from tests.tooling.cli import Canned
 from tests.tooling.packaged import Built, build_all
 
 
 @pytest.fixture
 def canned() -> Iterator[Canned]:
-    server = Canned()
-    thread = threading.Thread(target=server.serve_forever, args=(POLL_SECONDS,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(Canned()) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ from onetime_cli.durations import format_duration, parse_duration
 from onetime_cli.links import link_id_from
 from onetime_cli.render import printable
 from onetime_cli.uploads import FileChanged, FormBody, guess_content_type
-from tests.helpers import TIMEOUT
+from tests.helpers import TIMEOUT, serving
 from tests.tooling.cli import (
     CANNED_URL,
     CUSTOMER,
@@ -607,14 +607,17 @@ def test_s3_error_messages_escape_terminal_controls(canned: Canned, report: Path
     assert result.stderr == f"error: S3 refused the upload (403 x\\x1b[2J): {EVIL_SHOWN}\n"
 
 
-def test_list_all_follows_cursors(canned: Canned) -> None:
+@pytest.mark.parametrize(
+    ("by", "value"), [("file", "my file.pdf"), ("email", "A@Example.com")], ids=["file", "email"]
+)
+def test_list_all_follows_cursors(canned: Canned, by: str, value: str) -> None:
     canned.answer(200, {"links": [{"id": "a" * 16}], "next_cursor": "c1"})
     canned.answer(200, {"links": [{"id": "b" * 16}], "next_cursor": None})
-    result = invoke(["list", "--file", "my file.pdf", "--all", "--json"], url=canned.url)
+    result = invoke(["list", f"--{by}", value, "--all", "--json"], url=canned.url)
     assert result.exit_code == 0, result.output
     assert [link["id"] for link in json.loads(result.stdout)["links"]] == ["a" * 16, "b" * 16]
     queries = [parse_qs(urlsplit(path).query) for _, path, _, _ in canned.requests]
-    assert queries == [{"file": ["my file.pdf"]}, {"file": ["my file.pdf"], "cursor": ["c1"]}]
+    assert queries == [{by: [value]}, {by: [value], "cursor": ["c1"]}]
 
 
 CANNED_KEY = f"uploads/0123456789abcdef/{REPORT_NAME}"
@@ -1357,13 +1360,8 @@ def no_token_in(result: Result) -> None:
 @pytest.fixture
 def storage() -> Iterator[Canned]:
     """A second canned server: the host a redirect sends the download to (S3)."""
-    server = Canned()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(Canned()) as server:
+        yield server
 
 
 def answer_redirect(canned: Canned, storage: Canned, body: bytes = PDF_BYTES) -> None:
@@ -1778,12 +1776,8 @@ def flaky() -> Iterator[Canned]:
     """The storage (S3) host, whose answers may break off (``X-Test-Cut``)."""
     server = Canned()
     server.RequestHandlerClass = CuttingHandler
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(server):
+        yield server
 
 
 @pytest.fixture
@@ -1842,12 +1836,18 @@ def secrets_not_in(result: Result) -> None:
     assert SESSION.split(".")[1] not in result.output
 
 
-def test_get_resumes_a_broken_transfer_through_the_session_with_a_range(
-    canned: Canned, flaky: Canned, tmp_path: Path
-) -> None:
+@pytest.fixture
+def broken_off(canned: Canned, flaky: Canned) -> None:
+    """The first try's transfer breaks off after CUT bytes; the server then redirects
+    the next try, within the same session, to a fresh presigned URL."""
     redirect_with_session(canned, flaky)
     whole_file(flaky, cut=CUT)
     redirect_with_session(canned, flaky, FRESH_PATH)
+
+
+def test_get_resumes_a_broken_transfer_through_the_session_with_a_range(
+    canned: Canned, flaky: Canned, tmp_path: Path, broken_off: None
+) -> None:
     rest_of_file(flaky, CUT)
     result = get(link_to(canned), "-o", str(tmp_path))
     assert result.exit_code == 0, result.output
@@ -1872,11 +1872,8 @@ def test_get_resumes_a_broken_transfer_through_the_session_with_a_range(
 
 
 def test_get_starts_over_when_the_storage_answers_the_range_with_the_whole_file(
-    canned: Canned, flaky: Canned, tmp_path: Path
+    canned: Canned, flaky: Canned, tmp_path: Path, broken_off: None
 ) -> None:
-    redirect_with_session(canned, flaky)
-    whole_file(flaky, cut=CUT)
-    redirect_with_session(canned, flaky, FRESH_PATH)
     whole_file(flaky)  # 200: the Range was not honoured
     result = get(link_to(canned), "-o", str(tmp_path / "mine.pdf"))
     assert result.exit_code == 0, result.output
@@ -1890,11 +1887,8 @@ def test_get_starts_over_when_the_storage_answers_the_range_with_the_whole_file(
 
 
 def test_get_starts_over_when_the_range_does_not_continue_the_bytes_kept(
-    canned: Canned, flaky: Canned, tmp_path: Path
+    canned: Canned, flaky: Canned, tmp_path: Path, broken_off: None
 ) -> None:
-    redirect_with_session(canned, flaky)
-    whole_file(flaky, cut=CUT)
-    redirect_with_session(canned, flaky, FRESH_PATH)
     rest_of_file(flaky, CUT, total=len(WHOLE) - 1)  # another length: another file
     redirect_with_session(canned, flaky, FRESH_PATH)
     whole_file(flaky)

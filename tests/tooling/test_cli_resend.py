@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -63,16 +62,6 @@ def test_a_refused_resend_exits_1_with_the_servers_message(canned: Canned) -> No
     result = invoke(["resend", LINK_ID], url=canned.url)
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == f"error: {message}\n"
-
-
-def test_list_by_email_follows_cursors(canned: Canned) -> None:
-    canned.answer(200, {"links": [{"id": "a" * 16}], "next_cursor": "c1"})
-    canned.answer(200, {"links": [{"id": "b" * 16}], "next_cursor": None})
-    result = invoke(["list", "--email", "A@Example.com", "--all", "--json"], url=canned.url)
-    assert result.exit_code == 0, result.output
-    assert [link["id"] for link in json.loads(result.stdout)["links"]] == ["a" * 16, "b" * 16]
-    queries = [parse_qs(urlsplit(path).query) for _, path, _, _ in canned.requests]
-    assert queries == [{"email": ["A@Example.com"]}, {"email": ["A@Example.com"], "cursor": ["c1"]}]
 
 
 def test_list_by_email_says_how_to_go_on(canned: Canned) -> None:

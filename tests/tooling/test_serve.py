@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from chalicelib.domain.tokens import new_token
-from tests.helpers import BROWSER_ACCEPT
+from tests.helpers import BROWSER_ACCEPT, python
 from tools import ROOT
 from tools.outbox import outbox
 from tools.ports import free_port, port_is_free
@@ -133,15 +133,7 @@ class Served:
 
 
 def run_outbox(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tools.outbox"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return python("-m", "tools.outbox", env=env)
 
 
 @pytest.fixture(scope="module")

@@ -154,32 +154,39 @@ def assert_all_gone(run: Run) -> None:
         wait_until(lambda: port_is_free(port), f"in use: port {port}", STOP_TIMEOUT)  # noqa: B023
 
 
-@pytest.mark.parametrize("started", [True], indirect=True, ids=["make"])
-def test_sigterm_to_make_stops_everything(started: Run) -> None:
-    started.top.send_signal(signal.SIGTERM)
-    assert_all_gone(started)
+def sigterm(run: Run) -> None:
+    run.top.send_signal(signal.SIGTERM)
 
 
-@pytest.mark.parametrize("started", [True], indirect=True, ids=["make"])
-def test_sigterm_to_make_s_process_group_stops_everything(started: Run) -> None:
+def sigterm_to_the_group(run: Run) -> None:
     # As `kill -- -PGID`, or a terminal closing: make and tools.serve both get SIGTERM, and
     # make passes its own on, so tools.serve gets two while it stops its processes.
-    os.killpg(started.top.pid, signal.SIGTERM)
-    assert_all_gone(started)
+    os.killpg(run.top.pid, signal.SIGTERM)
 
 
-@pytest.mark.parametrize("started", [False], indirect=True, ids=["serve"])
-def test_sigterm_to_serve_stops_everything(started: Run) -> None:
-    started.top.send_signal(signal.SIGTERM)
-    assert_all_gone(started)
-    assert started.top.returncode == 0
-
-
-@pytest.mark.parametrize("started", [False], indirect=True, ids=["serve"])
-def test_sigkill_to_serve_stops_everything(started: Run) -> None:
+def sigkill(run: Run) -> None:
     # SIGKILL cannot be caught: the processes must learn of their parent's death by themselves.
-    started.top.send_signal(signal.SIGKILL)
+    run.top.send_signal(signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    ("started", "stop", "status"),
+    [
+        (True, sigterm, None),
+        (True, sigterm_to_the_group, None),
+        (False, sigterm, 0),  # tools.serve itself stops cleanly
+        (False, sigkill, None),
+    ],
+    indirect=["started"],
+    ids=["sigterm-to-make", "sigterm-to-make-s-group", "sigterm-to-serve", "sigkill-to-serve"],
+)
+def test_a_signal_stops_everything(
+    started: Run, stop: Callable[[Run], None], status: int | None
+) -> None:
+    stop(started)
     assert_all_gone(started)
+    if status is not None:
+        assert started.top.returncode == status
 
 
 @pytest.mark.parametrize("started", [False], indirect=True, ids=["serve"])

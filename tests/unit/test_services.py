@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -87,6 +88,18 @@ def world() -> World:
         grants=grants,
     )
     return World(services, links, objects, grants, clock)
+
+
+def services_on(world: World, settings: Settings, **parts: Any) -> Services:
+    """Services on ``world``'s clock, objects and links with other ``settings``; ``parts``
+    (``links``, ``grants``, ``mailer``) in place of, or beside, the world's."""
+    defaults: dict[str, Any] = {
+        "clock": world.clock,
+        "links": world.links,
+        "objects": world.objects,
+        "requests": MemoryRequestStore(),
+    }
+    return Services.build(settings=settings, **{**defaults, **parts})
 
 
 def mint(world: World, **fields: object) -> tuple[str, Link]:
@@ -212,14 +225,7 @@ class BrokenMailer(Mailer):
 
 
 def test_a_failed_email_revokes_the_link(world: World) -> None:
-    services = Services.build(
-        settings=settings(),
-        clock=world.clock,
-        links=world.links,
-        objects=world.objects,
-        requests=MemoryRequestStore(),
-        mailer=BrokenMailer,
-    )
+    services = services_on(world, settings(), mailer=BrokenMailer)
     with pytest.raises(MailError):
         services.minting.mint_and_mail(
             MintRequest(file="docs/a.pdf"), Letter(email="c@example.com"), Addresses("u")
@@ -229,14 +235,7 @@ def test_a_failed_email_revokes_the_link(world: World) -> None:
 
 
 def test_buyer_mints_within_the_daily_allowance(world: World) -> None:
-    services = Services.build(
-        settings=settings(grant_daily_links=2),
-        clock=world.clock,
-        links=world.links,
-        objects=world.objects,
-        requests=MemoryRequestStore(),
-        grants=world.grants,
-    )
+    services = services_on(world, settings(grant_daily_links=2), grants=world.grants)
     with pytest.raises(ForbiddenError):
         services.buyers.mint("sub-1", MintRequest(file="docs/a.pdf"))
     services.granting.grant(GrantRequest("sub-1", "docs/a.pdf"))
@@ -364,13 +363,7 @@ def test_the_same_press_again_is_delivered_again_not_spent(world: World) -> None
 
 
 def test_the_same_press_without_sessions_says_it_started(world: World) -> None:
-    services = Services.build(
-        settings=settings(session_seconds=0),
-        clock=world.clock,
-        links=world.links,
-        objects=world.objects,
-        requests=MemoryRequestStore(),
-    )
+    services = services_on(world, settings(session_seconds=0))
     token, link = mint(world)
     landing = services.redeeming.get(token, BROWSER)
     assert isinstance(landing, Landing)
@@ -458,13 +451,7 @@ class LosingLinkStore(MemoryLinkStore):
 @pytest.mark.parametrize("lose", ["applied", "late"])
 def test_a_re_delivery_whose_count_was_lost_is_not_counted(world: World, lose: str) -> None:
     links = LosingLinkStore()
-    services = Services.build(
-        settings=settings(stream_max_bytes=1000, redirect_ttl=20),
-        clock=world.clock,
-        links=links,
-        objects=world.objects,
-        requests=MemoryRequestStore(),
-    )
+    services = services_on(world, settings(stream_max_bytes=1000, redirect_ttl=20), links=links)
     minted = services.minting.mint(MintRequest(file="docs/a.pdf"))
     first = services.redeeming.post(minted.token.value, CURL)
     assert isinstance(first, Redirect) and first.session is not None

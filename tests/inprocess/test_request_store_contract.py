@@ -11,6 +11,7 @@ import pytest
 from chalicelib.storage.linkstore import DynamoLinkStore
 from chalicelib.storage.requeststore import DynamoRequestStore
 from chalicelib.storage.stores import RequestStore
+from tests.contracts.multipartstores import *  # noqa: F403 -- its multipart records too
 from tests.contracts.requeststores import *  # noqa: F403 -- the shared body, collected here
 from tests.contracts.requeststores import new_request
 from tests.contracts.stores import new_link

@@ -15,6 +15,7 @@ import pytest
 
 from chalicelib.storage.requeststore import DynamoRequestStore
 from chalicelib.storage.stores import RequestStore
+from tests.contracts.multipartstores import *  # noqa: F403 -- its multipart records too
 from tests.contracts.requeststores import *  # noqa: F403 -- the shared body, collected here
 from tools.resources import create_table
 from tools.stack import Stack

@@ -1,10 +1,12 @@
-"""The file request store contract (tests/contracts/requeststores.py) on the in-memory fake."""
+"""The file request store contract (tests/contracts/requeststores.py, and its multipart records:
+tests/contracts/multipartstores.py) on the in-memory fake."""
 
 from __future__ import annotations
 
 import pytest
 
 from chalicelib.storage.stores import RequestStore
+from tests.contracts.multipartstores import *  # noqa: F403 -- its multipart records too
 from tests.contracts.requeststores import *  # noqa: F403 -- the shared body, collected here
 from tests.fakes import MemoryRequestStore
 

@@ -634,14 +634,20 @@ def lint(template: Path) -> list[str]:
 
 def scan(template: Path) -> ScanResult:
     """checkov's CloudFormation checks; every skip must carry a reason."""
+    return scan_all([template])[template]
+
+
+def scan_all(templates: Sequence[Path]) -> dict[Path, ScanResult]:
+    """``scan`` of several templates in one checkov run: most of a run is checkov starting
+    (about 8 s of CPU here, against well under a second per template checked)."""
     env = dict(os.environ)
     # Offline and quiet: no guideline download, no version check, no upload.
     env.update({"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "TRUE"})
+    files = [argument for template in templates for argument in ("--file", str(template))]
     result = subprocess.run(
         [
             scanner("checkov"),
-            "--file",
-            str(template),
+            *files,
             "--framework",
             "cloudformation",
             "--output",
@@ -664,18 +670,29 @@ def scan(template: Path) -> ScanResult:
     if isinstance(report, list):  # one report per framework
         report = next(r for r in report if r.get("check_type") == "cloudformation")
     if "results" not in report:  # nothing checked at all
-        raise PackageError(f"checkov checked nothing in {template}: {report}")
+        raise PackageError(f"checkov checked nothing in {', '.join(map(str, templates))}: {report}")
     results = report["results"]
-    failed = [
-        f"{check['check_id']} {check['resource']}: {check['check_name']}"
-        for check in results.get("failed_checks", [])
-    ]
-    skipped = [
-        (check["check_id"], str(check.get("check_result", {}).get("suppress_comment", "")))
-        for check in results.get("skipped_checks", [])
-    ]
-    failed += [f"{check_id}: skipped without a reason" for check_id, why in skipped if not why]
-    return ScanResult(len(results.get("passed_checks", [])), failed, skipped)
+
+    def of(kind: str, template: Path) -> list[dict[str, Any]]:
+        where = str(template.resolve())
+        return [c for c in results.get(kind, []) if c.get("file_abs_path") == where]
+
+    found: dict[Path, ScanResult] = {}
+    for template in templates:
+        passed = of("passed_checks", template)
+        failed = [
+            f"{check['check_id']} {check['resource']}: {check['check_name']}"
+            for check in of("failed_checks", template)
+        ]
+        skipped = [
+            (check["check_id"], str(check.get("check_result", {}).get("suppress_comment", "")))
+            for check in of("skipped_checks", template)
+        ]
+        if not (passed or failed or skipped):
+            raise PackageError(f"checkov checked nothing in {template}")
+        failed += [f"{check_id}: skipped without a reason" for check_id, why in skipped if not why]
+        found[template] = ScanResult(len(passed), failed, skipped)
+    return found
 
 
 def check(template: Path) -> Report:

@@ -8,11 +8,17 @@ from chalicelib.domain.text import has_control_characters
 MAX_KEY_BYTES = 1024  # S3's own limit on a key's UTF-8 length
 
 
+def check_length(key: str) -> None:
+    """A key no longer than S3 allows (also what a listing by file may ask DynamoDB for:
+    an index key over 2,048 bytes is a ValidationException there, not an empty page)."""
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise InvalidRequestError("invalid_file", "The file key is longer than S3 allows.")
+
+
 def validate_key(key: str | None, prefix: str) -> str:
     if not key:
         raise InvalidRequestError("invalid_file", "Say which file to link with ?file=KEY.")
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        raise InvalidRequestError("invalid_file", "The file key is longer than S3 allows.")
+    check_length(key)
     if has_control_characters(key):
         raise InvalidRequestError("invalid_file", "The file key contains control characters.")
     if key.startswith("/"):

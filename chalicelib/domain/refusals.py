@@ -464,6 +464,17 @@ def too_large(size: int, limit: int) -> UploadTooLargeError:
     )
 
 
+def over_declared(size: int, declared: int) -> UploadTooLargeError:
+    """A multipart upload whose parts hold more than the size it was started with."""
+    return UploadTooLargeError(
+        "upload_larger_than_declared",
+        "This file is bigger than it said",
+        f"The parts sent hold {human_size(size)}, more than the {human_size(declared)} this "
+        "upload was started with, so it was cancelled. Nothing was used up.",
+        TRY_AGAIN,
+    )
+
+
 def wrong_type(content_type: str, accepted: tuple[str, ...]) -> UploadTypeError:
     return UploadTypeError(
         "upload_wrong_type",

@@ -262,6 +262,8 @@ class Receiving:
         now = self.clock()
         request = self.requests.peek(token.link_id, token.digest, now)
         content_type = file.content_type.lower()
+        if file.size < 1:  # a size declared, not a file arrived: not upload_empty's words
+            raise InvalidRequestError("invalid_size", "size must be a number of bytes above 0.")
         refusals.check_file(request, file.size, content_type)
         if len(request.open_uploads(now)) >= MAX_OPEN_UPLOADS:
             raise refusals.too_many_uploads(MAX_OPEN_UPLOADS)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from chalicelib.clock import Clock
 from chalicelib.domain.errors import InvalidRequestError, LinkNotFoundError
 from chalicelib.domain.link import Link
+from chalicelib.domain.objectkeys import check_length
 from chalicelib.domain.tokens import is_link_id
 from chalicelib.logs import annotate
 from chalicelib.mail.mailer import check_address
@@ -91,6 +92,7 @@ class LinkAdmin:
             raise InvalidRequestError(
                 "invalid_file", "file must name an object; leave it out for the newest links."
             )
+        check_length(key)
         return self.links.for_file(key, checked_limit(limit), cursor)
 
     def for_recipient(self, address: str, limit: int, cursor: str | None) -> Page:

@@ -31,7 +31,7 @@ from chalicelib.domain.multipart import (
     part_numbers,
     plan,
 )
-from chalicelib.domain.refusals import too_large
+from chalicelib.domain.refusals import over_declared, too_large
 from chalicelib.logs import annotate, get_logger
 from chalicelib.settings import SINGLE_POST_LIMIT
 from chalicelib.storage.stores import ObjectStore
@@ -162,7 +162,9 @@ class Multipart:
         if total > min(limit, ticket.size):
             self.objects.abort_multipart(ticket.key, ticket.upload_id)
             annotate(outcome="multipart_over_limit")
-            raise too_large(total, min(limit, ticket.size))
+            # Over the link's limit, or only over the size this upload declared: each
+            # refusal names the limit the file broke.
+            raise too_large(total, limit) if total > limit else over_declared(total, ticket.size)
         cut = ticket.plan
         wanted = {n: cut.length(n) for n in range(1, cut.parts + 1)}
         missing = [n for n in wanted if n not in {p.number for p in held}]

@@ -182,3 +182,39 @@ def test_a_withdrawal_whose_abort_fails_still_withdraws(world: World) -> None:
     assert started.upload_id in world.objects.uploads  # the lifecycle rule aborts it later
     with pytest.raises(RequestGoneError):
         world.services.receiving.complete_multipart(minted.token.value, started.ticket)
+
+
+# What a person is told when a multipart upload is refused (found by the review of issue
+# 25): the limit the file broke, and a declared size that is not a size.
+
+
+def test_parts_over_the_declared_size_say_so_not_the_links_limit(world: World) -> None:
+    minted = world.request(max_size=22 * MiB)
+    started = world.start(minted, 11 * MiB)
+    world.send(started, b"x" * 11 * MiB)
+    world.objects.put_part(started.upload_id, 3, b"y" * 5 * MiB)  # 15 MiB: over 11, under 22
+    with pytest.raises(UploadTooLargeError) as refused:
+        world.services.receiving.complete_multipart(minted.token.value, started.ticket)
+    assert refused.value.code == "upload_larger_than_declared"
+    assert "15.0 MiB" in str(refused.value) and "11.0 MiB" in str(refused.value)
+    assert world.objects.aborted == [started.upload_id]
+
+
+def test_parts_over_the_links_limit_name_that_limit(world: World) -> None:
+    minted = world.request(max_size=12 * MiB)
+    started = world.start(minted, 12 * MiB)
+    world.send(started, b"x" * 12 * MiB)
+    world.objects.put_part(started.upload_id, 3, b"y" * 3 * MiB)
+    with pytest.raises(UploadTooLargeError) as refused:
+        world.services.receiving.complete_multipart(minted.token.value, started.ticket)
+    assert "at most 12.0 MiB" in str(refused.value)
+
+
+@pytest.mark.parametrize("size", [0, -5])
+def test_a_start_with_no_size_is_a_bad_request_not_an_empty_file(world: World, size: int) -> None:
+    minted = world.request()
+    file = UploadRequest(filename="x.pdf", size=size, content_type="application/pdf")
+    with pytest.raises(InvalidRequestError) as refused:
+        world.services.receiving.start_multipart(minted.token.value, file)
+    assert refused.value.code == "invalid_size"
+    assert world.objects.uploads == {}

@@ -464,3 +464,12 @@ def test_a_re_delivery_whose_count_was_lost_is_not_counted(world: World, lose: s
     assert stored.uses == 1 and stored.uses_log[0].redeliveries == 0
     again = services.redeeming.post(minted.token.value, CURL, None, first.session.key)
     assert isinstance(again, Redirect) and again.redelivered
+
+
+def test_a_listing_by_a_file_key_longer_than_s3_allows_is_a_bad_request(world: World) -> None:
+    """Found by the review of issue 23: DynamoDB refuses an index key over 2,048 bytes with a
+    ValidationException (a 5xx here), where neither stand-in refuses it."""
+    with pytest.raises(InvalidRequestError) as refused:
+        world.services.links.for_file("a" * 5000, 10, None)
+    assert refused.value.code == "invalid_file"
+    assert world.services.links.for_file("a" * 1024, 10, None).links == []

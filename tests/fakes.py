@@ -508,10 +508,15 @@ class MemoryRequestStore:
         return self.requests[request_id]
 
     def open_upload(
-        self, seen: FileRequest, digest: str, upload: OpenUpload, cap: int
+        self,
+        seen: FileRequest,
+        digest: str,
+        upload: OpenUpload,
+        cap: int,
+        gone: frozenset[str] = frozenset(),
     ) -> FileRequest:
         with self._lock:
-            live = seen.open_uploads(upload.at)
+            live = tuple(u for u in seen.open_uploads(upload.at) if u.nonce not in gone)
             if len(live) >= cap:
                 raise refusals.too_many_uploads(cap)
             current = refusals.check_request(self.requests.get(seen.request_id), digest, upload.at)

@@ -265,7 +265,8 @@ class Receiving:
         if file.size < 1:  # a size declared, not a file arrived: not upload_empty's words
             raise InvalidRequestError("invalid_size", "size must be a number of bytes above 0.")
         refusals.check_file(request, file.size, content_type)
-        if len(request.open_uploads(now)) >= MAX_OPEN_UPLOADS:
+        gone = self._gone_at_cap(request, now)
+        if len(request.open_uploads(now)) - len(gone) >= MAX_OPEN_UPLOADS:
             raise refusals.too_many_uploads(MAX_OPEN_UPLOADS)
         nonce = secrets.token_hex(8)
         key = f"{self.request_prefix}{token.link_id}/{nonce}/{file.filename}"
@@ -273,7 +274,11 @@ class Receiving:
         upload_id = started.upload_id
         try:
             self.requests.open_upload(
-                request, token.digest, OpenUpload(nonce, key, upload_id, now), MAX_OPEN_UPLOADS
+                request,
+                token.digest,
+                OpenUpload(nonce, key, upload_id, now),
+                MAX_OPEN_UPLOADS,
+                gone,
             )
         except OnetimeError:
             # Refused, or its answer lost: either way nobody gets this upload's ticket.
@@ -284,6 +289,18 @@ class Receiving:
             raise
         annotate(file_request=token.link_id)
         return started
+
+    def _gone_at_cap(self, request: FileRequest, now: float) -> frozenset[str]:
+        """At the cap, whether the oldest upload still counted is still under way in S3
+        (one ``ListParts``): one the service aborted (over its limit), or completed and never
+        confirmed, frees its place at once rather than after a day.  Only the oldest, so a
+        start stays within its time budget (storage/budgets.py)."""
+        counted = request.open_uploads(now)
+        if len(counted) < MAX_OPEN_UPLOADS or self.multipart is None:
+            return frozenset()
+        oldest = min(counted, key=lambda upload: upload.at)
+        under_way = self.multipart.under_way(oldest.key, oldest.upload_id)
+        return frozenset() if under_way else frozenset({oldest.nonce})
 
     def sign_parts(self, token_value: str | None, upload: object, parts: object) -> SignedParts:
         multipart = self._required()

@@ -178,6 +178,14 @@ class Multipart:
         annotate(outcome="multipart_completed", parts=len(held))
         return total
 
+    def under_way(self, key: str, upload_id: str) -> bool:
+        """Whether S3 still holds this upload open (neither completed nor aborted)."""
+        try:
+            self.objects.list_parts(key, upload_id)
+        except UploadGoneError:
+            return False
+        return True
+
     def abort(self, key: str, upload_id: str) -> None:
         self.objects.abort_multipart(key, upload_id)
 

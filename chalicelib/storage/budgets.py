@@ -102,6 +102,7 @@ ROUTES: dict[str, Sequence[tuple[str, str]]] = {
     # upload, its record, and the upload aborted if recording failed.
     "POST /upload/multipart": [
         ("dynamodb", "GetItem"),
+        ("s3", "ListParts"),  # at the cap: is the oldest upload counted still under way?
         ("s3", "CreateMultipartUpload"),
         ("dynamodb", "UpdateItem"),
         ("s3", "AbortMultipartUpload"),

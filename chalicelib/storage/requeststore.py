@@ -129,13 +129,18 @@ class DynamoRequestStore(dynamo.Table):
         return refusals.check_request(_from_item(item) if item else None, digest, now, nonce)
 
     def open_upload(
-        self, seen: FileRequest, digest: str, upload: OpenUpload, cap: int
+        self,
+        seen: FileRequest,
+        digest: str,
+        upload: OpenUpload,
+        cap: int,
+        gone: frozenset[str] = frozenset(),
     ) -> FileRequest:
         """Record a multipart upload started through the request: one conditional
         ``UpdateItem`` that checks what ``receive`` checks of the request, and that its
         uploads are still those ``seen`` (so that two starts racing cannot both take the
         last place), dropping the records of uploads that are over."""
-        live = seen.open_uploads(upload.at)
+        live = tuple(u for u in seen.open_uploads(upload.at) if u.nonce not in gone)
         if len(live) >= cap:
             raise refusals.too_many_uploads(cap)
         entry = {"key": upload.key, "id": upload.upload_id, "at": round(upload.at, 3)}

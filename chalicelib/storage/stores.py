@@ -214,12 +214,18 @@ class RequestStore(Protocol):
     ) -> FileRequest: ...
 
     def open_upload(
-        self, seen: FileRequest, digest: str, upload: OpenUpload, cap: int
+        self,
+        seen: FileRequest,
+        digest: str,
+        upload: OpenUpload,
+        cap: int,
+        gone: frozenset[str] = frozenset(),
     ) -> FileRequest:
         """Record a multipart upload started through the request, atomically, if the
         request still takes files and has fewer than ``cap`` uploads open; records of
-        uploads over (``FileRequest.open_uploads``) go in the same write.  ``seen`` is the
-        request as the caller read it: if its uploads changed since, nothing is written
+        uploads over (``FileRequest.open_uploads``, and those whose nonces are in ``gone``:
+        no longer under way in S3) go in the same write.  ``seen`` is the request as the
+        caller read it: if its uploads changed since, nothing is written
         (``refusals.changed_meanwhile``)."""
         ...
 

@@ -1,6 +1,6 @@
 """The request store's record of multipart uploads (issue 25): the cap on uploads open at
 once, the race for the last place, and the pruning of records that are over.  Collected
-by tests/{unit,inprocess,stack}/test_multipart_store_contract.py, which provide ``store``
+by tests/{unit,inprocess,stack}/test_request_store_contract.py, which provide ``store``
 and ``atomic_store`` as tests/contracts/requeststores.py describes."""
 
 from __future__ import annotations
@@ -45,6 +45,19 @@ def test_the_cap_counts_only_uploads_still_open(store: RequestStore) -> None:
     third = opened(NOW + 5)
     after = store.open_upload(request, digest, third, 2)
     assert after.uploads == (second, third)
+
+
+def test_an_upload_gone_from_s3_frees_its_place_and_its_record(store: RequestStore) -> None:
+    request, digest = new_request(store, files=3)
+    first, second = opened(NOW + 1), opened(NOW + 2)
+    request = store.open_upload(request, digest, first, 2)
+    request = store.open_upload(request, digest, second, 2)
+    third = opened(NOW + 3)
+    with pytest.raises(TooManyUploadsError):
+        store.open_upload(request, digest, third, 2)
+    after = store.open_upload(request, digest, third, 2, frozenset({first.nonce}))
+    assert after.uploads == (second, third)
+    assert store.get(request.request_id).uploads == (second, third)
 
 
 def test_an_upload_a_day_old_is_over(store: RequestStore) -> None:

@@ -152,9 +152,14 @@ class LosingRequests(MemoryRequestStore):
     """Records the upload, then loses the answer (DynamoDB applied it; the client timed out)."""
 
     def open_upload(
-        self, seen: FileRequest, digest: str, upload: OpenUpload, cap: int
+        self,
+        seen: FileRequest,
+        digest: str,
+        upload: OpenUpload,
+        cap: int,
+        gone: frozenset[str] = frozenset(),
     ) -> FileRequest:
-        super().open_upload(seen, digest, upload, cap)
+        super().open_upload(seen, digest, upload, cap, gone)
         raise UnavailableError("The file request service is not answering.")
 
 
@@ -218,3 +223,22 @@ def test_a_start_with_no_size_is_a_bad_request_not_an_empty_file(world: World, s
         world.services.receiving.start_multipart(minted.token.value, file)
     assert refused.value.code == "invalid_size"
     assert world.objects.uploads == {}
+
+
+def test_an_upload_aborted_over_its_limit_frees_its_place_at_the_cap(world: World) -> None:
+    """Found by the review of issue 25: the aborted upload held one of the request's places
+    for a day, so after three more starts nobody could send a large file."""
+    minted = world.request(files=10, max_size=12 * MiB)
+    over = world.start(minted, 12 * MiB)
+    world.send(over, b"x" * 12 * MiB)
+    world.objects.put_part(over.upload_id, 3, b"y" * 3 * MiB)
+    with pytest.raises(UploadTooLargeError):
+        world.services.receiving.complete_multipart(minted.token.value, over.ticket)
+    for _ in range(MAX_OPEN_UPLOADS - 1):
+        world.start(minted, 7 * MiB)
+    last = world.start(minted, 7 * MiB)  # the aborted one's place
+    records = world.requests.get(minted.request.request_id).uploads
+    assert over.upload_id not in {r.upload_id for r in records}
+    assert last.upload_id in {r.upload_id for r in records}
+    with pytest.raises(TooManyUploadsError):  # four under way: the cap holds
+        world.start(minted, 7 * MiB)

@@ -40,6 +40,7 @@ from chalicelib.services.filerequests import Received, RequestSpec
 from chalicelib.services.links import RefundRequest
 from chalicelib.services.minting import MintedLink, MintRequest, ResendRequest
 from chalicelib.services.redemption import Requester, Stream
+from chalicelib.services.uploads import UploadRequest
 from chalicelib.settings import Settings
 from tests.fakes import FrozenClock, MemoryLinkStore, MemoryObjectStore, MemoryRequestStore
 
@@ -74,8 +75,16 @@ CALLS = {
         "restore",
         "give_back_redelivery",
     },
-    "requests": {"create", "receive", "release", "peek", "get", "revoke"},
-    "objects": {"describe", "fetch_base64", "mark"},
+    "requests": {"create", "receive", "release", "peek", "get", "revoke", "open_upload"},
+    "objects": {
+        "describe",
+        "fetch_base64",
+        "mark",
+        "start_multipart",
+        "list_parts",
+        "complete_multipart",
+        "abort_multipart",
+    },
     "mail": {"send", "send_request", "deliver"},
     "hooks": {"post"},
 }
@@ -91,6 +100,10 @@ AWS = {
     "objects.describe": "HeadObject",
     "objects.fetch_base64": "GetObject",
     "objects.mark": "PutObjectTagging",
+    "objects.start_multipart": "CreateMultipartUpload",
+    "objects.list_parts": "ListParts",
+    "objects.complete_multipart": "CompleteMultipartUpload",
+    "objects.abort_multipart": "AbortMultipartUpload",
     "mail.send": "SendEmail",
     "mail.send_request": "SendEmail",
     "mail.deliver": "SendEmail",
@@ -227,6 +240,10 @@ class World:
             requests=dict(self.requests.requests),
             webhooks=list(self.receiver.ids),
             receipts=[subject for _, subject in self.outbox.sent],
+            open_uploads={
+                upload_id: (upload.key, len(upload.parts))
+                for upload_id, upload in self.objects.uploads.items()
+            },
         )
 
 
@@ -243,6 +260,8 @@ class Seen:
     requests: dict[str, FileRequest] = field(default_factory=dict)
     webhooks: list[str] = field(default_factory=list)  # ids the endpoint accepted
     receipts: list[str] = field(default_factory=list)  # subjects of what SES took
+    # The multipart uploads S3 holds open: upload id -> (key, parts held).
+    open_uploads: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 def world(faults: Faults) -> World:
@@ -256,6 +275,8 @@ def world(faults: Faults) -> World:
         stream_max_bytes=10_000,
         redirect_ttl=10,
         session_seconds=3600,
+        multipart_threshold=MULTIPART_PART,
+        multipart_part_bytes=MULTIPART_PART,
     )
     services = Services.build(
         settings=settings,
@@ -405,6 +426,18 @@ def files_are_their_receipts(seen: Seen) -> list[str]:
             if link is None or not live(link, seen.now):
                 problems.append(f"receipt {receipt.nonce} names no live link")
     return problems
+
+
+def no_upload_nobody_can_finish(seen: Seen) -> list[str]:
+    """Every multipart upload S3 holds parts of is recorded by its request, so that it
+    counts against the request's cap and a withdrawal aborts it.  An unrecorded one
+    without parts costs nothing, and the bucket's lifecycle rule aborts it after a day."""
+    recorded = {u.upload_id for r in seen.requests.values() for u in r.uploads}
+    return [
+        f"upload {upload_id} ({parts} parts) is no request's"
+        for upload_id, (_, parts) in seen.open_uploads.items()
+        if parts and upload_id not in recorded
+    ]
 
 
 def upload_links_are_receipts(seen: Seen) -> list[str]:
@@ -607,6 +640,42 @@ def _confirm(w: World) -> object:
     return w.services.receiving.confirm(w.given["request_token"], w.given["key"], Addresses("u"))
 
 
+def _setup_multipart_request(w: World) -> None:
+    minted = w.services.requesting.request(RequestSpec(files=2))
+    w.given.update(request_token=minted.token.value)
+    _before(w)
+
+
+def _start_multipart(w: World) -> object:
+    """A large file's start; then the browser sends its first part (what the invariant
+    reads: an upload with parts)."""
+    file = UploadRequest(filename="big.bin", size=MULTIPART_PART + 1, content_type="a/b")
+    started = w.services.receiving.start_multipart(w.given["request_token"], file)
+    w.objects.put_part(started.upload_id, 1, b"p" * MULTIPART_PART)
+    return "started"
+
+
+def _setup_multipart_sent(w: World) -> None:
+    """A large file started through a file request, and all its parts sent."""
+    minted = w.services.requesting.request(RequestSpec(files=2))
+    token = minted.token.value
+    file = UploadRequest(filename="big.bin", size=MULTIPART_PART + 1, content_type="a/b")
+    started = w.services.receiving.start_multipart(token, file)
+    w.objects.put_part(started.upload_id, 1, b"p" * MULTIPART_PART)
+    w.objects.put_part(started.upload_id, 2, b"q")
+    w.given.update(request_token=token, ticket=started.ticket, key=started.key)
+    _before(w)
+
+
+def _complete_and_confirm(w: World) -> object:
+    """The page completes the upload, then confirms it, as it does for any file."""
+    token = w.given["request_token"]
+    key, _ = w.services.receiving.complete_multipart(token, w.given["ticket"])
+    return w.services.receiving.confirm(token, key, Addresses("u"))
+
+
+MULTIPART_PART = 5 * 1024 * 1024  # S3's smallest part
+
 UPLOADS = (files_are_their_receipts, upload_links_are_receipts, no_live_link_nobody_knows)
 
 LINKS = (one_live_link_per_chain, no_live_link_nobody_knows, uses_match_records, history_bounded)
@@ -641,6 +710,18 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("upload confirmation", _setup_upload, _confirm, UPLOADS),
     Operation(
         "upload confirmation, link emailed only", _setup_upload_for_notify, _confirm, UPLOADS
+    ),
+    Operation(
+        "multipart start (file request)",
+        _setup_multipart_request,
+        _start_multipart,
+        (no_upload_nobody_can_finish,),
+    ),
+    Operation(
+        "multipart completion and confirmation",
+        _setup_multipart_sent,
+        _complete_and_confirm,
+        (*UPLOADS, no_upload_nobody_can_finish),
     ),
     Operation(
         "notification (a use given back)",

@@ -76,7 +76,9 @@ def test_parts_over_the_declared_size_are_aborted_and_refused(multipart: InProce
     assert requests.put(first["url"], data=b"a" * PART, timeout=10).ok
     assert requests.put(last["url"], data=b"b" * (MiB), timeout=10).ok
     refused = call(multipart, "POST", "/uploads/complete", {"upload": started["upload"]})
-    assert refused.status_code == 413 and refused.json_body["error"] == "upload_larger_than_declared"
+    assert (
+        refused.status_code == 413 and refused.json_body["error"] == "upload_larger_than_declared"
+    )
     gone = call(multipart, "GET", f"/uploads/parts?upload={quote(started['upload'])}")
     assert gone.status_code == 409 and gone.json_body["error"] == "upload_gone"
     listed = multipart.s3.list_objects_v2(Bucket=multipart.bucket, Prefix=started["key"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from dataclasses import dataclass
 
@@ -110,6 +111,16 @@ HISTORY_KEPT = 20
 GUESS_UA_BYTES = 200
 
 
+def one_file_only() -> InvalidRequestError:
+    return InvalidRequestError("invalid_file", "This link names one file: leave file out.")
+
+
+def no_such_file(count: int) -> InvalidRequestError:
+    return InvalidRequestError(
+        "invalid_file", f"file must be a number from 1 to {count}, the files of this link."
+    )
+
+
 def recipient_key(address: str) -> str:
     """How the ``by-recipient`` index files an address: lower case, so that support finds
     ``Client@Example.com``'s links by whatever case they type (the address itself is kept
@@ -208,17 +219,21 @@ class Link:
     def part(self, number: int | None) -> BundledFile:
         """The file a delivery sends: file ``number`` of a bundle, or the link's one file.
         ``InvalidRequestError`` when the number names no file of this link."""
-        if number is None and not self.files:
+        if not self.files:
+            if number is not None:
+                raise one_file_only()
             return BundledFile(self.object, self.filename)
         if number is None or not 1 <= number <= len(self.files):
-            count = len(self.files) or 1
-            raise InvalidRequestError(
-                "invalid_file",
-                f"file must be a number from 1 to {count}: this link has {count} file(s)."
-                if self.files
-                else "This link names one file: leave file out.",
-            )
+            raise no_such_file(len(self.files))
         return self.files[number - 1]
+
+    def as_file(self, number: int | None) -> Link:
+        """The link as its answer for file ``number`` describes it: that file's object
+        and name (the link itself, for a single file)."""
+        if not self.files:
+            return self
+        part = self.part(number)
+        return dataclasses.replace(self, object=part.object, filename=part.filename)
 
     @property
     def total_size(self) -> int:

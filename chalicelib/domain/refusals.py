@@ -363,6 +363,20 @@ def session_command(url: str, session: str) -> str:
     return f"curl -fOJL -H '{SESSION_HEADER}: {session}' -d '' '{url}'"
 
 
+def bundle_note(url: str, count: int, session: str | None = None) -> str:
+    """What a bundle's press answers an API client with: how to fetch its files."""
+    how = (
+        f"curl -fOJL -H '{SESSION_HEADER}: {session}' -d 'file=N' '{url}'"
+        if session is not None
+        else f"send file=N (1 to {count}) with the {SESSION_HEADER} header of this answer"
+    )
+    return (
+        f"This link holds {count} files; this download session fetches each one without "
+        f"using up another download: `onetime get '{url}'` saves them all into a folder, "
+        f"or {how}."
+    )
+
+
 def redirect_note(url: str, session: str | None, until: float | None) -> str:
     """The redirect's body: what to do when it was not followed.  A client that forgot
     ``-L`` (``curl -OJ -d ''``) has spent the use and holds only this body, so it gets the

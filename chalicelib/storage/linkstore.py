@@ -19,10 +19,10 @@ from chalicelib.domain import refusals
 from chalicelib.domain.errors import RecipientCheckError, SessionRefundedError, UnavailableError
 from chalicelib.domain.link import (
     HISTORY_KEPT,
-    BundledFile,
     MAX_WRONG_ANSWERS,
     REDELIVERY_CAP,
     VISIT_KINDS,
+    BundledFile,
     Claim,
     Guess,
     Link,

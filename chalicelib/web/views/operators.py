@@ -19,7 +19,22 @@ if TYPE_CHECKING:
 
 
 def link_state(link: Link, now: float) -> dict[str, Any]:
-    """What an operator sees of a link: everything but the token."""
+    """What an operator sees of a link: everything but the token.  A bundle adds its
+    ``files`` (each with the key), and each redemption its ``fetches``: how often each
+    file was fetched in its download session, by number (absent: never)."""
+    state = _state(link, now)
+    if link.bundle:
+        state["files"] = [
+            {"file": n, "key": f.object.key, "name": f.filename, "size": f.object.size}
+            for n, f in enumerate(link.files, start=1)
+        ]
+        for record, use in zip(state["redemptions"], link.uses_log, strict=True):
+            record["path"] = "bundle"
+            record["fetches"] = {str(number): count for number, count in use.fetches}
+    return state
+
+
+def _state(link: Link, now: float) -> dict[str, Any]:
     return {
         "id": link.link_id,
         "file": link.object.key,

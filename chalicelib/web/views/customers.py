@@ -70,6 +70,9 @@ def declined_response(link: Link, reason: str, url: str) -> Response:
     )
 
 
+BUNDLE_HEADER = "X-Bundle-Files"
+
+
 def bundle_files(link: Link) -> list[dict[str, Any]]:
     """A bundle's files as the API lists them: number (``file=N``), name, size, type."""
     return [
@@ -93,9 +96,14 @@ def opened_response(opened: Opened, url: str) -> Response:
     }
     if opened.session is not None:
         body["session_until"] = iso(opened.session.until)
-    return Response(
-        body=body, status_code=200, headers={**PRIVATE, **JSON, **link_headers(opened.link)}
-    )
+    # Says "a list, not a file" to clients that save a 200's body (onetime get).
+    headers = {
+        **PRIVATE,
+        **JSON,
+        **link_headers(opened.link),
+        BUNDLE_HEADER: str(len(body["files"])),
+    }
+    return Response(body=body, status_code=200, headers=headers)
 
 
 def opened_page_response(opened: Opened, token: str, now: float) -> Response:

@@ -29,7 +29,7 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
 ]
-FILES = [SMALL_SAMPLE, LARGE_SAMPLE]
+FILES: list[Any] = [SMALL_SAMPLE, LARGE_SAMPLE]
 
 
 def header(response: Any, name: str) -> str:

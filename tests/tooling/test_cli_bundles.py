@@ -29,6 +29,10 @@ def test_get_saves_every_file_of_a_bundle_for_one_use(stack: Stack, tmp_path: Pa
     state = state_of(stack, minted["id"])
     assert state["uses"] == 1
     assert state["redemptions"][0]["fetches"] == {"1": 1, "2": 1}
+    shown = ok(stack, "show", minted["id"])
+    assert "Files (2, one use for all)" in shown
+    for name in NAMES:
+        assert name in shown
 
 
 def test_a_get_stopped_midway_is_finished_by_the_same_get(stack: Stack, tmp_path: Path) -> None:

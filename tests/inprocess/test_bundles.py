@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.link import MAX_BUNDLE_FILES, REDELIVERY_CAP
-from tests.helpers import BROWSER_ACCEPT, InProcess, call, text_of, token_of
+from tests.helpers import BROWSER_ACCEPT, InProcess, aws_error, call, text_of, token_of
 
 FORM = "application/x-www-form-urlencoded"
 FILES = {
@@ -164,3 +164,35 @@ def test_a_missing_file_mints_nothing(service: InProcess) -> None:
     answer = call(service, "POST", "/links", {"files": ["a.pdf", "gone.pdf"]})
     assert answer.status_code == 404
     assert service.table_items() == []
+
+
+def test_a_browser_press_lists_the_files_each_with_its_button(
+    service: InProcess, bundle: dict[str, Any]
+) -> None:
+    token = token_of(bundle)
+    opened = press(service, token, Accept=BROWSER_ACCEPT)
+    assert opened.status_code == 200
+    page = text_of(opened)
+    assert "Your files are ready" in page
+    for number in (1, 2, 3):
+        assert f'name="file" value="{number}"' in page
+    cookie = str(opened.headers["Set-Cookie"]).split(";", 1)[0]
+    second = press(service, token, "&again=1&file=2", Accept=BROWSER_ACCEPT, Cookie=cookie)
+    assert second.status_code == 200
+    assert "photo é.jpg" in text_of(second)  # the page that says this file's download started
+    assert service.uses(bundle["id"]) == 1
+
+
+def test_a_failed_fetch_gives_its_count_back_for_that_file(
+    service: InProcess, bundle: dict[str, Any]
+) -> None:
+    token = token_of(bundle)
+    session = press(service, token).headers["X-Download-Session"]
+    service.hooks.fail("s3:GetObject", aws_error("InternalError", 500))
+    failed = press(service, token, "&file=1", session, Accept="application/pdf")
+    assert failed.status_code == 503
+    service.hooks.faults.clear()
+    state = call(service, "GET", f"/links/{bundle['id']}").json_body
+    assert state["redemptions"][0]["fetches"] == {"1": 0}
+    again = press(service, token, "&file=1", session, Accept="application/pdf")
+    assert file_bytes(again) == FILES["bundle/report.pdf"]

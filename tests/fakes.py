@@ -501,6 +501,17 @@ class MemoryRequestStore:
                 request_id, files=request.files + 1, receipts=(*request.receipts, receipt)
             )
 
+    def record_bundle(self, request_id: str, link_id: str) -> FileRequest:
+        with self._lock:
+            request = self.requests.get(request_id)
+            if request is None:
+                raise refusals.unknown_request(request_id)
+            if not request.bundle:
+                raise refusals.changed_meanwhile()
+            if request.bundle_link not in (None, link_id):
+                raise refusals.bundle_minted(request.bundle_link)
+            return self._update(request_id, bundle_link=link_id)
+
     def release(self, request_id: str, nonce: str, link_id: str) -> bool:
         with self._lock:
             request = self.requests.get(request_id)

@@ -377,6 +377,11 @@ def bundle_note(url: str, count: int, session: str | None = None) -> str:
     )
 
 
+def bundle_minted(link_id: str) -> ConflictError:
+    """A bundling request's one link to all its files was minted already."""
+    return ConflictError(f"This request's link to all its files is already made: {link_id}.")
+
+
 def redirect_note(url: str, session: str | None, until: float | None) -> str:
     """The redirect's body: what to do when it was not followed.  A client that forgot
     ``-L`` (``curl -OJ -d ''``) has spent the use and holds only this body, so it gets the

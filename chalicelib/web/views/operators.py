@@ -177,11 +177,19 @@ def request_state(request: FileRequest, now: float) -> dict[str, Any]:
     }
     if request.revoked_at is not None:
         state["revoked_at"] = iso(request.revoked_at)
+    if request.bundle:
+        state["bundle"] = True
+        state["bundle_link"] = request.bundle_link  # its id; the token only once, below
     return state
 
 
-def request_response(request: FileRequest, now: float) -> Response:
-    return Response(body=request_state(request, now), headers={**PRIVATE, **JSON})
+def request_response(request: FileRequest, now: float, bundle_url: str | None = None) -> Response:
+    """A request's state; after a close that made a bundling request's one link, also that
+    link's URL (``bundle_url``: given only this once, as a mint's is)."""
+    body = request_state(request, now)
+    if bundle_url is not None:
+        body["bundle_url"] = bundle_url
+    return Response(body=body, headers={**PRIVATE, **JSON})
 
 
 def minted_request_response(minted: MintedRequest, url: str, now: float, location: str) -> Response:

@@ -106,6 +106,7 @@ class RequestTerms(Mail, total=False):
     notify: str | None
     link_uses: int | None
     link_ttl: int | None
+    bundle: bool | None
 
 
 class Page(TypedDict, total=False):

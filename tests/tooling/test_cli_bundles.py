@@ -4,10 +4,14 @@ and a get stopped midway finished by the same get again without spending another
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 
-from tests.helpers import s3_bytes
+import requests
+
+from tests.helpers import BROWSER_ACCEPT, TIMEOUT, s3_bytes
 from tests.tooling.cli import ok, run, state_of
 from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE
 from tools.stack import Stack
@@ -54,3 +58,38 @@ def test_link_refuses_a_filename_for_several_files(stack: Stack) -> None:
     result = run(stack, "link", *FILES, "--filename", "x.pdf")
     assert result.exit_code == 2
     assert "own names" in result.output
+
+
+def send_through(url: str, name: str, body: bytes) -> None:
+    """What a browser does with the upload page: its form to S3, then the confirmation."""
+    page = requests.get(url, headers={"Accept": BROWSER_ACCEPT}, timeout=TIMEOUT)
+    action = re.search(r'<form id="upload" method="post" action="([^"]+)"', page.text)
+    assert action is not None, page.text
+    hidden = r'<input type="hidden" name="([^"]+)" value="([^"]*)">'
+    fields = {html.unescape(k): html.unescape(v) for k, v in re.findall(hidden, page.text)}
+    posted = requests.post(
+        html.unescape(action.group(1)),
+        data=fields,
+        files={"file": (name, body, "application/pdf")},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+    assert posted.status_code == 303, posted.text
+    done = requests.get(posted.headers["Location"], headers={"Accept": "*/*"}, timeout=TIMEOUT)
+    assert done.status_code == 201, done.text
+
+
+def test_a_bundling_request_revoked_prints_one_link_that_get_saves(
+    stack: Stack, tmp_path: Path
+) -> None:
+    made = json.loads(ok(stack, "request", "--files", "3", "--bundle", "--json"))
+    bodies = {"one.pdf": b"%PDF one " * 40, "two.pdf": b"%PDF two " * 60}
+    for name, body in bodies.items():
+        send_through(made["url"], name, body)
+    revoked = ok(stack, "requests", "revoke", made["id"])
+    found = re.search(r"Link to every file received: (\S+)", revoked)
+    assert found is not None, revoked
+    saved = run(stack, "get", found.group(1), "-o", str(tmp_path), "--quiet")
+    assert saved.exit_code == 0, saved.output
+    for name, body in bodies.items():
+        assert (tmp_path / name).read_bytes() == body

@@ -236,6 +236,11 @@ class Link:
         return dataclasses.replace(self, object=part.object, filename=part.filename)
 
     @property
+    def label(self) -> str:
+        """What a person is told the link delivers: its file's name, or a bundle's count."""
+        return f"{len(self.files)} files" if self.files else self.filename
+
+    @property
     def total_size(self) -> int:
         return sum(f.object.size for f in self.files) if self.files else self.object.size
 

@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.link import MAX_BUNDLE_FILES, REDELIVERY_CAP
-from tests.helpers import BROWSER_ACCEPT, InProcess, aws_error, call, text_of, token_of
+from chalicelib.domain.text import human_size
+from tests.helpers import (
+    BROWSER_ACCEPT,
+    InProcess,
+    aws_error,
+    call,
+    parts,
+    sent,
+    text_of,
+    token_of,
+)
 
 FORM = "application/x-www-form-urlencoded"
 FILES = {
@@ -196,3 +206,17 @@ def test_a_failed_fetch_gives_its_count_back_for_that_file(
     assert state["redemptions"][0]["fetches"] == {"1": 0}
     again = press(service, token, "&file=1", session, Accept="application/pdf")
     assert file_bytes(again) == FILES["bundle/report.pdf"]
+
+
+def test_an_emailed_bundle_says_how_many_files_and_their_total_size(mailing: InProcess) -> None:
+    for key, body in FILES.items():
+        mailing.put(key, body)
+    answer = call(
+        mailing, "POST", "/links", {"files": list(FILES), "email": "customer@example.com"}
+    )
+    assert answer.status_code == 201, answer.body
+    (message,) = sent()
+    assert message["Subject"] == "Your download: 3 files"
+    text, _page = parts(message)
+    total = sum(len(body) for body in FILES.values())
+    assert "3 files" in text and human_size(total) in text

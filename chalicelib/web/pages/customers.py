@@ -69,7 +69,7 @@ def landing(outcome: Landing | Declined, token: str, now: float) -> str:
             else "Each press of Download uses one of the downloads left."
         ),
     )
-    return page(f"Download {link.filename}", "landing", content)
+    return page(f"Download {link.label}", "landing", content)
 
 
 def preview(link: Link, url: str, now: float) -> str:
@@ -82,7 +82,7 @@ def preview(link: Link, url: str, now: float) -> str:
         facts=_facts(link, now, str(link.remaining)),
         url=url,
     )
-    return page(f"Download {link.filename}", "landing", content)
+    return page(f"Download {link.label}", "landing", content)
 
 
 def started(
@@ -163,7 +163,7 @@ def _facts(link: Link, now: float, remaining: str) -> Html:
     them; a bundle's, its file count and total size, then each file's name and size."""
     facts = fill(
         "facts.html",
-        filename=f"{len(link.files)} files" if link.bundle else link.filename,
+        filename=link.label,
         size=human_size(link.total_size),
         remaining=remaining,
         expires_in=relative(link.expires_at, now),

@@ -363,13 +363,14 @@ def session_command(url: str, session: str) -> str:
     return f"curl -fOJL -H '{SESSION_HEADER}: {session}' -d '' '{url}'"
 
 
-def bundle_note(url: str, count: int, session: str | None = None) -> str:
+def bundle_note(url: str, count: int, sessions: bool = True) -> str:
     """What a bundle's press answers an API client with: how to fetch its files."""
-    how = (
-        f"curl -fOJL -H '{SESSION_HEADER}: {session}' -d 'file=N' '{url}'"
-        if session is not None
-        else f"send file=N (1 to {count}) with the {SESSION_HEADER} header of this answer"
-    )
+    if not sessions:
+        return (
+            f"This link holds {count} files, and this service keeps no download sessions: "
+            f"each file is a POST of the token with file=N (1 to {count}), which spends a use."
+        )
+    how = f"send file=N (1 to {count}) with the {SESSION_HEADER} header of this answer"
     return (
         f"This link holds {count} files; this download session fetches each one without "
         f"using up another download: `onetime get '{url}'` saves them all into a folder, "

@@ -17,6 +17,7 @@ from tests.helpers import (
     aws_error,
     call,
     parts,
+    reset_app_caches,
     sent,
     text_of,
     token_of,
@@ -219,3 +220,20 @@ def test_an_emailed_bundle_says_how_many_files_and_their_total_size(mailing: InP
     text, _page = parts(message)
     total = sum(len(body) for body in FILES.values())
     assert "3 files" in text and human_size(total) in text
+
+
+def test_without_sessions_each_file_spends_a_use_and_the_list_says_so(
+    service: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONETIME_SESSION_SECONDS", "0")
+    reset_app_caches()
+    for key, body in FILES.items():
+        service.put(key, body, "application/pdf")
+    minted = call(service, "POST", "/links", {"files": list(FILES), "uses": 2}).json_body
+    token = token_of(minted)
+    listed = press(service, token)
+    assert listed.status_code == 200 and "X-Download-Session" not in listed.headers
+    assert "spends a use" in listed.json_body["message"]
+    fetched = press(service, token, "&file=2", Accept="application/pdf")
+    assert file_bytes(fetched) == FILES["bundle/photo é.jpg"]
+    assert service.uses(minted["id"]) == 2  # the list's press, then the file's

@@ -92,7 +92,7 @@ def opened_response(opened: Opened, url: str) -> Response:
     body: dict[str, Any] = {
         "files": bundle_files(opened.link),
         "remaining": opened.link.remaining,
-        "message": bundle_note(url, len(opened.link.files)),
+        "message": bundle_note(url, len(opened.link.files), opened.session is not None),
     }
     if opened.session is not None:
         body["session_until"] = iso(opened.session.until)

@@ -26,7 +26,7 @@ def make_request(service: InProcess, **fields: Any) -> tuple[str, str]:
     return answer.json_body["id"], token
 
 
-def send(service: InProcess, token: str, name: str, body: bytes) -> Any:
+def send(service: InProcess, token: str, name: str, body: bytes, accept: str = "*/*") -> Any:
     """What the page's form and S3 do, then the confirmation S3 sends the browser to."""
     page = service.client.http.get(
         f"/upload?{urlencode({'token': token})}", headers={"Accept": BROWSER_ACCEPT}
@@ -37,7 +37,7 @@ def send(service: InProcess, token: str, name: str, body: bytes) -> Any:
     key = html.unescape(fields["key"]).replace("${filename}", name)
     service.s3.put_object(Bucket=service.bucket, Key=key, Body=body, ContentType="application/pdf")
     query = urlencode({"token": token, "bucket": service.bucket, "key": key})
-    return service.client.http.get(f"/upload/done?{query}", headers={"Accept": "*/*"})
+    return service.client.http.get(f"/upload/done?{query}", headers={"Accept": accept})
 
 
 def fetched_files(service: InProcess, url: str) -> list[bytes]:
@@ -107,3 +107,16 @@ def test_bundle_needs_two_to_fifty_files(service: InProcess, files: int) -> None
     answer = call(service, "POST", "/requests", {"files": files, "bundle": True})
     assert answer.status_code == 400
     assert answer.json_body["error"] == "invalid_bundle"
+
+
+def test_the_uploaders_page_shows_the_bundle_with_the_file_that_filled_it(
+    service: InProcess,
+) -> None:
+    _request_id, token = make_request(service, files=2, bundle=True)
+    send(service, token, "a.txt", BODIES[0])
+    page = send(service, token, "b.txt", BODIES[1], accept=BROWSER_ACCEPT)
+    assert page.status_code == 201
+    text = html.unescape(page.body.decode())
+    found = re.search(r'is also in one link.*?<a href="([^"]+)">', text, re.S)
+    assert found is not None, text
+    assert fetched_files(service, found.group(1)) == BODIES[:2]

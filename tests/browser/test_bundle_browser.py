@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import requests
 from playwright.sync_api import Page, expect
 
@@ -19,6 +20,9 @@ NAMES = ["Résumé café 2026.pdf", "dataset-5MiB.zip"]
 LISTED = "Your files are ready"
 
 
+# The tier's chromium and the 5 MiB file: in the slow tier, to keep make test in its budget
+# (the page's list is also checked in-process, tests/inprocess/test_bundles.py).
+@pytest.mark.slow
 def test_one_press_then_each_files_button_saves_it(
     stack: Stack, page: Page, tmp_path: Path
 ) -> None:

@@ -106,6 +106,7 @@ class RequestTerms(Mail, total=False):
     notify: str | None
     link_uses: int | None
     link_ttl: int | None
+    bundle: bool | None
 
 
 class Page(TypedDict, total=False):
@@ -154,9 +155,11 @@ class ApiClient:
             }
         )
 
-    def create_link(self, file: str, **terms: Unpack[LinkTerms]) -> JsonObject:
-        """Mint a link; with ``email`` the server also mails it (and answers ``message_id``)."""
-        return self._request("POST", "/links", json={"file": file, **terms})
+    def create_link(self, file: str | list[str], **terms: Unpack[LinkTerms]) -> JsonObject:
+        """Mint a link; with ``email`` the server also mails it (and answers ``message_id``).
+        A list of several keys mints one link to all of them (a bundle)."""
+        named: dict[str, Any] = {"file": file} if isinstance(file, str) else {"files": file}
+        return self._request("POST", "/links", json={**named, **terms})
 
     def create_upload(self, filename: str, content_type: str, size: int) -> JsonObject:
         """A presigned S3 POST form (``key``, ``url``, ``fields``) for one file this large."""

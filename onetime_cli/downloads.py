@@ -62,6 +62,7 @@ NAME_MAX_BYTES = 255  # NAME_MAX of common file systems, in bytes of UTF-8
 TEMP_PREFIX, TEMP_SUFFIX = ".onetime-", ".part"
 SESSION_SUFFIX = ".session"  # beside a kept temporary file: the session that finishes it
 SESSION_HEADER = "X-Download-Session"
+BUNDLE_HEADER = "X-Bundle-Files"  # a bundle's press: its files, not a file
 RESUME_TRIES = 3  # how often a broken transfer is taken up again before giving up
 RETRY_DELAYS = (0.0, 1.0, 3.0)  # seconds before each of those tries
 # A session value as the client keeps and sends it: visible ASCII, nothing a header forbids.
@@ -121,6 +122,24 @@ class WrongRange(SpentError):
     the ones kept (another range, another length, another version of the file)."""
 
 
+@dataclass(frozen=True)
+class BundledFile:
+    """One file of a bundle, as its press lists it: ``file=number`` fetches it."""
+
+    number: int
+    name: str
+    size: int
+
+
+class BundleOpened(Exception):
+    """The link is a bundle: its press answered with its files (``X-Bundle-Files``), not
+    with a file, and the session that fetches them is in the ``Resumable``."""
+
+    def __init__(self, files: list[BundledFile]) -> None:
+        super().__init__(f"a bundle of {len(files)} files")
+        self.files = files
+
+
 class GaveUp(SpentError):
     """A broken download that the session could not finish within ``RESUME_TRIES``:
     ``written`` bytes are in the temporary file, ``last`` says what failed last."""
@@ -151,6 +170,7 @@ class Link:
     redeem_url: str  # the link without its query (and without any user:password@)
     token: str
     origin: str  # scheme://host[:port]: all that messages ever name
+    file: int | None = None  # a bundle's file, by number (``file=N``)
 
 
 def origin_of(url: str) -> str:
@@ -280,6 +300,9 @@ def temp_prefix(link: Link) -> str:
     link_id = link_id_from(link.token)
     if not re.fullmatch(r"[a-z2-7]{16}", link_id):
         link_id = hashlib.sha256(link.token.encode()).hexdigest()[:16]
+    if link.file is not None:
+        # A bundle's file: ``.onetime-<id>.<n>-``, which the bundle's own ``-`` glob skips.
+        return f"{TEMP_PREFIX}{link_id}.{link.file}-"
     return f"{TEMP_PREFIX}{link_id}-"
 
 
@@ -476,6 +499,8 @@ def redeem(
     before the redirect is followed: from then on the use is spent, and what would get
     the file again must outlive this process."""
     fields = {"token": link.token}
+    if link.file is not None:
+        fields["file"] = str(link.file)
     if answer is not None:
         fields["answer"] = answer
     post_headers = {**_headers(), "Content-Type": "application/x-www-form-urlencoded"}
@@ -498,6 +523,11 @@ def redeem(
             if keep is not None:
                 keep(resumable)
         remaining = response.headers.get("X-Remaining-Uses")
+        if response.status_code == 200 and BUNDLE_HEADER in response.headers:
+            try:
+                raise BundleOpened(_bundle_files(response, origin))
+            finally:
+                response.close()
         hops = 0
         try:
             while response.status_code in REDIRECTS:
@@ -524,6 +554,15 @@ def redeem(
             yield delivery
         finally:
             response.close()
+
+
+def _bundle_files(response: requests.Response, origin: str) -> list[BundledFile]:
+    """A bundle's files from its press's answer (``BundleOpened`` in openapi.yaml)."""
+    try:
+        listed = response.json()["files"]
+        return [BundledFile(int(f["file"]), str(f["name"]), int(f["size"])) for f in listed]
+    except (ValueError, KeyError, TypeError) as error:
+        raise Unfetched(origin, response.status_code, "a bundle's list that is not one.") from error
 
 
 def _continuation(delivery: Delivery, offset: int, resumable: Resumable | None) -> tuple[int, int]:

@@ -464,10 +464,36 @@ def refunded_redemption(refund: JsonObject) -> Text:
     return text(redemption) if redemption else Text(f"{NONE} (one use, none named)")
 
 
+def files_section(files: Sequence[Any], redemptions: Sequence[Any]) -> RenderableType:
+    """A bundle's files, and how often each was fetched in its redemptions' sessions
+    (``0``: never, so an operator sees at once which files a customer did not take)."""
+    fetched: dict[str, int] = {}
+    for redemption in redemptions:
+        counts = redemption.get("fetches") if isinstance(redemption, dict) else None
+        for number, count in (counts or {}).items():
+            if isinstance(count, int):
+                fetched[number] = fetched.get(number, 0) + count
+    entries = [
+        {**entry, "fetched": str(fetched.get(str(entry.get("file")), 0))}
+        for entry in files
+        if isinstance(entry, dict)
+    ]
+    columns = [
+        Column("#", cell_of("file"), no_wrap=True),
+        long_column("Name", cell_of("name")),
+        Column("Size", cell_of("size"), no_wrap=True),
+        Column("Fetched", cell_of("fetched"), no_wrap=True),
+    ]
+    return records_table(entries, columns, f"Files ({len(entries)}, one use for all)")
+
+
 def show_state(out: Console, state: JsonObject) -> None:
     redemptions = state.get("redemptions") or []
     below = redemptions_table(redemptions) if redemptions else Text("No redemptions yet.")
     parts: list[RenderableType] = [state_table(state), Text(""), below]
+    files = state.get("files")
+    if isinstance(files, list) and files:
+        parts += [Text(""), files_section(files, redemptions)]
     # Servers before the counting rule send neither: nothing is shown for them.
     visits = state.get("visits")
     if isinstance(visits, dict):

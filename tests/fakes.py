@@ -96,14 +96,25 @@ def _day_before(day: str) -> str:
     return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
 
 
+def _counted(use: Use, file: int | None, step: int, at: float | None) -> Use:
+    """``use`` with ``step`` more re-deliveries of ``file`` (None: the single file's),
+    stamped ``at`` when one is added."""
+    when = use.redelivered_at if at is None else at
+    if file is None:
+        return dataclasses.replace(use, redeliveries=use.redeliveries + step, redelivered_at=when)
+    counts = dict(use.fetches)
+    counts[file] = counts.get(file, 0) + step
+    return dataclasses.replace(use, fetches=tuple(sorted(counts.items())), redelivered_at=when)
+
+
 class MemoryLinkStore:
     def __init__(self) -> None:
         self.links: dict[str, Link] = {}
         self._claims: dict[str, dict[str, Use]] = {}
         self._visits: dict[str, dict[str, Visit]] = {}
         # Per (link, claim): the last re-delivery's attempt, and the attempt fenced by an undo.
-        self._again_ids: dict[tuple[str, str], str] = {}
-        self._again_fences: dict[tuple[str, str], str] = {}
+        self._again_ids: dict[tuple[str, str, int | None], str] = {}
+        self._again_fences: dict[tuple[str, str, int | None], str] = {}
         self._lock = threading.Lock()  # one lock stands in for DynamoDB's conditional write
         self._withdrawn: set[str] = set()  # links an operator revoked (``withdrawn_at``)
 
@@ -232,42 +243,47 @@ class MemoryLinkStore:
         new_session_digest: str | None = None,
         *,
         attempt: str,
+        file: int | None = None,
     ) -> Link | None:
         with self._lock:
             link = self.links.get(link_id)
             use = self._claims.get(link_id, {}).get(claim_id)
             if link is None or link.token_digest != digest or use is None:
                 return None
+            if file is not None and len(link.files) < file:
+                return None  # the store's condition: size(files) >= :file
             proof = use.session_digest if session_digest is None else session_digest
-            fenced = self._again_fences.get((link_id, claim_id)) == attempt
-            if fenced or link.session(claim_id, proof, at, seconds) is None:
+            fenced = self._again_fences.get((link_id, claim_id, file)) == attempt
+            if fenced or link.session(claim_id, proof, at, seconds, file) is None:
                 if session_digest is not None and link.refunded_session(claim_id, session_digest):
                     raise SessionRefundedError(link)
                 return None
             self._claims[link_id][claim_id] = dataclasses.replace(
-                use,
-                redeliveries=use.redeliveries + 1,
-                redelivered_at=at,
+                _counted(use, file, +1, at),
                 session_digest=new_session_digest or use.session_digest,
             )
-            self._again_ids[(link_id, claim_id)] = attempt
+            self._again_ids[(link_id, claim_id, file)] = attempt
             return self._update(link_id)
 
     def give_back_redelivery(
-        self, link_id: str, claim_id: str, attempt: str, *, fence: bool = False
+        self,
+        link_id: str,
+        claim_id: str,
+        attempt: str,
+        *,
+        fence: bool = False,
+        file: int | None = None,
     ) -> bool:
         with self._lock:
             use = self._claims.get(link_id, {}).get(claim_id)
             if use is None:
                 return False
             if fence:
-                self._again_fences[(link_id, claim_id)] = attempt
-            if self._again_ids.get((link_id, claim_id)) != attempt or use.redeliveries <= 0:
+                self._again_fences[(link_id, claim_id, file)] = attempt
+            if self._again_ids.get((link_id, claim_id, file)) != attempt or use.fetched(file) <= 0:
                 return False
-            del self._again_ids[(link_id, claim_id)]
-            self._claims[link_id][claim_id] = dataclasses.replace(
-                use, redeliveries=use.redeliveries - 1
-            )
+            del self._again_ids[(link_id, claim_id, file)]
+            self._claims[link_id][claim_id] = _counted(use, file, -1, None)
             self._update(link_id)
             return True
 
@@ -484,6 +500,17 @@ class MemoryRequestStore:
             return self._update(
                 request_id, files=request.files + 1, receipts=(*request.receipts, receipt)
             )
+
+    def record_bundle(self, request_id: str, link_id: str) -> FileRequest:
+        with self._lock:
+            request = self.requests.get(request_id)
+            if request is None:
+                raise refusals.unknown_request(request_id)
+            if not request.bundle:
+                raise refusals.changed_meanwhile()
+            if request.bundle_link not in (None, link_id):
+                raise refusals.bundle_minted(request.bundle_link)
+            return self._update(request_id, bundle_link=link_id)
 
     def release(self, request_id: str, nonce: str, link_id: str) -> bool:
         with self._lock:

@@ -67,6 +67,10 @@ class FileRequest:
     revoked_at: float | None = None
     receipts: tuple[Receipt, ...] = ()
     uploads: tuple[OpenUpload, ...] = ()  # multipart uploads started, received or not
+    # A bundling request (issue 25) mints, besides each file's link, one link to every
+    # file received, once: when it is filled or closed.  ``bundle_link`` names that link.
+    bundle: bool = False
+    bundle_link: str | None = None
 
     def open_uploads(self, now: float) -> tuple[OpenUpload, ...]:
         """The multipart uploads that may still be under way: not received, not over."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from dataclasses import dataclass
 
 from chalicelib.domain.bots import previewer
 from chalicelib.domain.delivery import Delivery, choose
+from chalicelib.domain.errors import InvalidRequestError
 
 # Files up to this size go out in the response body, unless the deployment sets
 # ONETIME_STREAM_MAX_BYTES (chalicelib/settings.py).  Here, not in settings: a use recorded
@@ -28,6 +30,19 @@ class StoredObject:
     owner: str | None = None
 
 
+# A bundle names at most this many files: its item (about 200 bytes a file) then stays
+# well under DynamoDB's 400 KB, and its claim under 16 WCU (docs/COUNTING.md, "Bundles").
+MAX_BUNDLE_FILES = 50
+
+
+@dataclass(frozen=True)
+class BundledFile:
+    """One file of a bundle: the object as it was minted, and the name it is saved under."""
+
+    object: StoredObject
+    filename: str
+
+
 @dataclass(frozen=True)
 class Use:
     """One redemption, recorded by the same write that claimed it."""
@@ -46,6 +61,14 @@ class Use:
     session_digest: str = ""
     redeliveries: int = 0
     redelivered_at: float | None = None
+    # A bundle's session counts fetches per file: (file number, fetches), by number.
+    fetches: tuple[tuple[int, int], ...] = ()
+
+    def fetched(self, file: int | None) -> int:
+        """The re-deliveries counted against ``file``'s cap (None: a single file's)."""
+        if file is None:
+            return self.redeliveries
+        return dict(self.fetches).get(file, 0)
 
 
 # What a visit that spent nothing was: a page view, a HEAD, a preview fetch (a GET that
@@ -88,6 +111,16 @@ HISTORY_KEPT = 20
 GUESS_UA_BYTES = 200
 
 
+def one_file_only() -> InvalidRequestError:
+    return InvalidRequestError("invalid_file", "This link names one file: leave file out.")
+
+
+def no_such_file(count: int) -> InvalidRequestError:
+    return InvalidRequestError(
+        "invalid_file", f"file must be a number from 1 to {count}, the files of this link."
+    )
+
+
 def recipient_key(address: str) -> str:
     """How the ``by-recipient`` index files an address: lower case, so that support finds
     ``Client@Example.com``'s links by whatever case they type (the address itself is kept
@@ -125,6 +158,8 @@ class Claim:
     # The keyed digest of the person's answer to the link's recipient check ("" for none);
     # compared with the stored one inside the claim's own conditional write.
     answer_digest: str = ""
+    # The token says the link is a bundle: the claim's answer then carries its file list.
+    bundle: bool = False
 
 
 def guess_of(claim: Claim) -> Guess:
@@ -173,6 +208,41 @@ class Link:
     # Counts resends prepared against this link that were given up (``close_resends``):
     # a resend's write checks it, so one given up can never land late.
     fence: int = 0
+    # A bundle's files, fixed at mint, numbered from 1 (``object`` and ``filename`` are
+    # then the first's); empty for a link to one file.
+    files: tuple[BundledFile, ...] = ()
+
+    @property
+    def bundle(self) -> bool:
+        return bool(self.files)
+
+    def part(self, number: int | None) -> BundledFile:
+        """The file a delivery sends: file ``number`` of a bundle, or the link's one file.
+        ``InvalidRequestError`` when the number names no file of this link."""
+        if not self.files:
+            if number is not None:
+                raise one_file_only()
+            return BundledFile(self.object, self.filename)
+        if number is None or not 1 <= number <= len(self.files):
+            raise no_such_file(len(self.files))
+        return self.files[number - 1]
+
+    def as_file(self, number: int | None) -> Link:
+        """The link as its answer for file ``number`` describes it: that file's object
+        and name (the link itself, for a single file)."""
+        if not self.files:
+            return self
+        part = self.part(number)
+        return dataclasses.replace(self, object=part.object, filename=part.filename)
+
+    @property
+    def label(self) -> str:
+        """What a person is told the link delivers: its file's name, or a bundle's count."""
+        return f"{len(self.files)} files" if self.files else self.filename
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.object.size for f in self.files) if self.files else self.object.size
 
     @property
     def locked(self) -> bool:
@@ -201,10 +271,13 @@ class Link:
             DEFAULT_STREAM_MAX_BYTES if limit is None else limit,
         )
 
-    def session(self, claim_id: str, digest: str, now: float, seconds: int) -> Use | None:
-        """The redemption whose download session this is, if it still allows a re-delivery:
-        the secret matches, the window is open, the cap is not reached, and neither the use
-        was refunded nor the link withdrawn.  The same rule the store's write checks."""
+    def session(
+        self, claim_id: str, digest: str, now: float, seconds: int, file: int | None = None
+    ) -> Use | None:
+        """The redemption whose download session this is, if it still allows a re-delivery
+        (of ``file``, in a bundle, whose cap is per file): the secret matches, the window is
+        open, the cap is not reached, and neither the use was refunded nor the link
+        withdrawn.  The same rule the store's write checks."""
         use = next((u for u in self.uses_log if u.claim_id == claim_id), None)
         if (
             use is None
@@ -214,7 +287,7 @@ class Link:
             or self.revoked_at is not None
             or use.at + seconds <= now
             or self.expires_at + seconds <= now
-            or use.redeliveries >= REDELIVERY_CAP
+            or use.fetched(file) >= REDELIVERY_CAP
         ):
             return None
         return use

@@ -363,6 +363,26 @@ def session_command(url: str, session: str) -> str:
     return f"curl -fOJL -H '{SESSION_HEADER}: {session}' -d '' '{url}'"
 
 
+def bundle_note(url: str, count: int, sessions: bool = True) -> str:
+    """What a bundle's press answers an API client with: how to fetch its files."""
+    if not sessions:
+        return (
+            f"This link holds {count} files, and this service keeps no download sessions: "
+            f"each file is a POST of the token with file=N (1 to {count}), which spends a use."
+        )
+    how = f"send file=N (1 to {count}) with the {SESSION_HEADER} header of this answer"
+    return (
+        f"This link holds {count} files; this download session fetches each one without "
+        f"using up another download: `onetime get '{url}'` saves them all into a folder, "
+        f"or {how}."
+    )
+
+
+def bundle_minted(link_id: str) -> ConflictError:
+    """A bundling request's one link to all its files was minted already."""
+    return ConflictError(f"This request's link to all its files is already made: {link_id}.")
+
+
 def redirect_note(url: str, session: str | None, until: float | None) -> str:
     """The redirect's body: what to do when it was not followed.  A client that forgot
     ``-L`` (``curl -OJ -d ''``) has spent the use and holds only this body, so it gets the

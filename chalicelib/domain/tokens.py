@@ -10,6 +10,12 @@ redeem on GET (``confirm=false``), a letter for links that wait for a person.  A
 knows which single conditional write to try (record a visit, or claim a use); the stored
 ``confirm`` flag stays the authority, so a wrong hint (a token minted before hints) costs
 one more request, never a wrong answer.
+
+The secret's last character says whether the link is a bundle (several files), exactly:
+43 base64url characters carry 258 bits, and a 256-bit secret leaves the last character's
+two low bits zero, so every token minted before bundles ends in one of 16 characters.  A
+bundle's token sets the lowest bit (255 random bits remain).  Its claim then asks for the
+file list in the same single write, and a single file's claim stays what it was.
 """
 
 from __future__ import annotations
@@ -46,14 +52,25 @@ class Token:
         return self.value[0] not in _DIRECT_FIRST
 
     @property
+    def hints_bundle(self) -> bool:
+        """A bundle's token (see the module docstring): exact, not a guess."""
+        return _B64.index(self.value[-1]) & 3 != 0
+
+    @property
     def digest(self) -> str:
         return token_digest(self.value)
 
 
-def new_token(confirm: bool = True) -> Token:
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def new_token(confirm: bool = True, *, bundle: bool = False) -> Token:
     link_id = base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
     first = secrets.choice(_CONFIRM_FIRST if confirm else _DIRECT_FIRST)
-    return Token(first + link_id[1:] + secrets.token_urlsafe(32))
+    secret = secrets.token_urlsafe(32)
+    if bundle:
+        secret = secret[:-1] + _B64[_B64.index(secret[-1]) | 1]
+    return Token(first + link_id[1:] + secret)
 
 
 # A link pasted into a sentence picks up what follows it: "see <URL>." or "(URL)".  These

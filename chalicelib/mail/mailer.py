@@ -68,7 +68,7 @@ class Mailer:
 
         ``code`` is the link's recipient code (``verify: "code"``), shown as text in the
         body and never put in ``url``: whoever gets only the link cannot use it."""
-        subject = letter.subject or f"Your download: {link.filename}"
+        subject = letter.subject or f"Your download: {link.label}"
         text, page = compose(
             letter,
             link,
@@ -142,8 +142,8 @@ def compose(
         raise ValueError("a recipient code must be non-empty text on one line")
     downloads = "1 download" if link.max_uses == 1 else f"{link.max_uses} downloads"
     facts = {
-        "filename": link.filename,
-        "size": human_size(link.object.size),
+        "filename": link.label,
+        "size": human_size(link.total_size),
         "downloads": downloads,
         "expires_in": relative(link.expires_at, now),
         "expires_on": human_date(link.expires_at),

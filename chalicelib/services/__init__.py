@@ -25,7 +25,7 @@ from chalicelib.storage.stores import GrantStore, LinkStore, ObjectStore, Reques
 if TYPE_CHECKING:
     from chalicelib.domain.answers import Answers
     from chalicelib.mail.mailer import Mailer
-    from chalicelib.services.filerequests import Receiving, Requesting
+    from chalicelib.services.filerequests import Bundling, Receiving, Requesting
     from chalicelib.services.grants import BuyerMinting, Granting
     from chalicelib.services.links import LinkAdmin
     from chalicelib.services.minting import Minting
@@ -170,6 +170,15 @@ class Services:
             max_upload_bytes=self.settings.max_upload_bytes,
             mailer=self.mailer,
             multipart=self.multipart,
+            bundling=self.bundling,
+        )
+
+    @functools.cached_property
+    def bundling(self) -> Bundling:
+        from chalicelib.services.filerequests import Bundling
+
+        return Bundling(
+            requests=self.request_store, minting=self.minting, clock=self.clock, mailer=self.mailer
         )
 
     @functools.cached_property
@@ -186,6 +195,7 @@ class Services:
             mailer=self.mailer,
             multipart=self.multipart,
             multipart_threshold=self.settings.multipart_threshold,
+            bundling=self.bundling,
         )
 
     def health(self) -> dict[str, bool]:

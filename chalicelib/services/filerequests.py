@@ -15,6 +15,7 @@ mints a download link to it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from chalicelib.domain import refusals
 from chalicelib.domain.addresses import Addresses
 from chalicelib.domain.errors import (
     AlreadyReceivedError,
+    ConflictError,
     InvalidRequestError,
     LinkNotFoundError,
     MailError,
@@ -42,6 +44,7 @@ from chalicelib.domain.filerequest import (
     OpenUpload,
     Receipt,
 )
+from chalicelib.domain.link import MAX_BUNDLE_FILES
 from chalicelib.domain.multipart import HeldPart, Ticket
 from chalicelib.domain.terms import Terms, TermsSigner
 from chalicelib.domain.tokens import Token, is_link_id, new_token, parse_token
@@ -49,6 +52,7 @@ from chalicelib.logs import annotate, get_logger, metric
 from chalicelib.mail.mailer import Letter, Mailer
 from chalicelib.services.minting import (
     DEFAULT_TTL,
+    UNDO_ATTEMPTS,
     MintedLink,
     Minting,
     MintRequest,
@@ -88,10 +92,16 @@ class RequestSpec:
     notify: str | None = None
     link_uses: int = 1
     link_ttl: int = DEFAULT_TTL
+    # Also one link to every file received, made when the request is filled or closed.
+    bundle: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.files <= MAX_FILES:
             raise InvalidRequestError("invalid_files", f"files must be between 1 and {MAX_FILES}.")
+        if self.bundle and not 2 <= self.files <= MAX_BUNDLE_FILES:
+            raise InvalidRequestError(
+                "invalid_bundle", f"bundle needs files between 2 and {MAX_BUNDLE_FILES}."
+            )
         check_ttl(self.ttl)
         check_note(self.note)
         check_uses("link_uses", self.link_uses)
@@ -147,6 +157,80 @@ class Received:
     filename: str
     emailed: bool
     mail_failed: bool = False
+    # The upload that filled a bundling request: its one link to every file received.
+    bundle: MintedLink | None = None
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class Bundling:
+    """A bundling request's one link to every file it received, made once: when the
+    upload that fills it is confirmed, or when an operator closes it, whichever names its
+    link first (``RequestStore.record_bundle``, one conditional write).  Each file keeps
+    its own link as well; the bundle is minted as ``POST /links`` with ``files`` would
+    mint it (one ``HeadObject`` a file, one ``PutItem``)."""
+
+    requests: RequestStore
+    minting: Minting
+    clock: Clock
+    mailer: Callable[[], Mailer] | None = None
+
+    def bundle(self, request: FileRequest, addresses: Addresses) -> MintedLink | None:
+        """The bundle's link, minted and named now; None when the request does not bundle,
+        has one already, or received nothing."""
+        if not request.bundle or request.bundle_link is not None or not request.receipts:
+            return None
+        keys = tuple(receipt.key for receipt in request.receipts)
+        mint = MintRequest(files=keys, uses=request.link_uses, ttl=request.link_ttl)
+        minted = self.minting.mint(mint)
+        try:
+            self._name(request.request_id, minted.link.link_id)
+        except ConflictError:
+            # The other of a fill and a close named its link first: ours reached nobody.
+            self.minting.withdraw(minted.link.link_id)
+            return None
+        annotate(bundle_link=minted.link.link_id)
+        metric("Bundled")
+        if request.notify is not None:
+            self._tell(request, minted, addresses)
+        return minted
+
+    def _name(self, request_id: str, link_id: str) -> None:
+        """Record the link on the request; when DynamoDB does not answer, read what it
+        holds.  Still unknown after that, the link is kept: it works, and its token is
+        about to be handed out, which a name lost in the store cannot undo."""
+        for _ in range(UNDO_ATTEMPTS):
+            try:
+                self.requests.record_bundle(request_id, link_id)
+                return
+            except UnavailableError:
+                try:
+                    named = self.requests.get(request_id).bundle_link
+                except UnavailableError:
+                    continue
+                if named == link_id:
+                    return
+                if named is not None:
+                    raise refusals.bundle_minted(named) from None
+        log.warning("bundle link not recorded", extra={"file_request": request_id})
+
+    def _tell(self, request: FileRequest, minted: MintedLink, addresses: Addresses) -> None:
+        assert request.notify is not None
+        count = len(minted.link.files)
+        letter = Letter(
+            email=request.notify,
+            subject=f"Files received: {count} files, one link",
+            message=f"Every file sent through your upload link {request.request_id}."
+            + (f"\n{request.note}" if request.note else ""),
+        )
+        try:
+            if self.mailer is None:
+                raise _email_disabled()
+            url = addresses.download(minted.token.value)
+            self.mailer().send(letter, minted.link, url, self.clock())
+        except OnetimeError:
+            # Each file's own link was delivered already; this one is on the request's
+            # state and in the closing operator's answer.
+            log.warning("bundle email not sent", extra={"file_request": request.request_id})
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
@@ -157,6 +241,7 @@ class Requesting:
     max_upload_bytes: int
     mailer: Callable[[], Mailer] | None = None
     multipart: Multipart | None = None
+    bundling: Bundling | None = None
 
     def request(self, spec: RequestSpec) -> MintedRequest:
         """A new upload link: one ``PutItem``."""
@@ -182,6 +267,7 @@ class Requesting:
             notify=spec.notify,
             link_uses=spec.link_uses,
             link_ttl=spec.link_ttl,
+            bundle=spec.bundle,
         )
         self.requests.create(request)
         annotate(outcome="requested", file_request=request.request_id)
@@ -215,6 +301,15 @@ class Requesting:
             raise InvalidRequestError("invalid_limit", "limit must be between 1 and 100.")
         return self.requests.recent(limit, cursor)
 
+    def close(self, request_id: str, addresses: Addresses) -> tuple[FileRequest, MintedLink | None]:
+        """Withdraw the request (``revoke``); a bundling request then gets its one link to
+        every file received, unless it has one (a second close makes none)."""
+        request = self.revoke(request_id)
+        bundled = self.bundling.bundle(request, addresses) if self.bundling else None
+        if bundled is not None:
+            request = self.requests.get(request.request_id)
+        return request, bundled
+
     def revoke(self, request_id: str) -> FileRequest:
         """Withdraw the request, then abort the multipart uploads still open through it
         (one ``AbortMultipartUpload`` each, at most ``MAX_OPEN_UPLOADS``).  An abort that
@@ -242,6 +337,7 @@ class Receiving:
     mailer: Callable[[], Mailer] | None = None
     multipart: Multipart | None = None
     multipart_threshold: int | None = None
+    bundling: Bundling | None = None
 
     def __post_init__(self) -> None:
         if self.multipart is None:
@@ -416,8 +512,27 @@ class Receiving:
         annotate(outcome="upload_received", file_request=request.request_id)
         metric("UploadReceived")
         if request.notify is None:
-            return Received(request, minted, filename, emailed=False)
-        return self._notify(request, minted, filename, addresses, nonce)
+            received = Received(request, minted, filename, emailed=False)
+        else:
+            received = self._notify(request, minted, filename, addresses, nonce)
+        if request.bundle and request.remaining == 0:
+            return dataclasses.replace(received, bundle=self._bundle(request, addresses))
+        return received
+
+    def _bundle(self, request: FileRequest, addresses: Addresses) -> MintedLink | None:
+        """This upload filled a bundling request: its one link to every file.  The upload
+        itself is received whatever happens here; a bundle that fails to be made is made
+        when an operator closes the request."""
+        if self.bundling is None:
+            return None
+        try:
+            return self.bundling.bundle(request, addresses)
+        except OnetimeError as exc:
+            log.warning(
+                "bundle not made on fill; closing the request makes it",
+                extra={"file_request": request.request_id, "error": repr(exc)},
+            )
+            return None
 
     def _ready(self, token: Token, nonce: str) -> FileRequest:
         """The request, if it can take this upload now; else why not.  An earlier receipt

@@ -19,7 +19,7 @@ from chalicelib.domain.errors import (
     UnavailableError,
 )
 from chalicelib.domain.filenames import default_filename, validate_filename
-from chalicelib.domain.link import CHECKS, Link, StoredObject
+from chalicelib.domain.link import CHECKS, MAX_BUNDLE_FILES, BundledFile, Link, StoredObject
 from chalicelib.domain.objectkeys import validate_key
 from chalicelib.domain.text import has_control_characters
 from chalicelib.domain.tokens import Token, is_link_id, new_token
@@ -38,9 +38,12 @@ MAX_NOTE_LENGTH = 1000
 
 @dataclass(frozen=True)
 class MintRequest:
-    """What a link is minted with.  Its fields are also the JSON API's mint fields."""
+    """What a link is minted with.  Its fields are also the JSON API's mint fields.
+    ``file`` names one file; ``files`` (instead) several, a bundle, whose list is fixed
+    once minted (``filename`` is then refused: each file keeps its own name)."""
 
-    file: str
+    file: str = ""
+    files: tuple[str, ...] | None = None
     uses: int = DEFAULT_USES
     ttl: int = DEFAULT_TTL
     filename: str | None = None
@@ -52,6 +55,20 @@ class MintRequest:
     notify: str | None = None
 
     def __post_init__(self) -> None:
+        if self.files is not None:
+            if self.file:
+                raise InvalidRequestError("invalid_files", "Give file or files, not both.")
+            if not 1 <= len(self.files) <= MAX_BUNDLE_FILES:
+                raise InvalidRequestError(
+                    "invalid_files", f"files must name 1 to {MAX_BUNDLE_FILES} files."
+                )
+            if self.filename is not None:
+                raise InvalidRequestError(
+                    "invalid_filename", "A bundle's files keep their own names: no filename."
+                )
+            object.__setattr__(self, "files", tuple(self.files))  # JSON gives a list
+        elif not self.file:
+            raise InvalidRequestError("invalid_file", "file is required (or files).")
         check_uses("uses", self.uses)
         check_ttl(self.ttl)
         check_note(self.note)
@@ -137,22 +154,29 @@ class Minting:
         token: Token | None = None,
         recipient: str | None = None,
         replaces: str | None = None,
+        bundled: tuple[BundledFile, ...] = (),
     ) -> MintedLink:
         """A new link; ``described`` saves the ``HeadObject`` when the caller has just
         made it, ``token`` lets the caller record the link's id before it exists,
         ``recipient`` is the address it is about to be emailed to, and ``replaces`` the
         link it replaces (a resend)."""
-        key = validate_key(request.file, self.key_prefix)
-        filename = validate_filename(
-            request.filename if request.filename is not None else default_filename(key)
-        )
+        if request.files is not None:
+            files = bundled or self._bundled(request.files)
+            key, obj, filename = files[0].object.key, files[0].object, files[0].filename
+        else:
+            files = ()
+            key = validate_key(request.file, self.key_prefix)
+            filename = validate_filename(
+                request.filename if request.filename is not None else default_filename(key)
+            )
         if request.verify == "email" and recipient is None:
             raise InvalidRequestError(
                 "invalid_verify", "verify: email needs the email the link is sent to."
             )
-        obj = described or self.objects.describe(key)
+        if not files:
+            obj = described or self.objects.describe(key)
         now = self.clock()
-        token = token or new_token(confirm=request.confirm)
+        token = token or new_token(confirm=request.confirm, bundle=bool(files))
         code = new_code() if request.verify == "code" else None
         answer = code if code is not None else recipient if request.verify else None
         answer_digest = None
@@ -176,6 +200,7 @@ class Minting:
             check=request.verify,
             answer_digest=answer_digest,
             replaces=replaces,
+            files=files,
         )
         try:
             self.links.create(link)
@@ -192,6 +217,18 @@ class Minting:
         annotate(outcome="minted", link_id=link.link_id)
         metric("Minted")
         return MintedLink(token=token, link=link, code=code)
+
+    def _bundled(self, keys: tuple[str, ...]) -> tuple[BundledFile, ...]:
+        """A bundle's files, each checked as a single file's is (its key, then one
+        ``HeadObject``), in the order given; all keys are checked before any is described."""
+        checked = [validate_key(key, self.key_prefix) for key in keys]
+        if len(set(checked)) != len(checked):
+            raise InvalidRequestError("invalid_files", "files names the same file twice.")
+        names = [validate_filename(default_filename(key)) for key in checked]
+        return tuple(
+            BundledFile(self.objects.describe(key), name)
+            for key, name in zip(checked, names, strict=True)
+        )
 
     def withdraw(self, link_id: str) -> None:
         """Revoke a link just minted that nobody received."""
@@ -283,10 +320,11 @@ class Minting:
         if uses <= 0 or ttl <= 0:
             raise refusals.nothing_left_to_resend(old, now)
         mint = MintRequest(
-            file=old.object.key,
+            file="" if old.files else old.object.key,
+            files=tuple(f.object.key for f in old.files) if old.files else None,
             uses=uses,
             ttl=min(ttl, MAX_TTL),
-            filename=old.filename,
+            filename=None if old.files else old.filename,
             confirm=old.confirm,
             note=old.note,
             verify=old.check,
@@ -294,7 +332,13 @@ class Minting:
         )
         # The object as the old link pinned it (version and ETag): the customer gets the
         # file they were sent, and a resend costs no HeadObject.
-        minted = self.mint(mint, described=old.object, recipient=old.recipient, replaces=link_id)
+        minted = self.mint(
+            mint,
+            described=old.object,
+            recipient=old.recipient,
+            replaces=link_id,
+            bundled=old.files,
+        )
         return old, minted
 
     def _mail_resend(

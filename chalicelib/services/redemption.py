@@ -31,7 +31,14 @@ from chalicelib.domain.errors import (
     UnavailableError,
 )
 from chalicelib.domain.filenames import content_disposition
-from chalicelib.domain.link import Claim, Link, Visit
+from chalicelib.domain.link import (
+    MAX_BUNDLE_FILES,
+    Claim,
+    Link,
+    Visit,
+    no_such_file,
+    one_file_only,
+)
 from chalicelib.domain.sessions import SessionKey
 from chalicelib.domain.stamps import Stamps, new_form_key
 from chalicelib.domain.tokens import Token, parse_token
@@ -129,7 +136,28 @@ class Redirect:
     for_page: bool = False
 
 
-Redemption = Landing | Declined | Stream | Redirect
+@dataclass(frozen=True)
+class Opened:
+    """A bundle's press: one use spent (or, ``redelivered``, the client's own session
+    shown again), and the download session in which each of its files is fetched by
+    number (``file=N``), each fetch a re-delivery.  ``session`` is None with sessions off:
+    each file then spends a use."""
+
+    link: Link
+    session: Session | None
+    redelivered: bool = False
+
+
+Redemption = Landing | Declined | Stream | Redirect | Opened
+
+
+def _check_file(token: Token, file: int | None) -> None:
+    """``file`` only for a bundle (its token says so, exactly), refused before anything is
+    written or spent."""
+    if file is not None and not token.hints_bundle:
+        raise one_file_only()
+    if file is not None and not 1 <= file <= MAX_BUNDLE_FILES:
+        raise no_such_file(MAX_BUNDLE_FILES)
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
@@ -144,7 +172,11 @@ class Redeeming:
     answers: Answers | None = None
 
     def get(
-        self, token_value: str | None, requester: Requester, session: SessionKey | None = None
+        self,
+        token_value: str | None,
+        requester: Requester,
+        session: SessionKey | None = None,
+        file: int | None = None,
     ) -> Redemption:
         """A GET: spends a use only of a ``confirm=false`` link, and never a previewer's.
 
@@ -155,6 +187,7 @@ class Redeeming:
         """
         token = parse_token(token_value)
         annotate(link_id=token.link_id)
+        _check_file(token, file)
         kind = self._visit_kind(requester, "page" if requester.accepts.html else "preview")
         if token.hints_confirm or kind == "bot":
             viewed = self.links.view(
@@ -167,13 +200,13 @@ class Redeeming:
                 return self._spared(token, requester, viewed.link, kind, session)
             # A direct link whose token carried no hint: claim it after all.
         try:
-            again = self._redeliver(token, requester, session, for_page=False)
+            again = self._redeliver(token, requester, session, for_page=False, file=file)
         except SessionRefundedError as ended:
             assert isinstance(ended.link, Link)
             return self._spared(token, requester, ended.link, "refunded")
         if again is not None:
             return again
-        outcome = self._claim(token, requester, unless_confirm=True)
+        outcome = self._claim(token, requester, unless_confirm=True, file=file)
         if isinstance(outcome, Link):  # it waits for a person after all
             link = self.links.view(token.link_id, token.digest, self._visit(requester, kind)).link
             return self._spared(token, requester, link, kind, session)
@@ -188,6 +221,7 @@ class Redeeming:
         *,
         again: bool = False,
         answer: str | None = None,
+        file: int | None = None,
     ) -> Redemption:
         """A POST: the landing page's button, ``curl -d``, the CLI or an API client.
 
@@ -203,13 +237,16 @@ class Redeeming:
         """
         token = parse_token(token_value)
         annotate(link_id=token.link_id)
+        _check_file(token, file)
         kind = self._visit_kind(requester, "")
         # From a page (its Download or Download again button): the answer is a page too.
         from_page = (shown is not None or again) and requester.accepts.html
         if not kind:
             # The session proves this client already pressed once: no timing needed.
             try:
-                redelivered = self._redeliver(token, requester, session, for_page=from_page)
+                redelivered = self._redeliver(
+                    token, requester, session, for_page=from_page, file=file
+                )
             except SessionRefundedError as ended:
                 if shown is None or again:
                     # The client asked for a free download; its use was given back, so
@@ -249,6 +286,7 @@ class Redeeming:
                 for_page=from_page,
                 stamp=shown,
                 answer_digest=answer_digest,
+                file=file,
             )
         except RecipientCheckError as failed:
             link = failed.link
@@ -327,13 +365,19 @@ class Redeeming:
         return Declined(link, "confirm" if kind == "preview" else kind, stamp, form_key)
 
     def _redeliver(
-        self, token: Token, requester: Requester, session: SessionKey | None, *, for_page: bool
-    ) -> Stream | Redirect | None:
+        self,
+        token: Token,
+        requester: Requester,
+        session: SessionKey | None,
+        *,
+        for_page: bool,
+        file: int | None = None,
+    ) -> Stream | Redirect | Opened | None:
         """The file again, within this client's download session: one conditional write
         that spends no use.  None when there is no such session (or it ended)."""
         if session is None or not self.session_seconds:
             return None
-        return self._deliver_again(token, requester, session.claim_id, for_page, session)
+        return self._deliver_again(token, requester, session.claim_id, for_page, session, file)
 
     def _deliver_again(
         self,
@@ -342,7 +386,8 @@ class Redeeming:
         claim_id: str,
         for_page: bool,
         proof: SessionKey | None,
-    ) -> Stream | Redirect | None:
+        file: int | None = None,
+    ) -> Stream | Redirect | Opened | None:
         """The file again, in the download session of redemption ``claim_id``: one
         conditional write that spends no use.  ``proof`` is the client's session key; None
         means a page's press sent again (its stamp named the claim), and the session is then
@@ -359,31 +404,38 @@ class Redeeming:
                 self.session_seconds,
                 new_session_digest=None if proof is not None else key.digest,
                 attempt=attempt,
+                file=file,
             )
         except UnavailableError:
             # The count may have been applied, or may land later: fence it, and undo it.
-            self._give_back_redelivery(token.link_id, claim_id, attempt, fence=True)
+            self._give_back_redelivery(token.link_id, claim_id, attempt, fence=True, file=file)
             raise
         if link is None:
             return None
         use = next(u for u in link.uses_log if u.claim_id == claim_id)
-        annotate(outcome="redelivered", redeliveries=use.redeliveries)
+        annotate(outcome="redelivered", redeliveries=use.fetched(file), file=file)
         metric("Redelivered")
+        session = Session(key, use.at + self.session_seconds)
+        if link.bundle and file is None:
+            # The bundle's list again (counted like a re-delivery, under the same cap).
+            return Opened(link, session, redelivered=True)
         try:
+            part = link.part(file)
             return self._deliver(
                 link,
                 requester.accepts.stream and not for_page,
-                Session(key, use.at + self.session_seconds),
+                session,
                 for_page=for_page,
                 redelivered=True,
                 byte_range=delivery.byte_range(
-                    requester.range, requester.if_range, link.object.size, link.object.etag
+                    requester.range, requester.if_range, part.object.size, part.object.etag
                 ),
+                file=file,
             )
         except OnetimeError:
             # No use was spent; the re-delivery that answered an error must not count
             # towards the session's cap either.
-            self._give_back_redelivery(link.link_id, claim_id, attempt)
+            self._give_back_redelivery(link.link_id, claim_id, attempt, file=file)
             raise
 
     def _claim(
@@ -395,7 +447,8 @@ class Redeeming:
         for_page: bool = False,
         stamp: str | None = None,
         answer_digest: str = "",
-    ) -> Stream | Redirect | Link:
+        file: int | None = None,
+    ) -> Stream | Redirect | Opened | Link:
         """Spend a use and hand over the file; with ``unless_confirm``, a link that waits
         for a person is returned untouched instead, and so is a page's press that was
         already redeemed (its form sent again by a reload)."""
@@ -418,6 +471,7 @@ class Redeeming:
             stream_max_bytes=self.stream_max_bytes,  # recorded: later settings change nothing
             session_digest=key.digest if key is not None else "",  # never the secret itself
             answer_digest=answer_digest,
+            bundle=token.hints_bundle,
         )
         outcome = self.links.claim(
             token.link_id, token.digest, claim, unless_confirm=unless_confirm
@@ -427,14 +481,18 @@ class Redeeming:
             # The same page's press again (a double click whose first answer the browser
             # dropped, or a reload): the same person, so the file again, in that press's
             # session, re-keyed because the first answer's cookie may never have arrived.
-            again = self._deliver_again(token, requester, claim_id, for_page, None)
+            again = self._deliver_again(token, requester, claim_id, for_page, None, file)
             if again is not None:
                 return again
         if not outcome.claimed:
             return link  # waits for a person, or a repeated press: nothing spent
         session = Session(key, claim.at + self.session_seconds) if key is not None else None
+        if link.bundle and file is None:
+            annotate(outcome="redeemed_bundle", remaining=link.remaining)
+            metric("Redeemed", Path="bundle")
+            return Opened(link, session)
         try:
-            return self._deliver(link, accept_stream, session, for_page=for_page)
+            return self._deliver(link, accept_stream, session, for_page=for_page, file=file)
         except OnetimeError:
             self._give_back(link, claim)
             raise
@@ -448,7 +506,11 @@ class Redeeming:
         redelivered: bool = False,
         byte_range: tuple[int, int] | None = None,
         for_page: bool = False,
+        file: int | None = None,
     ) -> Stream | Redirect:
+        if link.bundle:
+            # The answer describes the one file it sends, as a single file's link would.
+            link = link.as_file(file)
         obj = link.object
         disposition = content_disposition(link.filename)
         how = delivery.choose(accept_stream, obj.size, obj.content_type, self.stream_max_bytes)
@@ -473,10 +535,18 @@ class Redeeming:
         return redemption
 
     def _give_back_redelivery(
-        self, link_id: str, claim_id: str, attempt: str, *, fence: bool = False
+        self,
+        link_id: str,
+        claim_id: str,
+        attempt: str,
+        *,
+        fence: bool = False,
+        file: int | None = None,
     ) -> None:
         try:
-            given = self.links.give_back_redelivery(link_id, claim_id, attempt, fence=fence)
+            given = self.links.give_back_redelivery(
+                link_id, claim_id, attempt, fence=fence, file=file
+            )
             annotate(redelivery_given_back=given)
         except UnavailableError as exc:
             # Not a use: at worst one failed re-delivery counts towards the session's cap.

@@ -22,6 +22,7 @@ from chalicelib.domain.link import (
     MAX_WRONG_ANSWERS,
     REDELIVERY_CAP,
     VISIT_KINDS,
+    BundledFile,
     Claim,
     Guess,
     Link,
@@ -79,6 +80,9 @@ _CLAIM_UPDATE = (
     + ", version_id = if_not_exists(version_id, :unversioned)"
 )
 _DELIVERY_NAMES = {"#file": "file", "#size": "size"}
+# A bundle's claim also answers with its file list (its token says it is one): still one
+# write, and a single file's claim is unchanged.
+_BUNDLE_CLAIM_UPDATE = _CLAIM_UPDATE + ", files = files"
 _RELEASE_UPDATE = "SET uses = uses - :one REMOVE redemptions.#claim"
 # A write that lost a race on a history's generation tries again this many times in all
 # (each loss means another write landed, so a few always suffice).
@@ -215,7 +219,7 @@ class DynamoLinkStore(dynamo.Table):
         try:
             item = self._update(
                 _key(link_id),
-                _CLAIM_UPDATE,
+                _BUNDLE_CLAIM_UPDATE if claim.bundle else _CLAIM_UPDATE,
                 condition,
                 values,
                 {"#claim": claim.claim_id, **_DELIVERY_NAMES},
@@ -257,14 +261,14 @@ class DynamoLinkStore(dynamo.Table):
             # The link changed between our write and our read (extended, say):
             # nothing was spent, and trying again will see the new state.
             raise refusals.changed_meanwhile() from None
-        return ClaimOutcome(self._delivered(link_id, item), claimed=True)
+        return ClaimOutcome(self._delivered(link_id, item, claim.bundle), claimed=True)
 
-    def _delivered(self, link_id: str, answer: Mapping[str, Any]) -> Link:
+    def _delivered(self, link_id: str, answer: Mapping[str, Any], bundle: bool = False) -> Link:
         """The link a successful claim answered with: what a delivery needs, without the
         history (``uses_log`` and the other records are empty: read the link to show them).
         Should an answer ever lack an attribute, the link is read instead: one more
         request, never a wrong file."""
-        if all(name in answer for name in _DELIVERED):
+        if all(name in answer for name in _DELIVERED) and (not bundle or "files" in answer):
             return _from_item({**answer, "redemptions": {}, "visits": {}})
         log.warning("claim answer incomplete; reading the link", extra={"link_id": link_id})
         return _from_item(self._found(_key(link_id), refusals.changed_meanwhile()))
@@ -449,6 +453,7 @@ class DynamoLinkStore(dynamo.Table):
         new_session_digest: str | None = None,
         *,
         attempt: str,
+        file: int | None = None,
     ) -> Link | None:
         """Count one re-delivery in a download session, if the session still allows one:
         one conditional ``UpdateItem`` that checks the session's secret, its window and cap,
@@ -488,21 +493,16 @@ class DynamoLinkStore(dynamo.Table):
             ":cap": REDELIVERY_CAP,
             ":attempt": attempt,
         }
+        if file is not None:
+            condition += " AND size(files) >= :file"  # a file of this bundle
+            values[":file"] = file
         if session_digest is not None:
             condition += " AND redemptions.#claim.#session = :session"
             values[":session"] = session_digest
         if new_session_digest is not None:
             update += ", redemptions.#claim.#session = :new_session"
             values[":new_session"] = new_session_digest
-        names = {
-            "#claim": claim_id,
-            "#at": "at",
-            "#again": "again",
-            "#again_at": "again_at",
-            "#again_id": "again_id",
-            "#fence": "again_fence",
-            "#refunded": "refunded_at",
-        }
+        names = {"#claim": claim_id, "#at": "at", "#refunded": "refunded_at", **_counting(file)}
         if session_digest is not None or new_session_digest is not None:
             names["#session"] = "session"  # SESSION and AT are DynamoDB reserved words
         try:
@@ -524,7 +524,13 @@ class DynamoLinkStore(dynamo.Table):
         return _from_item(item)
 
     def give_back_redelivery(
-        self, link_id: str, claim_id: str, attempt: str, *, fence: bool = False
+        self,
+        link_id: str,
+        claim_id: str,
+        attempt: str,
+        *,
+        fence: bool = False,
+        file: int | None = None,
     ) -> bool:
         """Undo the re-delivery that ``attempt`` counted; see ``LinkStore``.  Both writes
         are conditional on the claim's record, and repeating either changes nothing."""
@@ -537,7 +543,7 @@ class DynamoLinkStore(dynamo.Table):
                     "SET redemptions.#claim.#fence = :attempt",
                     "attribute_exists(redemptions.#claim)",
                     {":attempt": attempt},
-                    {"#claim": claim_id, "#fence": "again_fence"},
+                    {"#claim": claim_id, "#fence": _counting(file)["#fence"]},
                 )
             except ConditionFailed:
                 return False  # the claim itself is gone: nothing was counted on it
@@ -548,7 +554,11 @@ class DynamoLinkStore(dynamo.Table):
                 " REMOVE redemptions.#claim.#again_id",
                 "redemptions.#claim.#again_id = :attempt AND redemptions.#claim.#again > :zero",
                 {":attempt": attempt, ":one": 1, ":zero": 0},
-                {"#claim": claim_id, "#again": "again", "#again_id": "again_id"},
+                {
+                    "#claim": claim_id,
+                    "#again": _counting(file)["#again"],
+                    "#again_id": _counting(file)["#again_id"],
+                },
             )
         except ConditionFailed:
             return False
@@ -803,6 +813,23 @@ def _day_before(day: str) -> str:
     return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
 
 
+def _counting(file: int | None) -> dict[str, str]:
+    """The names a redemption record counts re-deliveries under: ``again`` and its
+    companions for a single file; ``again_<n>`` and so on for file ``n`` of a bundle, whose
+    cap is per file.  Flat names, not a nested map: a map would have to exist before a
+    write could add to it."""
+    suffix = "" if file is None else f"_{file}"
+    return {
+        "#again": f"again{suffix}",
+        "#again_at": f"again_at{suffix}",
+        "#again_id": f"again_id{suffix}",
+        "#fence": f"again_fence{suffix}",
+    }
+
+
+_FETCHES = re.compile(r"again_([0-9]+)")
+
+
 def _key(link_id: str) -> dynamo.Item:
     return {"pk": {"S": f"link#{link_id}"}}
 
@@ -842,6 +869,9 @@ def _to_item(link: Link) -> dynamo.Item:
     }
     if obj.version_id:
         values["version_id"] = obj.version_id
+    if link.files:
+        # Short names: the list is most of a bundle's item, and every claim writes the item.
+        values["files"] = [_bundled(bundled) for bundled in link.files]
     # Only links that have them carry these: the recipient index stays sparse.
     for name in ("recipient", "message_id", "notify", "check", "answer_digest", "replaces"):
         if getattr(link, name) is not None:
@@ -912,7 +942,27 @@ def _from_item(item: Mapping[str, Any]) -> Link:
         replaces=item.get("replaces"),
         replaced_by=item.get("replaced_by"),
         fence=item.get("fence", 0),
+        files=tuple(_unbundled(entry) for entry in item.get("files", [])),
     )
+
+
+def _bundled(bundled: BundledFile) -> dict[str, Any]:
+    obj = bundled.object
+    entry: dict[str, Any] = {
+        "k": obj.key,
+        "s": obj.size,
+        "t": obj.content_type,
+        "e": obj.etag,
+        "n": bundled.filename,
+    }
+    if obj.version_id:
+        entry["v"] = obj.version_id
+    return entry
+
+
+def _unbundled(entry: Mapping[str, Any]) -> BundledFile:
+    obj = StoredObject(entry["k"], int(entry["s"]), entry["t"], entry["e"], entry.get("v"))
+    return BundledFile(obj, entry["n"])
 
 
 def _refund_write(
@@ -973,4 +1023,11 @@ def _use(claim_id: str, record: Mapping[str, Any]) -> Use:
         session_digest=record.get("session", ""),
         redeliveries=record.get("again", 0),
         redelivered_at=record.get("again_at"),
+        fetches=tuple(
+            sorted(
+                (int(found.group(1)), int(count))
+                for name, count in record.items()
+                if (found := _FETCHES.fullmatch(name))
+            )
+        ),
     )

@@ -182,6 +182,29 @@ class DynamoRequestStore(dynamo.Table):
     def get(self, request_id: str) -> FileRequest:
         return _from_item(self._found(_key(request_id), refusals.unknown_request(request_id)))
 
+    def record_bundle(self, request_id: str, link_id: str) -> FileRequest:
+        """Name the bundling request's one link to all its files: one conditional
+        ``UpdateItem``, so of a fill and a close racing, one names its link."""
+        try:
+            item = self._update(
+                _key(request_id),
+                "SET bundle_link = :link",
+                "attribute_exists(pk) AND bundle = :true"
+                " AND (attribute_not_exists(bundle_link) OR bundle_link = :link)",
+                {":link": link_id, ":true": True},
+                new=True,
+                old=True,
+            )
+        except ConditionFailed as failed:
+            old = self._as_it_was(failed, _key(request_id))
+            if old is None:
+                raise refusals.unknown_request(request_id) from None
+            named = old.get("bundle_link")
+            if named is None:
+                raise refusals.changed_meanwhile() from None  # not a bundling request
+            raise refusals.bundle_minted(str(named)) from None
+        return _from_item(item)
+
     def revoke(self, request_id: str, at: float) -> FileRequest:
         """Withdraw a request for good.  Revoking again keeps the first time."""
         return _from_item(
@@ -230,6 +253,8 @@ def _to_item(request: FileRequest) -> dynamo.Item:
         values["content_types"] = list(request.content_types)
     if request.notify:
         values["notify"] = request.notify
+    if request.bundle:
+        values["bundle"] = True  # only bundling requests carry it: others' items unchanged
     return dynamo.to_item(values)
 
 
@@ -267,6 +292,8 @@ def _from_item(item: Mapping[str, Any]) -> FileRequest:
         files=int(item["files"]),
         revoked_at=float(revoked) if revoked is not None else None,
         receipts=tuple(receipts),
+        bundle=bool(item.get("bundle", False)),
+        bundle_link=str(item["bundle_link"]) if item.get("bundle_link") else None,
         uploads=tuple(
             sorted(
                 (

@@ -115,16 +115,24 @@ class LinkStore(Protocol):
         new_session_digest: str | None = None,
         *,
         attempt: str,
+        file: int | None = None,
     ) -> Link | None:
         """Count one re-delivery of a download session atomically (``Link.session`` is the
-        rule), marked with ``attempt``; None if the session does not allow one, or if
+        rule; for ``file`` of a bundle, against that file's own cap, and None if the bundle
+        has no such file), marked with ``attempt``; None if the session does not allow one, or if
         ``attempt`` was fenced by ``give_back_redelivery``.  Spends no use.
         ``SessionRefundedError`` when ``session_digest`` is the session of a redemption
         that was refunded (``Link.refunded_session``)."""
         ...
 
     def give_back_redelivery(
-        self, link_id: str, claim_id: str, attempt: str, *, fence: bool = False
+        self,
+        link_id: str,
+        claim_id: str,
+        attempt: str,
+        *,
+        fence: bool = False,
+        file: int | None = None,
     ) -> bool:
         """Undo the re-delivery counted by ``attempt`` (its delivery failed): the count
         goes down by one only while ``attempt`` is the last one recorded, so a repeated or
@@ -230,6 +238,12 @@ class RequestStore(Protocol):
         ...
 
     def get(self, request_id: str) -> FileRequest: ...
+
+    def record_bundle(self, request_id: str, link_id: str) -> FileRequest:
+        """Name ``link_id`` as the bundling request's one link to all its files,
+        atomically: ``ConflictError`` (``refusals.bundle_minted``) when another is named.
+        Naming the same link again is not an error (a retried write)."""
+        ...
 
     def revoke(self, request_id: str, at: float) -> FileRequest: ...
 

@@ -105,6 +105,8 @@ def _json_type(hint: object) -> type:
     # ``str | None`` and the like: the one non-None member is the JSON type.
     members = [m for m in getattr(hint, "__args__", (hint,)) if m is not type(None)]
     found = members[0]
+    if typing.get_origin(found) is tuple:  # ``tuple[str, ...] | None``
+        return tuple
     assert isinstance(found, type) and found in JSON_TYPES, hint
     return found
 

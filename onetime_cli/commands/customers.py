@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 import click
 
-from onetime_cli import downloads, render
+from onetime_cli import bundles, downloads, render
 from onetime_cli.client import ApiError
 from onetime_cli.failures import (
     MAY_BE_SPENT,
@@ -260,6 +260,7 @@ def get_command(
                 advance(delivery.start)
             yield advance
 
+    listed: list[downloads.BundledFile] | None = None
     try:
         with terminations_raised(), file:
             fetched = downloads.fetch(
@@ -271,6 +272,8 @@ def get_command(
                 answer=answer,
                 keep=keep,
             )
+    except downloads.BundleOpened as opened:
+        listed = opened.files  # a bundle: its files go into a folder, below
     except downloads.GaveUp as error:
         try:
             saved = downloads.save_session(temp, resumable)
@@ -305,6 +308,9 @@ def get_command(
         if isinstance(error, OSError):  # writing the file: network errors are wrapped
             raise Failure(f"cannot write {temp}: {error.strerror}. {MAY_BE_SPENT}") from error
         raise
+    if listed is not None:
+        get_bundle(link, listed, resumable, temp, target, config, force=force, quiet=quiet)
+        return
     downloads.session_path(temp).unlink(missing_ok=True)  # finished: the session is spent
     name = names[-1]
     final = target.path(name)
@@ -323,6 +329,46 @@ def get_command(
     if not quiet:
         render.echo(saved_line(fetched), err=True)
     render.echo(str(final))
+
+
+def get_bundle(
+    link: downloads.Link,
+    listed: list[downloads.BundledFile],
+    resumable: downloads.Resumable,
+    temp: Path,
+    target: downloads.Target,
+    config: Config,
+    *,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """A bundle's press answered with its files: fetch each into the folder, in the
+    session it opened.  The bundle's own record (``temp`` and its session) stays until
+    every file is saved, so that an interruption is finished by the same get again."""
+    try:
+        with terminations_raised():
+            saved = bundles.get_all(
+                link,
+                listed,
+                resumable.session,
+                bundles.folder_for(target),
+                timeout=config.timeout,
+                force=force,
+                quiet=quiet,
+            )
+    except (KeyboardInterrupt, TermSignal) as error:
+        stopped = Interrupted if isinstance(error, KeyboardInterrupt) else Terminated
+        raise stopped(f"stopped before every file of the link was saved. {FINISH}") from None
+    except downloads.GaveUp as error:
+        raise ServerUnreachable(f"a file of the link broke off: {error.last}. {FINISH}") from error
+    except ApiError as error:
+        raise Failure(error.message + retry_hint(error)) from error
+    temp.unlink(missing_ok=True)
+    downloads.session_path(temp).unlink(missing_ok=True)  # every file is in: done
+    if not quiet:
+        render.echo(f"Saved {len(saved)} files.", err=True)
+    for path in saved:
+        render.echo(str(path))
 
 
 def check_hint(error: ApiError) -> str:

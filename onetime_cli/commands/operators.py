@@ -67,19 +67,24 @@ def print_code(minted: render.JsonObject) -> None:
 
 
 @click.command("link")
-@click.argument("file")
-@mint_options(filename_help="Save the download under this name.")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@mint_options(filename_help="Save the download under this name (one FILE only).")
 @check_options
 @pass_config
 def link_command(
     config: Config,
-    file: str,
+    files: tuple[str, ...],
     new_link: NewLink,
     as_json: bool,
     verify: str | None,
     notify: str | None,
 ) -> None:
     """Mint a download link for FILE (an S3 key) and print its URL.
+
+    Several FILEs (up to 50) make one link to all of them, a bundle: one
+    press of Download (or one `onetime get`) spends one use for every file,
+    and each file is then fetched in the download session that opened.  The
+    list cannot change once minted; each file keeps its own name.
 
     With --email the server also emails the link to that address; the URL is
     still printed, and "Emailed to ..." goes to stderr.
@@ -98,9 +103,18 @@ def link_command(
       onetime link "reports/q3.pdf" --email customer@example.com --verify email
       url=$(onetime link "reports/q3.pdf" --verify code)   # the code on stderr
       url=$(onetime link "reports/q3.pdf" --ttl 2h)
+      onetime link "reports/q3.pdf" "reports/q3-data.csv" "reports/q3-notes.txt"
     """
     check_verify_options(verify, new_link.email, new_link.no_confirm)
-    minted = config.client().create_link(file, **new_link.arguments(), verify=verify, notify=notify)
+    if len(files) > 1 and new_link.filename is not None:
+        raise click.BadParameter(
+            "a bundle's files keep their own names: give --filename with one FILE only.",
+            param_hint="'--filename'",
+        )
+    named: str | list[str] = files[0] if len(files) == 1 else list(files)
+    minted = config.client().create_link(
+        named, **new_link.arguments(), verify=verify, notify=notify
+    )
     print_minted(minted, new_link.email, as_json)
     print_code(minted)
 

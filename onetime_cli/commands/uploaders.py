@@ -230,6 +230,12 @@ def _send_parts(
 )
 @count_option("--link-uses", "Downloads each received file's link allows.  [default: 1]")
 @duration_option("--link-ttl", "How long each received file's download link lives.  [default: 1d]")
+@click.option(
+    "--bundle",
+    is_flag=True,
+    help="Also make one link to every file received (one use for all), when the link is "
+    "filled or revoked (needs --files 2 to 50).",
+)
 @mail_options("the upload link", "The email's subject.")
 @json_option()
 @pass_config
@@ -244,6 +250,7 @@ def request_command(
     no_show_link: bool,
     link_uses: int | None,
     link_ttl: int | None,
+    bundle: bool,
     email: str | None,
     subject: str | None,
     message: str | None,
@@ -254,7 +261,10 @@ def request_command(
     Whoever opens the link can upload up to --files files (each at most
     --max-size, of the --type types) straight to S3 until it expires.  Each
     file received gets its own download link, shown to the uploader on the
-    confirmation page and, with --notify, emailed to that address.
+    confirmation page and, with --notify, emailed to that address.  With
+    --bundle, the upload that fills the link also gets one link to every file
+    received (shown and emailed the same way), and `onetime requests revoke`
+    makes it from what was received so far and prints it.
 
     The URL goes alone to stdout, so url=$(onetime request ...) captures it;
     a summary (and "Emailed to ...") goes to stderr.
@@ -266,6 +276,7 @@ def request_command(
       onetime request --email customer@example.com --message "Please send the signed contract."
       onetime request --notify ops@example.com --no-show-link --link-uses 3 --link-ttl 7d
       url=$(onetime request --ttl 2d)
+      onetime request --files 5 --bundle --notify ops@example.com
     """
     check_mail_options(email, subject, message)
     if no_show_link and notify is None:
@@ -281,6 +292,7 @@ def request_command(
         notify=notify,
         link_uses=link_uses,
         link_ttl=link_ttl,
+        bundle=True if bundle else None,
         email=email,
         subject=subject,
         message=message,
@@ -392,3 +404,6 @@ def request_revoke_command(config: Config, request_id: str, as_json: bool) -> No
     """
     state = config.client().revoke_request(request_id)
     print_answer(state, as_json, lambda shown: render.echo(render.revoked_request_line(shown)))
+    if not as_json and state.get("bundle_url"):
+        # A bundling request's one link to every file received, made by this revoke.
+        render.echo(f"Link to every file received: {state['bundle_url']}")

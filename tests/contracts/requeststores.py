@@ -10,6 +10,7 @@ with ``from tests.contracts.requeststores import *``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import uuid
@@ -18,6 +19,7 @@ import pytest
 
 from chalicelib.domain.errors import (
     AlreadyReceivedError,
+    ConflictError,
     LinkNotFoundError,
     RequestGoneError,
     RequestNotFoundError,
@@ -255,3 +257,62 @@ def test_concurrent_confirmations_take_exactly_the_files_allowed(
     assert after.files == 2
     assert {r.nonce for r in after.receipts} == {r.nonce for r in won}
     assert len(refused) == len(attempts) - 2
+
+
+# --- bundling requests (issue 25): one link to every file, named once ------------------
+
+
+def bundling_request(store: RequestStore) -> FileRequest:
+    token = new_token()
+    request = FileRequest(
+        request_id=token.link_id,
+        token_digest=token.digest,
+        created_at=NOW,
+        expires_at=int(NOW) + 3600,
+        max_files=3,
+        max_bytes=1000,
+        bundle=True,
+    )
+    store.create(request)
+    return request
+
+
+def test_a_bundling_request_reads_back_equal_and_names_one_bundle(store: RequestStore) -> None:
+    request = bundling_request(store)
+    assert store.get(request.request_id) == request
+    first, second = new_token().link_id, new_token().link_id
+    assert store.record_bundle(request.request_id, first).bundle_link == first
+    assert store.record_bundle(request.request_id, first).bundle_link == first  # a retry
+    with pytest.raises(ConflictError):
+        store.record_bundle(request.request_id, second)
+    assert store.get(request.request_id).bundle_link == first
+
+
+def test_a_request_that_does_not_bundle_names_no_bundle(store: RequestStore) -> None:
+    request, _ = new_request(store, files=2)
+    assert not store.get(request.request_id).bundle
+    with pytest.raises(UnavailableError):  # changed_meanwhile: nothing to name
+        store.record_bundle(request.request_id, new_token().link_id)
+    assert store.get(request.request_id).bundle_link is None
+    with pytest.raises(LinkNotFoundError):  # unknown_request: an operator's 404
+        store.record_bundle(new_token().link_id, new_token().link_id)
+
+
+def test_a_fill_and_a_close_racing_name_one_bundle(atomic_store: RequestStore) -> None:
+    request = bundling_request(atomic_store)
+    named: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def name(link_id: str) -> None:
+        barrier.wait(timeout=10)
+        with contextlib.suppress(ConflictError):
+            atomic_store.record_bundle(request.request_id, link_id)
+            named.append(link_id)
+
+    threads = [threading.Thread(target=name, args=(new_token().link_id,)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(named) == 1
+    assert atomic_store.get(request.request_id).bundle_link == named[0]

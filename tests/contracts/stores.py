@@ -37,7 +37,9 @@ from chalicelib.domain.link import (
     GUESS_UA_BYTES,
     HISTORY_KEPT,
     MAX_WRONG_ANSWERS,
+    REDELIVERY_CAP,
     VISIT_KINDS,
+    BundledFile,
     Claim,
     Link,
     Refund,
@@ -930,3 +932,103 @@ def _refunds_racing_redemptions(atomic_links: LinkStore, round_: int) -> None:
     assert after.refund_total == before.refund_total + len(refunded)
     assert len(after.refunds) == HISTORY_KEPT
     assert len(after.uses_log) <= after.max_uses + 2 * HISTORY_KEPT
+
+
+# --- bundles (issue 25): one link, several files, one use for all ----------------------
+
+
+def new_bundle(store: LinkStore, count: int = 3, *, uses: int = 1) -> tuple[Link, str]:
+    """A bundle of ``count`` files stored for a test (the second one versioned), and its
+    token's digest.  Keys of 62 characters, names of 30, S3's 34-character ETags: sizes
+    like a real bundle's (tests/stack/test_bundle_claim.py weighs the item)."""
+    token = new_token(bundle=True)
+    files = tuple(
+        BundledFile(
+            StoredObject(
+                f"b/{uuid.uuid4().hex}/{'x' * 16} file {n:02}.pdf",
+                1000 + n,
+                "application/pdf",
+                f'"{n:032x}"',
+                "v" * 32 if n == 2 else None,
+            ),
+            f"{'y' * 18} file {n:02}.pdf",
+        )
+        for n in range(1, count + 1)
+    )
+    link = Link(
+        link_id=token.link_id,
+        token_digest=token.digest,
+        object=files[0].object,
+        filename=files[0].filename,
+        max_uses=uses,
+        uses=0,
+        created_at=NOW,
+        expires_at=int(NOW) + 3600,
+        confirm=True,
+        files=files,
+    )
+    store.create(link)
+    return link, token.digest
+
+
+def bundle_claim(at: float = NOW + 1, session: str = SESSION) -> Claim:
+    return Claim(uuid.uuid4().hex[:16], at, "10.0.0.1", "agent/1", False, None, session, "", True)
+
+
+def test_a_bundle_reads_back_equal_and_its_claim_answers_with_its_files(
+    links: LinkStore,
+) -> None:
+    link, digest = new_bundle(links)
+    assert links.get(link.link_id) == link
+    outcome = links.claim(link.link_id, digest, bundle_claim())
+    assert outcome.claimed and outcome.link.uses == 1
+    assert outcome.link.files == link.files
+
+
+def test_a_bundle_counts_fetches_per_file_under_each_files_cap(links: LinkStore) -> None:
+    link, digest = new_bundle(links)
+    taken = bundle_claim()
+    links.claim(link.link_id, digest, taken)
+
+    def fetch(file: int, attempt: str = "a") -> Link | None:
+        return links.redeliver(
+            link.link_id, digest, taken.claim_id, SESSION, NOW + 60, 3600, attempt=attempt,
+            file=file,
+        )  # fmt: skip
+
+    for _ in range(REDELIVERY_CAP):
+        assert fetch(1) is not None
+    assert fetch(1) is None  # file 1's cap
+    after = fetch(2, "b2")
+    assert after is not None and after.uses == 1
+    assert fetch(4) is None  # no file 4: refused, and counted nowhere
+    (use,) = links.get(link.link_id).uses_log
+    assert use.fetches == ((1, REDELIVERY_CAP), (2, 1))
+    assert use.redeliveries == 0  # the list's own count, untouched by the files'
+    # A failed fetch's count is given back for that file only.
+    assert links.give_back_redelivery(link.link_id, taken.claim_id, "b2", file=2)
+    assert not links.give_back_redelivery(link.link_id, taken.claim_id, "b2", file=2)
+    (use,) = links.get(link.link_id).uses_log
+    assert use.fetches == ((1, REDELIVERY_CAP), (2, 0))
+
+
+def test_two_presses_on_a_bundle_spend_its_one_use_once(atomic_links: LinkStore) -> None:
+    link, digest = new_bundle(atomic_links, uses=1)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def press() -> None:
+        barrier.wait(timeout=10)
+        try:
+            atomic_links.claim(link.link_id, digest, bundle_claim())
+            outcomes.append("claimed")
+        except LinkUsedUpError:
+            outcomes.append("used")
+
+    threads = [threading.Thread(target=press) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["claimed"] + ["used"] * 7
+    assert atomic_links.get(link.link_id).uses == 1

@@ -24,6 +24,7 @@ from chalicelib.web.params import build, json_fields, json_object
 def test_mint_fields_come_from_the_dataclasses() -> None:
     assert json_fields(MintRequest, Letter) == {
         "file": str,
+        "files": tuple,
         "uses": int,
         "ttl": int,
         "filename": str,

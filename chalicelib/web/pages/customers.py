@@ -69,7 +69,7 @@ def landing(outcome: Landing | Declined, token: str, now: float) -> str:
             else "Each press of Download uses one of the downloads left."
         ),
     )
-    return page(f"Download {link.filename}", "landing", content)
+    return page(f"Download {link.label}", "landing", content)
 
 
 def preview(link: Link, url: str, now: float) -> str:
@@ -82,7 +82,7 @@ def preview(link: Link, url: str, now: float) -> str:
         facts=_facts(link, now, str(link.remaining)),
         url=url,
     )
-    return page(f"Download {link.filename}", "landing", content)
+    return page(f"Download {link.label}", "landing", content)
 
 
 def started(
@@ -114,13 +114,59 @@ def started(
     return page("Your download has started", "started", content, head)
 
 
-def _facts(link: Link, now: float, remaining: str) -> Html:
-    """The file's name, size, downloads left and expiry, as every page about a link shows them."""
+def opened(link: Link, token: str, now: float, until: float | None) -> str:
+    """After a bundle's Download: its files, each with its own button, fetched in the
+    download session the press opened (each fetch uses no further download)."""
+    shown = NOTHING
+    if until is not None:
+        shown = notice(
+            f"Download each file below until {clock_time(until)}: that uses no further "
+            "download, and a stopped one can be downloaded again."
+        )
+    remaining = link.remaining
+    content = fill(
+        "opened.html",
+        notice=shown,
+        files=_bundle(link, token if until is not None else None),
+        remaining_note=(
+            "This link is now used up."
+            if remaining == 0
+            else f"Downloads left on this link: {remaining}."
+        ),
+    )
+    return page(f"Download {len(link.files)} files", "started", content)
+
+
+def _bundle(link: Link, token: str | None) -> Html:
+    """A bundle's files by name and size, each with its Download button when ``token``
+    is given (inside the download session)."""
     return fill(
+        "bundle.html",
+        rows=Html(
+            "".join(
+                fill(
+                    "bundle-file.html",
+                    filename=bundled.filename,
+                    size=human_size(bundled.object.size),
+                    fetch=NOTHING
+                    if token is None
+                    else fill("bundle-fetch.html", token=token, number=number),
+                )
+                for number, bundled in enumerate(link.files, start=1)
+            )
+        ),
+    )
+
+
+def _facts(link: Link, now: float, remaining: str) -> Html:
+    """The file's name, size, downloads left and expiry, as every page about a link shows
+    them; a bundle's, its file count and total size, then each file's name and size."""
+    facts = fill(
         "facts.html",
-        filename=link.filename,
-        size=human_size(link.object.size),
+        filename=link.label,
+        size=human_size(link.total_size),
         remaining=remaining,
         expires_in=relative(link.expires_at, now),
         expires_on=human_date(link.expires_at),
     )
+    return Html(facts + _bundle(link, None)) if link.bundle else facts

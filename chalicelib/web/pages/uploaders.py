@@ -94,7 +94,7 @@ def upload(
     return page("Send a file", "upload", content)
 
 
-def received(item: Received, url: str | None, now: float) -> str:
+def received(item: Received, url: str | None, now: float, bundle_url: str | None = None) -> str:
     """After the confirmation: the download link (with a copy button), or where it went."""
     link = item.minted.link
     shown = NOTHING
@@ -110,6 +110,9 @@ def received(item: Received, url: str | None, now: float) -> str:
     link_block = NOTHING
     if url is not None:
         link_block = fill("received-link.html", url=url, script=Html(script(COPY_SCRIPT)))
+    if bundle_url is not None and item.bundle is not None:
+        count = len(item.bundle.link.files)
+        link_block = Html(link_block + fill("received-bundle.html", count=count, url=bundle_url))
     left = item.request.remaining
     content = fill(
         "received.html",

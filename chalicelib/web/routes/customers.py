@@ -6,13 +6,15 @@ docs/COUNTING.md); here each outcome becomes its answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from chalice.app import Blueprint, Response
 
 from chalicelib.domain.addresses import Addresses
 from chalicelib.domain.stamps import FIELD
-from chalicelib.services.redemption import Declined, Landing, Redemption, Redirect
+from chalicelib.services.redemption import Declined, Landing, Opened, Redemption, Redirect
 from chalicelib.web.pages.customers import AGAIN_FIELD, ANSWER_FIELD
-from chalicelib.web.params import single
+from chalicelib.web.params import single, whole_number
 from chalicelib.web.routes.request import (
     addresses,
     current_request,
@@ -42,7 +44,8 @@ def download() -> Response:
         link = redeeming.head(token, who)
         return common.head_response(200, views.link_headers(link))
     urls = addresses(request)  # checked before anything is spent
-    outcome = redeeming.get(token, who, session_key(request, token))
+    file = file_number(query(request))
+    outcome = redeeming.get(token, who, session_key(request, token), file)
     return answer(outcome, str(token), who.accepts.html, urls)
 
 
@@ -62,9 +65,19 @@ def download_by_post() -> Response:
     session = session_key(request, token)
     urls = addresses(request)  # checked before anything is spent
     typed = single(fields, ANSWER_FIELD)  # the recipient check's answer, if asked
+    file = file_number(fields) if "file" in fields else file_number(query(request))
     redeeming = deps().services().redeeming
-    outcome = redeeming.post(token, who, shown, session, again=again, answer=typed)
+    outcome = redeeming.post(token, who, shown, session, again=again, answer=typed, file=file)
     return answer(outcome, str(token), who.accepts.html, urls)
+
+
+def file_number(params: Mapping[str, Sequence[str]]) -> int | None:
+    """Which file of a bundle (``file=N``, from 1), if one is named.  A number, not a
+    name: names may repeat or hold any character, and the list never changes once
+    minted, so a number names the same file for the link's whole life."""
+    if single(params, "file") is None:
+        return None
+    return whole_number(params, "file", 0)
 
 
 def answer(outcome: Redemption, token: str, html: bool, urls: Addresses) -> Response:
@@ -82,7 +95,14 @@ def answer(outcome: Redemption, token: str, html: bool, urls: Addresses) -> Resp
             page.headers.update(views.form_headers(outcome.form_key, urls.base))
             return page
         return views.declined_response(outcome.link, outcome.reason, urls.download(token))
-    if isinstance(outcome, Redirect) and outcome.for_page:
+    if isinstance(outcome, Opened):
+        # A bundle's press: its files, each fetched in the session just opened.
+        response = (
+            views.opened_page_response(outcome, token, now)
+            if html
+            else views.opened_response(outcome, urls.download(token))
+        )
+    elif isinstance(outcome, Redirect) and outcome.for_page:
         # The landing page's button: a page that says the download started, and starts it.
         response = views.started_response(outcome, token, now)
     else:

@@ -281,6 +281,8 @@ def show_request(request_id: str) -> Response:
 @bp.route("/requests/{request_id}", methods=["DELETE"])
 @mapped_errors()
 def revoke_request(request_id: str) -> Response:
-    operator_request()
-    revoked = deps().services().requesting.revoke(request_id)
-    return views.request_response(revoked, deps().clock())
+    request = operator_request()
+    urls = addresses(request)
+    closed, bundled = deps().services().requesting.close(request_id, urls)
+    bundle_url = urls.download(bundled.token.value) if bundled is not None else None
+    return views.request_response(closed, deps().clock(), bundle_url)

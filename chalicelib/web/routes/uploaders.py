@@ -71,10 +71,13 @@ def upload_done() -> Response:
     urls = addresses(request)  # checked before anything is taken
     receiving = deps().services().receiving
     received = receiving.confirm(single(params, "token"), single(params, "key"), urls)
-    url = urls.download(received.minted.token.value) if received.request.show_link else None
+    show = received.request.show_link
+    url = urls.download(received.minted.token.value) if show else None
+    bundled = received.bundle
+    bundle_url = urls.download(bundled.token.value) if show and bundled is not None else None
     if not requester(request).accepts.html:
-        return views.received_json_response(received, url)
-    return views.received_response(received, url, deps().clock())
+        return views.received_json_response(received, url, bundle_url)
+    return views.received_response(received, url, deps().clock(), bundle_url)
 
 
 @bp.route("/upload/multipart", methods=["POST"], content_types=ANY_BODY)

@@ -10,11 +10,18 @@ from urllib.parse import urlsplit
 from chalice.app import Response
 
 from chalicelib.domain.link import Link
-from chalicelib.domain.refusals import DECLINED, redirect_note
+from chalicelib.domain.refusals import DECLINED, bundle_note, redirect_note
 from chalicelib.domain.sessions import HEADER as SESSION_HEADER
 from chalicelib.domain.sessions import cookie_name
 from chalicelib.domain.stamps import COOKIE as FORM_COOKIE
-from chalicelib.services.redemption import Declined, Landing, Redirect, Session, Stream
+from chalicelib.services.redemption import (
+    Declined,
+    Landing,
+    Opened,
+    Redirect,
+    Session,
+    Stream,
+)
 from chalicelib.web.pages import customers as pages
 from chalicelib.web.views.common import JSON, PRIVATE, Headers, iso, page_response
 
@@ -61,6 +68,48 @@ def declined_response(link: Link, reason: str, url: str) -> Response:
         status_code=DECLINED_STATUS[reason],
         headers={**PRIVATE, **JSON, **link_headers(link)},
     )
+
+
+BUNDLE_HEADER = "X-Bundle-Files"
+
+
+def bundle_files(link: Link) -> list[dict[str, Any]]:
+    """A bundle's files as the API lists them: number (``file=N``), name, size, type."""
+    return [
+        {
+            "file": number,
+            "name": bundled.filename,
+            "size": bundled.object.size,
+            "content_type": bundled.object.content_type,
+        }
+        for number, bundled in enumerate(link.files, start=1)
+    ]
+
+
+def opened_response(opened: Opened, url: str) -> Response:
+    """A bundle's press for an API client: its files, and how to fetch each one in the
+    download session (its credential is in the session headers)."""
+    body: dict[str, Any] = {
+        "files": bundle_files(opened.link),
+        "remaining": opened.link.remaining,
+        "message": bundle_note(url, len(opened.link.files), opened.session is not None),
+    }
+    if opened.session is not None:
+        body["session_until"] = iso(opened.session.until)
+    # Says "a list, not a file" to clients that save a 200's body (onetime get).
+    headers = {
+        **PRIVATE,
+        **JSON,
+        **link_headers(opened.link),
+        BUNDLE_HEADER: str(len(body["files"])),
+    }
+    return Response(body=body, status_code=200, headers=headers)
+
+
+def opened_page_response(opened: Opened, token: str, now: float) -> Response:
+    until = opened.session.until if opened.session is not None else None
+    html = pages.opened(opened.link, token, now, until)
+    return page_response(html, 200, link_headers(opened.link))
 
 
 def started_response(redirect: Redirect, token: str, now: float) -> Response:

@@ -19,7 +19,22 @@ if TYPE_CHECKING:
 
 
 def link_state(link: Link, now: float) -> dict[str, Any]:
-    """What an operator sees of a link: everything but the token."""
+    """What an operator sees of a link: everything but the token.  A bundle adds its
+    ``files`` (each with the key), and each redemption its ``fetches``: how often each
+    file was fetched in its download session, by number (absent: never)."""
+    state = _state(link, now)
+    if link.bundle:
+        state["files"] = [
+            {"file": n, "key": f.object.key, "name": f.filename, "size": f.object.size}
+            for n, f in enumerate(link.files, start=1)
+        ]
+        for record, use in zip(state["redemptions"], link.uses_log, strict=True):
+            record["path"] = "bundle"
+            record["fetches"] = {str(number): count for number, count in use.fetches}
+    return state
+
+
+def _state(link: Link, now: float) -> dict[str, Any]:
     return {
         "id": link.link_id,
         "file": link.object.key,
@@ -162,11 +177,19 @@ def request_state(request: FileRequest, now: float) -> dict[str, Any]:
     }
     if request.revoked_at is not None:
         state["revoked_at"] = iso(request.revoked_at)
+    if request.bundle:
+        state["bundle"] = True
+        state["bundle_link"] = request.bundle_link  # its id; the token only once, below
     return state
 
 
-def request_response(request: FileRequest, now: float) -> Response:
-    return Response(body=request_state(request, now), headers={**PRIVATE, **JSON})
+def request_response(request: FileRequest, now: float, bundle_url: str | None = None) -> Response:
+    """A request's state; after a close that made a bundling request's one link, also that
+    link's URL (``bundle_url``: given only this once, as a mint's is)."""
+    body = request_state(request, now)
+    if bundle_url is not None:
+        body["bundle_url"] = bundle_url
+    return Response(body=body, headers={**PRIVATE, **JSON})
 
 
 def minted_request_response(minted: MintedRequest, url: str, now: float, location: str) -> Response:

@@ -40,10 +40,12 @@ def upload_form_response(page: UploadPage) -> Response:
     return Response(body=body, headers={**PRIVATE, **JSON})
 
 
-def received_response(received: Received, url: str | None, now: float) -> Response:
+def received_response(
+    received: Received, url: str | None, now: float, bundle_url: str | None = None
+) -> Response:
     policy = content_security_policy(pages.COPY_SCRIPT if url is not None else None)
     return page_response(
-        pages.received(received, url, now), 201, {"Content-Security-Policy": policy}
+        pages.received(received, url, now, bundle_url), 201, {"Content-Security-Policy": policy}
     )
 
 
@@ -64,7 +66,9 @@ def upload_terms_response(page: UploadPage) -> Response:
     return Response(body=body, headers={**PRIVATE, **JSON})
 
 
-def received_json_response(received: Received, url: str | None) -> Response:
+def received_json_response(
+    received: Received, url: str | None, bundle_url: str | None = None
+) -> Response:
     link = received.minted.link
     body: dict[str, Any] = {
         "id": link.link_id,
@@ -78,4 +82,6 @@ def received_json_response(received: Received, url: str | None) -> Response:
     }
     if url is not None:
         body["url"] = url
+    if bundle_url is not None:
+        body["bundle_url"] = bundle_url  # this upload filled a bundling request
     return Response(body=body, status_code=201, headers={**PRIVATE, **JSON})

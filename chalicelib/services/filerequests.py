@@ -214,19 +214,12 @@ class Bundling:
         log.warning("bundle link not recorded", extra={"file_request": request_id})
 
     def _tell(self, request: FileRequest, minted: MintedLink, addresses: Addresses) -> None:
-        assert request.notify is not None
         count = len(minted.link.files)
-        letter = Letter(
-            email=request.notify,
-            subject=f"Files received: {count} files, one link",
-            message=f"Every file sent through your upload link {request.request_id}."
-            + (f"\n{request.note}" if request.note else ""),
-        )
+        subject = f"Files received: {count} files, one link"
         try:
-            if self.mailer is None:
-                raise _email_disabled()
-            url = addresses.download(minted.token.value)
-            self.mailer().send(letter, minted.link, url, self.clock())
+            send_notice(
+                self.mailer, self.clock(), request, minted, addresses, subject, "Every file sent"
+            )
         except OnetimeError:
             # Each file's own link was delivered already; this one is on the request's
             # state and in the closing operator's answer.
@@ -561,18 +554,9 @@ class Receiving:
         addresses: Addresses,
         nonce: str,
     ) -> Received:
-        assert request.notify is not None
-        letter = Letter(
-            email=request.notify,
-            subject=f"File received: {filename}",
-            message=f"Sent through your upload link {request.request_id}."
-            + (f"\n{request.note}" if request.note else ""),
-        )
         try:
-            if self.mailer is None:
-                raise _email_disabled()
-            url = addresses.download(minted.token.value)
-            self.mailer().send(letter, minted.link, url, self.clock())
+            subject = f"File received: {filename}"
+            send_notice(self.mailer, self.clock(), request, minted, addresses, subject, "Sent")
         except MailUncertainError:
             # SES took the message and stopped answering: it may arrive, so its link must
             # work, and the file stays received (the request's state names the link).
@@ -639,6 +623,29 @@ def _request_id(value: str) -> str:
     if not is_link_id(value):
         raise refusals.unknown_request(value)
     return value
+
+
+def send_notice(
+    mailer: Callable[[], Mailer] | None,
+    now: float,
+    request: FileRequest,
+    minted: MintedLink,
+    addresses: Addresses,
+    subject: str,
+    what: str,
+) -> None:
+    """Email ``minted``'s link to the request's ``notify`` address: ``what`` came through
+    which upload link ("Sent", "Every file sent"); the mailer's errors as they are."""
+    assert request.notify is not None
+    note = f"\n{request.note}" if request.note else ""
+    letter = Letter(
+        email=request.notify,
+        subject=subject,
+        message=f"{what} through your upload link {request.request_id}.{note}",
+    )
+    if mailer is None:
+        raise _email_disabled()
+    mailer().send(letter, minted.link, addresses.download(minted.token.value), now)
 
 
 def _email_disabled() -> InvalidRequestError:

@@ -10,8 +10,8 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.browser.chromium import AGAIN, READY, link_state, press_download, read_like_a_person
-from tests.helpers import TIMEOUT, s3_bytes
+from tests.browser.chromium import AGAIN, READY, press_download, read_like_a_person
+from tests.helpers import TIMEOUT, link_state, s3_bytes
 from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE
 from tools.stack import Stack
 

@@ -9,26 +9,13 @@ from typing import Any
 
 import requests
 import schemathesis
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from tests.helpers import ROOT, item, s3_bytes, token_of
+from tests.stack.openapi import CHECKS
 from tools.samples import LARGE_SAMPLE, SMALL_SAMPLE
 from tools.stack import Stack
 
 SPEC = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    response_headers_conformance,
-]
 FILES: list[Any] = [SMALL_SAMPLE, LARGE_SAMPLE]
 
 

@@ -28,6 +28,7 @@ from chalicelib.domain.link import (
     VISIT_KINDS,
     Claim,
     Link,
+    Redelivery,
     Refund,
     StoredObject,
     Use,
@@ -232,19 +233,8 @@ class MemoryLinkStore:
                 refund_total=link.refund_total + 1,
             )
 
-    def redeliver(
-        self,
-        link_id: str,
-        digest: str,
-        claim_id: str,
-        session_digest: str | None,
-        at: float,
-        seconds: int,
-        new_session_digest: str | None = None,
-        *,
-        attempt: str,
-        file: int | None = None,
-    ) -> Link | None:
+    def redeliver(self, link_id: str, digest: str, asked: Redelivery) -> Link | None:
+        claim_id, session_digest, at, seconds, attempt, new_session_digest, file = asked
         with self._lock:
             link = self.links.get(link_id)
             use = self._claims.get(link_id, {}).get(claim_id)

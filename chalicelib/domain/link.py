@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from chalicelib.domain.bots import previewer
 from chalicelib.domain.delivery import Delivery, choose
@@ -141,6 +142,22 @@ class Guess:
     at: float
     client_ip: str
     user_agent: str
+
+
+class Redelivery(NamedTuple):
+    """A re-delivery asked for in a download session: the session's claim, the digest of
+    the secret that proves it (None: a landing page's press sent again, whose stamp names
+    the claim), when, the session's length, the attempt that marks this count (so that its
+    undo undoes only it), the new secret's digest when the session is re-keyed, and which
+    file of a bundle."""
+
+    claim_id: str
+    session_digest: str | None
+    at: float
+    seconds: int
+    attempt: str
+    new_session_digest: str | None = None
+    file: int | None = None
 
 
 @dataclass(frozen=True)

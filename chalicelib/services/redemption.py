@@ -15,6 +15,7 @@ are recorded on the link (best-effort) by the same single request that reads it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import InitVar, dataclass, field
@@ -35,6 +36,7 @@ from chalicelib.domain.link import (
     MAX_BUNDLE_FILES,
     Claim,
     Link,
+    Redelivery,
     Visit,
     no_such_file,
     one_file_only,
@@ -398,17 +400,22 @@ class Redeeming:
             link = self.links.redeliver(
                 token.link_id,
                 token.digest,
-                claim_id,
-                proof.digest if proof is not None else None,
-                self.clock(),
-                self.session_seconds,
-                new_session_digest=None if proof is not None else key.digest,
-                attempt=attempt,
-                file=file,
+                Redelivery(
+                    claim_id,
+                    proof.digest if proof is not None else None,
+                    self.clock(),
+                    self.session_seconds,
+                    attempt,
+                    new_session_digest=None if proof is not None else key.digest,
+                    file=file,
+                ),
             )
         except UnavailableError:
             # The count may have been applied, or may land later: fence it, and undo it.
-            self._give_back_redelivery(token.link_id, claim_id, attempt, fence=True, file=file)
+            undo = self.links.give_back_redelivery
+            self._give_back_redelivery(
+                functools.partial(undo, token.link_id, claim_id, attempt, fence=True, file=file)
+            )
             raise
         if link is None:
             return None
@@ -435,7 +442,10 @@ class Redeeming:
         except OnetimeError:
             # No use was spent; the re-delivery that answered an error must not count
             # towards the session's cap either.
-            self._give_back_redelivery(link.link_id, claim_id, attempt, file=file)
+            undo = self.links.give_back_redelivery
+            self._give_back_redelivery(
+                functools.partial(undo, link.link_id, claim_id, attempt, file=file)
+            )
             raise
 
     def _claim(
@@ -534,20 +544,12 @@ class Redeeming:
             metric("Redeemed", Path=how.value)
         return redemption
 
-    def _give_back_redelivery(
-        self,
-        link_id: str,
-        claim_id: str,
-        attempt: str,
-        *,
-        fence: bool = False,
-        file: int | None = None,
-    ) -> None:
+    def _give_back_redelivery(self, undo: functools.partial[bool]) -> None:
+        """Run ``undo``, a ``LinkStore.give_back_redelivery`` bound to its link, claim and
+        attempt; a failure to undo is logged, not raised."""
+        link_id, claim_id = undo.args[0], undo.args[1]
         try:
-            given = self.links.give_back_redelivery(
-                link_id, claim_id, attempt, fence=fence, file=file
-            )
-            annotate(redelivery_given_back=given)
+            annotate(redelivery_given_back=undo())
         except UnavailableError as exc:
             # Not a use: at worst one failed re-delivery counts towards the session's cap.
             log.warning(

@@ -26,6 +26,7 @@ from chalicelib.domain.link import (
     Claim,
     Guess,
     Link,
+    Redelivery,
     Refund,
     StoredObject,
     Use,
@@ -442,19 +443,7 @@ class DynamoLinkStore(dynamo.Table):
             return Viewed(_from_item(found), recorded=False)
         return Viewed(_from_item(item), recorded=True)
 
-    def redeliver(
-        self,
-        link_id: str,
-        digest: str,
-        claim_id: str,
-        session_digest: str | None,
-        at: float,
-        seconds: int,
-        new_session_digest: str | None = None,
-        *,
-        attempt: str,
-        file: int | None = None,
-    ) -> Link | None:
+    def redeliver(self, link_id: str, digest: str, asked: Redelivery) -> Link | None:
         """Count one re-delivery in a download session, if the session still allows one:
         one conditional ``UpdateItem`` that checks the session's secret, its window and cap,
         and that the link is neither withdrawn nor expired beyond the window (the rule of
@@ -469,6 +458,7 @@ class DynamoLinkStore(dynamo.Table):
         claim, and only that page held the stamp): no secret to check, and
         ``new_session_digest`` re-keys the session, whose first answer the browser dropped.
         """
+        claim_id, session_digest, at, seconds, attempt, new_session_digest, file = asked
         since = at - seconds
         condition = (
             "token_digest = :digest AND attribute_not_exists(revoked_at)"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.domain.filerequest import FileRequest, OpenUpload, Receipt
-from chalicelib.domain.link import Claim, Link, StoredObject, Visit
+from chalicelib.domain.link import Claim, Link, Redelivery, StoredObject, Visit
 from chalicelib.domain.multipart import HeldPart
 
 
@@ -104,21 +104,9 @@ class LinkStore(Protocol):
         """Give one use back atomically, or raise ``ConflictError`` if there is none."""
         ...
 
-    def redeliver(
-        self,
-        link_id: str,
-        digest: str,
-        claim_id: str,
-        session_digest: str | None,
-        at: float,
-        seconds: int,
-        new_session_digest: str | None = None,
-        *,
-        attempt: str,
-        file: int | None = None,
-    ) -> Link | None:
+    def redeliver(self, link_id: str, digest: str, asked: Redelivery) -> Link | None:
         """Count one re-delivery of a download session atomically (``Link.session`` is the
-        rule; for ``file`` of a bundle, against that file's own cap, and None if the bundle
+        rule; for ``asked.file`` of a bundle, against that file's own cap, and None if the bundle
         has no such file), marked with ``attempt``; None if the session does not allow one, or if
         ``attempt`` was fenced by ``give_back_redelivery``.  Spends no use.
         ``SessionRefundedError`` when ``session_digest`` is the session of a redemption

@@ -42,6 +42,7 @@ from chalicelib.domain.link import (
     BundledFile,
     Claim,
     Link,
+    Redelivery,
     Refund,
     StoredObject,
     Visit,
@@ -370,29 +371,29 @@ def test_a_session_re_delivers_until_its_window_cap_or_refund(links: LinkStore) 
     taken = Claim("s" * 16, NOW + 1, "10.0.0.1", "agent/1", False, None, SESSION)
     links.claim(link.link_id, digest, taken)
     again = links.redeliver(
-        link.link_id, digest, taken.claim_id, SESSION, NOW + 60, 3600, attempt="a1"
+        link.link_id, digest, Redelivery(taken.claim_id, SESSION, NOW + 60, 3600, "a1")
     )
     assert again is not None and again.uses == 1
     assert again.uses_log[0].redeliveries == 1
     assert (
         links.redeliver(
-            link.link_id, digest, taken.claim_id, "6" * 64, NOW + 61, 3600, attempt="a1"
+            link.link_id, digest, Redelivery(taken.claim_id, "6" * 64, NOW + 61, 3600, "a1")
         )
         is None
     )
     assert (
-        links.redeliver(link.link_id, digest, "t" * 16, SESSION, NOW + 61, 3600, attempt="a1")
+        links.redeliver(link.link_id, digest, Redelivery("t" * 16, SESSION, NOW + 61, 3600, "a1"))
         is None
     )
     assert (
         links.redeliver(
-            link.link_id, "0" * 64, taken.claim_id, SESSION, NOW + 61, 3600, attempt="a1"
+            link.link_id, "0" * 64, Redelivery(taken.claim_id, SESSION, NOW + 61, 3600, "a1")
         )
         is None
     )
     assert (
         links.redeliver(
-            link.link_id, digest, taken.claim_id, SESSION, NOW + 3601, 3600, attempt="a1"
+            link.link_id, digest, Redelivery(taken.claim_id, SESSION, NOW + 3601, 3600, "a1")
         )
         is None
     )
@@ -400,10 +401,12 @@ def test_a_session_re_delivers_until_its_window_cap_or_refund(links: LinkStore) 
     # The refunded redemption's session says so (its client must not spend silently);
     # another secret is no session at all.
     with pytest.raises(SessionRefundedError):
-        links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 71, 3600, attempt="a2")
+        links.redeliver(
+            link.link_id, digest, Redelivery(taken.claim_id, SESSION, NOW + 71, 3600, "a2")
+        )
     assert (
         links.redeliver(
-            link.link_id, digest, taken.claim_id, "6" * 64, NOW + 71, 3600, attempt="a3"
+            link.link_id, digest, Redelivery(taken.claim_id, "6" * 64, NOW + 71, 3600, "a3")
         )
         is None
     )
@@ -420,7 +423,7 @@ def test_a_failed_re_delivery_is_given_back_once_and_only_its_own(links: LinkSto
     links.claim(link.link_id, digest, taken)
     for attempt in ("one", "two"):
         assert links.redeliver(
-            link.link_id, digest, taken.claim_id, SESSION, NOW + 5, 3600, attempt=attempt
+            link.link_id, digest, Redelivery(taken.claim_id, SESSION, NOW + 5, 3600, attempt)
         )
     # "one" is no longer the last count: undoing it would take "two"'s, so nothing moves.
     assert not links.give_back_redelivery(link.link_id, taken.claim_id, "one")
@@ -439,12 +442,12 @@ def test_a_fenced_re_delivery_cannot_land_late(links: LinkStore) -> None:
     links.claim(link.link_id, digest, taken)
     assert not links.give_back_redelivery(link.link_id, taken.claim_id, "lost", fence=True)
     late = links.redeliver(
-        link.link_id, digest, taken.claim_id, SESSION, NOW + 5, 3600, attempt="lost"
+        link.link_id, digest, Redelivery(taken.claim_id, SESSION, NOW + 5, 3600, "lost")
     )
     assert late is None
     assert redelivered(links, link.link_id, taken.claim_id) == 0
     assert links.redeliver(
-        link.link_id, digest, taken.claim_id, SESSION, NOW + 6, 3600, attempt="next"
+        link.link_id, digest, Redelivery(taken.claim_id, SESSION, NOW + 6, 3600, "next")
     )
     # Landed before its fence: the fenced undo takes it back, once.
     assert links.give_back_redelivery(link.link_id, taken.claim_id, "next", fence=True)
@@ -458,7 +461,9 @@ def test_a_session_ends_when_the_link_is_revoked(links: LinkStore) -> None:
     links.claim(link.link_id, digest, taken)
     links.revoke(link.link_id, NOW + 2)
     assert (
-        links.redeliver(link.link_id, digest, taken.claim_id, SESSION, NOW + 3, 3600, attempt="a1")
+        links.redeliver(
+            link.link_id, digest, Redelivery(taken.claim_id, SESSION, NOW + 3, 3600, "a1")
+        )
         is None
     )
 
@@ -493,15 +498,17 @@ def test_a_press_re_delivered_by_its_claim_is_re_keyed(links: LinkStore) -> None
     taken = Claim("q" * 16, NOW + 1, "", "", False, None, "1" * 64)
     links.claim(link.link_id, digest, taken)
     again = links.redeliver(
-        link.link_id, digest, "q" * 16, None, NOW + 2, 3600, "3" * 64, attempt="a1"
+        link.link_id,
+        digest,
+        Redelivery("q" * 16, None, NOW + 2, 3600, "a1", new_session_digest="3" * 64),
     )
     assert again is not None and again.uses_log[0].session_digest == "3" * 64
     assert (
-        links.redeliver(link.link_id, digest, "q" * 16, "1" * 64, NOW + 3, 3600, attempt="a1")
+        links.redeliver(link.link_id, digest, Redelivery("q" * 16, "1" * 64, NOW + 3, 3600, "a1"))
         is None
     )
     assert (
-        links.redeliver(link.link_id, digest, "q" * 16, "3" * 64, NOW + 3, 3600, attempt="a1")
+        links.redeliver(link.link_id, digest, Redelivery("q" * 16, "3" * 64, NOW + 3, 3600, "a1"))
         is not None
     )
 
@@ -991,10 +998,8 @@ def test_a_bundle_counts_fetches_per_file_under_each_files_cap(links: LinkStore)
     links.claim(link.link_id, digest, taken)
 
     def fetch(file: int, attempt: str = "a") -> Link | None:
-        return links.redeliver(
-            link.link_id, digest, taken.claim_id, SESSION, NOW + 60, 3600, attempt=attempt,
-            file=file,
-        )  # fmt: skip
+        asked = Redelivery(taken.claim_id, SESSION, NOW + 60, 3600, attempt, file=file)
+        return links.redeliver(link.link_id, digest, asked)
 
     for _ in range(REDELIVERY_CAP):
         assert fetch(1) is not None

@@ -62,8 +62,11 @@ test: deps $(SCAN)/.installed /usr/bin/chromium lint wheels
 	$(VENV)/bin/pytest -m "not slow" --durations=20
 
 # What runs longer than make test's budget allows: the 64-way redemption races (50 rounds,
-# 3 limits), the long history on moto, the press-timing measurement in chromium, and
-# make serve's stacks stopped by every signal.
+# 3 limits); on dynalite the long histories and the 50-way races of wrong answers against
+# unlocks, refunds against redemptions, two resends and a request's confirmations
+# (tests/stack/conftest.py); the long history on moto; the press-timing measurement, a
+# bundle's buttons and a few-hundred-MiB multipart resume in chromium; and make serve's
+# stacks stopped by every signal.
 test-slow: deps /usr/bin/chromium wheels
 	$(VENV)/bin/pytest -m slow
 

@@ -255,15 +255,8 @@ class MemoryLinkStore:
             self._again_ids[(link_id, claim_id, file)] = attempt
             return self._update(link_id)
 
-    def give_back_redelivery(
-        self,
-        link_id: str,
-        claim_id: str,
-        attempt: str,
-        *,
-        fence: bool = False,
-        file: int | None = None,
-    ) -> bool:
+    def give_back_redelivery(self, link_id: str, asked: Redelivery, fence: bool = False) -> bool:
+        claim_id, attempt, file = asked.claim_id, asked.attempt, asked.file
         with self._lock:
             use = self._claims.get(link_id, {}).get(claim_id)
             if use is None:

@@ -15,7 +15,6 @@ are recorded on the link (best-effort) by the same single request that reads it.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import secrets
 from dataclasses import InitVar, dataclass, field
@@ -396,26 +395,20 @@ class Redeeming:
         re-keyed, because the first answer's cookie may never have arrived."""
         key = proof or SessionKey.new(claim_id)
         attempt = secrets.token_hex(8)  # marks this count, so its undo undoes only it
+        asked = Redelivery(
+            claim_id,
+            proof.digest if proof is not None else None,
+            self.clock(),
+            self.session_seconds,
+            attempt,
+            new_session_digest=None if proof is not None else key.digest,
+            file=file,
+        )
         try:
-            link = self.links.redeliver(
-                token.link_id,
-                token.digest,
-                Redelivery(
-                    claim_id,
-                    proof.digest if proof is not None else None,
-                    self.clock(),
-                    self.session_seconds,
-                    attempt,
-                    new_session_digest=None if proof is not None else key.digest,
-                    file=file,
-                ),
-            )
+            link = self.links.redeliver(token.link_id, token.digest, asked)
         except UnavailableError:
             # The count may have been applied, or may land later: fence it, and undo it.
-            undo = self.links.give_back_redelivery
-            self._give_back_redelivery(
-                functools.partial(undo, token.link_id, claim_id, attempt, fence=True, file=file)
-            )
+            self._give_back_redelivery(token.link_id, asked, fence=True)
             raise
         if link is None:
             return None
@@ -442,10 +435,7 @@ class Redeeming:
         except OnetimeError:
             # No use was spent; the re-delivery that answered an error must not count
             # towards the session's cap either.
-            undo = self.links.give_back_redelivery
-            self._give_back_redelivery(
-                functools.partial(undo, link.link_id, claim_id, attempt, file=file)
-            )
+            self._give_back_redelivery(link.link_id, asked)
             raise
 
     def _claim(
@@ -544,17 +534,19 @@ class Redeeming:
             metric("Redeemed", Path=how.value)
         return redemption
 
-    def _give_back_redelivery(self, undo: functools.partial[bool]) -> None:
-        """Run ``undo``, a ``LinkStore.give_back_redelivery`` bound to its link, claim and
-        attempt; a failure to undo is logged, not raised."""
-        link_id, claim_id = undo.args[0], undo.args[1]
+    def _give_back_redelivery(self, link_id: str, asked: Redelivery, fence: bool = False) -> None:
         try:
-            annotate(redelivery_given_back=undo())
+            given = self.links.give_back_redelivery(link_id, asked, fence)
+            annotate(redelivery_given_back=given)
         except UnavailableError as exc:
             # Not a use: at worst one failed re-delivery counts towards the session's cap.
             log.warning(
                 "could not undo a failed re-delivery's count",
-                extra={"link_id": link_id, "claim_id": claim_id, "error": repr(exc.__cause__)},
+                extra={
+                    "link_id": link_id,
+                    "claim_id": asked.claim_id,
+                    "error": repr(exc.__cause__),
+                },
             )
 
     def _give_back(self, link: Link, claim: Claim) -> None:

@@ -513,17 +513,10 @@ class DynamoLinkStore(dynamo.Table):
             return None
         return _from_item(item)
 
-    def give_back_redelivery(
-        self,
-        link_id: str,
-        claim_id: str,
-        attempt: str,
-        *,
-        fence: bool = False,
-        file: int | None = None,
-    ) -> bool:
+    def give_back_redelivery(self, link_id: str, asked: Redelivery, fence: bool = False) -> bool:
         """Undo the re-delivery that ``attempt`` counted; see ``LinkStore``.  Both writes
         are conditional on the claim's record, and repeating either changes nothing."""
+        claim_id, attempt, file = asked.claim_id, asked.attempt, asked.file
         if fence:
             # First the fence, so that from here on the count cannot land; then the undo,
             # which finds the count if it landed before the fence.

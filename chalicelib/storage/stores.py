@@ -113,16 +113,8 @@ class LinkStore(Protocol):
         that was refunded (``Link.refunded_session``)."""
         ...
 
-    def give_back_redelivery(
-        self,
-        link_id: str,
-        claim_id: str,
-        attempt: str,
-        *,
-        fence: bool = False,
-        file: int | None = None,
-    ) -> bool:
-        """Undo the re-delivery counted by ``attempt`` (its delivery failed): the count
+    def give_back_redelivery(self, link_id: str, asked: Redelivery, fence: bool = False) -> bool:
+        """Undo the re-delivery ``asked`` counted (its delivery failed): the count
         goes down by one only while ``attempt`` is the last one recorded, so a repeated or
         late undo changes nothing.  With ``fence`` (the count's own answer was lost), first
         mark ``attempt`` so that the count, should it land later, is refused.  True when

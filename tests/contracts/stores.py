@@ -426,11 +426,19 @@ def test_a_failed_re_delivery_is_given_back_once_and_only_its_own(links: LinkSto
             link.link_id, digest, Redelivery(taken.claim_id, SESSION, NOW + 5, 3600, attempt)
         )
     # "one" is no longer the last count: undoing it would take "two"'s, so nothing moves.
-    assert not links.give_back_redelivery(link.link_id, taken.claim_id, "one")
-    assert links.give_back_redelivery(link.link_id, taken.claim_id, "two")
-    assert not links.give_back_redelivery(link.link_id, taken.claim_id, "two")  # repeated
+    assert not links.give_back_redelivery(
+        link.link_id, Redelivery(taken.claim_id, SESSION, NOW, 3600, "one")
+    )
+    assert links.give_back_redelivery(
+        link.link_id, Redelivery(taken.claim_id, SESSION, NOW, 3600, "two")
+    )
+    assert not links.give_back_redelivery(
+        link.link_id, Redelivery(taken.claim_id, SESSION, NOW, 3600, "two")
+    )  # repeated
     assert redelivered(links, link.link_id, taken.claim_id) == 1
-    assert not links.give_back_redelivery(link.link_id, "x" * 16, "two")  # no such claim
+    assert not links.give_back_redelivery(
+        link.link_id, Redelivery("x" * 16, SESSION, NOW, 3600, "two")
+    )  # no such claim
     assert links.get(link.link_id).uses == 1
 
 
@@ -440,7 +448,9 @@ def test_a_fenced_re_delivery_cannot_land_late(links: LinkStore) -> None:
     link, digest = new_link(links, uses=1)
     taken = Claim("f" * 16, NOW + 1, "10.0.0.1", "agent/1", False, None, SESSION)
     links.claim(link.link_id, digest, taken)
-    assert not links.give_back_redelivery(link.link_id, taken.claim_id, "lost", fence=True)
+    assert not links.give_back_redelivery(
+        link.link_id, Redelivery(taken.claim_id, SESSION, NOW, 3600, "lost"), fence=True
+    )
     late = links.redeliver(
         link.link_id, digest, Redelivery(taken.claim_id, SESSION, NOW + 5, 3600, "lost")
     )
@@ -450,8 +460,12 @@ def test_a_fenced_re_delivery_cannot_land_late(links: LinkStore) -> None:
         link.link_id, digest, Redelivery(taken.claim_id, SESSION, NOW + 6, 3600, "next")
     )
     # Landed before its fence: the fenced undo takes it back, once.
-    assert links.give_back_redelivery(link.link_id, taken.claim_id, "next", fence=True)
-    assert not links.give_back_redelivery(link.link_id, taken.claim_id, "next", fence=True)
+    assert links.give_back_redelivery(
+        link.link_id, Redelivery(taken.claim_id, SESSION, NOW, 3600, "next"), fence=True
+    )
+    assert not links.give_back_redelivery(
+        link.link_id, Redelivery(taken.claim_id, SESSION, NOW, 3600, "next"), fence=True
+    )
     assert redelivered(links, link.link_id, taken.claim_id) == 0
 
 
@@ -1011,8 +1025,12 @@ def test_a_bundle_counts_fetches_per_file_under_each_files_cap(links: LinkStore)
     assert use.fetches == ((1, REDELIVERY_CAP), (2, 1))
     assert use.redeliveries == 0  # the list's own count, untouched by the files'
     # A failed fetch's count is given back for that file only.
-    assert links.give_back_redelivery(link.link_id, taken.claim_id, "b2", file=2)
-    assert not links.give_back_redelivery(link.link_id, taken.claim_id, "b2", file=2)
+    assert links.give_back_redelivery(
+        link.link_id, Redelivery(taken.claim_id, SESSION, NOW, 3600, "b2", file=2)
+    )
+    assert not links.give_back_redelivery(
+        link.link_id, Redelivery(taken.claim_id, SESSION, NOW, 3600, "b2", file=2)
+    )
     (use,) = links.get(link.link_id).uses_log
     assert use.fetches == ((1, REDELIVERY_CAP), (2, 0))
 

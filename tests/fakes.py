@@ -26,6 +26,7 @@ from chalicelib.domain.filerequest import FileRequest, OpenUpload, Receipt
 from chalicelib.domain.link import (
     HISTORY_KEPT,
     VISIT_KINDS,
+    Changes,
     Claim,
     Link,
     Redelivery,
@@ -287,14 +288,8 @@ class MemoryLinkStore:
             raise refusals.unknown_link(link_id)
         return self.links[link_id]
 
-    def change(
-        self,
-        link_id: str,
-        *,
-        expires_at: int | None = None,
-        max_uses: int | None = None,
-        note: str | None = None,
-    ) -> Link:
+    def change(self, link_id: str, changes: Changes) -> Link:
+        expires_at, max_uses, note = changes
         with self._lock:
             link = self.get(link_id)
             extending = expires_at is not None or max_uses is not None
@@ -302,16 +297,16 @@ class MemoryLinkStore:
                 max_uses is not None and link.uses > max_uses
             ):
                 raise refusals.unchangeable(link)
-            changes: dict[str, Any] = {}
+            fields: dict[str, Any] = {}
             if expires_at is not None:
-                changes["expires_at"] = expires_at
+                fields["expires_at"] = expires_at
             if max_uses is not None:
-                changes["max_uses"] = max_uses
+                fields["max_uses"] = max_uses
             if note is not None:
-                changes["note"] = note
+                fields["note"] = note
             if extending:
-                changes["fence"] = link.fence + 1  # a resend under way must read again
-            return self._update(link_id, **changes)
+                fields["fence"] = link.fence + 1  # a resend under way must read again
+            return self._update(link_id, **fields)
 
     def revoke(self, link_id: str, at: float) -> Link:
         with self._lock:

@@ -144,6 +144,14 @@ class Guess:
     user_agent: str
 
 
+class Changes(NamedTuple):
+    """What an operator changes of a link: its expiry, its use limit, its note (None: kept)."""
+
+    expires_at: int | None = None
+    max_uses: int | None = None
+    note: str | None = None
+
+
 class Redelivery(NamedTuple):
     """A re-delivery asked for in a download session: the session's claim, the digest of
     the secret that proves it (None: a landing page's press sent again, whose stamp names

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from chalicelib.clock import Clock
 from chalicelib.domain.errors import InvalidRequestError, LinkNotFoundError
-from chalicelib.domain.link import Link
+from chalicelib.domain.link import Changes, Link
 from chalicelib.domain.objectkeys import check_length
 from chalicelib.domain.tokens import is_link_id
 from chalicelib.logs import annotate
@@ -63,9 +63,8 @@ class LinkAdmin:
 
     def change(self, link_id: str, change: LinkChange) -> Link:
         expires_at = None if change.ttl is None else int(self.clock()) + change.ttl
-        return self.links.change(
-            checked_id(link_id), expires_at=expires_at, max_uses=change.max_uses, note=change.note
-        )
+        changes = Changes(expires_at, change.max_uses, change.note)
+        return self.links.change(checked_id(link_id), changes)
 
     def refund(self, link_id: str, request: RefundRequest) -> Link:
         """Give one use back (of the named redemption, if one is named)."""

@@ -23,6 +23,7 @@ from chalicelib.domain.link import (
     REDELIVERY_CAP,
     VISIT_KINDS,
     BundledFile,
+    Changes,
     Claim,
     Guess,
     Link,
@@ -607,15 +608,9 @@ class DynamoLinkStore(dynamo.Table):
     def get(self, link_id: str) -> Link:
         return _from_item(self._found(_key(link_id), refusals.unknown_link(link_id)))
 
-    def change(
-        self,
-        link_id: str,
-        *,
-        expires_at: int | None = None,
-        max_uses: int | None = None,
-        note: str | None = None,
-    ) -> Link:
+    def change(self, link_id: str, changes: Changes) -> Link:
         """Extend or shorten, change the use limit (never below uses made), or the note."""
+        expires_at, max_uses, note = changes
         sets: list[str] = []
         values: dict[str, Any] = {}
         condition = "attribute_exists(pk)"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.domain.filerequest import FileRequest, OpenUpload, Receipt
-from chalicelib.domain.link import Claim, Link, Redelivery, StoredObject, Visit
+from chalicelib.domain.link import Changes, Claim, Link, Redelivery, StoredObject, Visit
 from chalicelib.domain.multipart import HeldPart
 
 
@@ -135,14 +135,7 @@ class LinkStore(Protocol):
 
     def get(self, link_id: str) -> Link: ...
 
-    def change(
-        self,
-        link_id: str,
-        *,
-        expires_at: int | None = None,
-        max_uses: int | None = None,
-        note: str | None = None,
-    ) -> Link: ...
+    def change(self, link_id: str, changes: Changes) -> Link: ...
 
     def revoke(self, link_id: str, at: float) -> Link: ...
 

@@ -40,6 +40,7 @@ from chalicelib.domain.link import (
     REDELIVERY_CAP,
     VISIT_KINDS,
     BundledFile,
+    Changes,
     Claim,
     Link,
     Redelivery,
@@ -216,13 +217,13 @@ def test_peek_changes_nothing(links: LinkStore) -> None:
 def test_change_moves_expiry_limit_and_note(links: LinkStore) -> None:
     link, digest = new_link(links, uses=3)
     links.claim(link.link_id, digest, claim())
-    changed = links.change(link.link_id, expires_at=int(NOW) + 60, max_uses=1, note="x")
+    changed = links.change(link.link_id, Changes(expires_at=int(NOW) + 60, max_uses=1, note="x"))
     assert (changed.expires_at, changed.max_uses, changed.note) == (int(NOW) + 60, 1, "x")
     assert links.get(link.link_id) == changed
     with pytest.raises(ConflictError):
-        links.change(link.link_id, max_uses=0)
+        links.change(link.link_id, Changes(max_uses=0))
     with pytest.raises(LinkNotFoundError):
-        links.change("c" * 16, note="y")
+        links.change("c" * 16, Changes(note="y"))
 
 
 def test_for_file_pages_newest_first(links: LinkStore) -> None:
@@ -680,10 +681,10 @@ def test_restore_never_undoes_an_operators_revoke(links: LinkStore) -> None:
 
 def test_a_change_of_limits_makes_a_resend_read_again(links: LinkStore) -> None:
     link, _ = new_link(links, uses=3)
-    links.change(link.link_id, max_uses=2)
+    links.change(link.link_id, Changes(max_uses=2))
     with pytest.raises(ChangedMeanwhileError):
         links.supersede(link.link_id, "b" * 16, NOW + 5, uses=0, fence=0)
-    links.change(link.link_id, note="only the note")  # limits unchanged: the fence stays
+    links.change(link.link_id, Changes(note="only the note"))  # limits unchanged: the fence stays
     fence = links.get(link.link_id).fence
     assert links.supersede(link.link_id, "b" * 16, NOW + 5, uses=0, fence=fence).replaced_by
 

@@ -11,7 +11,7 @@ from botocore.exceptions import ReadTimeoutError
 from chalicelib.domain.addresses import Addresses
 from chalicelib.domain.answers import Answers
 from chalicelib.domain.errors import ConflictError, MailError, UnavailableError
-from chalicelib.domain.link import Claim, Link
+from chalicelib.domain.link import Changes, Claim, Link
 from chalicelib.mail.mailer import Letter, Mailer
 from chalicelib.services.minting import Minting, MintRequest, ResendRequest
 from tests.fakes import FrozenClock, MemoryLinkStore, MemoryObjectStore
@@ -235,7 +235,7 @@ class LoweredMeanwhile(MemoryLinkStore):
         link = super().get(link_id)
         if self.lower:
             self.lower = False
-            self.change(link_id, max_uses=1)
+            self.change(link_id, Changes(max_uses=1))
         return link
 
 

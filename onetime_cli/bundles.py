@@ -78,12 +78,9 @@ def get_all(
 def _progress(listed: downloads.BundledFile, quiet: bool) -> downloads.Watch:
     @contextmanager
     def watch(delivery: downloads.Delivery) -> Iterator[downloads.Progress | None]:
-        doing = "Resuming" if delivery.start else "Downloading"
-        with render.upload_progress(
-            f"{doing} {listed.name}", delivery.total, enabled=not quiet
+        with render.download_progress(
+            listed.name, delivery.start, delivery.total, enabled=not quiet
         ) as advance:
-            if advance is not None and delivery.start:
-                advance(delivery.start)
             yield advance
 
     return watch

@@ -659,6 +659,19 @@ def revoked_request_line(state: JsonObject) -> str:
 
 
 @contextmanager
+def download_progress(
+    name: str, start: int, total: int | None, enabled: bool = True
+) -> Iterator[Callable[[int], None] | None]:
+    """``upload_progress`` for a download of ``name`` that starts at byte ``start``
+    (above 0: a resumed one, said so, with the bar starting where it left off)."""
+    doing = "Resuming" if start else "Downloading"
+    with upload_progress(f"{doing} {name}", total, enabled=enabled) as advance:
+        if advance is not None and start:
+            advance(start)
+        yield advance
+
+
+@contextmanager
 def upload_progress(
     description: str, total: int | None, enabled: bool = True
 ) -> Iterator[Callable[[int], None] | None]:

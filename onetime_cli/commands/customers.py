@@ -252,12 +252,9 @@ def get_command(
             downloads.disposition_filename(delivery.disposition)
         )
         names.append(name)
-        doing = "Resuming" if delivery.start else "Downloading"
-        with render.upload_progress(
-            f"{doing} {name}", delivery.total, enabled=not quiet
+        with render.download_progress(
+            name, delivery.start, delivery.total, enabled=not quiet
         ) as advance:
-            if advance is not None and delivery.start:
-                advance(delivery.start)
             yield advance
 
     listed: list[downloads.BundledFile] | None = None

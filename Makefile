@@ -64,7 +64,8 @@ test: deps $(SCAN)/.installed /usr/bin/chromium lint wheels
 # What runs longer than make test's budget allows: the 64-way redemption races (50 rounds,
 # 3 limits); on dynalite the long histories and the 50-way races of wrong answers against
 # unlocks, refunds against redemptions, two resends and a request's confirmations
-# (tests/stack/conftest.py); the long history on moto; the press-timing measurement, a
+# (tests/stack/conftest.py), and the limit raised during a race; the long history on moto;
+# five wrong answers typed in chromium, the press-timing measurement, a
 # bundle's buttons and a few-hundred-MiB multipart resume in chromium; and make serve's
 # stacks stopped by every signal.
 test-slow: deps /usr/bin/chromium wheels

@@ -124,6 +124,8 @@ def test_a_wrong_address_spends_nothing_then_the_right_one_downloads(
     assert state["message_id"] == minted["message_id"] and state["locked_at"] is None
 
 
+@pytest.mark.slow  # six answers typed as a person types them: about 7 s (the count is the
+# store contract's, on three backends, in make test)
 def test_five_wrong_answers_lock_the_link_and_then_the_right_one_gets_nothing(
     stack: Stack, browser: Browser
 ) -> None:

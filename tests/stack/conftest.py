@@ -16,6 +16,8 @@ SLOW = (
     "tests/stack/test_store_contract.py::test_refunds_racing_redemptions_deliver_at_most",
     "tests/stack/test_resend_races.py::test_two_resends_racing_leave_one_live_link",
     "tests/stack/test_requests_stack.py::test_confirmation_races_take_one_receipt_per_upload",
+    # The limit raised during a race (about 3 s): lowering it and revoking stay.
+    "tests/stack/test_races.py::test_raising_the_limit_while_redeeming",
 )
 
 

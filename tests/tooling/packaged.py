@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -65,26 +66,38 @@ def build_all(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
     # Made here, not in the threads: the first mktemp of a session makes the base directory.
     directories = {name: tmp_path_factory.mktemp("package") for name in BUILDS}
 
-    def build(name: str) -> Built:
-        out = directories[name]
-        front = "rest" if name == REST else packaging.DEFAULT_FRONT
-        if name == DATA_ONLY:
-            template = packaging.package_data("prod", out)
-        else:
-            template = packaging.package(name.split()[0], out, front)
+    def built(name: str, template: Path, front: str) -> Built:
         stage = "prod" if name in (REST, DATA_ONLY) else name
         report = packaging.Report(template, packaging.lint(template), None)
-        return Built(stage, front, json.loads(template.read_text()), report, out)
+        return Built(stage, front, json.loads(template.read_text()), report, directories[name])
+
+    def build(name: str) -> Built:
+        out = directories[name]
+        if name == DATA_ONLY:
+            return built(name, packaging.package_data("prod", out), packaging.DEFAULT_FRONT)
+        front = "rest" if name == REST else packaging.DEFAULT_FRONT
+        return built(name, packaging.package(name.split()[0], out, front), front)
+
+    def on_http(rest: Built) -> Built:
+        # prod on the HTTP front is prod on REST with its front changed (what package()
+        # does after chalice's own step): the same zip, copied rather than built again.
+        out = directories["prod"]
+        shutil.copytree(rest.directory, out, dirs_exist_ok=True)
+        packaging.use_http_front(out / "sam.json")
+        return built("prod", out / "sam.json", packaging.DEFAULT_FRONT)
 
     with offline_wheels(), ThreadPoolExecutor(max_workers=len(BUILDS)) as pool:
-        built = dict(zip(BUILDS, pool.map(build, BUILDS), strict=True))
+        made = {name: pool.submit(build, name) for name in BUILDS if name != "prod"}
+        found = {name: future.result() for name, future in made.items()}
+    found["prod"] = on_http(found[REST])
     # checkov once for every template: its start-up is most of a run.
-    scans = packaging.scan_all([each.report.template for each in built.values()])
+    scans = packaging.scan_all([each.report.template for each in found.values()])
     return {
         name: dataclasses.replace(
-            each, report=dataclasses.replace(each.report, scan=scans[each.report.template])
+            found[name],
+            report=dataclasses.replace(found[name].report, scan=scans[found[name].report.template]),
         )
-        for name, each in built.items()
+        for name in BUILDS
     }
 
 

@@ -55,6 +55,6 @@ def test_one_press_then_each_files_button_saves_it(
         saved = tmp_path / name
         download.save_as(saved)
         assert saved.read_bytes() == s3_bytes(stack, key)
-    state = link_state(stack, minted)
+    state = link_state(stack, minted["id"])
     assert state["uses"] == 1
     assert state["redemptions"][0]["fetches"] == {"1": 1, "2": 1}

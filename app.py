@@ -74,7 +74,7 @@ def get_services() -> Services:
             return read_secret(name)
 
     dynamodb = dynamodb_client()
-    return Services.build(
+    return Services(
         settings=settings,
         clock=clock,
         links=DynamoLinkStore(dynamodb, settings.table, settings.retention_days * 86_400),

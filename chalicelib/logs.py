@@ -15,9 +15,11 @@ from typing import Any
 
 ROOT = "onetime"
 _fields: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_fields")
-# The metrics a request counted, kept for its one summary line (see ``metric``).
-_counted: contextvars.ContextVar[list[tuple[str, float, dict[str, str]]] | None] = (
-    contextvars.ContextVar("log_metrics", default=None)
+# A metric as kept: its name, its value and its dimensions.
+Metric = tuple[str, float, dict[str, str]]
+# The metrics a request counted, kept for its summary line (see ``metric``).
+_counted: contextvars.ContextVar[list[Metric] | None] = contextvars.ContextVar(
+    "log_metrics", default=None
 )
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is logged.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -92,16 +94,14 @@ def metric(name: str, value: float = 1, **dimensions: str) -> None:
         logging.getLogger(f"{ROOT}.metrics").info("metric", extra=embedded([entry]))
 
 
-def _compatible(
-    entry: tuple[str, float, dict[str, str]], other: tuple[str, float, dict[str, str]]
-) -> bool:
+def _compatible(entry: Metric, other: Metric) -> bool:
     # One line holds one value per name: two metrics share it only if neither's name nor
     # any dimension's value would overwrite the other's.
     names = {entry[0], *entry[2]} & {other[0], *other[2]}
     return all(entry[2].get(n) == other[2].get(n) and n not in (entry[0], other[0]) for n in names)
 
 
-def embedded(metrics: list[tuple[str, float, dict[str, str]]]) -> dict[str, Any]:
+def embedded(metrics: list[Metric]) -> dict[str, Any]:
     """The fields that make a log line carry ``metrics`` (name, value, dimensions) in
     CloudWatch's embedded metric format: the values sit at the top level."""
     if not metrics:
@@ -125,13 +125,13 @@ def embedded(metrics: list[tuple[str, float, dict[str, str]]]) -> dict[str, Any]
     return fields
 
 
-def counting() -> contextvars.Token[list[tuple[str, float, dict[str, str]]] | None]:
+def counting() -> contextvars.Token[list[Metric] | None]:
     """From here on, keep this request's metrics for its summary line."""
     return _counted.set([])
 
 
 def counted(
-    token: contextvars.Token[list[tuple[str, float, dict[str, str]]] | None],
+    token: contextvars.Token[list[Metric] | None],
 ) -> dict[str, Any]:
     """Stop keeping metrics; the fields that put those kept into the summary line."""
     kept = _counted.get() or []

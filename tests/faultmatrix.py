@@ -278,7 +278,7 @@ def world(faults: Faults) -> World:
         multipart_threshold=MULTIPART_PART,
         multipart_part_bytes=MULTIPART_PART,
     )
-    services = Services.build(
+    services = Services(
         settings=settings,
         clock=clock,
         links=faults.wrap("links", links),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.clock import Clock
 from chalicelib.logs import get_logger
@@ -63,11 +63,6 @@ class Services:
         self.grant_store = grants
         self.mailer = mailer
         self._answer_key = answer_key
-
-    @classmethod
-    def build(cls, **parts: Any) -> Services:
-        """The constructor, under the name its callers know."""
-        return cls(**parts)
 
     @functools.cached_property
     def answers(self) -> Answers:

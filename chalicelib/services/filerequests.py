@@ -50,6 +50,7 @@ from chalicelib.domain.terms import Terms, TermsSigner
 from chalicelib.domain.tokens import Token, is_link_id, new_token, parse_token
 from chalicelib.logs import annotate, get_logger, metric
 from chalicelib.mail.mailer import Letter, Mailer
+from chalicelib.services.links import checked_limit
 from chalicelib.services.minting import (
     DEFAULT_TTL,
     UNDO_ATTEMPTS,
@@ -290,9 +291,7 @@ class Requesting:
         return self.requests.get(_request_id(request_id))
 
     def recent(self, limit: int, cursor: str | None) -> RequestPage:
-        if not 1 <= limit <= 100:
-            raise InvalidRequestError("invalid_limit", "limit must be between 1 and 100.")
-        return self.requests.recent(limit, cursor)
+        return self.requests.recent(checked_limit(limit), cursor)
 
     def close(self, request_id: str, addresses: Addresses) -> tuple[FileRequest, MintedLink | None]:
         """Withdraw the request (``revoke``); a bundling request then gets its one link to

@@ -50,7 +50,7 @@ class World:
         settings = Settings(
             table="t", bucket="b", api_key_hashes=("0" * 64,), max_upload_bytes=5000
         )
-        self.services = Services.build(
+        self.services = Services(
             settings=settings,
             clock=self.clock,
             links=self.links,

@@ -49,7 +49,7 @@ def build(objects: MemoryObjectStore, max_bytes: int = 100 * MiB) -> Services:
         multipart_threshold=THRESHOLD,
         multipart_part_bytes=PART,
     )
-    return Services.build(
+    return Services(
         settings=settings,
         clock=FrozenClock(1_800_000_000),
         links=MemoryLinkStore(),

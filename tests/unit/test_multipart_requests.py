@@ -39,7 +39,7 @@ class World:
         self.objects = MemoryObjectStore()
         self.requests = MemoryRequestStore()
         self.links = MemoryLinkStore()
-        self.services = Services.build(
+        self.services = Services(
             settings=Settings(
                 table="t",
                 bucket="b",

@@ -78,7 +78,7 @@ def world() -> World:
     objects.put("docs/a.pdf", b"%PDF-1.7 tiny")
     clock = FrozenClock(1_800_000_000)
     settings = Settings(table="t", bucket="b", api_key_hashes=("0" * 64,))
-    services = Services.build(
+    services = Services(
         settings=settings,
         clock=clock,
         links=links,

@@ -79,7 +79,7 @@ def world() -> World:
     links, objects, grants = MemoryLinkStore(), MemoryObjectStore(), MemoryGrantStore()
     clock = FrozenClock(1_800_000_000)
     objects.put("docs/a.pdf", PDF)
-    services = Services.build(
+    services = Services(
         settings=settings(stream_max_bytes=1000, redirect_ttl=20),
         clock=clock,
         links=links,
@@ -99,7 +99,7 @@ def services_on(world: World, settings: Settings, **parts: Any) -> Services:
         "objects": world.objects,
         "requests": MemoryRequestStore(),
     }
-    return Services.build(settings=settings, **{**defaults, **parts})
+    return Services(settings=settings, **{**defaults, **parts})
 
 
 def mint(world: World, **fields: object) -> tuple[str, Link]:

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 from typing import NamedTuple
 
 from chalicelib.domain.errors import ConflictError, InvalidRequestError
-from chalicelib.domain.signing import derive_key, mac
+from chalicelib.domain.signing import derive_key, mac, mac_matches
 
 MiB = 1024 * 1024
 MIN_PART = 5 * MiB
@@ -111,11 +110,7 @@ class TicketSigner:
     def verify(self, signed: object) -> Ticket:
         """The ticket ``sign`` made, or ``InvalidRequestError``."""
         encoded, _, signature = (signed if isinstance(signed, str) else "").partition(".")
-        if (
-            not encoded
-            or len(encoded) > 4096
-            or not hmac.compare_digest(signature, mac(self._key, encoded))
-        ):
+        if not encoded or len(encoded) > 4096 or not mac_matches(self._key, encoded, signature):
             raise _bad_ticket()
         try:
             key, upload_id, size, part_size = json.loads(

@@ -21,4 +21,16 @@ def derive_key(label: str, material: tuple[str, ...]) -> bytes:
 
 def mac(key: bytes, message: str, length: int = 32) -> str:
     """The first ``length`` hex digits of HMAC-SHA256 over ``message``."""
-    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:length]
+    return hmac.new(key, _bytes(message), hashlib.sha256).hexdigest()[:length]
+
+
+def mac_matches(key: bytes, message: str, signature: str) -> bool:
+    """Whether ``signature`` is ``mac(key, message)``, compared in constant time.  As
+    bytes: a client's signature may hold any character, and ``hmac.compare_digest``
+    raises on text beyond ASCII (a 500 where a forged value must be refused)."""
+    return hmac.compare_digest(_bytes(signature), mac(key, message).encode())
+
+
+def _bytes(text: str) -> bytes:
+    # Lone surrogates (a client's undecodable bytes) too: they are text to refuse.
+    return text.encode("utf-8", "surrogatepass")

@@ -22,11 +22,10 @@ patient; one that waits, in a real browser, is not stopped here (docs/COUNTING.m
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 
-from chalicelib.domain.signing import derive_key, mac
+from chalicelib.domain.signing import derive_key, mac, mac_matches
 
 FIELD = "shown"
 COOKIE = "onetime_form"  # no link id in it: one key per client serves every link's page
@@ -50,7 +49,7 @@ class Stamps:
     def make(self, link_id: str, at: float, form_key: str) -> str:
         millis = int(at * 1000)
         nonce = secrets.token_hex(8)
-        return f"{millis}.{nonce}.{self._mac(link_id, millis, nonce, form_key)}"
+        return f"{millis}.{nonce}.{mac(self._key, self._message(link_id, millis, nonce, form_key))}"
 
     def shown_at(self, link_id: str, stamp: str, form_key: str | None) -> float | None:
         """When the page carrying ``stamp`` was shown, or None if the stamp is not one we
@@ -60,11 +59,13 @@ class Stamps:
             return None
         if form_key is None or not _NONCE.fullmatch(nonce):
             return None
-        if not hmac.compare_digest(signature, self._mac(link_id, int(millis), nonce, form_key)):
+        if not mac_matches(
+            self._key, self._message(link_id, int(millis), nonce, form_key), signature
+        ):
             return None
         return int(millis) / 1000
 
-    def _mac(self, link_id: str, millis: int, nonce: str, form_key: str) -> str:
+    def _message(self, link_id: str, millis: int, nonce: str, form_key: str) -> str:
         # The key's hash, not the key: the MAC's input never holds a client's secret.
         bound_to = hashlib.sha256(form_key.encode("ascii")).hexdigest()
-        return mac(self._key, f"{link_id}.{millis}.{nonce}.{bound_to}")
+        return f"{link_id}.{millis}.{nonce}.{bound_to}"

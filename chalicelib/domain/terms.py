@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 from dataclasses import dataclass
 
-from chalicelib.domain.signing import derive_key, mac
+from chalicelib.domain.signing import derive_key, mac, mac_matches
 
 _LABEL = "onetime upload terms"
 
@@ -48,7 +47,7 @@ class TermsSigner:
         encoded, _, signature = (signed or "").partition(".")
         if not encoded or len(encoded) > 2048:
             return None
-        if not hmac.compare_digest(signature, mac(self._key, f"{token_digest}.{encoded}")):
+        if not mac_matches(self._key, f"{token_digest}.{encoded}", signature):
             return None
         try:
             expires_at, max_bytes, types, files = json.loads(
